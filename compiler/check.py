@@ -1,0 +1,149 @@
+"""Stage 4, check: dependency cycles, flags on where a dependency is off, and expiry."""
+
+from __future__ import annotations
+
+import datetime
+from collections import deque
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.graph import find_cycle, is_cyclic, strongly_connected
+from compiler.resolve import Grid, Resolution, source_path
+from compiler.validate import FlagFile
+
+MAX_NAMED = 10  # cells or flags named in one message before "and N more"
+
+
+def check(
+    grid: Grid,
+    flags: Mapping[str, FlagFile],
+    resolved: Mapping[str, Resolution],
+    today: datetime.date,
+    *,
+    strict: bool = False,
+) -> list[Diagnostic]:
+    edges = {key: flag_file.flag.depends_on for key, flag_file in flags.items()}
+    return [
+        *_cycles(flags, edges),
+        *_disabled(grid, flags, resolved, edges),
+        *_expired(flags, today, Severity.ERROR if strict else Severity.WARNING),
+    ]
+
+
+def _cycles(flags: Mapping[str, FlagFile], edges: Mapping[str, list[str]]) -> Iterator[Diagnostic]:
+    for component in strongly_connected(sorted(edges), edges):
+        if not is_cyclic(component, edges):
+            continue
+        cycle = find_cycle(component, edges)
+        first, second = cycle[0], cycle[1]
+        members = ", ".join(component)
+        message = (
+            f"dependency cycle: {' -> '.join(cycle)}"
+            f"{f' (every flag in the cycle: {members})' if len(component) > len(cycle) - 1 else ''}"
+            f"; a flag cannot need itself: remove one of these dependencies"
+        )
+        flag_file = flags[first]
+        yield _at(
+            flag_file, ("depends_on", edges[first].index(second)), "dependency-cycle", message
+        )
+
+
+def _disabled(
+    grid: Grid,
+    flags: Mapping[str, FlagFile],
+    resolved: Mapping[str, Resolution],
+    edges: Mapping[str, list[str]],
+) -> Iterator[Diagnostic]:
+    dependents = _reverse(edges)
+    for key, flag_file in flags.items():
+        for position, dependency in enumerate(flag_file.flag.depends_on):
+            if dependency not in resolved:
+                continue
+            broken = resolved[key].on & ~resolved[dependency].on
+            if broken:
+                cells = _bits(broken)
+                message = _disabled_message(
+                    grid,
+                    key,
+                    flags[dependency],
+                    resolved[dependency],
+                    cells,
+                    _on_dependents(key, dependents, resolved, broken),
+                )
+                yield _at(flag_file, ("depends_on", position), "dependency-disabled", message)
+
+
+def _disabled_message(
+    grid: Grid,
+    key: str,
+    dependency: FlagFile,
+    resolution: Resolution,
+    cells: list[int],
+    also: list[str],
+) -> str:
+    environment, application = grid.cell(cells[0])
+    path = source_path(resolution.cells[cells[0]].source, environment, application)
+    line, _ = dependency.document.source.locate(path)
+    where = _named([grid.name(index) for index in cells])
+    named = ", ".join(also[:MAX_NAMED]) + (" and others" if len(also) > MAX_NAMED else "")
+    with_it = f" (and {named}, which need it)" if also else ""
+    return (
+        f"{key} is on in {where}, but its dependency {dependency.key} is off there "
+        f"({dependency.document.file}:{line}); turn {key} off there too{with_it}, "
+        f"or {dependency.key} on"
+    )
+
+
+def _on_dependents(
+    key: str, dependents: Mapping[str, list[str]], resolved: Mapping[str, Resolution], cells: int
+) -> list[str]:
+    """Flags that need `key`, directly or not, and are on in some of `cells`: the first
+    few, since a message names only MAX_NAMED and a broken tree may have many."""
+    found: list[str] = []
+    seen = {key}
+    queue = deque([key])
+    while queue and len(found) <= MAX_NAMED:
+        for dependent in dependents.get(queue.popleft(), []):
+            if dependent not in seen and dependent in resolved and resolved[dependent].on & cells:
+                seen.add(dependent)
+                found.append(dependent)
+                queue.append(dependent)
+    return found
+
+
+def _reverse(edges: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    reverse: dict[str, list[str]] = {}
+    for key in sorted(edges):
+        for target in edges[key]:
+            reverse.setdefault(target, []).append(key)
+    return reverse
+
+
+def _bits(mask: int) -> list[int]:
+    return [index for index, bit in enumerate(reversed(bin(mask)[2:])) if bit == "1"]
+
+
+def _named(names: list[str]) -> str:
+    if len(names) <= MAX_NAMED:
+        return ", ".join(names)
+    return f"{', '.join(names[:MAX_NAMED])} and {len(names) - MAX_NAMED} more"
+
+
+def _expired(
+    flags: Mapping[str, FlagFile], today: datetime.date, severity: Severity
+) -> Iterator[Diagnostic]:
+    for key, flag_file in flags.items():
+        expires = flag_file.flag.expires
+        if expires is not None and datetime.date.fromisoformat(expires) < today:
+            message = (
+                f"{key} expired on {expires}; remove the flag and the code paths it guards, "
+                "or set a later `expires` date"
+            )
+            line, column = flag_file.document.source.locate(("expires",))
+            yield Diagnostic(flag_file.document.file, line, column, severity, "expired", message)
+
+
+def _at(flag_file: FlagFile, path: tuple[Any, ...], code: str, message: str) -> Diagnostic:
+    line, column = flag_file.document.source.locate(path)
+    return Diagnostic(flag_file.document.file, line, column, Severity.ERROR, code, message)

@@ -1,0 +1,50 @@
+"""The one value type every stage reports problems with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# Every code and what it means. Codes are part of the interface: they never change meaning.
+CODES: dict[str, str] = {
+    "io-error": "a file or folder could not be read",
+    "yaml-syntax": "the file is not well-formed YAML",
+    "yaml-duplicate-key": "a mapping names the same key twice",
+    "yaml-alias": "anchors, aliases and custom tags are not allowed",
+    "file-too-large": "the file is larger than 64 KiB",
+    "file-encoding": "the file is not UTF-8",
+    "schema": "the document does not follow its JSON Schema",
+    "invalid-key": "the file name is not a valid flag key",
+    "duplicate-flag": "two files declare the same flag key",
+    "project-config": "_project.yaml is missing or invalid",
+    "unknown-environment": "an environment that _project.yaml does not declare",
+    "unknown-application": "an application that _project.yaml does not declare",
+    "unknown-dependency": "depends_on names a flag that does not exist",
+    "dependency-cycle": "flags depend on each other in a cycle",
+    "dependency-disabled": "a flag is on where one of its dependencies is off",
+    "expired": "the flag is past its expiry date",
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Diagnostic:
+    file: str
+    line: int
+    column: int
+    severity: Severity
+    code: str
+    message: str
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown diagnostic code {self.code!r}")
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)

@@ -1,0 +1,76 @@
+"""The typed model of flag and project files.
+
+The JSON Schemas in `schemas/` are the contract; these pydantic models mirror them for
+typed access and as the fast path of validation (tests/compiler/test_model.py runs both
+over the same fixtures so that they cannot drift apart).
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:/-]{0,63}$"
+
+
+def _unique(items: list[str]) -> list[str]:
+    if len(set(items)) != len(items):
+        raise ValueError("items must be unique")
+    return items
+
+
+def _real_date(text: str) -> str:
+    datetime.date.fromisoformat(text)
+    return text
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Text = Annotated[str, Field(pattern=r"\S", max_length=4096)]
+Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
+DateText = Annotated[
+    str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_real_date)
+]
+Names = Annotated[list[Name], AfterValidator(_unique)]
+Tags = Annotated[list[Tag], AfterValidator(_unique)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        # The schemas never allow null: an omitted field and `field: ~` are not the same.
+        if isinstance(data, dict) and any(value is None for value in data.values()):
+            raise ValueError("null is not an allowed value")
+        return data
+
+
+class EnvironmentOverride(_Strict):
+    enabled: bool | None = None
+    applications: dict[Name, bool] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("an environment override needs `enabled` or `applications`")
+        return self
+
+
+class Flag(_Strict):
+    description: Text
+    owner: Text
+    enabled: bool
+    environments: dict[Name, bool | EnvironmentOverride] = Field(default_factory=dict)
+    applications: dict[Name, bool] = Field(default_factory=dict)
+    depends_on: Names = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
+    expires: DateText | None = None
+
+
+class Project(_Strict):
+    environments: Annotated[Names, Field(min_length=1)]
+    applications: Names

@@ -1,0 +1,51 @@
+"""The whole compiler, stage after stage: load -> validate -> resolve -> check."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.check import check
+from compiler.diagnostics import Diagnostic
+from compiler.load import load_tree
+from compiler.references import check_references
+from compiler.resolve import Grid, Resolution, grid_of, resolve
+from compiler.validate import FlagFile, validate
+
+
+@dataclass(slots=True)
+class Compiled:
+    diagnostics: list[Diagnostic]
+    grid: Grid | None = None
+    flags: dict[str, FlagFile] = field(default_factory=dict)
+    resolved: dict[str, Resolution] = field(default_factory=dict)
+
+
+def compile_tree(
+    root: Path,
+    *,
+    display_root: str | None = None,
+    today: datetime.date | None = None,
+    strict: bool = False,
+) -> Compiled:
+    """Check every file below `root`; the diagnostics come sorted by file and position.
+
+    Raises NotADirectoryError when `root` is not a folder: that is a usage error, not a
+    finding about the flags.
+    """
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root} is not a folder of flag files")
+    loaded = load_tree(root, display_root)
+    validated = validate(loaded)
+    known_keys = {document.key for document in loaded.flags}
+    diagnostics = validated.diagnostics
+    diagnostics += check_references(validated.project, validated.flags, known_keys)
+    if validated.project is None:
+        return Compiled(sorted(diagnostics), flags=validated.flags)
+    grid = grid_of(validated.project)
+    resolved = resolve(grid, {key: f.flag for key, f in validated.flags.items()})
+    diagnostics += check(
+        grid, validated.flags, resolved, today or datetime.date.today(), strict=strict
+    )
+    return Compiled(sorted(diagnostics), grid, validated.flags, resolved)

@@ -1,0 +1,220 @@
+"""Stage 2, validate: documents -> typed flags and project, against the JSON Schemas.
+
+The pydantic models accept exactly what the schemas accept, and cost a few microseconds a
+document, so they run first; the schema's full error reporting runs only for documents
+that fail, so a clean tree of thousands of flags pays little for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pydantic
+
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.load import PROJECT_FILE, Document, Loaded
+from compiler.model import Flag, Project
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagFile:
+    key: str
+    document: Document
+    flag: Flag
+
+
+@dataclass(slots=True)
+class Validated:
+    project: Project | None = None
+    project_document: Document | None = None
+    flags: dict[str, FlagFile] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def validate(loaded: Loaded) -> Validated:
+    """Check each document against its schema; keep the valid ones, typed, by flag key."""
+    result = Validated(diagnostics=list(loaded.diagnostics))
+    if loaded.project is not None:
+        problems = _check(loaded.project, Project, "project", "project-config")
+        result.diagnostics.extend(problems)
+        if not problems:
+            result.project = Project.model_validate(loaded.project.data)
+            result.project_document = loaded.project
+    owners: dict[str, list[Document]] = {}
+    for document in loaded.flags:
+        owners.setdefault(document.key, []).append(document)
+        problems = _check(document, Flag, "flag", "schema")
+        result.diagnostics.extend(problems)
+        if not problems and len(owners[document.key]) == 1:
+            flag = Flag.model_validate(document.data)
+            result.flags[document.key] = FlagFile(document.key, document, flag)
+    result.diagnostics.extend(_duplicates(owners))
+    return result
+
+
+def _check(
+    document: Document, model: type[pydantic.BaseModel], schema: str, code: str
+) -> list[Diagnostic]:
+    try:
+        model.model_validate(document.data)
+    except pydantic.ValidationError as exc:
+        problems = [
+            _diagnostic(document, problem, code)
+            for error in _validator(schema).iter_errors(document.data)
+            for problem in _problems(error)
+        ]
+        if problems:
+            return _first_per_place(problems)
+        # Only reachable if the models drift from the schema: still report, never accept.
+        message = f"{exc.errors()[0]['msg']}; see schemas/{schema}.schema.json"
+        return [Diagnostic(document.file, 1, 1, Severity.ERROR, code, message)]
+    return []
+
+
+def _first_per_place(problems: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[int, int, str]] = set()
+    kept = []
+    for problem in problems:
+        place = (problem.line, problem.column, problem.message)
+        if place not in seen:
+            seen.add(place)
+            kept.append(problem)
+    return kept
+
+
+@functools.cache
+def schema_document(name: str) -> dict[str, Any]:
+    with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as stream:
+        loaded: dict[str, Any] = json.load(stream)
+    return loaded
+
+
+@functools.cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        schema_document(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """One schema violation, in the terms our messages need."""
+
+    kind: str  # the JSON Schema keyword, or "unknown-field"
+    path: tuple[str | int, ...]
+    instance: Any
+    expected: Any  # the keyword's value in the schema
+    text: str  # jsonschema's own message, for keywords we do not word ourselves
+    on_key: bool = False
+
+
+def _problems(error: jsonschema.ValidationError) -> Iterator[_Problem]:
+    path = tuple(error.absolute_path)
+    instance: Any = error.instance
+    expected: Any = error.validator_value
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        # One problem per unexpected key, at that key, with a close name if there is one.
+        schema: Any = error.schema
+        allowed = sorted(schema.get("properties", {}))
+        for name in sorted(set(instance) - set(allowed)):
+            yield _Problem("unknown-field", (*path, name), name, allowed, "", on_key=True)
+    elif "propertyNames" in error.relative_schema_path:
+        # jsonschema reports a bad key at its mapping, with the key as the instance.
+        yield _Problem("propertyNames", (*path, str(instance)), instance, expected, "", on_key=True)
+    else:
+        yield _Problem(str(error.validator), path, instance, expected, error.message)
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """A ' (did you mean ...?)' suffix when a close name exists, else ''."""
+    hint = _did_you_mean(name, candidates)
+    return f" ({hint})" if hint else ""
+
+
+def _diagnostic(document: Document, problem: _Problem, code: str) -> Diagnostic:
+    line, column = document.source.locate(problem.path, key=problem.on_key)
+    where = _dotted(problem.path)
+    message = _MESSAGES[problem.kind](problem) if problem.kind in _MESSAGES else problem.text
+    text = f"{where}: {message}" if where else message
+    return Diagnostic(document.file, line, column, Severity.ERROR, code, text)
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _unknown_field(problem: _Problem) -> str:
+    hint = _did_you_mean(problem.instance, problem.expected)
+    return (
+        f"unknown field {problem.instance!r}; {hint or 'allowed: ' + ', '.join(problem.expected)}"
+    )
+
+
+def _required(problem: _Problem) -> str:
+    missing = [name for name in problem.expected if name not in problem.instance]
+    return f"missing required field {missing[0]!r}; add `{missing[0]}: ...`"
+
+
+def _type(problem: _Problem) -> str:
+    expected = problem.expected
+    names = " or ".join(expected) if isinstance(expected, list) else str(expected)
+    shown = "empty" if problem.instance in (None, {}) else json.dumps(problem.instance)
+    if "boolean" in names and isinstance(problem.instance, str):
+        return f"{shown} is not a boolean; write true or false"
+    if not problem.path:
+        return f"the file must be a mapping of fields, not {shown}"
+    return f"expected {names}, got {shown}"
+
+
+def _pattern(problem: _Problem) -> str:
+    if problem.expected == r"\S":
+        return "must not be blank; say it in words"
+    return f"{json.dumps(problem.instance)} does not match {problem.expected}"
+
+
+def _property_names(problem: _Problem) -> str:
+    return (
+        f"{problem.instance!r} is not a valid name: use lowercase letters, digits, '-' or '_', "
+        "starting with a letter"
+    )
+
+
+_MESSAGES: dict[str, Callable[[_Problem], str]] = {
+    "unknown-field": _unknown_field,
+    "required": _required,
+    "type": _type,
+    "pattern": _pattern,
+    "propertyNames": _property_names,
+    "uniqueItems": lambda p: f"has duplicate items {json.dumps(p.instance)}; list each once",
+    "minProperties": lambda p: "an override needs `enabled` or `applications`",
+    "format": lambda p: f"{json.dumps(p.instance)} is not a real date (YYYY-MM-DD)",
+    "minItems": lambda p: "must list at least one name",
+}
+
+
+def _duplicates(owners: dict[str, list[Document]]) -> Iterator[Diagnostic]:
+    for key, documents in owners.items():
+        for document in documents if len(documents) > 1 else []:
+            others = ", ".join(d.file for d in documents if d is not document)
+            message = (
+                f"flag key {key!r} is also declared in {others}; keys are unique across "
+                "all folders: rename or remove one of the files"
+            )
+            yield Diagnostic(document.file, 1, 1, Severity.ERROR, "duplicate-flag", message)
+
+
+__all__ = ["PROJECT_FILE", "FlagFile", "Validated", "did_you_mean", "schema_document", "validate"]

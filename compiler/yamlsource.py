@@ -1,0 +1,188 @@
+"""Strict YAML text -> plain data plus a source map, reporting problems as diagnostics.
+
+PyYAML's composer gives a node tree that carries marks; we construct plain JSON-like data
+from it ourselves so that duplicate keys, anchors, aliases and tags are caught instead of
+silently accepted, and so that scalars follow YAML 1.2's core schema (`yes` is a string).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from compiler.diagnostics import Diagnostic, Severity
+
+try:
+    _Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader] = yaml.CSafeLoader
+except AttributeError:  # PyYAML built without libyaml: slower, same behaviour
+    _Loader = yaml.SafeLoader
+
+MAX_DEPTH = 64
+# libyaml's composer recurses in C and crashes the interpreter on very deep flow nesting,
+# so any text that could nest deeply is measured with the (flat) event stream first.
+_SUSPECT_CHARS = ("&", "*", "!")
+
+Path_ = tuple[str | int, ...]
+Data = None | bool | int | float | str | list["Data"] | dict[str, "Data"]
+
+_TAG = "tag:yaml.org,2002:"
+_BOOLS = {"true": True, "false": False}
+_scalar_constructor = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMap:
+    """Finds the line and column (1-based) of a value or key by its path in the document."""
+
+    root: yaml.Node | None
+
+    def locate(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        """Position of the value at `path`, or of its key; the nearest ancestor if absent."""
+        node = self.root
+        if node is None:
+            return (1, 1)
+        mark = node.start_mark
+        for part in path:
+            child = _child(node, part)
+            if child is None:
+                break
+            key_node, node = child
+            mark = key_node.start_mark if key and part == path[-1] and key_node else node.start_mark
+        return (mark.line + 1, mark.column + 1)
+
+
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == part:
+                return key_node, value_node
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return None, node.value[part]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A document that could be read; `problems` (such as duplicate keys) still fail it,
+    but it is checked further so that one run reports everything."""
+
+    data: Data
+    source: SourceMap
+    problems: list[Diagnostic]
+
+
+def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
+    """Parse one YAML document strictly: the data and its source map, or what is wrong."""
+    if any(c in text for c in _SUSPECT_CHARS) or text.count("[") + text.count("{") > MAX_DEPTH:
+        refused = _scan_events(text, file)
+        if refused:
+            return refused
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        return [_syntax_error(exc, file, text)]
+    problems: list[Diagnostic] = []
+    data = _construct(root, problems.append, file, 0) if root is not None else None
+    return Parsed(data, SourceMap(root), problems)
+
+
+def _error(file: str, mark: Any, code: str, message: str) -> Diagnostic:
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    return Diagnostic(file, line, column, Severity.ERROR, code, message)
+
+
+def _scan_events(text: str, file: str) -> list[Diagnostic]:
+    """Refuse anchors, aliases, explicit tags and deep nesting, from the flat event stream."""
+    problems: list[Diagnostic] = []
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                problems.append(_alias_error(file, event, f"alias *{event.anchor}"))
+            elif isinstance(event, yaml.NodeEvent):
+                if event.anchor is not None:
+                    problems.append(_alias_error(file, event, f"anchor &{event.anchor}"))
+                tag = getattr(event, "tag", None)
+                if tag is not None:
+                    problems.append(_alias_error(file, event, f"tag {tag}"))
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    message = f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
+                    return [_error(file, event.start_mark, "yaml-syntax", message)]
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        return [_syntax_error(exc, file, text)]
+    return problems
+
+
+def _alias_error(file: str, event: yaml.Event, what: str) -> Diagnostic:
+    message = f"{what} is not allowed: flag files are plain YAML; write the value out in full"
+    return _error(file, event.start_mark, "yaml-alias", message)
+
+
+def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> Diagnostic:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        problem = exc.problem or "invalid YAML"
+        context = f" {exc.context}" if exc.context else ""
+        message = f"{problem}{context}; fix the YAML syntax here"
+        return _error(file, mark, "yaml-syntax", message)
+    if isinstance(exc, yaml.reader.ReaderError):
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        message = f"character {exc.character!r} is not allowed in YAML; remove it"
+        return Diagnostic(file, line, column, Severity.ERROR, "yaml-syntax", message)
+    return Diagnostic(file, 1, 1, Severity.ERROR, "yaml-syntax", f"invalid YAML: {exc}")
+
+
+def _construct(
+    node: yaml.Node, report: Callable[[Diagnostic], None], file: str, depth: int
+) -> Data:
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node)
+    if depth >= MAX_DEPTH:
+        message = f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
+        report(_error(file, node.start_mark, "yaml-syntax", message))
+        return None
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, report, file, depth + 1) for item in node.value]
+    mapping: dict[str, Data] = {}
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            message = "a key must be a plain name, not a list or mapping"
+            report(_error(file, key_node.start_mark, "yaml-syntax", message))
+            continue
+        key = key_node.value
+        if key in lines:  # the first one is kept, to check the rest of the file
+            message = (
+                f"key {key!r} is already set on line {lines[key]}; "
+                "YAML would silently keep only the last one: remove one of them"
+            )
+            report(_error(file, key_node.start_mark, "yaml-duplicate-key", message))
+            continue
+        lines[key] = key_node.start_mark.line + 1
+        mapping[key] = _construct(value_node, report, file, depth + 1)
+    return mapping
+
+
+def _scalar(node: yaml.ScalarNode) -> Data:
+    tag = node.tag
+    if not tag.startswith(_TAG) or node.style:  # quoted or block scalars are strings
+        return str(node.value)
+    kind = tag[len(_TAG) :]
+    if kind == "bool":
+        # YAML 1.1 reads yes/no/on/off as booleans; YAML 1.2 and editors do not.
+        return _BOOLS.get(node.value.lower(), node.value)
+    if kind == "null":
+        return None
+    if kind in ("int", "float"):
+        value = getattr(_scalar_constructor, f"construct_yaml_{kind}")(node)
+        return value if isinstance(value, int | float) else str(node.value)
+    return str(node.value)  # str, and timestamps kept as written: dates are checked as text
