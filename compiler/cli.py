@@ -11,7 +11,7 @@ from pathlib import Path
 from compiler import emit, history
 from compiler.diagnostics import has_errors
 from compiler.pipeline import Compiled, compile_tree
-from compiler.report import REPORTERS, summary
+from compiler.report import REPORTERS, matrix, summary
 
 OK, FINDINGS, USAGE = 0, 1, 2
 
@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="check, then write OUT/snapshot.json")
     _add_check_options(build)
     build.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
+    build.add_argument(
+        "--summary", action="store_true", help="then print what is on where, one row a flag"
+    )
     build.set_defaults(run=_build)
     return parser
 
@@ -91,4 +94,7 @@ def _build(args: argparse.Namespace) -> int:
         f"{document['revision']} -> {target}",
         file=sys.stderr,
     )
+    if args.summary:
+        owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
+        sys.stdout.write(matrix(compiled.grid, compiled.resolved, owners))
     return OK
