@@ -3,31 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from compiler.model import Flag
-from compiler.resolve import Cell, Grid, Resolution
+from compiler.resolve import ALL_CELLS, Cell, Grid, Resolution
 from compiler.validate import FlagFile
 
 SNAPSHOT_FORMAT = 1
 
+Row = tuple[Cell, ...]  # one environment: without application, then each application
+_CELL_JSON = {cell: {"value": cell.value, "source": cell.source} for cell in ALL_CELLS}
+
 
 def snapshot(
-    grid: Grid,
-    flags: Mapping[str, FlagFile],
-    resolved: Mapping[str, Resolution],
-    revision: str | None,
+    grid: Grid, flags: Mapping[str, FlagFile], resolved: Mapping[str, Resolution]
 ) -> dict[str, Any]:
-    """The snapshot: every flag declared and resolved, plus revision and content digest.
-
-    The digest covers everything but the revision, so it changes exactly when what a client
-    would be told changes; without git the revision is derived from it.
-    """
+    """The snapshot's content: every flag declared and resolved (`render` adds the digest
+    and revision)."""
+    rows: dict[Row, dict[str, Any]] = {}  # identical rows are built once and shared
     dependents: dict[str, list[str]] = {key: [] for key in flags}
     for key in sorted(flags):
         for dependency in flags[key].flag.depends_on:
@@ -37,20 +36,42 @@ def snapshot(
         "environments": list(grid.environments),
         "applications": list(grid.applications),
         "flags": {
-            key: _flag(flags[key], resolved[key], dependents[key], grid) for key in sorted(flags)
+            key: _flag(flags[key], resolved[key], dependents[key], grid, rows)
+            for key in sorted(flags)
         },
     }
-    digest = hashlib.sha256(serialize(document)).hexdigest()
-    document["digest"] = f"sha256:{digest}"
-    document["revision"] = revision or f"content-{digest[:12]}"
     return document
 
 
+class Rendered(NamedTuple):
+    data: bytes
+    digest: str
+    revision: str
+
+
+def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
+    """The snapshot's bytes, with `digest` and `revision` added.
+
+    The digest is SHA-256 of the canonical bytes of everything but digest and revision, so
+    it changes exactly when what a client would be told changes; without git the revision
+    is derived from it. The large `flags` part is serialized once and reused.
+    """
+    body = {**content, "flags": orjson.Fragment(serialize(content["flags"]))}
+    digest = hashlib.sha256(serialize(body)).hexdigest()
+    revision = revision or f"content-{digest[:12]}"
+    data = serialize({**body, "digest": f"sha256:{digest}", "revision": revision}) + b"\n"
+    return Rendered(data, f"sha256:{digest}", revision)
+
+
 def _flag(
-    flag_file: FlagFile, resolution: Resolution, dependents: list[str], grid: Grid
+    flag_file: FlagFile,
+    resolution: Resolution,
+    dependents: list[str],
+    grid: Grid,
+    rows: dict[Row, dict[str, Any]],
 ) -> dict[str, Any]:
     flag: Flag = flag_file.flag
-    declared = flag.model_dump(exclude_defaults=True, exclude={"description", "owner", "enabled"})
+    declared: Any = flag_file.document.data  # valid, hence plain JSON-like data as written
     return {
         "key": flag_file.key,
         "file": flag_file.document.path,
@@ -63,32 +84,35 @@ def _flag(
         "applications": declared.get("applications", {}),
         "depends_on": flag.depends_on,
         "dependents": dependents,
-        "resolved": _resolved(resolution.cells, grid),
+        "resolved": _resolved(resolution.cells, grid, rows),
     }
 
 
-def _resolved(cells: tuple[Cell, ...], grid: Grid) -> dict[str, Any]:
+def _resolved(
+    cells: tuple[Cell, ...], grid: Grid, rows: dict[Row, dict[str, Any]]
+) -> dict[str, Any]:
     width = grid.width
+    resolved = {}
+    for index, environment in enumerate(grid.environments):
+        row = cells[index * width : (index + 1) * width]
+        if row not in rows:
+            rows[row] = _row(row, grid.applications)
+        resolved[environment] = rows[row]
+    return resolved
+
+
+def _row(row: Row, applications: tuple[str, ...]) -> dict[str, Any]:
     return {
-        environment: {
-            **_cell(cells[row * width]),
-            "applications": {
-                application: _cell(cells[row * width + 1 + column])
-                for column, application in enumerate(grid.applications)
-            },
-        }
-        for row, environment in enumerate(grid.environments)
+        **_CELL_JSON[row[0]],
+        "applications": dict(
+            zip(applications, (_CELL_JSON[cell] for cell in row[1:]), strict=True)
+        ),
     }
-
-
-def _cell(cell: Cell) -> dict[str, Any]:
-    return {"value": cell.value, "source": cell.source}
 
 
 def serialize(document: Mapping[str, Any]) -> bytes:
-    """Canonical bytes: sorted keys, fixed separators, UTF-8, a final newline."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8") + b"\n"
+    """Canonical bytes: sorted keys, no white space, UTF-8, no final newline."""
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from compiler.model import EnvironmentOverride, Flag, Project
 
@@ -20,14 +21,14 @@ DEFAULT = "default"
 SOURCES = (ENVIRONMENT_APPLICATION, ENVIRONMENT, APPLICATION, DEFAULT)
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
+class Cell(NamedTuple):  # a tuple, so that rows of cells hash and compare at C speed
     value: bool
     source: str
 
 
 # Only eight cells exist; sharing them keeps a matrix of a million cells cheap.
 _CELLS = {(value, source): Cell(value, source) for value in (True, False) for source in SOURCES}
+ALL_CELLS = tuple(_CELLS.values())
 
 
 @dataclass(frozen=True, slots=True)

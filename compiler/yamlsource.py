@@ -7,7 +7,8 @@ silently accepted, and so that scalars follow YAML 1.2's core schema (`yes` is a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +16,48 @@ import yaml
 
 from compiler.diagnostics import Diagnostic, Severity
 
+
+class _Untyped(yaml.resolver.BaseResolver):
+    """Leaves every node untyped: `_scalar` types plain scalars by YAML 1.2's core schema.
+
+    The composer asks the loader to resolve every node; PyYAML's resolver does it with a
+    regular expression per YAML 1.1 type, which costs more than composing itself.
+    """
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        return ""
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+
 try:
-    _Loader: type[yaml.CSafeLoader] | type[yaml.SafeLoader] = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml: slower, same behaviour
-    _Loader = yaml.SafeLoader
+    from yaml._yaml import CParser
+
+    class _Loader(CParser, _Untyped):  # libyaml's C parser and composer
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            _Untyped.__init__(self)
+
+except ImportError:  # pragma: no cover - PyYAML built without libyaml: slower, same results
+
+    class _Loader(  # type: ignore[no-redef]
+        yaml.reader.Reader,
+        yaml.scanner.Scanner,
+        yaml.parser.Parser,
+        yaml.composer.Composer,
+        _Untyped,
+    ):
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            _Untyped.__init__(self)
+
 
 MAX_DEPTH = 64
 # libyaml's composer recurses in C and crashes the interpreter on very deep flow nesting,
@@ -28,9 +67,19 @@ _SUSPECT_CHARS = ("&", "*", "!")
 Path_ = tuple[str | int, ...]
 Data = None | bool | int | float | str | list["Data"] | dict[str, "Data"]
 
-_TAG = "tag:yaml.org,2002:"
-_BOOLS = {"true": True, "false": False}
-_scalar_constructor = yaml.constructor.SafeConstructor()
+# YAML 1.2 core schema. Unlike YAML 1.1 (PyYAML's default), yes/no/on/off are strings.
+_NOT_CONSTANT = object()
+_CONSTANTS: dict[str, object] = {
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+}
+_NUMBER_START = frozenset("0123456789+-.")
+_DECIMAL = re.compile(r"[-+]?[0-9]+")
+_OCTAL = re.compile(r"0o[0-7]+")
+_HEXADECIMAL = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INFINITY = re.compile(r"[-+]?\.(inf|Inf|INF)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +130,7 @@ def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
         if refused:
             return refused
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = _Loader(text).get_single_node()
     except yaml.YAMLError as exc:
         return [_syntax_error(exc, file, text)]
     problems: list[Diagnostic] = []
@@ -99,7 +148,7 @@ def _scan_events(text: str, file: str) -> list[Diagnostic]:
     problems: list[Diagnostic] = []
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in _events(_Loader(text)):
             if isinstance(event, yaml.AliasEvent):
                 problems.append(_alias_error(file, event, f"alias *{event.anchor}"))
             elif isinstance(event, yaml.NodeEvent):
@@ -118,6 +167,11 @@ def _scan_events(text: str, file: str) -> list[Diagnostic]:
     except yaml.YAMLError as exc:
         return [_syntax_error(exc, file, text)]
     return problems
+
+
+def _events(loader: _Loader) -> Iterator[yaml.Event]:
+    while (event := loader.get_event()) is not None:
+        yield event
 
 
 def _alias_error(file: str, event: yaml.Event, what: str) -> Diagnostic:
@@ -173,16 +227,26 @@ def _construct(
 
 
 def _scalar(node: yaml.ScalarNode) -> Data:
-    tag = node.tag
-    if not tag.startswith(_TAG) or node.style:  # quoted or block scalars are strings
-        return str(node.value)
-    kind = tag[len(_TAG) :]
-    if kind == "bool":
-        # YAML 1.1 reads yes/no/on/off as booleans; YAML 1.2 and editors do not.
-        return _BOOLS.get(node.value.lower(), node.value)
-    if kind == "null":
-        return None
-    if kind in ("int", "float"):
-        value = getattr(_scalar_constructor, f"construct_yaml_{kind}")(node)
-        return value if isinstance(value, int | float) else str(node.value)
-    return str(node.value)  # str, and timestamps kept as written: dates are checked as text
+    value: str = node.value
+    if node.style:  # quoted, literal or folded: always a string
+        return value
+    constant = _CONSTANTS.get(value, _NOT_CONSTANT)
+    if constant is not _NOT_CONSTANT:
+        return constant  # type: ignore[return-value]
+    if value[:1] in _NUMBER_START:
+        return _number(value)
+    return value  # dates too: they are checked as text
+
+
+def _number(value: str) -> Data:
+    if _DECIMAL.fullmatch(value):
+        return int(value)
+    if _OCTAL.fullmatch(value):
+        return int(value[2:], 8)
+    if _HEXADECIMAL.fullmatch(value):
+        return int(value[2:], 16)
+    if _FLOAT.fullmatch(value):
+        return float(value)
+    if _INFINITY.fullmatch(value):
+        return float("-inf") if value.startswith("-") else float("inf")
+    return float("nan") if value in (".nan", ".NaN", ".NAN") else value
