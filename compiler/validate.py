@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import pydantic
@@ -44,40 +44,40 @@ def validate(loaded: Loaded) -> Validated:
     """Check each document against its schema; keep the valid ones, typed, by flag key."""
     result = Validated(diagnostics=list(loaded.diagnostics))
     if loaded.project is not None:
-        problems = _check(loaded.project, Project, "project", "project-config")
-        result.diagnostics.extend(problems)
-        if not problems:
-            result.project = Project.model_validate(loaded.project.data)
-            result.project_document = loaded.project
+        project = _check(loaded.project, Project, "project", "project-config", result.diagnostics)
+        if project is not None:
+            result.project, result.project_document = project, loaded.project
     owners: dict[str, list[Document]] = {}
     for document in loaded.flags:
         owners.setdefault(document.key, []).append(document)
-        problems = _check(document, Flag, "flag", "schema")
-        result.diagnostics.extend(problems)
-        if not problems and len(owners[document.key]) == 1:
-            flag = Flag.model_validate(document.data)
+        flag = _check(document, Flag, "flag", "schema", result.diagnostics)
+        if flag is not None and len(owners[document.key]) == 1:
             result.flags[document.key] = FlagFile(document.key, document, flag)
     result.diagnostics.extend(_duplicates(owners))
     return result
 
 
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
 def _check(
-    document: Document, model: type[pydantic.BaseModel], schema: str, code: str
-) -> list[Diagnostic]:
+    document: Document, model: type[M], schema: str, code: str, report: list[Diagnostic]
+) -> M | None:
+    """The typed document, or None with its problems added to `report`."""
     try:
-        model.model_validate(document.data)
+        return model.model_validate(document.data)
     except pydantic.ValidationError as exc:
         problems = [
             _diagnostic(document, problem, code)
             for error in _validator(schema).iter_errors(document.data)
             for problem in _problems(error)
         ]
-        if problems:
-            return _first_per_place(problems)
-        # Only reachable if the models drift from the schema: still report, never accept.
-        message = f"{exc.errors()[0]['msg']}; see schemas/{schema}.schema.json"
-        return [Diagnostic(document.file, 1, 1, Severity.ERROR, code, message)]
-    return []
+        if not problems:
+            # Only reachable if the models drift from the schema: still report, never accept.
+            message = f"{exc.errors()[0]['msg']}; see schemas/{schema}.schema.json"
+            problems = [Diagnostic(document.file, 1, 1, Severity.ERROR, code, message)]
+        report.extend(_first_per_place(problems))
+        return None
 
 
 def _first_per_place(problems: list[Diagnostic]) -> list[Diagnostic]:
