@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,13 @@ from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import PROJECT_FILE, Document, Loaded
 from compiler.model import Flag, Project
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+# In a checkout (or an editable install) the schemas sit beside the package; an installed
+# wheel carries them as data files under the environment's share/ folder.
+_SCHEMA_DIRS = (
+    Path(__file__).resolve().parent.parent / "schemas",
+    Path(sys.prefix) / "share" / "gitflags" / "schemas",
+)
+SCHEMA_DIR = next((d for d in _SCHEMA_DIRS if (d / "flag.schema.json").is_file()), _SCHEMA_DIRS[0])
 
 
 @dataclass(frozen=True, slots=True)
