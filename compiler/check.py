@@ -16,17 +16,19 @@ MAX_NAMED = 10  # cells or flags named in one message before "and N more"
 
 
 def check(
-    grid: Grid,
+    grid: Grid | None,
     flags: Mapping[str, FlagFile],
     resolved: Mapping[str, Resolution],
     today: datetime.date,
     *,
     strict: bool = False,
 ) -> list[Diagnostic]:
+    """Cycles and expiry need only the flags; values (with no valid project, no `grid`)
+    are checked when there is a grid to resolve them on."""
     edges = {key: flag_file.flag.depends_on for key, flag_file in flags.items()}
     return [
         *_cycles(flags, edges),
-        *_disabled(grid, flags, resolved, edges),
+        *(_disabled(grid, flags, resolved, edges) if grid is not None else ()),
         *_expired(flags, today, Severity.ERROR if strict else Severity.WARNING),
     ]
 
@@ -37,12 +39,16 @@ def _cycles(flags: Mapping[str, FlagFile], edges: Mapping[str, list[str]]) -> It
             continue
         cycle = find_cycle(component, edges)
         first, second = cycle[0], cycle[1]
-        members = ", ".join(component)
-        message = (
-            f"dependency cycle: {' -> '.join(cycle)}"
-            f"{f' (every flag in the cycle: {members})' if len(component) > len(cycle) - 1 else ''}"
-            f"; a flag cannot need itself: remove one of these dependencies"
-        )
+        if len(component) > len(cycle) - 1:
+            message = (
+                f"dependency cycle: {' -> '.join(cycle)}, and more: {', '.join(component)} "
+                "all depend on one another; remove dependencies until none of them needs itself"
+            )
+        else:
+            message = (
+                f"dependency cycle: {' -> '.join(cycle)}; a flag cannot need itself: "
+                "remove one of these dependencies"
+            )
         flag_file = flags[first]
         yield _at(
             flag_file, ("depends_on", edges[first].index(second)), "dependency-cycle", message
@@ -85,7 +91,7 @@ def _disabled_message(
     environment, application = grid.cell(cells[0])
     path = source_path(resolution.cells[cells[0]].source, environment, application)
     line, _ = dependency.document.source.locate(path)
-    where = _named([grid.name(index) for index in cells])
+    where = _cells_named(grid, cells)
     named = ", ".join(also[:MAX_NAMED]) + (" and others" if len(also) > MAX_NAMED else "")
     with_it = f" (and {named}, which need it)" if also else ""
     return (
@@ -124,7 +130,17 @@ def _bits(mask: int) -> list[int]:
     return [index for index, bit in enumerate(reversed(bin(mask)[2:])) if bit == "1"]
 
 
-def _named(names: list[str]) -> str:
+def _cells_named(grid: Grid, cells: list[int]) -> str:
+    """Cells, whole environments summarised: `all of production, staging/web`."""
+    if len(cells) == len(grid.environments) * grid.width:
+        return "every environment and application"
+    names: list[str] = []
+    for row, environment in enumerate(grid.environments):
+        inside = [index for index in cells if index // grid.width == row]
+        if len(inside) == grid.width and grid.applications:
+            names.append(f"all of {environment}")
+        else:
+            names.extend(grid.name(index) for index in inside)
     if len(names) <= MAX_NAMED:
         return ", ".join(names)
     return f"{', '.join(names[:MAX_NAMED])} and {len(names) - MAX_NAMED} more"

@@ -12,8 +12,9 @@ import git
 
 
 def revision(folder: Path) -> str | None:
-    """The commit of HEAD for the work tree holding `folder`, with `-dirty` when anything
-    below `folder` is uncommitted; None outside a work tree or before the first commit."""
+    """The commit of HEAD for the work tree holding `folder`, with `-dirty` when a YAML file
+    below it differs from HEAD (changed, untracked, or ignored yet read by the compiler);
+    None outside a work tree or before the first commit."""
     try:
         repo = git.Repo(folder, search_parent_directories=True)
     except git.GitError:
@@ -22,8 +23,13 @@ def revision(folder: Path) -> str | None:
         try:
             head = repo.head.commit.hexsha
             status = repo.git.status(
-                "--porcelain", "--untracked-files=normal", "--", folder.resolve()
+                "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", folder.resolve()
             )
         except (git.GitError, ValueError):  # ValueError: no commit yet
             return None
-    return f"{head}-dirty" if status.strip() else head
+    return f"{head}-dirty" if _touches_yaml(status) else head
+
+
+def _touches_yaml(porcelain: str) -> bool:
+    """Whether `git status --porcelain -z` names a YAML file (the only files compiled)."""
+    return any(entry.lower().endswith((".yaml", ".yml")) for entry in porcelain.split("\0"))

@@ -12,7 +12,7 @@ from compiler.yamlsource import Data, Parsed, SourceMap, parse
 
 MAX_FILE_BYTES = 64 * 1024
 PROJECT_FILE = "_project.yaml"
-KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+KEY_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +45,20 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
     if (root / PROJECT_FILE).is_file():
         loaded.project = _load_file(root, PROJECT_FILE, project_file, loaded.diagnostics)
     else:
+        hint = " (there is a _project.yml: rename it)" if (root / "_project.yml").exists() else ""
         message = (
-            f"{PROJECT_FILE} is missing; create it with the lists "
+            f"{PROJECT_FILE} is missing{hint}; create it with the lists "
             "`environments:` and `applications:`"
         )
         loaded.diagnostics.append(_problem(project_file, 1, 1, "project-config", message))
     for relative in _flag_files(root):
         file = _display(shown, relative)
         stem, suffix = PurePosixPath(relative).stem, PurePosixPath(relative).suffix
-        if suffix == ".yml":
+        if suffix != ".yaml":
             message = f"flag files end in .yaml: rename it to {stem}.yaml"
             loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
             continue
-        if not KEY_PATTERN.match(stem):
+        if not KEY_PATTERN.fullmatch(stem):
             message = (
                 f"{stem!r} is not a valid flag key: rename the file so that its name "
                 "(without .yaml) starts with a lowercase letter and has at most 64 "
@@ -81,7 +82,7 @@ def _flag_files(root: Path) -> list[str]:
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         prefix = os.path.relpath(folder, root)
         for name in files:
-            if name.startswith(("_", ".")) or not name.endswith((".yaml", ".yml")):
+            if name.startswith(("_", ".")) or not name.lower().endswith((".yaml", ".yml")):
                 continue
             found.append(name if prefix == "." else f"{prefix}/{name}".replace(os.sep, "/"))
     return sorted(found)
@@ -117,9 +118,12 @@ def _decode(raw: bytes, file: str, diagnostics: list[Diagnostic]) -> str | None:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
+        line_start = before.rfind(b"\n") + 1
         line = before.count(b"\n") + 1
-        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        column = len(before[line_start:].decode("utf-8")) + 1  # all valid up to the bad byte
         message = f"byte 0x{raw[exc.start]:02x} is not valid UTF-8; save the file as UTF-8"
+        if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+            message = "the file is UTF-16; save it as UTF-8"
         diagnostics.append(_problem(file, line, column, "file-encoding", message))
         return None
 

@@ -12,8 +12,12 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
-TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:/-]{0,63}$"
+# The same patterns as the schemas. `(?!\n)$` because Python's `$` (used by jsonschema, and by
+# pydantic with the python-re engine) also matches before a final newline, ECMA's does not.
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}(?!\n)$"
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:/-]{0,63}(?!\n)$"
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?!\n)$"
+TEXT_PATTERN = r"\S"
 
 
 def _unique(items: list[str]) -> list[str]:
@@ -28,17 +32,15 @@ def _real_date(text: str) -> str:
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-Text = Annotated[str, Field(pattern=r"\S", max_length=4096)]
+Text = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=4096)]
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
-DateText = Annotated[
-    str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_real_date)
-]
+DateText = Annotated[str, Field(pattern=DATE_PATTERN), AfterValidator(_real_date)]
 Names = Annotated[list[Name], AfterValidator(_unique)]
 Tags = Annotated[list[Tag], AfterValidator(_unique)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, regex_engine="python-re")
 
     @model_validator(mode="before")
     @classmethod

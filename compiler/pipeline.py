@@ -41,11 +41,9 @@ def compile_tree(
     known_keys = {document.key for document in loaded.flags}
     diagnostics = validated.diagnostics
     diagnostics += check_references(validated.project, validated.flags, known_keys)
-    if validated.project is None:
-        return Compiled(sorted(diagnostics), flags=validated.flags)
-    grid = grid_of(validated.project)
-    resolved = resolve(grid, {key: f.flag for key, f in validated.flags.items()})
-    diagnostics += check(
-        grid, validated.flags, resolved, today or datetime.date.today(), strict=strict
-    )
+    grid = grid_of(validated.project) if validated.project is not None else None
+    flags = {key: flag_file.flag for key, flag_file in validated.flags.items()}
+    resolved = resolve(grid, flags) if grid is not None else {}
+    today = today or datetime.date.today()
+    diagnostics += check(grid, validated.flags, resolved, today, strict=strict)
     return Compiled(sorted(diagnostics), grid, validated.flags, resolved)

@@ -10,9 +10,15 @@ from compiler.resolve import Grid, Resolution
 
 
 def text(diagnostics: list[Diagnostic]) -> str:
+    """One line per diagnostic, `file:line:col: severity[code]: message`, as compilers print."""
     return "".join(
-        f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}]: {d.message}\n" for d in diagnostics
+        f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}]: {_one_line(d.message)}\n"
+        for d in diagnostics
     )
+
+
+def _one_line(message: str) -> str:
+    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def as_json(diagnostics: list[Diagnostic]) -> str:

@@ -21,7 +21,7 @@ import pydantic
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import PROJECT_FILE, Document, Loaded
-from compiler.model import Flag, Project
+from compiler.model import DATE_PATTERN, NAME_PATTERN, TAG_PATTERN, TEXT_PATTERN, Flag, Project
 
 # In a checkout (or an editable install) the schemas sit beside the package; an installed
 # wheel carries them as data files under the environment's share/ folder.
@@ -60,7 +60,10 @@ def validate(loaded: Loaded) -> Validated:
         flag = _check(document, Flag, "flag", "schema", result.diagnostics)
         if flag is not None and len(owners[document.key]) == 1:
             result.flags[document.key] = FlagFile(document.key, document, flag)
-    result.diagnostics.extend(_duplicates(owners))
+    for key, documents in owners.items():
+        if len(documents) > 1:  # neither copy stands in for the flag
+            result.flags.pop(key, None)
+            result.diagnostics.extend(_duplicates(key, documents))
     return result
 
 
@@ -137,6 +140,14 @@ def _problems(error: jsonschema.ValidationError) -> Iterator[_Problem]:
     elif "propertyNames" in error.relative_schema_path:
         # jsonschema reports a bad key at its mapping, with the key as the instance.
         yield _Problem("propertyNames", (*path, str(instance)), instance, expected, "", on_key=True)
+    elif error.validator == "required" and isinstance(instance, dict):
+        for name in expected:
+            if name not in instance:
+                yield _Problem("required", path, name, expected, "")
+    elif error.validator == "uniqueItems" and isinstance(instance, list):
+        for index, item in enumerate(instance):
+            if item in instance[:index]:
+                yield _Problem("uniqueItems", (*path, index), item, expected, "")
     else:
         yield _Problem(str(error.validator), path, instance, expected, error.message)
 
@@ -161,25 +172,31 @@ def _diagnostic(document: Document, problem: _Problem, code: str) -> Diagnostic:
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{_name(p)}" for p in path).lstrip(".")
+
+
+def _name(part: str) -> str:
+    return part if part.isprintable() else repr(part)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as the user wrote it (JSON-ish, non-ASCII kept), cut short if long."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _unknown_field(problem: _Problem) -> str:
-    hint = _did_you_mean(problem.instance, problem.expected)
-    return (
-        f"unknown field {problem.instance!r}; {hint or 'allowed: ' + ', '.join(problem.expected)}"
-    )
-
-
-def _required(problem: _Problem) -> str:
-    missing = [name for name in problem.expected if name not in problem.instance]
-    return f"missing required field {missing[0]!r}; add `{missing[0]}: ...`"
+    name = problem.instance
+    if name == "<<":
+        return "merge keys (<<) are not supported; write the fields out in full"
+    hint = _did_you_mean(name, problem.expected) or f"allowed: {', '.join(problem.expected)}"
+    return f"unknown field {name!r}; {hint}"
 
 
 def _type(problem: _Problem) -> str:
     expected = problem.expected
     names = " or ".join(expected) if isinstance(expected, list) else str(expected)
-    shown = "empty" if problem.instance in (None, {}) else json.dumps(problem.instance)
+    shown = "empty" if problem.instance in (None, {}) else _shown(problem.instance)
     if "boolean" in names and isinstance(problem.instance, str):
         return f"{shown} is not a boolean; write true or false"
     if not problem.path:
@@ -188,40 +205,56 @@ def _type(problem: _Problem) -> str:
 
 
 def _pattern(problem: _Problem) -> str:
-    if problem.expected == r"\S":
+    value = _shown(problem.instance)
+    if problem.expected == TEXT_PATTERN:
         return "must not be blank; say it in words"
-    return f"{json.dumps(problem.instance)} does not match {problem.expected}"
+    if problem.expected == NAME_PATTERN:
+        return _bad_name(problem)
+    if problem.expected == TAG_PATTERN:
+        return (
+            f"{value} is not a valid tag: use at most 64 lowercase letters, digits and "
+            "'-', '_', '.', ':', '/', starting with a letter or digit"
+        )
+    if problem.expected == DATE_PATTERN:
+        return _bad_date(problem)
+    return f"{value} does not match {problem.expected}"
 
 
-def _property_names(problem: _Problem) -> str:
+def _bad_name(problem: _Problem) -> str:
     return (
-        f"{problem.instance!r} is not a valid name: use lowercase letters, digits, '-' or '_', "
-        "starting with a letter"
+        f"{problem.instance!r} is not a valid name: use at most 64 lowercase letters, "
+        "digits, '-' or '_', starting with a letter"
     )
+
+
+def _bad_date(problem: _Problem) -> str:
+    return f"{_shown(problem.instance)} is not a date; write it as YYYY-MM-DD"
 
 
 _MESSAGES: dict[str, Callable[[_Problem], str]] = {
     "unknown-field": _unknown_field,
-    "required": _required,
+    "required": lambda p: f"missing required field {p.instance!r}; add `{p.instance}: ...`",
     "type": _type,
     "pattern": _pattern,
-    "propertyNames": _property_names,
-    "uniqueItems": lambda p: f"has duplicate items {json.dumps(p.instance)}; list each once",
+    "format": _bad_date,  # the only format in our schemas; worded like its pattern: one report
+    "propertyNames": _bad_name,
+    "uniqueItems": lambda p: f"{_shown(p.instance)} is listed twice; list each once",
     "minProperties": lambda p: "an override needs `enabled` or `applications`",
-    "format": lambda p: f"{json.dumps(p.instance)} is not a real date (YYYY-MM-DD)",
     "minItems": lambda p: "must list at least one name",
+    "maxLength": lambda p: (
+        f"is {len(p.instance)} characters long, more than the {p.expected} allowed; shorten it"
+    ),
 }
 
 
-def _duplicates(owners: dict[str, list[Document]]) -> Iterator[Diagnostic]:
-    for key, documents in owners.items():
-        for document in documents if len(documents) > 1 else []:
-            others = ", ".join(d.file for d in documents if d is not document)
-            message = (
-                f"flag key {key!r} is also declared in {others}; keys are unique across "
-                "all folders: rename or remove one of the files"
-            )
-            yield Diagnostic(document.file, 1, 1, Severity.ERROR, "duplicate-flag", message)
+def _duplicates(key: str, documents: list[Document]) -> Iterator[Diagnostic]:
+    for document in documents:
+        others = ", ".join(d.file for d in documents if d is not document)
+        message = (
+            f"flag key {key!r} is also declared in {others}; keys are unique across "
+            "all folders: rename or remove one of the files"
+        )
+        yield Diagnostic(document.file, 1, 1, Severity.ERROR, "duplicate-flag", message)
 
 
 __all__ = ["PROJECT_FILE", "FlagFile", "Validated", "did_you_mean", "schema_document", "validate"]

@@ -42,6 +42,8 @@ try:
             CParser.__init__(self, stream)
             _Untyped.__init__(self)
 
+    _BYTE_OFFSETS = True
+
 except ImportError:  # pragma: no cover - PyYAML built without libyaml: slower, same results
 
     class _Loader(  # type: ignore[no-redef]
@@ -58,15 +60,19 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml: slower, 
             yaml.composer.Composer.__init__(self)
             _Untyped.__init__(self)
 
+    _BYTE_OFFSETS = False
+
 
 MAX_DEPTH = 64
 # libyaml's composer recurses in C and crashes the interpreter on very deep flow nesting,
 # so any text that could nest deeply is measured with the (flat) event stream first.
 _SUSPECT_CHARS = ("&", "*", "!")
+_PACKED_INDICATORS = re.compile(r"(?:[-?:][ \t]+){16}")
 
 Path_ = tuple[str | int, ...]
 Data = None | bool | int | float | str | list["Data"] | dict[str, "Data"]
 
+_CORE_TAG = "tag:yaml.org,2002:"
 # YAML 1.2 core schema. Unlike YAML 1.1 (PyYAML's default), yes/no/on/off are strings.
 _NOT_CONSTANT = object()
 _CONSTANTS: dict[str, object] = {
@@ -94,12 +100,13 @@ class SourceMap:
         if node is None:
             return (1, 1)
         mark = node.start_mark
-        for part in path:
+        for depth, part in enumerate(path, start=1):
             child = _child(node, part)
             if child is None:
                 break
             key_node, node = child
-            mark = key_node.start_mark if key and part == path[-1] and key_node else node.start_mark
+            on_key = key and depth == len(path)
+            mark = key_node.start_mark if on_key and key_node is not None else node.start_mark
         return (mark.line + 1, mark.column + 1)
 
 
@@ -125,7 +132,7 @@ class Parsed:
 
 def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
     """Parse one YAML document strictly: the data and its source map, or what is wrong."""
-    if any(c in text for c in _SUSPECT_CHARS) or text.count("[") + text.count("{") > MAX_DEPTH:
+    if _needs_scan(text):
         refused = _scan_events(text, file)
         if refused:
             return refused
@@ -138,6 +145,19 @@ def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
     return Parsed(data, SourceMap(root), problems)
 
 
+def _needs_scan(text: str) -> bool:
+    """Whether the text may hold anchors, aliases, tags or deep nesting.
+
+    Only flow brackets and indicators packed on one line (`- - - x`, `? ? x`) can nest deep
+    in 64 KiB; nesting by indentation costs a line per level and stays shallow.
+    """
+    return (
+        any(c in text for c in _SUSPECT_CHARS)
+        or text.count("[") + text.count("{") > MAX_DEPTH
+        or _PACKED_INDICATORS.search(text) is not None
+    )
+
+
 def _error(file: str, mark: Any, code: str, message: str) -> Diagnostic:
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     return Diagnostic(file, line, column, Severity.ERROR, code, message)
@@ -146,17 +166,16 @@ def _error(file: str, mark: Any, code: str, message: str) -> Diagnostic:
 def _scan_events(text: str, file: str) -> list[Diagnostic]:
     """Refuse anchors, aliases, explicit tags and deep nesting, from the flat event stream."""
     problems: list[Diagnostic] = []
+    aliased: set[str] = set()
     depth = 0
     try:
         for event in _events(_Loader(text)):
             if isinstance(event, yaml.AliasEvent):
-                problems.append(_alias_error(file, event, f"alias *{event.anchor}"))
+                if event.anchor not in aliased:  # once per anchor: a billion laughs is one error
+                    aliased.add(str(event.anchor))
+                    problems.append(_alias_error(file, event, f"alias *{event.anchor}"))
             elif isinstance(event, yaml.NodeEvent):
-                if event.anchor is not None:
-                    problems.append(_alias_error(file, event, f"anchor &{event.anchor}"))
-                tag = getattr(event, "tag", None)
-                if tag is not None:
-                    problems.append(_alias_error(file, event, f"tag {tag}"))
+                problems.extend(_anchor_and_tag(file, event))
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -174,25 +193,58 @@ def _events(loader: _Loader) -> Iterator[yaml.Event]:
         yield event
 
 
+def _anchor_and_tag(file: str, event: yaml.NodeEvent) -> Iterator[Diagnostic]:
+    if event.anchor is not None:
+        yield _alias_error(file, event, f"anchor &{event.anchor}")
+    tag = getattr(event, "tag", None)
+    if tag is not None:
+        shown = f"!!{tag.removeprefix(_CORE_TAG)}" if tag.startswith(_CORE_TAG) else tag
+        message = f"tag {shown} is not allowed: flag files are plain YAML; remove the tag"
+        yield _error(file, event.start_mark, "yaml-alias", message)
+
+
 def _alias_error(file: str, event: yaml.Event, what: str) -> Diagnostic:
     message = f"{what} is not allowed: flag files are plain YAML; write the value out in full"
     return _error(file, event.start_mark, "yaml-alias", message)
 
 
+# Errors whose context mark (where the construct began) says more than the problem mark
+# (where the parser gave up, often a later, correct line or the end of the file).
+_STARTS_MATTER = ("while scanning a quoted", "while scanning a simple key", "while parsing a flow")
+
+
 def _syntax_error(exc: yaml.YAMLError, file: str, text: str) -> Diagnostic:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        problem = exc.problem or "invalid YAML"
-        context = f" {exc.context}" if exc.context else ""
-        message = f"{problem}{context}; fix the YAML syntax here"
-        return _error(file, mark, "yaml-syntax", message)
+        return _marked_error(exc, file, text)
     if isinstance(exc, yaml.reader.ReaderError):
-        before = text[: exc.position]
-        line = before.count("\n") + 1
-        column = exc.position - (before.rfind("\n") + 1) + 1
-        message = f"character {exc.character!r} is not allowed in YAML; remove it"
+        line, column = _position(text, exc.position)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"character U+{code:04X} is not allowed in YAML; remove it"
         return Diagnostic(file, line, column, Severity.ERROR, "yaml-syntax", message)
     return Diagnostic(file, 1, 1, Severity.ERROR, "yaml-syntax", f"invalid YAML: {exc}")
+
+
+def _marked_error(exc: yaml.MarkedYAMLError, file: str, text: str) -> Diagnostic:
+    mark = exc.problem_mark
+    problem = exc.problem or "invalid YAML"
+    context = exc.context or ""
+    if isinstance(exc, yaml.composer.ComposerError) and "single document" in context:
+        message = "the file holds more than one YAML document ('---'); keep one per flag file"
+    elif context.startswith(_STARTS_MATTER) and exc.context_mark is not None:
+        mark, message = exc.context_mark, f"{problem} {context}; fix the YAML syntax here"
+    elif mark is not None and text[mark.index : mark.index + 1] == "\t":
+        message = "a tab cannot indent YAML; indent with spaces"
+    else:
+        message = f"{f'{problem} {context}'.rstrip()}; fix the YAML syntax here"
+    return _error(file, mark, "yaml-syntax", message)
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    """Line and column of a reader error; libyaml counts its offset in UTF-8 bytes."""
+    before = (
+        text.encode("utf-8")[:offset].decode("utf-8", "replace") if _BYTE_OFFSETS else text[:offset]
+    )
+    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
 
 
 def _construct(

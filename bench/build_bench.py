@@ -1,0 +1,284 @@
+"""How long `flagc build` takes, against merely parsing the same YAML files.
+
+    python bench/build_bench.py [--sizes 1000,10000,50000] [--seed 1] [--runs 3]
+
+For each size, a synthetic tree (bench/gen_tree.py) is generated once, committed as its
+own git repository (flags live in git), and cached under bench/out/ (git-ignored). Then,
+on the same files:
+
+- build: the whole `python -m compiler build DIR -o OUT` as a subprocess, Python start-up
+  and imports included; `startup` is that start-up alone (`python -c "import compiler.cli"`);
+- in-process: `compiler.cli.main(["build", ...])` in this process: the build without start-up;
+- stages: the same work through the library functions one stage at a time, each timed;
+- parse-only: reading every file and `yaml.load(text, Loader=yaml.CSafeLoader)`, the floor.
+
+Times are the best of --runs runs (2 for sizes above 10,000). Stage times come from the
+in-process run with the best total, so they add up to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import gc
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import gen_tree
+import yaml
+
+from compiler import cli, emit, history
+from compiler.check import check
+from compiler.diagnostics import has_errors
+from compiler.load import load_tree
+from compiler.references import check_references
+from compiler.resolve import grid_of, resolve
+from compiler.validate import validate
+
+HERE = Path(__file__).resolve().parent
+STAGES = (
+    "load",
+    "validate",
+    "references",
+    "resolve",
+    "check",
+    "revision",
+    "snapshot",
+    "render",
+    "write",
+)
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Result:
+    count: int
+    build: float
+    in_process: float
+    startup: float
+    parse_only: float
+    stages: dict[str, float]
+    snapshot_bytes: int
+
+
+def tree_for(count: int, seed: int, cache: Path) -> Path:
+    """The generated tree of `count` flags, made once per generator version and seed."""
+    version = hashlib.sha256((HERE / "gen_tree.py").read_bytes()).hexdigest()[:12]
+    tree = cache / f"tree-{count}-seed{seed}-{version}"
+    if not tree.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        for stale in cache.glob(f"tree-{count}-seed{seed}-*"):
+            shutil.rmtree(stale)
+        started = time.perf_counter()
+        partial = Path(tempfile.mkdtemp(prefix=f".tree-{count}-", dir=cache))
+        gen_tree.generate(count, partial, seed)
+        _commit(partial)
+        partial.rename(tree)
+        took = time.perf_counter() - started
+        print(f"generated {count} flags into {tree} in {took:.1f} s", file=sys.stderr)
+    return tree
+
+
+def _commit(tree: Path) -> None:
+    """Make the tree its own committed repository, as flags live in git: the build's
+    revision stage then does what it does in CI (a clean `git status` over every file)."""
+    if shutil.which("git") is None:
+        return
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_SYSTEM": os.devnull,
+        "GIT_AUTHOR_NAME": "Bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.com",
+        "GIT_COMMITTER_NAME": "Bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.com",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
+    for command in (
+        ["init", "--quiet", "--initial-branch=main"],
+        ["add", "--all"],
+        ["commit", "--quiet", "--message", "generated flags"],
+    ):
+        subprocess.run(["git", *command], cwd=tree, env=env, check=True)
+
+
+def best(runs: int, measure: Callable[[], T]) -> tuple[float, T]:
+    """The shortest of `runs` timings of `measure`, and what that run returned."""
+    timings: list[tuple[float, T]] = []
+    for _ in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        value = measure()
+        timings.append((time.perf_counter() - started, value))
+    return min(timings, key=lambda timing: timing[0])
+
+
+def subprocess_build(tree: Path, out: Path) -> None:
+    command = [sys.executable, "-m", "compiler", "build", str(tree), "-o", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def startup() -> None:
+    command = [sys.executable, "-c", "import compiler.cli"]
+    subprocess.run(command, check=True)
+
+
+def in_process_build(tree: Path, out: Path) -> None:
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        code = cli.main(["build", str(tree), "-o", str(out)])
+    if code != 0:
+        raise SystemExit(f"in-process build failed ({code}): {stderr.getvalue()}")
+
+
+def parse_only(tree: Path) -> int:
+    """The floor: read every file the compiler reads and parse it with libyaml."""
+    parsed = 0
+    for folder, subfolders, files in os.walk(tree):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in files:
+            if name.endswith(".yaml") and not name.startswith("."):
+                with Path(folder, name).open(encoding="utf-8") as stream:
+                    text = stream.read()
+                yaml.load(text, Loader=yaml.CSafeLoader)
+                parsed += 1
+    return parsed
+
+
+@contextlib.contextmanager
+def timed(stages: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    stages[name] = time.perf_counter() - started
+
+
+def staged_build(tree: Path, out: Path) -> dict[str, float]:
+    """What `flagc build` does, stage by stage, with the collector paused as flagc does."""
+    stages: dict[str, float] = {}
+    gc.disable()
+    try:
+        with timed(stages, "load"):
+            loaded = load_tree(tree, str(tree))
+        with timed(stages, "validate"):
+            validated = validate(loaded)
+        with timed(stages, "references"):
+            known = {document.key for document in loaded.flags}
+            diagnostics = validated.diagnostics
+            diagnostics += check_references(validated.project, validated.flags, known)
+        assert validated.project is not None
+        with timed(stages, "resolve"):
+            grid = grid_of(validated.project)
+            resolved = resolve(grid, {key: f.flag for key, f in validated.flags.items()})
+        with timed(stages, "check"):
+            diagnostics += check(grid, validated.flags, resolved, datetime.date.today())
+            diagnostics.sort()
+        if has_errors(diagnostics):
+            raise SystemExit(f"the generated tree has errors: {diagnostics[:3]}")
+        with timed(stages, "revision"):
+            revision = history.revision(tree)
+        with timed(stages, "snapshot"):
+            content = emit.snapshot(grid, validated.flags, resolved)
+        with timed(stages, "render"):
+            rendered = emit.render(content, revision)
+        with timed(stages, "write"):
+            emit.write_atomic(out / "snapshot.json", rendered.data)
+    finally:
+        gc.enable()
+    return stages
+
+
+def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
+    out = work / f"out-{count}"
+    build_time, _ = best(runs, lambda: subprocess_build(tree, out / "subprocess"))
+    startup_time, _ = best(3, startup)
+    in_process_time, _ = best(runs, lambda: in_process_build(tree, out / "in-process"))
+    staged: list[dict[str, float]] = []
+    for _ in range(runs):
+        gc.collect()
+        staged.append(staged_build(tree, out / "staged"))
+    stages = min(staged, key=lambda s: sum(s.values()))
+    parse_time, parsed = best(runs, lambda: parse_only(tree))
+    assert parsed == count + 1, parsed  # the flags and _project.yaml
+    written = [(out / kind / "snapshot.json").read_bytes() for kind in ("subprocess", "staged")]
+    digests = [_digest(data) for data in written]
+    assert digests[0] == digests[1], "the staged build differs from flagc build"
+    return Result(
+        count,
+        build_time,
+        in_process_time,
+        startup_time,
+        parse_time,
+        stages,
+        len(written[0]),
+    )
+
+
+def _digest(data: bytes) -> str:
+    digest: str = json.loads(data)["digest"]
+    return digest
+
+
+def table(results: list[Result]) -> str:
+    head = (
+        f"{'flags':>7} {'build s':>8} {'startup s':>9} {'in-proc s':>9} {'parse s':>8} "
+        f"{'build/parse':>11} {'in-proc/parse':>13} {'snapshot MB':>11}"
+    )
+    lines = [head]
+    lines.extend(
+        f"{r.count:>7} {r.build:>8.3f} {r.startup:>9.3f} {r.in_process:>9.3f} "
+        f"{r.parse_only:>8.3f} {r.build / r.parse_only:>11.2f} "
+        f"{r.in_process / r.parse_only:>13.2f} {r.snapshot_bytes / 1e6:>11.1f}"
+        for r in results
+    )
+    lines.append("")
+    lines.append("in-process stages, seconds (the build's own stages, same files):")
+    lines.append(f"{'flags':>7} " + " ".join(f"{name:>10}" for name in (*STAGES, "total")))
+    for r in results:
+        cells = [r.stages[name] for name in STAGES]
+        lines.append(
+            f"{r.count:>7} " + " ".join(f"{value:>10.3f}" for value in (*cells, sum(cells)))
+        )
+    return "\n".join(lines)
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=_sizes, default=[1_000, 10_000, 50_000])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3, help="runs per measure (default 3)")
+    parser.add_argument("--cache", type=Path, default=HERE / "out", help="default: bench/out")
+    args = parser.parse_args()
+    # `git status` may refresh the index of the repository holding the cache: do not lock it.
+    os.environ["GIT_OPTIONAL_LOCKS"] = "0"
+    results = []
+    with tempfile.TemporaryDirectory(prefix="flagc-bench-") as work:
+        for count in args.sizes:
+            tree = tree_for(count, args.seed, args.cache)
+            runs = args.runs if count <= 10_000 else min(args.runs, 2)
+            results.append(measure(count, tree, Path(work), runs))
+            print(f"measured {count} flags", file=sys.stderr)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The snapshot's revision, from real git repositories: HEAD, `-dirty`, or content-based."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler import history
+from compiler.cli import main
+from tests.compiler.test_snapshot import FULL_TREE, check_snapshot
+from tests.conftest import GIT_ENV, Git, write_tree
+
+FLAGS = "config/flags"  # the flags folder is a sub-folder of the repository
+OUTSIDE = {"README.md": "# the service\n", "src/app.py": "print('hello')\n"}
+
+
+def build(folder: Path, out: Path) -> dict[str, Any]:
+    assert main(["build", str(folder), "-o", str(out)]) == 0
+    data = (out / "snapshot.json").read_bytes()
+    return check_snapshot(data, folder)
+
+
+@pytest.fixture
+def committed(git_repo: tuple[Path, Git]) -> tuple[Path, Path, Git]:
+    """A repository with the flags in config/flags and other files beside them, committed;
+    returns (repository, flags folder, git)."""
+    repo, git = git_repo
+    write_tree(repo / FLAGS, FULL_TREE)
+    write_tree(repo, OUTSIDE)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "flags")
+    return repo, repo / FLAGS, git
+
+
+def head(git: Git) -> str:
+    return git("rev-parse", "HEAD").strip()
+
+
+def test_committed_tree_is_head(committed: tuple[Path, Path, Git], tmp_path: Path) -> None:
+    _, folder, git = committed
+    sha = head(git)
+    assert len(sha) == 40
+    assert history.revision(folder) == sha
+    assert build(folder, tmp_path / "out")["revision"] == sha
+
+
+def test_relative_folder(
+    committed: tuple[Path, Path, Git], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    repo, folder, git = committed
+    monkeypatch.chdir(repo)
+    assert history.revision(Path(FLAGS)) == head(git)
+    monkeypatch.chdir(folder / "checkout")
+    assert history.revision(Path("..")) == head(git)
+    monkeypatch.chdir(tmp_path)
+    assert history.revision(Path(os.path.relpath(folder))) == head(git)
+    (folder / "growth" / "banner.yaml").write_text(
+        "description: Banner\nowner: growth\nenabled: false\n", encoding="utf-8"
+    )
+    assert history.revision(Path(os.path.relpath(folder))) == f"{head(git)}-dirty"
+
+
+def test_the_whole_repository_as_flags_folder(git_repo: tuple[Path, Git]) -> None:
+    repo, git = git_repo
+    write_tree(repo, FULL_TREE)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "flags")
+    assert history.revision(repo) == head(git)
+    (repo / "notes.txt").write_text("anything\n", encoding="utf-8")  # not compiled
+    assert history.revision(repo) == head(git)
+    (repo / "more.yaml").write_text("description: M\nowner: me\nenabled: true\n", "utf-8")
+    assert history.revision(repo) == f"{head(git)}-dirty"
+
+
+def test_modified_file_is_dirty(committed: tuple[Path, Path, Git], tmp_path: Path) -> None:
+    _, folder, git = committed
+    path = folder / "growth" / "banner.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Free", "Paid"), encoding="utf-8")
+    dirty = f"{head(git)}-dirty"
+    assert history.revision(folder) == dirty
+    assert build(folder, tmp_path / "out")["revision"] == dirty
+    git("add", "--all")  # staged is still not committed
+    assert history.revision(folder) == dirty
+    git("commit", "--quiet", "--message", "paid")
+    assert history.revision(folder) == head(git)
+
+
+@pytest.mark.parametrize(
+    "relative", ["new-flag.yaml", "checkout/payments/new-flag.yaml", "brand-new/deeper/x.yaml"]
+)
+def test_untracked_file_is_dirty(
+    relative: str, committed: tuple[Path, Path, Git], tmp_path: Path
+) -> None:
+    _, folder, git = committed
+    write_tree(folder, {relative: "description: New\nowner: me\nenabled: false\n"})
+    dirty = f"{head(git)}-dirty"
+    assert history.revision(folder) == dirty
+    assert build(folder, tmp_path / "out")["revision"] == dirty
+
+
+def test_deleted_file_is_dirty(committed: tuple[Path, Path, Git]) -> None:
+    _, folder, git = committed
+    (folder / "growth" / "banner.yaml").unlink()
+    assert history.revision(folder) == f"{head(git)}-dirty"
+
+
+def test_changes_outside_the_flags_folder_are_not_dirty(
+    committed: tuple[Path, Path, Git], tmp_path: Path
+) -> None:
+    repo, folder, git = committed
+    (repo / "README.md").write_text("# changed\n", encoding="utf-8")
+    (repo / "src" / "app.py").unlink()
+    write_tree(
+        repo,
+        {
+            "untracked.txt": "new\n",
+            "config/other.yaml": "x: 1\n",
+            "config/flags-old/stale.yaml": "description: Old\nowner: me\nenabled: true\n",
+            "config/flagsx": "a file whose name starts like the folder\n",
+        },
+    )
+    git("add", "config/other.yaml")
+    sha = head(git)
+    assert history.revision(folder) == sha
+    assert build(folder, tmp_path / "out")["revision"] == sha
+
+
+def test_ignored_flag_file_is_dirty(committed: tuple[Path, Path, Git], tmp_path: Path) -> None:
+    """An ignored flag file is still compiled, so the snapshot is not HEAD's."""
+    repo, folder, git = committed
+    (repo / ".gitignore").write_text("local-*.yaml\n", encoding="utf-8")
+    git("add", ".gitignore")
+    git("commit", "--quiet", "--message", "ignore local flags")
+    write_tree(folder, {"local-hack.yaml": "description: Mine\nowner: me\nenabled: true\n"})
+    document = build(folder, tmp_path / "out")
+    assert "local-hack" in document["flags"]
+    assert document["revision"] == f"{head(git)}-dirty"
+
+
+def test_repository_without_commits(git_repo: tuple[Path, Git], tmp_path: Path) -> None:
+    repo, git = git_repo
+    folder = write_tree(repo / FLAGS, FULL_TREE)
+    assert history.revision(folder) is None
+    git("add", "--all")  # staged, still no commit
+    assert history.revision(folder) is None
+    document = build(folder, tmp_path / "out")
+    assert document["revision"] == f"content-{document['digest'].removeprefix('sha256:')[:12]}"
+
+
+def _outside_any_repository(path: Path) -> bool:
+    found = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.returncode != 0
+
+
+def test_plain_folder(tmp_path: Path) -> None:
+    if not _outside_any_repository(tmp_path):
+        pytest.skip(f"{tmp_path} is inside a git work tree")
+    folder = write_tree(tmp_path / "flags", FULL_TREE)
+    assert history.revision(folder) is None
+    document = build(folder, tmp_path / "out")
+    digest = document["digest"].removeprefix("sha256:")
+    assert document["revision"] == f"content-{digest[:12]}"
+    (folder / "growth" / "banner.yaml").write_text(
+        "description: Banner\nowner: growth\nenabled: false\n", encoding="utf-8"
+    )
+    changed = build(folder, tmp_path / "again")
+    assert changed["digest"] != document["digest"]
+    assert changed["revision"] == f"content-{changed['digest'].removeprefix('sha256:')[:12]}"
+
+
+def _git_in(repo: Path) -> Git:
+    def git(*args: str, env: dict[str, str] | None = None) -> str:
+        return subprocess.run(
+            ["git", *args],
+            cwd=repo,
+            env={**os.environ, **GIT_ENV, **(env or {})},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    return git
+
+
+def test_digest_does_not_depend_on_the_revision(
+    committed: tuple[Path, Path, Git], tmp_path: Path
+) -> None:
+    """The same tree committed in two repositories with different histories."""
+    _, folder, git = committed
+    other = tmp_path / "other"
+    other.mkdir()
+    other_git = _git_in(other)
+    other_git("init", "--quiet", "--initial-branch=main")
+    write_tree(other, {"CHANGELOG.md": "first\n"})
+    other_git("add", "--all")
+    other_git("commit", "--quiet", "--message", "an earlier commit")
+    shutil.copytree(folder, other / FLAGS)
+    other_git("add", "--all")
+    other_git(
+        "commit",
+        "--quiet",
+        "--message",
+        "flags",
+        env={"GIT_COMMITTER_DATE": "2026-03-04T05:06:07Z"},
+    )
+    plain = tmp_path / "plain" / "flags"
+    shutil.copytree(folder, plain)
+
+    first = build(folder, tmp_path / "first")
+    second = build(other / FLAGS, tmp_path / "second")
+    assert first["revision"] == head(git)
+    assert second["revision"] == head(other_git)
+    assert first["revision"] != second["revision"]
+    assert first["digest"] == second["digest"]
+    without = [{k: v for k, v in d.items() if k != "revision"} for d in (first, second)]
+    assert without[0] == without[1]
+    if _outside_any_repository(plain):
+        third = build(plain, tmp_path / "third")
+        assert third["digest"] == first["digest"]
+        assert third["revision"].startswith("content-")
+
+
+def test_build_output_inside_the_flags_repository(committed: tuple[Path, Path, Git]) -> None:
+    """Writing the snapshot into the repository (outside the flags folder) changes nothing."""
+    repo, folder, git = committed
+    first = build(folder, repo / "build")
+    second = build(folder, repo / "build")
+    assert first == second
+    assert first["revision"] == head(git)
+    data = json.loads((repo / "build" / "snapshot.json").read_bytes())
+    assert data["revision"] == head(git)

@@ -1,0 +1,203 @@
+"""compiler.load.load_tree on real folders: which files are read, and what is reported."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from compiler.load import MAX_FILE_BYTES, Loaded, load_tree
+from tests.conftest import PROJECT, write_tree
+
+FLAG = "description: Test flag\nowner: team-a\nenabled: true\n"
+
+
+def tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    return write_tree(tmp_path / "flags", {"_project.yaml": PROJECT, **files})
+
+
+def codes(loaded: Loaded) -> list[tuple[str, int, int, str]]:
+    return sorted((d.file, d.line, d.column, d.code) for d in loaded.diagnostics)
+
+
+def test_reads_flags_in_sub_folders_and_skips_hidden_and_private_files(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "alpha.yaml": FLAG,
+            "team/beta.yaml": FLAG,
+            "team/deeper/gamma.yaml": FLAG,
+            ".hidden/delta.yaml": "not: [valid",
+            "team/.cache/epsilon.yaml": "not: [valid",
+            ".zeta.yaml": "not: [valid",
+            "_template.yaml": "not: [valid",
+            "team/_notes.yaml": "not: [valid",
+            "README.md": "not: [valid",
+            "data.json": "{",
+        },
+    )
+    loaded = load_tree(root, ".")
+    assert loaded.diagnostics == []
+    assert loaded.project is not None
+    assert loaded.project.data == {
+        "environments": ["development", "staging", "production"],
+        "applications": ["web", "ios", "android"],
+    }
+    assert loaded.project.file == "_project.yaml"
+    found = [(d.key, d.path, d.file) for d in loaded.flags]
+    assert found == [
+        ("alpha", "alpha.yaml", "alpha.yaml"),
+        ("beta", "team/beta.yaml", "team/beta.yaml"),
+        ("gamma", "team/deeper/gamma.yaml", "team/deeper/gamma.yaml"),
+    ]
+    assert loaded.flags[0].data == {"description": "Test flag", "owner": "team-a", "enabled": True}
+    assert loaded.flags[1].source.locate(("enabled",)) == (3, 10)
+
+
+def test_yml_suffix_is_an_invalid_key_and_not_read(tmp_path: Path) -> None:
+    loaded = load_tree(tree(tmp_path, {"old.yml": FLAG, "new.yaml": FLAG}), ".")
+    assert codes(loaded) == [("old.yml", 1, 1, "invalid-key")]
+    assert "old.yaml" in loaded.diagnostics[0].message
+    assert [d.key for d in loaded.flags] == ["new"]
+
+
+@pytest.mark.parametrize(
+    "stem",
+    ["Upper", "1first", "has space", "dot.ted", "-dash", "é", "a" * 65, "bang!"],
+)
+def test_bad_stem_is_an_invalid_key(tmp_path: Path, stem: str) -> None:
+    loaded = load_tree(tree(tmp_path, {f"{stem}.yaml": FLAG}), ".")
+    assert codes(loaded) == [(f"{stem}.yaml", 1, 1, "invalid-key")]
+    assert repr(stem) in loaded.diagnostics[0].message
+
+
+@pytest.mark.parametrize("stem", ["a", "a" * 64, "new-checkout_v2", "x9"])
+def test_good_stems(tmp_path: Path, stem: str) -> None:
+    loaded = load_tree(tree(tmp_path, {f"{stem}.yaml": FLAG}), ".")
+    assert loaded.diagnostics == []
+    assert [d.key for d in loaded.flags] == [stem]
+
+
+def test_size_limit(tmp_path: Path) -> None:
+    padding = "#" * (MAX_FILE_BYTES - len(FLAG) - 1) + "\n"
+    at_limit = FLAG + padding
+    assert len(at_limit.encode()) == MAX_FILE_BYTES
+    loaded = load_tree(tree(tmp_path, {"fits.yaml": at_limit, "big.yaml": at_limit + "\n"}), ".")
+    assert codes(loaded) == [("big.yaml", 1, 1, "file-too-large")]
+    assert [d.key for d in loaded.flags] == ["fits"]
+
+
+def write_bytes(root: Path, name: str, raw: bytes) -> None:
+    (root / name).write_bytes(raw)
+
+
+def test_latin_1_is_a_file_encoding_error_at_the_bad_byte(tmp_path: Path) -> None:
+    root = tree(tmp_path, {})
+    write_bytes(
+        root, "cafe.yaml", "description: ok\nowner: Café team\nenabled: true\n".encode("latin-1")
+    )
+    loaded = load_tree(root, ".")
+    assert codes(loaded) == [("cafe.yaml", 2, 11, "file-encoding")]
+    assert "0xe9" in loaded.diagnostics[0].message
+    assert loaded.flags == []
+
+
+def test_encoding_error_column_counts_characters(tmp_path: Path) -> None:
+    root = tree(tmp_path, {})
+    write_bytes(root, "mixed.yaml", b"description: ok\nowner: \xc3\xa9\xe9\nenabled: true\n")
+    loaded = load_tree(root, ".")
+    assert codes(loaded) == [("mixed.yaml", 2, 9, "file-encoding")]
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    root = tree(tmp_path, {})
+    write_bytes(root, "bom.yaml", b"\xef\xbb\xbf" + FLAG.encode())
+    loaded = load_tree(root, ".")
+    assert loaded.diagnostics == []
+    [document] = loaded.flags
+    assert document.data == {"description": "Test flag", "owner": "team-a", "enabled": True}
+    assert document.source.locate(("description",), key=True) == (1, 1)
+
+
+def test_unreadable_file_is_an_io_error(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"locked.yaml": FLAG, "open.yaml": FLAG})
+    locked = root / "locked.yaml"
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip("this user can read a file whose mode is 000 (root)")
+        loaded = load_tree(root, ".")
+    finally:
+        locked.chmod(0o644)
+    assert codes(loaded) == [("locked.yaml", 1, 1, "io-error")]
+    assert [d.key for d in loaded.flags] == ["open"]
+
+
+def test_dangling_link_is_an_io_error(tmp_path: Path) -> None:
+    """Unlike a mode-000 file, this cannot be read even by root."""
+    root = tree(tmp_path, {"open.yaml": FLAG})
+    (root / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    loaded = load_tree(root, ".")
+    assert codes(loaded) == [("gone.yaml", 1, 1, "io-error")]
+    assert [d.key for d in loaded.flags] == ["open"]
+
+
+def test_missing_project_file(tmp_path: Path) -> None:
+    root = write_tree(tmp_path / "flags", {"a.yaml": FLAG})
+    loaded = load_tree(root, "flags")
+    assert loaded.project is None
+    assert codes(loaded) == [("flags/_project.yaml", 1, 1, "project-config")]
+    assert [d.key for d in loaded.flags] == ["a"]
+
+
+def test_yaml_problems_are_collected_per_file(tmp_path: Path) -> None:
+    root = tree(
+        tmp_path,
+        {
+            "broken.yaml": "description: [unclosed\n",
+            "twice.yaml": FLAG + "enabled: false\n",
+            "fine.yaml": FLAG,
+        },
+    )
+    loaded = load_tree(root, ".")
+    assert [(file, code) for file, _, _, code in codes(loaded)] == [
+        ("broken.yaml", "yaml-syntax"),
+        ("twice.yaml", "yaml-duplicate-key"),
+    ]
+    assert [d.key for d in loaded.flags] == ["fine", "twice"]  # kept for further checks
+
+
+@pytest.mark.parametrize(
+    ("display_root", "shown"),
+    [
+        (".", "{}"),
+        ("", "{}"),
+        ("flags", "flags/{}"),
+        ("flags/", "flags/{}"),
+        ("/srv/repo/flags", "/srv/repo/flags/{}"),
+        ("/srv/repo/flags/", "/srv/repo/flags/{}"),
+    ],
+)
+def test_display_root(tmp_path: Path, display_root: str, shown: str) -> None:
+    root = tree(tmp_path, {"team/Bad.yaml": FLAG})
+    loaded = load_tree(root, display_root)
+    assert loaded.project is not None
+    assert loaded.project.file == shown.format("_project.yaml")
+    assert [d.file for d in loaded.diagnostics] == [shown.format("team/Bad.yaml")]
+    assert [d.file for d in loaded.flags] == [shown.format("team/Bad.yaml")]
+    assert [d.path for d in loaded.flags] == ["team/Bad.yaml"]
+
+
+def test_display_root_defaults_to_the_folder_as_given(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"x.yml": FLAG})
+    loaded = load_tree(root)
+    assert [d.file for d in loaded.diagnostics] == [f"{root}/x.yml"]
+
+
+def test_empty_folder(tmp_path: Path) -> None:
+    root = tmp_path / "flags"
+    root.mkdir()
+    loaded = load_tree(root, ".")
+    assert loaded.flags == []
+    assert [d.code for d in loaded.diagnostics] == ["project-config"]
