@@ -100,6 +100,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        raise NotADirectoryError(f"the output {args.out} exists and is not a folder")
     compiled = _compile(args)
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)

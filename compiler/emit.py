@@ -17,6 +17,7 @@ from compiler.validate import FlagFile
 
 SNAPSHOT_FORMAT = 1
 
+_MARK = b'"@flags"'  # no name can hold '@', so this occurs nowhere else in a snapshot
 Row = tuple[Cell, ...]  # one environment: without application, then each application
 _CELL_JSON = {cell: {"value": cell.value, "source": cell.source} for cell in ALL_CELLS}
 
@@ -56,11 +57,24 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     it changes exactly when what a client would be told changes; without git the revision
     is derived from it. The large `flags` part is serialized once and reused.
     """
-    body = {**content, "flags": orjson.Fragment(serialize(content["flags"]))}
-    digest = hashlib.sha256(serialize(body)).hexdigest()
-    revision = revision or f"content-{digest[:12]}"
-    data = serialize({**body, "digest": f"sha256:{digest}", "revision": revision}) + b"\n"
-    return Rendered(data, f"sha256:{digest}", revision)
+    flags = serialize(content["flags"])
+    hashed = hashlib.sha256()
+    for part in _around_flags(content, flags):
+        hashed.update(part)
+    digest = f"sha256:{hashed.hexdigest()}"
+    revision = revision or f"content-{digest[7:19]}"
+    extra = {"digest": digest, "revision": revision}
+    return Rendered(
+        b"".join([*_around_flags({**content, **extra}, flags), b"\n"]), digest, revision
+    )
+
+
+def _around_flags(document: Mapping[str, Any], flags: bytes) -> list[bytes]:
+    """The canonical bytes of `document` with `flags` already serialized, as parts: a large
+    snapshot is hundreds of megabytes, so it is neither serialized nor copied twice."""
+    marked = serialize({**document, "flags": orjson.Fragment(_MARK)})
+    before, after = marked.split(b'"flags":' + _MARK, 1)
+    return [before, b'"flags":', flags, after]
 
 
 def _flag(

@@ -581,3 +581,43 @@ def test_non_utf8_file_name_is_reported(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert done.returncode == 1, done.stderr
     assert "invalid-key" in done.stdout
+
+
+# The summary that `make run` prints
+
+
+def test_build_summary_shows_each_environment_and_the_applications_that_differ(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tree(
+        tmp_path,
+        {
+            "_project.yaml": PROJECT,
+            "new-checkout.yaml": (
+                "description: New checkout\nowner: team-checkout\nenabled: false\n"
+                "applications:\n  ios: true\n"
+                "environments:\n  staging: true\n"
+                "  production:\n    applications:\n      web: true\n"
+            ),
+            "kill-switch.yaml": "description: Kill\nowner: sre\nenabled: true\n",
+        },
+    )
+    code, out, _ = run(["build", str(folder), "-o", str(tmp_path / "out"), "--summary"], capsys)
+    assert code == 0
+    assert out.splitlines() == [
+        "flag          owner          development    staging  production",
+        "kill-switch   sre            on             on       on",
+        "new-checkout  team-checkout  off (on: ios)  on       off (on: web, ios)",
+    ]
+
+
+def test_output_that_is_a_file_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tree(tmp_path, CLEAN)
+    (tmp_path / "out").write_text("not a folder\n", encoding="utf-8")
+    code, out, err = run(["build", str(folder), "-o", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert out == ""
+    assert err == f"flagc: error: the output {tmp_path / 'out'} exists and is not a folder\n"
+    assert (tmp_path / "out").read_text(encoding="utf-8") == "not a folder\n"
