@@ -1,35 +1,257 @@
-"""Git: the one module that talks to git (through GitPython)."""
+"""Git: the one module that talks to git (through GitPython).
+
+History is read in one pass: a single `git log --raw -z` over the flags folder, and blobs
+through GitPython's one persistent `git cat-file --batch` process. The parser of git's
+output is a pure function (`parse_log`), tested without a repository.
+"""
 
 from __future__ import annotations
 
+import io
 import os
-from pathlib import Path
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 # GitPython refuses to import without a git executable; without one we build unversioned.
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 import git
 
+_ZERO = "0" * 40
+_FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%B")
+LOG_FORMAT = "%x1e" + "%x00".join(_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One file changed by a commit, with paths relative to the flags folder.
+
+    status is A (added), M (modified), D (deleted) or R (renamed or moved); a path outside
+    the flags folder is None (a file moved in from elsewhere is an addition)."""
+
+    status: str
+    old_path: str | None
+    new_path: str | None
+    old_blob: str | None
+    new_blob: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    authored_at: str  # ISO 8601 with the author's offset
+    committer_name: str
+    committer_email: str
+    committed_at: str
+    message: str
+    changes: tuple[Change, ...]
+
+    @property
+    def subject(self) -> str:
+        return self.message.split("\n", 1)[0].strip()
+
+
+def parse_log(data: bytes, prefix: str = "") -> list[Commit]:
+    """Parse `git log --raw -z --no-abbrev --format=LOG_FORMAT` output, newest first as git
+    prints it. Paths are made relative to `prefix` (the flags folder, `a/b/`), and those
+    outside it become None."""
+    commits: list[Commit] = []
+    position = 0
+    while position < len(data):
+        if data[position : position + 1] != b"\x1e":
+            raise ValueError(f"unexpected git log output at byte {position}")
+        fields = []
+        position += 1
+        for _ in _FIELDS:
+            end = data.index(b"\0", position)
+            fields.append(data[position:end].decode("utf-8", "replace"))
+            position = end + 1
+        changes, position = _parse_raw(data, position, prefix)
+        commits.append(_commit(fields, changes))
+    return commits
+
+
+def _commit(fields: list[str], changes: list[Change]) -> Commit:
+    sha, parents, an, ae, at, cn, ce, ct, message = fields
+    return Commit(
+        sha, tuple(parents.split()), an, ae, at, cn, ce, ct, message.rstrip("\n"), tuple(changes)
+    )
+
+
+def _parse_raw(data: bytes, position: int, prefix: str) -> tuple[list[Change], int]:
+    changes: list[Change] = []
+    while data[position : position + 1] == b"\n":
+        position += 1
+    while data[position : position + 1] == b":":
+        end = data.index(b"\0", position)
+        _, _, old_blob, new_blob, status = data[position + 1 : end].decode().split(" ")
+        paths = 2 if status[0] in "RC" else 1
+        names = []
+        for _ in range(paths):
+            start, end = end + 1, data.index(b"\0", end + 1)
+            names.append(os.fsdecode(data[start:end]))
+        position = end + 1
+        changes.append(_change(status[0], names, old_blob, new_blob, prefix))
+        while data[position : position + 1] == b"\n":
+            position += 1
+    return changes, position
+
+
+def _change(status: str, names: list[str], old_blob: str, new_blob: str, prefix: str) -> Change:
+    old_name, new_name = (names[0], names[-1]) if status in "RC" else (names[0], names[0])
+    old_path = _inside(old_name, prefix) if status not in "AC" else None
+    new_path = _inside(new_name, prefix) if status != "D" else None
+    if old_path is None and new_path is not None:
+        status = "A"
+    elif new_path is None and old_path is not None:
+        status = "D"
+    elif status not in "ADR":
+        status = "M"  # T (type change) and others: the content changed
+    return Change(
+        status,
+        old_path,
+        new_path,
+        old_blob if old_blob != _ZERO and old_path is not None else None,
+        new_blob if new_blob != _ZERO and new_path is not None else None,
+    )
+
+
+def _inside(path: str, prefix: str) -> str | None:
+    return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+class Repository:
+    """A git work tree holding a flags folder."""
+
+    def __init__(self, repo: git.Repo, folder: Path) -> None:
+        self._repo = repo
+        self.root = Path(repo.working_tree_dir or ".").resolve()
+        relative = PurePosixPath(folder.resolve().relative_to(self.root).as_posix())
+        self.prefix = "" if str(relative) == "." else f"{relative}/"
+
+    @classmethod
+    def open(cls, folder: Path) -> Repository | None:
+        """The repository whose work tree holds `folder`, or None outside git."""
+        try:
+            repo = git.Repo(folder, search_parent_directories=True, expand_vars=False)
+            if repo.bare or repo.working_tree_dir is None:
+                return None
+            return cls(repo, folder)
+        except (git.GitError, ValueError):
+            return None
+
+    def close(self) -> None:
+        self._repo.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def head(self) -> str | None:
+        try:
+            return self._repo.head.commit.hexsha
+        except ValueError:  # no commit yet
+            return None
+
+    def is_shallow(self) -> bool:
+        return str(self._repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
+
+    def dirty(self) -> bool:
+        """Whether a YAML file below the flags folder differs from HEAD: changed, untracked,
+        or ignored yet read by the compiler."""
+        status = self._repo.git.status(
+            "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", self._pathspec()
+        )
+        return any(entry.lower().endswith((".yaml", ".yml")) for entry in status.split("\0"))
+
+    def log(self, since: str | None = None, *, first_parent: bool = True) -> list[Commit]:
+        """Commits that changed the flags folder, oldest first: on the first-parent line of
+        HEAD (a merged pull request is one commit, diffed against its first parent), and
+        only those after `since` when given."""
+        options = ["--first-parent", "--diff-merges=first-parent"] if first_parent else []
+        revisions = f"{since}..HEAD" if since else "HEAD"
+        output = self._repo.git.log(
+            *options,
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "-M",
+            "--root",
+            f"--format={LOG_FORMAT}",
+            revisions,
+            "--",
+            self._pathspec(),
+            stdout_as_string=False,
+        )
+        return parse_log(output, self.prefix)[::-1]
+
+    def log_range(self, revisions: str) -> list[Commit]:
+        """Every commit in `revisions` (BASE..HEAD) that changed the flags folder, oldest
+        first, merges included."""
+        output = self._repo.git.log(
+            "--raw", "-z", "--no-abbrev", "-M", "--diff-merges=first-parent",
+            f"--format={LOG_FORMAT}", revisions, "--", self._pathspec(),
+            stdout_as_string=False,
+        )  # fmt: skip
+        return parse_log(output, self.prefix)[::-1]
+
+    def blob(self, sha: str) -> bytes:
+        """A blob's content, through GitPython's persistent `git cat-file --batch`."""
+        data: bytes = self._repo.git.get_object_data(sha)[3]
+        return data
+
+    def file_at(self, revision: str, path: str) -> bytes | None:
+        """The content of `path` (inside the flags folder) at `revision`, or None."""
+        try:
+            data: bytes = self._repo.git.get_object_data(f"{revision}:{self.prefix}{path}")[3]
+        except (git.GitError, ValueError):
+            return None
+        return data
+
+    def resolve(self, revision: str) -> str | None:
+        """The commit SHA that `revision` names, or None."""
+        try:
+            return self._repo.commit(revision).hexsha
+        except (git.GitError, ValueError):
+            return None
+
+    def export(self, revision: str, destination: Path) -> None:
+        """Write the flags folder as it was at `revision` into `destination`."""
+        stream = io.BytesIO()
+        self._repo.archive(stream, revision, path=self._pathspec(), format="tar")
+        stream.seek(0)
+        destination.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=stream) as archive:
+            for member in _members(archive, self.prefix):
+                archive.extract(member, destination, filter="data")
+
+    def _pathspec(self) -> str:
+        return self.prefix or "."
+
+
+def _members(archive: tarfile.TarFile, prefix: str) -> Iterator[tarfile.TarInfo]:
+    for member in archive.getmembers():
+        if member.isfile() and member.name.startswith(prefix):
+            member.name = member.name[len(prefix) :]
+            yield member
+
 
 def revision(folder: Path) -> str | None:
     """The commit of HEAD for the work tree holding `folder`, with `-dirty` when a YAML file
-    below it differs from HEAD (changed, untracked, or ignored yet read by the compiler);
-    None outside a work tree or before the first commit."""
-    try:
-        repo = git.Repo(folder, search_parent_directories=True)
-    except git.GitError:
+    below it differs from HEAD; None outside a work tree or before the first commit."""
+    repository = Repository.open(folder)
+    if repository is None:
         return None
-    with repo:
+    with repository:
         try:
-            head = repo.head.commit.hexsha
-            status = repo.git.status(
-                "--porcelain", "-z", "--untracked-files=all", "--ignored", "--", folder.resolve()
-            )
-        except (git.GitError, ValueError):  # ValueError: no commit yet
+            head = repository.head()
+            return None if head is None else f"{head}-dirty" if repository.dirty() else head
+        except git.GitError:
             return None
-    return f"{head}-dirty" if _touches_yaml(status) else head
-
-
-def _touches_yaml(porcelain: str) -> bool:
-    """Whether `git status --porcelain -z` names a YAML file (the only files compiled)."""
-    return any(entry.lower().endswith((".yaml", ".yml")) for entry in porcelain.split("\0"))

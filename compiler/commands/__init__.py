@@ -1,0 +1,28 @@
+"""One module per `flagc` command, each with `register(commands)` and `run(args) -> int`.
+
+Exit codes: 0 ok, 1 findings, 2 usage or I/O problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from typing import TYPE_CHECKING
+
+OK, FINDINGS, USAGE = 0, 1, 2
+
+if TYPE_CHECKING:  # what `ArgumentParser.add_subparsers()` returns, for `register`
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+else:
+    Subcommands = argparse._SubParsersAction
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for (not with the flags): exit code 2."""
+
+
+def date_argument(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
