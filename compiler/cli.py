@@ -9,9 +9,9 @@ import io
 import sys
 from collections.abc import Iterator, Sequence
 
-from compiler.commands import OK, USAGE, UsageError, build, check
+from compiler.commands import OK, USAGE, UsageError, audit, build, check
 
-COMMANDS = (check, build)
+COMMANDS = (check, build, audit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,11 +22,21 @@ Row = tuple[Cell, ...]  # one environment: without application, then each applic
 _CELL_JSON = {cell: {"value": cell.value, "source": cell.source} for cell in ALL_CELLS}
 
 
+_NO_HISTORY = dict.fromkeys(
+    ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
+)
+
+
 def snapshot(
-    grid: Grid, flags: Mapping[str, FlagFile], resolved: Mapping[str, Resolution]
+    grid: Grid,
+    flags: Mapping[str, FlagFile],
+    resolved: Mapping[str, Resolution],
+    history: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The snapshot's content: every flag declared and resolved (`render` adds the digest
-    and revision)."""
+    """The snapshot's content: every flag declared and resolved, with who created and last
+    changed it from `history` (`compiler.audit.flag_metadata`); `render` adds the digest
+    and revision."""
+    history = history or {}
     rows: dict[Row, dict[str, Any]] = {}  # identical rows are built once and shared
     dependents: dict[str, list[str]] = {key: [] for key in flags}
     for key in sorted(flags):
@@ -37,7 +47,10 @@ def snapshot(
         "environments": list(grid.environments),
         "applications": list(grid.applications),
         "flags": {
-            key: _flag(flags[key], resolved[key], dependents[key], grid, rows)
+            key: {
+                **_flag(flags[key], resolved[key], dependents[key], grid, rows),
+                **history.get(key, _NO_HISTORY),
+            }
             for key in sorted(flags)
         },
     }

@@ -7,12 +7,16 @@ output is a pure function (`parse_log`), tested without a repository.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import subprocess
 import tarfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 # GitPython refuses to import without a git executable; without one we build unversioned.
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -202,6 +206,27 @@ class Repository:
         )  # fmt: skip
         return parse_log(output, self.prefix)[::-1]
 
+    def blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Many blobs through one `git cat-file --batch`, the requests written while the
+        answers are read, so that git never waits on us nor we on a round trip each."""
+        process = self._repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
+        requests = "".join(f"{sha}\n" for sha in shas).encode()
+        writer = threading.Thread(target=_write_and_close, args=(process.stdin, requests))
+        writer.start()
+        try:
+            return {sha: _read_blob(process.stdout, sha) for sha in shas}
+        finally:
+            writer.join()
+            process.wait()
+
+    def is_ancestor(self, sha: str) -> bool:
+        """Whether commit `sha` is HEAD or one of its ancestors (history was not rewritten)."""
+        try:
+            self._repo.git.merge_base("--is-ancestor", sha, "HEAD")
+        except git.GitError:
+            return False
+        return True
+
     def blob(self, sha: str) -> bytes:
         """A blob's content, through GitPython's persistent `git cat-file --batch`."""
         data: bytes = self._repo.git.get_object_data(sha)[3]
@@ -234,6 +259,21 @@ class Repository:
 
     def _pathspec(self) -> str:
         return self.prefix or "."
+
+
+def _write_and_close(stream: IO[bytes], data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError):
+        stream.write(data)
+        stream.close()
+
+
+def _read_blob(stream: IO[bytes], sha: str) -> bytes:
+    header = stream.readline().split()
+    if len(header) != 3 or header[1] != b"blob":
+        raise ValueError(f"git cat-file could not read blob {sha}: {b' '.join(header)!r}")
+    data = stream.read(int(header[2]))
+    stream.read(1)  # the newline after each object
+    return data
 
 
 def _members(archive: tarfile.TarFile, prefix: str) -> Iterator[tarfile.TarInfo]:

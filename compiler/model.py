@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 # The same patterns as the schemas. `(?!\n)$` because Python's `$` (used by jsonschema, and by
 # pydantic with the python-re engine) also matches before a final newline, ECMA's does not.
@@ -29,6 +29,14 @@ def _unique(items: list[str]) -> list[str]:
 def _real_date(text: str) -> str:
     datetime.date.fromisoformat(text)
     return text
+
+
+def _integral(value: Any) -> Any:
+    # JSON Schema counts a number with a zero fraction as an integer (`15.0` is 15); strict
+    # pydantic would refuse the float, so it is made an int first.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -73,6 +81,28 @@ class Flag(_Strict):
     expires: DateText | None = None
 
 
+# Subjects that say nothing about why a flag changed.
+DEFAULT_DENY = (
+    "wip", "fix", "fixes", "fixed", "update", "updates", "updated", "change", "changes",
+    "changed", "tweak", "test", "tmp", "temp", ".", "..", "...", "asdf", "misc", "stuff",
+    "flag", "flags", "toggle",
+)  # fmt: skip
+DEFAULT_MIN_LENGTH = 10
+
+MinLength = Annotated[int, BeforeValidator(_integral), Field(ge=0, le=200)]
+DenyWord = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=100)]
+DenyWords = Annotated[list[DenyWord], AfterValidator(_unique)]
+
+
+class ReasonPolicy(_Strict):
+    """What the message of a commit that changes flags must give: a subject of at least
+    `min_length` characters that is not one of `deny` (see compiler/reasons.py)."""
+
+    min_length: MinLength = DEFAULT_MIN_LENGTH
+    deny: DenyWords = Field(default_factory=lambda: list(DEFAULT_DENY))
+
+
 class Project(_Strict):
     environments: Annotated[Names, Field(min_length=1)]
     applications: Names
+    reasons: ReasonPolicy = Field(default_factory=ReasonPolicy)

@@ -70,6 +70,13 @@ def validate(loaded: Loaded) -> Validated:
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
+def check_document(document: Document, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
+    """One document against its schema (Flag or Project): the typed value, or its problems."""
+    schema, code = ("flag", "schema") if model is Flag else ("project", "project-config")
+    problems: list[Diagnostic] = []
+    return _check(document, model, schema, code, problems), problems
+
+
 def _check(
     document: Document, model: type[M], schema: str, code: str, report: list[Diagnostic]
 ) -> M | None:
@@ -244,6 +251,8 @@ _MESSAGES: dict[str, Callable[[_Problem], str]] = {
     "maxLength": lambda p: (
         f"is {len(p.instance)} characters long, more than the {p.expected} allowed; shorten it"
     ),
+    "minimum": lambda p: f"{_shown(p.instance)} is too small; use a number of at least {p.expected}",
+    "maximum": lambda p: f"{_shown(p.instance)} is too large; use a number of at most {p.expected}",
 }
 
 

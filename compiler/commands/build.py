@@ -1,24 +1,41 @@
-"""`flagc build [DIR] [-o OUT]`: check, then write OUT/snapshot.json atomically."""
+"""`flagc build [DIR] [-o OUT]`: check, then write OUT/audit.json and OUT/snapshot.json."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from compiler import emit, history
+from compiler import audit, emit
 from compiler.commands import FINDINGS, OK, Subcommands, UsageError
 from compiler.commands.check import add_check_options, compile_and_report
 from compiler.diagnostics import has_errors
+from compiler.history import Repository
 from compiler.report import matrix, summary
 
 
+OUTPUTS = ("audit.json", "snapshot.json")
+
+
+class ShallowClone(Exception):
+    """The history is cut short, so the audit log would be incomplete."""
+
+
 def register(commands: Subcommands) -> None:
-    parser = commands.add_parser("build", help="check, then write OUT/snapshot.json")
+    parser = commands.add_parser(
+        "build", help="check, then write OUT/snapshot.json and OUT/audit.json"
+    )
     add_check_options(parser)
     parser.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
     parser.add_argument(
         "--summary", action="store_true", help="then print what is on where, one row a flag"
+    )
+    parser.add_argument(
+        "--allow-shallow",
+        action="store_true",
+        help="build from a shallow clone anyway, marking the audit log incomplete",
     )
     parser.set_defaults(run=run)
 
@@ -26,22 +43,75 @@ def register(commands: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"the output {args.out} exists and is not a folder")
+    for name in OUTPUTS:
+        if (args.out / name).is_dir():
+            raise UsageError(f"{args.out / name} is a folder; remove it or choose another -o")
     compiled = compile_and_report(args)
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)
         return FINDINGS
-    revision = history.revision(Path(args.dir))
-    content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved)
+    try:
+        log, revision = _history(Path(args.dir), args.out / "audit.json", args.allow_shallow)
+    except ShallowClone as exc:
+        print(f"flagc: error: {exc}", file=sys.stderr)
+        return FINDINGS
+    content = emit.snapshot(
+        compiled.grid, compiled.flags, compiled.resolved, audit.flag_metadata(log)
+    )
     rendered = emit.render(content, revision)
-    target = args.out / "snapshot.json"
-    emit.write_atomic(target, rendered.data)
+    # The audit first: a server reloads when the snapshot changes, and then reads both.
+    emit.write_atomic(args.out / "audit.json", emit.serialize(log) + b"\n")
+    emit.write_atomic(args.out / "snapshot.json", rendered.data)
     print(
         f"flagc: built {len(compiled.flags)} flags for {len(compiled.grid.environments)} "
         f"environments x {len(compiled.grid.applications)} applications at revision "
-        f"{rendered.revision} -> {target}",
+        f"{rendered.revision} ({len(log['entries'])} audit entries) -> {args.out}/",
         file=sys.stderr,
     )
     if args.summary:
         owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
         sys.stdout.write(matrix(compiled.grid, compiled.resolved, owners))
     return OK
+
+
+def _history(
+    folder: Path, previous: Path, allow_shallow: bool
+) -> tuple[dict[str, Any], str | None]:
+    """The audit log and the revision; outside git, an empty log and no revision."""
+    repository = Repository.open(folder)
+    head = repository.head() if repository is not None else None
+    if repository is None or head is None:
+        where = "in a git work tree" if repository is None else "in a repository with commits"
+        print(
+            f"flagc: note: {folder} is not {where}: the audit log is empty and the revision "
+            "is a hash of the content",
+            file=sys.stderr,
+        )
+        return audit.empty(), None
+    with repository:
+        if repository.is_shallow() and not allow_shallow:
+            raise ShallowClone(
+                "this is a shallow clone, so the audit log would miss older changes; fetch "
+                "the whole history (git fetch --unshallow; in GitHub Actions, actions/checkout "
+                "with fetch-depth: 0), or build with --allow-shallow to mark it incomplete"
+            )
+        log = audit.extract(repository, _previous(previous))
+        if not repository.dirty():
+            return log, head
+    print(
+        f"flagc: warning: {folder} has uncommitted changes: the revision is {head}-dirty, "
+        "and the audit log covers committed changes only",
+        file=sys.stderr,
+    )
+    return log, f"{head}-dirty"
+
+
+def _previous(path: Path) -> dict[str, Any] | None:
+    """The audit log of the last build, to read only newer commits; None if unusable."""
+    try:
+        with path.open("rb") as stream:
+            document = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    valid = isinstance(document, dict) and isinstance(document.get("entries"), list)
+    return document if valid else None

@@ -1,0 +1,285 @@
+"""The audit log: git history -> who changed which flag, when, why, and what it changed.
+
+`entries` is pure (commits and blob contents in, entries out); `extract` drives it over a
+`Repository`, which reads the history in one `git log` pass and the blobs in one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from compiler.history import Change, Commit, Repository
+from compiler.load import PROJECT_FILE, Document, flag_key
+from compiler.model import Flag, Project
+from compiler.resolve import Grid, grid_of, resolve
+from compiler.validate import check_document
+from compiler.yamlsource import Data, Parsed, parse
+
+AUDIT_FORMAT = 1
+Entry = dict[str, Any]
+Grids = tuple["Grid | None", "Grid | None"]  # the project's grid before and after a commit
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One version (blob) of a flag or project file, read and checked."""
+
+    data: Data = None
+    flag: Flag | None = None
+    project: Project | None = None
+    invalid: str | None = None  # what was wrong, when the file was not valid
+
+
+def read_version(content: bytes | None, path: str) -> Version:
+    """Parse and check one file's content; a broken file is a value, never an exception."""
+    if content is None:
+        return Version(invalid="the file could not be read from git")
+    try:
+        text = content.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return Version(invalid="the file is not UTF-8")
+    parsed = parse(text, path)
+    if not isinstance(parsed, Parsed):
+        where = parsed[0]
+        return Version(invalid=f"{where.line}:{where.column}: {where.message}")
+    document = Document(path, parsed.data, parsed.source, path=path)
+    model = Project if path == PROJECT_FILE else Flag
+    value, problems = check_document(document, model)
+    problems = [*parsed.problems, *problems]
+    if problems:
+        where = problems[0]
+        return Version(parsed.data, invalid=f"{where.line}:{where.column}: {where.message}")
+    if isinstance(value, Project):
+        return Version(parsed.data, project=value)
+    return Version(parsed.data, flag=value if isinstance(value, Flag) else None)
+
+
+@dataclass(slots=True)
+class _State:
+    """What the replay knows between commits: the project, and each flag's last valid
+    version (a change is judged against that, so a broken commit in between is skipped)."""
+
+    project: Project | None = None
+    flags: dict[str, Version] = field(default_factory=dict)
+
+
+def entries(
+    commits: Sequence[Commit], blobs: Mapping[str, bytes], project: Project | None = None
+) -> list[Entry]:
+    """Audit entries for `commits` (oldest first), newest first. `project` is the project
+    as it was before the first commit (None for the whole history)."""
+    state = _State(project)
+    versions: dict[str, Version] = {}  # by blob SHA: each version is read once
+
+    def version(sha: str | None, path: str | None) -> Version | None:
+        """The version in blob `sha`; None for no blob (the file is absent on that side)."""
+        if sha is None or path is None:
+            return None
+        if sha not in versions:
+            versions[sha] = read_version(blobs.get(sha), path)
+        return versions[sha]
+
+    found: list[Entry] = []
+    for commit in commits:
+        changes = sorted(commit.changes, key=lambda c: c.new_path or c.old_path or "")
+        grids = _grids(state.project, changes, version)
+        for change in changes:
+            found.extend(_entries_for(commit, change, state, version, grids))
+    return found[::-1]
+
+
+Reader = Callable[[str | None, str | None], "Version | None"]
+
+
+def _grids(project: Project | None, changes: Sequence[Change], version: Reader) -> Grids:
+    """The grid before and after the commit: a project change applies to the whole commit."""
+    before = grid_of(project) if project is not None else None
+    for change in changes:
+        if PROJECT_FILE in (change.old_path, change.new_path):
+            new = version(change.new_blob, change.new_path)
+            if new is None:  # _project.yaml deleted: no values to resolve any more
+                return before, None
+            if new.project is not None:
+                return before, grid_of(new.project)
+    return before, before
+
+
+def _entries_for(
+    commit: Commit, change: Change, state: _State, version: Reader, grids: Grids
+) -> Iterator[Entry]:
+    if PROJECT_FILE in (change.old_path, change.new_path):
+        yield from _project_entry(commit, change, state, version)
+        return
+    old_key = flag_key(change.old_path) if change.old_path else None
+    new_key = flag_key(change.new_path) if change.new_path else None
+    if old_key is not None and old_key != new_key:
+        yield _flag_entry(commit, "deleted", old_key, change.old_path, None, state, None, grids)
+    if new_key is not None:
+        kind = {"A": "created", "D": "deleted"}.get(change.status, "modified")
+        previous = None
+        if old_key == new_key:
+            kind = "moved" if change.old_path != change.new_path else "modified"
+            previous = change.old_path if kind == "moved" else None
+        elif kind != "deleted":
+            kind = "created"
+        new = version(change.new_blob, change.new_path)
+        yield _flag_entry(commit, kind, new_key, change.new_path, previous, state, new, grids)
+
+
+def _flag_entry(
+    commit: Commit,
+    kind: str,
+    key: str,
+    path: str | None,
+    previous_file: str | None,
+    state: _State,
+    new: Version | None,
+    grids: Grids,
+) -> Entry:
+    old = state.flags.get(key) if kind != "created" else None
+    entry = _entry(commit, kind, key, path, previous_file)
+    if new is not None and new.invalid is not None:
+        entry["invalid"] = new.invalid
+        return entry  # judged later against the last valid version
+    entry["fields"] = field_changes(old.data if old else None, new.data if new else None)
+    entry["values"] = value_changes(_cells(old, grids[0]), _cells(new, grids[1]))
+    if new is None:
+        state.flags.pop(key, None)
+    else:
+        state.flags[key] = new
+    return entry
+
+
+def _project_entry(
+    commit: Commit, change: Change, state: _State, version: Reader
+) -> Iterator[Entry]:
+    new = version(change.new_blob, change.new_path) if change.new_path == PROJECT_FILE else None
+    entry = _entry(commit, "project", None, PROJECT_FILE, None)
+    if new is not None and new.invalid is not None:
+        entry["invalid"] = new.invalid
+    else:
+        old_data = state.project.model_dump() if state.project else None
+        entry["fields"] = field_changes(old_data, new.data if new else None)
+        state.project = new.project if new else None
+    yield entry
+
+
+def _entry(
+    commit: Commit, kind: str, key: str | None, path: str | None, previous: str | None
+) -> Entry:
+    return {
+        "commit": commit.sha,
+        "author": {"name": commit.author_name, "email": commit.author_email},
+        "committer": {"name": commit.committer_name, "email": commit.committer_email},
+        "timestamp": commit.authored_at,
+        "committed_at": commit.committed_at,
+        "subject": commit.subject,
+        "reason": commit.message,
+        "change": kind,
+        "flag": key,
+        "file": path,
+        "previous_file": previous,
+        "fields": [],
+        "values": [],
+        "invalid": None,
+    }
+
+
+def _cells(version: Version | None, grid: Grid | None) -> dict[str, bool]:
+    if version is None or version.flag is None or grid is None:
+        return {}
+    cells = resolve(grid, {"_": version.flag})["_"].cells
+    return {grid.name(index): cell.value for index, cell in enumerate(cells)}
+
+
+def value_changes(before: Mapping[str, bool], after: Mapping[str, bool]) -> list[Entry]:
+    """Cells whose value changed, in the order of `after` then `before`; None is absent."""
+    names = [*after, *(name for name in before if name not in after)]
+    return [
+        {"cell": name, "from": before.get(name), "to": after.get(name)}
+        for name in names
+        if before.get(name) != after.get(name)
+    ]
+
+
+def field_changes(before: Data, after: Data) -> list[Entry]:
+    """Declared fields that changed, as dotted paths, sorted; None is absent."""
+    old, new = dict(_leaves(before)), dict(_leaves(after))
+    return [
+        {"field": name, "from": old.get(name), "to": new.get(name)}
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _leaves(data: Data, prefix: str = "") -> Iterator[tuple[str, Data]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, f"{prefix}{key}.")
+    elif prefix:
+        yield prefix[:-1], data
+
+
+def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The audit.json document for HEAD; with `previous` (an earlier document) only the
+    commits after its head are read, unless history was rewritten since."""
+    head = repository.head()
+    since = _continuable(repository, previous)
+    commits = repository.log(since) if head is not None else []
+    shas = {sha for commit in commits for c in commit.changes for sha in (c.old_blob, c.new_blob)}
+    blobs = repository.blobs(sorted(sha for sha in shas if sha))
+    project = _project_at(repository, since)
+    new = entries(commits, blobs, project)
+    older = list(previous["entries"]) if since is not None and previous else []
+    continued = bool(previous["complete"]) if since is not None and previous else True
+    complete = continued and not repository.is_shallow()
+    return {"format": AUDIT_FORMAT, "head": head, "complete": complete, "entries": new + older}
+
+
+def _continuable(repository: Repository, previous: Mapping[str, Any] | None) -> str | None:
+    if not previous or previous.get("format") != AUDIT_FORMAT or not previous.get("head"):
+        return None
+    head = str(previous["head"])
+    return head if repository.is_ancestor(head) else None
+
+
+def _project_at(repository: Repository, revision: str | None) -> Project | None:
+    if revision is None:
+        return None
+    return read_version(repository.file_at(revision, PROJECT_FILE), PROJECT_FILE).project
+
+
+def empty() -> dict[str, Any]:
+    """The audit document outside git: no history to tell."""
+    return {"format": AUDIT_FORMAT, "head": None, "complete": False, "entries": []}
+
+
+def flag_metadata(audit: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per flag: when and by whom it was created (its latest creation, if it was deleted and
+    created again) and last changed, and why."""
+    found: dict[str, dict[str, Any]] = {}
+    settled: set[str] = set()  # deleted for good, or creation found: older entries are past
+    for entry in audit["entries"]:  # newest first
+        key = entry["flag"]
+        if key is None or key in settled:
+            continue
+        if entry["change"] == "deleted" and key not in found:
+            settled.add(key)
+            continue
+        meta = found.setdefault(key, _metadata(entry))
+        if entry["change"] == "created":
+            meta["created_at"], meta["created_by"] = entry["timestamp"], entry["author"]["name"]
+            settled.add(key)
+    return found
+
+
+def _metadata(entry: Entry) -> dict[str, Any]:
+    return {
+        "created_at": None,
+        "created_by": None,
+        "updated_at": entry["timestamp"],
+        "updated_by": entry["author"]["name"],
+        "updated_reason": entry["reason"],
+    }
