@@ -15,7 +15,6 @@ from compiler.diagnostics import has_errors
 from compiler.history import Repository
 from compiler.report import matrix, summary
 
-
 OUTPUTS = ("audit.json", "snapshot.json")
 
 
