@@ -29,6 +29,7 @@ class Version:
     data: Data = None
     flag: Flag | None = None
     project: Project | None = None
+    grid: Grid | None = None  # of a valid project
     invalid: str | None = None  # what was wrong, when the file was not valid
 
 
@@ -52,7 +53,7 @@ def read_version(content: bytes | None, path: str) -> Version:
         where = problems[0]
         return Version(parsed.data, invalid=f"{where.line}:{where.column}: {where.message}")
     if isinstance(value, Project):
-        return Version(parsed.data, project=value)
+        return Version(parsed.data, project=value, grid=grid_of(value))
     return Version(parsed.data, flag=value if isinstance(value, Flag) else None)
 
 
@@ -63,6 +64,19 @@ class _State:
 
     project: Project | None = None
     flags: dict[str, Version] = field(default_factory=dict)
+    grid: Grid | None = None
+    # Each version's cells on each grid, resolved once: a version is the "after" of one
+    # change and the "before" of the next.
+    cells: dict[tuple[int, int], dict[str, bool]] = field(default_factory=dict)
+
+    def cells_of(self, version: Version | None, grid: Grid | None) -> dict[str, bool]:
+        if version is None or version.flag is None or grid is None:
+            return {}
+        key = (id(version), id(grid))
+        if key not in self.cells:
+            cells = resolve(grid, {"_": version.flag})["_"].cells
+            self.cells[key] = dict(zip(grid.names, (c.value for c in cells), strict=True))
+        return self.cells[key]
 
 
 def entries(
@@ -70,7 +84,7 @@ def entries(
 ) -> list[Entry]:
     """Audit entries for `commits` (oldest first), newest first. `project` is the project
     as it was before the first commit (None for the whole history)."""
-    state = _State(project)
+    state = _State(project, grid=grid_of(project) if project is not None else None)
     versions: dict[str, Version] = {}  # by blob SHA: each version is read once
 
     def version(sha: str | None, path: str | None) -> Version | None:
@@ -84,7 +98,7 @@ def entries(
     found: list[Entry] = []
     for commit in commits:
         changes = sorted(commit.changes, key=lambda c: c.new_path or c.old_path or "")
-        grids = _grids(state.project, changes, version)
+        grids = _grids(state.grid, changes, version)
         for change in changes:
             found.extend(_entries_for(commit, change, state, version, grids))
     return found[::-1]
@@ -93,16 +107,15 @@ def entries(
 Reader = Callable[[str | None, str | None], "Version | None"]
 
 
-def _grids(project: Project | None, changes: Sequence[Change], version: Reader) -> Grids:
+def _grids(before: Grid | None, changes: Sequence[Change], version: Reader) -> Grids:
     """The grid before and after the commit: a project change applies to the whole commit."""
-    before = grid_of(project) if project is not None else None
     for change in changes:
         if PROJECT_FILE in (change.old_path, change.new_path):
             new = version(change.new_blob, change.new_path)
             if new is None:  # _project.yaml deleted: no values to resolve any more
                 return before, None
-            if new.project is not None:
-                return before, grid_of(new.project)
+            if new.grid is not None:
+                return before, new.grid
     return before, before
 
 
@@ -144,7 +157,7 @@ def _flag_entry(
         entry["invalid"] = new.invalid
         return entry  # judged later against the last valid version
     entry["fields"] = field_changes(old.data if old else None, new.data if new else None)
-    entry["values"] = value_changes(_cells(old, grids[0]), _cells(new, grids[1]))
+    entry["values"] = value_changes(state.cells_of(old, grids[0]), state.cells_of(new, grids[1]))
     if new is None:
         state.flags.pop(key, None)
     else:
@@ -163,6 +176,7 @@ def _project_entry(
         old_data = state.project.model_dump() if state.project else None
         entry["fields"] = field_changes(old_data, new.data if new else None)
         state.project = new.project if new else None
+        state.grid = new.grid if new else None
     yield entry
 
 
@@ -187,15 +201,10 @@ def _entry(
     }
 
 
-def _cells(version: Version | None, grid: Grid | None) -> dict[str, bool]:
-    if version is None or version.flag is None or grid is None:
-        return {}
-    cells = resolve(grid, {"_": version.flag})["_"].cells
-    return {grid.name(index): cell.value for index, cell in enumerate(cells)}
-
-
 def value_changes(before: Mapping[str, bool], after: Mapping[str, bool]) -> list[Entry]:
     """Cells whose value changed, in the order of `after` then `before`; None is absent."""
+    if before == after:  # most changes leave every value as it was
+        return []
     names = [*after, *(name for name in before if name not in after)]
     return [
         {"cell": name, "from": before.get(name), "to": after.get(name)}
@@ -206,20 +215,28 @@ def value_changes(before: Mapping[str, bool], after: Mapping[str, bool]) -> list
 
 def field_changes(before: Data, after: Data) -> list[Entry]:
     """Declared fields that changed, as dotted paths, sorted; None is absent."""
-    old, new = dict(_leaves(before)), dict(_leaves(after))
-    return [
-        {"field": name, "from": old.get(name), "to": new.get(name)}
-        for name in sorted(old.keys() | new.keys())
-        if old.get(name) != new.get(name)
-    ]
+    found: list[Entry] = []
+    _differences(before, after, "", found)
+    return sorted(found, key=lambda change: str(change["field"]))
 
 
-def _leaves(data: Data, prefix: str = "") -> Iterator[tuple[str, Data]]:
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from _leaves(value, f"{prefix}{key}.")
+def _differences(before: Data, after: Data, prefix: str, found: list[Entry]) -> None:
+    # Descends only where the two differ: most changes touch one field of a small tree.
+    if before == after:
+        return
+    if isinstance(before, dict) or isinstance(after, dict):
+        old = before if isinstance(before, dict) else {}
+        new = after if isinstance(after, dict) else {}
+        for key in old.keys() | new.keys():
+            _differences(old.get(key), new.get(key), f"{prefix}{key}.", found)
+        if prefix and not (isinstance(before, dict) and isinstance(after, dict)):
+            # A mapping replaced a scalar or the reverse: that value changed as well.
+            old_leaf = None if isinstance(before, dict) else before
+            new_leaf = None if isinstance(after, dict) else after
+            if old_leaf != new_leaf:
+                found.append({"field": prefix[:-1], "from": old_leaf, "to": new_leaf})
     elif prefix:
-        yield prefix[:-1], data
+        found.append({"field": prefix[:-1], "from": before, "to": after})
 
 
 def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -75,11 +75,11 @@ def flag_key(path: str) -> str | None:
     """The key of the flag file at `path` (inside the flags folder), or None for a file the
     loader does not read as a flag (hidden, `_*`, not YAML). `.yml` files count: the loader
     reads them to report them."""
-    parts = PurePosixPath(path).parts
-    name = parts[-1]
-    if any(part.startswith(".") for part in parts) or name.startswith("_"):
+    name = path.rsplit("/", 1)[-1]
+    if path.startswith(".") or "/." in path or name.startswith("_"):
         return None
-    return PurePosixPath(name).stem if name.lower().endswith((".yaml", ".yml")) else None
+    stem, dot, suffix = name.rpartition(".")
+    return stem if dot and suffix.lower() in ("yaml", "yml") else None
 
 
 def _display(shown: str, relative: str) -> str:

@@ -7,6 +7,7 @@ Most specific first, for environment E and application A:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -31,7 +32,7 @@ _CELLS = {(value, source): Cell(value, source) for value in (True, False) for so
 ALL_CELLS = tuple(_CELLS.values())
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Grid:
     """The cells of a project, in a fixed order: per environment, first the environment
     without application, then each application."""
@@ -46,6 +47,11 @@ class Grid:
     def index(self, environment: str, application: str | None = None) -> int:
         base = self.environments.index(environment) * self.width
         return base if application is None else base + 1 + self.applications.index(application)
+
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:
+        """Every cell's name, `production` or `production/web`, in cell order."""
+        return tuple(self.name(index) for index in range(len(self.environments) * self.width))
 
     def name(self, index: int) -> str:
         environment, application = self.cell(index)

@@ -67,7 +67,8 @@ MAX_DEPTH = 64
 # libyaml's composer recurses in C and crashes the interpreter on very deep flow nesting,
 # so any text that could nest deeply is measured with the (flat) event stream first.
 _SUSPECT_CHARS = ("&", "*", "!")
-_PACKED_INDICATORS = re.compile(r"(?:[-?:][ \t]+){16}")
+# Block mappings cannot nest on one line (`a: b: c` is invalid), so `:` needs no counting.
+_PACKED_INDICATORS = re.compile(r"(?:[-?][ \t]+){16}")
 
 Path_ = tuple[str | int, ...]
 Data = None | bool | int | float | str | list["Data"] | dict[str, "Data"]
