@@ -29,6 +29,7 @@ CODES: dict[str, str] = {
     "dependency-cycle": "flags depend on each other in a cycle",
     "dependency-disabled": "a flag is on where one of its dependencies is off",
     "expired": "the flag is past its expiry date",
+    "missing-reason": "a commit that changes flags does not say why in its message",
 }
 
 

@@ -241,11 +241,16 @@ class Repository:
         return data
 
     def resolve(self, revision: str) -> str | None:
-        """The commit SHA that `revision` names, or None."""
+        """The commit SHA that `revision` names, or None (unknown, not a commit, or cut
+        off by a shallow clone). git itself parses it, exactly as on the command line."""
         try:
-            return self._repo.commit(revision).hexsha
-        except (git.GitError, ValueError):
+            output = self._repo.git.rev_parse(
+                "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+            )
+        except git.GitError:
             return None
+        sha = str(output).strip()
+        return sha or None
 
     def export(self, revision: str, destination: Path) -> None:
         """Write the flags folder as it was at `revision` into `destination`."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from compiler.check import check
 from compiler.diagnostics import Diagnostic
 from compiler.load import load_tree
+from compiler.model import Project
 from compiler.references import check_references
 from compiler.resolve import Grid, Resolution, grid_of, resolve
 from compiler.validate import FlagFile, validate
@@ -17,6 +18,7 @@ from compiler.validate import FlagFile, validate
 @dataclass(slots=True)
 class Compiled:
     diagnostics: list[Diagnostic]
+    project: Project | None = None
     grid: Grid | None = None
     flags: dict[str, FlagFile] = field(default_factory=dict)
     resolved: dict[str, Resolution] = field(default_factory=dict)
@@ -46,4 +48,4 @@ def compile_tree(
     resolved = resolve(grid, flags) if grid is not None else {}
     today = today or datetime.date.today()
     diagnostics += check(grid, validated.flags, resolved, today, strict=strict)
-    return Compiled(sorted(diagnostics), grid, validated.flags, resolved)
+    return Compiled(sorted(diagnostics), validated.project, grid, validated.flags, resolved)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable, Sequence, Set
-from pathlib import PurePosixPath
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.history import Change, Commit
-from compiler.load import PROJECT_FILE
+from compiler.load import PROJECT_FILE, flag_key
 from compiler.model import ReasonPolicy
 
 CODE = "missing-reason"
@@ -85,15 +84,9 @@ def changed_files(changes: Sequence[Change]) -> list[str]:
 
 
 def _compiled(path: str) -> bool:
-    # The same files load.py reads: YAML below no hidden folder, not `_*` but the project.
-    if path == PROJECT_FILE:
-        return True
-    *folders, name = PurePosixPath(path).parts
-    return (
-        not any(folder.startswith(".") for folder in folders)
-        and not name.startswith(("_", "."))
-        and name.lower().endswith((".yaml", ".yml"))
-    )
+    # The files the loader reads: flag files and the project (a README beside them is not a
+    # flag change).
+    return path == PROJECT_FILE or flag_key(path) is not None
 
 
 def _message(

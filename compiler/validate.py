@@ -251,7 +251,9 @@ _MESSAGES: dict[str, Callable[[_Problem], str]] = {
     "maxLength": lambda p: (
         f"is {len(p.instance)} characters long, more than the {p.expected} allowed; shorten it"
     ),
-    "minimum": lambda p: f"{_shown(p.instance)} is too small; use a number of at least {p.expected}",
+    "minimum": lambda p: (
+        f"{_shown(p.instance)} is too small; use a number of at least {p.expected}"
+    ),
     "maximum": lambda p: f"{_shown(p.instance)} is too large; use a number of at most {p.expected}",
 }
 

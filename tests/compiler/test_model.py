@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document, Loaded
-from compiler.model import Flag, Project
+from compiler.model import Flag, Project, ReasonPolicy
 from compiler.validate import validate
 from compiler.yamlsource import Data, Parsed, parse
 
@@ -80,6 +80,8 @@ def test_fixture_folders_are_well_stocked() -> None:
     assert count("flag", "invalid") >= 12
     assert count("project", "valid") >= 3
     assert count("project", "invalid") >= 5
+    assert len(list((FIXTURES / "project" / "valid").glob("reasons-*.yaml"))) >= 3
+    assert len(list((FIXTURES / "project" / "invalid").glob("reasons-*.yaml"))) >= 8
 
 
 @pytest.mark.parametrize(("kind", "valid", "path"), fixtures())
@@ -92,7 +94,7 @@ def schema_keywords(node: Any) -> set[str]:
     """The validation keywords a schema uses (annotations such as `description` excluded)."""
     keywords = {
         "type", "required", "additionalProperties", "propertyNames", "pattern", "maxLength",
-        "minLength", "uniqueItems", "minItems", "minProperties", "format",
+        "minLength", "uniqueItems", "minItems", "minProperties", "format", "minimum", "maximum",
     }  # fmt: skip
     found: set[str] = set()
     if isinstance(node, dict):
@@ -264,21 +266,67 @@ def test_model_and_schema_agree_on_random_flags(document: Data) -> None:
 
 
 PROJECT_NAMES = st.lists(ANY_NAME | OTHER, max_size=4) | st.lists(NAME, max_size=3) | OTHER
+# min_length: integers around both bounds, floats with and without a fraction, booleans.
+MIN_LENGTH = (
+    st.integers(-3, 203)
+    | st.sampled_from([0, 200, -1, 201, 10**30, 12.0, 12.5, -0.0, 200.0, 201.0, 1e300])
+    | st.sampled_from([float("inf"), float("nan"), "10", True, False])
+    | OTHER
+)
+DENY_WORD = TEXT | st.sampled_from([*BLANKS, "wip", "WIP", "x" * 100, "x" * 101, "…" * 101])
+DENY = st.lists(DENY_WORD | OTHER, max_size=4) | st.lists(TEXT, max_size=3, unique=True) | OTHER
+REASONS = (
+    st.fixed_dictionaries(
+        {}, optional={"min_length": MIN_LENGTH, "deny": DENY, "min_lenght": st.just(15)}
+    )
+    | OTHER
+)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     st.fixed_dictionaries(
         {},
         optional={
             "environments": PROJECT_NAMES,
             "applications": PROJECT_NAMES,
+            "reasons": REASONS,
             "flags": st.just([]),
         },
     )
 )
 def test_model_and_schema_agree_on_random_projects(document: dict[str, Any]) -> None:
     assert model_accepts("project", document) == schema_accepts("project", document)
+
+
+@settings(max_examples=300, deadline=None)
+@given(REASONS)
+def test_model_and_schema_agree_on_random_reason_policies(reasons: Any) -> None:
+    """With valid names around it, so that only `reasons` decides."""
+    document = {"environments": ["prod"], "applications": [], "reasons": reasons}
+    assert model_accepts("project", document) == schema_accepts("project", document)
+
+
+def test_reason_policy_defaults() -> None:
+    project = Project.model_validate({"environments": ["prod"], "applications": []})
+    assert project.reasons == ReasonPolicy()
+    assert project.reasons.min_length == 10
+    assert project.reasons.deny == [
+        "wip", "fix", "fixes", "fixed", "update", "updates", "updated", "change", "changes",
+        "changed", "tweak", "test", "tmp", "temp", ".", "..", "...", "asdf", "misc", "stuff",
+        "flag", "flags", "toggle",
+    ]  # fmt: skip
+    with (SCHEMAS / "project.schema.json").open(encoding="utf-8") as stream:
+        schema = json.load(stream)["properties"]["reasons"]["properties"]
+    assert schema["min_length"]["default"] == project.reasons.min_length
+    assert schema["deny"]["default"] == project.reasons.deny
+
+
+def test_reason_policy_takes_an_integral_float_as_its_integer() -> None:
+    """JSON Schema counts 12.0 as an integer; the model agrees and keeps an int."""
+    policy = ReasonPolicy.model_validate({"min_length": 12.0})
+    assert policy.min_length == 12
+    assert isinstance(policy.min_length, int)
 
 
 MINIMAL = {"description": "d", "owner": "o", "enabled": True}
