@@ -9,9 +9,9 @@ import io
 import sys
 from collections.abc import Iterator, Sequence
 
-from compiler.commands import OK, USAGE, UsageError, audit, build, check
+from compiler.commands import OK, USAGE, UsageError, audit, build, check, diff
 
-COMMANDS = (check, build, audit)
+COMMANDS = (check, build, audit, diff)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,7 +49,11 @@ class ValueChange:
 
     @property
     def cell(self) -> str:
-        return self.environment if self.application is None else f"{self.environment}/{self.application}"
+        return (
+            self.environment
+            if self.application is None
+            else f"{self.environment}/{self.application}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

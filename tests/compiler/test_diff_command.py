@@ -1,0 +1,391 @@
+"""`flagc diff`: real git repositories, golden text and Markdown, JSON against its schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from compiler.cli import main
+from compiler.plan_report import MAX_MARKDOWN, escape
+from tests.conftest import PROJECT, Git, write_tree
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
+FLAGS = "config/flags"  # a sub-folder, so that --dir and the repository root differ
+
+BASE = {
+    "_project.yaml": PROJECT,
+    "checkout/new-checkout.yaml": (
+        "description: One-page checkout\nowner: team-checkout\nenabled: false\n"
+        "environments:\n  staging: true\n"
+    ),
+    "checkout/apple-pay.yaml": "description: Apple Pay\nowner: team-payments\nenabled: true\n",
+    "growth/old-banner.yaml": (
+        "description: Old banner\nowner: team-growth\nenabled: false\napplications:\n  web: true\n"
+    ),
+    "growth/hero.yaml": "description: Hero image\nowner: team-growth\nenabled: false\n",
+}
+HEAD = {  # what a pull request does to BASE
+    "checkout/new-checkout.yaml": BASE["checkout/new-checkout.yaml"]
+    + "  production:\n    applications:\n      web: true\n",
+    "payments/apple-pay.yaml": BASE["checkout/apple-pay.yaml"],
+    "growth/hero.yaml": BASE["growth/hero.yaml"].replace("Hero image", "Hero video"),
+    "growth/beta-search.yaml": (
+        "description: Search, rewritten\nowner: team-search\nenabled: false\n"
+        "environments:\n  development: true\ntags: [search]\n"
+    ),
+}
+GONE = ("checkout/apple-pay.yaml", "growth/old-banner.yaml")
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+def commit(git: Git, message: str) -> None:
+    git("add", "--all")
+    git("commit", "--quiet", "--allow-empty", "--message", message)
+
+
+def change(folder: Path, files: dict[str, str], gone: tuple[str, ...] = ()) -> None:
+    write_tree(folder, files)
+    for relative in gone:
+        (folder / relative).unlink()
+
+
+@pytest.fixture
+def repo(git_repo: tuple[Path, Git]) -> tuple[Path, Path, Git]:
+    """BASE committed in config/flags, with a file outside it; (repository, folder, git)."""
+    root, git = git_repo
+    write_tree(root, {"README.md": "# service\n"})
+    folder = write_tree(root / FLAGS, BASE)
+    commit(git, "base")
+    return root, folder, git
+
+
+def check_golden(name: str, got: str, update_golden: bool) -> None:
+    path = GOLDEN / name
+    if update_golden:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(got, encoding="utf-8", newline="\n")
+        return
+    assert got == path.read_text(encoding="utf-8")
+
+
+def validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def plan_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    _, out, _ = run([*argv, "--format", "json"], capsys)
+    document: dict[str, Any] = json.loads(out)
+    validator().validate(document)
+    return document
+
+
+# The plan of a pull request, against the working tree and between commits
+
+
+def test_working_tree_text_and_markdown(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str], update_golden: bool
+) -> None:
+    _, folder, _ = repo
+    change(folder, HEAD, GONE)
+    for form, suffix in (("text", "txt"), ("markdown", "md")):
+        code, out, err = run(["diff", "HEAD", "--dir", str(folder), "--format", form], capsys)
+        assert (code, err) == (0, "")
+        check_golden(f"working-tree.{suffix}", out, update_golden)
+
+
+def test_two_commits_give_the_same_plan_as_the_working_tree(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, git = repo
+    change(folder, HEAD, GONE)
+    _, before_commit, _ = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    commit(git, "the pull request")
+    code, between, _ = run(["diff", "HEAD~1", "HEAD", "--dir", str(folder)], capsys)
+    assert code == 0
+    base_commit, head_commit = git("rev-parse", "HEAD~1", "HEAD").split()
+    assert between.splitlines()[0] == (
+        f"flagc diff: HEAD~1 ({base_commit[:12]}) -> HEAD ({head_commit[:12]})"
+    )
+    assert between.splitlines()[1:] == before_commit.splitlines()[1:]
+    code, nothing, _ = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert code == 0
+    assert "No changes." in nothing
+    assert nothing.endswith("0 added, 0 removed, 0 moved, 0 changed; no values change\n")
+    document = plan_json(["diff", "HEAD~1", "main", "--dir", str(folder)], capsys)
+    assert [(flag["key"], flag["kind"]) for flag in document["flags"]] == [
+        ("apple-pay", "moved"),
+        ("beta-search", "added"),
+        ("hero", "changed"),
+        ("new-checkout", "changed"),
+        ("old-banner", "removed"),
+    ]
+    assert document["head"]["commit"] == git("rev-parse", "HEAD").strip()
+
+
+def test_relative_dir_from_inside_the_repository(
+    repo: tuple[Path, Path, Git],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root, folder, _ = repo
+    change(folder, HEAD, GONE)
+    _, absolute, _ = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    monkeypatch.chdir(root / "config")
+    code, relative, _ = run(["diff", "HEAD", "--dir", "flags"], capsys)
+    assert code == 0
+    assert relative == absolute
+
+
+def test_whole_repository_as_flags_folder(
+    git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, git = git_repo
+    write_tree(root, BASE)
+    commit(git, "base")
+    (root / "growth" / "hero.yaml").unlink()
+    document = plan_json(["diff", "HEAD", "--dir", str(root)], capsys)
+    assert [(flag["key"], flag["kind"]) for flag in document["flags"]] == [("hero", "removed")]
+
+
+# Errors on either side, and usage problems
+
+
+def test_errors_at_head_exit_1_and_the_plan_still_shows(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, _ = repo
+    broken = {**HEAD, "growth/hero.yaml": "description: Hero\nowner: [x]\nenabled: true\n"}
+    change(folder, broken, GONE)
+    code, out, err = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert code == 1
+    assert "! HEAD (working tree) has 1 error: the plan compares only the flags that compile" in out
+    assert f"? hero: not compared, {folder}/growth/hero.yaml has errors at HEAD" in out
+    assert "+ beta-search  growth/beta-search.yaml" in out
+    assert "- hero" not in out
+    assert err == f"flagc: HEAD has 1 error; `flagc check {folder}` lists them\n"
+    document = plan_json(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert document["head"]["errors"] == 1
+    assert document["unreadable"] == [
+        {"key": "hero", "side": "head", "file": f"{folder}/growth/hero.yaml"}
+    ]
+
+
+def test_errors_at_base_exit_0(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, git = repo
+    (folder / "_project.yaml").write_text("environments: []\n", encoding="utf-8")
+    commit(git, "broken project")
+    (folder / "_project.yaml").write_text(PROJECT, encoding="utf-8")
+    code, out, err = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert (code, err) == (0, "")
+    assert "! BASE (HEAD " in out
+    assert "has 2 errors" in out
+    assert "! values not compared: the project file (_project.yaml) is invalid" in out
+    assert out.endswith("0 added, 0 removed, 0 moved, 0 changed; values not compared\n")
+    document = plan_json(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert (document["values_compared"], document["base"]["project_valid"]) == (False, False)
+
+
+def test_folder_missing_at_base_adds_everything(
+    git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, git = git_repo
+    write_tree(root, {"README.md": "# service\n"})
+    commit(git, "before the flags")
+    folder = write_tree(root / FLAGS, BASE)
+    code, out, _ = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert code == 0
+    assert "has no flags folder: every flag is added" in out
+    assert "project:\n  + environment development\n" in out
+    assert "4 added, 0 removed, 0 moved, 0 changed; " in out
+    document = plan_json(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert document["base"]["exists"] is False
+    assert {flag["kind"] for flag in document["flags"]} == {"added"}
+
+
+@pytest.mark.parametrize("revision", ["nope", "HEAD~5", "HEAD:config", "main..HEAD"])
+def test_unknown_revision_exits_2(
+    revision: str, repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, _ = repo
+    for argv in (["diff", revision], ["diff", "HEAD", revision]):
+        code, out, err = run([*argv, "--dir", str(folder)], capsys)
+        assert (code, out) == (2, "")
+        assert err.startswith(f"flagc: error: {revision!r} names no commit in ")
+
+
+def test_folder_outside_git_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_tree(tmp_path / "flags", BASE)
+    code, out, err = run(["diff", "HEAD", "--dir", str(folder)], capsys)
+    assert (code, out) == (2, "")
+    assert (
+        err == f"flagc: error: {folder} is not in a git work tree; flagc diff compares revisions\n"
+    )
+
+
+def test_missing_folder_exits_2(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _, _ = repo
+    code, out, err = run(["diff", "HEAD", "--dir", str(root / "nowhere")], capsys)
+    assert (code, out) == (2, "")
+    assert "is not a folder of flag files" in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["diff"], ["diff", "a", "b", "c"], ["diff", "HEAD", "--format", "xml"]]
+)
+def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert "usage: flagc" in err
+
+
+# JSON
+
+
+def test_schema_is_not_vacuous(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, _ = repo
+    change(folder, HEAD, GONE)
+    document = plan_json(["diff", "HEAD", "--dir", str(folder)], capsys)
+    broken: list[dict[str, Any]] = [
+        {**document, "extra": 1},
+        {**document, "format": 2},
+        {**document, "flags": [{**document["flags"][0], "kind": "renamed"}]},
+        {**document, "flags": [{**document["flags"][1], "base_path": "x.yaml"}]},  # added
+        {**document, "summary": {**document["summary"], "added": -1}},
+        {**document, "base": {**document["base"], "commit": "main"}},
+    ]
+    for bad in broken:
+        assert not validator().is_valid(bad)
+
+
+# Markdown for a pull request
+
+
+def test_markdown_of_500_changed_flags_stays_short(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, git = repo
+    noisy = "<b>|`@x`|</b> " * 40  # what escaping makes longest
+    write_tree(
+        folder,
+        {
+            f"bulk/f{i:03}.yaml": f"description: '{noisy}{i}'\nowner: team-bulk\nenabled: false\n"
+            for i in range(500)
+        },
+    )
+    commit(git, "500 flags")
+    write_tree(
+        folder,
+        {
+            f"bulk/f{i:03}.yaml": f"description: '{noisy}{i} v2'\nowner: team-bulk\n"
+            "enabled: false\nenvironments:\n  production: true\n"
+            for i in range(500)
+        },
+    )
+    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
+    assert code == 0
+    assert len(out) < MAX_MARKDOWN  # a pull-request comment holds 65,536 characters
+    assert out.index("| changed | 500 |") < out.index("| production | 2000 | 2000 | 0 |")
+    assert out.index("| production | 2000 | 2000 | 0 |") < out.index("<details>")
+    assert "more: `flagc diff --format json` lists them all." in out
+    assert "<b>" not in out
+    assert out.count("<details>") == out.count("</details>") == 2
+
+
+def test_markdown_escapes_flag_data(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, _ = repo
+    hostile = "<script>alert(1)</script> | `code` @org/team *bold* [link](http://x) $x$ \\"
+    write_tree(
+        folder,
+        {
+            "we|ird`<i>/evil.yaml": f"description: {json.dumps(hostile)}\nowner: '@org/team'\n"
+            "enabled: false\n",
+        },
+    )
+    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
+    assert code == 0
+    for forbidden in ("<script", "<i>", "`code`", "@org", "*bold*", "[link]", "$x$", "|`"):
+        assert forbidden not in out
+    row = next(line for line in out.splitlines() if "evil" in line and "&#60;script" in line)
+    assert row.count("|") == 5  # four cells: the data added no column
+    assert "we&#124;ird&#96;&#60;i&#62;/evil.yaml" in row
+
+
+def test_escape() -> None:
+    assert escape("a|b") == "a&#124;b"
+    assert escape("<x> & `y`\nz") == "&#60;x&#62; &#38; &#96;y&#96; z"
+    assert escape("@team_a *b* [c] ~d~ $e$ \\") == (
+        "&#64;team&#95;a &#42;b&#42; &#91;c&#93; &#126;d&#126; &#36;e&#36; &#92;"
+    )
+    assert escape("abcdef", 4) == "abc…"
+    assert escape("<" * 10, 3) == "&#60;&#60;…"
+
+
+def test_markdown_of_no_change(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, _ = repo
+    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
+    assert code == 0
+    assert "No changes." in out
+    assert "<details>" not in out
+    assert re.search(r"^\| production \| 0 \| 0 \| 0 \|$", out, re.MULTILINE)
+
+
+def test_markdown_notes_project_and_unreadable(
+    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder, _ = repo
+    change(
+        folder,
+        {
+            "_project.yaml": PROJECT.replace("production]", "production, qa]"),
+            "growth/hero.yaml": "description: Hero\nowner: [x]\nenabled: true\n",
+        },
+    )
+    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
+    assert code == 1
+    assert "> **Note:** HEAD (working tree) has 1 error: " in out
+    assert "(`flagc check` lists the errors)" in out
+    assert "**Project:** + environment qa" in out
+    assert "<details><summary>qa: 12 values (5 on, 0 off)</summary>" in out
+    assert "<details><summary>1 flag not compared</summary>" in out
+    assert f"| <code>hero</code> | {escape(str(folder))}/growth/hero.yaml | HEAD |" in out
+    (folder / "_project.yaml").write_text("environments: []\n", encoding="utf-8")
+    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
+    assert "Values not compared." in out
+    assert "| environment |" not in out
+
+
+def test_a_shallow_clone_says_why_the_base_is_missing(
+    repo: tuple[Path, Path, Git], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, folder, git = repo
+    change(folder, HEAD, GONE)
+    commit(git, "the pull request")
+    clone = tmp_path / "clone"
+    git("clone", "--quiet", "--depth", "1", f"file://{root}", str(clone))
+    code, _, err = run(["diff", "HEAD~1", "--dir", str(clone / FLAGS)], capsys)
+    assert code == 2
+    assert err.endswith("; this clone is shallow: fetch it first\n")
