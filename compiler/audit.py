@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compiler.changes import changed_fields
 from compiler.history import Change, Commit, Repository
 from compiler.load import PROJECT_FILE, Document, flag_key
 from compiler.model import Flag, Project
@@ -59,12 +60,15 @@ def read_version(content: bytes | None, path: str) -> Version:
 
 @dataclass(slots=True)
 class _State:
-    """What the replay knows between commits: the project, and each flag's last valid
-    version (a change is judged against that, so a broken commit in between is skipped)."""
+    """What the replay knows between commits: the project's last valid version, and each
+    flag's (a change is judged against that, so a broken commit in between is skipped)."""
 
-    project: Project | None = None
+    project: Version | None = None
     flags: dict[str, Version] = field(default_factory=dict)
-    grid: Grid | None = None
+    # Continuing an earlier log: each flag's version before the range comes from the old
+    # blob of its first change in it.
+    partial: bool = False
+    seen: set[str] = field(default_factory=set)
     # Each version's cells on each grid, resolved once: a version is the "after" of one
     # change and the "before" of the next.
     cells: dict[tuple[int, int], dict[str, bool]] = field(default_factory=dict)
@@ -79,26 +83,41 @@ class _State:
         return self.cells[key]
 
 
+class NeedsWholeHistory(Exception):
+    """A flag's file was broken where the range starts, so the version to compare its next
+    change with is older than the range."""
+
+
+Versions = dict[tuple[str, bool], Version]  # by blob SHA and whether it is _project.yaml
+
+
 def entries(
-    commits: Sequence[Commit], blobs: Mapping[str, bytes], project: Project | None = None
+    commits: Sequence[Commit],
+    blobs: Mapping[str, bytes],
+    project: Version | None = None,
+    *,
+    partial: bool = False,
+    versions: Versions | None = None,
 ) -> list[Entry]:
-    """Audit entries for `commits` (oldest first), newest first. `project` is the project
-    as it was before the first commit (None for the whole history)."""
-    state = _State(project, grid=grid_of(project) if project is not None else None)
-    versions: dict[str, Version] = {}  # by blob SHA: each version is read once
+    """Audit entries for `commits` (oldest first), newest first. With `partial`, the commits
+    continue an earlier log and `project` is _project.yaml where they start. `versions`
+    holds blobs already read; the others are read from `blobs` when first needed."""
+    state = _State(project, partial=partial)
+    read = versions if versions is not None else {}
 
     def version(sha: str | None, path: str | None) -> Version | None:
         """The version in blob `sha`; None for no blob (the file is absent on that side)."""
         if sha is None or path is None:
             return None
-        if sha not in versions:
-            versions[sha] = read_version(blobs.get(sha), path)
-        return versions[sha]
+        key = (sha, path == PROJECT_FILE)
+        if key not in read:
+            read[key] = read_version(blobs.get(sha), path)
+        return read[key]
 
     found: list[Entry] = []
     for commit in commits:
         changes = sorted(commit.changes, key=lambda c: c.new_path or c.old_path or "")
-        grids = _grids(state.grid, changes, version)
+        grids = _grids(state.project.grid if state.project else None, changes, version)
         for change in changes:
             found.extend(_entries_for(commit, change, state, version, grids))
     return found[::-1]
@@ -127,6 +146,8 @@ def _entries_for(
         return
     old_key = flag_key(change.old_path) if change.old_path else None
     new_key = flag_key(change.new_path) if change.new_path else None
+    if old_key is not None and state.partial:
+        _seed(state, old_key, version(change.old_blob, change.old_path))
     if old_key is not None and old_key != new_key:
         yield _flag_entry(commit, "deleted", old_key, change.old_path, None, state, None, grids)
     if new_key is not None:
@@ -139,6 +160,16 @@ def _entries_for(
             kind = "created"
         new = version(change.new_blob, change.new_path)
         yield _flag_entry(commit, kind, new_key, change.new_path, previous, state, new, grids)
+
+
+def _seed(state: _State, key: str, before: Version | None) -> None:
+    if key in state.seen:
+        return
+    state.seen.add(key)
+    if before is not None and before.invalid is not None:
+        raise NeedsWholeHistory(key)
+    if before is not None:
+        state.flags[key] = before
 
 
 def _flag_entry(
@@ -173,10 +204,9 @@ def _project_entry(
     if new is not None and new.invalid is not None:
         entry["invalid"] = new.invalid
     else:
-        old_data = state.project.model_dump() if state.project else None
+        old_data = state.project.data if state.project else None
         entry["fields"] = field_changes(old_data, new.data if new else None)
-        state.project = new.project if new else None
-        state.grid = new.grid if new else None
+        state.project = new
     yield entry
 
 
@@ -215,28 +245,10 @@ def value_changes(before: Mapping[str, bool], after: Mapping[str, bool]) -> list
 
 def field_changes(before: Data, after: Data) -> list[Entry]:
     """Declared fields that changed, as dotted paths, sorted; None is absent."""
-    found: list[Entry] = []
-    _differences(before, after, "", found)
-    return sorted(found, key=lambda change: str(change["field"]))
-
-
-def _differences(before: Data, after: Data, prefix: str, found: list[Entry]) -> None:
-    # Descends only where the two differ: most changes touch one field of a small tree.
-    if before == after:
-        return
-    if isinstance(before, dict) or isinstance(after, dict):
-        old = before if isinstance(before, dict) else {}
-        new = after if isinstance(after, dict) else {}
-        for key in old.keys() | new.keys():
-            _differences(old.get(key), new.get(key), f"{prefix}{key}.", found)
-        if prefix and not (isinstance(before, dict) and isinstance(after, dict)):
-            # A mapping replaced a scalar or the reverse: that value changed as well.
-            old_leaf = None if isinstance(before, dict) else before
-            new_leaf = None if isinstance(after, dict) else after
-            if old_leaf != new_leaf:
-                found.append({"field": prefix[:-1], "from": old_leaf, "to": new_leaf})
-    elif prefix:
-        found.append({"field": prefix[:-1], "from": before, "to": after})
+    return [
+        {"field": path, "from": old, "to": new}
+        for path, old, new in sorted(changed_fields(before, after), key=lambda c: c[0])
+    ]
 
 
 def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -244,11 +256,21 @@ def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -
     commits after its head are read, unless history was rewritten since."""
     head = repository.head()
     since = _continuable(repository, previous)
-    commits = repository.log(since) if head is not None else []
-    shas = {sha for commit in commits for c in commit.changes for sha in (c.old_blob, c.new_blob)}
-    blobs = repository.blobs(sorted(sha for sha in shas if sha))
+    contents: dict[str, bytes] = {}
+    versions: Versions = {}
+    commits: list[Commit] = []
+    if head is not None:
+        with repository.stream(since) as stream:
+            # Each blob is parsed while git is still producing the rest of the log.
+            for sha, path, content in stream.blobs():
+                contents[sha] = content
+                versions[sha, path == PROJECT_FILE] = read_version(content, path)
+            commits = stream.commits
     project = _project_at(repository, since)
-    new = entries(commits, blobs, project)
+    try:
+        new = entries(commits, contents, project, partial=since is not None, versions=versions)
+    except NeedsWholeHistory:
+        return extract(repository)
     older = list(previous["entries"]) if since is not None and previous else []
     continued = bool(previous["complete"]) if since is not None and previous else True
     complete = continued and not repository.is_shallow()
@@ -262,10 +284,11 @@ def _continuable(repository: Repository, previous: Mapping[str, Any] | None) -> 
     return head if repository.is_ancestor(head) else None
 
 
-def _project_at(repository: Repository, revision: str | None) -> Project | None:
+def _project_at(repository: Repository, revision: str | None) -> Version | None:
     if revision is None:
         return None
-    return read_version(repository.file_at(revision, PROJECT_FILE), PROJECT_FILE).project
+    version = read_version(repository.file_at(revision, PROJECT_FILE), PROJECT_FILE)
+    return version if version.project is not None else None
 
 
 def empty() -> dict[str, Any]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import queue
 import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 # GitPython refuses to import without a git executable; without one we build unversioned.
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -175,26 +176,33 @@ class Repository:
         )
         return any(entry.lower().endswith((".yaml", ".yml")) for entry in status.split("\0"))
 
-    def log(self, since: str | None = None, *, first_parent: bool = True) -> list[Commit]:
+    def log(self, since: str | None = None) -> list[Commit]:
         """Commits that changed the flags folder, oldest first: on the first-parent line of
         HEAD (a merged pull request is one commit, diffed against its first parent), and
         only those after `since` when given."""
-        options = ["--first-parent", "--diff-merges=first-parent"] if first_parent else []
-        revisions = f"{since}..HEAD" if since else "HEAD"
-        output = self._repo.git.log(
-            *options,
+        output = self._repo.git.log(*self._log_arguments(since), stdout_as_string=False)
+        return parse_log(output, self.prefix)[::-1]
+
+    def stream(self, since: str | None = None) -> HistoryStream:
+        """`log(since)` and the content of every blob it names, read as git produces them."""
+        log = self._repo.git.log(*self._log_arguments(since), as_process=True)
+        blobs = self._repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
+        return HistoryStream(log, blobs, self.prefix)
+
+    def _log_arguments(self, since: str | None) -> list[str]:
+        return [
+            "--first-parent",
+            "--diff-merges=first-parent",
             "--raw",
             "-z",
             "--no-abbrev",
             "-M",
             "--root",
             f"--format={LOG_FORMAT}",
-            revisions,
+            f"{since}..HEAD" if since else "HEAD",
             "--",
             self._pathspec(),
-            stdout_as_string=False,
-        )
-        return parse_log(output, self.prefix)[::-1]
+        ]
 
     def log_range(self, revisions: str) -> list[Commit]:
         """Every commit in `revisions` (BASE..HEAD) that changed the flags folder, oldest
@@ -264,6 +272,92 @@ class Repository:
 
     def _pathspec(self) -> str:
         return self.prefix or "."
+
+
+Blob = tuple[str, str, bytes]  # SHA, the path it was first named by, content
+
+
+class HistoryStream:
+    """The first-parent log and its blobs, read concurrently: a thread parses `git log` as
+    it arrives and asks `git cat-file --batch` for each new blob at once, while the caller
+    consumes the blobs (parsing them, the costly part) as they come back. git's two
+    processes and our parsing then run side by side instead of one after another.
+
+    Iterate `blobs()` to the end, then read `commits` (oldest first).
+    """
+
+    def __init__(self, log: Any, cat_file: Any, prefix: str) -> None:
+        self._log, self._cat_file, self._prefix = log, cat_file, prefix
+        self._requested: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._newest_first: list[Commit] = []
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._read_log, daemon=True)
+        self._thread.start()
+
+    @property
+    def commits(self) -> list[Commit]:
+        return self._newest_first[::-1]
+
+    def blobs(self) -> Iterator[Blob]:
+        while (request := self._requested.get()) is not None:
+            sha, path = request
+            yield sha, path, _read_blob(self._cat_file.stdout, sha)
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        self._log.wait()  # raises GitCommandError if git log failed
+
+    def _read_log(self) -> None:
+        seen: set[str] = set()
+        pending = b""
+        try:
+            while chunk := self._log.stdout.read(1 << 16):
+                pending = self._parse(pending + chunk, seen, final=False)
+            self._parse(pending, seen, final=True)
+        except BaseException as exc:  # handed to the consumer, who raises it
+            self._failure = exc
+        finally:
+            with contextlib.suppress(OSError):
+                self._cat_file.stdin.close()
+            self._requested.put(None)
+
+    def _parse(self, data: bytes, seen: set[str], *, final: bool) -> bytes:
+        """Parse the complete records in `data`, ask for their new blobs; return the rest."""
+        end = len(data) if final else data.rfind(b"\x1e")
+        if end <= 0:
+            return data
+        try:
+            commits = parse_log(data[:end], self._prefix)
+        except (ValueError, IndexError):
+            if final:
+                raise
+            return data  # a record separator inside a message: wait for more
+        requests = []
+        for commit in commits:
+            for change in commit.changes:
+                for sha, path in (
+                    (change.old_blob, change.old_path),
+                    (change.new_blob, change.new_path),
+                ):
+                    if sha is not None and path is not None and sha not in seen:
+                        seen.add(sha)
+                        requests.append((sha, path))
+        self._cat_file.stdin.write("".join(f"{sha}\n" for sha, _ in requests).encode())
+        self._cat_file.stdin.flush()
+        for request in requests:
+            self._requested.put(request)
+        self._newest_first.extend(commits)
+        return data[end:]
+
+    def __enter__(self) -> HistoryStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in (self._log, self._cat_file):
+            with contextlib.suppress(OSError, ValueError):
+                process.stdout.close()
+            with contextlib.suppress(Exception):
+                process.wait()
 
 
 def _write_and_close(stream: IO[bytes], data: bytes) -> None:

@@ -9,11 +9,12 @@ compares what compiled and says what it could not.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal, NamedTuple
 
+from compiler.changes import changed_fields
 from compiler.diagnostics import Severity
 from compiler.model import Flag
 from compiler.pipeline import Compiled
@@ -314,26 +315,10 @@ def _flag_change(
 def _field_changes(
     before: FlagFile | None, after: FlagFile | None, order: _Order
 ) -> tuple[FieldChange, ...]:
-    if before is not None and after is not None and before.document.data == after.document.data:
-        return ()
-    old = dict(_leaves(before.document.data if before else {}))
-    new = dict(_leaves(after.document.data if after else {}))
-    paths = sorted({*old, *new}, key=order.path)
-    return tuple(
-        FieldChange(path, old.get(path), new.get(path))
-        for path in paths
-        if old.get(path) != new.get(path)
+    changes = changed_fields(
+        before.document.data if before else {}, after.document.data if after else {}
     )
-
-
-def _leaves(data: Data, prefix: str = "") -> Iterator[tuple[str, Data]]:
-    """Every declared value by dotted path; lists (depends_on, tags) are single values, as
-    people read them."""
-    if isinstance(data, dict):
-        for name, value in data.items():
-            yield from _leaves(value, f"{prefix}{name}.")
-    elif prefix:
-        yield prefix[:-1], data
+    return tuple(FieldChange(*change) for change in sorted(changes, key=lambda c: order.path(c[0])))
 
 
 def _value_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[ValueChange, ...]:
