@@ -116,7 +116,7 @@ def entries(
 
     found: list[Entry] = []
     for commit in commits:
-        changes = sorted(commit.changes, key=lambda c: c.new_path or c.old_path or "")
+        changes = _paired(commit.changes)
         grids = _grids(state.project.grid if state.project else None, changes, version)
         for change in changes:
             found.extend(_entries_for(commit, change, state, version, grids))
@@ -124,6 +124,23 @@ def entries(
 
 
 Reader = Callable[[str | None, str | None], "Version | None"]
+
+
+def _paired(changes: Sequence[Change]) -> list[Change]:
+    """The commit's changes by path, with a flag deleted at one path and added at another
+    made one move: git pairs renames only while the content stays similar enough."""
+    deleted: dict[str, Change] = {}
+    added: dict[str, Change] = {}
+    for change in changes:
+        if change.status == "D" and change.old_path and (key := flag_key(change.old_path)):
+            deleted.setdefault(key, change)
+        elif change.status == "A" and change.new_path and (key := flag_key(change.new_path)):
+            added.setdefault(key, change)
+    moved = {key: (deleted[key], added[key]) for key in deleted.keys() & added.keys()}
+    paired = [c for c in changes if not any(c in pair for pair in moved.values())]
+    for old, new in moved.values():
+        paired.append(Change("R", old.old_path, new.new_path, old.old_blob, new.new_blob))
+    return sorted(paired, key=lambda c: c.new_path or c.old_path or "")
 
 
 def _grids(before: Grid | None, changes: Sequence[Change], version: Reader) -> Grids:
@@ -266,8 +283,8 @@ def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -
                 contents[sha] = content
                 versions[sha, path == PROJECT_FILE] = read_version(content, path)
             commits = stream.commits
-    project = _project_at(repository, since)
     try:
+        project = _project_at(repository, since)
         new = entries(commits, contents, project, partial=since is not None, versions=versions)
     except NeedsWholeHistory:
         return extract(repository)
@@ -278,17 +295,41 @@ def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -
 
 
 def _continuable(repository: Repository, previous: Mapping[str, Any] | None) -> str | None:
-    if not previous or previous.get("format") != AUDIT_FORMAT or not previous.get("head"):
+    """The head to continue `previous` from: only a well-formed log whose head is still on
+    HEAD's first-parent line (not rewritten away, not a branch since merged)."""
+    if previous is None or not usable(previous):
         return None
     head = str(previous["head"])
-    return head if repository.is_ancestor(head) else None
+    return head if repository.on_first_parent_line(head) else None
+
+
+_ENTRY_KEYS = frozenset(("commit", "author", "timestamp", "reason", "change", "flag"))
+
+
+def usable(document: Any) -> bool:
+    """Whether an earlier audit.json has the shape this version writes (cheaply: a full
+    schema validation would cost more than reading the history again)."""
+    if not isinstance(document, dict) or document.get("format") != AUDIT_FORMAT:
+        return False
+    if not isinstance(document.get("head"), str) or not isinstance(document.get("complete"), bool):
+        return False
+    items = document.get("entries")
+    return isinstance(items, list) and all(
+        isinstance(item, dict) and item.keys() >= _ENTRY_KEYS and isinstance(item["author"], dict)
+        for item in items
+    )
 
 
 def _project_at(repository: Repository, revision: str | None) -> Version | None:
     if revision is None:
         return None
-    version = read_version(repository.file_at(revision, PROJECT_FILE), PROJECT_FILE)
-    return version if version.project is not None else None
+    content = repository.file_at(revision, PROJECT_FILE)
+    if content is None:
+        return None
+    version = read_version(content, PROJECT_FILE)
+    if version.project is None:  # its last valid version is older than the range
+        raise NeedsWholeHistory(PROJECT_FILE)
+    return version
 
 
 def empty() -> dict[str, Any]:

@@ -58,7 +58,7 @@ class Commit:
 
     @property
     def subject(self) -> str:
-        return self.message.split("\n", 1)[0].strip()
+        return self.message.split("\n", 1)[0].strip(" \t\r")
 
 
 def parse_log(data: bytes, prefix: str = "") -> list[Commit]:
@@ -227,13 +227,13 @@ class Repository:
             writer.join()
             process.wait()
 
-    def is_ancestor(self, sha: str) -> bool:
-        """Whether commit `sha` is HEAD or one of its ancestors (history was not rewritten)."""
+    def on_first_parent_line(self, sha: str) -> bool:
+        """Whether commit `sha` is HEAD or reached from it by first parents only."""
         try:
-            self._repo.git.merge_base("--is-ancestor", sha, "HEAD")
+            line = self._repo.git.rev_list("--first-parent", "HEAD")
         except git.GitError:
             return False
-        return True
+        return sha in line.split()
 
     def blob(self, sha: str) -> bytes:
         """A blob's content, through GitPython's persistent `git cat-file --batch`."""

@@ -112,5 +112,4 @@ def _previous(path: Path) -> dict[str, Any] | None:
             document = json.load(stream)
     except (OSError, ValueError):
         return None
-    valid = isinstance(document, dict) and isinstance(document.get("entries"), list)
-    return document if valid else None
+    return document if audit.usable(document) else None

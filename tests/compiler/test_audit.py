@@ -1,0 +1,1757 @@
+"""The audit log from real git repositories: scripted authors, dates and messages in,
+the exact entries out (compiler.audit.extract and flag_metadata, and what `flagc build`
+writes to OUT/audit.json).
+
+Each test writes a small history and asserts whole entries, newest first. `entry` builds
+an expected entry from what the test gave git, so that what is compared is always the
+complete dictionary.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from compiler import audit
+from compiler.cli import main
+from compiler.history import Repository
+from tests.compiler.test_snapshot import canonical, check_snapshot
+from tests.conftest import GIT_ENV, PROJECT, Git
+
+AUDIT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "audit.schema.json"
+ENVIRONMENTS = ("development", "staging", "production")
+APPLICATIONS = ("web", "ios", "android")
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
+
+
+# Every cell of PROJECT's grid, in the order entries list them
+CELLS = [n for e in ENVIRONMENTS for n in (e, *(f"{e}/{a}" for a in APPLICATIONS))]
+
+
+# People, commits and entries
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+
+
+ADA = Person("Ada Lovelace", "ada@example.com")
+GRACE = Person("Grace Hopper", "grace@example.com")
+ZOE = Person("Zoë Çelik 🚀", "zoe@example.com")
+MARYAM = Person("مريم الأحمد", "")  # right to left, and no email at all
+DWAYNE = Person('Dwayne "The Rock" O\'Neil', "dwayne+flags@example.com")
+BOT = Person("release-bot[bot]", "bot@example.com")
+
+
+@dataclass(frozen=True)
+class Made:
+    """A commit as the test made it."""
+
+    sha: str
+    message: str
+    author: Person
+    committer: Person
+    date: str  # the author date given to git, ISO 8601 with its offset
+    committed: str
+
+
+class Scripted:
+    """A real repository with the flags in `folder`, and commits made with scripted authors,
+    dates and messages. Paths in `files` are inside the flags folder (None deletes),
+    those in `outside` relative to the repository."""
+
+    def __init__(self, repo: Path, git: Git, folder: str = "flags") -> None:
+        self.repo, self.git, self.folder = repo, git, folder
+        self.day = 0
+
+    @property
+    def flags(self) -> Path:
+        return self.repo / self.folder
+
+    def commit(
+        self,
+        message: str,
+        files: Mapping[str, str | None] | None = None,
+        *,
+        moves: Iterable[tuple[str, str]] = (),
+        outside: Mapping[str, str | None] | None = None,
+        author: Person = ADA,
+        committer: Person | None = None,
+        date: str | None = None,
+        committed: str | None = None,
+    ) -> Made:
+        for old, new in moves:
+            (self.flags / new).parent.mkdir(parents=True, exist_ok=True)
+            (self.flags / old).rename(self.flags / new)
+        for root, changes in ((self.flags, files), (self.repo, outside)):
+            for relative, text in (changes or {}).items():
+                path = root / relative
+                if text is None:
+                    path.unlink()
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(text, encoding="utf-8")
+        self.day += 1
+        date = date or f"2026-02-{self.day:02d}T10:00:00+01:00"
+        committer = committer or author
+        committed = committed or date
+        self.git("add", "--all")
+        self.git(
+            "commit",
+            "--quiet",
+            "--allow-empty",
+            "--allow-empty-message",
+            "--message",
+            message,
+            env=_people(author, date, committer, committed),
+        )
+        return Made(self.head(), message, author, committer, date, committed)
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+    def extract(self, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        repository = Repository.open(self.flags)
+        assert repository is not None
+        with repository:
+            return audit.extract(repository, previous)
+
+    def entries(self) -> list[dict[str, Any]]:
+        document = self.extract()
+        assert document["head"] == self.head()
+        assert document["complete"] is True
+        return list(document["entries"])
+
+
+def _people(author: Person, date: str, committer: Person, committed: str) -> dict[str, str]:
+    return {
+        "GIT_AUTHOR_NAME": author.name,
+        "GIT_AUTHOR_EMAIL": author.email,
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_NAME": committer.name,
+        "GIT_COMMITTER_EMAIL": committer.email,
+        "GIT_COMMITTER_DATE": committed,
+    }
+
+
+Change = tuple[str, Any, Any]  # (field or cell, from, to)
+
+
+def entry(
+    made: Made,
+    change: str,
+    flag: str | None,
+    file: str | None,
+    fields: Iterable[Change] = (),
+    values: Iterable[Change] = (),
+    *,
+    previous_file: str | None = None,
+    invalid: object = None,
+) -> dict[str, Any]:
+    return {
+        "commit": made.sha,
+        "author": {"name": made.author.name, "email": made.author.email},
+        "committer": {"name": made.committer.name, "email": made.committer.email},
+        "timestamp": made.date,
+        "committed_at": made.committed,
+        "subject": made.message.split("\n", 1)[0],
+        "reason": made.message,
+        "change": change,
+        "flag": flag,
+        "file": file,
+        "previous_file": previous_file,
+        "fields": [{"field": name, "from": old, "to": new} for name, old, new in fields],
+        "values": [{"cell": name, "from": old, "to": new} for name, old, new in values],
+        "invalid": invalid,
+    }
+
+
+def cells(default: bool, overrides: Mapping[str, bool] | None = None) -> dict[str, bool]:
+    """Every cell of the project, in grid order, at `default` unless overridden."""
+    return {name: (overrides or {}).get(name, default) for name in CELLS}
+
+
+def appeared(values: Mapping[str, bool]) -> list[Change]:
+    return [(name, None, value) for name, value in values.items()]
+
+
+def vanished(values: Mapping[str, bool]) -> list[Change]:
+    return [(name, value, None) for name, value in values.items()]
+
+
+def project_created(made: Made) -> dict[str, Any]:
+    """The entry of the first commit of PROJECT."""
+    fields = [("applications", None, [*APPLICATIONS]), ("environments", None, [*ENVIRONMENTS])]
+    return entry(made, "project", None, "_project.yaml", fields)
+
+
+class Matches:
+    """Equal to a string matching `pattern`: for messages that other modules word."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern, re.DOTALL)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.pattern.fullmatch(other) is not None
+
+    def __hash__(self) -> int:
+        return hash(self.pattern.pattern)
+
+    def __repr__(self) -> str:
+        return f"Matches({self.pattern.pattern!r})"
+
+
+BANNER = "description: Free shipping banner\nowner: growth\nenabled: false\n"
+BANNER_FIELDS = [
+    ("description", "Free shipping banner"),
+    ("enabled", False),
+    ("owner", "growth"),
+]
+CHECKOUT = (
+    "description: The redesigned checkout\n"
+    "owner: checkout\n"
+    "enabled: true\n"
+    "tags: [payments, web]\n"
+    "expires: 2099-12-31\n"
+)
+CHECKOUT_FIELDS = [
+    ("description", "The redesigned checkout"),
+    ("enabled", True),
+    ("expires", "2099-12-31"),
+    ("owner", "checkout"),
+    ("tags", ["payments", "web"]),
+]
+
+
+def created_fields(fields: Iterable[tuple[str, Any]]) -> list[Change]:
+    """Every field from null, sorted by name as entries list them."""
+    return [(name, None, value) for name, value in sorted(fields)]
+
+
+def deleted_fields(fields: Iterable[tuple[str, Any]]) -> list[Change]:
+    return [(name, value, None) for name, value in sorted(fields)]
+
+
+@pytest.fixture
+def scripted(git_repo: tuple[Path, Git]) -> Scripted:
+    return Scripted(*git_repo)
+
+
+# Created, modified, deleted
+
+
+def test_created(scripted: Scripted) -> None:
+    """A new flag: every declared field from null, and every cell of the grid from null."""
+    flag = (
+        "description: The redesigned checkout\n"
+        "owner: checkout\n"
+        "enabled: false\n"
+        "environments:\n"
+        "  development: true\n"
+        "  staging:\n"
+        "    applications:\n"
+        "      ios: true\n"
+        "tags: [payments, web]\n"
+        "expires: 2099-12-31\n"
+    )
+    made = scripted.commit(
+        "Add the project and the new checkout",
+        {"_project.yaml": PROJECT, "checkout/new-checkout.yaml": flag},
+        author=GRACE,
+        date="2026-01-05T09:15:00+02:00",
+        committer=ADA,
+        committed="2026-01-05T18:00:00-05:00",
+    )
+    fields = [
+        ("description", None, "The redesigned checkout"),
+        ("enabled", None, False),
+        ("environments.development", None, True),
+        ("environments.staging.applications.ios", None, True),
+        ("expires", None, "2099-12-31"),
+        ("owner", None, "checkout"),
+        ("tags", None, ["payments", "web"]),
+    ]
+    values = [
+        ("development", None, True),
+        ("development/web", None, True),
+        ("development/ios", None, True),
+        ("development/android", None, True),
+        ("staging", None, False),
+        ("staging/web", None, False),
+        ("staging/ios", None, True),
+        ("staging/android", None, False),
+        ("production", None, False),
+        ("production/web", None, False),
+        ("production/ios", None, False),
+        ("production/android", None, False),
+    ]
+    assert scripted.extract() == {
+        "format": 1,
+        "head": made.sha,
+        "complete": True,
+        "entries": [
+            entry(made, "created", "new-checkout", "checkout/new-checkout.yaml", fields, values),
+            project_created(made),
+        ],
+    }
+    created = scripted.entries()[0]
+    assert created["timestamp"] == "2026-01-05T09:15:00+02:00"
+    assert created["committed_at"] == "2026-01-05T18:00:00-05:00"
+    assert created["author"] == {"name": "Grace Hopper", "email": "grace@example.com"}
+    assert created["committer"] == {"name": "Ada Lovelace", "email": "ada@example.com"}
+
+
+def test_modified_lists_only_what_changed(scripted: Scripted) -> None:
+    first = scripted.commit(
+        "Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER}
+    )
+    web_on = BANNER + "environments:\n  production:\n    applications:\n      web: true\n"
+    on = scripted.commit("Show the banner on the web in production", {"growth/banner.yaml": web_on})
+    renamed = web_on.replace("Free shipping", "Free delivery").replace("growth", "marketing")
+    words = scripted.commit("Reword the banner, marketing owns it", {"growth/banner.yaml": renamed})
+    off = scripted.commit(
+        "Hide the banner on the web again",
+        {"growth/banner.yaml": renamed.replace("web: true", "web: false")},
+    )
+    path = "growth/banner.yaml"
+    web = "environments.production.applications.web"
+    assert scripted.entries() == [
+        entry(
+            off, "modified", "banner", path, [(web, True, False)], [("production/web", True, False)]
+        ),
+        entry(
+            words,
+            "modified",
+            "banner",
+            path,
+            [
+                ("description", "Free shipping banner", "Free delivery banner"),
+                ("owner", "growth", "marketing"),
+            ],
+        ),
+        entry(
+            on, "modified", "banner", path, [(web, None, True)], [("production/web", False, True)]
+        ),
+        entry(
+            first, "created", "banner", path, created_fields(BANNER_FIELDS), appeared(cells(False))
+        ),
+        project_created(first),
+    ]
+
+
+def test_kill_switch_changes_every_cell_of_the_environment(scripted: Scripted) -> None:
+    on = "description: Search v2\nowner: search\nenabled: true\n"
+    first = scripted.commit("Search v2 everywhere", {"_project.yaml": PROJECT, "search.yaml": on})
+    killed = on + "environments:\n  production: false\n"
+    kill = scripted.commit("Kill switch: search v2 off in production", {"search.yaml": killed})
+    android = killed + "applications:\n  android: false\n"
+    no_android = scripted.commit("Search v2 off on android", {"search.yaml": android})
+    back = android.replace("production: false", "production:\n    enabled: true")
+    revive = scripted.commit("Search v2 back in production", {"search.yaml": back})
+    production = ["production", "production/web", "production/ios", "production/android"]
+    assert scripted.entries() == [
+        entry(
+            revive,
+            "modified",
+            "search",
+            "search.yaml",
+            [
+                ("environments.production", False, None),
+                ("environments.production.enabled", None, True),
+            ],
+            [(cell, False, True) for cell in production],
+        ),
+        entry(
+            no_android,
+            "modified",
+            "search",
+            "search.yaml",
+            [("applications.android", None, False)],
+            [("development/android", True, False), ("staging/android", True, False)],
+        ),
+        entry(
+            kill,
+            "modified",
+            "search",
+            "search.yaml",
+            [("environments.production", None, False)],
+            [(cell, True, False) for cell in production],
+        ),
+        entry(
+            first,
+            "created",
+            "search",
+            "search.yaml",
+            [
+                ("description", None, "Search v2"),
+                ("enabled", None, True),
+                ("owner", None, "search"),
+            ],
+            appeared(cells(True)),
+        ),
+        project_created(first),
+    ]
+
+
+LONG_BANNER = (
+    "description: Free shipping banner on every page of the shop\n"
+    "owner: growth\n"
+    "enabled: false\n"
+    "tags: [marketing, shipping, banner]\n"
+    "expires: 2099-12-31\n"
+)
+LONG_BANNER_FIELDS = [
+    ("description", "Free shipping banner on every page of the shop"),
+    ("enabled", False),
+    ("expires", "2099-12-31"),
+    ("owner", "growth"),
+    ("tags", ["marketing", "shipping", "banner"]),
+]
+
+
+def test_moved_between_folders(scripted: Scripted) -> None:
+    """git's rename detection: a move keeps the key (change "moved", previous_file set),
+    with or without a change of content."""
+    first = scripted.commit(
+        "Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": LONG_BANNER}
+    )
+    moved = scripted.commit(
+        "Marketing owns the banner now", moves=[("growth/banner.yaml", "marketing/banner.yaml")]
+    )
+    changed = LONG_BANNER.replace("enabled: false", "enabled: true")
+    both = scripted.commit(
+        "Move the banner to the web folder and turn it on",
+        {"marketing/banner.yaml": None, "marketing/web/banner.yaml": changed},
+    )
+    fields = LONG_BANNER_FIELDS
+    assert scripted.entries() == [
+        entry(
+            both,
+            "moved",
+            "banner",
+            "marketing/web/banner.yaml",
+            [("enabled", False, True)],
+            [(cell, False, True) for cell in CELLS],
+            previous_file="marketing/banner.yaml",
+        ),
+        entry(
+            moved, "moved", "banner", "marketing/banner.yaml", previous_file="growth/banner.yaml"
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "growth/banner.yaml",
+            created_fields(fields),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+
+
+def test_renamed_to_a_new_key_is_deleted_and_created(scripted: Scripted) -> None:
+    first = scripted.commit(
+        "Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": LONG_BANNER}
+    )
+    renamed = scripted.commit(
+        "Rename banner to shipping-banner",
+        moves=[("growth/banner.yaml", "growth/shipping-banner.yaml")],
+    )
+    fields = LONG_BANNER_FIELDS
+    off = cells(False)
+    assert scripted.entries() == [
+        entry(
+            renamed,
+            "created",
+            "shipping-banner",
+            "growth/shipping-banner.yaml",
+            created_fields(fields),
+            appeared(off),
+        ),
+        entry(
+            renamed,
+            "deleted",
+            "banner",
+            "growth/banner.yaml",
+            deleted_fields(fields),
+            vanished(off),
+        ),
+        entry(
+            first, "created", "banner", "growth/banner.yaml", created_fields(fields), appeared(off)
+        ),
+        project_created(first),
+    ]
+    assert audit.flag_metadata(scripted.extract()) == {
+        "shipping-banner": {
+            "created_at": renamed.date,
+            "created_by": "Ada Lovelace",
+            "updated_at": renamed.date,
+            "updated_by": "Ada Lovelace",
+            "updated_reason": "Rename banner to shipping-banner",
+        }
+    }
+
+
+REWRITTEN = (
+    "description: Completely different text here now\n"
+    "owner: someone-else-entirely\n"
+    "enabled: true\n"
+    "tags: [a, b, c, d]\n"
+)
+REWRITTEN_FIELDS = [
+    ("description", "Completely different text here now"),
+    ("enabled", True),
+    ("owner", "someone-else-entirely"),
+    ("tags", ["a", "b", "c", "d"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        pytest.param("alpha/banner.yaml", "zeta/banner.yaml", id="to-a-later-path"),
+        pytest.param("zeta/banner.yaml", "alpha/banner.yaml", id="to-an-earlier-path"),
+    ],
+)
+def test_moved_and_rewritten_beyond_rename_detection(
+    scripted: Scripted, old: str, new: str
+) -> None:
+    """git pairs no rename (the content changed too much), but the same key deleted at one
+    path and added at another in one commit is still one move, whichever way the paths
+    sort; the flag lives on at its new path, with its history."""
+    added = scripted.commit("Add the banner", {"_project.yaml": PROJECT, old: BANNER})
+    moved = scripted.commit("Rewrite the banner in its new home", {old: None, new: REWRITTEN})
+    fields = [
+        ("description", "Free shipping banner", "Completely different text here now"),
+        ("enabled", False, True),
+        ("owner", "growth", "someone-else-entirely"),
+        ("tags", None, ["a", "b", "c", "d"]),
+    ]
+    values = [(c, False, True) for c in CELLS]
+    move = [entry(moved, "moved", "banner", new, fields, values, previous_file=old)]
+    assert scripted.entries()[:1] == move
+    assert audit.flag_metadata(scripted.extract()) == {
+        "banner": {
+            "created_at": added.date,
+            "created_by": "Ada Lovelace",
+            "updated_at": moved.date,
+            "updated_by": "Ada Lovelace",
+            "updated_reason": "Rewrite the banner in its new home",
+        }
+    }
+    off = scripted.commit("Banner off", {new: REWRITTEN.replace("true", "false")})
+    assert scripted.entries()[:2] == [
+        entry(
+            off,
+            "modified",
+            "banner",
+            new,
+            [("enabled", True, False)],
+            [(c, True, False) for c in CELLS],
+        ),
+        *move,
+    ]
+
+
+def test_deleted(scripted: Scripted) -> None:
+    flag = BANNER + "environments:\n  staging: true\n"
+    first = scripted.commit(
+        "Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": flag}
+    )
+    gone = scripted.commit(
+        "Retire the banner\n\nThe campaign is over.", {"growth/banner.yaml": None}, author=GRACE
+    )
+    fields = [*BANNER_FIELDS, ("environments.staging", True)]
+    values = cells(False, dict.fromkeys(CELLS[4:8], True))
+    assert scripted.entries() == [
+        entry(
+            gone,
+            "deleted",
+            "banner",
+            "growth/banner.yaml",
+            deleted_fields(fields),
+            vanished(values),
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "growth/banner.yaml",
+            created_fields(fields),
+            appeared(values),
+        ),
+        project_created(first),
+    ]
+    assert audit.flag_metadata(scripted.extract()) == {}
+
+
+def test_deleted_and_created_again(scripted: Scripted) -> None:
+    """The flag's creation is its latest one; a flag deleted for good has no metadata."""
+    old = "description: Old experiment\nowner: labs\nenabled: true\n"
+    first = scripted.commit(
+        "Add the banner and an experiment",
+        {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER, "labs/old.yaml": old},
+        date="2026-01-01T09:00:00+01:00",
+    )
+    on = BANNER.replace("enabled: false", "enabled: true")
+    changed = scripted.commit(
+        "Banner on", {"growth/banner.yaml": on}, author=GRACE, date="2026-01-02T09:00:00-05:00"
+    )
+    gone = scripted.commit(
+        "Retire the banner and the experiment",
+        {"growth/banner.yaml": None, "labs/old.yaml": None},
+        date="2026-01-03T09:00:00+01:00",
+    )
+    again = scripted.commit(
+        "Bring the banner back for the winter sale",
+        {"marketing/banner.yaml": BANNER},
+        author=ZOE,
+        date="2026-01-04T09:00:00+05:30",
+    )
+    web = BANNER + "applications:\n  web: true\n"
+    last = scripted.commit(
+        "Banner on the web\n\nOnly the web shop runs the sale.",
+        {"marketing/banner.yaml": web},
+        author=MARYAM,
+        date="2026-01-05T09:00:00-03:00",
+    )
+    old_fields = [("description", "Old experiment"), ("enabled", True), ("owner", "labs")]
+    web_cells = [f"{env}/web" for env in ENVIRONMENTS]
+    assert scripted.entries() == [
+        entry(
+            last,
+            "modified",
+            "banner",
+            "marketing/banner.yaml",
+            [("applications.web", None, True)],
+            [(cell, False, True) for cell in web_cells],
+        ),
+        entry(
+            again,
+            "created",
+            "banner",
+            "marketing/banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        entry(
+            gone,
+            "deleted",
+            "old",
+            "labs/old.yaml",
+            deleted_fields(old_fields),
+            vanished(cells(True)),
+        ),
+        entry(
+            gone,
+            "deleted",
+            "banner",
+            "growth/banner.yaml",
+            deleted_fields([*BANNER_FIELDS[:1], ("enabled", True), *BANNER_FIELDS[2:]]),
+            vanished(cells(True)),
+        ),
+        entry(
+            changed,
+            "modified",
+            "banner",
+            "growth/banner.yaml",
+            [("enabled", False, True)],
+            [(cell, False, True) for cell in CELLS],
+        ),
+        entry(
+            first,
+            "created",
+            "old",
+            "labs/old.yaml",
+            created_fields(old_fields),
+            appeared(cells(True)),
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "growth/banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+    assert audit.flag_metadata(scripted.extract()) == {
+        "banner": {
+            "created_at": "2026-01-04T09:00:00+05:30",
+            "created_by": "Zoë Çelik 🚀",
+            "updated_at": "2026-01-05T09:00:00-03:00",
+            "updated_by": "مريم الأحمد",
+            "updated_reason": "Banner on the web\n\nOnly the web shop runs the sale.",
+        }
+    }
+
+
+# Broken versions
+
+
+def test_invalid_versions_are_skipped_when_diffing(scripted: Scripted) -> None:
+    """A commit where the file is not valid YAML, or not valid against the schema, gets an
+    entry with `invalid` and nothing else; the next valid version is compared with the last
+    valid one."""
+    first = scripted.commit(
+        "Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER}
+    )
+    syntax = scripted.commit(
+        "Try a list", {"growth/banner.yaml": BANNER.replace("enabled: false", "enabled: [true")}
+    )
+    schema = scripted.commit(
+        "Fix the list", {"growth/banner.yaml": BANNER.replace("enabled: false", "enabeld: true")}
+    )
+    typed = scripted.commit(
+        "Quote it", {"growth/banner.yaml": BANNER.replace("enabled: false", 'enabled: "yes"')}
+    )
+    fixed = scripted.commit(
+        "Turn the banner on, properly",
+        {"growth/banner.yaml": BANNER.replace("enabled: false", "enabled: true")},
+    )
+    path = "growth/banner.yaml"
+    assert scripted.entries() == [
+        entry(
+            fixed,
+            "modified",
+            "banner",
+            path,
+            [("enabled", False, True)],
+            [(cell, False, True) for cell in CELLS],
+        ),
+        entry(typed, "modified", "banner", path, invalid=Matches(r"3:10: .*enabled.*")),
+        entry(schema, "modified", "banner", path, invalid=Matches(r"3:1: .*enabeld.*")),
+        entry(syntax, "modified", "banner", path, invalid=Matches(r"3:10: .+")),
+        entry(
+            first, "created", "banner", path, created_fields(BANNER_FIELDS), appeared(cells(False))
+        ),
+        project_created(first),
+    ]
+
+
+def test_invalid_from_the_start_then_fixed_then_deleted(scripted: Scripted) -> None:
+    first = scripted.commit(
+        "Add a broken flag",
+        {"_project.yaml": PROJECT, "broken.yaml": BANNER.replace("owner: growth\n", "")},
+    )
+    fixed = scripted.commit("Give it an owner", {"broken.yaml": BANNER})
+    (scripted.flags / "broken.yaml").write_bytes(b"description: Caf\xe9\nowner: x\nenabled: true\n")
+    latin = scripted.commit("Latin-1 by mistake")
+    gone = scripted.commit("Remove it", {"broken.yaml": None})
+    assert scripted.entries() == [
+        entry(
+            gone,
+            "deleted",
+            "broken",
+            "broken.yaml",
+            deleted_fields(BANNER_FIELDS),
+            vanished(cells(False)),
+        ),
+        entry(latin, "modified", "broken", "broken.yaml", invalid=Matches(".*UTF-8.*")),
+        entry(
+            fixed,
+            "modified",
+            "broken",
+            "broken.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        entry(first, "created", "broken", "broken.yaml", invalid=Matches(r"1:1: .*owner.*")),
+        project_created(first),
+    ]
+
+
+# The project
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        pytest.param(
+            PROJECT.replace("android]", "android, tv]"),
+            [("applications", [*APPLICATIONS], [*APPLICATIONS, "tv"])],
+            id="application-added",
+        ),
+        pytest.param(
+            "environments:\n- development\n- staging\n- production\n"
+            "applications:\n- web\n- ios\n- android\n",
+            [],
+            id="only-reformatted",
+        ),
+        pytest.param(
+            PROJECT + "reasons:\n  min_length: 20\n",
+            [("reasons.min_length", None, 20)],
+            id="reason-policy-added",
+        ),
+    ],
+)
+def test_project_change_lists_the_fields_that_changed(
+    scripted: Scripted, text: str, fields: list[Change]
+) -> None:
+    first = scripted.commit("Add the project", {"_project.yaml": PROJECT})
+    change = scripted.commit("Change the project", {"_project.yaml": text})
+    assert scripted.entries() == [
+        entry(change, "project", None, "_project.yaml", fields),
+        project_created(first),
+    ]
+
+
+def test_a_flag_changed_with_the_project_resolves_with_the_new_project(
+    scripted: Scripted,
+) -> None:
+    first = scripted.commit(
+        "Add the banner and the checkout",
+        {"_project.yaml": PROJECT, "banner.yaml": BANNER, "checkout.yaml": CHECKOUT},
+    )
+    tv = scripted.commit(
+        "Add the tv application, with the banner on it",
+        {
+            "_project.yaml": PROJECT.replace("android]", "android, tv]"),
+            "banner.yaml": BANNER + "applications:\n  tv: true\n",
+        },
+    )
+    kill = scripted.commit(
+        "Kill switch: checkout off in production",
+        {"checkout.yaml": CHECKOUT + "environments:\n  production: false\n"},
+    )
+    production = ["production", *(f"production/{a}" for a in (*APPLICATIONS, "tv"))]
+    flags = [e for e in scripted.entries() if e["flag"] is not None]
+    assert flags == [
+        entry(
+            kill,
+            "modified",
+            "checkout",
+            "checkout.yaml",
+            [("environments.production", None, False)],
+            [(cell, True, False) for cell in production],
+        ),
+        entry(
+            tv,
+            "modified",
+            "banner",
+            "banner.yaml",
+            [("applications.tv", None, True)],
+            [(f"{env}/tv", None, True) for env in ENVIRONMENTS],
+        ),
+        entry(
+            first,
+            "created",
+            "checkout",
+            "checkout.yaml",
+            created_fields(CHECKOUT_FIELDS),
+            appeared(cells(True)),
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+    ]
+    assert [(e["commit"], e["change"]) for e in scripted.entries() if e["flag"] is None] == [
+        (tv.sha, "project"),
+        (first.sha, "project"),
+    ]
+
+
+def test_an_invalid_project_keeps_the_last_valid_grid(scripted: Scripted) -> None:
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    broken = scripted.commit(
+        "Break the project and turn the banner on in staging",
+        {
+            "_project.yaml": "environments: [development, staging, production\n",
+            "banner.yaml": BANNER + "environments:\n  staging: true\n",
+        },
+    )
+    staging = ["staging", "staging/web", "staging/ios", "staging/android"]
+    assert scripted.entries() == [
+        entry(
+            broken,
+            "modified",
+            "banner",
+            "banner.yaml",
+            [("environments.staging", None, True)],
+            [(cell, False, True) for cell in staging],
+        ),
+        entry(broken, "project", None, "_project.yaml", invalid=Matches(r"\d+:\d+: .+")),
+        entry(
+            first,
+            "created",
+            "banner",
+            "banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+
+
+# Merges
+
+
+def _merge(scripted: Scripted, branch: str, message: str, author: Person, date: str) -> Made:
+    env = _people(author, date, author, date)
+    scripted.git("merge", "--quiet", "--no-ff", "--message", message, branch, env=env)
+    return Made(scripted.head(), message, author, author, date, date)
+
+
+def test_merged_pull_request_is_one_entry_per_flag(scripted: Scripted) -> None:
+    """First-parent history: a pull request merged with --no-ff is one change, with the
+    merge commit's author, date and message; the branch's own commits do not appear."""
+    first = scripted.commit(
+        "Add the banner and the checkout",
+        {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER, "checkout.yaml": CHECKOUT},
+    )
+    scripted.git("checkout", "--quiet", "-b", "dark-mode")
+    dark = "description: Dark mode\nowner: web\nenabled: false\n"
+    scripted.commit("Add dark mode", {"web/dark-mode.yaml": dark}, author=GRACE)
+    scripted.commit(
+        "Dark mode on in dev",
+        {"web/dark-mode.yaml": dark + "environments:\n  development: true\n"},
+        author=GRACE,
+    )
+    scripted.commit(
+        "Banner on the web",
+        {"growth/banner.yaml": BANNER + "applications:\n  web: true\n"},
+        author=GRACE,
+    )
+    scripted.git("checkout", "--quiet", "main")
+    main_change = scripted.commit(
+        "Checkout off in staging", {"checkout.yaml": CHECKOUT + "environments:\n  staging: false\n"}
+    )
+    merge = _merge(
+        scripted,
+        "dark-mode",
+        "Merge pull request #42 from grace/dark-mode\n\nDark mode, and the banner on the web.",
+        DWAYNE,
+        "2026-03-01T12:00:00-08:00",
+    )
+    staging = ["staging", "staging/web", "staging/ios", "staging/android"]
+    assert scripted.entries() == [
+        entry(
+            merge,
+            "created",
+            "dark-mode",
+            "web/dark-mode.yaml",
+            [
+                ("description", None, "Dark mode"),
+                ("enabled", None, False),
+                ("environments.development", None, True),
+                ("owner", None, "web"),
+            ],
+            appeared(cells(False, dict.fromkeys(CELLS[:4], True))),
+        ),
+        entry(
+            merge,
+            "modified",
+            "banner",
+            "growth/banner.yaml",
+            [("applications.web", None, True)],
+            [(f"{env}/web", False, True) for env in ENVIRONMENTS],
+        ),
+        entry(
+            main_change,
+            "modified",
+            "checkout",
+            "checkout.yaml",
+            [("environments.staging", None, False)],
+            [(cell, True, False) for cell in staging],
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "growth/banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        entry(
+            first,
+            "created",
+            "checkout",
+            "checkout.yaml",
+            created_fields(CHECKOUT_FIELDS),
+            appeared(cells(True)),
+        ),
+        project_created(first),
+    ]
+    assert merge.message.startswith("Merge pull request #42")
+    assert {e["subject"] for e in scripted.entries()[:2]} == {
+        "Merge pull request #42 from grace/dark-mode"
+    }
+
+
+def test_fast_forward_merge_keeps_each_commit(scripted: Scripted) -> None:
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    scripted.git("checkout", "--quiet", "-b", "feature")
+    one = scripted.commit(
+        "Banner on in staging",
+        {"banner.yaml": BANNER + "environments:\n  staging: true\n"},
+        author=GRACE,
+    )
+    two = scripted.commit(
+        "Banner owned by marketing",
+        {"banner.yaml": BANNER.replace("growth", "marketing") + "environments:\n  staging: true\n"},
+        author=ZOE,
+    )
+    scripted.git("checkout", "--quiet", "main")
+    scripted.git("merge", "--quiet", "--ff-only", "feature")
+    assert scripted.head() == two.sha
+    staging = ["staging", "staging/web", "staging/ios", "staging/android"]
+    assert scripted.entries() == [
+        entry(two, "modified", "banner", "banner.yaml", [("owner", "growth", "marketing")]),
+        entry(
+            one,
+            "modified",
+            "banner",
+            "banner.yaml",
+            [("environments.staging", None, True)],
+            [(cell, False, True) for cell in staging],
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+
+
+# People, dates and messages
+
+
+def test_people_dates_and_messages_as_committed(scripted: Scripted) -> None:
+    first = scripted.commit(
+        "Add the banner",
+        {"_project.yaml": PROJECT, "banner.yaml": BANNER},
+        author=ZOE,
+        date="2026-04-01T23:30:00+02:00",
+    )
+    versions = [BANNER.replace("Free shipping", f"Free shipping {n}") for n in range(1, 6)]
+    made = [
+        scripted.commit(
+            "", {"banner.yaml": versions[0]}, author=MARYAM, date="2026-04-02T01:00:00-05:00"
+        ),
+        scripted.commit(
+            "Reword the banner\n\nLegal asked for it.\n\nTicket: LEGAL-7\nCo-authored-by: Ada",
+            {"banner.yaml": versions[1]},
+            author=DWAYNE,
+            date="2026-04-03T00:00:00+05:30",
+            committer=BOT,
+            committed="2026-04-03T00:10:00+00:00",
+        ),
+        scripted.commit(
+            "Ünïcödé subject — with “quotes” and 'apostrophes' 🚀",
+            {"banner.yaml": versions[2]},
+            author=Person('Ted "Teddy" O\'Brien, Jr', "ted@example.com"),
+            date="2026-04-04T12:00:00-11:00",
+        ),
+        scripted.commit(
+            "   indented first line\nsecond line of the subject paragraph",
+            {"banner.yaml": versions[3]},
+            date="2026-04-06T12:00:00+14:00",
+        ),
+    ]
+    entries = scripted.entries()
+    descriptions = ["Free shipping banner", *(v.split("\n")[0][13:] for v in versions[:4])]
+    expected = [
+        entry(m, "modified", "banner", "banner.yaml", [("description", old, new)])
+        for m, old, new in zip(made, descriptions[:-1], descriptions[1:], strict=True)
+    ][::-1]
+    expected[0]["subject"] = "indented first line"
+    assert entries == [
+        *expected,
+        entry(
+            first,
+            "created",
+            "banner",
+            "banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+    # Spelled out, what the helper above assumed:
+    empty, paragraphs, unicode, indented = entries[3], entries[2], entries[1], entries[0]
+    assert (empty["subject"], empty["reason"]) == ("", "")
+    assert empty["author"] == {"name": "مريم الأحمد", "email": ""}
+    assert paragraphs["subject"] == "Reword the banner"
+    assert paragraphs["reason"] == (
+        "Reword the banner\n\nLegal asked for it.\n\nTicket: LEGAL-7\nCo-authored-by: Ada"
+    )
+    assert paragraphs["author"] == {"name": DWAYNE.name, "email": "dwayne+flags@example.com"}
+    assert paragraphs["committer"] == {"name": "release-bot[bot]", "email": "bot@example.com"}
+    assert (paragraphs["timestamp"], paragraphs["committed_at"]) == (
+        "2026-04-03T00:00:00+05:30",
+        "2026-04-03T00:10:00+00:00",
+    )
+    assert unicode["subject"] == "Ünïcödé subject — with “quotes” and 'apostrophes' 🚀"
+    assert unicode["author"]["name"] == 'Ted "Teddy" O\'Brien, Jr'
+    assert indented["reason"] == ("   indented first line\nsecond line of the subject paragraph")
+    moments = [datetime.datetime.fromisoformat(e["timestamp"]) for e in entries]
+    assert moments == sorted(moments, reverse=True)  # newest first, across offsets
+    assert [e["timestamp"] for e in entries[:4]] == [
+        "2026-04-06T12:00:00+14:00",
+        "2026-04-04T12:00:00-11:00",
+        "2026-04-03T00:00:00+05:30",
+        "2026-04-02T01:00:00-05:00",
+    ]
+
+
+def test_messages_with_git_separators_in_a_long_log(scripted: Scripted) -> None:
+    """A message may hold any byte but NUL, the separators of git's output among them, and
+    a log longer than a pipe's buffer is read whole."""
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    raw = f":100644 100644 {'0' * 40} {'1' * 40} M"
+    filler = "\n".join(f"line {n}: \x1e{raw}\x1e banner.yaml" for n in range(1000))
+    made, previous = [], "Free shipping banner"
+    expected = []
+    for n in range(3):
+        description = f"Free shipping banner, take {n}"
+        made.append(
+            scripted.commit(
+                f"Take \x1e {n}\n\n{filler}",
+                {"banner.yaml": BANNER.replace("Free shipping banner", description)},
+            )
+        )
+        expected.append(
+            entry(
+                made[-1],
+                "modified",
+                "banner",
+                "banner.yaml",
+                [("description", previous, description)],
+            )
+        )
+        previous = description
+    assert len(made[0].message) > 90_000  # the log is several times what a pipe holds
+    assert scripted.entries() == [
+        *expected[::-1],
+        entry(
+            first,
+            "created",
+            "banner",
+            "banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+
+
+def test_newest_first_follows_history_not_dates(scripted: Scripted) -> None:
+    """Entries follow the commits (newest on top), even when author dates go backwards."""
+    first = scripted.commit(
+        "Add the banner",
+        {"_project.yaml": PROJECT, "banner.yaml": BANNER},
+        date="2026-06-01T00:00:00+00:00",
+    )
+    older = scripted.commit(
+        "Rebased from an old branch",
+        {"banner.yaml": BANNER.replace("growth", "web")},
+        date="2025-01-01T00:00:00+00:00",
+    )
+    assert [e["commit"] for e in scripted.entries()] == [older.sha, first.sha, first.sha]
+
+
+# The flags folder inside a bigger repository
+
+
+def test_flags_folder_in_a_subfolder(git_repo: tuple[Path, Git]) -> None:
+    """Only changes below config/flags count, with paths relative to it; a file moved in
+    from elsewhere is created, one moved out is deleted."""
+    scripted = Scripted(*git_repo, folder="config/flags")
+    first = scripted.commit(
+        "Add the service and its flags",
+        {"_project.yaml": PROJECT, "banner.yaml": BANNER},
+        outside={"README.md": "# shop\n", "src/app.py": "print('hi')\n"},
+    )
+    scripted.commit("Document the service", outside={"README.md": "# shop\n\nIt sells.\n"})
+    scripted.commit(
+        "Old flags folder and a look-alike",
+        outside={
+            "config/flags-old/banner.yaml": BANNER.replace("false", "true"),
+            "config/flagsx": "not a flag\n",
+            "config/other.yaml": "x: 1\n",
+        },
+    )
+    both = scripted.commit(
+        "Banner on in production, and the code that reads it",
+        {"banner.yaml": BANNER + "environments:\n  production: true\n"},
+        outside={"src/app.py": "print('banner')\n"},
+    )
+    moved_in = scripted.commit(
+        "Adopt the old folder's banner as legacy-banner",
+        outside={"config/flags-old/banner.yaml": None},
+        files={"legacy-banner.yaml": BANNER.replace("false", "true")},
+    )
+    moved_out = scripted.commit(
+        "Archive the banner",
+        outside={"config/archive/banner.yaml": BANNER + "environments:\n  production: true\n"},
+        files={"banner.yaml": None},
+    )
+    production = ["production", "production/web", "production/ios", "production/android"]
+    assert scripted.entries() == [
+        entry(
+            moved_out,
+            "deleted",
+            "banner",
+            "banner.yaml",
+            deleted_fields([*BANNER_FIELDS, ("environments.production", True)]),
+            vanished(cells(False, dict.fromkeys(production, True))),
+        ),
+        entry(
+            moved_in,
+            "created",
+            "legacy-banner",
+            "legacy-banner.yaml",
+            created_fields([BANNER_FIELDS[0], ("enabled", True), BANNER_FIELDS[2]]),
+            appeared(cells(True)),
+        ),
+        entry(
+            both,
+            "modified",
+            "banner",
+            "banner.yaml",
+            [("environments.production", None, True)],
+            [(c, False, True) for c in production],
+        ),
+        entry(
+            first,
+            "created",
+            "banner",
+            "banner.yaml",
+            created_fields(BANNER_FIELDS),
+            appeared(cells(False)),
+        ),
+        project_created(first),
+    ]
+
+
+# Incremental extraction
+
+
+@dataclass
+class Story:
+    scripted: Scripted
+    made: list[Made]
+    documents: list[dict[str, Any]]  # extract() right after each commit of `made`
+
+
+def tell_story(scripted: Scripted) -> Story:
+    """A history with every kind of change, by several people, with a merged pull request;
+    the audit document is taken after each commit on main, as a build would have."""
+    story = Story(scripted, [], [])
+
+    def commit(message: str, files: Mapping[str, str | None] | None = None, **options: Any) -> None:
+        story.made.append(scripted.commit(message, files, **options))
+        story.documents.append(scripted.extract())
+
+    commit(
+        "Add the project and the first flags",
+        {
+            "_project.yaml": PROJECT,
+            "growth/banner.yaml": LONG_BANNER,
+            "checkout/new-checkout.yaml": CHECKOUT,
+        },
+        date="2026-01-05T09:00:00+01:00",
+    )
+    commit(
+        "Show the banner on the web in production\n\nMarketing asked for it: GROW-12.",
+        {
+            "growth/banner.yaml": LONG_BANNER
+            + "environments:\n  production:\n    applications:\n      web: true\n"
+        },
+        author=GRACE,
+        date="2026-01-06T10:30:00-05:00",
+    )
+    commit("Document the service", outside={"README.md": "# shop\n"}, author=ZOE)
+    commit(
+        "Move the checkout flag to the v2 folder",
+        moves=[("checkout/new-checkout.yaml", "checkout/v2/new-checkout.yaml")],
+        author=ZOE,
+        date="2026-01-07T08:00:00+05:30",
+    )
+    commit(
+        "Kill switch: checkout off in production",
+        {"checkout/v2/new-checkout.yaml": CHECKOUT + "environments:\n  production: false\n"},
+        author=GRACE,
+    )
+    commit(
+        "Add the tv application, with the banner on it",
+        {
+            "_project.yaml": PROJECT.replace("android]", "android, tv]"),
+            "growth/banner.yaml": LONG_BANNER + "applications:\n  tv: true\n",
+        },
+    )
+    commit("Retire the banner", {"growth/banner.yaml": None}, author=MARYAM)
+    commit("Bring the banner back", {"marketing/banner.yaml": BANNER}, author=DWAYNE)
+    commit("WIP", {"checkout/v2/new-checkout.yaml": "description: [\n"})
+    commit(
+        "Fix the checkout flag",
+        {"checkout/v2/new-checkout.yaml": CHECKOUT.replace("redesigned", "new")},
+    )
+    scripted.git("checkout", "--quiet", "-b", "dark-mode")
+    dark = "description: Dark mode\nowner: web\nenabled: false\n"
+    scripted.commit("Add dark mode", {"web/dark-mode.yaml": dark}, author=GRACE)
+    scripted.commit("Dark mode in dev", {"web/dark-mode.yaml": dark.replace("false", "true")})
+    scripted.git("checkout", "--quiet", "main")
+    story.made.append(
+        _merge(
+            scripted, "dark-mode", "Merge pull request #7: dark mode", ADA, "2026-03-01T00:00:00Z"
+        )
+    )
+    story.documents.append(scripted.extract())
+    commit(
+        "Rename the checkout flag",
+        moves=[("checkout/v2/new-checkout.yaml", "checkout/v2/checkout.yaml")],
+    )
+    return story
+
+
+@pytest.fixture
+def story(scripted: Scripted) -> Story:
+    return tell_story(scripted)
+
+
+def test_incremental_extraction_equals_the_full_one(story: Story) -> None:
+    full = story.scripted.extract()
+    differ = [
+        index
+        for index, previous in enumerate(story.documents)
+        if story.scripted.extract(previous) != full
+    ]
+    assert differ == []
+
+
+def test_incremental_extraction_after_additions_only(scripted: Scripted) -> None:
+    """When the newer commits only add flags or change other files, the incremental log
+    already equals the full one, and the older entries are the previous document's."""
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    scripted.commit("Banner on", {"banner.yaml": BANNER.replace("false", "true")}, author=GRACE)
+    previous = scripted.extract()
+    scripted.commit("Add the checkout", {"checkout.yaml": CHECKOUT}, author=ZOE)
+    scripted.commit("README", outside={"README.md": "hello\n"})
+    scripted.commit(
+        "Add dark mode", {"web/dark-mode.yaml": BANNER.replace("Free shipping banner", "Dark")}
+    )
+    full = scripted.extract()
+    assert scripted.extract(previous) == full
+    assert full["entries"][2:] == previous["entries"]
+    # Only the newer commits are read: the older entries come from `previous` as they are.
+    marked = {
+        **previous,
+        "entries": [{**e, "reason": "from previous"} for e in previous["entries"]],
+    }
+    incremental = scripted.extract(marked)
+    assert incremental["entries"][:2] == full["entries"][:2]
+    assert incremental["entries"][2:] == marked["entries"]
+    assert scripted.extract(full) == full  # nothing new at all
+
+
+def test_previous_no_longer_an_ancestor_falls_back_to_a_full_extraction(story: Story) -> None:
+    scripted = story.scripted
+    previous = scripted.extract()
+    scripted.git("reset", "--quiet", "--hard", story.made[6].sha)
+    rewritten = [
+        scripted.commit("Banner back, rewritten", {"marketing/banner.yaml": BANNER}, author=GRACE),
+        scripted.commit(
+            "Checkout renamed, rewritten",
+            moves=[("checkout/v2/new-checkout.yaml", "checkout/v2/checkout.yaml")],
+        ),
+    ]
+    full = scripted.extract()
+    assert scripted.extract(previous) == full
+    assert [e["commit"] for e in full["entries"][:3]] == [
+        rewritten[1].sha,
+        rewritten[1].sha,
+        rewritten[0].sha,
+    ]
+    gone = {m.sha for m in story.made[7:]}
+    assert not gone & {e["commit"] for e in full["entries"]}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"format": 2}, id="newer-format"),
+        pytest.param({"format": "1"}, id="format-as-text"),
+        pytest.param({"format": None}, id="no-format"),
+        pytest.param({"head": None}, id="no-head"),
+        pytest.param({"head": "0123456789" * 4}, id="unknown-head"),
+    ],
+)
+def test_unusable_previous_is_ignored(scripted: Scripted, change: dict[str, Any]) -> None:
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    previous = scripted.extract()
+    scripted.commit("Banner on", {"banner.yaml": BANNER.replace("false", "true")})
+    full = scripted.extract()
+    bogus = {**previous, "entries": [{"made": "up"}], **change}
+    assert scripted.extract(bogus) == full
+
+
+def test_incremental_from_an_incomplete_log_stays_incomplete(scripted: Scripted) -> None:
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    previous = {**scripted.extract(), "complete": False}
+    scripted.commit("Add the checkout", {"checkout.yaml": CHECKOUT})
+    document = scripted.extract(previous)
+    assert document["complete"] is False
+    assert document["entries"] == scripted.extract()["entries"]
+
+
+def test_incremental_when_the_project_was_broken_at_the_previous_head(
+    scripted: Scripted,
+) -> None:
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    scripted.commit("Break the project", {"_project.yaml": "environments: [development\n"})
+    previous = scripted.extract()
+    on = scripted.commit("Banner on", {"banner.yaml": BANNER.replace("false", "true")})
+    full = scripted.extract()
+    every_cell = [(cell, False, True) for cell in CELLS]
+    assert full["entries"][0] == entry(
+        on, "modified", "banner", "banner.yaml", [("enabled", False, True)], every_cell
+    )
+    assert scripted.extract(previous) == full
+
+
+def test_incremental_from_a_log_built_on_a_merged_branch(scripted: Scripted) -> None:
+    """CI built the pull request's branch, then main merged it: the merge is one change."""
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    scripted.git("checkout", "--quiet", "-b", "feature")
+    scripted.commit("Add the checkout", {"checkout.yaml": CHECKOUT}, author=GRACE)
+    scripted.commit("Banner on", {"banner.yaml": BANNER.replace("false", "true")}, author=GRACE)
+    previous = scripted.extract()
+    scripted.git("checkout", "--quiet", "main")
+    main_change = scripted.commit("Add dark mode", {"dark-mode.yaml": BANNER})
+    merge = _merge(scripted, "feature", "Merge feature", ZOE, "2026-05-01T00:00:00+02:00")
+    full = scripted.extract()
+    assert [e["commit"] for e in full["entries"]] == [
+        merge.sha,
+        merge.sha,
+        main_change.sha,
+        first.sha,
+        first.sha,
+    ]
+    assert scripted.extract(previous) == full
+
+
+# Shallow clones
+
+
+def _clone(source: Path, destination: Path, *options: str) -> Scripted:
+    env = {**os.environ, **GIT_ENV}
+    subprocess.run(
+        ["git", "clone", "--quiet", *options, f"file://{source}", str(destination)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+
+    def git(*args: str, env: dict[str, str] | None = None) -> str:
+        return subprocess.run(
+            ["git", *args],
+            cwd=destination,
+            env={**os.environ, **GIT_ENV, **(env or {})},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    return Scripted(destination, git)
+
+
+@pytest.fixture
+def shallow(scripted: Scripted, tmp_path: Path) -> tuple[Scripted, Made]:
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER})
+    scripted.commit("Banner on", {"growth/banner.yaml": BANNER.replace("false", "true")})
+    last = scripted.commit(
+        "Add the checkout", {"checkout/new-checkout.yaml": CHECKOUT}, author=GRACE
+    )
+    return _clone(scripted.repo, tmp_path / "shallow", "--depth", "1"), last
+
+
+def test_shallow_clone_is_marked_incomplete(shallow: tuple[Scripted, Made]) -> None:
+    clone, last = shallow
+    assert clone.git("rev-parse", "--is-shallow-repository").strip() == "true"
+    assert clone.extract() == {
+        "format": 1,
+        "head": last.sha,
+        "complete": False,
+        "entries": [
+            entry(
+                last,
+                "created",
+                "banner",
+                "growth/banner.yaml",
+                created_fields([BANNER_FIELDS[0], ("enabled", True), BANNER_FIELDS[2]]),
+                appeared(cells(True)),
+            ),
+            entry(
+                last,
+                "created",
+                "new-checkout",
+                "checkout/new-checkout.yaml",
+                created_fields(CHECKOUT_FIELDS),
+                appeared(cells(True)),
+            ),
+            project_created(last),
+        ],
+    }
+
+
+def check_audit(data: bytes) -> dict[str, Any]:
+    """Judge the bytes of an audit.json: canonical JSON, valid against the schema."""
+    document: dict[str, Any] = json.loads(data)
+    assert data == canonical(document), "not canonical JSON (sorted keys, no white space)"
+    schema = json.loads(AUDIT_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+    assert not errors, errors
+    for item in document["entries"]:  # date-time is only checked with rfc3339-validator
+        for moment in (item["timestamp"], item["committed_at"]):
+            assert TIMESTAMP.match(moment), moment
+            datetime.datetime.fromisoformat(moment)
+    return document
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_build_refuses_a_shallow_clone(
+    shallow: tuple[Scripted, Made], tmp_path: Path, run: Run
+) -> None:
+    clone, _ = shallow
+    out = tmp_path / "out"
+    code, stdout, err = run("build", str(clone.flags), "-o", str(out))
+    assert (code, stdout) == (1, "")
+    assert "shallow clone" in err
+    assert "fetch the whole history" in err
+    assert "git fetch --unshallow" in err
+    assert "fetch-depth: 0" in err
+    assert "--allow-shallow" in err
+    assert not out.exists()
+
+
+def test_build_allow_shallow_marks_the_audit_incomplete(
+    shallow: tuple[Scripted, Made], tmp_path: Path, run: Run
+) -> None:
+    clone, last = shallow
+    out = tmp_path / "out"
+    code, _, err = run("build", str(clone.flags), "-o", str(out), "--allow-shallow")
+    assert code == 0, err
+    document = check_audit((out / "audit.json").read_bytes())
+    assert document == clone.extract()
+    assert (document["head"], document["complete"]) == (last.sha, False)
+    snapshot = check_snapshot((out / "snapshot.json").read_bytes(), clone.flags)
+    assert snapshot["revision"] == last.sha
+    assert snapshot["flags"]["banner"]["created_at"] == last.date  # as far as the clone knows
+
+
+# flagc build
+
+
+_HISTORY_NAMES = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
+
+
+def _history_fields(snapshot: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {key: {n: flag[n] for n in _HISTORY_NAMES} for key, flag in snapshot["flags"].items()}
+
+
+def test_build_writes_the_audit_and_history_fields(story: Story, tmp_path: Path, run: Run) -> None:
+    scripted, made = story.scripted, story.made
+    out, other = tmp_path / "out", tmp_path / "other"
+    code, _, err = run("build", str(scripted.flags), "-o", str(out))
+    assert code == 0, err
+    assert f"({len(story.documents[-1]['entries'])} audit entries)" in err
+    data = (out / "audit.json").read_bytes()
+    document = check_audit(data)
+    assert document == scripted.extract()
+    assert document["head"] == made[-1].sha
+    assert run("build", str(scripted.flags), "-o", str(out))[0] == 0  # reads the previous log
+    assert run("build", str(scripted.flags), "-o", str(other))[0] == 0  # a fresh one
+    assert (out / "audit.json").read_bytes() == data == (other / "audit.json").read_bytes()
+    snapshot_data = (out / "snapshot.json").read_bytes()
+    assert snapshot_data == (other / "snapshot.json").read_bytes()
+    snapshot = check_snapshot(snapshot_data, scripted.flags)
+
+    expected: dict[str, dict[str, Any]] = {}
+    for key in snapshot["flags"]:
+        mine = [e for e in document["entries"] if e["flag"] == key]
+        created = next(e for e in mine if e["change"] == "created")
+        expected[key] = {
+            "created_at": created["timestamp"],
+            "created_by": created["author"]["name"],
+            "updated_at": mine[0]["timestamp"],
+            "updated_by": mine[0]["author"]["name"],
+            "updated_reason": mine[0]["reason"],
+        }
+    assert _history_fields(snapshot) == expected
+    assert expected == audit.flag_metadata(document)
+    merge, bring_back, renamed = made[10], made[7], made[11]
+    assert expected["banner"] == {
+        "created_at": bring_back.date,
+        "created_by": DWAYNE.name,
+        "updated_at": bring_back.date,
+        "updated_by": DWAYNE.name,
+        "updated_reason": "Bring the banner back",
+    }
+    assert expected["dark-mode"] == {
+        "created_at": "2026-03-01T00:00:00+00:00",
+        "created_by": ADA.name,
+        "updated_at": "2026-03-01T00:00:00+00:00",
+        "updated_by": ADA.name,
+        "updated_reason": merge.message,
+    }
+    assert expected["checkout"]["created_at"] == renamed.date
+    assert sorted(expected) == ["banner", "checkout", "dark-mode"]
+
+
+def test_build_after_new_commits_equals_a_fresh_build(
+    scripted: Scripted, tmp_path: Path, run: Run
+) -> None:
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    out = tmp_path / "out"
+    assert run("build", str(scripted.flags), "-o", str(out))[0] == 0
+    scripted.commit(
+        "Banner on in staging", {"banner.yaml": BANNER + "environments:\n  staging: true\n"}
+    )
+    assert run("build", str(scripted.flags), "-o", str(out))[0] == 0  # incremental
+    assert run("build", str(scripted.flags), "-o", str(tmp_path / "fresh"))[0] == 0
+    incremental = check_audit((out / "audit.json").read_bytes())
+    fresh = check_audit((tmp_path / "fresh" / "audit.json").read_bytes())
+    assert incremental == fresh
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param("[]", id="a-list"),
+        pytest.param('{"format": 1, "head": "HEAD", "complete": true}', id="no-entries"),
+        pytest.param(
+            '{"format": 1, "head": "HEAD", "complete": true, "entries": {}}',
+            id="entries-not-a-list",
+        ),
+        pytest.param('{"format": 2, "head": "HEAD", "entries": []}', id="other-format"),
+        pytest.param('{"format": 1, "head": "HEAD", "entries": []}', id="no-complete"),
+        pytest.param(
+            '{"format": 1, "head": "HEAD", "complete": true, "entries": [1]}',
+            id="entries-not-objects",
+        ),
+    ],
+)
+def test_build_ignores_an_unusable_previous_audit(
+    scripted: Scripted, tmp_path: Path, run: Run, previous: str
+) -> None:
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "audit.json").write_text(previous.replace('"HEAD"', f'"{first.sha}"'), "utf-8")
+    code, _, err = run("build", str(scripted.flags), "-o", str(out))
+    assert code == 0, err
+    assert check_audit((out / "audit.json").read_bytes()) == scripted.extract()
+
+
+def _outside_any_repository(path: Path) -> bool:
+    found = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True, check=False
+    )
+    return found.returncode != 0
+
+
+def test_build_outside_git_writes_an_empty_audit(tmp_path: Path, run: Run) -> None:
+    if not _outside_any_repository(tmp_path):
+        pytest.skip(f"{tmp_path} is inside a git work tree")
+    folder = tmp_path / "flags"
+    folder.mkdir()
+    (folder / "_project.yaml").write_text(PROJECT, encoding="utf-8")
+    (folder / "banner.yaml").write_text(BANNER, encoding="utf-8")
+    code, _, err = run("build", str(folder), "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
+    assert document == {"format": 1, "head": None, "complete": False, "entries": []}
+    notes = [line for line in err.splitlines() if "note:" in line]
+    assert notes == [
+        f"flagc: note: {folder} is not in a git work tree: the audit log is empty and the "
+        "revision is a hash of the content"
+    ]
+    assert "(0 audit entries)" in err
+    snapshot = check_snapshot((tmp_path / "out" / "snapshot.json").read_bytes(), folder)
+    assert _history_fields(snapshot) == {"banner": dict.fromkeys(_HISTORY_NAMES)}
+
+
+def test_build_before_the_first_commit(scripted: Scripted, tmp_path: Path, run: Run) -> None:
+    (scripted.flags).mkdir()
+    (scripted.flags / "_project.yaml").write_text(PROJECT, encoding="utf-8")
+    code, _, err = run("build", str(scripted.flags), "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
+    assert document == {"format": 1, "head": None, "complete": False, "entries": []}
+    assert [line for line in err.splitlines() if "note:" in line] == [
+        f"flagc: note: {scripted.flags} is not in a repository with commits: the audit log is "
+        "empty and the revision is a hash of the content"
+    ]
+
+
+def test_build_of_a_dirty_tree_warns(scripted: Scripted, tmp_path: Path, run: Run) -> None:
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    (scripted.flags / "banner.yaml").write_text(BANNER.replace("false", "true"), encoding="utf-8")
+    code, _, err = run("build", str(scripted.flags), "-o", str(tmp_path / "out"))
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning:" in line]
+    assert warnings == [
+        f"flagc: warning: {scripted.flags} has uncommitted changes: the revision is "
+        f"{first.sha}-dirty, and the audit log covers committed changes only"
+    ]
+    snapshot = check_snapshot((tmp_path / "out" / "snapshot.json").read_bytes(), scripted.flags)
+    assert snapshot["revision"] == f"{first.sha}-dirty"
+    assert snapshot["flags"]["banner"]["enabled"] is True  # the work tree is what is built
+    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
+    assert document == {
+        "format": 1,
+        "head": first.sha,
+        "complete": True,
+        "entries": [
+            entry(
+                first,
+                "created",
+                "banner",
+                "banner.yaml",
+                created_fields(BANNER_FIELDS),
+                appeared(cells(False)),
+            ),
+            project_created(first),
+        ],
+    }
