@@ -37,6 +37,7 @@ pytest: setup
 
 bench: setup
 	$(BIN)/python bench/build_bench.py
+	$(BIN)/python bench/audit_bench.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -94,6 +94,7 @@ class SourceMap:
     """Finds the line and column (1-based) of a value or key by its path in the document."""
 
     root: yaml.Node | None
+    hidden: bool = False  # keys hold stand-ins for line separators (see `parse`)
 
     def locate(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """Position of the value at `path`, or of its key; the nearest ancestor if absent."""
@@ -102,7 +103,8 @@ class SourceMap:
             return (1, 1)
         mark = node.start_mark
         for depth, part in enumerate(path, start=1):
-            child = _child(node, part)
+            hidden_part = part.translate(_HIDE) if self.hidden and isinstance(part, str) else part
+            child = _child(node, hidden_part)
             if child is None:
                 break
             key_node, node = child
@@ -133,6 +135,9 @@ class Parsed:
 
 def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
     """Parse one YAML document strictly: the data and its source map, or what is wrong."""
+    hidden = _hides_separators(text)
+    if hidden:
+        text = text.translate(_HIDE)
     if _needs_scan(text):
         refused = _scan_events(text, file)
         if refused:
@@ -143,7 +148,32 @@ def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
         return [_syntax_error(exc, file, text)]
     problems: list[Diagnostic] = []
     data = _construct(root, problems.append, file, 0) if root is not None else None
-    return Parsed(data, SourceMap(root), problems)
+    if hidden:
+        data = _shown(data)
+    return Parsed(data, SourceMap(root, hidden), problems)
+
+
+# libyaml reads U+0085, U+2028 and U+2029 as line breaks (YAML 1.1); YAML 1.2, git and
+# editors read them as characters. They are parsed as private-use stand-ins, which keep
+# every position, and put back in the data.
+_SEPARATORS = "\x85\u2028\u2029"
+_STAND_INS = "\ue085\ue028\ue029"
+_HIDE = str.maketrans(_SEPARATORS, _STAND_INS)
+_SHOW = str.maketrans(_STAND_INS, _SEPARATORS)
+
+
+def _hides_separators(text: str) -> bool:
+    return any(c in text for c in _SEPARATORS) and not any(c in text for c in _STAND_INS)
+
+
+def _shown(data: Data) -> Data:
+    if isinstance(data, str):
+        return data.translate(_SHOW)
+    if isinstance(data, list):
+        return [_shown(item) for item in data]
+    if isinstance(data, dict):
+        return {key.translate(_SHOW): _shown(value) for key, value in data.items()}
+    return data
 
 
 def _needs_scan(text: str) -> bool:

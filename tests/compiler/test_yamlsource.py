@@ -229,14 +229,10 @@ def test_forbidden_character_column_counts_characters(text: str, expected: tuple
     assert (problem.line, problem.column) == expected
 
 
-UNICODE_BREAKS_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: libyaml counts U+0085, U+2028 and U+2029 as line breaks (YAML 1.1); YAML 1.2, "
-    "git and editors do not, so every position after one is a line too far down",
-)
+# libyaml counts U+0085, U+2028 and U+2029 as line breaks (YAML 1.1); YAML 1.2, git and
+# editors do not: positions after one, and the values holding one, must not change.
 
 
-@UNICODE_BREAKS_BUG
 @pytest.mark.parametrize("character", ["\x85", "\u2028", "\u2029"])
 def test_unicode_line_separators_do_not_shift_positions(character: str) -> None:
     assert places(refused('description: "ab"\nowner: b: c\n')) == [(2, 9, "yaml-syntax")]
@@ -246,15 +242,16 @@ def test_unicode_line_separators_do_not_shift_positions(character: str) -> None:
     assert (problem.line, problem.column) == (2, 9)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: libyaml reads U+0085, U+2028 and U+2029 as line breaks (YAML 1.1), so a "
-    "comment or plain scalar holding one is cut in two; YAML 1.2 reads them as characters",
-)
 @pytest.mark.parametrize("character", ["\x85", "\u2028", "\u2029"])
 def test_unicode_line_separators_are_ordinary_characters(character: str) -> None:
     assert parsed(f"# see {character} below\nowner: o\n").data == {"owner": "o"}
     assert parsed(f"description: a{character}b\n").data == {"description": f"a{character}b"}
+    assert parsed(f"'{character}k': [\"x{character}\"]\n").data == {
+        f"{character}k": [f"x{character}"]
+    }
+    document = parsed(f"a{character}: 1\nb: 2\n")
+    assert document.source.locate((f"a{character}",), key=True) == (1, 1)
+    assert document.source.locate(("b",)) == (2, 4)
 
 
 # Run in a child interpreter with the usual 8 MiB stack: a crash there fails the test
