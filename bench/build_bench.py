@@ -39,8 +39,9 @@ from typing import TypeVar
 import gen_tree
 import yaml
 
-from compiler import cli, emit, history
+from compiler import audit, cli, emit
 from compiler.check import check
+from compiler.commands.build import read_history
 from compiler.diagnostics import has_errors
 from compiler.load import load_tree
 from compiler.references import check_references
@@ -54,7 +55,7 @@ STAGES = (
     "references",
     "resolve",
     "check",
-    "revision",
+    "history",
     "snapshot",
     "render",
     "write",
@@ -93,7 +94,7 @@ def tree_for(count: int, seed: int, cache: Path) -> Path:
 
 def _commit(tree: Path) -> None:
     """Make the tree its own committed repository, as flags live in git: the build's
-    revision stage then does what it does in CI (a clean `git status` over every file)."""
+    history stage then does what it does in CI (the audit log and a clean `git status`)."""
     if shutil.which("git") is None:
         return
     env = {
@@ -188,13 +189,14 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
             diagnostics.sort()
         if has_errors(diagnostics):
             raise SystemExit(f"the generated tree has errors: {diagnostics[:3]}")
-        with timed(stages, "revision"):
-            revision = history.revision(tree)
+        with timed(stages, "history"):
+            log, revision = read_history(tree, out / "audit.json", allow_shallow=False)
         with timed(stages, "snapshot"):
-            content = emit.snapshot(grid, validated.flags, resolved)
+            content = emit.snapshot(grid, validated.flags, resolved, audit.flag_metadata(log))
         with timed(stages, "render"):
             rendered = emit.render(content, revision)
         with timed(stages, "write"):
+            emit.write_atomic(out / "audit.json", emit.serialize(log) + b"\n")
             emit.write_atomic(out / "snapshot.json", rendered.data)
     finally:
         gc.enable()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from compiler import audit, emit
 from compiler.commands import FINDINGS, OK, Subcommands, UsageError
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)
         return FINDINGS
     try:
-        log, revision = _history(Path(args.dir), args.out / "audit.json", args.allow_shallow)
+        log, revision = read_history(Path(args.dir), args.out / "audit.json", args.allow_shallow)
     except ShallowClone as exc:
         print(f"flagc: error: {exc}", file=sys.stderr)
         return FINDINGS
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     return OK
 
 
-def _history(
+def read_history(
     folder: Path, previous: Path, allow_shallow: bool
 ) -> tuple[dict[str, Any], str | None]:
     """The audit log and the revision; outside git, an empty log and no revision."""
@@ -108,8 +109,7 @@ def _history(
 def _previous(path: Path) -> dict[str, Any] | None:
     """The audit log of the last build, to read only newer commits; None if unusable."""
     try:
-        with path.open("rb") as stream:
-            document = json.load(stream)
-    except (OSError, ValueError):
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
         return None
     return document if audit.usable(document) else None
