@@ -13,9 +13,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Until the server exists, `run` compiles flags/ and prints what is on where.
+# Compile flags/, print what is on where, and serve it on 127.0.0.1:8000.
 run: setup
 	$(BIN)/flagc build flags -o build --summary
+	$(BIN)/flagserve build --bind 127.0.0.1:8000
 
 build: setup
 	$(BIN)/flagc build flags -o build

@@ -71,15 +71,25 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     is derived from it. The large `flags` part is serialized once and reused.
     """
     flags = serialize(content["flags"])
-    hashed = hashlib.sha256()
-    for part in _around_flags(content, flags):
-        hashed.update(part)
-    digest = f"sha256:{hashed.hexdigest()}"
+    digest = _digest(content, flags)
     revision = revision or f"content-{digest[7:19]}"
     extra = {"digest": digest, "revision": revision}
     return Rendered(
         b"".join([*_around_flags({**content, **extra}, flags), b"\n"]), digest, revision
     )
+
+
+def digest_of(document: Mapping[str, Any]) -> str:
+    """The digest a snapshot document should carry: a reader checks a file with it."""
+    content = {k: v for k, v in document.items() if k not in ("digest", "revision")}
+    return _digest(content, serialize(content["flags"]))
+
+
+def _digest(content: Mapping[str, Any], flags: bytes) -> str:
+    hashed = hashlib.sha256()
+    for part in _around_flags(content, flags):
+        hashed.update(part)
+    return f"sha256:{hashed.hexdigest()}"
 
 
 def _around_flags(document: Mapping[str, Any], flags: bytes) -> list[bytes]:

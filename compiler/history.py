@@ -342,10 +342,12 @@ class HistoryStream:
                     if sha is not None and path is not None and sha not in seen:
                         seen.add(sha)
                         requests.append((sha, path))
-        self._cat_file.stdin.write("".join(f"{sha}\n" for sha, _ in requests).encode())
-        self._cat_file.stdin.flush()
+        # Announced before they are asked for: the consumer must be reading the answers
+        # while we write, or a large batch fills both pipes and everyone waits.
         for request in requests:
             self._requested.put(request)
+        self._cat_file.stdin.write("".join(f"{sha}\n" for sha, _ in requests).encode())
+        self._cat_file.stdin.flush()
         self._newest_first.extend(commits)
         return data[end:]
 

@@ -26,7 +26,7 @@ from compiler import audit
 from compiler.cli import main
 from compiler.history import Repository
 from tests.compiler.test_snapshot import canonical, check_snapshot
-from tests.conftest import GIT_ENV, PROJECT, Git
+from tests.conftest import GIT_ENV, PROJECT, Git, write_tree
 
 AUDIT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "audit.schema.json"
 ENVIRONMENTS = ("development", "staging", "production")
@@ -1755,3 +1755,21 @@ def test_build_of_a_dirty_tree_warns(scripted: Scripted, tmp_path: Path, run: Ru
             project_created(first),
         ],
     }
+
+
+def test_one_commit_with_thousands_of_flags(git_repo: tuple[Path, Git]) -> None:
+    """Far more blob content than a pipe holds, asked for at once: no deadlock."""
+    repo, git = git_repo
+    files = {"flags/_project.yaml": PROJECT}
+    for index in range(3000):
+        files[f"flags/group{index // 500}/flag-{index}.yaml"] = (
+            f"description: Flag number {index}, with a description long enough to matter\n"
+            "owner: team-bulk\nenabled: false\n"
+        )
+    write_tree(repo, files)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Import every flag")
+    with Repository.open(repo / "flags") as repository:
+        document = audit.extract(repository)
+    assert len(document["entries"]) == 3001
+    assert {entry["change"] for entry in document["entries"]} == {"created", "project"}

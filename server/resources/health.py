@@ -1,0 +1,31 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import falcon
+
+from server.store import Store
+
+
+class Liveness:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+    on_head = on_get
+
+
+class Readiness:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        snapshot = self._store.current
+        resp.media = {
+            "status": "ready",
+            "revision": snapshot.revision,
+            "age_seconds": round(self._store.clock() - snapshot.loaded_at, 3),
+            "reload_failures": self._store.failures,
+            "last_error": self._store.last_error,
+        }
+
+    on_head = on_get

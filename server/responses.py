@@ -1,0 +1,34 @@
+"""Response bodies computed once per snapshot: bytes, a strong ETag, and a gzip variant."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+JSON = "application/json"
+GZIP_AT_LEAST = 512  # smaller bodies gain nothing from compression
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    data: bytes
+    etag: str  # strong, quoted
+    gzipped: bytes | None = None
+    content_type: str = JSON
+
+
+def body(data: bytes, content_type: str = JSON) -> Body:
+    """A body with its ETag and, when worth it, its gzip variant (level 6, computed here,
+    once, so that requests only pick one)."""
+    etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
+    gzipped = gzip.compress(data, compresslevel=6, mtime=0) if len(data) >= GZIP_AT_LEAST else None
+    return Body(data, etag, gzipped, content_type)
+
+
+def json_body(document: Any) -> Body:
+    """Canonical JSON (sorted keys, UTF-8, final newline), like the compiler writes."""
+    return body(orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))

@@ -1,0 +1,283 @@
+"""The store: the snapshot being served, its precomputed responses, and hot reload.
+
+A `Snapshot` is one build (OUT/snapshot.json and OUT/audit.json), checked and turned into
+response bodies once. The `Store` holds the current one and swaps in a new build only when
+it loads and checks completely: a missing, partial, unparsable or invalid build is refused
+and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from compiler import audit, emit
+from server.responses import Body, body, json_body
+
+SNAPSHOT_FILE = "snapshot.json"
+AUDIT_FILE = "audit.json"
+SOURCES = frozenset(("environment-application", "environment", "application", "default"))
+FLAG_FIELDS = frozenset(
+    (
+        "key", "file", "description", "owner", "tags", "expires", "enabled", "environments",
+        "applications", "depends_on", "dependents", "resolved",
+    )
+)  # fmt: skip
+
+log = logging.getLogger("flagserve")
+
+
+class SnapshotError(Exception):
+    """A build that cannot be served: the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """One checked build and what the server answers from it."""
+
+    document: dict[str, Any]
+    raw: bytes
+    entries: list[dict[str, Any]]
+    audit_complete: bool
+    loaded_at: float  # time.time() when it was loaded
+
+    @property
+    def revision(self) -> str:
+        return str(self.document["revision"])
+
+    @property
+    def digest(self) -> str:
+        return str(self.document["digest"])
+
+    @property
+    def environments(self) -> list[str]:
+        return list(self.document["environments"])
+
+    @property
+    def applications(self) -> list[str]:
+        return list(self.document["applications"])
+
+    @property
+    def flags(self) -> dict[str, dict[str, Any]]:
+        flags: dict[str, dict[str, Any]] = self.document["flags"]
+        return flags
+
+    @functools.cached_property
+    def snapshot_body(self) -> Body:
+        return body(self.raw)
+
+    @functools.cached_property
+    def flat_maps(self) -> dict[tuple[str, str | None], Body]:
+        """The hot path, `{flag: bool}` per environment and application, all precomputed."""
+        return {
+            (environment, application): json_body(self._flat(environment, application))
+            for environment in self.environments
+            for application in [None, *self.applications]
+        }
+
+    def _flat(self, environment: str, application: str | None) -> dict[str, Any]:
+        values = {
+            key: cell(flag, environment, application)["value"] for key, flag in self.flags.items()
+        }
+        return {
+            "environment": environment,
+            "application": application,
+            "revision": self.revision,
+            "flags": values,
+        }
+
+    def memo(self, key: tuple[Any, ...], make: Callable[[], Body]) -> Body:
+        """A body computed on first use and kept with this snapshot (it never changes)."""
+        with _MEMO_LOCK:
+            found = self._memo.get(key)
+        if found is None:
+            found = make()
+            with _MEMO_LOCK:
+                self._memo.setdefault(key, found)
+        return found
+
+    @functools.cached_property
+    def _memo(self) -> dict[tuple[Any, ...], Body]:
+        return {}
+
+
+_MEMO_LOCK = threading.Lock()
+
+
+def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> dict[str, Any]:
+    """The resolved value and source of one flag in one environment (and application)."""
+    row: dict[str, Any] = flag["resolved"][environment]
+    if application is None:
+        return {"value": row["value"], "source": row["source"]}
+    found: dict[str, Any] = row["applications"][application]
+    return found
+
+
+def load(directory: Path, clock: Callable[[], float] = time.time) -> Snapshot:
+    """Read and check the build in `directory`; SnapshotError says what is wrong with it."""
+    raw = _read(directory / SNAPSHOT_FILE)
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise SnapshotError(f"{SNAPSHOT_FILE} is not valid JSON ({exc}); is it complete?") from None
+    check(document)
+    entries, complete = _audit(directory / AUDIT_FILE)
+    snapshot = Snapshot(document, raw, entries, complete, clock())
+    _ = snapshot.flat_maps  # computed now, off the request path
+    return snapshot
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SnapshotError(f"{path} does not exist; build it with `flagc build`") from None
+    except OSError as exc:
+        raise SnapshotError(f"{path} cannot be read: {exc.strerror}") from None
+
+
+def _audit(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The audit entries, newest first; none (incomplete) when the build has no audit.json."""
+    if not path.exists():
+        return [], False
+    try:
+        document = orjson.loads(_read(path))
+    except orjson.JSONDecodeError:
+        raise SnapshotError(f"{AUDIT_FILE} is not valid JSON; is it complete?") from None
+    if not audit.usable(document):
+        raise SnapshotError(f"{AUDIT_FILE} does not have the shape flagc writes")
+    return list(document["entries"]), bool(document["complete"])
+
+
+def check(document: Any) -> None:
+    """The snapshot's shape (schemas/snapshot.schema.json) and its digest, quickly enough
+    to run on every reload of a large build."""
+    if not isinstance(document, dict):
+        raise SnapshotError("the snapshot is not a JSON object")
+    missing = {"format", "revision", "digest", "environments", "applications", "flags"}
+    missing -= document.keys()
+    if missing:
+        raise SnapshotError(f"the snapshot lacks {', '.join(sorted(missing))}")
+    if document["format"] != emit.SNAPSHOT_FORMAT:
+        raise SnapshotError(f"snapshot format {document['format']!r} is not {emit.SNAPSHOT_FORMAT}")
+    environments, applications = document["environments"], document["applications"]
+    if not _names(environments) or not _names(applications) or not environments:
+        raise SnapshotError("environments and applications must be lists of names")
+    if not isinstance(document["flags"], dict):
+        raise SnapshotError("flags must be an object")
+    for key, flag in document["flags"].items():
+        _check_flag(key, flag, environments, applications)
+    if emit.digest_of(document) != document["digest"]:
+        raise SnapshotError("the snapshot's content does not match its digest")
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+
+def _check_flag(key: str, flag: Any, environments: list[str], applications: list[str]) -> None:
+    if not isinstance(flag, dict) or not FLAG_FIELDS <= flag.keys() or flag["key"] != key:
+        raise SnapshotError(f"flag {key!r} is not a complete flag")
+    resolved = flag["resolved"]
+    try:
+        for environment in environments:
+            row = resolved[environment]
+            _check_cell(row)
+            for application in applications:
+                _check_cell(row["applications"][application])
+    except (KeyError, TypeError):
+        raise SnapshotError(f"flag {key!r} is not resolved for every cell") from None
+
+
+def _check_cell(value: Any) -> None:
+    if type(value["value"]) is not bool or value["source"] not in SOURCES:
+        raise TypeError
+
+
+@dataclass
+class Store:
+    """The current snapshot of a build directory, swapped atomically on a good reload."""
+
+    directory: Path
+    clock: Callable[[], float] = time.time
+    listeners: list[Callable[[bool, str | None], None]] = field(default_factory=list)
+    reloads: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    _current: Snapshot | None = None
+    _signature: tuple[int, ...] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def current(self) -> Snapshot:
+        snapshot = self._current
+        if snapshot is None:
+            raise SnapshotError("no snapshot has been loaded")
+        return snapshot
+
+    def start(self) -> Snapshot:
+        """Load the build at start-up; SnapshotError if there is no good one."""
+        self.reload(force=True)
+        return self.current
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Swap in the build on disk if it changed and is good; True when swapped."""
+        with self._lock:
+            signature = self._disk_signature()
+            if not force and signature == self._signature:
+                return False
+            try:
+                snapshot = load(self.directory, self.clock)
+            except SnapshotError as exc:
+                self._signature = signature  # do not retry the same broken files
+                self._failed(str(exc))
+                if self._current is None:
+                    raise
+                return False
+            self._current, self._signature = snapshot, signature
+            self.reloads += 1
+        log.info("serving revision %s", snapshot.revision)
+        for listener in self.listeners:
+            listener(True, None)
+        return True
+
+    def _failed(self, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        log.error("refused the build in %s: %s", self.directory, error)
+        for listener in self.listeners:
+            listener(False, error)
+
+    def _disk_signature(self) -> tuple[int, ...]:
+        parts: list[int] = []
+        for name in (SNAPSHOT_FILE, AUDIT_FILE):
+            try:
+                stat = os.stat(self.directory / name)
+                parts += [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+            except OSError:
+                parts += [-1, -1, -1]
+        return tuple(parts)
+
+    def watch(self, interval: float = 2.0) -> threading.Thread:
+        """Poll the directory every `interval` seconds in a daemon thread."""
+
+        def poll() -> None:
+            while True:
+                time.sleep(interval)
+                try:
+                    self.reload()
+                except Exception:  # a poller must never die: log, and try again later
+                    log.exception("reload failed")
+
+        thread = threading.Thread(target=poll, name="flagserve-reload", daemon=True)
+        thread.start()
+        return thread
