@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gunicorn.app.wsgiapp import run  # type: ignore[import-untyped]
+
 from server.store import SnapshotError, load
 
 
@@ -28,8 +30,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     for option in ("bind", "workers", "threads"):
         if getattr(args, option) is not None:
             os.environ[f"FLAGSERVE_{option.upper()}"] = str(getattr(args, option))
-    from gunicorn.app.wsgiapp import run  # type: ignore[import-untyped]
-
     sys.argv = ["flagserve", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
     run()
     return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -185,7 +184,7 @@ def _names(value: Any) -> bool:
 
 
 def _check_flag(key: str, flag: Any, environments: list[str], applications: list[str]) -> None:
-    if not isinstance(flag, dict) or not FLAG_FIELDS <= flag.keys() or flag["key"] != key:
+    if not isinstance(flag, dict) or not flag.keys() >= FLAG_FIELDS or flag["key"] != key:
         raise SnapshotError(f"flag {key!r} is not a complete flag")
     resolved = flag["resolved"]
     try:
@@ -261,7 +260,7 @@ class Store:
         parts: list[int] = []
         for name in (SNAPSHOT_FILE, AUDIT_FILE):
             try:
-                stat = os.stat(self.directory / name)
+                stat = (self.directory / name).stat()
                 parts += [stat.st_ino, stat.st_size, stat.st_mtime_ns]
             except OSError:
                 parts += [-1, -1, -1]
