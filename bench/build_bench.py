@@ -41,6 +41,7 @@ import yaml
 
 from compiler import audit, cli, emit
 from compiler.check import check
+from compiler.commands.build import previous_log as _previous_log
 from compiler.commands.build import read_history
 from compiler.diagnostics import has_errors
 from compiler.load import load_tree
@@ -190,13 +191,15 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
         if has_errors(diagnostics):
             raise SystemExit(f"the generated tree has errors: {diagnostics[:3]}")
         with timed(stages, "history"):
-            log, revision = read_history(tree, out / "audit.json", allow_shallow=False)
+            previous = _previous_log(out / "audit.json")
+            log, revision = read_history(tree, previous, allow_shallow=False)
         with timed(stages, "snapshot"):
             content = emit.snapshot(grid, validated.flags, resolved, audit.flag_metadata(log))
         with timed(stages, "render"):
             rendered = emit.render(content, revision)
         with timed(stages, "write"):
-            emit.write_atomic(out / "audit.json", emit.serialize(log) + b"\n")
+            if log != previous:
+                emit.write_atomic(out / "audit.json", emit.serialize(log) + b"\n")
             emit.write_atomic(out / "snapshot.json", rendered.data)
     finally:
         gc.enable()

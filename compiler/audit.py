@@ -273,6 +273,8 @@ def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -
     commits after its head are read, unless history was rewritten since."""
     head = repository.head()
     since = _continuable(repository, previous)
+    if previous is not None and since is not None and since == head:
+        return dict(previous)  # nothing new to read
     contents: dict[str, bytes] = {}
     versions: Versions = {}
     commits: list[Commit] = []

@@ -50,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)
         return FINDINGS
+    audit_file = args.out / "audit.json"
+    previous = previous_log(audit_file)
     try:
-        log, revision = read_history(Path(args.dir), args.out / "audit.json", args.allow_shallow)
+        log, revision = read_history(Path(args.dir), previous, args.allow_shallow)
     except ShallowClone as exc:
         print(f"flagc: error: {exc}", file=sys.stderr)
         return FINDINGS
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     )
     rendered = emit.render(content, revision)
     # The audit first: a server reloads when the snapshot changes, and then reads both.
-    emit.write_atomic(args.out / "audit.json", emit.serialize(log) + b"\n")
+    if log != previous:  # a build with no new commit leaves a large log as it is
+        emit.write_atomic(audit_file, emit.serialize(log) + b"\n")
     emit.write_atomic(args.out / "snapshot.json", rendered.data)
     print(
         f"flagc: built {len(compiled.flags)} flags for {len(compiled.grid.environments)} "
@@ -75,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def read_history(
-    folder: Path, previous: Path, allow_shallow: bool
+    folder: Path, previous: dict[str, Any] | None, allow_shallow: bool
 ) -> tuple[dict[str, Any], str | None]:
-    """The audit log and the revision; outside git, an empty log and no revision."""
+    """The audit log (continuing `previous`, the last build's) and the revision; outside
+    git, an empty log and no revision."""
     repository = Repository.open(folder)
     head = repository.head() if repository is not None else None
     if repository is None or head is None:
@@ -95,7 +99,7 @@ def read_history(
                 "the whole history (git fetch --unshallow; in GitHub Actions, actions/checkout "
                 "with fetch-depth: 0), or build with --allow-shallow to mark it incomplete"
             )
-        log = audit.extract(repository, _previous(previous))
+        log = audit.extract(repository, previous)
         if not repository.dirty():
             return log, head
     print(
@@ -106,7 +110,7 @@ def read_history(
     return log, f"{head}-dirty"
 
 
-def _previous(path: Path) -> dict[str, Any] | None:
+def previous_log(path: Path) -> dict[str, Any] | None:
     """The audit log of the last build, to read only newer commits; None if unusable."""
     try:
         document = orjson.loads(path.read_bytes())

@@ -1,0 +1,173 @@
+"""Server fixtures: real builds made by flagc in real git repositories, a Falcon test
+client over a real Store, and a real gunicorn process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import falcon.testing
+import pytest
+import requests
+
+from compiler.cli import main as flagc
+from server.app import create_app
+from server.store import Store
+from tests.conftest import GIT_ENV, write_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "environments: [development, staging, production]\napplications: [web, ios, android]\n"
+FLAGS = {
+    "_project.yaml": PROJECT,
+    "platform/pricing-engine.yaml": (
+        "description: New pricing engine\nowner: team-pricing\nenabled: true\ntags: [platform]\n"
+    ),
+    "checkout/new-checkout.yaml": (
+        "description: Single-page checkout\nowner: team-checkout\nenabled: false\n"
+        "tags: [checkout, q3]\n"
+        "applications:\n  ios: true\n"
+        "environments:\n  staging: true\n"
+        "  production:\n    enabled: false\n    applications:\n      web: true\n"
+        "depends_on: [pricing-engine]\n"
+    ),
+    "growth/banner.yaml": (
+        "description: Free shipping banner\nowner: team-growth\nenabled: false\n"
+        "environments:\n  development: true\n"
+    ),
+}
+
+
+@dataclass
+class Built:
+    """A flags repository and its build directory (OUT)."""
+
+    repo: Path
+    flags: Path
+    out: Path
+    git: Callable[..., str]
+
+    def build(self) -> None:
+        assert flagc(["build", str(self.flags), "-o", str(self.out)]) == 0
+
+    def commit(self, message: str, files: dict[str, str | None]) -> None:
+        """Write (or, for None, delete) files under flags/, commit them, and rebuild."""
+        for relative, text in files.items():
+            path = self.flags / relative
+            if text is None:
+                path.unlink()
+            else:
+                write_tree(self.flags, {relative: text})
+        self.git("add", "--all")
+        self.git("commit", "--quiet", "--message", message)
+        self.build()
+
+
+@pytest.fixture
+def built(git_repo: tuple[Path, Callable[..., str]], tmp_path: Path) -> Built:
+    """The example above, committed in two steps (so the audit log has history), built."""
+    repo, git = git_repo
+    result = Built(repo, repo / "flags", tmp_path / "out", git)
+    first = {name: text for name, text in FLAGS.items() if "new-checkout" not in name}
+    write_tree(result.flags, first)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Add the pricing engine and the banner")
+    result.commit(
+        "Launch the new checkout on web in production\n\nApproved in CHG-1234.",
+        {"checkout/new-checkout.yaml": FLAGS["checkout/new-checkout.yaml"]},
+    )
+    return result
+
+
+@pytest.fixture
+def store(built: Built) -> Store:
+    store = Store(built.out)
+    store.start()
+    return store
+
+
+@pytest.fixture
+def client(store: Store) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(store))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Live:
+    """A running flagserve (gunicorn) process."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.get(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kwargs: object) -> requests.Response:
+        return requests.post(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+def start_server(out: Path, log: Path, env: dict[str, str] | None = None) -> Live:
+    """Start `python -m server OUT` on a free port and wait until that port answers ready."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        **GIT_ENV,
+        "FLAGSERVE_BIND": f"127.0.0.1:{port}",
+        "FLAGSERVE_WORKERS": "2",
+        "FLAGSERVE_THREADS": "4",
+        "FLAGSERVE_RELOAD_INTERVAL": "0.2",
+        **(env or {}),
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", str(out)],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    live = Live(f"http://127.0.0.1:{port}", process, log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"flagserve exited {process.returncode}: {log.read_text()}")
+        try:
+            if live.get("/readyz").status_code == 200:
+                return live
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    stop_server(live)
+    raise AssertionError(f"flagserve did not get ready on port {port}: {log.read_text()}")
+
+
+def stop_server(live: Live) -> None:
+    if live.process.poll() is None:
+        os.killpg(live.process.pid, signal.SIGTERM)
+        try:
+            live.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(live.process.pid, signal.SIGKILL)
+            live.process.wait()
+
+
+@pytest.fixture
+def live(built: Built, tmp_path: Path) -> Iterator[Live]:
+    """flagserve serving `built` with 2 workers on a free loopback port."""
+    server = start_server(built.out, tmp_path / "flagserve.log")
+    yield server
+    stop_server(server)
