@@ -14,7 +14,7 @@ import queue
 import subprocess
 import tarfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -168,6 +168,11 @@ class Repository:
     def is_shallow(self) -> bool:
         return str(self._repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
 
+    def revision(self) -> str | None:
+        """HEAD's commit, with `-dirty` when the flags folder differs from it."""
+        head = self.head()
+        return None if head is None else f"{head}-dirty" if self.dirty() else head
+
     def dirty(self) -> bool:
         """Whether a YAML file below the flags folder differs from HEAD: changed, untracked,
         or ignored yet read by the compiler."""
@@ -176,15 +181,11 @@ class Repository:
         )
         return any(entry.lower().endswith((".yaml", ".yml")) for entry in status.split("\0"))
 
-    def log(self, since: str | None = None) -> list[Commit]:
-        """Commits that changed the flags folder, oldest first: on the first-parent line of
-        HEAD (a merged pull request is one commit, diffed against its first parent), and
-        only those after `since` when given."""
-        output = self._repo.git.log(*self._log_arguments(since), stdout_as_string=False)
-        return parse_log(output, self.prefix)[::-1]
-
     def stream(self, since: str | None = None) -> HistoryStream:
-        """`log(since)` and the content of every blob it names, read as git produces them."""
+        """Commits that changed the flags folder on the first-parent line of HEAD (a merged
+        pull request is one commit, diffed against its first parent), only those after
+        `since` when given, and the content of every blob they name, read as git produces
+        them."""
         log = self._repo.git.log(*self._log_arguments(since), as_process=True)
         blobs = self._repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
         return HistoryStream(log, blobs, self.prefix)
@@ -214,19 +215,6 @@ class Repository:
         )  # fmt: skip
         return parse_log(output, self.prefix)[::-1]
 
-    def blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
-        """Many blobs through one `git cat-file --batch`, the requests written while the
-        answers are read, so that git never waits on us nor we on a round trip each."""
-        process = self._repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
-        requests = "".join(f"{sha}\n" for sha in shas).encode()
-        writer = threading.Thread(target=_write_and_close, args=(process.stdin, requests))
-        writer.start()
-        try:
-            return {sha: _read_blob(process.stdout, sha) for sha in shas}
-        finally:
-            writer.join()
-            process.wait()
-
     def on_first_parent_line(self, sha: str) -> bool:
         """Whether commit `sha` is HEAD or reached from it by first parents only."""
         try:
@@ -234,11 +222,6 @@ class Repository:
         except git.GitError:
             return False
         return sha in line.split()
-
-    def blob(self, sha: str) -> bytes:
-        """A blob's content, through GitPython's persistent `git cat-file --batch`."""
-        data: bytes = self._repo.git.get_object_data(sha)[3]
-        return data
 
     def file_at(self, revision: str, path: str) -> bytes | None:
         """The content of `path` (inside the flags folder) at `revision`, or None."""
@@ -362,12 +345,6 @@ class HistoryStream:
                 process.wait()
 
 
-def _write_and_close(stream: IO[bytes], data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError):
-        stream.write(data)
-        stream.close()
-
-
 def _read_blob(stream: IO[bytes], sha: str) -> bytes:
     header = stream.readline().split()
     if len(header) != 3 or header[1] != b"blob":
@@ -392,7 +369,6 @@ def revision(folder: Path) -> str | None:
         return None
     with repository:
         try:
-            head = repository.head()
-            return None if head is None else f"{head}-dirty" if repository.dirty() else head
+            return repository.revision()
         except git.GitError:
             return None

@@ -100,14 +100,14 @@ def read_history(
                 "with fetch-depth: 0), or build with --allow-shallow to mark it incomplete"
             )
         log = audit.extract(repository, previous)
-        if not repository.dirty():
-            return log, head
-    print(
-        f"flagc: warning: {folder} has uncommitted changes: the revision is {head}-dirty, "
-        "and the audit log covers committed changes only",
-        file=sys.stderr,
-    )
-    return log, f"{head}-dirty"
+        revision = repository.revision()
+    if revision is not None and revision.endswith("-dirty"):
+        print(
+            f"flagc: warning: {folder} has uncommitted changes: the revision is {revision}, "
+            "and the audit log covers committed changes only",
+            file=sys.stderr,
+        )
+    return log, revision
 
 
 def previous_log(path: Path) -> dict[str, Any] | None:
