@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import falcon
 
-from server.resources import health, snapshot
+from server import errors
+from server.resources import audit, flags, health, metrics, ofrep, openapi, snapshot
 from server.respond import RespondMiddleware
 from server.store import Store
 
 
-def create_app(store: Store) -> falcon.App[falcon.Request, falcon.Response]:
-    app = falcon.App(middleware=[RespondMiddleware()])
+def create_app(
+    store: Store,
+    *,
+    middleware: Iterable[Any] = (),  # Falcon middleware after RespondMiddleware (auth, tests)
+    default_environment: str | None = None,
+    metrics_route: bool = True,  # False when /metrics has its own port (--metrics-bind)
+) -> falcon.App[falcon.Request, falcon.Response]:
+    app = falcon.App(middleware=[RespondMiddleware(), *middleware])
+    # problem+json outside /ofrep/; 500s logged, never a traceback
+    errors.install(app, own_shapes={"/ofrep/": ofrep.serialize_error})
+    app.add_error_handler(ofrep.OfrepError, ofrep.OfrepError.handle)
     app.add_route("/healthz", health.Liveness())
     app.add_route("/readyz", health.Readiness(store))
+    if metrics_route:
+        app.add_route("/metrics", metrics.Exposition())
+    app.add_route("/openapi.json", openapi.Document())
     app.add_route("/api/v1/snapshot", snapshot.Whole(store))
     app.add_route("/api/v1/environments/{environment}/flags", snapshot.FlatMap(store))
+    app.add_route("/api/v1/flags", flags.List(store))
+    app.add_route("/api/v1/flags/{key}", flags.Detail(store))
+    app.add_route("/api/v1/flags/{key}/audit", audit.FlagLog(store))
+    app.add_route("/api/v1/audit", audit.Log(store))
+    app.add_route("/ofrep/v1/evaluate/flags", ofrep.Bulk(store, default_environment))
+    app.add_route("/ofrep/v1/evaluate/flags/{key}", ofrep.Single(store, default_environment))
     return app

@@ -1,35 +1,139 @@
-"""`flagserve [OUT]`: serve a build of flagc with gunicorn. Exit 2 when there is no good
-build to serve."""
+"""`flagserve [OUT] [options]`: serve a build of flagc (OUT/snapshot.json and OUT/audit.json)
+with gunicorn. `flagserve hash-key`: read an API key on stdin, print its SHA-256 for the keys
+file.
+
+Every option has an environment variable, which plain gunicorn
+(`gunicorn -c python:server.gunicorn_conf server.wsgi:app`) reads the same way; an option
+wins over its variable. Exit status 2 for a bad option or variable, for a build that cannot
+be served and for a bad API keys file, each with a message saying what is wrong.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import hashlib
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from gunicorn.app.wsgiapp import run  # type: ignore[import-untyped]
 
-from server.store import SnapshotError, load
+from server.settings import (
+    LOG_FORMATS,
+    Settings,
+    SettingsError,
+    parse_bind,
+    parse_count,
+    parse_log_format,
+    parse_name,
+)
+
+GUNICORN_ARGS = ("-c", "python:server.gunicorn_conf", "server.wsgi:app")
+
+
+@dataclass(frozen=True)
+class Option:
+    flag: str
+    variable: str  # FLAGSERVE_<variable>
+    metavar: str
+    parse: Callable[[str], object]
+    help: str
+
+
+OPTIONS = (
+    Option("--bind", "BIND", "HOST:PORT", parse_bind, "the API's address (127.0.0.1:8000)"),
+    Option("--workers", "WORKERS", "N", parse_count, "worker processes (2)"),
+    Option("--threads", "THREADS", "N", parse_count, "threads per worker (8)"),
+    Option(
+        "--log-format", "LOG_FORMAT", "|".join(LOG_FORMATS), parse_log_format, "log lines (text)"
+    ),
+    Option("--api-keys", "API_KEYS", "FILE", str, "require API keys listed in FILE (YAML)"),
+    Option(
+        "--default-environment",
+        "DEFAULT_ENVIRONMENT",
+        "ENV",
+        parse_name,
+        "OFREP's environment when the context names none",
+    ),
+    Option(
+        "--metrics-bind",
+        "METRICS_BIND",
+        "HOST:PORT",
+        parse_bind,
+        "serve /metrics here, from the master, instead of on the API's port",
+    ),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="flagserve", description=__doc__)
-    parser.add_argument("out", nargs="?", default=os.environ.get("FLAGSERVE_DIR", "build"))
-    parser.add_argument("--bind", help="HOST:PORT (FLAGSERVE_BIND, default 127.0.0.1:8000)")
-    parser.add_argument("--workers", type=int, help="FLAGSERVE_WORKERS (default 2)")
-    parser.add_argument("--threads", type=int, help="FLAGSERVE_THREADS (default 8)")
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["hash-key"]:
+        return hash_key(arguments[1:])
+    parser = _parser()
+    args = parser.parse_args(arguments)
+    overrides = {
+        f"FLAGSERVE_{option.variable}": getattr(args, option.variable.lower())
+        for option in OPTIONS
+        if getattr(args, option.variable.lower()) is not None
+    }
+    if args.out is not None:
+        overrides["FLAGSERVE_DIR"] = args.out
     try:
-        load(Path(args.out))
-    except SnapshotError as exc:
-        print(f"flagserve: error: {exc}", file=sys.stderr)
+        Settings.from_env({**os.environ, **overrides})
+    except SettingsError as exc:
+        parser.exit(2, f"flagserve: error: {exc}\n")
+    os.environ.update(overrides)
+    sys.argv = ["flagserve", *GUNICORN_ARGS]
+    run()  # gunicorn exits the process itself
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flagserve",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Reload: every FLAGSERVE_RELOAD_INTERVAL seconds (2), and on SIGHUP.",
+    )
+    parser.add_argument("out", nargs="?", help="the build directory (FLAGSERVE_DIR, build)")
+    for option in OPTIONS:
+        parser.add_argument(
+            option.flag,
+            dest=option.variable.lower(),
+            metavar=option.metavar,
+            type=_checked(option.parse),
+            help=f"{option.help} (FLAGSERVE_{option.variable})",
+        )
+    return parser
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type: the value as given, once `parse` accepts it."""
+
+    def check(value: str) -> str:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return check
+
+
+def hash_key(arguments: Sequence[str]) -> int:
+    """`flagserve hash-key`: the SHA-256 (hex) of the key on stdin, without surrounding
+    whitespace (as the server reads it from the Authorization header)."""
+    if arguments:
+        print("usage: flagserve hash-key < KEYFILE", file=sys.stderr)
         return 2
-    os.environ["FLAGSERVE_DIR"] = args.out
-    for option in ("bind", "workers", "threads"):
-        if getattr(args, option) is not None:
-            os.environ[f"FLAGSERVE_{option.upper()}"] = str(getattr(args, option))
-    sys.argv = ["flagserve", "-c", "python:server.gunicorn_conf", "server.wsgi:app"]
-    run()
+    if sys.stdin.isatty():
+        secret = getpass.getpass("API key: ").strip().encode("utf-8")
+    else:
+        secret = sys.stdin.buffer.read().strip()
+    if not secret:
+        print("flagserve hash-key: error: no key on stdin", file=sys.stderr)
+        return 2
+    print(hashlib.sha256(secret).hexdigest())  # server.auth.digest, without its imports
     return 0

@@ -1,13 +1,67 @@
-"""gunicorn settings from FLAGSERVE_*: `gunicorn -c python:server.gunicorn_conf server.wsgi:app`.
+"""gunicorn settings from FLAGSERVE_*: `gunicorn -c python:server.gunicorn_conf server.wsgi:app`
+(what `flagserve` runs, after turning its options into those variables).
 
-gthread workers keep connections alive, which is what services polling flags do.
+- gthread workers keep connections alive, which is what services polling flags do.
+- `preload_app`: the application, and so the build, is loaded in the master. A bad build
+  or keys file stops the master with a message and status 2 before any worker starts, and
+  every worker is forked with the newest good build the master holds (see server.wsgi):
+  the master polls the build directory too, and reloads it in `pre_fork`.
+- SIGHUP: gunicorn replaces the workers gracefully; the new ones get the newest good build
+  (`pre_fork`) and the API keys file read again (`on_reload`; a bad one is logged and the
+  keys in use are kept).
+- Metrics: PROMETHEUS_MULTIPROC_DIR is set here, in the master, to a fresh temporary
+  directory (under TMPDIR), before prometheus_client is imported and before any worker
+  starts; `child_exit` forgets a dead worker's gauges, and the master removes the directory
+  when it exits.
+- FLAGSERVE_METRICS_BIND: the master serves /metrics on that address itself, with
+  prometheus_client's own HTTP server in a thread, and the API port has no /metrics. The
+  master reads the workers' files, so a scrape works even when every worker is busy or
+  being replaced, and the API's port cannot be used to reach it.
+- No gunicorn control socket: flagserve needs none, and its default path is shared by
+  every gunicorn of the user.
 """
 
 from __future__ import annotations
 
-from server.settings import Settings
+import atexit
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-_settings = Settings.from_env()
+from server import logs
+from server.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from server.wsgi import Service
+
+
+def _read_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"flagserve: error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+_settings = _read_settings()
+_metrics_dir = Path(tempfile.mkdtemp(prefix="flagserve-metrics-"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir)
+_master = os.getpid()
+
+
+@atexit.register
+def _remove_metrics_dir() -> None:
+    """When the master exits, however it exits (a failed start too); not when a worker does
+    (forked workers inherit this handler)."""
+    if os.getpid() == _master:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
+
+from server import metrics  # noqa: E402  (prometheus_client reads the variable on import)
 
 bind = [_settings.bind]
 workers = _settings.workers
@@ -15,5 +69,81 @@ threads = _settings.threads
 worker_class = "gthread"
 keepalive = 5
 graceful_timeout = 10
-accesslog = "-"
+preload_app = True
+accesslog = None  # server.logs writes the access log, with the request id
 errorlog = "-"
+logconfig_dict = logs.config(_settings.log_format)
+control_socket_disable = True
+
+_close_in_workers: list[Callable[[], None]] = []
+
+
+def _service() -> Service | None:
+    """The service of server.wsgi, when that is the application and it is loaded here."""
+    module = sys.modules.get("server.wsgi")
+    if module is None or module.started.cache_info().currsize == 0:
+        return None
+    found: Service = module.started()
+    return found
+
+
+def on_starting(server: Any) -> None:
+    if _settings.metrics_bind is None:
+        return
+    try:
+        _close_in_workers.append(metrics.serve(_settings.metrics_bind))
+    except OSError as exc:
+        message = f"flagserve: error: cannot serve /metrics on {_settings.metrics_bind}: {exc}"
+        print(message, file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+    server.log.info("Serving /metrics on %s (master)", _settings.metrics_bind)
+
+
+def when_ready(server: Any) -> None:
+    """One line saying what runs, from gunicorn's effective configuration."""
+    if _service() is None:
+        return
+    cfg, settings = server.cfg, _settings
+    server.log.info(
+        "flagserve: serving %s on %s with %d workers x %d threads; API keys: %s; "
+        "/metrics: %s; reload every %gs and on SIGHUP; log format %s",
+        settings.directory,
+        ", ".join(cfg.bind),
+        cfg.workers,
+        cfg.threads,
+        settings.api_keys or "off",
+        settings.metrics_bind or "on the API's port",
+        settings.reload_interval,
+        settings.log_format,
+    )
+
+
+def on_reload(server: Any) -> None:
+    service = _service()
+    if service is not None:
+        service.reread_keys()
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    service = _service()
+    if service is None:
+        return
+    try:
+        service.before_fork()
+    except Exception:  # the master must keep running: the worker gets the build it has
+        server.log.exception("reloading the build before forking a worker failed")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    for close in _close_in_workers:  # the master's sockets, not the worker's business
+        close()
+
+
+def post_worker_init(worker: Any) -> None:
+    service = _service()
+    if service is not None:
+        service.worker_started()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    metrics.forget(worker.pid)

@@ -1,11 +1,68 @@
-"""Settings from the environment (FLAGSERVE_*), read once; `flagserve` options set them."""
+"""Settings from the environment (FLAGSERVE_*), read once; `flagserve` options set them.
+
+Every value is checked here, so that a typo stops the server at start-up with a message
+naming the variable (or, through `flagserve`, the option) instead of surfacing later.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+LOG_FORMATS = ("text", "json")
+_BIND = re.compile(r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})$")
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting with a value the server cannot use: the message names it and says why."""
+
+
+def parse_bind(value: str) -> str:
+    """HOST:PORT (an IPv6 host in brackets), as gunicorn binds it."""
+    found = _BIND.match(value.strip())
+    if found is None or not 0 < int(found["port"]) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT (such as 127.0.0.1:8000)")
+    return value.strip()
+
+
+def parse_count(value: str) -> int:
+    """A whole number, at least 1 (workers, threads)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise ValueError(f"{value!r} must be at least 1")
+    return number
+
+
+def parse_log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ValueError(f"{value!r} is not one of {', '.join(LOG_FORMATS)}")
+    return value
+
+
+def parse_interval(value: str) -> float:
+    """Seconds between two looks at the build directory: more than 0, at most an hour."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise ValueError(f"{value!r} must be more than 0 and at most 3600 seconds")
+    return seconds
+
+
+def parse_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("an empty name")
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -18,24 +75,39 @@ class Settings:
     api_keys: Path | None = None
     default_environment: str | None = None
     reload_interval: float = 2.0
+    metrics_bind: str | None = None  # /metrics on its own port, served by the master
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
-        def get(name: str) -> str | None:
-            value = env.get(f"FLAGSERVE_{name}", "").strip()
-            return value or None
+        """The settings in `env`; SettingsError names the first variable that is wrong."""
 
-        keys = get("API_KEYS")
-        return cls(
-            directory=Path(get("DIR") or "build"),
-            bind=get("BIND") or DEFAULTS.bind,
-            workers=int(get("WORKERS") or DEFAULTS.workers),
-            threads=int(get("THREADS") or DEFAULTS.threads),
-            log_format=get("LOG_FORMAT") or DEFAULTS.log_format,
+        def get(name: str, parse: Callable[[str], T], default: T) -> T:
+            value = env.get(f"FLAGSERVE_{name}", "").strip()
+            if not value:
+                return default
+            try:
+                return parse(value)
+            except ValueError as exc:
+                raise SettingsError(f"FLAGSERVE_{name}: {exc}") from None
+
+        keys = get("API_KEYS", str, "")
+        settings = cls(
+            directory=Path(get("DIR", str, "build")),
+            bind=get("BIND", parse_bind, DEFAULTS.bind),
+            workers=get("WORKERS", parse_count, DEFAULTS.workers),
+            threads=get("THREADS", parse_count, DEFAULTS.threads),
+            log_format=get("LOG_FORMAT", parse_log_format, DEFAULTS.log_format),
             api_keys=Path(keys) if keys else None,
-            default_environment=get("DEFAULT_ENVIRONMENT"),
-            reload_interval=float(get("RELOAD_INTERVAL") or DEFAULTS.reload_interval),
+            default_environment=get("DEFAULT_ENVIRONMENT", parse_name, None),
+            reload_interval=get("RELOAD_INTERVAL", parse_interval, DEFAULTS.reload_interval),
+            metrics_bind=get("METRICS_BIND", parse_bind, None),
         )
+        if settings.metrics_bind is not None and settings.metrics_bind == settings.bind:
+            raise SettingsError(
+                f"FLAGSERVE_METRICS_BIND: {settings.bind} is already the API's address; "
+                "give /metrics another port, or leave it unset to serve /metrics with the API"
+            )
+        return settings
 
 
 DEFAULTS = Settings()

@@ -8,6 +8,7 @@ and the old one keeps serving.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import threading
@@ -95,21 +96,27 @@ class Snapshot:
         }
 
     def memo(self, key: tuple[Any, ...], make: Callable[[], Body]) -> Body:
-        """A body computed on first use and kept with this snapshot (it never changes)."""
+        """A body computed on first use and kept with this snapshot (it never changes); the
+        least recently used go first once MEMO_SIZE are kept, so odd queries cannot grow it."""
         with _MEMO_LOCK:
             found = self._memo.get(key)
-        if found is None:
-            found = make()
-            with _MEMO_LOCK:
-                self._memo.setdefault(key, found)
+            if found is not None:
+                self._memo.move_to_end(key)
+                return found
+        found = make()
+        with _MEMO_LOCK:
+            self._memo[key] = found
+            if len(self._memo) > MEMO_SIZE:
+                self._memo.popitem(last=False)
         return found
 
     @functools.cached_property
-    def _memo(self) -> dict[tuple[Any, ...], Body]:
-        return {}
+    def _memo(self) -> collections.OrderedDict[tuple[Any, ...], Body]:
+        return collections.OrderedDict()
 
 
 _MEMO_LOCK = threading.Lock()
+MEMO_SIZE = 4096
 
 
 def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> dict[str, Any]:
@@ -212,9 +219,11 @@ class Store:
     reloads: int = 0
     failures: int = 0
     last_error: str | None = None
+    last_load_seconds: float = 0.0  # how long the current snapshot took to load and check
     _current: Snapshot | None = None
     _signature: tuple[int, ...] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _watcher: threading.Thread | None = None
 
     @property
     def current(self) -> Snapshot:
@@ -234,6 +243,7 @@ class Store:
             signature = self._disk_signature()
             if not force and signature == self._signature:
                 return False
+            started = time.perf_counter()
             try:
                 snapshot = load(self.directory, self.clock)
             except SnapshotError as exc:
@@ -243,6 +253,7 @@ class Store:
                     raise
                 return False
             self._current, self._signature = snapshot, signature
+            self.last_load_seconds = time.perf_counter() - started
             self.reloads += 1
         log.info("serving revision %s", snapshot.revision)
         for listener in self.listeners:
@@ -267,7 +278,10 @@ class Store:
         return tuple(parts)
 
     def watch(self, interval: float = 2.0) -> threading.Thread:
-        """Poll the directory every `interval` seconds in a daemon thread."""
+        """Poll the directory every `interval` seconds in a daemon thread (one per process:
+        a second call returns the running poller)."""
+        if self._watcher is not None and self._watcher.is_alive():
+            return self._watcher
 
         def poll() -> None:
             while True:
@@ -277,6 +291,12 @@ class Store:
                 except Exception:  # a poller must never die: log, and try again later
                     log.exception("reload failed")
 
-        thread = threading.Thread(target=poll, name="flagserve-reload", daemon=True)
-        thread.start()
-        return thread
+        self._watcher = threading.Thread(target=poll, name="flagserve-reload", daemon=True)
+        self._watcher.start()
+        return self._watcher
+
+    def after_fork(self) -> None:
+        """In a child process right after fork(): only the forking thread survives, so the
+        lock may be held by a thread that no longer exists, and there is no poller."""
+        self._lock = threading.Lock()
+        self._watcher = None

@@ -1,22 +1,118 @@
-"""The WSGI entry point for gunicorn: `server.wsgi:app`, configured by FLAGSERVE_*."""
+"""The WSGI entry point for gunicorn: `server.wsgi:app`, configured by FLAGSERVE_*.
+
+Asking it for `app` starts the service: it loads the build (and the API keys file, when
+there is one), and exits with status 2 and a message saying what is wrong when it cannot,
+so that gunicorn, which loads it in the master (`preload_app`), never starts workers
+without a good build.
+
+Never a bad snapshot, not even in a fresh worker. The master loads the build before it
+forks, keeps polling the directory like the workers do, and reloads it once more just
+before each fork (`pre_fork` in server.gunicorn_conf, which covers SIGHUP's new workers and
+the replacement of a worker that died). Each load is checked in full and refused when it
+is broken, so what the master holds is always the newest good build it has seen; a forked
+worker inherits it in memory and starts serving it at once, whatever is on disk then. This
+needs no state outside the process and no re-reading of files that may be broken at that
+moment: copy-on-write gives every worker the snapshot already parsed. fork() keeps only the
+forking thread, so a worker gets a new store lock (one the master's poller held at that
+instant would stay locked) and its own poller (`Service.worker_started`).
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+
 import falcon
 
+from server import metrics
 from server.app import create_app
-from server.settings import Settings
-from server.store import Store
+from server.auth import AccessControl, KeyFileError, load_keys
+from server.logs import AccessLog
+from server.settings import Settings, SettingsError
+from server.store import SnapshotError, Store
+
+log = logging.getLogger("flagserve")
+
+
+@dataclass
+class Service:
+    """What one flagserve process holds: its settings, the store and the application."""
+
+    settings: Settings
+    store: Store
+    access: AccessControl
+    app: falcon.App[falcon.Request, falcon.Response]
+
+    def before_fork(self) -> None:
+        """In the master, before it forks a worker: take in the newest good build."""
+        self.store.reload()
+
+    def reread_keys(self) -> None:
+        """In the master, on SIGHUP (before new workers start): the API keys file again.
+        A file that has become bad is refused, logged, and the keys in use are kept."""
+        if self.settings.api_keys is None:
+            return
+        try:
+            keys = load_keys(self.settings.api_keys)
+        except KeyFileError as exc:
+            log.error("kept the API keys in use: %s", exc)
+            return
+        self.access.use(keys)
+        log.info("read %d API keys from %s", len(keys), self.settings.api_keys)
+
+    def worker_started(self) -> None:
+        """In a worker, once forked: a lock and a poller of its own, and its metrics."""
+        self.store.after_fork()
+        metrics.observe(self.store)
+        self.store.watch(self.settings.reload_interval)
+
+
+def build(settings: Settings) -> Service:
+    """Load the build and the keys (SnapshotError, KeyFileError, SettingsError say what
+    is wrong), wire the application and start polling the build directory."""
+    store = Store(settings.directory)
+    store.start()
+    keys = load_keys(settings.api_keys) if settings.api_keys is not None else None
+    default = settings.default_environment
+    if default is not None and default not in store.current.environments:
+        raise SettingsError(
+            f"FLAGSERVE_DEFAULT_ENVIRONMENT: {default!r} is not an environment of the build "
+            f"({', '.join(store.current.environments)})"
+        )
+    access = AccessControl(keys)
+    app = create_app(
+        store,
+        middleware=[AccessLog(), metrics.RequestMetrics(), access],
+        default_environment=default,
+        metrics_route=settings.metrics_bind is None,
+    )
+    store.watch(settings.reload_interval)
+    return Service(settings, store, access, app)
 
 
 def get_app(settings: Settings | None = None) -> falcon.App[falcon.Request, falcon.Response]:
-    """Read the settings once, load the build (SnapshotError if there is no good one) and
-    watch its directory for new builds."""
-    settings = settings or Settings.from_env()
-    store = Store(settings.directory)
-    store.start()
-    store.watch(settings.reload_interval)
-    return create_app(store)
+    return build(settings or Settings.from_env()).app
 
 
-app = get_app()
+@functools.cache
+def started() -> Service:
+    """The service of this process, started on first use (by gunicorn's `server.wsgi:app`):
+    a start-up that fails prints why and exits with status 2."""
+    try:
+        return build(Settings.from_env())
+    except (SettingsError, SnapshotError, KeyFileError) as exc:
+        print(f"flagserve: error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def __getattr__(name: str) -> Any:
+    """`app` and `service`, made when first asked for, so that importing this module (in
+    tests, say) starts nothing."""
+    if name == "app":
+        return started().app
+    if name == "service":
+        return started()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

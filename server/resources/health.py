@@ -1,4 +1,4 @@
-"""Liveness and readiness."""
+"""Liveness and readiness: never cached (they say how the server is now)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from server.store import Store
 
 class Liveness:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.cache_control = ["no-store"]
         resp.media = {"status": "ok"}
 
     on_head = on_get
@@ -20,6 +21,7 @@ class Readiness:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         snapshot = self._store.current
+        resp.cache_control = ["no-store"]
         resp.media = {
             "status": "ready",
             "revision": snapshot.revision,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import falcon
 
-from server.respond import send
-from server.store import Store
+from server.errors import Problem
+from server.respond import require_all_environments, require_environment, send
+from server.store import Snapshot, Store
 
 
 class Whole:
@@ -13,6 +14,7 @@ class Whole:
         self._store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        require_all_environments(req, "The whole snapshot")
         send(req, resp, self._store.current.snapshot_body)
 
     on_head = on_get
@@ -24,11 +26,17 @@ class FlatMap:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, environment: str) -> None:
         snapshot = self._store.current
-        if environment not in snapshot.environments:
-            raise falcon.HTTPNotFound(title="unknown environment", description=environment)
         application = req.get_param("application")
-        if application is not None and application not in snapshot.applications:
-            raise falcon.HTTPBadRequest(title="unknown application", description=application)
-        send(req, resp, snapshot.flat_maps[environment, application])
+        body = snapshot.flat_maps.get((environment, application))
+        if body is None:
+            raise _unknown(snapshot, environment, application)
+        require_environment(req, environment)
+        send(req, resp, body)
 
     on_head = on_get
+
+
+def _unknown(snapshot: Snapshot, environment: str, application: str | None) -> Problem:
+    if environment not in snapshot.environments:
+        return Problem("unknown-environment", f"There is no environment {environment!r}.")
+    return Problem("unknown-application", f"There is no application {application!r}.")

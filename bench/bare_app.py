@@ -1,0 +1,39 @@
+"""The floor Python sets: a bare Falcon app that answers every GET with the same precomputed
+bytes flagserve sends for one URL, with no middleware, no store and no lookup.
+
+    BARE_BODY=/path/to/body.json gunicorn -c python:server.gunicorn_conf bench.bare_app:app
+
+bench/serve_bench.py runs it under exactly flagserve's gunicorn settings, so the ratio
+between the two is what flagserve's own code costs per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import falcon
+
+BODY = (
+    Path(os.environ.get("BARE_BODY", "")).read_bytes() if os.environ.get("BARE_BODY") else b"{}\n"
+)
+ETAG = f'"{hashlib.sha256(BODY).hexdigest()[:32]}"'
+
+
+class Bytes:
+    """Any path, any query: the body, with the headers flagserve would set on it."""
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        resp.etag = ETAG
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = BODY
+
+
+def create_app() -> falcon.App[falcon.Request, falcon.Response]:
+    app = falcon.App()
+    app.add_sink(Bytes(), "/")
+    return app
+
+
+app = create_app()

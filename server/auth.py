@@ -1,0 +1,206 @@
+"""Access control by API key (off unless FLAGSERVE_API_KEYS names a keys file).
+
+The keys file is YAML, a list of keys, each stored as the SHA-256 of the secret (never the
+secret itself: `flagserve hash-key` prints it) with the environments it may read:
+
+    - name: checkout-web               # for people and logs; unique
+      sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+      environments: [staging, production]
+    - name: ops
+      sha256: 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
+      environments: ['*']              # every environment, and the whole snapshot
+
+When it is set, /api/v1 and /ofrep/v1 require `Authorization: Bearer <key>` (OFREP clients
+may send `X-API-Key: <key>` instead): without a known key, 401 (problem+json under /api,
+OFREP's `{errorCode, errorDetails}` under /ofrep); a path with no route there is a 404 for
+anyone, as the routes are public (/openapi.json). Health, readiness and /metrics stay open.
+A known key sets `req.context.environments` to the environments it may read, or None for
+'*'; resources answer 403 from that. The presented key is hashed and compared with every
+stored digest in constant time (`hmac.compare_digest`); neither it nor its digest is logged.
+The file is checked at start-up (a bad one stops the server) and read again on SIGHUP (a bad
+one is then logged and the keys in use are kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import falcon
+import yaml
+
+from server.errors import Problem
+from server.resources.ofrep import GENERAL, OfrepError
+
+ALL: Final = "*"
+PROTECTED: Final = ("/api/v1", "/ofrep/v1")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_FIELDS: Final = frozenset(("name", "sha256", "environments"))
+_CHALLENGE: Final = 'Bearer realm="flagserve"'
+
+
+class KeyFileError(ValueError):
+    """A keys file that cannot be used: the message names the file, the entry and the fix."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    digest: bytes  # SHA-256 of the secret
+    environments: frozenset[str] | None  # None: every environment ('*')
+
+
+def digest(secret: bytes) -> str:
+    """What the keys file stores for `secret`: its SHA-256, in hex."""
+    return hashlib.sha256(secret).hexdigest()
+
+
+class KeyRing:
+    """The keys of a keys file, looked up in constant time."""
+
+    def __init__(self, keys: Sequence[ApiKey]) -> None:
+        self._keys = tuple(keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def find(self, secret: str) -> ApiKey | None:
+        """The key whose digest is the presented secret's. Every stored digest is compared
+        (no early exit), so the time taken says nothing about which, if any, matched."""
+        presented = hashlib.sha256(secret.encode("latin-1", "replace")).digest()
+        found = None
+        for key in self._keys:
+            if hmac.compare_digest(presented, key.digest):
+                found = key
+        return found
+
+
+def load_keys(path: Path) -> KeyRing:
+    """Read and check a keys file; KeyFileError says what is wrong, and where."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyFileError(f"{path}: the API keys file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"{path}: cannot read the API keys file: {exc}") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise KeyFileError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(document, list) or not document:
+        raise KeyFileError(
+            f"{path}: must be a non-empty list of keys, each {{name, sha256, environments}}"
+        )
+    keys = [_key(path, number, entry) for number, entry in enumerate(document, start=1)]
+    _unique(path, [key.name for key in keys], "name")
+    _unique(path, [key.digest.hex() for key in keys], "sha256")
+    return KeyRing(keys)
+
+
+def _key(path: Path, number: int, entry: Any) -> ApiKey:
+    where = f"{path}: key {number}"
+    if not isinstance(entry, dict):
+        raise KeyFileError(f"{where}: must be a mapping with name, sha256 and environments")
+    if isinstance(entry.get("name"), str) and entry["name"].strip():
+        where += f" ({entry['name']})"
+    unknown = sorted(str(field) for field in entry.keys() - _FIELDS)
+    missing = sorted(_FIELDS - entry.keys())
+    if unknown or missing:
+        problems = [f"lacks {', '.join(missing)}"] if missing else []
+        problems += [f"has unknown fields {', '.join(unknown)}"] if unknown else []
+        raise KeyFileError(f"{where}: {' and '.join(problems)}")
+    name, secret_digest = entry["name"], entry["sha256"]
+    if not isinstance(name, str) or not name.strip():
+        raise KeyFileError(f"{where}: name must be a non-empty string")
+    if not isinstance(secret_digest, str) or not _SHA256.fullmatch(secret_digest):
+        raise KeyFileError(
+            f"{where}: sha256 must be 64 lowercase hexadecimal digits, the SHA-256 of the key "
+            "(`flagserve hash-key` prints it; the key itself never goes in this file)"
+        )
+    return ApiKey(name, bytes.fromhex(secret_digest), _environments(where, entry["environments"]))
+
+
+def _environments(where: str, value: Any) -> frozenset[str] | None:
+    names = value if isinstance(value, list) else None
+    if not names or not all(isinstance(name, str) and name for name in names):
+        raise KeyFileError(
+            f"{where}: environments must be a non-empty list of environment names, "
+            "or ['*'] for all (quote names YAML would read otherwise, such as 'on')"
+        )
+    if ALL in names:
+        if len(names) > 1:
+            raise KeyFileError(f"{where}: '*' already means every environment; list it alone")
+        return None
+    return frozenset(names)
+
+
+def _unique(path: Path, values: list[str], field: str) -> None:
+    seen: set[str] = set()
+    for number, value in enumerate(values, start=1):
+        if value in seen:
+            shown = value if field == "name" else "the same key"
+            raise KeyFileError(f"{path}: key {number}: {field} repeats an earlier one ({shown})")
+        seen.add(value)
+
+
+class AccessControl:
+    """Falcon middleware: the API key check described above. With `keys` None, access
+    control is off: every request may read every environment."""
+
+    def __init__(self, keys: KeyRing | None) -> None:
+        self._keys = keys
+
+    def use(self, keys: KeyRing) -> None:
+        """Check requests against `keys` from now on (a re-read keys file)."""
+        self._keys = keys
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.environments = None
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: object
+    ) -> None:
+        """After routing (so that metrics see the route of a 401), before the responder."""
+        if self._keys is None or not _protected(req.path):
+            return
+        secret = _presented(req)
+        key = self._keys.find(secret) if secret else None
+        if key is None:
+            _deny(req, resp, _why(secret))
+        else:
+            req.context.environments = key.environments
+
+
+def _protected(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED)
+
+
+def _presented(req: falcon.Request) -> str | None:
+    """The key in `Authorization: Bearer <key>`, or (under /ofrep) in `X-API-Key`."""
+    header = req.get_header("Authorization")
+    if header is not None:
+        scheme, _, secret = header.strip().partition(" ")
+        return secret.strip() if scheme.lower() == "bearer" else ""
+    if req.path.startswith("/ofrep/"):
+        return req.get_header("X-API-Key")
+    return None
+
+
+def _why(secret: str | None) -> str:
+    if secret is None:
+        return "no API key was given"
+    if not secret:
+        return "the Authorization header is not Bearer <key>"
+    return "the API key is not known"
+
+
+def _deny(req: falcon.Request, resp: falcon.Response, why: str) -> None:
+    resp.set_header("WWW-Authenticate", _CHALLENGE)
+    if req.path.startswith("/ofrep/"):
+        raise OfrepError(falcon.HTTP_401, GENERAL, f"{why}: send Authorization: Bearer <key>")
+    raise Problem("unauthorized", f"{why}: send Authorization: Bearer <key>.")

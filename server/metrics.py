@@ -1,0 +1,157 @@
+"""Prometheus metrics, correct under several gunicorn workers.
+
+Every worker is a process with its own counters, so prometheus_client runs in multiprocess
+mode: `server.gunicorn_conf` points PROMETHEUS_MULTIPROC_DIR at a fresh temporary directory
+in the master, before this module is first imported (the mode is chosen at import), each
+worker writes its values to memory-mapped files there, a scrape sums them over the files
+(`MultiProcessCollector`), and the master forgets a dead worker's gauges (`child_exit`).
+Outside gunicorn (tests, a single process) the ordinary registry is used.
+
+What is measured, per worker and summed:
+
+- `flagserve_requests_total{method,route,status}` and
+  `flagserve_request_duration_seconds{method,route,status}`, where `route` is the route
+  template (`/api/v1/flags/{key}`), never the raw path, and `unmatched` for no route;
+- `flagserve_snapshot_info{revision,digest}`: 1 for each build a live worker serves, 0 for
+  builds it has served before (so that a rollout shows as two revisions for a while);
+- `flagserve_snapshot_loaded_timestamp_seconds` (the newest among live workers) and
+  `flagserve_snapshot_load_seconds` (how long loading and checking it took);
+- `flagserve_reloads_total{result="success"|"failure"}`: builds swapped in or refused.
+
+The master does not record: it only polls the build for the workers it forks, and counting
+its reloads too would count every build once more than there are workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Final
+
+import falcon
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_wsgi_server,
+)
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+from server.store import Store
+
+MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+UNMATCHED: Final = "unmatched"
+METHODS: Final = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+_STARTED: Final = "metrics_started"
+_LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+REQUESTS = Counter(
+    "flagserve_requests",
+    "HTTP requests answered, by route template and status",
+    ["method", "route", "status"],
+)
+LATENCY = Histogram(
+    "flagserve_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and status",
+    ["method", "route", "status"],
+    buckets=_LATENCY_BUCKETS,
+)
+SNAPSHOT = Gauge(
+    "flagserve_snapshot_info",
+    "The build being served: 1 for the revision a live worker serves, 0 for earlier ones",
+    ["revision", "digest"],
+    multiprocess_mode="livemax",
+)
+LOADED_AT = Gauge(
+    "flagserve_snapshot_loaded_timestamp_seconds",
+    "When the build being served was loaded (Unix time; the newest among workers)",
+    multiprocess_mode="livemax",
+)
+LOAD_TIME = Gauge(
+    "flagserve_snapshot_load_seconds",
+    "Time it took to read and check the build being served (the longest among workers)",
+    multiprocess_mode="livemax",
+)
+RELOADS = Counter(
+    "flagserve_reloads",
+    "Builds swapped in (success) or refused, the old one kept serving (failure)",
+    ["result"],
+)
+
+
+def exposition() -> bytes:
+    """The text a scrape gets: summed over every worker's files in multiprocess mode."""
+    if os.environ.get(MULTIPROC_DIR):
+        return generate_latest(multiprocess_registry())
+    return generate_latest(REGISTRY)
+
+
+def multiprocess_registry() -> CollectorRegistry:
+    """A registry that reads every process's files at each collection."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def serve(bind: str) -> Callable[[], None]:
+    """Serve the workers' metrics on `bind` (HOST:PORT) from this process, in a thread:
+    the master's, for --metrics-bind. OSError when the address cannot be bound. Returns
+    what closes the listening socket, for a forked child (which has no such thread)."""
+    host, _, port = bind.rpartition(":")
+    server, _thread = start_wsgi_server(
+        int(port), host.strip("[]"), registry=multiprocess_registry()
+    )
+    return server.socket.close
+
+
+def forget(pid: int) -> None:
+    """After a worker exits: drop its live gauges (its counters still count)."""
+    mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def observe(store: Store) -> None:
+    """Publish the build `store` serves and count its reloads (once per worker process)."""
+    served: list[tuple[str, str]] = []
+
+    def publish() -> None:
+        snapshot = store.current
+        labels = (snapshot.revision, snapshot.digest)
+        for earlier in served:
+            if earlier != labels:
+                SNAPSHOT.labels(*earlier).set(0)
+        SNAPSHOT.labels(*labels).set(1)
+        served[:] = [labels]
+        LOADED_AT.set(snapshot.loaded_at)
+        LOAD_TIME.set(store.last_load_seconds)
+
+    def listener(swapped: bool, error: str | None) -> None:
+        RELOADS.labels("success" if swapped else "failure").inc()
+        if swapped:
+            publish()
+
+    for result in ("success", "failure"):
+        RELOADS.labels(result)  # present, at 0, from the start
+    publish()
+    store.listeners.append(listener)
+
+
+class RequestMetrics:
+    """Falcon middleware: count and time every request by route template and status."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        setattr(req.context, _STARTED, time.perf_counter())
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        started: float = getattr(req.context, _STARTED, time.perf_counter())
+        method = req.method if req.method in METHODS else "other"  # bounded label values
+        labels = (method, req.uri_template or UNMATCHED, str(resp.status_code))
+        REQUESTS.labels(*labels).inc()
+        LATENCY.labels(*labels).observe(time.perf_counter() - started)

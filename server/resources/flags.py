@@ -1,0 +1,165 @@
+"""The flags: a filtered, paginated list, and one flag in full.
+
+Both show only the environments the credentials may read (`req.context.environments`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import astuple, dataclass
+from typing import Any
+
+import falcon
+
+from server.errors import Problem
+from server.respond import Page, allowed_environments, page, param, per_snapshot, send
+from server.responses import Body, json_body
+from server.store import Snapshot, Store, cell
+
+ITEM_FIELDS = (
+    "key", "description", "owner", "tags", "expires", "file",
+    "created_at", "created_by", "updated_at", "updated_by", "updated_reason",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Index:
+    keys: list[str]  # sorted
+    tags: frozenset[str]
+    owners: frozenset[str]
+
+
+@per_snapshot
+def _index(snapshot: Snapshot) -> _Index:
+    flags = snapshot.flags.values()
+    return _Index(
+        sorted(snapshot.flags),
+        frozenset(tag for flag in flags for tag in flag["tags"]),
+        frozenset(flag["owner"] for flag in flags),
+    )
+
+
+@dataclass(frozen=True)
+class _ListQuery:
+    tag: str | None
+    owner: str | None
+    environment: str | None
+    application: str | None
+    environments: tuple[str, ...]  # whose values each item shows
+    limit: int
+    offset: int
+
+    def bounded(self, snapshot: Snapshot) -> bool:
+        """Whether the answer is worth keeping: the filters name what exists and the page
+        is not past the end (so that kept answers stay few however clients ask)."""
+        index = _index(snapshot)
+        return (
+            (self.tag is None or self.tag in index.tags)
+            and (self.owner is None or self.owner in index.owners)
+            and self.offset < len(index.keys)
+        )
+
+
+class List:
+    """`GET /api/v1/flags?tag=&owner=&environment=&application=&limit=&offset=`"""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        snapshot = self._store.current
+        send(req, resp, _list_answer(snapshot, _list_query(req, snapshot)))
+
+    on_head = on_get
+
+
+def _list_answer(snapshot: Snapshot, query: _ListQuery) -> Body:
+    make = functools.partial(_list_body, snapshot, query)
+    return snapshot.memo(("flags", *astuple(query)), make) if query.bounded(snapshot) else make()
+
+
+def _list_query(req: falcon.Request, snapshot: Snapshot) -> _ListQuery:
+    environment = param(req, "environment")
+    if environment is not None and environment not in snapshot.environments:
+        raise Problem(
+            "unknown-environment",
+            f"There is no environment {environment!r}.",
+            status=falcon.HTTP_400,
+        )
+    visible = _visible(req, snapshot)
+    if environment is not None and environment not in visible:
+        raise Problem("forbidden", f"These credentials may not read environment {environment!r}.")
+    application = param(req, "application")
+    if application is not None and application not in snapshot.applications:
+        raise Problem("unknown-application", f"There is no application {application!r}.")
+    chosen = visible if environment is None else (environment,)
+    where = page(req)
+    return _ListQuery(
+        param(req, "tag"), param(req, "owner"), environment, application, chosen,
+        where.limit, where.offset,
+    )  # fmt: skip
+
+
+def _list_body(snapshot: Snapshot, query: _ListQuery) -> Body:
+    flags = snapshot.flags
+    keys = [
+        key
+        for key in _index(snapshot).keys
+        if (query.tag is None or query.tag in flags[key]["tags"])
+        and (query.owner is None or flags[key]["owner"] == query.owner)
+    ]
+    where = Page(query.limit, query.offset)
+    return json_body(
+        {
+            "revision": snapshot.revision,
+            "environment": query.environment,
+            "application": query.application,
+            "total": len(keys),
+            "limit": query.limit,
+            "offset": query.offset,
+            "items": [_item(flags[key], query) for key in where.cut(keys)],
+        }
+    )
+
+
+def _item(flag: dict[str, Any], query: _ListQuery) -> dict[str, Any]:
+    item = {name: flag[name] for name in ITEM_FIELDS}
+    item["values"] = {
+        environment: cell(flag, environment, query.application)
+        for environment in query.environments
+    }
+    return item
+
+
+class Detail:
+    """`GET /api/v1/flags/{key}`: the flag as the snapshot has it, environments limited to
+    the visible ones."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
+        snapshot = self._store.current
+        flag = snapshot.flags.get(key)
+        if flag is None:
+            raise Problem("unknown-flag", f"There is no flag {key!r}.")
+        visible = _visible(req, snapshot)
+        send(req, resp, snapshot.memo(("flag", key, visible), lambda: _detail(flag, visible)))
+
+    on_head = on_get
+
+
+def _detail(flag: dict[str, Any], visible: tuple[str, ...]) -> Body:
+    shown = dict(flag)
+    shown["resolved"] = {env: flag["resolved"][env] for env in visible}
+    shown["environments"] = {
+        env: value for env, value in flag["environments"].items() if env in visible
+    }
+    return json_body(shown)
+
+
+def _visible(req: falcon.Request, snapshot: Snapshot) -> tuple[str, ...]:
+    allowed = allowed_environments(req)
+    if allowed is None:
+        return tuple(snapshot.environments)
+    return tuple(env for env in snapshot.environments if env in allowed)

@@ -1,0 +1,230 @@
+"""OFREP, the OpenFeature Remote Evaluation Protocol: unmodified OpenFeature SDKs, with an
+OFREP provider, evaluate flags here.
+
+The evaluation context names the `environment` (required, unless the server has a default
+environment or the API key may read exactly one) and optionally the `application`; other
+attributes, `targetingKey` among them, are ignored: a flag's value depends on nothing else.
+Errors have OFREP's own JSON shapes (`errorCode`, `errorDetails`, and `key` for one flag),
+not problem+json: OpenFeature providers read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import falcon
+import orjson
+
+from server.respond import allowed_environments, send
+from server.responses import JSON, Body, json_body
+from server.store import Snapshot, Store, cell
+
+if TYPE_CHECKING:
+    from falcon.typing import ReadableIO
+
+MAX_BODY: Final = 64 * 1024
+PARSE_ERROR: Final = "PARSE_ERROR"
+INVALID_CONTEXT: Final = "INVALID_CONTEXT"
+FLAG_NOT_FOUND: Final = "FLAG_NOT_FOUND"
+GENERAL: Final = "GENERAL"
+
+
+class OfrepError(Exception):
+    """An OFREP error response: its status, errorCode and errorDetails, and the flag's key
+    when one flag was asked for."""
+
+    def __init__(self, status: str, code: str, details: str, key: str | None = None) -> None:
+        super().__init__(details)
+        self.status = status
+        self.code = code
+        self.details = details
+        self.key = key
+
+    def document(self) -> dict[str, str]:
+        found = {"errorCode": self.code, "errorDetails": self.details}
+        return found if self.key is None else {"key": self.key, **found}
+
+    @staticmethod
+    def handle(
+        req: falcon.Request, resp: falcon.Response, error: OfrepError, params: dict[str, Any]
+    ) -> None:
+        """The error handler for OfrepError (registered in app.py)."""
+        resp.status = error.status
+        resp.content_type = JSON
+        resp.data = orjson.dumps(error.document())
+
+
+def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    """Falcon's own errors under /ofrep/ (no such route, a method other than POST, a 500, no
+    build loaded yet) in OFREP's shape too: providers read errorCode and errorDetails."""
+    resp.content_type = JSON
+    details = error.description or error.title
+    resp.data = orjson.dumps({"errorCode": GENERAL, "errorDetails": details})
+
+
+class Single:
+    """`POST /ofrep/v1/evaluate/flags/{key}`: one flag in the request's context."""
+
+    def __init__(self, store: Store, default_environment: str | None = None) -> None:
+        self._store = store
+        self._default = default_environment
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
+        snapshot = self._store.current
+        environment, application = target(req, snapshot, self._default, key)
+        if key not in snapshot.flags:
+            raise OfrepError(falcon.HTTP_404, FLAG_NOT_FOUND, f"there is no flag {key!r}", key)
+        found = snapshot.memo(
+            ("ofrep", key, environment, application),
+            lambda: json_body(evaluation(snapshot, key, environment, application)),
+        )
+        resp.content_type = found.content_type
+        resp.data = found.data
+
+
+class Bulk:
+    """`POST /ofrep/v1/evaluate/flags`: every flag in the request's context, the same bytes
+    (and ETag) for every request in one environment and application, until a new build."""
+
+    def __init__(self, store: Store, default_environment: str | None = None) -> None:
+        self._store = store
+        self._default = default_environment
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        snapshot = self._store.current
+        environment, application = target(req, snapshot, self._default, None)
+        found = snapshot.memo(
+            ("ofrep-bulk", environment, application),
+            lambda: bulk_body(snapshot, environment, application),
+        )
+        send(req, resp, found)
+
+
+def evaluation(
+    snapshot: Snapshot, key: str, environment: str, application: str | None
+) -> dict[str, Any]:
+    """One flag's OFREP evaluation: the compiler's resolved value, and how it was decided."""
+    resolved = cell(snapshot.flags[key], environment, application)
+    value: bool = resolved["value"]
+    source: str = resolved["source"]
+    return {
+        "key": key,
+        "value": value,
+        "variant": "on" if value else "off",
+        "reason": "STATIC" if source == "default" else "TARGETING_MATCH",
+        "metadata": {"revision": snapshot.revision, "source": source},
+    }
+
+
+def bulk_body(snapshot: Snapshot, environment: str, application: str | None) -> Body:
+    flags = [evaluation(snapshot, key, environment, application) for key in sorted(snapshot.flags)]
+    return json_body({"flags": flags, "metadata": {"revision": snapshot.revision}})
+
+
+def target(
+    req: falcon.Request, snapshot: Snapshot, default: str | None, key: str | None
+) -> tuple[str, str | None]:
+    """The environment and application the request's context names, checked against the
+    snapshot and against the environments the API key may read."""
+    context = read_context(req, key)
+    scope = allowed_environments(req)
+    environment = _name(context, "environment", key)
+    if environment is None:
+        environment = _default(scope, default)
+    if environment is None:
+        allowed = sorted(scope) if scope is not None else snapshot.environments
+        raise OfrepError(
+            falcon.HTTP_400,
+            INVALID_CONTEXT,
+            f"the context must name an environment, one of {', '.join(allowed)}",
+            key,
+        )
+    if scope is not None and environment not in scope:
+        raise OfrepError(
+            falcon.HTTP_403,
+            GENERAL,
+            f"this API key may not read the environment {environment!r}",
+            key,
+        )
+    if environment not in snapshot.environments:
+        raise _unknown("environment", environment, snapshot.environments, key)
+    application = _name(context, "application", key)
+    if application is not None and application not in snapshot.applications:
+        raise _unknown("application", application, snapshot.applications, key)
+    return environment, application
+
+
+def _default(scope: frozenset[str] | None, default: str | None) -> str | None:
+    """A key that may read one environment reads that one; otherwise the server's default,
+    if the key may read it."""
+    if scope is not None and len(scope) == 1:
+        return next(iter(scope))
+    if scope is None or default in scope:
+        return default
+    return None
+
+
+def _name(context: Mapping[str, Any], field: str, key: str | None) -> str | None:
+    value = context.get(field)
+    if value is None or isinstance(value, str):
+        return value
+    raise OfrepError(falcon.HTTP_400, INVALID_CONTEXT, f"context.{field} must be a string", key)
+
+
+def _unknown(field: str, name: str, known: list[str], key: str | None) -> OfrepError:
+    return OfrepError(
+        falcon.HTTP_400,
+        INVALID_CONTEXT,
+        f"there is no {field} {name!r}; there are {', '.join(known)}",
+        key,
+    )
+
+
+def read_context(req: falcon.Request, key: str | None) -> dict[str, Any]:
+    """The body's `context` (an absent one is empty): PARSE_ERROR unless the body is a JSON
+    object whose context, if any, is an object."""
+    try:
+        document = orjson.loads(read_body(req, key))
+    except orjson.JSONDecodeError as exc:
+        raise OfrepError(
+            falcon.HTTP_400, PARSE_ERROR, f"the body is not JSON: {exc}", key
+        ) from None
+    if not isinstance(document, dict):
+        raise OfrepError(
+            falcon.HTTP_400, PARSE_ERROR, 'the body must be an object: {"context": {...}}', key
+        )
+    context = document.get("context", {})
+    if not isinstance(context, dict):
+        raise OfrepError(falcon.HTTP_400, PARSE_ERROR, "context must be an object", key)
+    return context
+
+
+def read_body(req: falcon.Request, key: str | None) -> bytes:
+    """At most MAX_BODY bytes: a longer Content-Length is refused unread, and a chunked body
+    is read no further than one byte past the limit."""
+    length = req.content_length
+    if length is not None and length > MAX_BODY:
+        raise _too_large(key)
+    chunked = length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    stream: ReadableIO = req.stream if chunked else req.bounded_stream
+    data = _read_at_most(stream, MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise _too_large(key)
+    return data
+
+
+def _read_at_most(stream: ReadableIO, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(key: str | None) -> OfrepError:
+    return OfrepError(falcon.HTTP_413, GENERAL, f"the body is larger than {MAX_BODY} bytes", key)

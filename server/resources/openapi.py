@@ -1,0 +1,19 @@
+"""`GET /openapi.json`: the OpenAPI document, built once and sent as precomputed bytes."""
+
+from __future__ import annotations
+
+import falcon
+
+from server import openapi
+from server.respond import send
+from server.responses import Body, json_body
+
+
+class Document:
+    def __init__(self) -> None:
+        self._body: Body = json_body(openapi.document())
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        send(req, resp, self._body)
+
+    on_head = on_get

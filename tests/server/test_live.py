@@ -1,0 +1,340 @@
+"""Real gunicorn processes started the ways operators start them (`flagserve` with options,
+plain gunicorn with FLAGSERVE_* variables), and what their logs say. The helpers here are
+shared by test_cli, test_auth, test_metrics and test_reload."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import pytest
+import requests
+
+from server import wsgi
+from server.auth import digest
+from server.logs import JsonFormatter, TextFormatter
+from server.logs import config as logs_config
+from server.settings import Settings, SettingsError
+from tests.conftest import GIT_ENV
+from tests.server.conftest import ROOT, Built, Live, free_port, stop_server
+
+FLAT = "/api/v1/environments/production/flags"
+SECRET = "s3cret-key-for-ops-0123456789"
+STAGING_SECRET = "staging-only-key-abcdefghij"
+GUNICORN = ("-m", "gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app")
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without FLAGSERVE_* (tests set what they test), quick
+    reloads, and `extra`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGSERVE_", "PROMETHEUS"))}
+    return {**base, **GIT_ENV, "FLAGSERVE_RELOAD_INTERVAL": "0.2", **(extra or {})}
+
+
+def keys_file(path: Path) -> Path:
+    """An API keys file: `ops` may read everything, `staging` only staging."""
+    path.write_text(
+        f"- name: ops\n  sha256: {digest(SECRET.encode())}\n  environments: ['*']\n"
+        f"- name: staging\n  sha256: {digest(STAGING_SECRET.encode())}\n"
+        "  environments: [staging]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def launch(
+    arguments: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    command: tuple[str, ...] = ("-m", "server"),
+) -> Live:
+    """Start `python COMMAND ARGUMENTS` (flagserve by default) and wait until /readyz
+    answers on `port` (FLAGSERVE_BIND's unless given)."""
+    variables = environment(env)
+    if port is None:
+        port = free_port()
+        variables.setdefault("FLAGSERVE_BIND", f"127.0.0.1:{port}")
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, *command, *arguments],
+            cwd=ROOT,
+            env=variables,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    live = Live(f"http://127.0.0.1:{port}", process, log)
+    wait_until(lambda: _ready(live), timeout=30, what=f"flagserve ready on {port}", live=live)
+    return live
+
+
+@contextmanager
+def running(
+    arguments: list[str], log: Path, env: dict[str, str] | None = None, **kwargs: Any
+) -> Iterator[Live]:
+    live = launch(arguments, log, env, **kwargs)
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+def _ready(live: Live) -> bool:
+    if live.process.poll() is not None:
+        raise AssertionError(f"exited {live.process.returncode}: {live.log.read_text()}")
+    try:
+        return live.get("/readyz").status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 10, what: str = "", live: Live | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    if live is not None:
+        stop_server(live)
+    raise AssertionError(
+        f"timed out waiting for {what}" + (f": {live.log.read_text()}" if live else "")
+    )
+
+
+def finish(
+    arguments: list[str], env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m server ARGUMENTS` to its end (a start-up that must fail)."""
+    command: tuple[str, ...] = kwargs.pop("command", ("-m", "server"))
+    variables = environment({"FLAGSERVE_BIND": f"127.0.0.1:{free_port()}", **(env or {})})
+    return subprocess.run(
+        [sys.executable, *command, *arguments],
+        cwd=ROOT,
+        env=variables,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        **kwargs,
+    )
+
+
+def workers(master: int) -> list[int]:
+    """The pids of the master's child processes (its workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def json_lines(log: Path) -> list[dict[str, Any]]:
+    """Every line of a JSON log, parsed (an AssertionError names a line that is not JSON)."""
+    lines = []
+    for line in log.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise AssertionError(f"not a JSON log line: {line!r}") from None
+    return lines
+
+
+def access_lines(log: Path) -> list[dict[str, Any]]:
+    return [line for line in json_lines(log) if line["logger"] == "flagserve.access"]
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_json_logs_carry_the_request_id_and_never_the_key(built: Built, tmp_path: Path) -> None:
+    keys = keys_file(tmp_path / "keys.yaml")
+    log = tmp_path / "flagserve.log"
+    env = {"FLAGSERVE_LOG_FORMAT": "json", "FLAGSERVE_API_KEYS": str(keys)}
+    with running([str(built.out)], log, env) as live:
+        auth = {"Authorization": f"Bearer {SECRET}"}
+        ok = live.get(FLAT, headers={**auth, "X-Request-ID": "req-1"})
+        denied = live.get(
+            FLAT, headers={"Authorization": "Bearer wrong-key", "X-Request-ID": "req-2"}
+        )
+        ofrep = live.post(
+            "/ofrep/v1/evaluate/flags/banner",
+            json={"context": {"environment": "development"}},
+            headers={"X-API-Key": SECRET, "X-Request-ID": "req-3"},
+        )
+        assert (ok.status_code, denied.status_code, ofrep.status_code) == (200, 401, 200)
+        generated = live.get("/healthz").headers["X-Request-ID"]
+        wait_until(lambda: log.read_text().count('"flagserve.access"') >= 4, what="4 lines")
+    lines = json_lines(log)
+    access = {line["request_id"]: line for line in access_lines(log)}
+    assert access["req-1"]["method"] == "GET"
+    assert access["req-1"]["path"] == FLAT
+    assert access["req-1"]["status"] == 200
+    assert access["req-1"]["duration_ms"] >= 0
+    assert access["req-2"]["status"] == 401
+    assert access["req-3"]["path"] == "/ofrep/v1/evaluate/flags/banner"
+    assert access[generated]["path"] == "/healthz"
+    assert {line["level"] for line in lines} <= {"info", "warning", "error"}
+    assert any(line["logger"] == "gunicorn.error" for line in lines)  # gunicorn's own, as JSON
+    text = log.read_text()
+    assert SECRET not in text
+    assert "wrong-key" not in text
+    assert digest(SECRET.encode()) not in text
+
+
+def test_text_logs_one_line_per_request(built: Built, tmp_path: Path) -> None:
+    log = tmp_path / "flagserve.log"
+    with running([str(built.out)], log) as live:
+        live.get(FLAT, headers={"X-Request-ID": "text-1"})
+        live.get("/no/such/thing%0Aforged", headers={"X-Request-ID": "text-2"})
+        wait_until(lambda: "text-2" in log.read_text(), what="the access lines")
+    text = log.read_text()
+    [line] = [line for line in text.splitlines() if "request_id=text-1" in line]
+    assert f"flagserve.access: GET {FLAT} 200 " in line
+    assert "ms request_id=text-1 remote=127.0.0.1" in line
+    [forged] = [line for line in text.splitlines() if "request_id=text-2" in line]
+    assert "/no/such/thing\\x0aforged 404" in forged  # a control character cannot split a line
+
+
+def test_plain_gunicorn_reads_every_variable(built: Built, tmp_path: Path) -> None:
+    """`gunicorn -c python:server.gunicorn_conf server.wsgi:app`, configured only by the
+    environment: every FLAGSERVE_* variable takes effect."""
+    port, metrics_port = free_port(), free_port()
+    log = tmp_path / "gunicorn.log"
+    env = {
+        "FLAGSERVE_DIR": str(built.out),
+        "FLAGSERVE_BIND": f"127.0.0.1:{port}",
+        "FLAGSERVE_WORKERS": "3",
+        "FLAGSERVE_THREADS": "5",
+        "FLAGSERVE_LOG_FORMAT": "json",
+        "FLAGSERVE_API_KEYS": str(keys_file(tmp_path / "keys.yaml")),
+        "FLAGSERVE_DEFAULT_ENVIRONMENT": "development",
+        "FLAGSERVE_METRICS_BIND": f"127.0.0.1:{metrics_port}",
+        "FLAGSERVE_RELOAD_INTERVAL": "0.3",
+    }
+    with running([], log, env, port=port, command=GUNICORN) as live:
+        check_configured(live, metrics_port, workers_expected=3, threads_expected=5)
+        built.commit("Turn the banner on everywhere", {"growth/banner.yaml": BANNER_ON})
+        wait_until(
+            lambda: evaluate(live, "banner", {"environment": "production"}) is True,
+            timeout=5,
+            what="the new build, polled every 0.3 s",
+        )
+
+
+BANNER_ON = "description: Free shipping banner\nowner: team-growth\nenabled: true\n"
+
+
+def evaluate(live: Live, key: str, context: dict[str, str]) -> Any:
+    answer = live.post(
+        f"/ofrep/v1/evaluate/flags/{key}",
+        json={"context": context},
+        headers={"Authorization": f"Bearer {SECRET}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["value"]
+
+
+def check_configured(
+    live: Live, metrics_port: int, workers_expected: int, threads_expected: int
+) -> None:
+    """What test_plain_gunicorn_reads_every_variable and test_cli's options test set."""
+    wait_until(lambda: len(workers(live.process.pid)) == workers_expected, what="the workers")
+    started = [
+        line["message"] for line in json_lines(live.log) if "flagserve: serving" in line["message"]
+    ]
+    assert f"with {workers_expected} workers x {threads_expected} threads" in started[0]
+    assert live.get(FLAT).status_code == 401  # API keys
+    assert live.get(FLAT, headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
+    assert evaluate(live, "banner", {}) is True  # the default environment: development
+    assert live.get("/metrics").status_code == 404  # /metrics has its own port
+    scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+    assert scraped.status_code == 200
+    assert "flagserve_requests_total" in scraped.text
+
+
+# --- the pieces, in this process -------------------------------------------------------------
+
+
+def test_build_wires_access_control_metrics_and_the_default_environment(
+    built: Built, tmp_path: Path
+) -> None:
+    keys = keys_file(tmp_path / "keys.yaml")
+    settings = Settings(
+        built.out, api_keys=keys, default_environment="development", reload_interval=3600
+    )
+    service = wsgi.build(settings)
+    client = falcon.testing.TestClient(service.app)
+    assert client.simulate_get(FLAT).status_code == 401
+    assert (
+        client.simulate_get(FLAT, headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
+    )
+    assert client.simulate_get("/metrics").status_code == 200
+    keys.write_text(f"- {{name: new, sha256: {digest(b'new-key')}, environments: [staging]}}\n")
+    service.reread_keys()
+    assert (
+        client.simulate_get(FLAT, headers={"Authorization": f"Bearer {SECRET}"}).status_code == 401
+    )
+    staging = client.simulate_get(
+        "/api/v1/environments/staging/flags", headers={"Authorization": "Bearer new-key"}
+    )
+    assert staging.status_code == 200
+    keys.write_text("not: a list\n")
+    service.reread_keys()  # refused: the keys in use stay
+    again = client.simulate_get(
+        "/api/v1/environments/staging/flags", headers={"Authorization": "Bearer new-key"}
+    )
+    assert again.status_code == 200
+    separate = wsgi.build(Settings(built.out, metrics_bind="127.0.0.1:9", reload_interval=3600))
+    assert falcon.testing.TestClient(separate.app).simulate_get("/metrics").status_code == 404
+
+
+def test_build_refuses_an_unknown_default_environment(built: Built) -> None:
+    with pytest.raises(SettingsError, match="'qa' is not an environment of the build"):
+        wsgi.build(Settings(built.out, default_environment="qa"))
+
+
+def test_the_wsgi_module_starts_nothing_until_asked() -> None:
+    assert wsgi.started.cache_info().currsize == 0  # imported above: nothing started
+    with pytest.raises(AttributeError):
+        _ = wsgi.nothing
+
+
+def _record(message: str, **extra: Any) -> logging.LogRecord:
+    record = logging.LogRecord("flagserve.access", logging.INFO, __file__, 1, message, (), None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_text_and_json_formatters() -> None:
+    text = TextFormatter().format(_record("GET /a\nb 200"))
+    assert text.endswith("INFO flagserve.access: GET /a\\x0ab 200")
+    assert "\n" not in text
+    line = json.loads(JsonFormatter().format(_record("hello", fields={"status": 200})))
+    assert line["message"] == "hello"
+    assert line["status"] == 200
+    assert line["level"] == "info"
+    assert line["pid"] == os.getpid()
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        failed = _record("failed", exc_info=sys.exc_info())
+    assert "ValueError: boom" in json.loads(JsonFormatter().format(failed))["exception"]
+    assert "ValueError: boom" in TextFormatter().format(failed)
+    assert logs_config("json")["formatters"]["flagserve"]["()"] == "server.logs.JsonFormatter"

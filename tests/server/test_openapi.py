@@ -1,0 +1,243 @@
+"""GET /openapi.json: a valid OpenAPI 3.1 document that names every route the app has (and
+no other), and whose schemas describe what the resources really answer."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+import falcon
+import falcon.testing
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from server import openapi
+from server.app import create_app
+from server.auth import AccessControl, ApiKey, KeyRing
+from server.store import Store
+
+METHODS = ("get", "post", "put", "patch", "delete")  # HEAD is GET's twin, said once in info
+
+
+@pytest.fixture
+def document(client: falcon.testing.TestClient) -> dict[str, Any]:
+    result = client.simulate_get("/openapi.json")
+    assert result.status_code == 200
+    assert result.headers["Content-Type"] == "application/json"
+    found: dict[str, Any] = result.json
+    return found
+
+
+def test_the_document_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    validate(document)
+    assert document["openapi"] == "3.1.0"
+    assert document == openapi.document()
+
+
+def test_it_is_sent_with_an_etag_and_revalidated(client: falcon.testing.TestClient) -> None:
+    first = client.simulate_get("/openapi.json")
+    again = client.simulate_get("/openapi.json", headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+
+
+def routes(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[str, str]]:
+    """(URI template, method) for every responder the app's router holds."""
+    found: set[tuple[str, str]] = set()
+    nodes: list[Any] = list(app._router._roots)
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.children)
+        if node.resource is not None:
+            found |= {
+                (node.uri_template, method)
+                for method in METHODS
+                if hasattr(node.resource, f"on_{method}")
+            }
+    return found
+
+
+def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+
+
+def test_every_route_is_documented_and_every_operation_is_routed(
+    client: falcon.testing.TestClient, document: dict[str, Any]
+) -> None:
+    served = routes(client.app)
+    assert ("/api/v1/environments/{environment}/flags", "get") in served
+    assert operations(document) == served
+
+
+def test_every_get_that_has_head_says_so(client: falcon.testing.TestClient) -> None:
+    for template, method in routes(client.app):
+        if method == "get":
+            resource = _resource(client.app, template)
+            assert hasattr(resource, "on_head"), template
+
+
+def _resource(app: falcon.App[falcon.Request, falcon.Response], template: str) -> object:
+    nodes: list[Any] = list(app._router._roots)
+    while nodes:
+        node = nodes.pop()
+        if node.uri_template == template:
+            resource: object = node.resource
+            return resource
+        nodes.extend(node.children)
+    raise AssertionError(template)
+
+
+def test_both_credentials_and_the_etag_headers_are_described(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["BearerAuth"] == {**schemes["BearerAuth"], "type": "http", "scheme": "bearer"}
+    assert schemes["ApiKeyAuth"] == {
+        **schemes["ApiKeyAuth"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    flat = document["paths"]["/api/v1/environments/{environment}/flags"]["get"]
+    assert {"$ref": "#/components/parameters/IfNoneMatch"} in flat["parameters"]
+    assert "ETag" in flat["responses"]["200"]["headers"]
+    assert flat["responses"]["304"] == {"$ref": "#/components/responses/NotModified"}
+
+
+def test_the_contract_schemas_are_lifted_with_their_references(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert schemas["SnapshotFlag"]["properties"]["key"] == {
+        "$ref": "#/components/schemas/SnapshotName"
+    }
+    assert schemas["AuditLog"]["properties"]["entries"]["items"] == {
+        "$ref": "#/components/schemas/AuditEntry"
+    }
+    assert "$defs" not in str(document)
+
+
+# What the resources answer, against what the document says they answer ------------------
+
+OFREP_CONTEXT = {"context": {"targetingKey": "u-1", "environment": "production"}}
+EXCHANGES: list[tuple[str, str, dict[str, Any], int]] = [  # method, URL, request options, status
+    ("GET", "/api/v1/environments/production/flags?application=web", {}, 200),
+    ("GET", "/api/v1/environments/production/flags", {}, 200),
+    ("GET", "/api/v1/environments/nowhere/flags", {}, 404),
+    ("GET", "/api/v1/environments/production/flags?application=toaster", {}, 400),
+    ("GET", "/api/v1/flags", {}, 200),
+    ("GET", "/api/v1/flags?environment=staging&application=ios&limit=1&offset=1", {}, 200),
+    ("GET", "/api/v1/flags?limit=0", {}, 400),
+    ("GET", "/api/v1/flags/new-checkout", {}, 200),
+    ("GET", "/api/v1/flags/nope", {}, 404),
+    ("GET", "/api/v1/flags/new-checkout/audit", {}, 200),
+    ("GET", "/api/v1/flags/nope/audit", {}, 404),
+    ("GET", "/api/v1/audit?limit=1", {}, 200),
+    ("GET", "/api/v1/audit?since=yesterday", {}, 400),
+    ("GET", "/api/v1/snapshot", {}, 200),
+    ("GET", "/healthz", {}, 200),
+    ("GET", "/readyz", {}, 200),
+    ("POST", "/ofrep/v1/evaluate/flags/banner", OFREP_CONTEXT, 200),
+    ("POST", "/ofrep/v1/evaluate/flags/nope", OFREP_CONTEXT, 404),
+    ("POST", "/ofrep/v1/evaluate/flags/banner", {"body": "{"}, 400),
+    ("POST", "/ofrep/v1/evaluate/flags", OFREP_CONTEXT, 200),
+    ("POST", "/ofrep/v1/evaluate/flags", {"json": {"context": {}}}, 400),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "options", "status"), EXCHANGES)
+def test_answers_match_the_document(
+    client: falcon.testing.TestClient,
+    document: dict[str, Any],
+    method: str,
+    url: str,
+    options: dict[str, Any],
+    status: int,
+) -> None:
+    conforms(client, document, method, url, options, status)
+
+
+SECRET = "s3cret-for-production"
+PRODUCTION = {"headers": {"Authorization": f"Bearer {SECRET}"}}
+OFREP_STAGING = {
+    "json": {"context": {"environment": "staging"}},
+    "headers": {"X-API-Key": SECRET},
+}
+REFUSALS: list[tuple[str, str, dict[str, Any], int]] = [  # with a key for production only
+    ("GET", "/api/v1/flags", {}, 401),
+    ("GET", "/api/v1/flags/new-checkout", {"headers": {"Authorization": "Basic eDp5"}}, 401),
+    ("POST", "/ofrep/v1/evaluate/flags/banner", OFREP_CONTEXT, 401),
+    ("POST", "/ofrep/v1/evaluate/flags", OFREP_CONTEXT, 401),
+    ("GET", "/api/v1/environments/staging/flags", PRODUCTION, 403),
+    ("GET", "/api/v1/flags?environment=staging", PRODUCTION, 403),
+    ("GET", "/api/v1/snapshot", PRODUCTION, 403),
+    ("GET", "/api/v1/audit", PRODUCTION, 403),
+    ("GET", "/api/v1/flags/banner/audit", PRODUCTION, 403),
+    ("GET", "/api/v1/flags/banner", PRODUCTION, 200),
+    ("POST", "/ofrep/v1/evaluate/flags/banner", OFREP_STAGING, 403),
+    ("POST", "/ofrep/v1/evaluate/flags", OFREP_STAGING, 403),
+    ("POST", "/ofrep/v1/evaluate/flags/banner", {**PRODUCTION, "body": " " * 70_000}, 413),
+    ("POST", "/ofrep/v1/evaluate/flags", {**PRODUCTION, "body": " " * 70_000}, 413),
+    ("GET", "/openapi.json", {}, 200),
+    ("GET", "/healthz", {}, 200),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "options", "status"), REFUSALS)
+def test_refusals_match_the_document(
+    store: Store,
+    document: dict[str, Any],
+    method: str,
+    url: str,
+    options: dict[str, Any],
+    status: int,
+) -> None:
+    key = ApiKey("production", hashlib.sha256(SECRET.encode()).digest(), frozenset(["production"]))
+    app = create_app(store, middleware=[AccessControl(KeyRing([key]))])
+    conforms(falcon.testing.TestClient(app), document, method, url, options, status)
+
+
+def conforms(
+    client: falcon.testing.TestClient,
+    document: dict[str, Any],
+    method: str,
+    url: str,
+    options: dict[str, Any],
+    status: int,
+) -> None:
+    """Send the request; its answer must have `status`, which the document must list for
+    the operation, with a schema the body is valid against."""
+    path, _, query = url.partition("?")
+    if "context" in options:
+        options = {"json": options}
+    result = client.simulate_request(method, path, query_string=query or None, **options)
+    assert result.status_code == status, result.text
+    operation = document["paths"][_template(document, path)][method.lower()]
+    response = _resolve(document, operation["responses"][str(result.status_code)])
+    media = result.headers["Content-Type"].split(";")[0]
+    schema = response["content"][media]["schema"]
+    _validator(document, schema).validate(result.json)
+
+
+def _template(document: dict[str, Any], path: str) -> str:
+    """The document's path that `path` matches (a literal one before one with parameters)."""
+    templates: list[str] = sorted(document["paths"], key=lambda t: t.count("{"))
+    for template in templates:
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
+            return template
+    raise AssertionError(f"{path} is not in the document")
+
+
+def _resolve(document: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in item:
+        *_, kind, name = item["$ref"].split("/")
+        item = document["components"][kind][name]
+    return item
+
+
+def _validator(document: dict[str, Any], schema: dict[str, Any]) -> jsonschema.Validator:
+    root = {**schema, "components": document["components"]}
+    return jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker())
