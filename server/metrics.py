@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import falcon
 from prometheus_client import (
@@ -144,6 +144,10 @@ def observe(store: Store) -> None:
 class RequestMetrics:
     """Falcon middleware: count and time every request by route template and status."""
 
+    def __init__(self) -> None:
+        # The labelled children by labels: looking them up costs more than counting.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         setattr(req.context, _STARTED, time.perf_counter())
 
@@ -153,5 +157,9 @@ class RequestMetrics:
         started: float = getattr(req.context, _STARTED, time.perf_counter())
         method = req.method if req.method in METHODS else "other"  # bounded label values
         labels = (method, req.uri_template or UNMATCHED, str(resp.status_code))
-        REQUESTS.labels(*labels).inc()
-        LATENCY.labels(*labels).observe(time.perf_counter() - started)
+        children = self._children.get(labels)
+        if children is None:
+            children = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+            self._children[labels] = children
+        children[0].inc()
+        children[1].observe(time.perf_counter() - started)

@@ -27,7 +27,7 @@ from typing import Any
 
 import falcon
 
-from server import metrics
+from server import logs, metrics
 from server.app import create_app
 from server.auth import AccessControl, KeyFileError, load_keys
 from server.logs import AccessLog
@@ -43,7 +43,7 @@ class Service:
 
     settings: Settings
     store: Store
-    access: AccessControl
+    access: AccessControl | None  # None when access control is off
     app: falcon.App[falcon.Request, falcon.Response]
 
     def before_fork(self) -> None:
@@ -53,7 +53,7 @@ class Service:
     def reread_keys(self) -> None:
         """In the master, on SIGHUP (before new workers start): the API keys file again.
         A file that has become bad is refused, logged, and the keys in use are kept."""
-        if self.settings.api_keys is None:
+        if self.settings.api_keys is None or self.access is None:
             return
         try:
             keys = load_keys(self.settings.api_keys)
@@ -66,6 +66,7 @@ class Service:
     def worker_started(self) -> None:
         """In a worker, once forked: a lock and a poller of its own, and its metrics."""
         self.store.after_fork()
+        logs.hand_off_access_log()
         metrics.observe(self.store)
         self.store.watch(self.settings.reload_interval)
 
@@ -82,10 +83,12 @@ def build(settings: Settings) -> Service:
             f"FLAGSERVE_DEFAULT_ENVIRONMENT: {default!r} is not an environment of the build "
             f"({', '.join(store.current.environments)})"
         )
-    access = AccessControl(keys)
+    # Without keys there is nothing to check: resources read no scope as "everything".
+    access = AccessControl(keys) if keys is not None else None
+    middleware: list[object] = [AccessLog(), metrics.RequestMetrics()]
     app = create_app(
         store,
-        middleware=[AccessLog(), metrics.RequestMetrics(), access],
+        middleware=[*middleware, access] if access is not None else middleware,
         default_environment=default,
         metrics_route=settings.metrics_bind is None,
     )
