@@ -37,11 +37,8 @@ GIT_ENV = {
 Git = Callable[..., str]
 
 
-@pytest.fixture
-def git_repo(tmp_path: Path) -> tuple[Path, Git]:
-    """A fresh real git repository in tmp_path/repo, and a function that runs git in it."""
-    repo = tmp_path / "repo"
-    repo.mkdir()
+def git_in(repo: Path) -> Git:
+    """A function that runs git in `repo` with the scripted identity and dates."""
 
     def git(*args: str, env: dict[str, str] | None = None) -> str:
         return subprocess.run(
@@ -53,6 +50,15 @@ def git_repo(tmp_path: Path) -> tuple[Path, Git]:
             text=True,
         ).stdout
 
+    return git
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> tuple[Path, Git]:
+    """A fresh real git repository in tmp_path/repo, and a function that runs git in it."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = git_in(repo)
     git("init", "--quiet", "--initial-branch=main")
     return repo, git
 

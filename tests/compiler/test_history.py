@@ -14,7 +14,7 @@ import pytest
 from compiler import history
 from compiler.cli import main
 from tests.compiler.test_snapshot import FULL_TREE, check_snapshot
-from tests.conftest import GIT_ENV, Git, write_tree
+from tests.conftest import Git, git_in, write_tree
 
 FLAGS = "config/flags"  # the flags folder is a sub-folder of the repository
 OUTSIDE = {"README.md": "# the service\n", "src/app.py": "print('hello')\n"}
@@ -180,20 +180,6 @@ def test_plain_folder(tmp_path: Path) -> None:
     assert changed["revision"] == f"content-{changed['digest'].removeprefix('sha256:')[:12]}"
 
 
-def _git_in(repo: Path) -> Git:
-    def git(*args: str, env: dict[str, str] | None = None) -> str:
-        return subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            env={**os.environ, **GIT_ENV, **(env or {})},
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    return git
-
-
 def test_digest_does_not_depend_on_the_revision(
     committed: tuple[Path, Path, Git], tmp_path: Path
 ) -> None:
@@ -201,7 +187,7 @@ def test_digest_does_not_depend_on_the_revision(
     _, folder, git = committed
     other = tmp_path / "other"
     other.mkdir()
-    other_git = _git_in(other)
+    other_git = git_in(other)
     other_git("init", "--quiet", "--initial-branch=main")
     write_tree(other, {"CHANGELOG.md": "first\n"})
     other_git("add", "--all")
