@@ -24,7 +24,10 @@ its reloads too would count every build once more than there are workers.
 
 from __future__ import annotations
 
+import atexit
+import bisect
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -87,6 +90,7 @@ RELOADS = Counter(
 
 def exposition() -> bytes:
     """The text a scrape gets: summed over every worker's files in multiprocess mode."""
+    flush()
     if os.environ.get(MULTIPROC_DIR):
         return generate_latest(multiprocess_registry())
     return generate_latest(REGISTRY)
@@ -142,11 +146,12 @@ def observe(store: Store) -> None:
 
 
 class RequestMetrics:
-    """Falcon middleware: count and time every request by route template and status."""
+    """Falcon middleware: count and time every request by route template and status.
 
-    def __init__(self) -> None:
-        # The labelled children by labels: looking them up costs more than counting.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+    A request only notes its duration; the counters and the histogram (each update a write
+    to a shared memory-mapped file, under a lock) are updated in batches by `flush`, which
+    runs before every scrape this process answers and every FLUSH_EVERY seconds in a
+    worker (so a scrape answered by another process may lag by that much)."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         setattr(req.context, _STARTED, time.perf_counter())
@@ -157,9 +162,52 @@ class RequestMetrics:
         started: float = getattr(req.context, _STARTED, time.perf_counter())
         method = req.method if req.method in METHODS else "other"  # bounded label values
         labels = (method, req.uri_template or UNMATCHED, str(resp.status_code))
-        children = self._children.get(labels)
+        elapsed = time.perf_counter() - started
+        with _PENDING_LOCK:
+            _pending.setdefault(labels, []).append(elapsed)
+
+
+FLUSH_EVERY: Final = 1.0
+Labels = tuple[str, str, str]
+_pending: dict[Labels, list[float]] = {}
+_PENDING_LOCK = threading.Lock()
+_children: dict[Labels, tuple[Any, Any]] = {}
+
+
+def flush() -> None:
+    """Record the requests noted since the last flush."""
+    global _pending
+    with _PENDING_LOCK:
+        noted, _pending = _pending, {}
+    for labels, durations in noted.items():
+        children = _children.get(labels)
         if children is None:
-            children = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
-            self._children[labels] = children
-        children[0].inc()
-        children[1].observe(time.perf_counter() - started)
+            children = _children[labels] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
+        children[0].inc(len(durations))
+        _record(children[1], durations)
+
+
+def _record(histogram: Any, durations: list[float]) -> None:
+    # What Histogram.observe does once per value, once per bucket (its internals are
+    # stable across prometheus_client releases: `_sum`, `_buckets`, `_upper_bounds`).
+    counts = [0] * len(histogram._upper_bounds)
+    for duration in durations:
+        counts[bisect.bisect_left(histogram._upper_bounds, duration)] += 1
+    histogram._sum.inc(sum(durations))
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+
+
+def start_flushing() -> threading.Thread:
+    """In a worker: flush every FLUSH_EVERY seconds, and once more when it exits."""
+
+    def loop() -> None:
+        while True:
+            time.sleep(FLUSH_EVERY)
+            flush()
+
+    atexit.register(flush)
+    thread = threading.Thread(target=loop, name="flagserve-metrics", daemon=True)
+    thread.start()
+    return thread

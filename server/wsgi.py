@@ -68,6 +68,7 @@ class Service:
         self.store.after_fork()
         logs.hand_off_access_log()
         metrics.observe(self.store)
+        metrics.start_flushing()
         self.store.watch(self.settings.reload_interval)
 
 

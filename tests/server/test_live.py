@@ -266,7 +266,12 @@ def check_configured(
     assert live.get("/metrics").status_code == 404  # /metrics has its own port
     scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
     assert scraped.status_code == 200
-    assert "flagserve_requests_total" in scraped.text
+
+    def counted() -> bool:  # workers record requests within FLUSH_EVERY seconds
+        found = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        return "flagserve_requests_total{" in found
+
+    wait_until(counted, what="the workers' requests in the master's /metrics")
 
 
 # --- the pieces, in this process -------------------------------------------------------------

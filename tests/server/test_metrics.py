@@ -24,6 +24,7 @@ BANNER_ON = "description: Free shipping banner\nowner: team-growth\nenabled: tru
 
 
 def sample(name: str, **labels: str) -> float:
+    metrics.flush()  # as a scrape does first: requests are recorded in batches
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
@@ -51,6 +52,7 @@ def test_requests_are_counted_by_route_template_and_status(store: Store) -> None
 
 
 def _with_method(method: str) -> float:
+    metrics.flush()
     return sum(
         found.value
         for family in REGISTRY.collect()
@@ -105,8 +107,14 @@ def test_metrics_add_up_across_two_workers(built: Built, tmp_path: Path) -> None
     log = tmp_path / "flagserve.log"
     with running([str(built.out), "--log-format", "json"], log, {"FLAGSERVE_WORKERS": "2"}) as live:
         sent = _until_both_workers_answered(live, log)
-        scraped = scrape(live.url + "/metrics")
         ok = {"method": "GET", "route": FLAT_ROUTE, "status": "200"}
+        # The worker answering a scrape records its own requests first; the other one
+        # records its within metrics.FLUSH_EVERY seconds.
+        wait_until(
+            lambda: value(scrape(live.url + "/metrics"), "flagserve_requests_total", **ok) == sent,
+            what="every worker's requests counted",
+        )
+        scraped = scrape(live.url + "/metrics")
         assert value(scraped, "flagserve_requests_total", **ok) == sent
         assert value(scraped, "flagserve_request_duration_seconds_count", **ok) == sent
         first = live.get("/readyz").json()["revision"]
