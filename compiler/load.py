@@ -87,15 +87,16 @@ def _display(shown: str, relative: str) -> str:
 
 
 def _flag_files(root: Path) -> list[str]:
-    """Relative paths of candidate flag files, sorted; hidden folders and `_*` files skipped."""
+    """Relative paths of the files `flag_key` names a flag, sorted; hidden folders are not
+    entered at all."""
     found: list[str] = []
     for folder, subfolders, files in os.walk(root):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         prefix = os.path.relpath(folder, root)
         for name in files:
-            if name.startswith(("_", ".")) or not name.lower().endswith((".yaml", ".yml")):
-                continue
-            found.append(name if prefix == "." else f"{prefix}/{name}".replace(os.sep, "/"))
+            relative = name if prefix == "." else f"{prefix}/{name}".replace(os.sep, "/")
+            if flag_key(relative) is not None:
+                found.append(relative)
     return sorted(found)
 
 

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from compiler.emit import serialize
 
 JSON = "application/json"
 GZIP_AT_LEAST = 512  # smaller bodies gain nothing from compression
@@ -30,5 +30,5 @@ def body(data: bytes, content_type: str = JSON) -> Body:
 
 
 def json_body(document: Any) -> Body:
-    """Canonical JSON (sorted keys, UTF-8, final newline), like the compiler writes."""
-    return body(orjson.dumps(document, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
+    """Canonical JSON (sorted keys, UTF-8, final newline), as the compiler writes it."""
+    return body(serialize(document) + b"\n")

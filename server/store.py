@@ -20,18 +20,15 @@ from typing import Any
 
 import orjson
 
-from compiler import audit, emit
+from compiler import audit, emit, resolve
+from compiler.validate import schema_document
 from server.responses import Body, body, json_body
 
 SNAPSHOT_FILE = "snapshot.json"
 AUDIT_FILE = "audit.json"
-SOURCES = frozenset(("environment-application", "environment", "application", "default"))
-FLAG_FIELDS = frozenset(
-    (
-        "key", "file", "description", "owner", "tags", "expires", "enabled", "environments",
-        "applications", "depends_on", "dependents", "resolved",
-    )
-)  # fmt: skip
+SOURCES = frozenset(resolve.SOURCES)
+# The fields every flag must have, from the snapshot's schema: the one contract.
+FLAG_FIELDS = frozenset(schema_document("snapshot")["$defs"]["flag"]["required"])
 
 log = logging.getLogger("flagserve")
 
