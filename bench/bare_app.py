@@ -19,6 +19,15 @@ BODY = (
     Path(os.environ.get("BARE_BODY", "")).read_bytes() if os.environ.get("BARE_BODY") else b"{}\n"
 )
 ETAG = f'"{hashlib.sha256(BODY).hexdigest()[:32]}"'
+# The other headers of flagserve's answer, with fixed values: the same response on the wire.
+HEADERS = (
+    ("Cache-Control", "no-cache"),
+    ("Vary", "Accept-Encoding"),
+    ("X-Request-ID", "0" * 32),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+)
 
 
 class Bytes:
@@ -28,6 +37,7 @@ class Bytes:
         resp.etag = ETAG
         resp.content_type = falcon.MEDIA_JSON
         resp.data = BODY
+        resp.set_headers(HEADERS)
 
 
 def create_app() -> falcon.App[falcon.Request, falcon.Response]:

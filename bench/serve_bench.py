@@ -7,7 +7,8 @@ A synthetic tree of --flags flags (bench/gen_tree.py, 5 environments x 20 applic
 generated and committed once (cached under bench/out/, as build_bench.py does) and built
 with `flagc build`. Then, in one run, on loopback:
 
-- flagserve: `python -m server OUT`, gunicorn gthread, 2 workers x 8 threads, keep-alive;
+- flagserve: `python -m server OUT`, gunicorn gthread with flagserve's default workers
+  and threads (2 x 4), keep-alive;
 - nginx: the same bytes flagserve answered, as static files (2 workers, a temporary
   configuration with its own pid, logs and temporary folders, on a free port);
 - bare: bench/bare_app.py, a Falcon app that returns the flat map's bytes with no
@@ -33,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,10 +48,12 @@ from pathlib import Path
 
 from build_bench import tree_for
 
+from server.settings import DEFAULTS
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ENVIRONMENT, APPLICATION = "production", "web"  # both declared by bench/gen_tree.py
-WORKERS, THREADS = 2, 8
+WORKERS, THREADS = DEFAULTS.workers, DEFAULTS.threads  # flagserve's own defaults
 TOOLS = {"wrk": "wrk", "nginx": "nginx"}  # command: Debian package
 TARGET_THROUGHPUT, TARGET_P99 = 0.85, 1.2  # flagserve against the bare app, on the flat map
 
@@ -336,7 +340,7 @@ class Row:
     size: int
 
 
-def run(args: argparse.Namespace, work: Path) -> list[Row]:
+def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[tuple[Measure, Measure]]]:
     tree = tree_for(args.flags, args.seed, args.cache)
     out = work / "out"
     build(tree, out)
@@ -351,11 +355,12 @@ def run(args: argparse.Namespace, work: Path) -> list[Row]:
         nginx = start_nginx(stack, work, files, {s.path for s in plan if s.method == "POST"})
         bare = start_bare(stack, files[plan[0].path.split("?")[0]], work)
         flat, *others = plan
-        rows += compare(flat, [flagserve, bare], work, args)
+        medians, pairs = compare(flat, [flagserve, bare], work, args)
+        rows += medians
         rows += [_row(nginx, flat, work, args)]
         for scenario in others:
             rows += [_row(server, scenario, work, args) for server in (nginx, flagserve)]
-    return rows
+    return rows, pairs
 
 
 def _row(server: Server, scenario: Scenario, work: Path, args: argparse.Namespace) -> Row:
@@ -366,14 +371,24 @@ def _row(server: Server, scenario: Scenario, work: Path, args: argparse.Namespac
 
 def compare(
     scenario: Scenario, servers: list[Server], work: Path, args: argparse.Namespace
-) -> list[Row]:
-    """--rounds runs of each server, taking turns so that they share the machine's
-    conditions; each server's best run (most requests per second) is kept."""
+) -> tuple[list[Row], list[tuple[Measure, Measure]]]:
+    """--rounds runs of each of two servers, taking turns (who goes first alternates) so
+    that each pair shares the machine's conditions of the moment. Returns each server's
+    median run (by requests per second) and the pairs, round by round: on a shared
+    machine one run can be twice as slow as the next, and a ratio within a pair, taken
+    at the median over the rounds, is what such noise moves least."""
     runs: dict[str, list[Row]] = {server.name: [] for server in servers}
-    for _ in range(args.rounds):
-        for server in servers:
+    for number in range(args.rounds):
+        for server in servers if number % 2 == 0 else servers[::-1]:
             runs[server.name].append(_row(server, scenario, work, args))
-    return [max(found, key=lambda row: row.measure.requests_per_second) for found in runs.values()]
+    first, second = (runs[server.name] for server in servers)
+    pairs = [(a.measure, b.measure) for a, b in zip(first, second, strict=True)]
+    return [_median_run(found) for found in runs.values()], pairs
+
+
+def _median_run(rows: list[Row]) -> Row:
+    ranked = sorted(rows, key=lambda row: row.measure.requests_per_second)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def start_flagserve(stack: ExitStack, out: Path, work: Path) -> Server:
@@ -416,7 +431,7 @@ def start_nginx(stack: ExitStack, work: Path, files: dict[str, Path], posted: se
     return server
 
 
-def report(rows: list[Row], args: argparse.Namespace) -> str:
+def report(rows: list[Row], pairs: list[tuple[Measure, Measure]], args: argparse.Namespace) -> str:
     nginx = {row.scenario: row.measure for row in rows if row.server == "nginx"}
     lines = [
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.flags} flags; "
@@ -441,25 +456,32 @@ def report(rows: list[Row], args: argparse.Namespace) -> str:
         "",
         "vs nginx: requests per second against nginx's; CPU us/req: the server's processes' "
         "CPU time per request",
-        f"flat map: flagserve and the bare app took {args.rounds} turns; each one's best is shown",
+        f"flat map: flagserve and the bare app took {args.rounds} turns; each one's median "
+        "run is shown",
         f"load average after {os.getloadavg()[0]:.2f}",
-        *verdict(rows),
+        *verdict(pairs),
     ]
     return "\n".join(lines)
 
 
-def verdict(rows: list[Row]) -> list[str]:
-    flat = {row.server: row.measure for row in rows if row.scenario == "flat map"}
-    served, bare = flat["flagserve"], flat["bare falcon"]
-    throughput = served.requests_per_second / bare.requests_per_second
-    p99 = served.p99_ms / bare.p99_ms
-    met = throughput >= TARGET_THROUGHPUT and p99 <= TARGET_P99
+def verdict(pairs: list[tuple[Measure, Measure]]) -> list[str]:
+    """flagserve against the bare app on the flat map: the median over the rounds of the
+    ratios within each round."""
+    throughput = [served.requests_per_second / bare.requests_per_second for served, bare in pairs]
+    p99 = [served.p99_ms / bare.p99_ms for served, bare in pairs]
+    cpu = [served.cpu_us / bare.cpu_us for served, bare in pairs]
+    middle = statistics.median(throughput), statistics.median(p99), statistics.median(cpu)
+    met = middle[0] >= TARGET_THROUGHPUT and middle[1] <= TARGET_P99
     return [
-        f"flat map, flagserve against the bare app: {throughput:.0%} of its req/s "
-        f"(target >= {TARGET_THROUGHPUT:.0%}), p99 {p99:.2f}x (target <= {TARGET_P99}x): "
-        + ("meets the target" if met else "MISSES the target"),
-        f"flat map, CPU per request: flagserve {served.cpu_us:.0f} us, the bare app "
-        f"{bare.cpu_us:.0f} us ({served.cpu_us / bare.cpu_us:.2f}x)",
+        "flat map, flagserve against the bare app, round by round: req/s "
+        + " ".join(f"{ratio:.0%}" for ratio in throughput)
+        + "; p99 "
+        + " ".join(f"{ratio:.2f}x" for ratio in p99)
+        + "; CPU per request "
+        + " ".join(f"{ratio:.2f}x" for ratio in cpu),
+        f"flat map, median of those: {middle[0]:.0%} of the bare app's req/s (target >= "
+        f"{TARGET_THROUGHPUT:.0%}), p99 {middle[1]:.2f}x (target <= {TARGET_P99}x), CPU per "
+        f"request {middle[2]:.2f}x: " + ("meets the target" if met else "MISSES the target"),
     ]
 
 
@@ -470,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each run (0: none)")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="turns of flagserve and the bare app (flat map)"
+        "--rounds", type=int, default=5, help="turns of flagserve and the bare app (flat map)"
     )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
@@ -480,8 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.load = os.getloadavg()[0]  # other work on the machine skews every figure
     os.environ["GIT_OPTIONAL_LOCKS"] = "0"
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as work:
-        rows = run(args, Path(work))
-    print(report(rows, args))
+        rows, pairs = run(args, Path(work))
+    print(report(rows, pairs, args))
     return 0
 
 

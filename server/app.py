@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import falcon
 
 from server import errors
 from server.resources import audit, flags, health, metrics, ofrep, openapi, snapshot
-from server.respond import RespondMiddleware
+from server.respond import Exchange, Observer
 from server.store import Store
 
 
 def create_app(
     store: Store,
     *,
-    middleware: Iterable[Any] = (),  # Falcon middleware after RespondMiddleware (auth, tests)
+    observers: Sequence[Observer] = (),  # told of every answered request (logs, metrics)
+    middleware: Iterable[Any] = (),  # Falcon middleware after Exchange (access control)
     default_environment: str | None = None,
     metrics_route: bool = True,  # False when /metrics has its own port (--metrics-bind)
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    app = falcon.App(middleware=[RespondMiddleware(), *middleware])
+    app = falcon.App(middleware=[Exchange(observers), *middleware])
     # problem+json outside /ofrep/; 500s logged, never a traceback
     errors.install(app, own_shapes={"/ofrep/": ofrep.serialize_error})
     app.add_error_handler(ofrep.OfrepError, ofrep.OfrepError.handle)

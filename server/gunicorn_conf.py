@@ -71,6 +71,7 @@ keepalive = 5
 graceful_timeout = 10
 preload_app = True
 accesslog = None  # server.logs writes the access log, with the request id
+logger_class = logs.GunicornLogger
 errorlog = "-"
 logconfig_dict = logs.config(_settings.log_format)
 control_socket_disable = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import queue
 import re
@@ -22,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import falcon
+from gunicorn import glogging  # type: ignore[import-untyped]
 
 ACCESS: Final = "flagserve.access"
 REQUEST_ID: Final = "X-Request-ID"
-_STARTED: Final = "access_log_started"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 access_log = logging.getLogger(ACCESS)
@@ -63,10 +64,28 @@ class JsonFormatter(logging.Formatter):
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+    return _utc_milliseconds(record.created)
+
+
+_second: list[tuple[int, str]] = [(-1, "")]  # the last second formatted, and how
+
+
+def _utc_milliseconds(created: float) -> str:
+    """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, with the
+    date and time up to the second formatted once per second (access lines come in
+    thousands per second)."""
+    fraction, whole = math.modf(created)  # rounded as datetime rounds a timestamp
+    second, fraction = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)
+    last, formatted = _second[0]
+    if second != last:
+        formatted = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0] = (second, formatted)
+    return f"{formatted}.{fraction // 1000:03d}+00:00"
 
 
 def _escape(text: str) -> str:
+    if text.isprintable():  # the usual case, checked in C: no control character
+        return text
     return _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
 
 
@@ -92,11 +111,27 @@ def config(log_format: str) -> dict[str, Any]:
     }
 
 
+class GunicornLogger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's logger without its access log. flagserve writes its own (with the request
+    id), and gunicorn, configured by `logconfig_dict`, would otherwise build its access
+    fields and a log record per request for a logger with no handler: a sixth of a
+    worker's time under load, measured with py-spy."""
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return False
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return
+
+
 def _handler(stream: str) -> dict[str, str]:
     return {"class": "logging.StreamHandler", "formatter": "flagserve", "stream": stream}
 
 
-_lines: queue.SimpleQueue[tuple[float, dict[str, Any]]] | None = None
+AccessEntry = tuple[float, str, str, int, float, str | None, str]
+"""When (Unix time), method, path, status, seconds taken, request id, client address."""
+_lines: queue.SimpleQueue[AccessEntry] | None = None
 
 
 def hand_off_access_log() -> threading.Thread | None:
@@ -108,7 +143,7 @@ def hand_off_access_log() -> threading.Thread | None:
     handlers = [h for h in access_log.handlers if isinstance(h, logging.StreamHandler)]
     if not handlers or _lines is not None:
         return None
-    lines: queue.SimpleQueue[tuple[float, dict[str, Any]]] = queue.SimpleQueue()
+    lines: queue.SimpleQueue[AccessEntry] = queue.SimpleQueue()
     writer = threading.Thread(
         target=_write_lines, args=(lines, handlers), name="flagserve-access-log", daemon=True
     )
@@ -117,27 +152,37 @@ def hand_off_access_log() -> threading.Thread | None:
     return writer
 
 
+BATCH_EVERY: Final = 0.02
+
+
 def _write_lines(
-    lines: queue.SimpleQueue[tuple[float, dict[str, Any]]],
+    lines: queue.SimpleQueue[AccessEntry],
     handlers: list[logging.StreamHandler[Any]],
 ) -> None:
     pid = os.getpid()
     while True:
-        batch = [lines.get()]
+        batch = [lines.get()]  # idle until a request is answered
+        # Then let the next requests' lines gather: one wake-up of this thread per batch,
+        # not per request (each wake-up is a GIL hand-off the request threads wait for).
+        time.sleep(BATCH_EVERY)
         with contextlib.suppress(queue.Empty):
-            while len(batch) < 32:  # small batches: the writer holds the GIL briefly
+            while True:
                 batch.append(lines.get_nowait())
-        for handler in handlers:
-            json_lines = isinstance(handler.formatter, JsonFormatter)
-            text = "".join(_line(created, fields, pid, json_lines) for created, fields in batch)
-            with contextlib.suppress(OSError, ValueError):  # a closed stream loses lines only
-                handler.stream.write(text)
-                handler.flush()
+        _write(batch, handlers, pid)
+
+
+def _write(batch: list[AccessEntry], handlers: list[logging.StreamHandler[Any]], pid: int) -> None:
+    for handler in handlers:
+        json_lines = isinstance(handler.formatter, JsonFormatter)
+        text = "".join(_line(entry[0], _fields(entry), pid, json_lines) for entry in batch)
+        with contextlib.suppress(OSError, ValueError):  # a closed stream loses lines only
+            handler.stream.write(text)
+            handler.flush()
 
 
 def _line(created: float, fields: dict[str, Any], pid: int, json_lines: bool) -> str:
     """What TextFormatter or JsonFormatter writes for an access record."""
-    stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    stamp = _utc_milliseconds(created)
     message = _ACCESS_FORMAT % tuple(fields.values())
     if not json_lines:
         return f"{stamp} [{pid}] INFO {ACCESS}: {_escape(message)}\n"
@@ -149,32 +194,32 @@ def _line(created: float, fields: dict[str, Any], pid: int, json_lines: bool) ->
 _ACCESS_FORMAT: Final = "%s %s %s %.3fms request_id=%s remote=%s"
 
 
-class AccessLog:
-    """Falcon middleware: one access line per request. First in the middleware list, so
-    that it sees the response last (with its status and request id)."""
-
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        setattr(req.context, _STARTED, time.perf_counter())
-
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
-    ) -> None:
-        started: float = getattr(req.context, _STARTED, time.perf_counter())
-        fields = {
-            "method": req.method,
-            "path": req.path,
-            "status": resp.status_code,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "request_id": request_id(req, resp),
-            "remote_addr": req.remote_addr,
-        }
-        if _lines is not None:
-            _lines.put((time.time(), fields))
-        else:  # no writer thread (tests, or a process gunicorn did not start)
-            access_log.info(_ACCESS_FORMAT, *fields.values(), extra={"fields": fields})
+def note_access(req: falcon.Request, resp: falcon.Response, elapsed: float) -> None:
+    """An observer (server.respond.Exchange): one access line for an answered request. With
+    a writer thread the request only enqueues a tuple; the line is made and written there."""
+    entry = (
+        time.time(),
+        req.method,
+        req.path,
+        resp.status_code,
+        elapsed,
+        resp.get_header(REQUEST_ID),
+        req.remote_addr,
+    )
+    if _lines is not None:
+        _lines.put(entry)
+    else:  # no writer thread (tests, or a process gunicorn did not start)
+        fields = _fields(entry)
+        access_log.info(_ACCESS_FORMAT, *fields.values(), extra={"fields": fields})
 
 
-def request_id(req: falcon.Request, resp: falcon.Response) -> str | None:
-    """The response's X-Request-ID; else the request's (as the respond middleware keeps it)."""
-    found = resp.get_header(REQUEST_ID) or getattr(req.context, "request_id", None)
-    return str(found) if found else None
+def _fields(entry: AccessEntry) -> dict[str, Any]:
+    _, method, path, status, elapsed, request_id, remote_addr = entry
+    return {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 3),
+        "request_id": request_id,
+        "remote_addr": remote_addr,
+    }

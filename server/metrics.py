@@ -51,7 +51,6 @@ MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 UNMATCHED: Final = "unmatched"
 METHODS: Final = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
-_STARTED: Final = "metrics_started"
 _LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 REQUESTS = Counter(
@@ -145,26 +144,18 @@ def observe(store: Store) -> None:
     store.listeners.append(listener)
 
 
-class RequestMetrics:
-    """Falcon middleware: count and time every request by route template and status.
+def note_request(req: falcon.Request, resp: falcon.Response, elapsed: float) -> None:
+    """An observer (server.respond.Exchange): count and time a request by route template
+    and status.
 
     A request only notes its duration; the counters and the histogram (each update a write
     to a shared memory-mapped file, under a lock) are updated in batches by `flush`, which
     runs before every scrape this process answers and every FLUSH_EVERY seconds in a
     worker (so a scrape answered by another process may lag by that much)."""
-
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        setattr(req.context, _STARTED, time.perf_counter())
-
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
-    ) -> None:
-        started: float = getattr(req.context, _STARTED, time.perf_counter())
-        method = req.method if req.method in METHODS else "other"  # bounded label values
-        labels = (method, req.uri_template or UNMATCHED, str(resp.status_code))
-        elapsed = time.perf_counter() - started
-        with _PENDING_LOCK:
-            _pending.setdefault(labels, []).append(elapsed)
+    method = req.method if req.method in METHODS else "other"  # bounded label values
+    labels = (method, req.uri_template or UNMATCHED, str(resp.status_code))
+    with _PENDING_LOCK:
+        _pending.setdefault(labels, []).append(elapsed)
 
 
 FLUSH_EVERY: Final = 1.0

@@ -1,6 +1,7 @@
 """Sending precomputed bodies (ETag and If-None-Match, gzip when accepted, HEAD), the
-headers every response carries, access control as resources see it, data derived once per
-snapshot, and the query parameters list endpoints share (pagination)."""
+middleware every request passes through (request id, headers, observers), access control
+as resources see it, data derived once per snapshot, and the query parameters list
+endpoints share (pagination)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 import random
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,20 +71,36 @@ def accepts_gzip(header: str | None) -> bool:
     return weights.get("gzip", weights.get("*", False))
 
 
-class RespondMiddleware:
-    """What every response carries: its request id (the client's X-Request-ID, or a new
-    one) and the security headers of a JSON API."""
+Observer = Callable[[falcon.Request, falcon.Response, float], None]
+"""Told of every answered request with its duration in seconds (access log, metrics)."""
+
+
+class Exchange:
+    """The one middleware every request passes through (one, because Falcon's dispatch of
+    each middleware method costs on the hot path): the request id (the client's
+    X-Request-ID when tame, or a new one), the security headers of a JSON API, and the
+    observers, each told of the request once it is answered, with its duration."""
+
+    def __init__(self, observers: Sequence[Observer] = ()) -> None:
+        self._observers = tuple(observers)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        context = req.context
+        context.started = time.perf_counter()
         given = req.get_header(REQUEST_ID)
         tame = given is not None and _CLIENT_REQUEST_ID.fullmatch(given)
-        req.context.request_id = given if tame else new_request_id()
+        context.request_id = given if tame else new_request_id()
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
-        resp.set_header(REQUEST_ID, getattr(req.context, "request_id", None) or new_request_id())
+        context = req.context
+        resp.set_header(REQUEST_ID, context.get("request_id") or new_request_id())
         resp.set_headers(SECURITY_HEADERS)
+        started: float = context.get("started") or time.perf_counter()
+        elapsed = time.perf_counter() - started
+        for observe in self._observers:
+            observe(req, resp, elapsed)
 
 
 _UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))

@@ -30,7 +30,7 @@ def sample(name: str, **labels: str) -> float:
 
 @pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")
 def test_requests_are_counted_by_route_template_and_status(store: Store) -> None:
-    client = falcon.testing.TestClient(create_app(store, middleware=[metrics.RequestMetrics()]))
+    client = falcon.testing.TestClient(create_app(store, observers=[metrics.note_request]))
     cases = [
         ("GET", FLAT, FLAT_ROUTE, "200"),
         ("GET", "/api/v1/environments/qa/flags", FLAT_ROUTE, "404"),
