@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from compiler import audit, emit, resolve
+from compiler import audit, emit, flagd, resolve
 from compiler.validate import schema_document
 from server.responses import Body, body, json_body
 
@@ -81,6 +81,13 @@ class Snapshot:
             for application in [None, *self.applications]
         }
 
+    @functools.cached_property
+    def flagd_definitions(self) -> dict[str, Body]:
+        """flagd's flag definitions per environment, the bytes `flagc build` writes to
+        OUT/flagd/ (`compiler.flagd`), for flagd's HTTP sync to poll."""
+        definitions = flagd.definitions(self.document).items()
+        return {environment: body(data) for environment, data in definitions}
+
     def _flat(self, environment: str, application: str | None) -> dict[str, Any]:
         values = {
             key: cell(flag, environment, application)["value"] for key, flag in self.flags.items()
@@ -135,7 +142,7 @@ def load(directory: Path, clock: Callable[[], float] = time.time) -> Snapshot:
     check(document)
     entries, complete = _audit(directory / AUDIT_FILE)
     snapshot = Snapshot(document, raw, entries, complete, clock())
-    _ = snapshot.flat_maps  # computed now, off the request path
+    _ = snapshot.flat_maps, snapshot.flagd_definitions  # computed now, off the request path
     return snapshot
 
 

@@ -1,4 +1,5 @@
-"""`flagc build [DIR] [-o OUT]`: check, then write OUT/audit.json and OUT/snapshot.json."""
+"""`flagc build [DIR] [-o OUT]`: check, then write OUT/audit.json, OUT/flagd/<environment>.json
+(flagd's flag definitions, `compiler.flagd`) and OUT/snapshot.json."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from compiler import audit, emit
+from compiler import audit, emit, flagd
 from compiler.commands import FINDINGS, OK, Subcommands, UsageError
 from compiler.commands.check import add_check_options, compile_and_report
 from compiler.diagnostics import has_errors
@@ -17,6 +18,7 @@ from compiler.history import Repository
 from compiler.report import matrix, summary
 
 OUTPUTS = ("audit.json", "snapshot.json")
+FLAGD_DIR = "flagd"  # OUT/flagd/<environment>.json, one file per environment
 
 
 class ShallowClone(Exception):
@@ -25,7 +27,11 @@ class ShallowClone(Exception):
 
 def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
-        "build", help="check, then write OUT/snapshot.json and OUT/audit.json"
+        "build",
+        help="check, then write OUT/snapshot.json, OUT/audit.json and OUT/flagd/<env>.json",
+        description="Check the flags; only when there is no error, write OUT/audit.json, "
+        "OUT/flagd/<environment>.json (flagd's flag definitions, for OpenFeature's flagd "
+        "providers) and OUT/snapshot.json, each atomically.",
     )
     add_check_options(parser)
     parser.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
@@ -46,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     for name in OUTPUTS:
         if (args.out / name).is_dir():
             raise UsageError(f"{args.out / name} is a folder; remove it or choose another -o")
+    if (args.out / FLAGD_DIR).exists() and not (args.out / FLAGD_DIR).is_dir():
+        raise UsageError(f"{args.out / FLAGD_DIR} is not a folder; remove it or choose another -o")
     compiled = compile_and_report(args)
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)
@@ -61,9 +69,12 @@ def run(args: argparse.Namespace) -> int:
         compiled.grid, compiled.flags, compiled.resolved, audit.flag_metadata(log)
     )
     rendered = emit.render(content, revision)
-    # The audit first: a server reloads when the snapshot changes, and then reads both.
+    document = {**content, "digest": rendered.digest, "revision": rendered.revision}
+    # The snapshot last: a server reloads when it changes (and then reads the audit too), so
+    # everything derived from the same build is in place by then.
     if log != previous:  # a build with no new commit leaves a large log as it is
         emit.write_atomic(audit_file, emit.serialize(log) + b"\n")
+    write_flagd(args.out / FLAGD_DIR, flagd.definitions(document))
     emit.write_atomic(args.out / "snapshot.json", rendered.data)
     print(
         f"flagc: built {len(compiled.flags)} flags for {len(compiled.grid.environments)} "
@@ -75,6 +86,20 @@ def run(args: argparse.Namespace) -> int:
         owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
         sys.stdout.write(matrix(compiled.grid, compiled.resolved, owners))
     return OK
+
+
+def write_flagd(folder: Path, definitions: dict[str, bytes]) -> None:
+    """One file per environment, each written atomically; then the files of environments
+    that no longer exist go, so a consumer never reads an environment the build lacks."""
+    targets = {folder / f"{environment}.json": data for environment, data in definitions.items()}
+    for path in targets:
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder; remove it or choose another -o")
+    for path, data in targets.items():
+        emit.write_atomic(path, data)
+    for stale in sorted(folder.glob("*.json")):
+        if stale not in targets and stale.is_file():
+            stale.unlink()
 
 
 def read_history(
