@@ -9,9 +9,9 @@ import io
 import sys
 from collections.abc import Iterator, Sequence
 
-from compiler.commands import OK, USAGE, UsageError, audit, build, check, diff
+from compiler.commands import OK, USAGE, UsageError, audit, build, check, diff, export
 
-COMMANDS = (check, build, audit, diff)
+COMMANDS = (check, build, audit, diff, export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ in OUT/audit.json. Only for credentials allowed every environment."""
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ class _Index:
     cuts: list[datetime]  # the distinct timestamps, sorted
     actors: frozenset[str]  # authors' names and emails, casefolded
     flags: frozenset[str]
+    counts: collections.Counter[str | None]  # entries per flag (None: _project.yaml)
 
 
 @per_snapshot
@@ -33,6 +35,7 @@ def _index(snapshot: Snapshot) -> _Index:
         sorted(set(times)),
         frozenset(_actors(snapshot.entries)),
         frozenset(entry["flag"] for entry in snapshot.entries if entry["flag"] is not None),
+        collections.Counter(entry["flag"] for entry in snapshot.entries),
     )
 
 
@@ -93,16 +96,38 @@ class FlagLog:
     on_head = on_get
 
 
+def logged_flags(snapshot: Snapshot) -> list[str]:
+    """Every key `GET /api/v1/flags/{key}/audit` answers for, sorted: the snapshot's flags
+    and those the log remembers (deleted since)."""
+    return sorted(snapshot.flags.keys() | _index(snapshot).flags)
+
+
+def entry_count(snapshot: Snapshot, flag: str | None) -> int:
+    """How many entries the log holds (of one flag, or all): the `total` of its pages."""
+    return len(snapshot.entries) if flag is None else _index(snapshot).counts[flag]
+
+
+def unfiltered_page(snapshot: Snapshot, flag: str | None, where: Page) -> Body:
+    """`GET /api/v1/audit?limit=&offset=` (`flag` None) or `GET /api/v1/flags/{flag}/audit
+    ?limit=&offset=`, with no other filter: the pages a static export holds."""
+    return _answer(snapshot, _build_query(snapshot, flag, None, None, where))
+
+
 def _answer(snapshot: Snapshot, query: _Query) -> Body:
     make = functools.partial(_body, snapshot, query)
     return snapshot.memo(("audit", *astuple(query)), make) if query.bounded(snapshot) else make()
 
 
 def _query(req: falcon.Request, snapshot: Snapshot, flag: str | None) -> _Query:
-    index = _index(snapshot)
     since = _since(param(req, "since"))
-    actor = param(req, "actor")
-    where = page(req)
+    return _build_query(snapshot, flag, since, param(req, "actor"), page(req))
+
+
+def _build_query(
+    snapshot: Snapshot, flag: str | None, since: datetime | None, actor: str | None, where: Page
+) -> _Query:
+    """The query normalized against the log, so that equal answers share one kept body."""
+    index = _index(snapshot)
     matchable = flag is None or flag in index.flags
     if since is not None:
         position = bisect.bisect_left(index.cuts, since)

@@ -73,6 +73,14 @@ class List:
     on_head = on_get
 
 
+def unfiltered_page(snapshot: Snapshot, where: Page) -> Body:
+    """`GET /api/v1/flags?limit=&offset=` with no filter, as answered to credentials that
+    may read every environment: the pages a static export holds (`server.documents`)."""
+    everyone = tuple(snapshot.environments)
+    query = _ListQuery(None, None, None, None, everyone, where.limit, where.offset)
+    return _list_answer(snapshot, query)
+
+
 def _list_answer(snapshot: Snapshot, query: _ListQuery) -> Body:
     make = functools.partial(_list_body, snapshot, query)
     return snapshot.memo(("flags", *astuple(query)), make) if query.bounded(snapshot) else make()
@@ -140,13 +148,18 @@ class Detail:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
         snapshot = self._store.current
-        flag = snapshot.flags.get(key)
-        if flag is None:
+        if key not in snapshot.flags:
             raise Problem("unknown-flag", f"There is no flag {key!r}.")
-        visible = _visible(req, snapshot)
-        send(req, resp, snapshot.memo(("flag", key, visible), lambda: _detail(flag, visible)))
+        send(req, resp, detail(snapshot, key, _visible(req, snapshot)))
 
     on_head = on_get
+
+
+def detail(snapshot: Snapshot, key: str, visible: tuple[str, ...]) -> Body:
+    """The flag `key` as `GET /api/v1/flags/{key}` answers credentials that may read the
+    `visible` environments (the static export asks for every one)."""
+    flag = snapshot.flags[key]
+    return snapshot.memo(("flag", key, visible), lambda: _detail(flag, visible))
 
 
 def _detail(flag: dict[str, Any], visible: tuple[str, ...]) -> Body:

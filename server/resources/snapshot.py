@@ -21,22 +21,42 @@ class Whole:
 
 
 class FlatMap:
+    """`GET /api/v1/environments/{environment}/flags[?application=A]`, and the same answer
+    at `.../environments/{environment}/applications/{application}/flags` (routed with the
+    suffix `application`): a path with no query string, which a static export can hold."""
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, environment: str) -> None:
-        snapshot = self._store.current
-        application = req.get_param("application")
-        body = snapshot.flat_maps.get((environment, application))
-        if body is None:
-            raise _unknown(snapshot, environment, application)
-        require_environment(req, environment)
-        send(req, resp, body)
+        _send_flat_map(req, resp, self._store.current, environment, req.get_param("application"))
+
+    def on_get_application(
+        self, req: falcon.Request, resp: falcon.Response, environment: str, application: str
+    ) -> None:
+        # A name in the path that names nothing is a missing resource (404), not a bad query.
+        _send_flat_map(req, resp, self._store.current, environment, application, falcon.HTTP_404)
 
     on_head = on_get
+    on_head_application = on_get_application
 
 
-def _unknown(snapshot: Snapshot, environment: str, application: str | None) -> Problem:
-    if environment not in snapshot.environments:
-        return Problem("unknown-environment", f"There is no environment {environment!r}.")
-    return Problem("unknown-application", f"There is no application {application!r}.")
+def _send_flat_map(
+    req: falcon.Request,
+    resp: falcon.Response,
+    snapshot: Snapshot,
+    environment: str,
+    application: str | None,
+    unknown_application: str | None = None,  # the status, if not the kind's own (400)
+) -> None:
+    body = snapshot.flat_maps.get((environment, application))
+    if body is None:
+        if environment not in snapshot.environments:
+            raise Problem("unknown-environment", f"There is no environment {environment!r}.")
+        raise Problem(
+            "unknown-application",
+            f"There is no application {application!r}.",
+            status=unknown_application,
+        )
+    require_environment(req, environment)
+    send(req, resp, body)
