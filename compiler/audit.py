@@ -299,7 +299,7 @@ def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -
 def _continuable(repository: Repository, previous: Mapping[str, Any] | None) -> str | None:
     """The head to continue `previous` from: only a well-formed log whose head is still on
     HEAD's first-parent line (not rewritten away, not a branch since merged)."""
-    if previous is None or not usable(previous):
+    if previous is None or not usable(previous) or previous["head"] is None:
         return None
     head = str(previous["head"])
     return head if repository.on_first_parent_line(head) else None
@@ -313,7 +313,10 @@ def usable(document: Any) -> bool:
     schema validation would cost more than reading the history again)."""
     if not isinstance(document, dict) or document.get("format") != AUDIT_FORMAT:
         return False
-    if not isinstance(document.get("head"), str) or not isinstance(document.get("complete"), bool):
+    head = document.get("head")  # null outside git, where a build still has an audit.json
+    if not (head is None or isinstance(head, str)):
+        return False
+    if not isinstance(document.get("complete"), bool):
         return False
     items = document.get("entries")
     return isinstance(items, list) and all(

@@ -25,8 +25,9 @@ import pytest
 from compiler import audit
 from compiler.cli import main
 from compiler.history import Repository
+from server import store
 from tests.compiler.test_snapshot import canonical, check_snapshot
-from tests.conftest import GIT_ENV, PROJECT, Git, write_tree
+from tests.conftest import GIT_ENV, PROJECT, Git, git_in, write_tree
 
 AUDIT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "audit.schema.json"
 ENVIRONMENTS = ("development", "staging", "production")
@@ -1773,3 +1774,19 @@ def test_one_commit_with_thousands_of_flags(git_repo: tuple[Path, Git]) -> None:
         document = audit.extract(repository)
     assert len(document["entries"]) == 3001
     assert {entry["change"] for entry in document["entries"]} == {"created", "project"}
+
+
+def test_a_build_outside_git_is_served_and_continued(tmp_path: Path) -> None:
+    """Outside git the log has no head (null, as the schema allows): the server must take
+    it (a container image built without .git serves it), and a later build in git must
+    read the whole history rather than continue from that log."""
+    assert audit.usable(audit.empty())
+    write_tree(tmp_path / "flags", {"_project.yaml": PROJECT})
+    assert main(["build", str(tmp_path / "flags"), "-o", str(tmp_path / "out")]) == 0
+    assert store.load(tmp_path / "out").revision.startswith("content-")
+    git = git_in(tmp_path)
+    git("init", "--quiet", "--initial-branch=main")
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Declare the environments")
+    with Repository.open(tmp_path / "flags") as repository:
+        assert audit.extract(repository, audit.empty()) == audit.extract(repository)
