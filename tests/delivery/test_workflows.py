@@ -1,0 +1,330 @@
+"""The GitHub workflows: valid against GitHub's workflow schema, with the steps that matter,
+and the flags workflow's commands run for real on a real pull request (a base commit and a
+pull-request commit in a git repository), the way the runner runs them: bash -eo pipefail,
+the GitHub expressions replaced by the pull request's values, the job summary in a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler.yamlsource import Parsed, parse
+from tests.conftest import PROJECT, Git, write_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = ROOT / ".github" / "workflows"
+WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.y*ml"))
+BIN = Path(sys.executable).parent
+
+Workflow = dict[str, Any]
+Step = dict[str, Any]
+
+
+def load(name: str) -> Workflow:
+    """A workflow read as YAML 1.2 (as GitHub does: `on` is a key, not a boolean)."""
+    parsed = parse((WORKFLOWS / name).read_text(encoding="utf-8"), name)
+    assert isinstance(parsed, Parsed), parsed
+    assert parsed.problems == []
+    assert isinstance(parsed.data, dict)
+    return parsed.data
+
+
+def steps(workflow: Workflow) -> list[Step]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def running(workflow: Workflow, command: str) -> Step:
+    """The one step whose script runs `command`."""
+    found = [step for step in steps(workflow) if command in step.get("run", "")]
+    assert len(found) == 1, f"{len(found)} steps run {command!r}"
+    return found[0]
+
+
+def using(workflow: Workflow, action: str) -> Step:
+    """The one step that uses `action` (any version); a job's steps, or a workflow's."""
+    candidates = workflow["steps"] if "steps" in workflow else steps(workflow)
+    found = [step for step in candidates if step.get("uses", "").startswith(action + "@")]
+    assert len(found) == 1, f"{len(found)} steps use {action}"
+    return found[0]
+
+
+def test_there_are_the_three_workflows() -> None:
+    assert [path.name for path in WORKFLOW_FILES] == ["ci.yml", "flags.yml", "release.yml"]
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_valid_against_githubs_workflow_schema(path: Path) -> None:
+    result = subprocess.run(
+        [BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", path],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
+def test_actions_are_pinned(path: Path) -> None:
+    """By major version or by commit: a moving branch could change what runs."""
+    for step in steps(load(path.name)):
+        if "uses" in step:
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@(v\d+|[0-9a-f]{40})", step["uses"]), step
+
+
+def test_ci_runs_lint_types_and_the_tests_on_push_and_pull_request() -> None:
+    workflow = load("ci.yml")
+    assert set(workflow["on"]) == {"push", "pull_request"}
+    scripts = [step["run"] for step in steps(workflow) if "run" in step]
+    assert {"make lint", "make types", "make pytest"} <= set(scripts)
+
+
+def make_rule(target: str) -> tuple[list[str], list[str]]:
+    """The prerequisites and the commands of one Makefile target."""
+    lines = (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return lines[start].split(":", 1)[1].split(), recipe
+
+
+def test_the_coverage_gate_holds_in_ci_and_locally() -> None:
+    """CI and `make test` (what .ci/run runs) share the pytest target, and it has the gate."""
+    assert make_rule("pytest")[1] == ["$(BIN)/pytest --cov --cov-report=term --cov-fail-under=90"]
+    assert make_rule("test")[0] == ["lint", "types", "pytest"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_flags_runs_on_pull_requests_touching_flags() -> None:
+    assert load("flags.yml")["on"] == {"pull_request": {"paths": ["flags/**"]}}
+
+
+def test_flags_checks_out_the_whole_history() -> None:
+    """--reasons reads the pull request's commits and build the whole log: no shallow clone."""
+    assert using(load("flags.yml"), "actions/checkout")["with"]["fetch-depth"] == 0
+
+
+def test_flags_steps_that_matter() -> None:
+    workflow = load("flags.yml")
+    env = workflow["jobs"]["flags"]["env"]
+    assert env == {
+        "BASE_SHA": "${{ github.event.pull_request.base.sha }}",
+        "HEAD_SHA": "${{ github.event.pull_request.head.sha }}",
+    }
+    assert running(workflow, "--format github")["run"] == "flagc check flags --format github"
+    reasons = running(workflow, "--reasons")
+    assert reasons["run"] == 'flagc check flags --reasons "$BASE_SHA..$HEAD_SHA"'
+    diff = running(workflow, "flagc diff")["run"]
+    assert diff.endswith('--format markdown >> "$GITHUB_STEP_SUMMARY"')
+    assert running(workflow, "flagc build")["run"].startswith("flagc build flags -o build")
+    upload = using(workflow, "actions/upload-artifact")
+    assert upload["uses"] == "actions/upload-artifact@v4"
+    assert upload["with"]["path"] == "build/"
+    assert upload["with"]["if-no-files-found"] == "error"
+
+
+def test_release_on_a_tag_pushes_the_image() -> None:
+    workflow = load("release.yml")
+    assert workflow["on"] == {"push": {"tags": ["v*"]}}
+    image = workflow["jobs"]["image"]
+    assert image["permissions"]["packages"] == "write"
+    login = using(workflow, "docker/login-action")["with"]
+    assert login["registry"] == "ghcr.io"
+    assert login["password"] == "${{ secrets.GITHUB_TOKEN }}"
+    using(workflow, "docker/setup-buildx-action")
+    assert using(workflow, "docker/build-push-action")["with"]["push"] is True
+    # The image's build stage compiles the flags with their history: the whole of it.
+    assert using(image, "actions/checkout")["with"]["fetch-depth"] == 0
+
+
+def test_release_publishes_the_static_export_on_pages() -> None:
+    workflow = load("release.yml")
+    pages = workflow["jobs"]["pages"]
+    assert pages["permissions"] == {"contents": "read", "pages": "write", "id-token": "write"}
+    scripts = [step["run"] for step in pages["steps"] if "run" in step]
+    build = scripts.index("flagc build flags -o build")
+    assert scripts[build + 1] == "flagc export site --from build"
+    assert using(pages, "actions/checkout")["with"]["fetch-depth"] == 0
+    assert using(workflow, "actions/upload-pages-artifact")["with"]["path"] == "site/"
+    assert using(workflow, "actions/deploy-pages")["id"] == "deployment"
+
+
+# The flags workflow, run for real.
+
+BANNER = "description: Free shipping banner\nowner: team-growth\nenabled: false\n"
+CHECKOUT = "description: Single-page checkout\nowner: team-checkout\nenabled: false\n"
+BASE_TREE = {
+    "flags/_project.yaml": PROJECT,
+    "flags/growth/banner.yaml": BANNER,
+    "flags/checkout/new-checkout.yaml": CHECKOUT,
+}
+# Line 5 (column 3) of new-checkout.yaml is the line the pull request adds or changes.
+GOOD_CHANGE = CHECKOUT + "environments:\n  production: true\n"
+BAD_CHANGE = CHECKOUT + "environments:\n  prod: true\n"
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    repo: Path
+    base: str
+    head: str
+    number: str = "7"
+
+    def expressions(self) -> dict[str, str]:
+        """What GitHub puts in place of each expression the workflow uses."""
+        return {
+            "github.event.pull_request.base.sha": self.base,
+            "github.event.pull_request.head.sha": self.head,
+            "github.event.pull_request.number": self.number,
+        }
+
+
+def pull_request(git_repo: tuple[Path, Git], change: str, message: str) -> PullRequest:
+    """A repository with a base commit on main and one pull-request commit on a branch."""
+    repo, git = git_repo
+    write_tree(repo, BASE_TREE)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Add the checkout and the banner flags")
+    base = git("rev-parse", "HEAD").strip()
+    git("switch", "--quiet", "--create", "launch")
+    write_tree(repo, {"flags/checkout/new-checkout.yaml": change})
+    git("commit", "--quiet", "--all", "--message", message)
+    return PullRequest(repo, base, git("rev-parse", "HEAD").strip())
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """Replace each ${{ expression }}; one the test does not know fails it."""
+
+    def value(match: re.Match[str]) -> str:
+        assert match[1] in values, f"no value for the expression {match[1]!r}"
+        return values[match[1]]
+
+    return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", value, text)
+
+
+@dataclass(frozen=True)
+class Ran:
+    outcome: str  # success, failure or skipped
+    output: str
+
+
+ALWAYS = {"${{ !cancelled() }}", "${{ always() }}"}
+
+
+def run_job(
+    job: dict[str, Any], repo: Path, expressions: dict[str, str], summary: Path
+) -> dict[str, Ran]:
+    """Each step's script, by step name, as the runner would: after a failure, only the
+    steps marked to run anyway. Installing and the actions' steps are not run here (the
+    project is installed in this interpreter's environment)."""
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        **{name: substitute(value, expressions) for name, value in job.get("env", {}).items()},
+    }
+    results: dict[str, Ran] = {}
+    failed = False
+    for step in job["steps"]:
+        if "run" not in step or "pip install" in step["run"]:
+            continue
+        if failed and step.get("if") not in ALWAYS:
+            results[step["name"]] = Ran("skipped", "")
+            continue
+        script = substitute(step["run"], expressions)
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+            check=False,
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        failed = failed or done.returncode != 0
+        outcome = "success" if done.returncode == 0 else "failure"
+        results[step["name"]] = Ran(outcome, done.stdout + done.stderr)
+    return results
+
+
+def flags_job() -> dict[str, Any]:
+    job: dict[str, Any] = load("flags.yml")["jobs"]["flags"]
+    return job
+
+
+def test_a_bad_pull_request_is_annotated_on_its_lines(
+    git_repo: tuple[Path, Git], tmp_path: Path
+) -> None:
+    pr = pull_request(git_repo, BAD_CHANGE, "wip")
+    summary = tmp_path / "summary.md"
+    ran = run_job(flags_job(), pr.repo, pr.expressions(), summary)
+
+    check = ran["Check the flags"]
+    assert check.outcome == "failure"
+    assert re.search(
+        r"^::error file=flags/checkout/new-checkout\.yaml,line=5,col=3,"
+        r"title=unknown-environment::environment 'prod' is not declared",
+        check.output,
+        re.MULTILINE,
+    ), check.output
+    reasons = ran["Check the commit messages (reasons)"]
+    assert reasons.outcome == "failure"
+    assert f'error[missing-reason]: commit {pr.head[:7]} "wip"' in reasons.output
+    plan = summary.read_text(encoding="utf-8")
+    assert plan.startswith("### Flag plan:")
+    assert "has 1 error" in plan
+    assert ran["Build the snapshot"].outcome == "skipped"
+
+
+def test_a_good_pull_request_gets_its_plan_and_its_build(
+    git_repo: tuple[Path, Git], tmp_path: Path
+) -> None:
+    pr = pull_request(git_repo, GOOD_CHANGE, "Launch the new checkout in production")
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier steps' summary\n", encoding="utf-8")
+    ran = run_job(flags_job(), pr.repo, pr.expressions(), summary)
+
+    assert {name: result.outcome for name, result in ran.items()} == {
+        "Check the flags": "success",
+        "Check the commit messages (reasons)": "success",
+        "Plan (job summary)": "success",
+        "Build the snapshot": "success",
+    }, ran
+    assert "::" not in ran["Check the flags"].output
+    plan = summary.read_text(encoding="utf-8")
+    assert plan.startswith("earlier steps' summary\n### Flag plan:")  # appended, not replaced
+    assert f"({pr.base[:12]})" in plan
+    assert "<code>environments.production</code> | (absent) | true" in plan
+    uploaded = pr.repo / using(load("flags.yml"), "actions/upload-artifact")["with"]["path"]
+    assert sorted(path.name for path in uploaded.glob("*.json")) >= ["audit.json", "snapshot.json"]
+
+
+def test_the_release_pages_commands_export_the_build(
+    git_repo: tuple[Path, Git], tmp_path: Path
+) -> None:
+    """The pages job's commands on a tagged checkout: the site holds what the server serves."""
+    repo, git = git_repo
+    write_tree(repo, {**BASE_TREE, "flags/checkout/new-checkout.yaml": GOOD_CHANGE})
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Launch the new checkout in production")
+    git("tag", "v1.0.0")
+    pages = load("release.yml")["jobs"]["pages"]
+    ran = run_job(pages, repo, {}, tmp_path / "summary.md")
+
+    assert {result.outcome for result in ran.values()} == {"success"}, ran
+    site = repo / using(pages, "actions/upload-pages-artifact")["with"]["path"]
+    snapshot = (repo / "build" / "snapshot.json").read_bytes()
+    assert (site / "api" / "v1" / "snapshot.json").read_bytes() == snapshot
+    flat = json.loads((site / "api/v1/environments/production/flags.json").read_bytes())
+    assert flat["flags"] == {"banner": False, "new-checkout": True}
