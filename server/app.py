@@ -7,8 +7,8 @@ from typing import Any
 
 import falcon
 
-from server import errors
-from server.resources import audit, flags, health, metrics, ofrep, openapi, snapshot
+from server import dashboard, errors
+from server.resources import audit, flagd, flags, health, metrics, ofrep, openapi, snapshot
 from server.respond import Exchange, Observer
 from server.store import Store
 
@@ -20,6 +20,7 @@ def create_app(
     middleware: Iterable[Any] = (),  # Falcon middleware after Exchange (access control)
     default_environment: str | None = None,
     metrics_route: bool = True,  # False when /metrics has its own port (--metrics-bind)
+    repository: dashboard.Repository | None = None,  # the dashboard's links to flag files
 ) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App(middleware=[Exchange(observers), *middleware])
     # problem+json outside /ofrep/; 500s logged, never a traceback
@@ -32,10 +33,17 @@ def create_app(
     app.add_route("/openapi.json", openapi.Document())
     app.add_route("/api/v1/snapshot", snapshot.Whole(store))
     app.add_route("/api/v1/environments/{environment}/flags", snapshot.FlatMap(store))
+    app.add_route(
+        "/api/v1/environments/{environment}/applications/{application}/flags",
+        snapshot.FlatMap(store),
+        suffix="application",  # ?application=A as a path, for static exports (flagc export)
+    )
+    app.add_route("/api/v1/environments/{environment}/flagd.json", flagd.Definitions(store))
     app.add_route("/api/v1/flags", flags.List(store))
     app.add_route("/api/v1/flags/{key}", flags.Detail(store))
     app.add_route("/api/v1/flags/{key}/audit", audit.FlagLog(store))
     app.add_route("/api/v1/audit", audit.Log(store))
     app.add_route("/ofrep/v1/evaluate/flags", ofrep.Bulk(store, default_environment))
     app.add_route("/ofrep/v1/evaluate/flags/{key}", ofrep.Single(store, default_environment))
+    dashboard.add_routes(app, store, repository)  # the read-only pages: /, /flags/{key}, ...
     return app

@@ -14,6 +14,9 @@ When it is set, /api/v1 and /ofrep/v1 require `Authorization: Bearer <key>` (OFR
 may send `X-API-Key: <key>` instead): without a known key, 401 (problem+json under /api,
 OFREP's `{errorCode, errorDetails}` under /ofrep); a path with no route there is a 404 for
 anyone, as the routes are public (/openapi.json). Health, readiness and /metrics stay open.
+The dashboard's pages (resources with `page = True`, server.dashboard) show every environment,
+so they need a key allowed '*', also accepted as the password of HTTP Basic authentication
+(any user name) because that is what a browser can prompt for.
 A known key sets `req.context.environments` to the environments it may read, or None for
 '*'; resources answer 403 from that. The presented key is hashed and compared with every
 stored digest in constant time (`hmac.compare_digest`); neither it nor its digest is logged.
@@ -23,6 +26,8 @@ one is then logged and the keys in use are kept).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -42,6 +47,7 @@ PROTECTED: Final = ("/api/v1", "/ofrep/v1")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS: Final = frozenset(("name", "sha256", "environments"))
 _CHALLENGE: Final = 'Bearer realm="flagserve"'
+_PAGE_CHALLENGE: Final = 'Basic realm="flagserve dashboard", charset="UTF-8"'
 
 
 class KeyFileError(ValueError):
@@ -166,12 +172,13 @@ class AccessControl:
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: object
     ) -> None:
         """After routing (so that metrics see the route of a 401), before the responder."""
-        if self._keys is None or not _protected(req.path):
+        page = getattr(resource, "page", False) is True
+        if self._keys is None or not (page or _protected(req.path)):
             return
-        secret = _presented(req)
+        secret = _presented(req, basic=page)
         key = self._keys.find(secret) if secret else None
         if key is None:
-            _deny(req, resp, _why(secret))
+            _deny(req, resp, _why(secret), page=page)
         else:
             req.context.environments = key.environments
 
@@ -180,15 +187,27 @@ def _protected(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED)
 
 
-def _presented(req: falcon.Request) -> str | None:
-    """The key in `Authorization: Bearer <key>`, or (under /ofrep) in `X-API-Key`."""
+def _presented(req: falcon.Request, *, basic: bool = False) -> str | None:
+    """The key in `Authorization: Bearer <key>`, or (under /ofrep) in `X-API-Key`, or for
+    a page (`basic`) the password of `Authorization: Basic`."""
     header = req.get_header("Authorization")
     if header is not None:
         scheme, _, secret = header.strip().partition(" ")
+        if basic and scheme.lower() == "basic":
+            return _basic_password(secret.strip())
         return secret.strip() if scheme.lower() == "bearer" else ""
     if req.path.startswith("/ofrep/"):
         return req.get_header("X-API-Key")
     return None
+
+
+def _basic_password(credentials: str) -> str:
+    """The password in Basic credentials (base64 of `user:password`); "" when malformed."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2].strip()
 
 
 def _why(secret: str | None) -> str:
@@ -199,7 +218,10 @@ def _why(secret: str | None) -> str:
     return "the API key is not known"
 
 
-def _deny(req: falcon.Request, resp: falcon.Response, why: str) -> None:
+def _deny(req: falcon.Request, resp: falcon.Response, why: str, *, page: bool = False) -> None:
+    if page:
+        resp.set_header("WWW-Authenticate", _PAGE_CHALLENGE)
+        raise Problem("unauthorized", f"{why}: sign in with the API key as the password.")
     resp.set_header("WWW-Authenticate", _CHALLENGE)
     if req.path.startswith("/ofrep/"):
         raise OfrepError(falcon.HTTP_401, GENERAL, f"{why}: send Authorization: Bearer <key>")

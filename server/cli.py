@@ -28,6 +28,7 @@ from server.settings import (
     parse_count,
     parse_log_format,
     parse_name,
+    parse_url,
 )
 
 GUNICORN_ARGS = ("-c", "python:server.gunicorn_conf", "server.wsgi:app")
@@ -45,7 +46,7 @@ class Option:
 OPTIONS = (
     Option("--bind", "BIND", "HOST:PORT", parse_bind, "the API's address (127.0.0.1:8000)"),
     Option("--workers", "WORKERS", "N", parse_count, "worker processes (2)"),
-    Option("--threads", "THREADS", "N", parse_count, "threads per worker (8)"),
+    Option("--threads", "THREADS", "N", parse_count, "threads per worker (4)"),
     Option(
         "--log-format", "LOG_FORMAT", "|".join(LOG_FORMATS), parse_log_format, "log lines (text)"
     ),
@@ -64,6 +65,14 @@ OPTIONS = (
         parse_bind,
         "serve /metrics here, from the master, instead of on the API's port",
     ),
+    Option(
+        "--repository-url",
+        "REPOSITORY_URL",
+        "URL",
+        parse_url,
+        "the dashboard links flag files and commits to this repository (https://github.com/o/r)",
+    ),
+    Option("--flags-path", "FLAGS_PATH", "PATH", parse_name, "the flags folder in it (flags)"),
 )
 
 

@@ -141,6 +141,30 @@ def _flag_paths() -> Schema:
                 errors=(400, 403, 404),
             )
         },
+        "/api/v1/environments/{environment}/applications/{application}/flags": {
+            "get": _get(
+                "getApplicationFlatMap",
+                "Every flag's value in one environment and application: the same answer as "
+                "`.../environments/{environment}/flags?application=`, at a path a static "
+                "export can hold (`flagc export`)",
+                "flags",
+                _ref("FlatMap"),
+                parameters=("Environment", "ApplicationPath"),
+                errors=(403, 404),
+            )
+        },
+        "/api/v1/environments/{environment}/flagd.json": {
+            "get": _get(
+                "getFlagdDefinitions",
+                "One environment's flags in flagd's flag-definition format (what flagc writes "
+                "to OUT/flagd/<environment>.json), for flagd's HTTP sync; the evaluation "
+                "context's `application` chooses per-application values",
+                "flags",
+                _ref("Flagd"),
+                parameters=("Environment",),
+                errors=(403, 404),
+            )
+        },
         "/api/v1/snapshot": {
             "get": _get(
                 "getSnapshot",
@@ -332,6 +356,7 @@ def _parameters() -> Schema:
             **query("application", "An application of the project: its values.", NAME),
             "example": "web",
         },
+        "ApplicationPath": path("application", "An application of the project.", "web"),
         "EnvironmentQuery": query("environment", "Only this environment's values.", NAME),
         "Tag": query("tag", "Only flags with this tag.", {"type": "string"}),
         "Owner": query("owner", "Only flags with this owner.", {"type": "string"}),
@@ -568,7 +593,7 @@ def _ofrep_schemas() -> Schema:
 
 # The contract's schemas ------------------------------------------------------------------
 
-CONTRACTS: Final = {"snapshot": "Snapshot", "audit": "AuditLog"}  # file: component name
+CONTRACTS: Final = {"snapshot": "Snapshot", "audit": "AuditLog", "flagd": "Flagd"}  # file: name
 
 
 @functools.cache
@@ -578,9 +603,9 @@ def _contract(name: str) -> Schema:
 
 
 def contract_schemas() -> Schema:
-    """schemas/snapshot.schema.json and schemas/audit.schema.json as components: each file
-    as one component and each of its `$defs` as another, prefixed (`flag` in the snapshot's
-    is `SnapshotFlag`), every reference rewritten to match."""
+    """schemas/snapshot.schema.json, audit.schema.json and flagd.schema.json as components:
+    each file as one component and each of its `$defs` as another, prefixed (`flag` in the
+    snapshot's is `SnapshotFlag`), every reference rewritten to match."""
     found: Schema = {}
     for file, component in CONTRACTS.items():
         schema = dict(_contract(file))

@@ -96,7 +96,8 @@ class Exchange:
     ) -> None:
         context = req.context
         resp.set_header(REQUEST_ID, context.get("request_id") or new_request_id())
-        resp.set_headers(SECURITY_HEADERS)
+        # The dashboard's pages carry their own (a CSP that lets their stylesheet and script in).
+        resp.set_headers(getattr(resource, "security_headers", SECURITY_HEADERS))
         started: float = context.get("started") or time.perf_counter()
         elapsed = time.perf_counter() - started
         for observe in self._observers:

@@ -59,6 +59,14 @@ def parse_interval(value: str) -> float:
     return seconds
 
 
+def parse_url(value: str) -> str:
+    """An http(s) URL of a repository, without a trailing slash."""
+    url = value.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        raise ValueError(f"{value!r} is not an http(s) URL such as https://github.com/org/repo")
+    return url
+
+
 def parse_name(value: str) -> str:
     if not value.strip():
         raise ValueError("an empty name")
@@ -79,6 +87,8 @@ class Settings:
     default_environment: str | None = None
     reload_interval: float = 2.0
     metrics_bind: str | None = None  # /metrics on its own port, served by the master
+    repository_url: str | None = None  # the dashboard links flag files and commits there
+    flags_path: str = "flags"  # the flags folder inside that repository
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -104,6 +114,8 @@ class Settings:
             default_environment=get("DEFAULT_ENVIRONMENT", parse_name, None),
             reload_interval=get("RELOAD_INTERVAL", parse_interval, DEFAULTS.reload_interval),
             metrics_bind=get("METRICS_BIND", parse_bind, None),
+            repository_url=get("REPOSITORY_URL", parse_url, None),
+            flags_path=get("FLAGS_PATH", parse_name, DEFAULTS.flags_path),
         )
         if settings.metrics_bind is not None and settings.metrics_bind == settings.bind:
             raise SettingsError(

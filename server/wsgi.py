@@ -28,7 +28,7 @@ from typing import Any
 
 import falcon
 
-from server import logs, metrics
+from server import dashboard, logs, metrics
 from server.app import create_app
 from server.auth import AccessControl, KeyFileError, load_keys
 from server.settings import Settings, SettingsError
@@ -107,6 +107,7 @@ def build(settings: Settings) -> Service:
         middleware=[access] if access is not None else [],
         default_environment=default,
         metrics_route=settings.metrics_bind is None,
+        repository=dashboard.Repository(settings.repository_url, settings.flags_path),
     )
     store.watch(settings.reload_interval)
     return Service(settings, store, access, app)

@@ -141,7 +141,8 @@ def test_writes_are_405_with_allow(
     }
 
 
-@pytest.mark.parametrize("path", ["/", "/api", "/api/v1", "/api/v1/nothing", "/api/v2/flags"])
+# (/ is the dashboard's overview page)
+@pytest.mark.parametrize("path", ["/api", "/api/v1", "/api/v1/nothing", "/api/v2/flags"])
 def test_unknown_routes_are_404_problems(client: falcon.testing.TestClient, path: str) -> None:
     for method in ("GET", "POST"):
         result = request(client, method, path)

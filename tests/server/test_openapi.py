@@ -44,13 +44,15 @@ def test_it_is_sent_with_an_etag_and_revalidated(client: falcon.testing.TestClie
 
 
 def routes(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[str, str]]:
-    """(URI template, method) for every responder the app's router holds."""
+    """(URI template, method) for every responder the app's router holds, but the
+    dashboard's HTML pages and assets (server.dashboard: not part of the API)."""
     found: set[tuple[str, str]] = set()
     nodes: list[Any] = list(app._router._roots)
     while nodes:
         node = nodes.pop()
         nodes.extend(node.children)
-        if node.resource is not None:
+        page = type(node.resource).__module__.startswith("server.dashboard")
+        if node.resource is not None and not page:
             found |= {
                 (node.uri_template, method)
                 for method in METHODS
@@ -128,6 +130,8 @@ EXCHANGES: list[tuple[str, str, dict[str, Any], int]] = [  # method, URL, reques
     ("GET", "/api/v1/environments/production/flags", {}, 200),
     ("GET", "/api/v1/environments/nowhere/flags", {}, 404),
     ("GET", "/api/v1/environments/production/flags?application=toaster", {}, 400),
+    ("GET", "/api/v1/environments/production/flagd.json", {}, 200),
+    ("GET", "/api/v1/environments/nowhere/flagd.json", {}, 404),
     ("GET", "/api/v1/flags", {}, 200),
     ("GET", "/api/v1/flags?environment=staging&application=ios&limit=1&offset=1", {}, 200),
     ("GET", "/api/v1/flags?limit=0", {}, 400),
@@ -173,6 +177,7 @@ REFUSALS: list[tuple[str, str, dict[str, Any], int]] = [  # with a key for produ
     ("POST", "/ofrep/v1/evaluate/flags", OFREP_CONTEXT, 401),
     ("GET", "/api/v1/environments/staging/flags", PRODUCTION, 403),
     ("GET", "/api/v1/flags?environment=staging", PRODUCTION, 403),
+    ("GET", "/api/v1/environments/staging/flagd.json", PRODUCTION, 403),
     ("GET", "/api/v1/snapshot", PRODUCTION, 403),
     ("GET", "/api/v1/audit", PRODUCTION, 403),
     ("GET", "/api/v1/flags/banner/audit", PRODUCTION, 403),

@@ -1,0 +1,135 @@
+"""The overview's content: which flags (filters, order) and which columns of the matrix.
+
+Pure functions over the snapshot document. At 5 environments x 20 applications a full
+matrix is 105 cells a row; the page then shows one cell per environment (its value, and how
+many of its applications differ) until an environment is chosen, whose applications then
+get a column each. Small projects get every column at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup
+
+SORTS = ("key", "owner", "expires", "updated")
+EXPAND_ALL_UP_TO = 48  # environment x application cells a row shown without choosing
+
+Flag = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the overview's form asks for; "" is no filter."""
+
+    text: str = ""
+    tag: str = ""
+    owner: str = ""
+    environment: str = ""
+    sort: str = "key"
+
+    def query(self, **changes: str) -> dict[str, str]:
+        """The query parameters of this view with `changes`, empty ones left out."""
+        values = {
+            "q": self.text,
+            "tag": self.tag,
+            "owner": self.owner,
+            "environment": self.environment,
+            "sort": self.sort if self.sort != "key" else "",
+        }
+        values.update(changes)
+        return {name: value for name, value in values.items() if value}
+
+
+@dataclass(frozen=True)
+class Column:
+    environment: str
+    application: str | None  # None: the environment without application
+
+
+def columns(
+    environments: Sequence[str], applications: Sequence[str], chosen: str
+) -> tuple[list[Column], bool]:
+    """The matrix's columns, and whether each environment shows its applications."""
+    shown = [chosen] if chosen else list(environments)
+    expanded = bool(chosen) or len(environments) * len(applications) <= EXPAND_ALL_UP_TO
+    found = []
+    for environment in shown:
+        found.append(Column(environment, None))
+        if expanded:
+            found += [Column(environment, application) for application in applications]
+    return found, expanded
+
+
+def matches(flag: Flag, filters: Filters) -> bool:
+    """Whether `flag` passes the text (key, description, owner, tags; any case), tag and
+    owner filters."""
+    if filters.tag and filters.tag not in flag["tags"]:
+        return False
+    if filters.owner and filters.owner != flag["owner"]:
+        return False
+    if not filters.text:
+        return True
+    words = [flag["key"], flag["description"], flag["owner"], *flag["tags"]]
+    return filters.text.casefold() in " ".join(words).casefold()
+
+
+def ordered(flags: Sequence[Flag], sort: str) -> list[Flag]:
+    """By key; or by owner, by expiry (soonest first, none last) or by last change (newest
+    first), each then by key."""
+    by_key = sorted(flags, key=lambda flag: flag["key"])
+    if sort == "owner":
+        return sorted(by_key, key=lambda flag: flag["owner"].casefold())
+    if sort == "expires":
+        return sorted(by_key, key=lambda flag: (flag["expires"] is None, flag["expires"] or ""))
+    if sort == "updated":
+        return sorted(by_key, key=lambda flag: flag["updated_at"] or "", reverse=True)
+    return by_key
+
+
+LEVELS = {
+    "environment-application": "set for this application in this environment",
+    "environment": "set for the environment",
+    "application": "set for the application, in every environment",
+    "default": "the flag's default (enabled)",
+}
+
+# Eight possible cells, made once: the matrix is most of the page's bytes.
+_CELLS = {
+    (value, source): Markup('<td class="{}" title="{}">{}</td>').format(
+        "on" if value else "off", source, "on" if value else "off"
+    )
+    for value in (True, False)
+    for source in LEVELS
+}
+
+
+def cell(flag: Flag, column: Column) -> Markup:
+    """One cell: on/off, the level that decided it on hover (`title`: the snapshot's source,
+    explained once in the legend, to keep a 2,000-row page light), classes for color."""
+    row = flag["resolved"][column.environment]
+    found = row if column.application is None else row["applications"][column.application]
+    return _CELLS[found["value"], found["source"]]
+
+
+def row_cells(flag: Flag, shown: Sequence[Column], expanded: bool) -> Markup:
+    """A row's cells; folded environments also say how many applications differ."""
+    if expanded:
+        return Markup("").join(cell(flag, column) for column in shown)
+    return Markup("").join(_folded(flag, column.environment) for column in shown)
+
+
+def _folded(flag: Flag, environment: str) -> Markup:
+    row = flag["resolved"][environment]
+    on = sum(cell["value"] for cell in row["applications"].values())
+    total = len(row["applications"])
+    state = "on" if row["value"] else "off"
+    differ = total - on if row["value"] else on
+    note = f"{differ} of {total} applications {'off' if row['value'] else 'on'}"
+    if not differ:
+        return _CELLS[row["value"], row["source"]]
+    return Markup('<td class="{} mixed" title="{}; {}">{} <small>{}/{}</small></td>').format(
+        state, row["source"], note, state, on, total
+    )

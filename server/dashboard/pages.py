@@ -1,0 +1,206 @@
+"""The dashboard's pages as bytes: Jinja2 templates (autoescaped: flag files and commit
+messages are user input and render as text) over the snapshot being served.
+
+Each page is a function of the snapshot, the query and the day (expiry is judged against
+today), so pages are kept with the snapshot (`Snapshot.memo`) and sent with its ETag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+
+from server.dashboard import graph, overview
+from server.dashboard.links import Repository
+from server.respond import per_snapshot
+from server.responses import Body, body
+from server.store import Snapshot
+
+HTML = "text/html; charset=utf-8"
+AUDIT_PAGE = 100  # entries a page of the audit feed shows
+FLAG_HISTORY = 200  # entries the flag page shows (the audit page has the rest)
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("server.dashboard", "templates"),
+    autoescape=True,  # every template: nothing from a flag file is ever markup
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _query(values: Mapping[str, object]) -> str:
+    """`?name=value&...` of the non-empty values (a link's query string)."""
+    kept = {name: value for name, value in values.items() if value not in ("", None, 0)}
+    return "?" + urlencode(kept)
+
+
+_TEMPLATES.filters["query"] = _query
+
+
+@dataclass(frozen=True)
+class Site:
+    """What every page needs beside the snapshot: links to the repository, and today."""
+
+    repository: Repository
+    today: dt.date
+
+
+def render(name: str, snapshot: Snapshot, site: Site, **context: Any) -> Body:
+    """Template `name` with the footer's facts (revision, when the flags last changed)."""
+    newest = snapshot.entries[0]["committed_at"] if snapshot.entries else None
+    html = _TEMPLATES.get_template(name).render(
+        revision=snapshot.revision,
+        revision_link=site.repository.commit(snapshot.revision),
+        changed_at=newest,
+        repository=site.repository,
+        today=site.today.isoformat(),
+        **context,
+    )
+    return body(html.encode("utf-8"), HTML)
+
+
+def expired(flag: Mapping[str, Any], today: dt.date) -> bool:
+    return flag["expires"] is not None and flag["expires"] < today.isoformat()
+
+
+def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> Body:
+    flags = [flag for flag in snapshot.flags.values() if overview.matches(flag, filters)]
+    shown, expanded = overview.columns(
+        snapshot.environments, snapshot.applications, filters.environment
+    )
+    rows = [
+        (flag, expired(flag, site.today), overview.row_cells(flag, shown, expanded))
+        for flag in overview.ordered(flags, filters.sort)
+    ]
+    index = choices(snapshot)
+    return render(
+        "overview.html",
+        snapshot,
+        site,
+        rows=rows,
+        total=len(snapshot.flags),
+        columns=shown,
+        expanded=expanded,
+        applications=snapshot.applications,
+        environments=snapshot.environments,
+        filters=filters,
+        sorts=overview.SORTS,
+        levels=overview.LEVELS,
+        tags=index.tags,
+        owners=index.owners,
+    )
+
+
+@dataclass(frozen=True)
+class _Choices:
+    tags: list[str]
+    owners: list[str]
+    actors: list[str]
+
+
+@per_snapshot
+def choices(snapshot: Snapshot) -> _Choices:
+    """The values the filters offer."""
+    flags = snapshot.flags.values()
+    return _Choices(
+        sorted({tag for flag in flags for tag in flag["tags"]}),
+        sorted({flag["owner"] for flag in flags}),
+        sorted({entry["author"]["name"] for entry in snapshot.entries}),
+    )
+
+
+def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
+    flag = snapshot.flags[key]
+    needs, needed_by = graph.neighbourhood(snapshot.flags, key)
+    history = [entry for entry in snapshot.entries if entry["flag"] == key]
+    picture, complete = graph.around(snapshot.flags, key) if needs or needed_by else ("", True)
+    return render(
+        "flag.html",
+        snapshot,
+        site,
+        flag=flag,
+        expired=expired(flag, site.today),
+        file_link=site.repository.file(snapshot.revision, flag["file"]),
+        declared=_declared(flag, snapshot.environments, snapshot.applications),
+        needs=needs,
+        needed_by=needed_by,
+        picture=picture,
+        whole_neighbourhood=complete,
+        history=history[:FLAG_HISTORY],
+        more_history=max(0, len(history) - FLAG_HISTORY),
+        environments=snapshot.environments,
+        applications=snapshot.applications,
+        levels=overview.LEVELS,
+    )
+
+
+def _declared(
+    flag: Mapping[str, Any], environments: Sequence[str], applications: Sequence[str]
+) -> dict[str, dict[str | None, bool | None]]:
+    """What the file says per environment (None) and environment/application: the value
+    written at that level, or None where the file is silent there."""
+    table: dict[str, dict[str | None, bool | None]] = {}
+    for environment in environments:
+        written = flag["environments"].get(environment)
+        if isinstance(written, dict):
+            values = dict(written.get("applications", {}))
+            table[environment] = {None: written.get("enabled"), **values}
+        else:
+            table[environment] = {None: written}
+    return table
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str = ""
+    flag: str = ""
+    offset: int = 0
+
+
+def audit_page(snapshot: Snapshot, site: Site, query: AuditQuery) -> Body:
+    entries = [
+        entry
+        for entry in snapshot.entries
+        if (not query.flag or entry["flag"] == query.flag)
+        and (not query.actor or entry["author"]["name"] == query.actor)
+    ]
+    start = min(query.offset, max(0, len(entries) - 1))
+    return render(
+        "audit.html",
+        snapshot,
+        site,
+        entries=entries[start : start + AUDIT_PAGE],
+        count=len(entries),
+        start=start,
+        size=AUDIT_PAGE,
+        query=query,
+        actors=choices(snapshot).actors,
+        flags=sorted(snapshot.flags),
+        complete=snapshot.audit_complete,
+    )
+
+
+def graph_page(snapshot: Snapshot, site: Site) -> Body:
+    flags = snapshot.flags
+    linked = graph.linked(flags)
+    alone = sorted(flags.keys() - set(linked))
+    return render(
+        "graph.html",
+        snapshot,
+        site,
+        picture=graph.whole(flags),
+        linked=linked,
+        most=graph.MOST_NODES,
+        alone=alone,
+    )
+
+
+def problem_page(snapshot: Snapshot, site: Site, title: str, detail: str) -> Body:
+    """A 404 or 400 as a page, with the footer and a way back."""
+    return render("problem.html", snapshot, site, title=title, detail=detail)

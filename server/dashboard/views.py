@@ -1,0 +1,183 @@
+"""The dashboard's resources: read-only pages over the snapshot being served, each kept
+with its snapshot and sent like the API's answers (ETag and 304, gzip, HEAD).
+
+Access: pages show every environment, so when API keys are on (`server.auth`) they need a
+key allowed every environment ('*'), like the whole snapshot; `page = True` tells the access
+control to ask for one here too, and to accept it as the password of HTTP Basic
+authentication, which a browser prompts for. Without keys the dashboard is open, like the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from importlib import resources
+
+import falcon
+
+from server.dashboard import overview, pages
+from server.dashboard.links import Repository
+from server.respond import SECURITY_HEADERS, require_all_environments, send
+from server.responses import Body, body
+from server.store import Snapshot, Store
+
+# No inline script or style (flag data can never run), nothing from elsewhere.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = tuple(
+    (name, PAGE_POLICY if name == "Content-Security-Policy" else value)
+    for name, value in SECURITY_HEADERS
+)
+
+
+class _Page:
+    """What the pages share: the store, the repository links, and the day."""
+
+    page = True  # for server.auth: a page, which needs a '*' key when keys are on
+    security_headers = PAGE_HEADERS  # for server.respond.Exchange
+
+    def __init__(self, store: Store, repository: Repository, today: Callable[[], dt.date]) -> None:
+        self._store = store
+        self._repository = repository
+        self._today = today
+
+    def _site(self) -> pages.Site:
+        return pages.Site(self._repository, self._today())
+
+    def _send(
+        self,
+        req: falcon.Request,
+        resp: falcon.Response,
+        key: tuple[object, ...],
+        make: Callable[[Snapshot, pages.Site], Body],
+        keep: bool = True,  # False for queries that name nothing that exists
+    ) -> None:
+        require_all_environments(req, "The dashboard")
+        snapshot, site = self._store.current, self._site()
+        if not keep:
+            send(req, resp, make(snapshot, site))
+            return
+        memo_key = ("dashboard", site.today, *key)
+        send(req, resp, snapshot.memo(memo_key, lambda: make(snapshot, site)))
+
+    def _problem(
+        self, req: falcon.Request, resp: falcon.Response, status: str, detail: str
+    ) -> None:
+        require_all_environments(req, "The dashboard")
+        resp.status = status
+        title = falcon.code_to_http_status(status).partition(" ")[2]
+        send(req, resp, pages.problem_page(self._store.current, self._site(), title, detail))
+
+
+def _text(req: falcon.Request, name: str) -> str:
+    """A query parameter as text ("" when absent; the first when repeated: a page is
+    forgiving where the API is strict)."""
+    value = req.params.get(name, "")
+    return (value[0] if isinstance(value, list) else value).strip()
+
+
+class Overview(_Page):
+    """`/?q=&tag=&owner=&environment=&sort=`: every flag and its values."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        snapshot = self._store.current
+        filters = overview.Filters(
+            _text(req, "q"), _text(req, "tag"), _text(req, "owner"), _text(req, "environment"),
+            _text(req, "sort") or "key",
+        )  # fmt: skip
+        if filters.environment and filters.environment not in snapshot.environments:
+            self._problem(
+                req, resp, falcon.HTTP_400, f"There is no environment {filters.environment!r}."
+            )
+            return
+        if filters.sort not in overview.SORTS:
+            self._problem(
+                req, resp, falcon.HTTP_400, f"Sort by one of {', '.join(overview.SORTS)}."
+            )
+            return
+        choices = pages.choices(snapshot)
+        keep = (
+            not filters.text
+            and (not filters.tag or filters.tag in choices.tags)
+            and (not filters.owner or filters.owner in choices.owners)
+        )
+        self._send(
+            req,
+            resp,
+            ("overview", filters),
+            lambda s, site: pages.overview_page(s, site, filters),
+            keep,
+        )
+
+    on_head = on_get
+
+
+class Flag(_Page):
+    """`/flags/{key}`: one flag, its values, dependencies and history."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
+        if key not in self._store.current.flags:
+            self._problem(req, resp, falcon.HTTP_404, f"There is no flag {key!r}.")
+            return
+        self._send(req, resp, ("flag", key), lambda s, site: pages.flag_page(s, site, key))
+
+    on_head = on_get
+
+
+class Audit(_Page):
+    """`/audit?actor=&flag=&offset=`: every change, newest first."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        offset = _text(req, "offset")
+        if offset and not (offset.isdigit() and len(offset) < 10):
+            self._problem(req, resp, falcon.HTTP_400, "offset must be a whole number.")
+            return
+        query = pages.AuditQuery(_text(req, "actor"), _text(req, "flag"), int(offset or 0))
+        snapshot = self._store.current
+        keep = query.offset < max(1, len(snapshot.entries)) and (
+            not query.actor or query.actor in pages.choices(snapshot).actors
+        )
+        self._send(
+            req, resp, ("audit", query), lambda s, site: pages.audit_page(s, site, query), keep
+        )
+
+    on_head = on_get
+
+
+class Graph(_Page):
+    """`/graph`: the whole dependency graph."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._send(req, resp, ("graph",), pages.graph_page)
+
+    on_head = on_get
+
+
+def _assets() -> dict[str, Body]:
+    """The stylesheet and the script, read once from the package."""
+    types = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+    found = {}
+    for item in resources.files("server.dashboard").joinpath("static").iterdir():
+        suffix = "." + item.name.rpartition(".")[2]
+        if suffix in types:
+            found[item.name] = body(item.read_bytes(), types[suffix])
+    return found
+
+
+class Static:
+    """`/static/{name}`: the stylesheet and the script (open to all: they hold no data)."""
+
+    security_headers = PAGE_HEADERS
+
+    def __init__(self) -> None:
+        self._assets = _assets()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        asset = self._assets.get(name)
+        if asset is None:
+            raise falcon.HTTPNotFound()
+        send(req, resp, asset)
+
+    on_head = on_get

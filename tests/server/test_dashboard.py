@@ -1,0 +1,369 @@
+"""The dashboard's pages through Falcon's test client over a real Store of a real build:
+cell values, filters, escaping of flag data and commit messages, ETag/304, the unknown
+flag page, the pages' CSP, links to the repository and access control with API keys."""
+
+from __future__ import annotations
+
+import base64
+import re
+from html.parser import HTMLParser
+
+import falcon.testing
+import pytest
+
+from server import dashboard
+from server.app import create_app
+from server.auth import AccessControl, ApiKey, KeyRing, digest
+from server.dashboard import views
+from server.settings import Settings, SettingsError
+from server.store import Store
+from tests.server.conftest import FLAGS, Built
+
+HOSTILE = "<script>document.title='pwned'</script>"
+HOSTILE_YAML = f'description: "{HOSTILE} & <b>bold</b>"\n'
+REPO = "https://example.com/org/flags"
+
+
+class _Matrix(HTMLParser):
+    """The overview's table: {flag: [(class, title, text) per cell]} and the headers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: dict[str, list[tuple[str, str, str]]] = {}
+        self.headers: list[str] = []
+        self._key: str | None = None
+        self._cell: list[str] | None = None
+        self._in_thead = False
+        self._in_key_link = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "thead":
+            self._in_thead = True
+        elif tag == "a" and (found.get("href") or "").startswith("/flags/") and self._key is None:
+            self._key, self._in_key_link = found["href"].removeprefix("/flags/"), True  # type: ignore[union-attr]
+        elif tag == "td" and self._key is not None and found.get("class") in ("on", "off"):
+            self._cell = [found.get("class") or "", found.get("title") or "", ""]
+        elif tag == "th" and self._in_thead:
+            self.headers.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "thead":
+            self._in_thead = False
+        elif tag == "td" and self._cell is not None and self._key is not None:
+            self.rows.setdefault(self._key, []).append(
+                (self._cell[0], self._cell[1], self._cell[2])
+            )
+            self._cell = None
+        elif tag == "tr":
+            self._key = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell[2] += data
+        elif self._in_thead and self.headers:
+            self.headers[-1] += data.strip()
+
+
+def matrix(html: str) -> _Matrix:
+    parsed = _Matrix()
+    parsed.feed(html.split('<table id="flags">', 1)[1])
+    return parsed
+
+
+# Columns of the 3 x 3 fixture: each environment, then its applications.
+COLUMNS = [
+    (environment, application)
+    for environment in ("development", "staging", "production")
+    for application in (None, "web", "ios", "android")
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "environment", "application", "value", "source"),
+    [
+        ("new-checkout", "development", None, "off", "default"),
+        ("new-checkout", "development", "ios", "on", "application"),
+        ("new-checkout", "staging", "android", "on", "environment"),
+        ("new-checkout", "production", None, "off", "environment"),
+        ("new-checkout", "production", "web", "on", "environment-application"),
+        ("new-checkout", "production", "ios", "off", "environment"),
+        ("banner", "development", "web", "on", "environment"),
+        ("banner", "production", "web", "off", "default"),
+        ("pricing-engine", "production", "android", "on", "default"),
+    ],
+)
+def test_the_overview_shows_each_value_and_the_level_that_decided_it(
+    client: falcon.testing.TestClient,
+    key: str,
+    environment: str,
+    application: str | None,
+    value: str,
+    source: str,
+) -> None:
+    found = matrix(client.simulate_get("/").text)
+    cls, title, text = found.rows[key][COLUMNS.index((environment, application))]
+    assert (cls, text, title.split(":")[0]) == (value, value, source)
+
+
+def test_the_overview_lists_every_flag_with_owner_tags_and_the_filters_choices(
+    client: falcon.testing.TestClient,
+) -> None:
+    html = client.simulate_get("/").text
+    assert sorted(matrix(html).rows) == ["banner", "new-checkout", "pricing-engine"]
+    assert "3 of 3 flags" in html
+    for choice in (
+        "<option>checkout</option>",
+        "<option>team-growth</option>",
+        "<option>production</option>",
+    ):
+        assert choice in html
+    assert '<span class="tag">q3</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("query", "keys"),
+    [
+        ("tag=checkout", ["new-checkout"]),
+        ("owner=team-growth", ["banner"]),
+        ("q=SHIPPING", ["banner"]),  # the description, any case
+        ("q=platform", ["pricing-engine"]),  # a tag
+        ("tag=nothing", []),
+        ("tag=platform&owner=team-growth", []),
+    ],
+)
+def test_filters_narrow_the_rows(
+    client: falcon.testing.TestClient, query: str, keys: list[str]
+) -> None:
+    assert sorted(matrix(client.simulate_get("/", query_string=query).text).rows) == keys
+
+
+def test_an_environment_narrows_the_columns(client: falcon.testing.TestClient) -> None:
+    found = matrix(client.simulate_get("/", query_string="environment=production").text)
+    assert found.headers[-5:] == ["production", "(none)", "web", "ios", "android"]
+    assert [text for _, _, text in found.rows["new-checkout"]] == ["off", "on", "off", "off"]
+
+
+def test_sorting_by_owner(client: falcon.testing.TestClient) -> None:
+    html = client.simulate_get("/", query_string="sort=owner").text
+    assert list(matrix(html).rows) == ["new-checkout", "banner", "pricing-engine"]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "detail"),
+    [
+        ("/", "environment=moon", "There is no environment &#39;moon&#39;."),
+        ("/", "sort=colour", "Sort by one of key, owner, expires, updated."),
+        ("/audit", "offset=-1", "offset must be a whole number."),
+        ("/flags/nope", "", "There is no flag &#39;nope&#39;."),
+    ],
+)
+def test_bad_requests_and_unknown_flags_are_pages(
+    client: falcon.testing.TestClient, path: str, query: str, detail: str
+) -> None:
+    result = client.simulate_get(path, query_string=query)
+    assert result.status_code in (400, 404)
+    assert result.headers["content-type"] == "text/html; charset=utf-8"
+    assert f'<p class="problem">{detail}</p>' in result.text
+
+
+def test_the_flag_page_shows_declared_and_resolved_values_dependencies_and_history(
+    client: falcon.testing.TestClient,
+) -> None:
+    html = client.simulate_get("/flags/new-checkout").text
+    assert "Single-page checkout" in html and "team-checkout" in html
+    assert "<code>checkout/new-checkout.yaml</code>" in html and "blob/" not in html  # no URL
+    # production/web: resolved on, declared on at that level
+    assert re.search(r'title="environment-application: [^"]*">on<small class="declared">on<', html)
+    assert '<a href="/flags/pricing-engine">pricing-engine</a> (directly)' in html
+    assert "<svg" in html and 'xlink:href="/flags/pricing-engine"' in html
+    assert '<span class="actor" title="ada@example.com">Ada Lovelace</span>' in html
+    assert "Launch the new checkout on web in production" in html
+    assert "Approved in CHG-1234." in html
+    assert "<code>production/web</code>: (absent) → on" in html
+
+
+def test_the_needed_flag_lists_what_needs_it(client: falcon.testing.TestClient) -> None:
+    html = client.simulate_get("/flags/pricing-engine").text
+    assert '<a href="/flags/new-checkout">new-checkout</a> (directly)' in html
+
+
+def test_links_to_the_repository_when_its_url_is_set(store: Store) -> None:
+    client = falcon.testing.TestClient(
+        create_app(store, repository=dashboard.Repository(REPO, "flags"))
+    )
+    revision = store.current.revision
+    html = client.simulate_get("/flags/new-checkout").text
+    assert f'href="{REPO}/blob/{revision}/flags/checkout/new-checkout.yaml"' in html
+    commit = store.current.entries[0]["commit"]
+    assert f'href="{REPO}/commit/{commit}"' in html
+    assert f'href="{REPO}/commit/{revision}"' in client.simulate_get("/").text  # the footer
+
+
+@pytest.mark.parametrize(
+    ("revision", "file"),
+    [
+        ("a" * 40, f"{REPO}/blob/{'a' * 40}/flags/x/y.yaml"),
+        ("a" * 40 + "-dirty", f"{REPO}/blob/{'a' * 40}/flags/x/y.yaml"),
+        ("content-0123456789ab", None),  # built outside git: nothing to link to
+    ],
+)
+def test_file_links(revision: str, file: str | None) -> None:
+    assert dashboard.Repository(REPO).file(revision, "x/y.yaml") == file
+    assert dashboard.Repository(None).file(revision, "x/y.yaml") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [("ftp://example.com/r", "is not an http(s) URL"), ("https://", "is not an http(s) URL")],
+)
+def test_a_bad_repository_url_is_refused(value: str, error: str) -> None:
+    with pytest.raises(
+        SettingsError, match=re.escape(f"FLAGSERVE_REPOSITORY_URL: {value!r} {error}")
+    ):
+        Settings.from_env({"FLAGSERVE_REPOSITORY_URL": value})
+    assert Settings.from_env({"FLAGSERVE_REPOSITORY_URL": REPO + "/"}).repository_url == REPO
+
+
+def test_the_audit_page_lists_changes_newest_first_and_filters(built: Built) -> None:
+    banner = FLAGS["growth/banner.yaml"] + "  staging: true\n"
+    built.commit("Banner on in staging", {"growth/banner.yaml": banner})
+    store = Store(built.out)
+    store.start()
+    client = falcon.testing.TestClient(create_app(store))
+    html = client.simulate_get("/audit").text
+    assert html.index("Banner on in staging") < html.index("Launch the new checkout")
+    only = client.simulate_get("/audit", query_string="flag=banner").text
+    assert "Banner on in staging" in only and "Launch the new checkout" not in only
+    assert (
+        "Banner on in staging"
+        not in client.simulate_get("/audit", query_string="actor=Nobody").text
+    )
+    assert (
+        "Banner on in staging"
+        in client.simulate_get("/audit", query_string="actor=Ada Lovelace").text
+    )
+
+
+def test_the_graph_page_draws_linked_flags_and_lists_the_others(
+    client: falcon.testing.TestClient,
+) -> None:
+    html = client.simulate_get("/graph").text
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert 'xlink:href="/flags/new-checkout"' in svg and 'xlink:href="/flags/pricing-engine"' in svg
+    assert "banner" not in svg
+    assert '<ul class="alone"><li><a href="/flags/banner">banner</a></li></ul>' in html
+
+
+def test_user_text_renders_as_text_everywhere(built: Built) -> None:
+    built.commit(
+        f"{HOSTILE} <img src=x onerror=alert(1)>\n\n<iframe src=//evil>",
+        {"growth/banner.yaml": HOSTILE_YAML + "owner: <i>growth</i>\nenabled: false\n"},
+    )
+    store = Store(built.out)
+    store.start()
+    client = falcon.testing.TestClient(create_app(store))
+    for path in ("/", "/flags/banner", "/audit", "/graph", "/?q=%3Cscript%3E"):
+        html = client.simulate_get(path).text
+        assert "<script>document" not in html and "<img src=x" not in html, path
+        assert "<iframe" not in html and "<b>" not in html and "<i>" not in html, path
+    flag_page = client.simulate_get("/flags/banner").text
+    assert (
+        "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt; &amp; &lt;b&gt;" in flag_page
+    )
+    assert "&lt;iframe src=//evil&gt;" in flag_page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in client.simulate_get("/audit").text
+    assert len(re.findall(r"<script", flag_page)) == 1  # the page's own, from /static/
+
+
+def test_pages_answer_with_etags_304_gzip_and_head(client: falcon.testing.TestClient) -> None:
+    for path in ("/", "/flags/new-checkout", "/audit", "/graph", "/static/dashboard.css"):
+        first = client.simulate_get(path)
+        assert first.status_code == 200 and first.headers["etag"].startswith('"'), path
+        again = client.simulate_get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and not again.content, path
+        head = client.simulate_head(path)
+        assert head.headers["etag"] == first.headers["etag"] and not head.content, path
+    zipped = client.simulate_get("/", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+
+
+def test_pages_forbid_inline_script_and_style_and_the_api_keeps_its_policy(
+    client: falcon.testing.TestClient,
+) -> None:
+    for path in (
+        "/",
+        "/flags/new-checkout",
+        "/flags/nope",
+        "/audit",
+        "/graph",
+        "/static/dashboard.js",
+    ):
+        assert client.simulate_get(path).headers["content-security-policy"] == views.PAGE_POLICY
+    assert "'unsafe-inline'" not in views.PAGE_POLICY and "script-src 'self'" in views.PAGE_POLICY
+    api = client.simulate_get("/api/v1/flags").headers["content-security-policy"]
+    assert api == "default-src 'none'; frame-ancestors 'none'"
+    html = client.simulate_get("/").text
+    assert (
+        " style=" not in html
+        and "<style" not in html
+        and re.findall(r"<script[^>]*>", html) == ['<script src="/static/dashboard.js" defer>']
+    )
+
+
+def test_unknown_assets_are_404(client: falcon.testing.TestClient) -> None:
+    assert client.simulate_get("/static/nope.js").status_code == 404
+    assert (
+        client.simulate_get("/static/dashboard.js")
+        .headers["content-type"]
+        .startswith("text/javascript")
+    )
+
+
+EVERYWHERE = "every-secret"
+STAGING = "staging-secret"
+
+
+@pytest.fixture
+def guarded(store: Store) -> falcon.testing.TestClient:
+    ring = KeyRing(
+        [
+            ApiKey("ops", bytes.fromhex(digest(EVERYWHERE.encode())), None),
+            ApiKey("web", bytes.fromhex(digest(STAGING.encode())), frozenset({"staging"})),
+        ]
+    )
+    return falcon.testing.TestClient(create_app(store, middleware=[AccessControl(ring)]))
+
+
+def _basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"anyone:{password}".encode()).decode()}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        (_basic("wrong"), 401),
+        ({"Authorization": "Basic !!!"}, 401),
+        (_basic(STAGING), 403),  # a key limited to some environments may not see them all
+        ({"Authorization": f"Bearer {STAGING}"}, 403),
+        (_basic(EVERYWHERE), 200),
+        ({"Authorization": f"Bearer {EVERYWHERE}"}, 200),
+    ],
+)
+@pytest.mark.parametrize("path", ["/", "/flags/new-checkout", "/flags/nope", "/audit", "/graph"])
+def test_with_api_keys_pages_need_a_key_for_every_environment(
+    guarded: falcon.testing.TestClient, path: str, headers: dict[str, str], status: int
+) -> None:
+    result = guarded.simulate_get(path, headers=headers)
+    expected = 404 if status == 200 and path == "/flags/nope" else status
+    assert result.status_code == expected
+    if status == 401:
+        assert result.headers["www-authenticate"].startswith('Basic realm="flagserve dashboard"')
+
+
+def test_with_api_keys_assets_stay_open_and_the_api_takes_no_basic(
+    guarded: falcon.testing.TestClient,
+) -> None:
+    assert guarded.simulate_get("/static/dashboard.css").status_code == 200
+    assert guarded.simulate_get("/api/v1/flags", headers=_basic(EVERYWHERE)).status_code == 401
