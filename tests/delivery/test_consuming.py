@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from compiler.cli import main as flagc
 from tests.conftest import Git
-from tests.server.conftest import Live, start_server, stop_server
+from tests.server.conftest import Live, start_server, stop_server, wait_until_served
 
 ROOT = Path(__file__).resolve().parents[2]
 README_URL = "http://127.0.0.1:8000"
@@ -178,7 +177,4 @@ def turn_off_in_production(served: Served) -> None:
     served.git("commit", "--quiet", "--all", "--message", "Turn the new checkout off on the web")
     assert flagc(["build", str(served.repo / "flags"), "-o", str(served.out)]) == 0
     revision = served.snapshot()["revision"]
-    deadline = time.monotonic() + 30
-    while served.live.get("/readyz").json().get("revision") != revision:
-        assert time.monotonic() < deadline, "the server did not take the new build in"
-        time.sleep(0.1)
+    wait_until_served(served.live, revision)

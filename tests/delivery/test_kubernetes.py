@@ -21,7 +21,7 @@ import yaml
 
 from tests.conftest import Git, write_tree
 from tests.delivery import served
-from tests.server.conftest import FLAGS, Live, start_server, stop_server
+from tests.server.conftest import FLAGS, Live, start_server, stop_server, wait_until_served
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -212,15 +212,6 @@ def commit(repo: Path, git: Git, message: str, files: dict[str, str]) -> str:
     return git("rev-parse", "HEAD").strip()
 
 
-def wait_for(live: Live, revision: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if live.get("/readyz").json()["revision"] == revision:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"flagserve never served {revision}:\n{log.read_text()}")
-
-
 @pytest.fixture
 def pod(git_repo: tuple[Path, Git], tmp_path: Path) -> Iterator[tuple[Path, Git, Live, Builder]]:
     """The pod's volumes in tmp_path: the image's baked build copied in by the seed
@@ -254,7 +245,7 @@ def test_new_commits_reach_the_server_without_a_new_image(
     assert server.get("/readyz").json()["revision"] == first  # the seeded (baked) build
     checkout = FLAGS["checkout/new-checkout.yaml"]
     second = commit(repo, git, "Launch the new checkout", {"checkout/new-checkout.yaml": checkout})
-    wait_for(server, second, builder.log)
+    wait_until_served(server, second)
     assert "new-checkout" in server.get("/api/v1/environments/production/flags").json()["flags"]
     audit = server.get("/api/v1/audit").json()
     assert {entry["commit"] for entry in audit["items"]} >= {first, second}
@@ -268,7 +259,7 @@ def test_new_commits_reach_the_server_without_a_new_image(
     fixed = commit(
         repo, git, "Mend the banner", {"growth/banner.yaml": FLAGS["growth/banner.yaml"]}
     )
-    wait_for(server, fixed, builder.log)
+    wait_until_served(server, fixed)
     assert builder.log.read_text().count(f"{broken} did not build") == 1  # not retried
 
     assert builder.stop() == 0

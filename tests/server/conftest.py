@@ -119,6 +119,19 @@ class Live:
         return requests.post(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
+def wait_until_served(live: Live, revision: str, seconds: float = 60) -> None:
+    """Until every worker serves `revision`: each polls the build on its own, so one answer
+    from one worker says nothing of the others (20 in a row, each on a new connection, do)."""
+    deadline, in_a_row = time.monotonic() + seconds, 0
+    while in_a_row < 20:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"flagserve never served {revision}:\n{live.log.read_text()}")
+        served = live.get("/readyz").json().get("revision") == revision
+        in_a_row = in_a_row + 1 if served else 0
+        if not served:
+            time.sleep(0.1)
+
+
 def start_server(out: Path, log: Path, env: dict[str, str] | None = None) -> Live:
     """Start `python -m server OUT` on a free port and wait until that port answers ready."""
     port = free_port()

@@ -1,10 +1,13 @@
 """The dashboard's pages through Falcon's test client over a real Store of a real build:
-cell values, filters, escaping of flag data and commit messages, ETag/304, the unknown
-flag page, the pages' CSP, links to the repository and access control with API keys."""
+cell values, filters, paging of the overview, escaping of flag data and commit messages,
+ETag/304, the unknown flag page, the pages' CSP, links to the repository and access control
+with API keys."""
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import html as html_text
 import re
 from html.parser import HTMLParser
 
@@ -14,7 +17,8 @@ import pytest
 from server import dashboard
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing, digest
-from server.dashboard import views
+from server.dashboard import overview, views
+from server.responses import body
 from server.settings import Settings, SettingsError
 from server.store import Store
 from tests.server.conftest import FLAGS, Built
@@ -154,6 +158,11 @@ def test_sorting_by_owner(client: falcon.testing.TestClient) -> None:
     [
         ("/", "environment=moon", "There is no environment &#39;moon&#39;."),
         ("/", "sort=colour", "Sort by one of key, owner, expires, updated."),
+        ("/", "page=0", "page must be a whole number from 1."),
+        ("/", "page=-1", "page must be a whole number from 1."),
+        ("/", "page=two", "page must be a whole number from 1."),
+        ("/", "page=1.5", "page must be a whole number from 1."),
+        ("/", "page=12345678901", "page must be a whole number from 1."),
         ("/audit", "offset=-1", "offset must be a whole number."),
         ("/flags/nope", "", "There is no flag &#39;nope&#39;."),
     ],
@@ -165,6 +174,178 @@ def test_bad_requests_and_unknown_flags_are_pages(
     assert result.status_code in (400, 404)
     assert result.headers["content-type"] == "text/html; charset=utf-8"
     assert f'<p class="problem">{detail}</p>' in result.text
+
+
+# Five more flags (eight in all) and two rows a page: four pages, by key
+# banner flag-a | flag-b flag-c | flag-d flag-e | new-checkout pricing-engine.
+BULK = {
+    f"bulk/flag-{letter}.yaml": (
+        f"description: Bulk {letter}\nowner: team-{'bulk' if letter != 'e' else 'zed'}\n"
+        "enabled: true\ntags: [bulk]\n"
+    )
+    for letter in "abcde"
+}
+
+
+@pytest.fixture
+def paged(built: Built, monkeypatch: pytest.MonkeyPatch) -> tuple[Store, falcon.testing.TestClient]:
+    """The fixture plus BULK, two rows a page."""
+    built.commit("Add five bulk flags", dict(BULK))
+    monkeypatch.setattr(overview, "ROWS_PER_PAGE", 2)
+    store = Store(built.out)
+    store.start()
+    return store, falcon.testing.TestClient(create_app(store))
+
+
+def _pager(page: str) -> dict[str, str]:
+    """The page links under the table: {"prev"/"next"/page number: href}, "current": n."""
+    if '<nav class="pages"' not in page:
+        return {}
+    nav = page.split('<nav class="pages"', 1)[1].split("</nav>", 1)[0]
+    links = {
+        name or number: html_text.unescape(href)
+        for name, href, number in re.findall(r'<a (?:rel="(\w+)" )?href="([^"]*)">(\w+)</a>', nav)
+    }
+    current = re.search(r'<strong aria-current="page">(\d+)</strong>', nav)
+    return {**links, "current": current.group(1) if current else ""}
+
+
+def _count(page: str) -> str:
+    found = re.search(r'<output id="count"[^>]*>([^<]*)</output>', page)
+    assert found, "no count"
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    ("query", "keys", "count", "links"),
+    [
+        (
+            "",
+            ["banner", "flag-a"],
+            "shown 1-2 of 8 flags",
+            {"2": "?page=2", "3": "?page=3", "4": "?page=4", "next": "?page=2", "current": "1"},
+        ),
+        (
+            "page=2",
+            ["flag-b", "flag-c"],
+            "shown 3-4 of 8 flags",
+            {
+                "prev": "?",
+                "1": "?",
+                "3": "?page=3",
+                "4": "?page=4",
+                "next": "?page=3",
+                "current": "2",
+            },
+        ),
+        (
+            "page=4",
+            ["new-checkout", "pricing-engine"],
+            "shown 7-8 of 8 flags",
+            {"prev": "?page=3", "1": "?", "2": "?page=2", "3": "?page=3", "current": "4"},
+        ),
+        (  # past the last page: the last page
+            "page=9",
+            ["new-checkout", "pricing-engine"],
+            "shown 7-8 of 8 flags",
+            {"prev": "?page=3", "1": "?", "2": "?page=2", "3": "?page=3", "current": "4"},
+        ),
+        (  # filters apply to every flag before paging, and the links keep them
+            "tag=bulk&sort=owner&page=2",
+            ["flag-c", "flag-d"],
+            "shown 3-4 of 5 matching (of 8 flags)",
+            {
+                "prev": "?tag=bulk&sort=owner",
+                "1": "?tag=bulk&sort=owner",
+                "3": "?tag=bulk&sort=owner&page=3",
+                "next": "?tag=bulk&sort=owner&page=3",
+                "current": "2",
+            },
+        ),
+        (
+            "q=BULK&owner=team-bulk&environment=production&page=2",
+            ["flag-c", "flag-d"],
+            "shown 3-4 of 4 matching (of 8 flags)",
+            {
+                "prev": "?q=BULK&owner=team-bulk&environment=production",
+                "1": "?q=BULK&owner=team-bulk&environment=production",
+                "current": "2",
+            },
+        ),
+        ("sort=owner&page=4", ["pricing-engine", "flag-e"], "shown 7-8 of 8 flags", None),
+        ("tag=bulk&page=3", ["flag-e"], "shown 5-5 of 5 matching (of 8 flags)", None),
+        ("owner=team-zed", ["flag-e"], "1 of 8 flags", {}),  # one page: no links
+    ],
+)
+def test_the_overview_shows_a_page_of_the_matching_flags_with_links_to_the_others(
+    paged: tuple[Store, falcon.testing.TestClient],
+    query: str,
+    keys: list[str],
+    count: str,
+    links: dict[str, str] | None,
+) -> None:
+    result = paged[1].simulate_get("/", query_string=query)
+    assert result.status_code == 200
+    assert list(matrix(result.text).rows) == keys
+    assert _count(result.text) == count
+    if links is not None:
+        assert _pager(result.text) == links
+
+
+def test_links_that_reorder_start_again_at_page_one_and_others_keep_the_page(
+    paged: tuple[Store, falcon.testing.TestClient],
+) -> None:
+    page = html_text.unescape(paged[1].simulate_get("/", query_string="tag=bulk&page=2").text)
+    assert '<a href="?tag=bulk&sort=owner">Owner</a>' in page
+    assert '<a href="?tag=bulk&sort=updated">last change</a>' in page
+    assert '<a href="?tag=bulk&environment=staging&page=2">staging</a>' in page
+    assert 'name="page"' not in page  # submitting the form starts at page one
+
+
+def test_pages_are_kept_and_answer_304_but_pages_past_the_last_are_not_kept(
+    paged: tuple[Store, falcon.testing.TestClient],
+) -> None:
+    store, client = paged
+    first = client.simulate_get("/", query_string="page=3")
+    again = client.simulate_get(
+        "/", query_string="page=3", headers={"If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 304
+    past = client.simulate_get("/", query_string="page=9")
+    assert past.status_code == 200 and "shown 7-8 of 8" in past.text
+    absent = body(b"absent", "text/plain")
+
+    def kept(page: int) -> bool:
+        day = dt.datetime.now(dt.UTC).date()
+        key = ("dashboard", day, "overview", overview.Filters(page=page))
+        return store.current.memo(key, lambda: absent) is not absent
+
+    assert kept(3) and not kept(9)
+
+
+@pytest.mark.parametrize(
+    ("current", "last", "numbers"),
+    [
+        (1, 1, [1]),
+        (1, 4, [1, 2, 3, 4]),
+        (4, 4, [1, 2, 3, 4]),
+        (1, 10, [1, 2, 3, None, 10]),
+        (5, 10, [1, 2, 3, 4, 5, 6, 7, None, 10]),
+        (6, 10, [1, None, 4, 5, 6, 7, 8, 9, 10]),
+        (10, 10, [1, None, 8, 9, 10]),
+        (250, 500, [1, None, 248, 249, 250, 251, 252, None, 500]),
+    ],
+)
+def test_page_numbers_link_the_ends_and_the_pages_around_the_current_one(
+    current: int, last: int, numbers: list[int | None]
+) -> None:
+    assert overview.page_numbers(current, last) == numbers
+
+
+@pytest.mark.parametrize(("matching", "pages"), [(0, 1), (1, 1), (200, 1), (201, 2), (2000, 10)])
+def test_last_page(matching: int, pages: int) -> None:
+    assert overview.ROWS_PER_PAGE == 200
+    assert overview.last_page(matching) == pages
 
 
 def test_the_flag_page_shows_declared_and_resolved_values_dependencies_and_history(

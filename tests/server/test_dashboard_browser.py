@@ -5,11 +5,13 @@ each page is saved under the test's temporary directory."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server.dashboard import overview
 from tests.server.conftest import Built, Live, start_server, stop_server
 from tests.server.test_dashboard import HOSTILE
 
@@ -51,6 +53,25 @@ def hostile(built: Built, tmp_path: Path) -> Iterator[Live]:
                 f'description: "{HOSTILE}<img src=x onerror=alert(1)>"\n'
                 "owner: team-growth\nenabled: true\n"
             )
+        },
+    )
+    server = start_server(built.out, tmp_path / "flagserve.log")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture
+def many(built: Built, tmp_path: Path) -> Iterator[Live]:
+    """flagserve serving the fixture's 3 flags plus 202 more: two pages of the overview,
+    the second holding bulk-199, bulk-200, bulk-201, new-checkout and pricing-engine."""
+    assert overview.ROWS_PER_PAGE == 200
+    built.commit(
+        "Add 202 bulk flags",
+        {
+            f"bulk/bulk-{number:03}.yaml": (
+                f"description: Bulk flag {number}\nowner: team-bulk\nenabled: true\ntags: [bulk]\n"
+            )
+            for number in range(202)
         },
     )
     server = start_server(built.out, tmp_path / "flagserve.log")
@@ -142,3 +163,36 @@ def test_script_in_descriptions_and_messages_does_not_run(
     page.goto(hostile.url + "/flags/hostile")
     page_expect(page.locator("p.description")).to_contain_text(HOSTILE)
     page.screenshot(path=tmp_path / "hostile.png", full_page=True)
+
+
+def test_the_overview_pages_its_rows_and_the_form_searches_every_page(
+    page: Page, many: Live, tmp_path: Path
+) -> None:
+    page.goto(many.url + "/")
+    rows = page.locator("#flags tbody tr:not(.hidden)")
+    count = page.locator("#count")
+    page_expect(rows).to_have_count(200)
+    page_expect(count).to_have_text("shown 1-200 of 205 flags")
+    page.screenshot(path=tmp_path / "overview-page-1.png")
+    # typing filters this page only, and says so; Enter asks the server about every flag
+    page.fill("#q", "pricing")
+    page_expect(rows).to_have_count(0)
+    page_expect(count).to_have_text(
+        "0 of the 200 flags on this page match; press Enter to search every page"
+    )
+    page.press("#q", "Enter")
+    page.wait_for_url(re.compile(r"/\?q=pricing&"))  # the form's empty fields too
+    page_expect(rows).to_have_count(1)
+    assert rows.first.locator("th.key a").inner_text() == "pricing-engine"
+    page_expect(count).to_have_text("1 of 205 flags")
+    # the next page keeps the sort; a tag chosen on a paged overview asks the server
+    page.goto(many.url + "/?sort=expires")
+    page.locator("nav.pages a[rel=next]").click()
+    page.wait_for_url("**/?sort=expires&page=2")
+    page_expect(rows).to_have_count(5)
+    page_expect(count).to_have_text("shown 201-205 of 205 flags")
+    page.select_option("#tag", "checkout")
+    page.wait_for_url(re.compile(r"/\?q=&tag=checkout&.*sort=expires$"))
+    page_expect(rows).to_have_count(1)
+    assert rows.first.locator("th.key a").inner_text() == "new-checkout"
+    assert (tmp_path / "overview-page-1.png").stat().st_size > 0
