@@ -4,6 +4,9 @@ Pure functions over the snapshot document. At 5 environments x 20 applications a
 matrix is 105 cells a row; the page then shows one cell per environment (its value, and how
 many of its applications differ) until an environment is chosen, whose applications then
 get a column each. Small projects get every column at once.
+
+The rows are paged (ROWS_PER_PAGE a page): a browser needs seconds to parse and lay out a
+2,000-row table, so filters and order apply to every flag, then one page of them is shown.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from markupsafe import Markup
 
 SORTS = ("key", "owner", "expires", "updated")
 EXPAND_ALL_UP_TO = 48  # environment x application cells a row shown without choosing
+ROWS_PER_PAGE = 200  # flags a page of the overview shows (a browser lays it out in ~0.2 s)
+PAGE_LINKS_AROUND = 2  # page numbers linked either side of the current one
 
 Flag = Mapping[str, Any]
 
@@ -29,18 +34,26 @@ class Filters:
     owner: str = ""
     environment: str = ""
     sort: str = "key"
+    page: int = 1  # from 1
 
-    def query(self, **changes: str) -> dict[str, str]:
-        """The query parameters of this view with `changes`, empty ones left out."""
-        values = {
+    def query(self, **changes: str | int) -> dict[str, str]:
+        """The query parameters of this view with `changes`, empty ones (and page 1, sort by
+        key: the defaults) left out; a link that re-sorts passes `page=1`."""
+        values: dict[str, str | int] = {
             "q": self.text,
             "tag": self.tag,
             "owner": self.owner,
             "environment": self.environment,
-            "sort": self.sort if self.sort != "key" else "",
+            "sort": self.sort,
+            "page": self.page,
         }
         values.update(changes)
-        return {name: value for name, value in values.items() if value}
+        defaults = {"sort": "key", "page": 1}
+        return {
+            name: str(value)
+            for name, value in values.items()
+            if value not in ("", 0) and value != defaults.get(name)
+        }
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,28 @@ def ordered(flags: Sequence[Flag], sort: str) -> list[Flag]:
     if sort == "updated":
         return sorted(by_key, key=lambda flag: flag["updated_at"] or "", reverse=True)
     return by_key
+
+
+def last_page(matching: int) -> int:
+    """How many pages `matching` flags fill (one, even when none match)."""
+    return max(1, -(-matching // ROWS_PER_PAGE))
+
+
+def page_numbers(current: int, last: int) -> list[int | None]:
+    """The page numbers to link: the first, the last and a few around the current one, None
+    where some are left out (ten pages at 2,000 flags fit; 50,000 would not)."""
+    near = range(current - PAGE_LINKS_AROUND, current + PAGE_LINKS_AROUND + 1)
+    kept = sorted({1, last, *(number for number in near if 1 <= number <= last)})
+    found: list[int | None] = []
+    previous = 0
+    for number in kept:
+        if number - previous == 2:
+            found.append(number - 1)  # a gap of one page: its number, not an ellipsis
+        elif number - previous > 2:
+            found.append(None)
+        found.append(number)
+        previous = number
+    return found
 
 
 LEVELS = {

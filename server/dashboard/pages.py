@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -41,6 +41,7 @@ def _query(values: Mapping[str, object]) -> str:
 
 
 _TEMPLATES.filters["query"] = _query
+_TEMPLATES.filters["number"] = "{:,}".format  # 2,000
 
 
 @dataclass(frozen=True)
@@ -70,13 +71,17 @@ def expired(flag: Mapping[str, Any], today: dt.date) -> bool:
 
 
 def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> Body:
+    """One page of the flags that match, in order (a page past the last shows the last)."""
     flags = [flag for flag in snapshot.flags.values() if overview.matches(flag, filters)]
+    last = overview.last_page(len(flags))
+    filters = replace(filters, page=min(filters.page, last))
+    start = (filters.page - 1) * overview.ROWS_PER_PAGE
     shown, expanded = overview.columns(
         snapshot.environments, snapshot.applications, filters.environment
     )
     rows = [
         (flag, expired(flag, site.today), overview.row_cells(flag, shown, expanded))
-        for flag in overview.ordered(flags, filters.sort)
+        for flag in overview.ordered(flags, filters.sort)[start : start + overview.ROWS_PER_PAGE]
     ]
     index = choices(snapshot)
     return render(
@@ -84,6 +89,10 @@ def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> 
         snapshot,
         site,
         rows=rows,
+        start=start,
+        matching=len(flags),
+        last_page=last,
+        page_numbers=overview.page_numbers(filters.page, last),
         total=len(snapshot.flags),
         columns=shown,
         expanded=expanded,

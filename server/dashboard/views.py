@@ -78,14 +78,29 @@ def _text(req: falcon.Request, name: str) -> str:
     return (value[0] if isinstance(value, list) else value).strip()
 
 
+def _whole(req: falcon.Request, name: str, least: int) -> int | None:
+    """A whole-number query parameter (`least` when absent), None when it is not one."""
+    value = _text(req, name)
+    if not value:
+        return least
+    if not (value.isdigit() and len(value) < 10 and int(value) >= least):
+        return None
+    return int(value)
+
+
 class Overview(_Page):
-    """`/?q=&tag=&owner=&environment=&sort=`: every flag and its values."""
+    """`/?q=&tag=&owner=&environment=&sort=&page=`: every flag and its values, a page at a
+    time."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         snapshot = self._store.current
+        page = _whole(req, "page", 1)
+        if page is None:
+            self._problem(req, resp, falcon.HTTP_400, "page must be a whole number from 1.")
+            return
         filters = overview.Filters(
             _text(req, "q"), _text(req, "tag"), _text(req, "owner"), _text(req, "environment"),
-            _text(req, "sort") or "key",
+            _text(req, "sort") or "key", page,
         )  # fmt: skip
         if filters.environment and filters.environment not in snapshot.environments:
             self._problem(
@@ -102,6 +117,7 @@ class Overview(_Page):
             not filters.text
             and (not filters.tag or filters.tag in choices.tags)
             and (not filters.owner or filters.owner in choices.owners)
+            and _within(snapshot, filters)
         )
         self._send(
             req,
@@ -112,6 +128,16 @@ class Overview(_Page):
         )
 
     on_head = on_get
+
+
+def _within(snapshot: Snapshot, filters: overview.Filters) -> bool:
+    """Whether the page asked for exists (page 1 always does), so that kept pages are only
+    ever real ones: the memo holds at most the snapshot's pages per tag, owner, environment
+    and sort, and `?page=123456789` is rendered (as the last page) but not kept."""
+    if filters.page == 1:
+        return True
+    matching = sum(overview.matches(flag, filters) for flag in snapshot.flags.values())
+    return filters.page <= overview.last_page(matching)
 
 
 class Flag(_Page):
@@ -130,11 +156,11 @@ class Audit(_Page):
     """`/audit?actor=&flag=&offset=`: every change, newest first."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        offset = _text(req, "offset")
-        if offset and not (offset.isdigit() and len(offset) < 10):
+        offset = _whole(req, "offset", 0)
+        if offset is None:
             self._problem(req, resp, falcon.HTTP_400, "offset must be a whole number.")
             return
-        query = pages.AuditQuery(_text(req, "actor"), _text(req, "flag"), int(offset or 0))
+        query = pages.AuditQuery(_text(req, "actor"), _text(req, "flag"), offset)
         snapshot = self._store.current
         keep = query.offset < max(1, len(snapshot.entries)) and (
             not query.actor or query.actor in pages.choices(snapshot).actors

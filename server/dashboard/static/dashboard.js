@@ -17,7 +17,11 @@ function setUpFilter() {
     owner: row.cells[1].textContent,
     tags: Array.from(row.cells[2].querySelectorAll(".tag"), (span) => span.textContent),
   }));
-  const total = count ? count.textContent.split(" of ")[1] : "";
+  // A paged overview holds one page of the matching flags: typing filters that page only,
+  // and says so; the form (Enter) searches every flag. Its tag and owner lists submit.
+  const paged = count !== null && count.hasAttribute("data-paged");
+  const served = count ? count.textContent : "";
+  const total = count ? Number(count.dataset.total).toLocaleString("en-US") : "";
   function apply() {
     const wanted = text.value.trim().toLowerCase();
     let shown = 0;
@@ -28,11 +32,16 @@ function setUpFilter() {
       item.row.classList.toggle("hidden", !visible);
       if (visible) shown += 1;
     }
-    if (count) count.textContent = shown + " of " + total;
+    if (!count) return;
+    if (!paged) count.textContent = shown + " of " + total + " flags";
+    else if (wanted === text.defaultValue.trim().toLowerCase()) count.textContent = served;
+    else count.textContent = shown + " of the " + rows.length
+      + " flags on this page match; press Enter to search every page";
   }
   text.addEventListener("input", apply);
-  tag.addEventListener("change", apply);
-  owner.addEventListener("change", apply);
+  for (const select of [tag, owner]) {
+    if (!select.classList.contains("submit-on-change")) select.addEventListener("change", apply);
+  }
 }
 
 function setUpSubmitOnChange() {
