@@ -39,10 +39,10 @@ from typing import TypeVar
 import gen_tree
 import yaml
 
-from compiler import audit, cli, emit
+from compiler import audit, cli, emit, flagd
 from compiler.check import check
+from compiler.commands.build import FLAGD_DIR, read_history, write_flagd
 from compiler.commands.build import previous_log as _previous_log
-from compiler.commands.build import read_history
 from compiler.diagnostics import has_errors
 from compiler.load import load_tree
 from compiler.references import check_references
@@ -59,6 +59,7 @@ STAGES = (
     "history",
     "snapshot",
     "render",
+    "flagd",
     "write",
 )
 T = TypeVar("T")
@@ -197,9 +198,13 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
             content = emit.snapshot(grid, validated.flags, resolved, audit.flag_metadata(log))
         with timed(stages, "render"):
             rendered = emit.render(content, revision)
+        with timed(stages, "flagd"):
+            document = {**content, "digest": rendered.digest, "revision": rendered.revision}
+            definitions = flagd.definitions(document)
         with timed(stages, "write"):
             if log != previous:
                 emit.write_atomic(out / "audit.json", emit.serialize(log) + b"\n")
+            write_flagd(out / FLAGD_DIR, definitions)
             emit.write_atomic(out / "snapshot.json", rendered.data)
     finally:
         gc.enable()
