@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
@@ -68,6 +69,10 @@ workers = _settings.workers
 threads = _settings.threads
 worker_class = "gthread"
 keepalive = 5
+# Not `reuse_port` (a socket per worker, the kernel spreading connections over them): it
+# would end the accept race that can hand one worker most of a burst of connections, but
+# the connections waiting in a replaced worker's socket are reset (tried: SIGHUP under load
+# then failed requests).
 graceful_timeout = 10
 preload_app = True
 accesslog = None  # server.logs writes the access log, with the request id
@@ -89,6 +94,7 @@ def _service() -> Service | None:
 
 
 def on_starting(server: Any) -> None:
+    _check_bind(_settings.bind)
     if _settings.metrics_bind is None:
         return
     try:
@@ -98,6 +104,24 @@ def on_starting(server: Any) -> None:
         print(message, file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     server.log.info("Serving /metrics on %s (master)", _settings.metrics_bind)
+
+
+def _check_bind(bind: str) -> None:
+    """An address another program holds: one message and exit status 2 at once, rather
+    than gunicorn's five attempts a second apart and its own exit status. Not when the
+    socket is handed over (a re-executed master, systemd): it is ours and bound already."""
+    if "GUNICORN_FD" in os.environ or "LISTEN_FDS" in os.environ:
+        return
+    host, _, port = bind.rpartition(":")
+    host = host.strip("[]")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except OSError as exc:
+        print(f"flagserve: error: cannot listen on {bind}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def when_ready(server: Any) -> None:

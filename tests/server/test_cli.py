@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,19 @@ def test_a_missing_directory_stops_plain_gunicorn_too(tmp_path: Path) -> None:
     assert f"{tmp_path / 'nothing' / 'snapshot.json'} does not exist" in done.stderr
     assert "Traceback" not in done.stderr
     assert "Booting worker" not in done.stderr  # the master failed, before any worker
+
+
+def test_an_address_in_use_stops_the_start_with_exit_2(built: Built) -> None:
+    """Another program's listener: one message and status 2, before any worker."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = finish([str(built.out), "--bind", f"127.0.0.1:{port}"])
+    assert done.returncode == 2
+    assert f"flagserve: error: cannot listen on 127.0.0.1:{port}:" in done.stderr
+    assert "Booting worker" not in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_bad_keys_file_stops_the_start(built: Built, tmp_path: Path) -> None:
