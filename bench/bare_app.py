@@ -9,24 +9,24 @@ between the two is what flagserve's own code costs per request.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import falcon
 
+from server.respond import CACHE_CONTROL, REQUEST_ID, SECURITY_HEADERS
+from server.responses import body
+
 BODY = (
     Path(os.environ.get("BARE_BODY", "")).read_bytes() if os.environ.get("BARE_BODY") else b"{}\n"
 )
-ETAG = f'"{hashlib.sha256(BODY).hexdigest()[:32]}"'
+ETAG = body(BODY).etag
 # The other headers of flagserve's answer, with fixed values: the same response on the wire.
 HEADERS = (
-    ("Cache-Control", "no-cache"),
+    ("Cache-Control", CACHE_CONTROL),
     ("Vary", "Accept-Encoding"),
-    ("X-Request-ID", "0" * 32),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+    (REQUEST_ID, "0" * 32),
+    *SECURITY_HEADERS,
 )
 
 

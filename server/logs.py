@@ -26,7 +26,6 @@ import falcon
 from gunicorn import glogging  # type: ignore[import-untyped]
 
 ACCESS: Final = "flagserve.access"
-REQUEST_ID: Final = "X-Request-ID"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 access_log = logging.getLogger(ACCESS)
@@ -203,7 +202,7 @@ def note_access(req: falcon.Request, resp: falcon.Response, elapsed: float) -> N
         req.path,
         resp.status_code,
         elapsed,
-        resp.get_header(REQUEST_ID),
+        req.context.get("request_id"),  # as server.respond.Exchange answered it
         req.remote_addr,
     )
     if _lines is not None:

@@ -95,7 +95,9 @@ class Exchange:
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
         context = req.context
-        resp.set_header(REQUEST_ID, context.get("request_id") or new_request_id())
+        # Kept in the context for the observers (the access line names it).
+        context.request_id = context.get("request_id") or new_request_id()
+        resp.set_header(REQUEST_ID, context.request_id)
         # The dashboard's pages carry their own (a CSP that lets their stylesheet and script in).
         resp.set_headers(getattr(resource, "security_headers", SECURITY_HEADERS))
         started: float = context.get("started") or time.perf_counter()

@@ -69,6 +69,26 @@ class Snapshot:
         return flags
 
     @functools.cached_property
+    def keys(self) -> list[str]:
+        """The flag keys, sorted."""
+        return sorted(self.flags)
+
+    @functools.cached_property
+    def tags(self) -> list[str]:
+        """Every tag some flag has, sorted (what list filters can name)."""
+        return sorted({tag for flag in self.flags.values() for tag in flag["tags"]})
+
+    @functools.cached_property
+    def owners(self) -> list[str]:
+        """Every owner, sorted."""
+        return sorted({flag["owner"] for flag in self.flags.values()})
+
+    @functools.cached_property
+    def actors(self) -> list[str]:
+        """Everyone the audit log names as an author, sorted."""
+        return sorted({entry["author"]["name"] for entry in self.entries})
+
+    @functools.cached_property
     def snapshot_body(self) -> Body:
         return body(self.raw)
 

@@ -17,7 +17,6 @@ import jinja2
 
 from server.dashboard import graph, overview
 from server.dashboard.links import Repository
-from server.respond import per_snapshot
 from server.responses import Body, body
 from server.store import Snapshot
 
@@ -83,7 +82,6 @@ def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> 
         (flag, expired(flag, site.today), overview.row_cells(flag, shown, expanded))
         for flag in overview.ordered(flags, filters.sort)[start : start + overview.ROWS_PER_PAGE]
     ]
-    index = choices(snapshot)
     return render(
         "overview.html",
         snapshot,
@@ -101,26 +99,8 @@ def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> 
         filters=filters,
         sorts=overview.SORTS,
         levels=overview.LEVELS,
-        tags=index.tags,
-        owners=index.owners,
-    )
-
-
-@dataclass(frozen=True)
-class _Choices:
-    tags: list[str]
-    owners: list[str]
-    actors: list[str]
-
-
-@per_snapshot
-def choices(snapshot: Snapshot) -> _Choices:
-    """The values the filters offer."""
-    flags = snapshot.flags.values()
-    return _Choices(
-        sorted({tag for flag in flags for tag in flag["tags"]}),
-        sorted({flag["owner"] for flag in flags}),
-        sorted({entry["author"]["name"] for entry in snapshot.entries}),
+        tags=snapshot.tags,
+        owners=snapshot.owners,
     )
 
 
@@ -189,7 +169,7 @@ def audit_page(snapshot: Snapshot, site: Site, query: AuditQuery) -> Body:
         start=start,
         size=AUDIT_PAGE,
         query=query,
-        actors=choices(snapshot).actors,
+        actors=snapshot.actors,
         flags=sorted(snapshot.flags),
         complete=snapshot.audit_complete,
     )

@@ -112,11 +112,10 @@ class Overview(_Page):
                 req, resp, falcon.HTTP_400, f"Sort by one of {', '.join(overview.SORTS)}."
             )
             return
-        choices = pages.choices(snapshot)
         keep = (
             not filters.text
-            and (not filters.tag or filters.tag in choices.tags)
-            and (not filters.owner or filters.owner in choices.owners)
+            and (not filters.tag or filters.tag in snapshot.tags)
+            and (not filters.owner or filters.owner in snapshot.owners)
             and _within(snapshot, filters)
         )
         self._send(
@@ -163,7 +162,7 @@ class Audit(_Page):
         query = pages.AuditQuery(_text(req, "actor"), _text(req, "flag"), offset)
         snapshot = self._store.current
         keep = query.offset < max(1, len(snapshot.entries)) and (
-            not query.actor or query.actor in pages.choices(snapshot).actors
+            not query.actor or query.actor in snapshot.actors
         )
         self._send(
             req, resp, ("audit", query), lambda s, site: pages.audit_page(s, site, query), keep

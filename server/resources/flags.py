@@ -12,7 +12,7 @@ from typing import Any
 import falcon
 
 from server.errors import Problem
-from server.respond import Page, allowed_environments, page, param, per_snapshot, send
+from server.respond import Page, allowed_environments, page, param, send
 from server.responses import Body, json_body
 from server.store import Snapshot, Store, cell
 
@@ -20,23 +20,6 @@ ITEM_FIELDS = (
     "key", "description", "owner", "tags", "expires", "file",
     "created_at", "created_by", "updated_at", "updated_by", "updated_reason",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Index:
-    keys: list[str]  # sorted
-    tags: frozenset[str]
-    owners: frozenset[str]
-
-
-@per_snapshot
-def _index(snapshot: Snapshot) -> _Index:
-    flags = snapshot.flags.values()
-    return _Index(
-        sorted(snapshot.flags),
-        frozenset(tag for flag in flags for tag in flag["tags"]),
-        frozenset(flag["owner"] for flag in flags),
-    )
 
 
 @dataclass(frozen=True)
@@ -52,11 +35,10 @@ class _ListQuery:
     def bounded(self, snapshot: Snapshot) -> bool:
         """Whether the answer is worth keeping: the filters name what exists and the page
         is not past the end (so that kept answers stay few however clients ask)."""
-        index = _index(snapshot)
         return (
-            (self.tag is None or self.tag in index.tags)
-            and (self.owner is None or self.owner in index.owners)
-            and self.offset < len(index.keys)
+            (self.tag is None or self.tag in snapshot.tags)
+            and (self.owner is None or self.owner in snapshot.owners)
+            and self.offset < len(snapshot.keys)
         )
 
 
@@ -112,7 +94,7 @@ def _list_body(snapshot: Snapshot, query: _ListQuery) -> Body:
     flags = snapshot.flags
     keys = [
         key
-        for key in _index(snapshot).keys
+        for key in snapshot.keys
         if (query.tag is None or query.tag in flags[key]["tags"])
         and (query.owner is None or flags[key]["owner"] == query.owner)
     ]

@@ -42,15 +42,21 @@ class Served:
         return bool(resolved["applications"][application]["value"])
 
 
-@pytest.fixture
-def served(git_repo: tuple[Path, Git], tmp_path: Path) -> Iterator[Served]:
-    """This repository's flags/, committed in a fresh repository, built and served."""
-    repo, git = git_repo
+def built_example(repo: Path, git: Git, tmp_path: Path) -> Path:
+    """This repository's flags/, committed in `repo` and built: the build directory."""
     shutil.copytree(ROOT / "flags", repo / "flags")
     git("add", "--all")
     git("commit", "--quiet", "--message", "The example flags, as README shows them")
     out = tmp_path / "out"
     assert flagc(["build", str(repo / "flags"), "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def served(git_repo: tuple[Path, Git], tmp_path: Path) -> Iterator[Served]:
+    """This repository's flags/, committed in a fresh repository, built and served."""
+    repo, git = git_repo
+    out = built_example(repo, git, tmp_path)
     live = start_server(out, tmp_path / "flagserve.log")
     yield Served(live, repo, out, git)
     stop_server(live)
@@ -114,12 +120,7 @@ def test_the_example_program(served: Served, tmp_path: Path) -> None:
 
 def test_the_example_program_with_an_api_key(git_repo: tuple[Path, Git], tmp_path: Path) -> None:
     """A key scoped to staging: staging's values, and production refused, not a crash."""
-    repo, git = git_repo
-    shutil.copytree(ROOT / "flags", repo / "flags")
-    git("add", "--all")
-    git("commit", "--quiet", "--message", "The example flags, as README shows them")
-    out = tmp_path / "out"
-    assert flagc(["build", str(repo / "flags"), "-o", str(out)]) == 0
+    out = built_example(*git_repo, tmp_path)
     key = "s3cret-key-of-the-web-service"
     digest = run([str(Path(sys.executable).parent / "flagserve"), "hash-key"], tmp_path, stdin=key)
     keys = tmp_path / "keys.yaml"
