@@ -63,16 +63,18 @@ def _remove_metrics_dir() -> None:
 
 
 from server import metrics  # noqa: E402  (prometheus_client reads the variable on import)
+from server import worker as balance  # noqa: E402
 
 bind = [_settings.bind]
 workers = _settings.workers
 threads = _settings.threads
-worker_class = "gthread"
-keepalive = 5
-# Not `reuse_port` (a socket per worker, the kernel spreading connections over them): it
-# would end the accept race that can hand one worker most of a burst of connections, but
-# the connections waiting in a replaced worker's socket are reset (tried: SIGHUP under load
+# gthread, with the connections shared out evenly between workers (server.worker). Not
+# `reuse_port` (a socket per worker, the kernel spreading connections over them): it also
+# ends the accept race that can hand one worker most of a burst of connections, but the
+# connections waiting in a replaced worker's socket are reset (tried: SIGHUP under load
 # then failed requests).
+worker_class = "server.worker.BalancedThreadWorker"
+keepalive = 5
 graceful_timeout = 10
 preload_app = True
 accesslog = None  # server.logs writes the access log, with the request id
@@ -150,6 +152,7 @@ def on_reload(server: Any) -> None:
 
 
 def pre_fork(server: Any, worker: Any) -> None:
+    balance.take_slot(worker, server.WORKERS.values())
     service = _service()
     if service is None:
         return
@@ -171,4 +174,5 @@ def post_worker_init(worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
+    balance.free_slot(worker)
     metrics.forget(worker.pid)
