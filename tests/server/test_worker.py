@@ -193,9 +193,7 @@ def test_a_stopped_worker_holds_back_its_share_only_until_it_is_stale(
 def test_a_replaced_worker_leaves_its_slot_to_the_next(built: Built, tmp_path: Path) -> None:
     with _two_workers(built, tmp_path) as (port, pids, master), _closing([]) as clients:
         os.kill(pids[0], signal.SIGKILL)  # no goodbye: the master frees the slot
-        wait_until(
-            lambda: len(set(workers(master)) - set(pids)) == 1, what="a replacement worker"
-        )
+        wait_until(lambda: len(set(workers(master)) - set(pids)) == 1, what="a replacement worker")
         time.sleep(0.5)
         clients.extend(_request(port) for _ in range(12))
         assert len(_answered(clients, within=10)) == 12
