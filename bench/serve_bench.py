@@ -1,21 +1,24 @@
 """How fast flagserve answers, against nginx serving the same bytes and a bare Falcon app.
 
-    python bench/serve_bench.py [--flags 2000] [--seed 1] [--duration 10] [--connections 64]
-                                [--threads 2] [--warmup 2] [--cache bench/out]
+    python bench/serve_bench.py [--flags 2000] [--seed 1] [--duration 6] [--rounds 9]
+                                [--connections 64] [--threads 2] [--warmup 2]
+                                [--cache bench/out]
 
 A synthetic tree of --flags flags (bench/gen_tree.py, 5 environments x 20 applications) is
 generated and committed once (cached under bench/out/, as build_bench.py does) and built
 with `flagc build`. Then, in one run, on loopback:
 
-- flagserve: `python -m server OUT`, gunicorn gthread with flagserve's default workers
-  and threads (2 x 4), keep-alive;
+- flagserve: `python -m server OUT`, gunicorn with flagserve's worker class (gthread that
+  shares connections out evenly, server.worker) and default workers and threads (2 x 4),
+  keep-alive;
 - nginx: the same bytes flagserve answered, as static files (2 workers, a temporary
   configuration with its own pid, logs and temporary folders, on a free port);
 - bare: bench/bare_app.py, a Falcon app that returns the flat map's bytes with no
   middleware and no lookup, under the same gunicorn settings: the floor Python sets.
 
 Each scenario is one wrk run (--threads threads, --connections connections, --duration
-seconds, after a --warmup run that is not counted): the flat map
+seconds, after a --warmup run that is not counted; the flat map --rounds times for
+flagserve and the bare app, taking turns): the flat map
 `GET /api/v1/environments/production/flags?application=web`, one flag
 `GET /api/v1/flags/{key}`, a revalidation of the flat map with If-None-Match (a 304), and
 an OFREP single evaluation (`POST /ofrep/v1/evaluate/flags/{key}`, from a wrk Lua script).
@@ -435,7 +438,7 @@ def report(rows: list[Row], pairs: list[tuple[Measure, Measure]], args: argparse
     nginx = {row.scenario: row.measure for row in rows if row.server == "nginx"}
     lines = [
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.flags} flags; "
-        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; gunicorn gthread "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; gunicorn balanced gthread "
         f"{WORKERS} workers x {THREADS} threads, keep-alive; nginx {WORKERS} workers; "
         f"load average before {args.load:.2f}",
         "",
@@ -489,10 +492,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--duration", type=int, default=6, help="seconds per wrk run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds before each run (0: none)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="turns of flagserve and the bare app (flat map)"
+        "--rounds", type=int, default=9, help="turns of flagserve and the bare app (flat map)"
     )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)

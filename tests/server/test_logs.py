@@ -3,6 +3,7 @@ must still say exactly what the slow, obvious versions said."""
 
 from __future__ import annotations
 
+import io
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -88,3 +89,37 @@ def test_an_access_line_without_a_writer_thread_goes_through_logging(
     assert fields["request_id"] == "line-1"
     assert record.getMessage().startswith(f"GET {FLAT} 200 ")
     assert "request_id=line-1" in record.getMessage()
+
+
+entries = st.tuples(
+    st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    st.sampled_from(["GET", "HEAD", "POST", "other"]),
+    st.text(max_size=40),
+    st.integers(min_value=100, max_value=599),
+    st.floats(min_value=0, max_value=100, allow_nan=False),
+    st.one_of(st.none(), st.text(max_size=40)),
+    st.one_of(st.none(), st.text(max_size=20)),
+)
+
+
+@given(entries)
+@pytest.mark.parametrize("formatter", [logs.TextFormatter(), logs.JsonFormatter()])
+def test_the_writer_thread_writes_what_the_formatters_write(
+    formatter: logging.Formatter, entry: logs.AccessEntry
+) -> None:
+    fields = logs._fields(entry)
+    record = logs.access_log.makeRecord(
+        logs.ACCESS,
+        logging.INFO,
+        __file__,
+        0,
+        logs._ACCESS_FORMAT,
+        tuple(fields.values()),
+        None,
+        extra={"fields": fields},
+    )
+    record.created, record.process = entry[0], 4242
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(formatter)
+    logs._write([entry], [handler], 4242)
+    assert handler.stream.getvalue() == formatter.format(record) + "\n"
