@@ -121,26 +121,50 @@ class Snapshot:
 
     def memo(self, key: tuple[Any, ...], make: Callable[[], Body]) -> Body:
         """A body computed on first use and kept with this snapshot (it never changes); the
-        least recently used go first once MEMO_SIZE are kept, so odd queries cannot grow it."""
+        least recently used go first once MEMO_SIZE bodies or MEMO_BYTES bytes are kept, so
+        odd queries cannot grow a worker's memory past that."""
+        kept = self._kept
         with _MEMO_LOCK:
-            found = self._memo.get(key)
+            found = kept.bodies.get(key)
             if found is not None:
-                self._memo.move_to_end(key)
+                kept.bodies.move_to_end(key)
                 return found
         found = make()
         with _MEMO_LOCK:
-            self._memo[key] = found
-            if len(self._memo) > MEMO_SIZE:
-                self._memo.popitem(last=False)
+            kept.add(key, found)
         return found
 
     @functools.cached_property
-    def _memo(self) -> collections.OrderedDict[tuple[Any, ...], Body]:
-        return collections.OrderedDict()
+    def _kept(self) -> _Kept:
+        return _Kept()
 
 
 _MEMO_LOCK = threading.Lock()
-MEMO_SIZE = 4096
+MEMO_SIZE = 4096  # bodies kept per snapshot, at most
+MEMO_BYTES = 64 * 1024 * 1024  # and their bytes, plain and gzipped, at most
+
+
+class _Kept:
+    """The bodies a snapshot keeps, least recently used first, and their size in bytes."""
+
+    def __init__(self) -> None:
+        self.bodies: collections.OrderedDict[tuple[Any, ...], Body] = collections.OrderedDict()
+        self.size = 0
+
+    def add(self, key: tuple[Any, ...], found: Body) -> None:
+        if key in self.bodies:  # another thread made it meanwhile
+            self.size -= _size(self.bodies.pop(key))
+        if _size(found) > MEMO_BYTES:  # answered, not kept
+            return
+        self.bodies[key] = found
+        self.size += _size(found)
+        while len(self.bodies) > MEMO_SIZE or self.size > MEMO_BYTES:
+            _, dropped = self.bodies.popitem(last=False)
+            self.size -= _size(dropped)
+
+
+def _size(kept: Body) -> int:
+    return len(kept.data) + len(kept.gzipped or b"")
 
 
 def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> dict[str, Any]:
