@@ -1,7 +1,9 @@
 """gunicorn settings from FLAGSERVE_*: `gunicorn -c python:server.gunicorn_conf server.wsgi:app`
 (what `flagserve` runs, after turning its options into those variables).
 
-- gthread workers keep connections alive, which is what services polling flags do.
+- gthread workers keep connections alive, which is what services polling flags do; the
+  workers share the connections out evenly (server.worker: the master gives each worker a
+  slot on a shared board in `pre_fork` and frees it in `child_exit`).
 - `preload_app`: the application, and so the build, is loaded in the master. A bad build
   or keys file stops the master with a message and status 2 before any worker starts, and
   every worker is forked with the newest good build the master holds (see server.wsgi):
