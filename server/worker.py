@@ -4,7 +4,7 @@ All workers wait on one listening socket and race to accept each new connection.
 of connections (a client starting its pool, a load balancer reconnecting, a benchmark
 starting) can go nearly all to whichever worker the scheduler runs first, and kept-alive
 connections stay where they landed: measured with wrk's 64 connections against 2 workers,
-one run in four left one worker with most of them, and that run served half as many
+4 runs in 12 left one worker with most of them, and such a run served about half as many
 requests (one core busy, the other idle). Here each worker publishes how many
 connections it holds on a small board in memory shared by the workers (set up by the
 master before it forks them), and stops accepting while it holds more than its share

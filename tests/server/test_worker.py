@@ -154,12 +154,28 @@ def _closing(clients: list[socket.socket]) -> Iterator[list[socket.socket]]:
 
 @contextmanager
 def _two_workers(built: Built, tmp_path: Path) -> Iterator[tuple[int, list[int], int]]:
-    """flagserve with 2 workers: its port, the workers' pids and the master's."""
+    """flagserve with 2 workers, both on the board: its port, the workers' pids and the
+    master's."""
     with running([str(built.out), "--workers", "2"], tmp_path / "flagserve.log") as live:
         master = live.process.pid
         wait_until(lambda: len(workers(master)) == 2, what="two workers", live=live)
-        time.sleep(0.5)  # both past their start, looking at the board
-        yield int(live.url.rsplit(":", 1)[1]), workers(master), master
+        port = int(live.url.rsplit(":", 1)[1])
+        _until_looking(port, workers(master))
+        yield port, workers(master), master
+
+
+def _until_looking(port: int, pids: list[int]) -> None:
+    """Until every worker in `pids` has taken a connection (so it runs its loop and is on
+    the board), then with every connection closed again."""
+    deadline = time.monotonic() + 30
+    while True:
+        with _closing([_request(port) for _ in range(8)]) as clients:
+            _answered(clients, within=10)
+            if all(_connections_held(pid, port) for pid in pids):
+                break
+        assert time.monotonic() < deadline, "a worker never took a connection"
+        time.sleep(0.2)
+    wait_until(lambda: not any(_connections_held(pid, port) for pid in pids), what="closed")
 
 
 def test_connections_are_spread_over_the_workers(built: Built, tmp_path: Path) -> None:
