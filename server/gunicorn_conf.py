@@ -175,6 +175,11 @@ def post_worker_init(worker: Any) -> None:
         service.worker_started()
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the worker, as it exits: its last access lines are written, not lost."""
+    logs.write_out_access_log()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     balance.free_slot(worker)
     metrics.forget(worker.pid)

@@ -130,44 +130,65 @@ def _handler(stream: str) -> dict[str, str]:
 
 AccessEntry = tuple[float, str, str, int, float, str | None, str]
 """When (Unix time), method, path, status, seconds taken, request id, client address."""
-_lines: queue.SimpleQueue[AccessEntry] | None = None
+
+
+class _AccessWriter:
+    """A worker's queue of access entries and the thread that writes them out in batches."""
+
+    def __init__(self, handlers: list[logging.StreamHandler[Any]]) -> None:
+        self.entries: queue.SimpleQueue[AccessEntry] = queue.SimpleQueue()
+        self._handlers = handlers
+        self._taken: list[AccessEntry] = []  # out of the queue, not written yet
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def run(self) -> None:
+        while True:
+            first = self.entries.get()  # idle until a request is answered
+            with self._lock:
+                self._taken.append(first)
+            # Then let the next requests' entries gather: one wake-up of this thread per
+            # batch, not per request (each wake-up is a GIL hand-off the request threads
+            # wait for).
+            time.sleep(BATCH_EVERY)
+            self.write_out()
+
+    def write_out(self) -> None:
+        """Write every entry taken or queued so far (also when the worker exits)."""
+        with self._lock:
+            batch, self._taken = self._taken, []
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self.entries.get_nowait())
+            if batch:
+                _write(batch, self._handlers, self._pid)
+
+
+_writer: _AccessWriter | None = None
+BATCH_EVERY: Final = 0.1
 
 
 def hand_off_access_log() -> threading.Thread | None:
-    """In a worker: access lines go to a queue that one thread formats and writes out in
+    """In a worker: access entries go to a queue that one thread formats and writes out in
     batches, so a request only enqueues a tuple. Building a LogRecord and taking the
     stream's lock per request cost more than the request itself (and 8 threads queued on
     that lock). The lines are those the configured formatter would write."""
-    global _lines  # noqa: PLW0603 - one writer per worker process
+    global _writer  # noqa: PLW0603 - one writer per worker process
     handlers = [h for h in access_log.handlers if isinstance(h, logging.StreamHandler)]
-    if not handlers or _lines is not None:
+    if not handlers or _writer is not None:
         return None
-    lines: queue.SimpleQueue[AccessEntry] = queue.SimpleQueue()
-    writer = threading.Thread(
-        target=_write_lines, args=(lines, handlers), name="flagserve-access-log", daemon=True
-    )
-    writer.start()
-    _lines = lines
-    return writer
+    writer = _AccessWriter(handlers)
+    thread = threading.Thread(target=writer.run, name="flagserve-access-log", daemon=True)
+    thread.start()
+    _writer = writer
+    return thread
 
 
-BATCH_EVERY: Final = 0.02
-
-
-def _write_lines(
-    lines: queue.SimpleQueue[AccessEntry],
-    handlers: list[logging.StreamHandler[Any]],
-) -> None:
-    pid = os.getpid()
-    while True:
-        batch = [lines.get()]  # idle until a request is answered
-        # Then let the next requests' lines gather: one wake-up of this thread per batch,
-        # not per request (each wake-up is a GIL hand-off the request threads wait for).
-        time.sleep(BATCH_EVERY)
-        with contextlib.suppress(queue.Empty):
-            while True:
-                batch.append(lines.get_nowait())
-        _write(batch, handlers, pid)
+def write_out_access_log() -> None:
+    """In a worker that is exiting: the lines not written yet (the writer thread is a
+    daemon and ends with the process, whatever it holds)."""
+    if _writer is not None:
+        _writer.write_out()
 
 
 def _write(batch: list[AccessEntry], handlers: list[logging.StreamHandler[Any]], pid: int) -> None:
@@ -222,8 +243,8 @@ def note_access(req: falcon.Request, resp: falcon.Response, elapsed: float) -> N
         req.context.get("request_id"),  # as server.respond.Exchange answered it
         req.remote_addr,
     )
-    if _lines is not None:
-        _lines.put(entry)
+    if _writer is not None:
+        _writer.entries.put(entry)
     else:  # no writer thread (tests, or a process gunicorn did not start)
         fields = _fields(entry)
         access_log.info(_ACCESS_FORMAT, *fields.values(), extra={"fields": fields})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -161,6 +162,20 @@ def access_lines(log: Path) -> list[dict[str, Any]]:
 
 
 # --- tests -----------------------------------------------------------------------------------
+
+
+def test_a_stopping_server_writes_every_access_line(built: Built, tmp_path: Path) -> None:
+    """The writer thread batches lines (logs.BATCH_EVERY); a worker writes what it still
+    holds as it exits, so the last requests before a stop are in the log."""
+    log = tmp_path / "flagserve.log"
+    with running([str(built.out)], log, {"FLAGSERVE_LOG_FORMAT": "json"}) as live:
+        ids = [f"last-{number}" for number in range(40)]
+        for request_id in ids:
+            assert live.get(FLAT, headers={"X-Request-ID": request_id}).status_code == 200
+        os.killpg(live.process.pid, signal.SIGTERM)  # at once: lines still queued
+        live.process.wait(timeout=30)
+    logged = {line["request_id"] for line in access_lines(log)}
+    assert set(ids) <= logged
 
 
 def test_json_logs_carry_the_request_id_and_never_the_key(built: Built, tmp_path: Path) -> None:
