@@ -205,7 +205,7 @@ def _write(batch: list[AccessEntry], handlers: list[logging.StreamHandler[Any]],
 
 def _text_line(entry: AccessEntry, prefix: str) -> str:
     """What TextFormatter writes for an access record, made without the record (thousands
-    of lines a second: this is most of what the access log costs a worker)."""
+    of lines a second)."""
     created, method, path, status, elapsed, request_id, remote_addr = entry
     message = (
         f"{method} {path} {status} {round(elapsed * 1000, 3):.3f}ms "
