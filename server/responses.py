@@ -20,6 +20,11 @@ class Body:
     gzipped: bytes | None = None
     content_type: str = JSON
 
+    @property
+    def size(self) -> int:
+        """The bytes it holds, plain and gzipped."""
+        return len(self.data) + len(self.gzipped or b"")
+
 
 def body(data: bytes, content_type: str = JSON) -> Body:
     """A body with its ETag and, when worth it, its gzip variant (level 6, computed here,

@@ -153,18 +153,14 @@ class _Kept:
 
     def add(self, key: tuple[Any, ...], found: Body) -> None:
         if key in self.bodies:  # another thread made it meanwhile
-            self.size -= _size(self.bodies.pop(key))
-        if _size(found) > MEMO_BYTES:  # answered, not kept
+            self.size -= self.bodies.pop(key).size
+        if found.size > MEMO_BYTES:  # answered, not kept
             return
         self.bodies[key] = found
-        self.size += _size(found)
+        self.size += found.size
         while len(self.bodies) > MEMO_SIZE or self.size > MEMO_BYTES:
             _, dropped = self.bodies.popitem(last=False)
-            self.size -= _size(dropped)
-
-
-def _size(kept: Body) -> int:
-    return len(kept.data) + len(kept.gzipped or b"")
+            self.size -= dropped.size
 
 
 def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import falcon.testing
 import pytest
@@ -19,7 +20,7 @@ import requests
 
 from compiler.cli import main as flagc
 from server.app import create_app
-from server.store import Store
+from server.store import Snapshot, Store
 from tests.conftest import GIT_ENV, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,11 @@ def store(built: Built) -> Store:
 @pytest.fixture
 def client(store: Store) -> falcon.testing.TestClient:
     return falcon.testing.TestClient(create_app(store))
+
+
+def is_kept(snapshot: Snapshot, key: tuple[Any, ...]) -> bool:
+    """Whether `snapshot.memo` keeps a body for `key` (asked without making one)."""
+    return key in snapshot._kept.bodies
 
 
 def free_port() -> int:

@@ -18,10 +18,9 @@ from server import dashboard
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing, digest
 from server.dashboard import overview, views
-from server.responses import body
 from server.settings import Settings, SettingsError
 from server.store import Store
-from tests.server.conftest import FLAGS, Built
+from tests.server.conftest import FLAGS, Built, is_kept
 
 HOSTILE = "<script>document.title='pwned'</script>"
 HOSTILE_YAML = f'description: "{HOSTILE} & <b>bold</b>"\n'
@@ -313,12 +312,10 @@ def test_pages_are_kept_and_answer_304_but_pages_past_the_last_are_not_kept(
     assert again.status_code == 304
     past = client.simulate_get("/", query_string="page=9")
     assert past.status_code == 200 and "shown 7-8 of 8" in past.text
-    absent = body(b"absent", "text/plain")
 
     def kept(page: int) -> bool:
         day = dt.datetime.now(dt.UTC).date()
-        key = ("dashboard", day, "overview", overview.Filters(page=page))
-        return store.current.memo(key, lambda: absent) is not absent
+        return is_kept(store.current, ("dashboard", day, "overview", overview.Filters(page=page)))
 
     assert kept(3) and not kept(9)
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from server import store
 from server.responses import Body
 from server.store import Snapshot
+from tests.server.conftest import is_kept
 
 
 def _snapshot() -> Snapshot:
@@ -20,8 +21,7 @@ def _body(size: int, gzipped: int | None = None) -> Body:
 
 
 def _kept(snapshot: Snapshot, key: str) -> bool:
-    absent = _body(0)
-    return snapshot.memo((key,), lambda: absent) is not absent
+    return is_kept(snapshot, (key,))
 
 
 def test_a_body_is_made_once_and_kept() -> None:
@@ -71,9 +71,9 @@ def test_a_body_bigger_than_the_bound_is_answered_but_not_kept(
 
 @given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 60)), max_size=60))
 def test_the_bounds_always_hold(uses: list[tuple[int, int]]) -> None:
-    limits = store.MEMO_SIZE, store.MEMO_BYTES
-    store.MEMO_SIZE, store.MEMO_BYTES = 4, 100
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # not the fixture: one patch per example
+        patch.setattr(store, "MEMO_SIZE", 4)
+        patch.setattr(store, "MEMO_BYTES", 100)
         snapshot = _snapshot()
         for key, size in uses:
             answered = snapshot.memo((key,), lambda size=size: _body(size))
@@ -81,5 +81,3 @@ def test_the_bounds_always_hold(uses: list[tuple[int, int]]) -> None:
             assert kept.size == sum(len(b.data) for b in kept.bodies.values())
             assert kept.size <= 100 and len(kept.bodies) <= 4
             assert (kept.bodies.get((key,)) is answered) == (len(answered.data) <= 100)
-    finally:
-        store.MEMO_SIZE, store.MEMO_BYTES = limits
