@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -34,32 +34,45 @@ class _Untyped(yaml.resolver.BaseResolver):
         return None
 
 
+class _PyLoader(
+    yaml.reader.Reader,
+    yaml.scanner.Scanner,
+    yaml.parser.Parser,
+    yaml.composer.Composer,
+    _Untyped,
+):
+    """PyYAML's pure-Python parser and composer: slower than libyaml, same results."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        yaml.composer.Composer.__init__(self)
+        _Untyped.__init__(self)
+
+
+class _EventSource(Protocol):
+    """What both parsers offer: events one by one, or the composed document."""
+
+    def get_event(self) -> yaml.Event | None: ...
+
+    def get_single_node(self) -> yaml.Node | None: ...
+
+
+_Loader: Callable[[str], _EventSource]
 try:
     from yaml._yaml import CParser
 
-    class _Loader(CParser, _Untyped):  # libyaml's C parser and composer
+    class _CLoader(CParser, _Untyped):  # libyaml's C parser and composer
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             _Untyped.__init__(self)
 
+    _Loader = _CLoader
     _BYTE_OFFSETS = True
 
 except ImportError:  # pragma: no cover - PyYAML built without libyaml: slower, same results
-
-    class _Loader(  # type: ignore[no-redef]
-        yaml.reader.Reader,
-        yaml.scanner.Scanner,
-        yaml.parser.Parser,
-        yaml.composer.Composer,
-        _Untyped,
-    ):
-        def __init__(self, stream: str) -> None:
-            yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
-            _Untyped.__init__(self)
-
+    _Loader = _PyLoader
     _BYTE_OFFSETS = False
 
 
@@ -194,13 +207,21 @@ def _error(file: str, mark: Any, code: str, message: str) -> Diagnostic:
     return Diagnostic(file, line, column, Severity.ERROR, code, message)
 
 
-def _scan_events(text: str, file: str) -> list[Diagnostic]:
-    """Refuse anchors, aliases, explicit tags and deep nesting, from the flat event stream."""
+def _scan_events(
+    text: str, file: str, loader: Callable[[str], _EventSource] = _Loader
+) -> list[Diagnostic]:
+    """Refuse anchors, aliases, explicit tags and deep nesting, from the flat event stream.
+
+    libyaml 0.2.6 (bundled from PyYAML 6.0.2 on) stops at 1,000 flow levels in its scanner,
+    which reads ahead of the events, so its own error would come before our limit's: then
+    the text is scanned again by PyYAML's Python parser, which has no such limit, so that
+    every allowed PyYAML gives the same diagnostic at the same place.
+    """
     problems: list[Diagnostic] = []
     aliased: set[str] = set()
     depth = 0
     try:
-        for event in _events(_Loader(text)):
+        for event in _events(loader(text)):
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor not in aliased:  # once per anchor: a billion laughs is one error
                     aliased.add(str(event.anchor))
@@ -215,11 +236,17 @@ def _scan_events(text: str, file: str) -> list[Diagnostic]:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as exc:
+        if loader is not _PyLoader and _LIBYAML_LIMIT in str(exc):
+            return _scan_events(text, file, _PyLoader)
         return [_syntax_error(exc, file, text)]
     return problems
 
 
-def _events(loader: _Loader) -> Iterator[yaml.Event]:
+# libyaml's own nesting limit (0.2.6 on), in the flow scanner and the parser alike.
+_LIBYAML_LIMIT = "exceeded maximum nesting depth"
+
+
+def _events(loader: _EventSource) -> Iterator[yaml.Event]:
     while (event := loader.get_event()) is not None:
         yield event
 

@@ -17,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from compiler.diagnostics import Diagnostic
-from compiler.yamlsource import MAX_DEPTH, Data, Parsed, SourceMap, parse
+from compiler.yamlsource import MAX_DEPTH, Data, Parsed, SourceMap, _PyLoader, _scan_events, parse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -447,3 +447,14 @@ def test_safe_dump_round_trips(data: Any, flow: bool, unicode: bool) -> None:
     assert isinstance(result, Parsed), (text, result)
     assert result.problems == []
     assert result.data == data
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH + 1, 999, 1_000, 1_001, 5_000])
+def test_deep_flow_gives_one_diagnostic_whatever_the_parser(levels: int) -> None:
+    """libyaml 0.2.6 (PyYAML >= 6.0.2) stops flow nesting at 1,000 levels with its own
+    message, before our limit: the diagnostic must not depend on the PyYAML installed."""
+    text = "tags: " + "[" * levels
+    expected = [(1, len("tags: ") + MAX_DEPTH, "yaml-syntax")]  # the root is level 1
+    assert places(refused(text)) == expected
+    assert places(_scan_events(text, "f.yaml", _PyLoader)) == expected
+    assert "nested more than 64 levels" in refused(text)[0].message
