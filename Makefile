@@ -2,16 +2,50 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Installs are reproducible: every package, transitive ones and setuptools included, comes
+# from a lock pinned with hashes (README: "Installing: the locks"). The dev lock is the
+# runtime lock plus the test tools, at the same versions.
+LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
 STAMP := $(VENV)/.installed-dev
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+UV_VERSION := 0.13.9
 
-.PHONY: setup run build check test lint types pytest bench clean graphviz
+.PHONY: setup setup-runtime run build check test lint types pytest bench clean graphviz lock
 
-$(STAMP): pyproject.toml
+# The project itself without dependencies, and without build isolation (which would fetch
+# an unpinned setuptools): the lock has installed everything it needs.
+define install-from
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	$(PIP) install --quiet --require-hashes -r $(1)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+endef
+
+$(STAMP): pyproject.toml $(LOCK)
+	$(call install-from,$(LOCK))
+
+$(RUNTIME_STAMP): pyproject.toml $(RUNTIME_LOCK)
+	$(call install-from,$(RUNTIME_LOCK))
 
 setup: $(STAMP) graphviz
+
+# What `make run` needs and no more: the runtime lock.
+setup-runtime: $(RUNTIME_STAMP) graphviz
+
+# Refresh the locks from pyproject.toml's ranges with uv (in a throwaway environment), for
+# Python 3.11 and later on every platform. Pins still allowed are kept; UPGRADE=1 moves
+# every package to its newest allowed version. Commit the locks with what they change.
+lock:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp"; "$$tmp/bin/python" -m pip install --quiet uv==$(UV_VERSION); \
+	build=$$($(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'); \
+	compile() { echo "$$build" | "$$tmp/bin/uv" pip compile --quiet --universal \
+		--python-version 3.11 --generate-hashes --custom-compile-command 'make lock' \
+		$(if $(UPGRADE),--upgrade) pyproject.toml - "$$@"; }; \
+	compile --extra dev -o $(LOCK); \
+	compile --constraint $(LOCK) -o $(RUNTIME_LOCK)
 
 # The dashboard draws dependency graphs with Graphviz's dot: apt-get installs it when missing
 # and root can; otherwise say so (the graphs fail without it, nothing else does).
@@ -21,14 +55,14 @@ graphviz:
 		|| echo "make: Graphviz's dot is missing: apt-get install graphviz" >&2
 
 # Compile flags/, print what is on where, and serve it on 127.0.0.1:8000.
-run: setup
+run: setup-runtime
 	$(BIN)/flagc build flags -o build --summary
 	$(BIN)/flagserve build --bind 127.0.0.1:8000
 
-build: setup
+build: setup-runtime
 	$(BIN)/flagc build flags -o build
 
-check: setup
+check: setup-runtime
 	$(BIN)/flagc check flags
 
 test: lint types pytest
