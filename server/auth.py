@@ -10,15 +10,21 @@ secret itself: `flagserve hash-key` prints it) with the environments it may read
       sha256: 60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
       environments: ['*']              # every environment, and the whole snapshot
 
-When it is set, /api/v1 and /ofrep/v1 require `Authorization: Bearer <key>` (OFREP clients
-may send `X-API-Key: <key>` instead): without a known key, 401 (problem+json under /api,
-OFREP's `{errorCode, errorDetails}` under /ofrep); a path with no route there is a 404 for
-anyone, as the routes are public (/openapi.json). Health, readiness and /metrics stay open.
-The dashboard's pages (resources with `page = True`, server.dashboard) show every environment,
-so they need a key allowed '*', also accepted as the password of HTTP Basic authentication
-(any user name) because that is what a browser can prompt for.
+When it is set, each resource is answered as its class declares (`access`, server.access),
+whatever spelling of its path the router accepted: the API's resources need
+`Authorization: Bearer <key>` (OFREP's also take `X-API-Key: <key>`); without a known key,
+401 (problem+json, or OFREP's `{errorCode, errorDetails}` for OFREP's resources). A path with
+no route is a 404 for anyone, as the routes are public (/openapi.json). Health, readiness,
+/metrics, /openapi.json and the dashboard's assets stay open. The whole snapshot, the audit
+log and the dashboard's pages (which show every environment and its history) need a key
+allowed '*', else 403; pages also accept it as the password of HTTP Basic authentication
+(any user name), because that is what a browser can prompt for. A resource that declares
+nothing is refused to everyone (fail closed).
 A known key sets `req.context.environments` to the environments it may read, or None for
-'*'; resources answer 403 from that. The presented key is hashed and compared with every
+'*'; resources answer 403 from that for any environment outside it, before looking whether
+it exists (so a key learns no names outside its scope), and show a flag's history (who
+created and changed it, when and why) only when it is None.
+The presented key is hashed and compared with every
 stored digest in constant time (`hmac.compare_digest`); neither it nor its digest is logged.
 The file is checked at start-up (a bad one stops the server) and read again on SIGHUP (a bad
 one is then logged and the keys in use are kept).
@@ -39,11 +45,11 @@ from typing import Any, Final
 import falcon
 import yaml
 
+from server.access import Access, declared
 from server.errors import Problem
 from server.resources.ofrep import GENERAL, OfrepError
 
 ALL: Final = "*"
-PROTECTED: Final = ("/api/v1", "/ofrep/v1")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELDS: Final = frozenset(("name", "sha256", "environments"))
 _CHALLENGE: Final = 'Bearer realm="flagserve"'
@@ -155,8 +161,9 @@ def _unique(path: Path, values: list[str], field: str) -> None:
 
 
 class AccessControl:
-    """Falcon middleware: the API key check described above. With `keys` None, access
-    control is off: every request may read every environment."""
+    """Falcon middleware: the API key check described above, decided by the `access` that
+    the routed resource declares (server.access), never by the request's path. With `keys`
+    None, access control is off: every request may read every environment."""
 
     def __init__(self, keys: KeyRing | None) -> None:
         self._keys = keys
@@ -171,32 +178,35 @@ class AccessControl:
     def process_resource(
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: object
     ) -> None:
-        """After routing (so that metrics see the route of a 401), before the responder."""
-        page = getattr(resource, "page", False) is True
-        if self._keys is None or not (page or _protected(req.path)):
+        """After routing (so that metrics see the route of a 401), before the responder;
+        Falcon calls it only when a route matched: a path with no route is a 404 for anyone."""
+        if self._keys is None:
             return
-        secret = _presented(req, basic=page)
+        need = declared(resource)
+        if need is None:  # fail closed: a resource that says nothing is answered to no one
+            raise Problem("forbidden", "This resource declares no access rule; it is refused.")
+        if not need.key:
+            return
+        secret = _presented(req, need)
         key = self._keys.find(secret) if secret else None
         if key is None:
-            _deny(req, resp, _why(secret), page=page)
+            _deny(resp, _why(secret), need)
+        elif need.every_environment and key.environments is not None:
+            _forbid(need)
         else:
             req.context.environments = key.environments
 
 
-def _protected(path: str) -> bool:
-    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED)
-
-
-def _presented(req: falcon.Request, *, basic: bool = False) -> str | None:
-    """The key in `Authorization: Bearer <key>`, or (under /ofrep) in `X-API-Key`, or for
-    a page (`basic`) the password of `Authorization: Basic`."""
+def _presented(req: falcon.Request, need: Access) -> str | None:
+    """The key in `Authorization: Bearer <key>`, or where `need` allows it in `X-API-Key`
+    (OFREP) or as the password of `Authorization: Basic` (pages)."""
     header = req.get_header("Authorization")
     if header is not None:
         scheme, _, secret = header.strip().partition(" ")
-        if basic and scheme.lower() == "basic":
+        if need.basic and scheme.lower() == "basic":
             return _basic_password(secret.strip())
         return secret.strip() if scheme.lower() == "bearer" else ""
-    if req.path.startswith("/ofrep/"):
+    if need.ofrep:
         return req.get_header("X-API-Key")
     return None
 
@@ -218,11 +228,18 @@ def _why(secret: str | None) -> str:
     return "the API key is not known"
 
 
-def _deny(req: falcon.Request, resp: falcon.Response, why: str, *, page: bool = False) -> None:
-    if page:
+def _deny(resp: falcon.Response, why: str, need: Access) -> None:
+    """401, in the shape the resource's clients read."""
+    if need.basic:
         resp.set_header("WWW-Authenticate", _PAGE_CHALLENGE)
         raise Problem("unauthorized", f"{why}: sign in with the API key as the password.")
     resp.set_header("WWW-Authenticate", _CHALLENGE)
-    if req.path.startswith("/ofrep/"):
+    if need.ofrep:
         raise OfrepError(falcon.HTTP_401, GENERAL, f"{why}: send Authorization: Bearer <key>")
     raise Problem("unauthorized", f"{why}: send Authorization: Bearer <key>.")
+
+
+def _forbid(need: Access) -> None:
+    """403 for a known key that is not allowed every environment where that is needed."""
+    what = "The dashboard" if need.basic else "This resource"
+    raise Problem("forbidden", f"{what} needs credentials allowed every environment ('*').")

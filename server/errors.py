@@ -6,8 +6,10 @@ body is `{type, title, status, detail}`: `type` is `PROBLEM_BASE + kind`, one of
 (stable: a kind never changes meaning), `title` is the kind's and never varies, `detail` says
 what happened this time. A status without a kind of its own is typed `about:blank`.
 
-Paths under a prefix in `own_shapes` (by default `/ofrep/`, whose clients expect OFREP's
+Routes under a prefix in `own_shapes` (by default `/ofrep/`, whose clients expect OFREP's
 error shape) are left to their own serializer: `install(app, own_shapes={...})` is the hook.
+The route is the URI template the router matched, so every spelling of a path that reaches
+a resource (`//ofrep/...`) gets that resource's shape.
 """
 
 from __future__ import annotations
@@ -102,13 +104,20 @@ class _Serializer:
         self._own = own_shapes
 
     def __call__(self, req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+        route = _route(req)
         for prefix, serializer in self._own.items():
-            if req.path.startswith(prefix):
+            if route.startswith(prefix):
                 serializer(req, resp, error)
                 return
         resp.content_type = PROBLEM_JSON
         resp.cache_control = ["no-store"]
         resp.data = orjson.dumps(problem(req, error))
+
+
+def _route(req: falcon.Request) -> str:
+    """The matched route's template; without one, the path as the router reads it (it
+    ignores leading slashes)."""
+    return req.uri_template or "/" + req.path.lstrip("/")
 
 
 def problem(req: falcon.Request, error: falcon.HTTPError) -> dict[str, Any]:

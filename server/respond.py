@@ -129,9 +129,10 @@ def require_environment(req: falcon.Request, environment: str) -> None:
         raise Problem("forbidden", f"These credentials may not read environment {environment!r}.")
 
 
-def require_all_environments(req: falcon.Request, what: str) -> None:
-    if allowed_environments(req) is not None:
-        raise Problem("forbidden", f"{what} needs credentials allowed every environment ('*').")
+def reads_history(req: falcon.Request) -> bool:
+    """Whether these credentials may read history (the audit log, and who changed a flag,
+    when and why): only those allowed every environment, as a change may concern any."""
+    return allowed_environments(req) is None
 
 
 def per_snapshot(make: Callable[[Snapshot], _T]) -> Callable[[Snapshot], _T]:

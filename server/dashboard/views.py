@@ -1,23 +1,29 @@
 """The dashboard's resources: read-only pages over the snapshot being served, each kept
 with its snapshot and sent like the API's answers (ETag and 304, gzip, HEAD).
 
-Access: pages show every environment, so when API keys are on (`server.auth`) they need a
-key allowed every environment ('*'), like the whole snapshot; `page = True` tells the access
-control to ask for one here too, and to accept it as the password of HTTP Basic
-authentication, which a browser prompts for. Without keys the dashboard is open, like the API.
+Access: pages show every environment and each flag's history, so when API keys are on
+(`server.auth`) they need a key allowed every environment ('*'), like the whole snapshot and
+the audit log; `access = PAGE` tells the access control to ask for one, and to accept it as
+the password of HTTP Basic authentication, which a browser prompts for. Without keys the
+dashboard is open, like the API.
+
+Query parameters that do not parse are a 400 as an HTML page (never a 500): whole numbers are
+ASCII digits only (`str.isdigit` also takes '²' and '①', which `int` refuses).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from importlib import resources
 
 import falcon
 
+from server.access import OPEN, PAGE
 from server.dashboard import overview, pages
 from server.dashboard.links import Repository
-from server.respond import SECURITY_HEADERS, require_all_environments, send
+from server.respond import SECURITY_HEADERS, send
 from server.responses import Body, body
 from server.store import Snapshot, Store
 
@@ -26,6 +32,7 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+_WHOLE = re.compile(r"[0-9]{1,9}")  # ASCII digits: `int` takes no others; 9 keep it small
 PAGE_HEADERS = tuple(
     (name, PAGE_POLICY if name == "Content-Security-Policy" else value)
     for name, value in SECURITY_HEADERS
@@ -35,7 +42,7 @@ PAGE_HEADERS = tuple(
 class _Page:
     """What the pages share: the store, the repository links, and the day."""
 
-    page = True  # for server.auth: a page, which needs a '*' key when keys are on
+    access = PAGE  # for server.auth: a '*' key when keys are on, also as Basic's password
     security_headers = PAGE_HEADERS  # for server.respond.Exchange
 
     def __init__(self, store: Store, repository: Repository, today: Callable[[], dt.date]) -> None:
@@ -54,7 +61,6 @@ class _Page:
         make: Callable[[Snapshot, pages.Site], Body],
         keep: bool = True,  # False for queries that name nothing that exists
     ) -> None:
-        require_all_environments(req, "The dashboard")
         snapshot, site = self._store.current, self._site()
         if not keep:
             send(req, resp, make(snapshot, site))
@@ -65,7 +71,6 @@ class _Page:
     def _problem(
         self, req: falcon.Request, resp: falcon.Response, status: str, detail: str
     ) -> None:
-        require_all_environments(req, "The dashboard")
         resp.status = status
         title = falcon.code_to_http_status(status).partition(" ")[2]
         send(req, resp, pages.problem_page(self._store.current, self._site(), title, detail))
@@ -83,7 +88,7 @@ def _whole(req: falcon.Request, name: str, least: int) -> int | None:
     value = _text(req, name)
     if not value:
         return least
-    if not (value.isdigit() and len(value) < 10 and int(value) >= least):
+    if not (_WHOLE.fullmatch(value) and int(value) >= least):
         return None
     return int(value)
 
@@ -194,6 +199,7 @@ def _assets() -> dict[str, Body]:
 class Static:
     """`/static/{name}`: the stylesheet and the script (open to all: they hold no data)."""
 
+    access = OPEN
     security_headers = PAGE_HEADERS
 
     def __init__(self) -> None:

@@ -1,6 +1,10 @@
 """The flags: a filtered, paginated list, and one flag in full.
 
-Both show only the environments the credentials may read (`req.context.environments`).
+Both show only the environments the credentials may read (`req.context.environments`), and
+a flag's history (HISTORY_FIELDS: who created it and last changed it, when and why) only to
+credentials that may read every environment, as the audit log: a change's reason and author
+may concern any environment. Others get those fields as null, as from a build made without
+git history (the documented shapes stay the same).
 """
 
 from __future__ import annotations
@@ -11,8 +15,17 @@ from typing import Any
 
 import falcon
 
+from server.access import SCOPED
 from server.errors import Problem
-from server.respond import Page, allowed_environments, page, param, send
+from server.respond import (
+    Page,
+    allowed_environments,
+    page,
+    param,
+    reads_history,
+    require_environment,
+    send,
+)
 from server.responses import Body, json_body
 from server.store import Snapshot, Store, cell
 
@@ -20,6 +33,7 @@ ITEM_FIELDS = (
     "key", "description", "owner", "tags", "expires", "file",
     "created_at", "created_by", "updated_at", "updated_by", "updated_reason",
 )  # fmt: skip
+HISTORY_FIELDS = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class _ListQuery:
     environment: str | None
     application: str | None
     environments: tuple[str, ...]  # whose values each item shows
+    history: bool  # whether items show HISTORY_FIELDS (else null)
     limit: int
     offset: int
 
@@ -45,6 +60,8 @@ class _ListQuery:
 class List:
     """`GET /api/v1/flags?tag=&owner=&environment=&application=&limit=&offset=`"""
 
+    access = SCOPED
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
@@ -59,7 +76,7 @@ def unfiltered_page(snapshot: Snapshot, where: Page) -> Body:
     """`GET /api/v1/flags?limit=&offset=` with no filter, as answered to credentials that
     may read every environment: the pages a static export holds (`server.documents`)."""
     everyone = tuple(snapshot.environments)
-    query = _ListQuery(None, None, None, None, everyone, where.limit, where.offset)
+    query = _ListQuery(None, None, None, None, everyone, True, where.limit, where.offset)
     return _list_answer(snapshot, query)
 
 
@@ -70,15 +87,16 @@ def _list_answer(snapshot: Snapshot, query: _ListQuery) -> Body:
 
 def _list_query(req: falcon.Request, snapshot: Snapshot) -> _ListQuery:
     environment = param(req, "environment")
-    if environment is not None and environment not in snapshot.environments:
-        raise Problem(
-            "unknown-environment",
-            f"There is no environment {environment!r}.",
-            status=falcon.HTTP_400,
-        )
+    if environment is not None:
+        # Scope first: outside it, 403 whether the environment exists or not.
+        require_environment(req, environment)
+        if environment not in snapshot.environments:
+            raise Problem(
+                "unknown-environment",
+                f"There is no environment {environment!r}.",
+                status=falcon.HTTP_400,
+            )
     visible = _visible(req, snapshot)
-    if environment is not None and environment not in visible:
-        raise Problem("forbidden", f"These credentials may not read environment {environment!r}.")
     application = param(req, "application")
     if application is not None and application not in snapshot.applications:
         raise Problem("unknown-application", f"There is no application {application!r}.")
@@ -86,7 +104,7 @@ def _list_query(req: falcon.Request, snapshot: Snapshot) -> _ListQuery:
     where = page(req)
     return _ListQuery(
         param(req, "tag"), param(req, "owner"), environment, application, chosen,
-        where.limit, where.offset,
+        reads_history(req), where.limit, where.offset,
     )  # fmt: skip
 
 
@@ -114,6 +132,8 @@ def _list_body(snapshot: Snapshot, query: _ListQuery) -> Body:
 
 def _item(flag: dict[str, Any], query: _ListQuery) -> dict[str, Any]:
     item = {name: flag[name] for name in ITEM_FIELDS}
+    if not query.history:
+        item.update(dict.fromkeys(HISTORY_FIELDS))
     item["values"] = {
         environment: cell(flag, environment, query.application)
         for environment in query.environments
@@ -123,7 +143,9 @@ def _item(flag: dict[str, Any], query: _ListQuery) -> dict[str, Any]:
 
 class Detail:
     """`GET /api/v1/flags/{key}`: the flag as the snapshot has it, environments limited to
-    the visible ones."""
+    the visible ones, its history only for '*' credentials."""
+
+    access = SCOPED
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -132,20 +154,22 @@ class Detail:
         snapshot = self._store.current
         if key not in snapshot.flags:
             raise Problem("unknown-flag", f"There is no flag {key!r}.")
-        send(req, resp, detail(snapshot, key, _visible(req, snapshot)))
+        send(req, resp, detail(snapshot, key, _visible(req, snapshot), history=reads_history(req)))
 
     on_head = on_get
 
 
-def detail(snapshot: Snapshot, key: str, visible: tuple[str, ...]) -> Body:
+def detail(snapshot: Snapshot, key: str, visible: tuple[str, ...], *, history: bool = True) -> Body:
     """The flag `key` as `GET /api/v1/flags/{key}` answers credentials that may read the
-    `visible` environments (the static export asks for every one)."""
+    `visible` environments, and its `history` or not (the static export asks for all)."""
     flag = snapshot.flags[key]
-    return snapshot.memo(("flag", key, visible), lambda: _detail(flag, visible))
+    return snapshot.memo(("flag", key, visible, history), lambda: _detail(flag, visible, history))
 
 
-def _detail(flag: dict[str, Any], visible: tuple[str, ...]) -> Body:
+def _detail(flag: dict[str, Any], visible: tuple[str, ...], history: bool) -> Body:
     shown = dict(flag)
+    if not history:
+        shown.update(dict.fromkeys(HISTORY_FIELDS))
     shown["resolved"] = {env: flag["resolved"][env] for env in visible}
     shown["environments"] = {
         env: value for env, value in flag["environments"].items() if env in visible

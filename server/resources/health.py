@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import falcon
 
+from server.access import OPEN
 from server.store import Store
 
 
 class Liveness:
+    access = OPEN
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.cache_control = ["no-store"]
         resp.media = {"status": "ok"}
@@ -16,6 +19,8 @@ class Liveness:
 
 
 class Readiness:
+    access = OPEN
+
     def __init__(self, store: Store) -> None:
         self._store = store
 

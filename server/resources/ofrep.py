@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import falcon
 import orjson
 
+from server.access import OFREP
 from server.respond import allowed_environments, send
 from server.responses import JSON, Body, json_body
 from server.store import Snapshot, Store, cell
@@ -66,6 +67,8 @@ def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HT
 class Single:
     """`POST /ofrep/v1/evaluate/flags/{key}`: one flag in the request's context."""
 
+    access = OFREP
+
     def __init__(self, store: Store, default_environment: str | None = None) -> None:
         self._store = store
         self._default = default_environment
@@ -86,6 +89,8 @@ class Single:
 class Bulk:
     """`POST /ofrep/v1/evaluate/flags`: every flag in the request's context, the same bytes
     (and ETag) for every request in one environment and application, until a new build."""
+
+    access = OFREP
 
     def __init__(self, store: Store, default_environment: str | None = None) -> None:
         self._store = store

@@ -5,11 +5,14 @@ from __future__ import annotations
 import falcon
 
 from server import openapi
+from server.access import OPEN
 from server.respond import send
 from server.responses import Body, json_body
 
 
 class Document:
+    access = OPEN
+
     def __init__(self) -> None:
         self._body: Body = json_body(openapi.document())
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import falcon
 
+from server.access import EVERY, SCOPED
 from server.errors import Problem
-from server.respond import require_all_environments, require_environment, send
+from server.respond import param, require_environment, send
 from server.store import Snapshot, Store
 
 
 class Whole:
+    """`GET /api/v1/snapshot`: every environment, so only for '*' keys (`EVERY`)."""
+
+    access = EVERY
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        require_all_environments(req, "The whole snapshot")
         send(req, resp, self._store.current.snapshot_body)
 
     on_head = on_get
@@ -25,11 +29,13 @@ class FlatMap:
     at `.../environments/{environment}/applications/{application}/flags` (routed with the
     suffix `application`): a path with no query string, which a static export can hold."""
 
+    access = SCOPED
+
     def __init__(self, store: Store) -> None:
         self._store = store
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, environment: str) -> None:
-        _send_flat_map(req, resp, self._store.current, environment, req.get_param("application"))
+        _send_flat_map(req, resp, self._store.current, environment, param(req, "application"))
 
     def on_get_application(
         self, req: falcon.Request, resp: falcon.Response, environment: str, application: str
@@ -49,6 +55,8 @@ def _send_flat_map(
     application: str | None,
     unknown_application: str | None = None,  # the status, if not the kind's own (400)
 ) -> None:
+    # Scope first: outside it, 403 whether the environment exists or not (names stay unknown).
+    require_environment(req, environment)
     body = snapshot.flat_maps.get((environment, application))
     if body is None:
         if environment not in snapshot.environments:
@@ -58,5 +66,4 @@ def _send_flat_map(
             f"There is no application {application!r}.",
             status=unknown_application,
         )
-    require_environment(req, environment)
     send(req, resp, body)

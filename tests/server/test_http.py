@@ -4,6 +4,7 @@ the 500 of last resort, request ids, security headers, access control and reload
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import re
 import uuid
@@ -13,6 +14,7 @@ import falcon.testing
 import pytest
 
 from server.app import create_app
+from server.auth import AccessControl, ApiKey, KeyRing
 from server.errors import Problem
 from server.store import Store
 from tests.server.conftest import FLAGS, Built
@@ -270,18 +272,12 @@ def test_health_is_never_cached(client: falcon.testing.TestClient) -> None:
         assert client.simulate_get(path).headers["Cache-Control"] == "no-store"
 
 
-class Allow:
-    """What the authentication middleware promises: req.context.environments."""
-
-    def __init__(self, environments: frozenset[str] | None) -> None:
-        self.environments = environments
-
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        req.context.environments = self.environments
-
-
 def restricted(store: Store, environments: frozenset[str] | None) -> falcon.testing.TestClient:
-    return falcon.testing.TestClient(create_app(store, middleware=[Allow(environments)]))
+    """A client presenting a key allowed `environments` (None: '*') to the real access
+    control, which decides what needs '*' (the resource's declaration)."""
+    ring = KeyRing([ApiKey("test", hashlib.sha256(b"test-key").digest(), environments)])
+    app = create_app(store, middleware=[AccessControl(ring)])
+    return falcon.testing.TestClient(app, headers={"Authorization": "Bearer test-key"})
 
 
 STAGING = frozenset({"staging"})
@@ -294,11 +290,12 @@ STAGING = frozenset({"staging"})
         (STAGING, "/api/v1/environments/staging/flags?application=web", 200),
         (STAGING, "/api/v1/environments/production/flags", 403),
         (STAGING, "/api/v1/environments/production/flags?application=web", 403),
-        (STAGING, "/api/v1/environments/qa/flags", 404),
+        (STAGING, "/api/v1/environments/qa/flags", 403),  # outside scope, existing or not
         (STAGING, "/api/v1/flags", 200),
         (STAGING, "/api/v1/flags?environment=staging", 200),
         (STAGING, "/api/v1/flags?environment=production", 403),
-        (STAGING, "/api/v1/flags?environment=qa", 400),
+        (STAGING, "/api/v1/flags?environment=qa", 403),
+        (None, "/api/v1/flags?environment=qa", 400),
         (STAGING, "/api/v1/flags/new-checkout", 200),
         (STAGING, "/api/v1/flags/nope", 404),
         (STAGING, "/api/v1/snapshot", 403),
