@@ -13,7 +13,8 @@ class Severity(StrEnum):
 
 # Every code and what it means. Codes are part of the interface: they never change meaning.
 CODES: dict[str, str] = {
-    "io-error": "a file or folder could not be read",
+    "io-error": "a file or folder could not be read, or is not a regular file",
+    "file-outside-tree": "a link in the flags folder leads out of it",
     "yaml-syntax": "the file is not well-formed YAML",
     "yaml-duplicate-key": "a mapping names the same key twice",
     "yaml-alias": "anchors, aliases and custom tags are not allowed",
@@ -49,3 +50,12 @@ class Diagnostic:
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+# Codes that mean the run could not read its input, rather than found a problem in it.
+UNREADABLE = frozenset({"io-error"})
+
+
+def unreadable(diagnostics: list[Diagnostic]) -> bool:
+    """Whether some input could not be read: the command then exits 2, not 1."""
+    return any(d.code in UNREADABLE for d in diagnostics)

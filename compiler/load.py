@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -26,11 +27,27 @@ class Document:
     path: str = ""  # inside the flags folder, the same however the folder was named
 
 
+@dataclass(frozen=True, slots=True)
+class Unread:
+    """A flag file whose content could not be read or parsed (its own error says why). Its
+    file name still names its flag: references to the key are not unknown, and another
+    file with the same key is still a duplicate."""
+
+    key: str
+    file: str
+    path: str
+
+
 @dataclass(slots=True)
 class Loaded:
     project: Document | None = None
     flags: list[Document] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    unread: list[Unread] = field(default_factory=list)
+
+    def keys(self) -> set[str]:
+        """Every key a flag file names, whether its content could be read or not."""
+        return {d.key for d in self.flags} | {u.key for u in self.unread}
 
 
 def load_tree(root: Path, display_root: str | None = None) -> Loaded:
@@ -38,12 +55,15 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
 
     Paths in diagnostics are `display_root` (default: `root` as given) joined with the
     path inside the tree, so that they match what the user typed and what CI annotates.
+    Only regular files inside `root` are opened (see `_open_inside`): a link that leads out
+    of the folder is `file-outside-tree`, a FIFO or device an `io-error`, each at its entry.
     """
     shown = str(root) if display_root is None else display_root
     loaded = Loaded()
+    inside = _Tree(root)
     project_file = _display(shown, PROJECT_FILE)
-    if (root / PROJECT_FILE).is_file():
-        loaded.project = _load_file(root, PROJECT_FILE, project_file, loaded.diagnostics)
+    if os.path.lexists(root / PROJECT_FILE):
+        loaded.project = _load_file(inside, PROJECT_FILE, project_file, loaded.diagnostics)
     else:
         hint = " (there is a _project.yml: rename it)" if (root / "_project.yml").exists() else ""
         message = (
@@ -51,7 +71,10 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
             "`environments:` and `applications:`"
         )
         loaded.diagnostics.append(_problem(project_file, 1, 1, "project-config", message))
-    for relative in _flag_files(root):
+    entries, linked_out = _flag_files(inside)
+    for relative in linked_out:
+        loaded.diagnostics.append(_outside(_display(shown, relative), inside, relative))
+    for relative in entries:
         file = _display(shown, relative)
         stem, suffix = PurePosixPath(relative).stem, PurePosixPath(relative).suffix
         if suffix != ".yaml":
@@ -65,9 +88,11 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
                 "lowercase letters, digits, '-' or '_'"
             )
             loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
-        document = _load_file(root, relative, file, loaded.diagnostics, stem)
+        document = _load_file(inside, relative, file, loaded.diagnostics, stem)
         if document is not None:
             loaded.flags.append(document)
+        else:
+            loaded.unread.append(Unread(stem, file, relative))
     return loaded
 
 
@@ -86,33 +111,94 @@ def _display(shown: str, relative: str) -> str:
     return relative if shown in ("", ".") else f"{shown.rstrip('/')}/{relative}"
 
 
-def _flag_files(root: Path) -> list[str]:
-    """Relative paths of the files `flag_key` names a flag, sorted; hidden folders are not
-    entered at all."""
+class _Tree:
+    """The flags folder, and where it really is once every link is followed."""
+
+    __slots__ = ("real", "root")
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.real = os.path.realpath(root)
+
+    def target(self, relative: str) -> str:
+        return os.path.realpath(self.root / relative)
+
+    def holds(self, relative: str) -> bool:
+        """Whether the entry, its links followed, is still inside the folder. A pull request
+        can add a link to ~/.netrc or /dev/stdin; it must never be opened."""
+        target = self.target(relative)
+        return target == self.real or target.startswith(self.real.rstrip(os.sep) + os.sep)
+
+
+def _flag_files(tree: _Tree) -> tuple[list[str], list[str]]:
+    """Relative paths of the files `flag_key` names a flag, sorted, and of the entries (such
+    files, or folders) whose links lead out of the tree, which are neither opened nor
+    entered. Hidden folders are not entered at all; a linked folder whose target is inside
+    the tree is read where it is, not again through the link."""
     found: list[str] = []
-    for folder, subfolders, files in os.walk(root):
+    linked_out: list[str] = []
+    for folder, subfolders, files in os.walk(tree.root):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        prefix = os.path.relpath(folder, root)
+        prefix = os.path.relpath(folder, tree.root)
+        for name in subfolders:
+            relative = _relative(prefix, name)
+            if (Path(folder) / name).is_symlink() and not tree.holds(relative):
+                linked_out.append(relative)
         for name in files:
-            relative = name if prefix == "." else f"{prefix}/{name}".replace(os.sep, "/")
+            relative = _relative(prefix, name)
             if flag_key(relative) is not None:
                 found.append(relative)
-    return sorted(found)
+    return sorted(found), sorted(linked_out)
+
+
+def _relative(prefix: str, name: str) -> str:
+    return name if prefix == "." else f"{prefix}/{name}".replace(os.sep, "/")
+
+
+def _outside(file: str, tree: _Tree, relative: str) -> Diagnostic:
+    try:  # as the link was written (the machine's own paths stay out of CI logs)
+        target = repr(str((tree.root / relative).readlink()))
+    except OSError:  # pragma: no cover - only links lead out of the tree
+        target = "a place"
+    message = (
+        f"this is a link to {target}, which leads out of the flags folder: it is not read; "
+        "put what it links to in the folder itself, or link only within the folder"
+    )
+    return _problem(file, 1, 1, "file-outside-tree", message)
+
+
+class _NotRegular(OSError):
+    """The entry is a FIFO, socket or device: reading one could block for ever."""
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of the regular file at `path`. Anything else is refused before
+    a read: it is opened without blocking (a FIFO with no writer would block the open)
+    and its type checked on the open descriptor, so that it cannot be swapped in between."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as stream:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(_kind(mode))
+        return stream.read(limit)
+
+
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISDIR: "a folder",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
 
 
 def _load_file(
-    root: Path, relative: str, file: str, diagnostics: list[Diagnostic], key: str = ""
+    tree: _Tree, relative: str, file: str, diagnostics: list[Diagnostic], key: str = ""
 ) -> Document | None:
-    try:
-        with (root / relative).open("rb") as stream:
-            raw = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        message = f"cannot read the file ({exc.strerror}); check its permissions"
-        diagnostics.append(_problem(file, 1, 1, "io-error", message))
-        return None
-    if len(raw) > MAX_FILE_BYTES:
-        message = f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a flag file is short"
-        diagnostics.append(_problem(file, 1, 1, "file-too-large", message))
+    raw = _read(tree, relative, file, diagnostics)
+    if raw is None:
         return None
     text = _decode(raw, file, diagnostics)
     if text is None:
@@ -123,6 +209,29 @@ def _load_file(
         return Document(file, parsed.data, parsed.source, key, relative)
     diagnostics.extend(parsed)
     return None
+
+
+def _read(tree: _Tree, relative: str, file: str, diagnostics: list[Diagnostic]) -> bytes | None:
+    """The file's bytes, or None with why they cannot be had: outside the tree, not a
+    regular file, unreadable, or too large."""
+    if not tree.holds(relative):
+        diagnostics.append(_outside(file, tree, relative))
+        return None
+    try:
+        raw = _read_regular(tree.root / relative, MAX_FILE_BYTES + 1)
+    except _NotRegular as exc:
+        message = f"this is {exc}, not a regular file: it is not read; replace it with a file"
+        diagnostics.append(_problem(file, 1, 1, "io-error", message))
+        return None
+    except OSError as exc:
+        message = f"cannot read the file ({exc.strerror}); check its permissions"
+        diagnostics.append(_problem(file, 1, 1, "io-error", message))
+        return None
+    if len(raw) > MAX_FILE_BYTES:
+        message = f"the file is larger than {MAX_FILE_BYTES // 1024} KiB; a flag file is short"
+        diagnostics.append(_problem(file, 1, 1, "file-too-large", message))
+        return None
+    return raw
 
 
 def _decode(raw: bytes, file: str, diagnostics: list[Diagnostic]) -> str | None:

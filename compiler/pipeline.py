@@ -40,7 +40,8 @@ def compile_tree(
         raise NotADirectoryError(f"{root} is not a folder of flag files")
     loaded = load_tree(root, display_root)
     validated = validate(loaded)
-    known_keys = {document.key for document in loaded.flags}
+    # A flag whose file is broken is still known by its file name (see README: a broken file).
+    known_keys = loaded.keys()
     diagnostics = validated.diagnostics
     diagnostics += check_references(validated.project, validated.flags, known_keys)
     grid = grid_of(validated.project) if validated.project is not None else None

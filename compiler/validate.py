@@ -54,16 +54,18 @@ def validate(loaded: Loaded) -> Validated:
         project = _check(loaded.project, Project, "project", "project-config", result.diagnostics)
         if project is not None:
             result.project, result.project_document = project, loaded.project
-    owners: dict[str, list[Document]] = {}
+    owners: dict[str, list[str]] = {}  # key -> files, those that could not be read too
+    for unread in loaded.unread:
+        owners.setdefault(unread.key, []).append(unread.file)
     for document in loaded.flags:
-        owners.setdefault(document.key, []).append(document)
+        owners.setdefault(document.key, []).append(document.file)
         flag = _check(document, Flag, "flag", "schema", result.diagnostics)
-        if flag is not None and len(owners[document.key]) == 1:
+        if flag is not None:
             result.flags[document.key] = FlagFile(document.key, document, flag)
-    for key, documents in owners.items():
-        if len(documents) > 1:  # neither copy stands in for the flag
+    for key, files in owners.items():
+        if len(files) > 1:  # neither copy stands in for the flag
             result.flags.pop(key, None)
-            result.diagnostics.extend(_duplicates(key, documents))
+            result.diagnostics.extend(_duplicates(key, sorted(files)))
     return result
 
 
@@ -258,14 +260,15 @@ _MESSAGES: dict[str, Callable[[_Problem], str]] = {
 }
 
 
-def _duplicates(key: str, documents: list[Document]) -> Iterator[Diagnostic]:
-    for document in documents:
-        others = ", ".join(d.file for d in documents if d is not document)
+def _duplicates(key: str, files: list[str]) -> Iterator[Diagnostic]:
+    """One error at each file that names `key`, readable or not: a file's name is its key."""
+    for file in files:
+        others = ", ".join(other for other in files if other != file)
         message = (
             f"flag key {key!r} is also declared in {others}; keys are unique across "
             "all folders: rename or remove one of the files"
         )
-        yield Diagnostic(document.file, 1, 1, Severity.ERROR, "duplicate-flag", message)
+        yield Diagnostic(file, 1, 1, Severity.ERROR, "duplicate-flag", message)
 
 
 __all__ = ["PROJECT_FILE", "FlagFile", "Validated", "did_you_mean", "schema_document", "validate"]

@@ -147,20 +147,32 @@ class Parsed:
 
 
 def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
-    """Parse one YAML document strictly: the data and its source map, or what is wrong."""
+    """Parse one YAML document strictly: the data and its source map, or what is wrong.
+
+    A document with anchors, aliases or tags is refused (its values are not plain), but
+    only after every other YAML problem in it (duplicate keys, keys that are not names) is
+    found too, so that one run reports them all. A syntax error or too deep a nesting ends
+    the reading: what follows it cannot be read.
+    """
     hidden = _hides_separators(text)
     if hidden:
         text = text.translate(_HIDE)
+    refused: list[Diagnostic] = []
     if _needs_scan(text):
-        refused = _scan_events(text, file)
-        if refused:
+        refused, readable = _scan_events(text, file)
+        if not readable:
             return refused
     try:
         root = _Loader(text).get_single_node()
     except yaml.YAMLError as exc:
         return [_syntax_error(exc, file, text)]
     problems: list[Diagnostic] = []
-    data = _construct(root, problems.append, file, 0) if root is not None else None
+    # An alias is the node of its anchor again: each node is built once (a billion laughs
+    # stays one pass), and its problems reported once, where it is written.
+    seen: set[int] | None = set() if refused else None
+    data = _construct(root, problems.append, file, 0, seen) if root is not None else None
+    if refused:
+        return sorted([*refused, *problems], key=lambda d: (d.line, d.column))
     if hidden:
         data = _shown(data)
     return Parsed(data, SourceMap(root, hidden), problems)
@@ -209,8 +221,9 @@ def _error(file: str, mark: Any, code: str, message: str) -> Diagnostic:
 
 def _scan_events(
     text: str, file: str, loader: Callable[[str], _EventSource] = _Loader
-) -> list[Diagnostic]:
-    """Refuse anchors, aliases, explicit tags and deep nesting, from the flat event stream.
+) -> tuple[list[Diagnostic], bool]:
+    """Anchors, aliases, explicit tags and deep nesting, from the flat event stream; and
+    whether the document can be composed (no syntax error, not too deep).
 
     libyaml 0.2.6 (bundled from PyYAML 6.0.2 on) stops at 1,000 flow levels in its scanner,
     which reads ahead of the events, so its own error would come before our limit's: then
@@ -232,14 +245,14 @@ def _scan_events(
                 depth += 1
                 if depth > MAX_DEPTH:
                     message = f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
-                    return [_error(file, event.start_mark, "yaml-syntax", message)]
+                    return [_error(file, event.start_mark, "yaml-syntax", message)], False
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError as exc:
         if loader is not _PyLoader and _LIBYAML_LIMIT in str(exc):
             return _scan_events(text, file, _PyLoader)
-        return [_syntax_error(exc, file, text)]
-    return problems
+        return [_syntax_error(exc, file, text)], False
+    return problems, True
 
 
 # libyaml's own nesting limit (0.2.6 on), in the flow scanner and the parser alike.
@@ -306,16 +319,27 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 
 
 def _construct(
-    node: yaml.Node, report: Callable[[Diagnostic], None], file: str, depth: int
+    node: yaml.Node,
+    report: Callable[[Diagnostic], None],
+    file: str,
+    depth: int,
+    seen: set[int] | None = None,
 ) -> Data:
+    """Plain data from `node`, reporting duplicate keys, keys that are not names and too
+    deep a nesting. With `seen`, a collection node met again (through an alias) is not
+    built again: it stands as None."""
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
+    if seen is not None:
+        if id(node) in seen:
+            return None
+        seen.add(id(node))
     if depth >= MAX_DEPTH:
         message = f"values are nested more than {MAX_DEPTH} levels deep; flatten them"
         report(_error(file, node.start_mark, "yaml-syntax", message))
         return None
     if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, report, file, depth + 1) for item in node.value]
+        return [_construct(item, report, file, depth + 1, seen) for item in node.value]
     mapping: dict[str, Data] = {}
     lines: dict[str, int] = {}
     for key_node, value_node in node.value:
@@ -332,7 +356,7 @@ def _construct(
             report(_error(file, key_node.start_mark, "yaml-duplicate-key", message))
             continue
         lines[key] = key_node.start_mark.line + 1
-        mapping[key] = _construct(value_node, report, file, depth + 1)
+        mapping[key] = _construct(value_node, report, file, depth + 1, seen)
     return mapping
 
 

@@ -9,12 +9,21 @@ import argparse
 import datetime
 from typing import TYPE_CHECKING
 
+from compiler.diagnostics import Diagnostic, has_errors, unreadable
+
 OK, FINDINGS, USAGE = 0, 1, 2
 
 if TYPE_CHECKING:  # what `ArgumentParser.add_subparsers()` returns, for `register`
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 else:
     Subcommands = argparse._SubParsersAction
+
+
+def exit_code(diagnostics: list[Diagnostic]) -> int:
+    """2 when an input could not be read (`io-error`), else 1 for errors, else 0."""
+    if unreadable(diagnostics):
+        return USAGE
+    return FINDINGS if has_errors(diagnostics) else OK
 
 
 class UsageError(Exception):

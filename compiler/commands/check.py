@@ -7,8 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.commands import FINDINGS, OK, Subcommands, UsageError, date_argument
-from compiler.diagnostics import has_errors
+from compiler.commands import Subcommands, UsageError, date_argument, exit_code
 from compiler.history import Commit, Repository
 from compiler.model import ReasonPolicy
 from compiler.pipeline import Compiled, compile_tree
@@ -54,7 +53,8 @@ def _compile(args: argparse.Namespace) -> Compiled:
 
 def run(args: argparse.Namespace) -> int:
     # Everything that can be a usage error (a missing folder, not a repository, an unknown
-    # revision) happens before anything is printed: exit 2 never comes with findings.
+    # revision) happens before anything is printed: exit 2 comes with findings only when a
+    # file could not be read (io-error), and then they are reported.
     compiled = _compile(args)
     diagnostics = compiled.diagnostics
     checked = f"{len(compiled.flags)} flags"
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         checked += f" and {len(commits)} commit{'s' * (len(commits) != 1)}"
     sys.stdout.write(REPORTERS[args.format](diagnostics))
     print(f"flagc: {checked} checked: {summary(diagnostics)}", file=sys.stderr)
-    return FINDINGS if has_errors(diagnostics) else OK
+    return exit_code(diagnostics)
 
 
 def _commits(folder: Path, revisions: str) -> list[Commit]:

@@ -7,7 +7,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from compiler.commands import FINDINGS, OK, Subcommands, UsageError
+from compiler.commands import FINDINGS, OK, USAGE, Subcommands, UsageError
+from compiler.diagnostics import unreadable
 from compiler.history import Repository
 from compiler.pipeline import Compiled, compile_tree
 from compiler.plan import Label, plan
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if result.head.errors:
         errors = f"{result.head.errors} error{'s' * (result.head.errors != 1)}"
         print(f"flagc: HEAD has {errors}; `flagc check {args.dir}` lists them", file=sys.stderr)
-        return FINDINGS
+        # A file of the work tree that could not be read (io-error) is exit 2, as in check.
+        return USAGE if head is not None and unreadable(head.diagnostics) else FINDINGS
     return OK
 
 

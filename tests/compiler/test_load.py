@@ -137,7 +137,7 @@ def test_unreadable_file_is_an_io_error(tmp_path: Path) -> None:
 def test_dangling_link_is_an_io_error(tmp_path: Path) -> None:
     """Unlike a mode-000 file, this cannot be read even by root."""
     root = tree(tmp_path, {"open.yaml": FLAG})
-    (root / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    (root / "gone.yaml").symlink_to(root / "nowhere.yaml")  # inside: a link out is refused
     loaded = load_tree(root, ".")
     assert codes(loaded) == [("gone.yaml", 1, 1, "io-error")]
     assert [d.key for d in loaded.flags] == ["open"]
