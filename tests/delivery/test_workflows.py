@@ -56,8 +56,9 @@ def using(workflow: Workflow, action: str) -> Step:
     return found[0]
 
 
-def test_there_are_the_three_workflows() -> None:
-    assert [path.name for path in WORKFLOW_FILES] == ["ci.yml", "flags.yml", "release.yml"]
+def test_there_are_the_four_workflows() -> None:
+    names = [path.name for path in WORKFLOW_FILES]
+    assert names == ["ci.yml", "drift.yml", "flags.yml", "release.yml"]
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda path: path.name)
@@ -85,6 +86,21 @@ def test_ci_runs_lint_types_and_the_tests_on_push_and_pull_request() -> None:
     assert set(workflow["on"]) == {"push", "pull_request"}
     scripts = [step["run"] for step in steps(workflow) if "run" in step]
     assert {"make lint", "make types", "make pytest"} <= set(scripts)
+
+
+def test_drift_tests_the_newest_and_the_oldest_versions_every_day() -> None:
+    """Without the locks: `pip install` of the project's ranges, every day and on demand."""
+    workflow = load("drift.yml")
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    assert workflow["on"]["schedule"][0]["cron"].endswith("* * *")
+    job = workflow["jobs"]["test"]
+    assert job["strategy"]["matrix"]["versions"] == ["newest", "oldest"]
+    scripts = "\n".join(step["run"] for step in job["steps"] if "run" in step)
+    assert ".lock" not in scripts
+    assert "--resolution lowest-direct" in scripts
+    tests = running(workflow, "pytest")
+    assert tests["run"] == "python -m pytest"
+    assert tests["env"]["GITFLAGS_UNLOCKED"] == "1"
 
 
 def make_rule(target: str) -> tuple[list[str], list[str]]:
@@ -122,12 +138,13 @@ def test_flags_steps_that_matter() -> None:
         "BASE_SHA": "${{ github.event.pull_request.base.sha }}",
         "HEAD_SHA": "${{ github.event.pull_request.head.sha }}",
     }
-    assert running(workflow, "--format github")["run"] == "flagc check flags --format github"
-    reasons = running(workflow, "--reasons")
-    assert reasons["run"] == 'flagc check flags --reasons "$BASE_SHA..$HEAD_SHA"'
+    check = running(workflow, "flagc check")
+    assert check["run"] == 'flagc check flags --format github --reasons "$BASE_SHA..$HEAD_SHA"'
     diff = running(workflow, "flagc diff")["run"]
     assert diff.endswith('--format markdown >> "$GITHUB_STEP_SUMMARY"')
-    assert running(workflow, "flagc build")["run"].startswith("flagc build flags -o build")
+    assert running(workflow, "flagc build")["run"] == (
+        "flagc build flags -o build --summary --format github"
+    )
     upload = using(workflow, "actions/upload-artifact")
     assert upload["uses"] == "actions/upload-artifact@v4"
     assert upload["with"]["path"] == "build/"
@@ -263,6 +280,9 @@ def flags_job() -> dict[str, Any]:
     return job
 
 
+CHECK = "Check the flags and the commit messages (reasons)"
+
+
 def test_a_bad_pull_request_is_annotated_on_its_lines(
     git_repo: tuple[Path, Git], tmp_path: Path
 ) -> None:
@@ -270,7 +290,7 @@ def test_a_bad_pull_request_is_annotated_on_its_lines(
     summary = tmp_path / "summary.md"
     ran = run_job(flags_job(), pr.repo, pr.expressions(), summary)
 
-    check = ran["Check the flags"]
+    check = ran[CHECK]
     assert check.outcome == "failure"
     assert re.search(
         r"^::error file=flags/checkout/new-checkout\.yaml,line=5,col=3,"
@@ -278,9 +298,12 @@ def test_a_bad_pull_request_is_annotated_on_its_lines(
         check.output,
         re.MULTILINE,
     ), check.output
-    reasons = ran["Check the commit messages (reasons)"]
-    assert reasons.outcome == "failure"
-    assert f'error[missing-reason]: commit {pr.head[:7]} "wip"' in reasons.output
+    assert re.search(
+        r"^::error file=flags/checkout/new-checkout\.yaml,line=1,col=1,"
+        rf"title=missing-reason::commit {pr.head[:7]} \"wip\"",
+        check.output,
+        re.MULTILINE,
+    ), check.output
     plan = summary.read_text(encoding="utf-8")
     assert plan.startswith("### Flag plan:")
     assert "has 1 error" in plan
@@ -296,18 +319,51 @@ def test_a_good_pull_request_gets_its_plan_and_its_build(
     ran = run_job(flags_job(), pr.repo, pr.expressions(), summary)
 
     assert {name: result.outcome for name, result in ran.items()} == {
-        "Check the flags": "success",
-        "Check the commit messages (reasons)": "success",
+        CHECK: "success",
         "Plan (job summary)": "success",
         "Build the snapshot": "success",
     }, ran
-    assert "::" not in ran["Check the flags"].output
+    assert "::" not in ran[CHECK].output
     plan = summary.read_text(encoding="utf-8")
     assert plan.startswith("earlier steps' summary\n### Flag plan:")  # appended, not replaced
     assert f"({pr.base[:12]})" in plan
     assert "<code>environments.production</code> | (absent) | true" in plan
     uploaded = pr.repo / using(load("flags.yml"), "actions/upload-artifact")["with"]["path"]
     assert sorted(path.name for path in uploaded.glob("*.json")) >= ["audit.json", "snapshot.json"]
+
+
+# A line of a step's log that starts with `::` runs as a workflow command; the only ones the
+# flags job may print are its own annotations, each property escaped.
+ANNOTATION = re.compile(r"::(error|warning) file=[^,:\n]*,line=\d+,col=\d+,title=[a-z-]+::.*")
+FORGED = "::error file=flags/README.md,line=1,title=forged::a workflow command"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        (f"x\n{FORGED}.yaml", "wip"),  # a thin reason, and a file the loader refuses
+        (f"ok\n{FORGED}\n.yaml", "Add a flag whose file name holds a workflow command"),
+    ],
+    ids=["reasons", "check"],
+)
+def test_a_file_name_cannot_run_a_workflow_command(
+    git_repo: tuple[Path, Git], tmp_path: Path, name: str, message: str
+) -> None:
+    """A pull request adds a flag file whose name holds a newline and a workflow command:
+    no step of the job prints a `::` line that is not one of its own escaped annotations."""
+    repo, git = git_repo
+    pr = pull_request(git_repo, GOOD_CHANGE, "Launch the new checkout in production")
+    write_tree(repo, {f"flags/growth/{name}": BANNER})
+    git("add", "--all")
+    git("commit", "--quiet", "--message", message)
+    head = git("rev-parse", "HEAD").strip()
+    expressions = {**pr.expressions(), "github.event.pull_request.head.sha": head}
+    ran = run_job(flags_job(), repo, expressions, tmp_path / "summary.md")
+
+    assert "failure" in {result.outcome for result in ran.values()}  # the file is refused
+    for step, result in ran.items():
+        commands = [line for line in result.output.splitlines() if line.startswith("::")]
+        assert all(ANNOTATION.fullmatch(line) for line in commands), (step, commands)
 
 
 def test_the_release_pages_commands_export_the_build(
