@@ -28,6 +28,7 @@ from server.settings import (
     parse_count,
     parse_log_format,
     parse_name,
+    parse_seconds,
     parse_url,
 )
 
@@ -73,6 +74,13 @@ OPTIONS = (
         "the dashboard links flag files and commits to this repository (https://github.com/o/r)",
     ),
     Option("--flags-path", "FLAGS_PATH", "PATH", parse_name, "the flags folder in it (flags)"),
+    Option(
+        "--header-timeout",
+        "HEADER_TIMEOUT",
+        "SECONDS",
+        parse_seconds,
+        "close a connection that has not sent a whole request this long after its first byte (10)",
+    ),
 )
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import resource
 import shutil
 import socket
 import sys
@@ -75,7 +76,13 @@ threads = _settings.threads
 # ends the accept race that can hand one worker most of a burst of connections, but the
 # connections waiting in a replaced worker's socket are reset (tried: SIGHUP under load
 # then failed requests).
-worker_class = "server.worker.BalancedThreadWorker"
+# Each request is read in the worker's event loop and reaches a thread only when whole, so
+# slow or silent clients hold a buffer each, not a thread (server.worker). They still hold a
+# connection and a file descriptor: a worker holds up to `worker_connections` (gthread stops
+# accepting beyond), and the file limit is raised to fit (`_raise_file_limit`).
+worker_class = "server.worker.ReadingThreadWorker"
+worker_connections = 10_000
+balance.HEADER_TIMEOUT = _settings.header_timeout
 keepalive = 5
 graceful_timeout = 10
 preload_app = True
@@ -99,6 +106,7 @@ def _service() -> Service | None:
 
 def on_starting(server: Any) -> None:
     _check_bind(_settings.bind)
+    _raise_file_limit(server, workers * worker_connections + 256)
     if _settings.metrics_bind is None:
         return
     try:
@@ -126,6 +134,22 @@ def _check_bind(bind: str) -> None:
     except OSError as exc:
         print(f"flagserve: error: cannot listen on {bind}: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+
+
+def _raise_file_limit(server: Any, wanted: int) -> None:
+    """The soft limit on open files up to `wanted` (at most the hard limit), in the master:
+    the workers inherit it. Debian's default soft limit, 1,024, would cap a worker's
+    connections far below `worker_connections`."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < wanted:
+        server.log.warning(
+            "flagserve: at most %d open files (hard limit): fewer connections than %d",
+            target,
+            wanted,
+        )
 
 
 def when_ready(server: Any) -> None:

@@ -48,8 +48,9 @@ def parse_log_format(value: str) -> str:
     return value
 
 
-def parse_interval(value: str) -> float:
-    """Seconds between two looks at the build directory: more than 0, at most an hour."""
+def parse_seconds(value: str) -> float:
+    """A number of seconds (the reload interval, the header timeout): more than 0, at most
+    an hour."""
     try:
         seconds = float(value)
     except ValueError:
@@ -89,6 +90,9 @@ class Settings:
     metrics_bind: str | None = None  # /metrics on its own port, served by the master
     repository_url: str | None = None  # the dashboard links flag files and commits there
     flags_path: str = "flags"  # the flags folder inside that repository
+    # A connection that has not sent a whole request this long after its first byte (after
+    # it was accepted, for a new one) is answered 408 and closed (server.worker).
+    header_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -112,7 +116,8 @@ class Settings:
             log_format=get("LOG_FORMAT", parse_log_format, DEFAULTS.log_format),
             api_keys=Path(keys) if keys else None,
             default_environment=get("DEFAULT_ENVIRONMENT", parse_name, None),
-            reload_interval=get("RELOAD_INTERVAL", parse_interval, DEFAULTS.reload_interval),
+            reload_interval=get("RELOAD_INTERVAL", parse_seconds, DEFAULTS.reload_interval),
+            header_timeout=get("HEADER_TIMEOUT", parse_seconds, DEFAULTS.header_timeout),
             metrics_bind=get("METRICS_BIND", parse_bind, None),
             repository_url=get("REPOSITORY_URL", parse_url, None),
             flags_path=get("FLAGS_PATH", parse_name, DEFAULTS.flags_path),

@@ -17,6 +17,7 @@ import falcon
 import orjson
 
 from server.access import OFREP
+from server.reading import MAX_BODY
 from server.respond import allowed_environments, send
 from server.responses import JSON, Body, json_body
 from server.store import Snapshot, Store, cell
@@ -24,7 +25,6 @@ from server.store import Snapshot, Store, cell
 if TYPE_CHECKING:
     from falcon.typing import ReadableIO
 
-MAX_BODY: Final = 64 * 1024
 PARSE_ERROR: Final = "PARSE_ERROR"
 INVALID_CONTEXT: Final = "INVALID_CONTEXT"
 FLAG_NOT_FOUND: Final = "FLAG_NOT_FOUND"

@@ -205,6 +205,7 @@ def test_settings_from_the_environment() -> None:
             "FLAGSERVE_DEFAULT_ENVIRONMENT": "production",
             "FLAGSERVE_RELOAD_INTERVAL": "0.5",
             "FLAGSERVE_METRICS_BIND": "0.0.0.0:9100",
+            "FLAGSERVE_HEADER_TIMEOUT": "2.5",
         }
     )
     assert settings == Settings(
@@ -217,6 +218,7 @@ def test_settings_from_the_environment() -> None:
         "production",
         0.5,
         "0.0.0.0:9100",
+        header_timeout=2.5,
     )
     assert Settings.from_env({"FLAGSERVE_WORKERS": "  "}) == Settings()  # blank is unset
 
@@ -231,6 +233,10 @@ def test_main_refuses_bad_options_before_starting_anything(
     with pytest.raises(SystemExit) as raised:
         main(["--bind", "127.0.0.1:1", "--metrics-bind", "127.0.0.1:1"])
     assert raised.value.code == 2
+    with pytest.raises(SystemExit) as raised:
+        main(["--header-timeout", "0"])
+    assert raised.value.code == 2
+    assert "argument --header-timeout: '0' must be more than 0" in capsys.readouterr().err
 
 
 def test_hash_key_in_process(
