@@ -33,14 +33,18 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/gitflags/bin:$PATH
 
 # The package first, then the flags and history: a commit that changes only flags/ reuses
-# the installed layer.
+# the installed layer. What was tested is what is installed: the runtime lock, every package
+# pinned with its hashes, then gitflags alone (no build isolation, which would fetch an
+# unpinned setuptools: the lock has one).
 WORKDIR /src
+COPY requirements/runtime.lock requirements/
+RUN python -m venv /opt/gitflags \
+    && pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY compiler/ compiler/
 COPY server/ server/
 COPY schemas/ schemas/
-RUN python -m venv /opt/gitflags \
-    && pip install .
+RUN pip install --no-deps --no-build-isolation .
 
 COPY . .
 RUN flagc build flags -o /build

@@ -83,9 +83,23 @@ def test_the_dockerfile_steps_run_on_the_host(without_git: bool) -> None:
 def test_every_run_step_runs_on_the_host_or_says_why_not() -> None:
     run = [step.instruction.arguments.split()[:2] for step in PLAN if step.action == "run"]
     skipped = [step for step in PLAN if step.instruction.keyword == "RUN" and step.action == "skip"]
-    assert run == [["python", "-m"], ["flagc", "build"]]
+    assert run == [["python", "-m"], ["pip", "install"], ["flagc", "build"]]
     assert all(step.reason for step in skipped)
     assert {step.instruction.stage for step in skipped} == {"build", "runtime"}
+
+
+def test_the_image_installs_the_runtime_lock_then_gitflags_alone() -> None:
+    """What was tested is what the image holds: every package from the lock, with hashes."""
+    installs = [
+        " ".join(step.instruction.arguments.split())
+        for step in PLAN
+        if step.action == "run" and "pip install" in step.instruction.arguments
+    ]
+    assert installs == [
+        "python -m venv /opt/gitflags && pip install --require-hashes -r "
+        "requirements/runtime.lock",
+        "pip install --no-deps --no-build-isolation .",
+    ]
 
 
 def test_the_base_image_is_pinned_and_the_same_in_both_stages() -> None:
