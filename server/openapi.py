@@ -36,7 +36,10 @@ as precomputed bytes. Every GET also answers HEAD. Answers that carry an `ETag` 
 
 When the server runs with API keys (`FLAGSERVE_API_KEYS`), `/api/` and `/ofrep/` need one,
 as `Authorization: Bearer <key>` (under `/ofrep/`, `X-API-Key: <key>` too), and a key may be
-limited to some environments (403 outside them); without keys, they are open. Health,
+limited to some environments (403 outside them, whether the environment exists or not).
+The whole snapshot and the audit log need a key allowed every environment (`*`), and only
+such a key reads a flag's history: for others, `created_at`, `created_by`, `updated_at`,
+`updated_by` and `updated_reason` are null. Without keys, everything is open. Health,
 readiness, metrics and this document are always open; `/metrics` moves to a port of its own
 with `FLAGSERVE_METRICS_BIND`.
 
