@@ -45,19 +45,43 @@ def check_reasons(
 def thin(message: str, min_length: int, denied: Set[str]) -> str | None:
     """What is too thin about a commit message, or None when it gives a reason.
 
-    `denied` holds deny-list entries in `deny_form`. Length counts characters (code points
-    after NFC normalisation, so an accent typed as a combining mark is not counted twice).
+    `denied` holds deny-list entries in `deny_form`. The subject is judged as it reads:
+    without invisible format characters (Unicode category Cf, such as zero-width spaces)
+    and surrounding whitespace, so that `wip` followed by zero-width spaces is `wip`. A
+    message without a letter or digit anywhere is refused whatever the policy, as an empty
+    one is; a subject without one is as good as blank. Length counts characters (code
+    points after NFC normalisation, so an accent typed as a combining mark is not counted
+    twice).
     """
-    subject = unicodedata.normalize("NFC", message.split("\n", 1)[0].strip())
-    if not message.strip():
+    subject = visible(message.split("\n", 1)[0])
+    if not visible(message):
         return "the message is empty"
     if deny_form(subject) in denied:
         return f"the subject {_quoted(subject)} is on the deny list"
-    if len(subject) < min_length:
+    if not _has_word(message):
+        return "the message has no letter or digit"
+    return _too_short(subject, min_length)
+
+
+def _too_short(subject: str, min_length: int) -> str | None:
+    """With a minimum length, a subject without a letter or digit fails as a blank one."""
+    if min_length > 0 and not _has_word(subject):
         if not subject:  # only a body, after a blank first line
             return "the subject line (the first line) is blank"
+        return f"the subject {_quoted(subject)} has no letter or digit"
+    if len(subject) < min_length:
         return f"the subject {_quoted(subject)} has {_characters(len(subject))}"
     return None
+
+
+def visible(text: str) -> str:
+    """`text` as a reader sees it: NFC, without format characters (Cf), stripped."""
+    shown = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return unicodedata.normalize("NFC", shown).strip()
+
+
+def _has_word(text: str) -> bool:
+    return any(character.isalnum() for character in text)
 
 
 def deny_form(text: str) -> str:

@@ -39,7 +39,18 @@ MESSAGES: list[tuple[str, str | None]] = [
     ("FLAGS?!", 'the subject "FLAGS?!" is on the deny list'),
     ("...", 'the subject "..." is on the deny list'),
     (".", 'the subject "." is on the deny list'),
-    ("!", 'the subject "!" has 1 character'),  # only punctuation: compared whole
+    ("!", "the message has no letter or digit"),  # only punctuation: as good as empty
+    # Judged as it reads: invisible format characters (Cf) do not count, and a subject
+    # without a letter or digit is as good as blank.
+    ("wip" + "\u200b" * 8, 'the subject "wip" is on the deny list'),
+    ("\u2060wip\ufeff", 'the subject "wip" is on the deny list'),
+    ("\u200b" * 12, "the message is empty"),
+    ("\u200b\n\u200d\n", "the message is empty"),
+    ("..........", "the message has no letter or digit"),
+    ("🚀" * 10, "the message has no letter or digit"),
+    ("-- -- -- --\n\nThe body says why", 'the subject "-- -- -- --" has no letter or digit'),
+    ("fix\u200b\u200b\u200b\u200b typo", 'the subject "fix typo" has 8 characters'),
+    ("\u202eTurn the banner off in production", None),
     (
         "wip\n\nA long body that explains everything in great detail",
         ('the subject "wip" is on the deny list'),
@@ -94,6 +105,8 @@ def test_a_custom_policy_replaces_both_settings() -> None:
     assert thin("x", 1, denied) is None
     assert thin("", 0, denied) == "the message is empty"  # whatever the policy
     assert thin("\n\nbody", 0, denied) is None  # no minimum: a blank subject is allowed
+    assert thin("--\n\nbody", 0, denied) is None  # and so is one as good as blank
+    assert thin("?!", 0, denied) == "the message has no letter or digit"  # whatever the policy
     long_enough = "a" * 200
     assert (
         thin(long_enough[:-1], 200, frozenset()) == f'the subject "{"a" * 59}…" has 199 characters'
