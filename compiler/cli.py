@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from compiler.commands import OK, USAGE, UsageError, audit, build, check, diff, export
+from compiler.printable import printable
 
 COMMANDS = (check, build, audit, diff, export)
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _collector_paused():
             code: int = args.run(args)
     except (OSError, ValueError, UsageError) as exc:
-        print(f"flagc: error: {exc}", file=sys.stderr)
+        print(printable(f"flagc: error: {exc}"), file=sys.stderr)  # may name a file or revision
         return USAGE
     return code
 

@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import Any
 
 from compiler.plan import KINDS, FlagChange, Kind, Plan, Side, ValueChange
+from compiler.printable import printable
 from compiler.yamlsource import Data
 
 PLAN_FORMAT = 1
@@ -100,20 +101,21 @@ def literal(value: Data) -> str:
 
 
 def text(plan: Plan) -> str:
+    """The plan for a terminal; every line is `printable` (file names, revisions and flag
+    data may hold control characters)."""
     lines = [f"flagc diff: {side_name(plan.base)} -> {side_name(plan.head)}", ""]
     for section in ([f"! {note}" for note in notes(plan)], _text_project(plan)):
         lines += [*section, ""] if section else []
     for change in plan.flags:
         lines += _text_flag(plan, change)
     lines += [
-        f"? {_one_line(item.key)}: not compared, {_one_line(item.file)} has errors at "
-        f"{item.side.upper()}"
+        f"? {item.key}: not compared, {item.file} has errors at {item.side.upper()}"
         for item in plan.unreadable
     ]
     if plan.empty:
         lines.append("No changes.")
     lines += ["", f"{kind_summary(plan)}; {value_summary(plan)}"]
-    return "\n".join(lines) + "\n"
+    return "".join(f"{printable(line)}\n" for line in lines)
 
 
 def _text_project(plan: Plan) -> list[str]:
@@ -134,7 +136,7 @@ def _text_flag(plan: Plan, change: FlagChange) -> list[str]:
     if change.kind == "moved":
         where = f"{change.base_path} -> {change.head_path}"
     return [
-        f"{SYMBOLS[change.kind]} {_one_line(change.key)}  {_one_line(where)}",
+        f"{SYMBOLS[change.kind]} {change.key}  {where}",
         *_text_fields(change),
         *(
             f"    {cells}: {state(before)} -> {state(after)}"
@@ -149,16 +151,8 @@ def _text_fields(change: FlagChange) -> list[str]:
     if change.kind == "removed":
         return []
     if change.kind == "added":
-        return [f"    {f.path} = {_one_line(literal(f.after))}" for f in change.fields]
-    return [
-        f"    {f.path}: {_one_line(literal(f.before))} -> {_one_line(literal(f.after))}"
-        for f in change.fields
-    ]
-
-
-def _one_line(text: str) -> str:
-    # File names can hold line breaks; a plan line must stay one line.
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+        return [f"    {f.path} = {literal(f.after)}" for f in change.fields]
+    return [f"    {f.path}: {literal(f.before)} -> {literal(f.after)}" for f in change.fields]
 
 
 # JSON

@@ -6,19 +6,17 @@ import json
 from collections.abc import Callable, Mapping
 
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.printable import printable
 from compiler.resolve import Grid, Resolution
 
 
 def text(diagnostics: list[Diagnostic]) -> str:
-    """One line per diagnostic, `file:line:col: severity[code]: message`, as compilers print."""
+    """One line per diagnostic, `file:line:col: severity[code]: message`, as compilers print;
+    control characters in file names and messages are shown escaped (`printable`)."""
     return "".join(
-        f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}]: {_one_line(d.message)}\n"
+        printable(f"{d.file}:{d.line}:{d.column}: {d.severity}[{d.code}]: {d.message}") + "\n"
         for d in diagnostics
     )
-
-
-def _one_line(message: str) -> str:
-    return message.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def as_json(diagnostics: list[Diagnostic]) -> str:
@@ -37,7 +35,11 @@ def as_json(diagnostics: list[Diagnostic]) -> str:
 
 
 def github(diagnostics: list[Diagnostic]) -> str:
-    """Workflow commands, which GitHub shows as annotations on the pull request's lines."""
+    """Workflow commands, which GitHub shows as annotations on the pull request's lines.
+
+    Escaped by GitHub's rules (the runner's toolkit): in data `%`, CR and LF; in properties
+    also `:` and `,`. Other control characters, which the log would show raw, are escaped
+    as in text output."""
     return "".join(
         f"::{'error' if d.severity is Severity.ERROR else 'warning'} "
         f"file={_property(d.file)},line={d.line},col={d.column},title={_property(d.code)}"
@@ -47,7 +49,7 @@ def github(diagnostics: list[Diagnostic]) -> str:
 
 
 def _data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _property(value: str) -> str:
@@ -74,7 +76,7 @@ def matrix(grid: Grid, resolved: Mapping[str, Resolution], owners: Mapping[str, 
     rows = [header]
     for key in sorted(resolved):
         cells = resolved[key].cells
-        row = [key, owners[key]]
+        row = [key, printable(owners[key])]
         for env in range(len(grid.environments)):
             base = cells[env * grid.width].value
             differ = [

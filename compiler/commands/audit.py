@@ -13,6 +13,7 @@ from typing import Any
 from compiler import audit as audit_log
 from compiler.commands import OK, Subcommands, UsageError
 from compiler.history import Repository
+from compiler.printable import printable
 from compiler.validate import did_you_mean
 
 
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _text(entry: dict[str, Any]) -> str:
+    """One entry as `git log` shows a commit; every line `printable` (names, messages and
+    file names come from whoever made the commit)."""
     author = entry["author"]
     where = entry["file"]
     if entry["previous_file"]:
@@ -55,7 +58,7 @@ def _text(entry: dict[str, Any]) -> str:
         "",
         *_changes(entry),
     ]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return "\n".join(printable(line) for line in lines).rstrip("\n") + "\n"
 
 
 def _changes(entry: dict[str, Any]) -> Iterator[str]:
