@@ -192,7 +192,7 @@ class AccessControl:
         if key is None:
             _deny(resp, _why(secret), need)
         elif need.every_environment and key.environments is not None:
-            _forbid(need)
+            _forbid(req)
         else:
             req.context.environments = key.environments
 
@@ -239,7 +239,9 @@ def _deny(resp: falcon.Response, why: str, need: Access) -> None:
     raise Problem("unauthorized", f"{why}: send Authorization: Bearer <key>.")
 
 
-def _forbid(need: Access) -> None:
-    """403 for a known key that is not allowed every environment where that is needed."""
-    what = "The dashboard" if need.basic else "This resource"
-    raise Problem("forbidden", f"{what} needs credentials allowed every environment ('*').")
+def _forbid(req: falcon.Request) -> None:
+    """403 for a known key that is not allowed every environment where that is needed (the
+    route named as the router matched it, not as the client spelled it)."""
+    raise Problem(
+        "forbidden", f"{req.uri_template} needs credentials allowed every environment ('*')."
+    )
