@@ -3,8 +3,9 @@ picked, never a second reading of the path; a key learns nothing outside its sco
 is read with a '*' key only.
 
 Every route of the served OpenAPI document (and every dashboard page) is asked under other
-spellings of its path (`//`, `///`, `/./`, `%2F`, a trailing slash, mixed case) with no key,
-a wrong key, a `staging` key and a `*` key: each answer is the canonical path's or a 404.
+spellings of its path (`//`, `///`, `/./`, `/x/../`, `%2F`, a trailing slash, mixed case)
+with no key, a wrong key, a `staging` key and a `*` key: each answer is the canonical
+path's or a 404.
 The Falcon test client runs the tables; a real flagserve (gunicorn) gets the raw paths too,
 as http.client sends them, since gunicorn reads the request line itself.
 """
@@ -45,6 +46,7 @@ SPELLINGS: dict[str, Callable[[str], str]] = {
     "//": lambda path: "/" + path,
     "///": lambda path: "//" + path,
     "/./": lambda path: "/." + path,
+    "/x/../": lambda path: "/x/.." + path,
     "inner //": lambda path: path.replace("/", "//", 2).replace("//", "/", 1),
     "%2F": lambda path: "/" + path[1:].replace("/", "%2F"),
     "trailing /": lambda path: path + "/",
@@ -321,6 +323,9 @@ LIVE = [
     ("GET", "///api/v1/snapshot", "no key", None, {401}),
     ("GET", "/api%2Fv1%2Fsnapshot", "no key", None, {401, 404}),
     ("GET", "/./api/v1/snapshot", "no key", None, {401, 404}),
+    ("GET", "/x/../api/v1/snapshot", "no key", None, {401, 404}),
+    ("GET", "/API/v1/snapshot", "* key", None, {404}),
+    ("GET", "//", "no key", None, {401}),
     ("GET", "//api/v1/snapshot", "staging key", None, {403}),
     ("GET", "//api/v1/snapshot", "* key", None, {200}),
     ("GET", "//api/v1/environments/PRODUCTION/flags", "staging key", None, {403}),
