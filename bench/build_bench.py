@@ -39,10 +39,10 @@ from typing import TypeVar
 import gen_tree
 import yaml
 
-from compiler import audit, cli, emit, flagd
+from compiler import audit, cli, emit, flagd, publish
 from compiler.check import check
-from compiler.commands.build import FLAGD_DIR, read_history, write_flagd
 from compiler.commands.build import previous_log as _previous_log
+from compiler.commands.build import read_history
 from compiler.diagnostics import has_errors
 from compiler.load import load_tree
 from compiler.references import check_references
@@ -202,10 +202,9 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
             document = {**content, "digest": rendered.digest, "revision": rendered.revision}
             definitions = flagd.definitions(document)
         with timed(stages, "write"):
-            if log != previous:
-                emit.write_atomic(out / "audit.json", emit.serialize(log) + b"\n")
-            write_flagd(out / FLAGD_DIR, definitions)
-            emit.write_atomic(out / "snapshot.json", rendered.data)
+            audit_data = None if log == previous else emit.serialize(log) + b"\n"
+            with publish.locked(out):
+                publish.publish(out, rendered.data, audit_data, definitions)
     finally:
         gc.enable()
     return stages

@@ -1,9 +1,10 @@
 """The store: the snapshot being served, its precomputed responses, and hot reload.
 
-A `Snapshot` is one build (OUT/snapshot.json and OUT/audit.json), checked and turned into
-response bodies once. The `Store` holds the current one and swaps in a new build only when
-it loads and checks completely: a missing, partial, unparsable or invalid build is refused
-and the old one keeps serving.
+A `Snapshot` is one build (OUT/snapshot.json, OUT/audit.json and OUT/flagd/, read from one
+directory), verified (`server.verify`) and turned into response bodies once. The `Store`
+holds the current one and swaps in a new build only when it loads and verifies completely:
+a missing, partial, unparsable, invalid or inconsistent build, or one holding a FIFO or a
+device where a file should be, is refused and the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import collections
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,15 +22,13 @@ from typing import Any
 
 import orjson
 
-from compiler import audit, emit, flagd, resolve
-from compiler.validate import schema_document
+from compiler import flagd, publish
+from server import verify
 from server.responses import Body, body, json_body
 
-SNAPSHOT_FILE = "snapshot.json"
-AUDIT_FILE = "audit.json"
-SOURCES = frozenset(resolve.SOURCES)
-# The fields every flag must have, from the snapshot's schema: the one contract.
-FLAG_FIELDS = frozenset(schema_document("snapshot")["$defs"]["flag"]["required"])
+SNAPSHOT_FILE = publish.SNAPSHOT
+AUDIT_FILE = publish.AUDIT
+FLAGD_DIR = publish.FLAGD
 
 log = logging.getLogger("flagserve")
 
@@ -173,84 +173,112 @@ def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> 
 
 
 def load(directory: Path, clock: Callable[[], float] = time.time) -> Snapshot:
-    """Read and check the build in `directory`; SnapshotError says what is wrong with it."""
-    raw = _read(directory / SNAPSHOT_FILE)
+    """Read and verify the build in `directory` (OUT); SnapshotError says what is wrong.
+
+    Every file comes from one directory: the one OUT/snapshot.json resolves into (the
+    current build of a `flagc build` OUT, or OUT itself for a folder of plain files). A
+    file of it that vanishes while being read means a newer build replaced it meanwhile:
+    the newer one is read instead."""
+    for _ in range(RETRIES):
+        build = _build_directory(directory)
+        try:
+            snapshot = _load_build(build, clock)
+        except FileNotFoundError as exc:
+            if _build_directory(directory) == build:
+                raise SnapshotError(
+                    f"{exc.filename} does not exist; build it with `flagc build`"
+                ) from None
+            continue
+        if _build_directory(directory) == build:  # else a newer build came meanwhile
+            return snapshot
+    raise SnapshotError(f"{directory} changed {RETRIES} times while being read; try again")
+
+
+RETRIES = 3
+
+
+def _build_directory(directory: Path) -> Path:
+    """Where the build's files are: OUT/snapshot.json's folder, links followed."""
+    path = directory / SNAPSHOT_FILE
+    if not path.is_symlink():
+        return directory
     try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SnapshotError(f"{SNAPSHOT_FILE} is not valid JSON ({exc}); is it complete?") from None
-    check(document)
-    entries, complete = _audit(directory / AUDIT_FILE)
+        return path.resolve().parent
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        raise SnapshotError(f"{path} cannot be resolved: {exc}") from None
+
+
+def _load_build(build: Path, clock: Callable[[], float]) -> Snapshot:
+    """One build's files, verified together (`server.verify`); FileNotFoundError for a
+    file that went away after the directory was chosen."""
+    raw = _read(build / SNAPSHOT_FILE, required=True)
+    assert raw is not None
+    document = _parse(raw, SNAPSHOT_FILE)
+    _refuse(verify.snapshot_problems(document))
+    audit_raw = _read(build / AUDIT_FILE, required=False)
+    if audit_raw is None:  # a build without history (made by hand): served without it
+        entries, complete = [], False
+    else:
+        log = _parse(audit_raw, AUDIT_FILE)
+        _refuse(verify.audit_problems(log, document["revision"]))
+        entries, complete = list(log["entries"]), bool(log["complete"])
     snapshot = Snapshot(document, raw, entries, complete, clock())
+    found = _flagd_files(build / FLAGD_DIR)
+    if found is not None:
+        expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
+        _refuse(verify.flagd_problems(expected, found))
     _ = snapshot.flat_maps, snapshot.flagd_definitions  # computed now, off the request path
     return snapshot
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, *, required: bool) -> bytes | None:
+    """A regular file's bytes (never waiting on a FIFO or a device); None for a missing
+    optional one. FileNotFoundError for a missing required one."""
     try:
-        return path.read_bytes()
+        return publish.read_regular(path)
     except FileNotFoundError:
-        raise SnapshotError(f"{path} does not exist; build it with `flagc build`") from None
+        if not required:
+            return None
+        raise
+    except publish.NotRegular as exc:
+        raise SnapshotError(str(exc)) from None
     except OSError as exc:
         raise SnapshotError(f"{path} cannot be read: {exc.strerror}") from None
 
 
-def _audit(path: Path) -> tuple[list[dict[str, Any]], bool]:
-    """The audit entries, newest first; none (incomplete) when the build has no audit.json."""
-    if not path.exists():
-        return [], False
+def _parse(raw: bytes, name: str) -> Any:
     try:
-        document = orjson.loads(_read(path))
-    except orjson.JSONDecodeError:
-        raise SnapshotError(f"{AUDIT_FILE} is not valid JSON; is it complete?") from None
-    if not audit.usable(document):
-        raise SnapshotError(f"{AUDIT_FILE} does not have the shape flagc writes")
-    return list(document["entries"]), bool(document["complete"])
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise SnapshotError(f"{name} is not valid JSON ({exc}); is it complete?") from None
 
 
-def check(document: Any) -> None:
-    """The snapshot's shape (schemas/snapshot.schema.json) and its digest, quickly enough
-    to run on every reload of a large build."""
-    if not isinstance(document, dict):
-        raise SnapshotError("the snapshot is not a JSON object")
-    missing = {"format", "revision", "digest", "environments", "applications", "flags"}
-    missing -= document.keys()
-    if missing:
-        raise SnapshotError(f"the snapshot lacks {', '.join(sorted(missing))}")
-    if document["format"] != emit.SNAPSHOT_FORMAT:
-        raise SnapshotError(f"snapshot format {document['format']!r} is not {emit.SNAPSHOT_FORMAT}")
-    environments, applications = document["environments"], document["applications"]
-    if not _names(environments) or not _names(applications) or not environments:
-        raise SnapshotError("environments and applications must be lists of names")
-    if not isinstance(document["flags"], dict):
-        raise SnapshotError("flags must be an object")
-    for key, flag in document["flags"].items():
-        _check_flag(key, flag, environments, applications)
-    if emit.digest_of(document) != document["digest"]:
-        raise SnapshotError("the snapshot's content does not match its digest")
-
-
-def _names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(name, str) for name in value)
-
-
-def _check_flag(key: str, flag: Any, environments: list[str], applications: list[str]) -> None:
-    if not isinstance(flag, dict) or not flag.keys() >= FLAG_FIELDS or flag["key"] != key:
-        raise SnapshotError(f"flag {key!r} is not a complete flag")
-    resolved = flag["resolved"]
+def _flagd_files(folder: Path) -> dict[str, bytes] | None:
+    """OUT/flagd/<environment>.json by environment; None for a build without the folder."""
     try:
-        for environment in environments:
-            row = resolved[environment]
-            _check_cell(row)
-            for application in applications:
-                _check_cell(row["applications"][application])
-    except (KeyError, TypeError):
-        raise SnapshotError(f"flag {key!r} is not resolved for every cell") from None
+        names = sorted(entry.name for entry in os.scandir(folder))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SnapshotError(f"{folder} cannot be read: {exc.strerror}") from None
+    found = {}
+    for name in names:
+        if name.endswith(".json") and not name.startswith("."):
+            data = _read(folder / name, required=True)
+            assert data is not None
+            found[name.removesuffix(".json")] = data
+    return found
 
 
-def _check_cell(value: Any) -> None:
-    if type(value["value"]) is not bool or value["source"] not in SOURCES:
-        raise TypeError
+def _refuse(reasons: list[str]) -> None:
+    """SnapshotError naming the first reasons, if there are any."""
+    if reasons:
+        shown = "; ".join(reasons[:SHOWN])
+        more = f" (and {len(reasons) - SHOWN} more)" if len(reasons) > SHOWN else ""
+        raise SnapshotError(f"{shown}{more}")
+
+
+SHOWN = 5  # reasons named in one refusal
 
 
 @dataclass
@@ -312,8 +340,10 @@ class Store:
             listener(False, error)
 
     def _disk_signature(self) -> tuple[int, ...]:
+        """What changes when a build is written: each file's (or folder's) identity, size
+        and time, links followed (a swapped build has new files throughout)."""
         parts: list[int] = []
-        for name in (SNAPSHOT_FILE, AUDIT_FILE):
+        for name in (SNAPSHOT_FILE, AUDIT_FILE, FLAGD_DIR):
             try:
                 stat = (self.directory / name).stat()
                 parts += [stat.st_ino, stat.st_size, stat.st_mtime_ns]

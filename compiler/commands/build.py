@@ -1,5 +1,6 @@
-"""`flagc build [DIR] [-o OUT]`: check, then write OUT/audit.json, OUT/flagd/<environment>.json
-(flagd's flag definitions, `compiler.flagd`) and OUT/snapshot.json."""
+"""`flagc build [DIR] [-o OUT]`: check, then write OUT/snapshot.json, OUT/audit.json and
+OUT/flagd/<environment>.json (flagd's flag definitions, `compiler.flagd`) as one build,
+swapped in whole (`compiler.publish`)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,12 @@ from typing import Any
 
 import orjson
 
-from compiler import audit, emit, flagd
+from compiler import audit, emit, flagd, publish
 from compiler.commands import FINDINGS, OK, Subcommands, UsageError
 from compiler.commands.check import add_check_options, compile_and_report
 from compiler.diagnostics import has_errors
 from compiler.history import Repository
 from compiler.report import matrix, summary
-
-OUTPUTS = ("audit.json", "snapshot.json")
-FLAGD_DIR = "flagd"  # OUT/flagd/<environment>.json, one file per environment
 
 
 class ShallowClone(Exception):
@@ -29,9 +27,9 @@ def register(commands: Subcommands) -> None:
     parser = commands.add_parser(
         "build",
         help="check, then write OUT/snapshot.json, OUT/audit.json and OUT/flagd/<env>.json",
-        description="Check the flags; only when there is no error, write OUT/audit.json, "
-        "OUT/flagd/<environment>.json (flagd's flag definitions, for OpenFeature's flagd "
-        "providers) and OUT/snapshot.json, each atomically.",
+        description="Check the flags; only when there is no error, write OUT/snapshot.json, "
+        "OUT/audit.json and OUT/flagd/<environment>.json (flagd's flag definitions, for "
+        "OpenFeature's flagd providers) as one build, swapped in whole by one rename.",
     )
     add_check_options(parser)
     parser.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
@@ -47,35 +45,33 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"the output {args.out} exists and is not a folder")
-    for name in OUTPUTS:
-        if (args.out / name).is_dir():
-            raise UsageError(f"{args.out / name} is a folder; remove it or choose another -o")
-    if (args.out / FLAGD_DIR).exists() and not (args.out / FLAGD_DIR).is_dir():
-        raise UsageError(f"{args.out / FLAGD_DIR} is not a folder; remove it or choose another -o")
+    try:
+        publish.check_out(args.out)
+    except publish.OutputError as exc:
+        raise UsageError(str(exc)) from None
     compiled = compile_and_report(args)
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)
         return FINDINGS
-    audit_file = args.out / "audit.json"
-    previous = previous_log(audit_file)
-    try:
-        log, revision = read_history(Path(args.dir), previous, args.allow_shallow)
-    except ShallowClone as exc:
-        print(f"flagc: error: {exc}", file=sys.stderr)
-        return FINDINGS
-    content = emit.snapshot(
-        compiled.grid, compiled.flags, compiled.resolved, audit.flag_metadata(log)
-    )
-    rendered = emit.render(content, revision)
-    document = {**content, "digest": rendered.digest, "revision": rendered.revision}
-    # The snapshot last: a server reloads when it changes (and then reads the audit too), so
-    # everything derived from the same build is in place by then.
-    if log != previous:  # a build with no new commit leaves a large log as it is
-        emit.write_atomic(audit_file, emit.serialize(log) + b"\n")
-    write_flagd(args.out / FLAGD_DIR, flagd.definitions(document))
-    emit.write_atomic(args.out / "snapshot.json", rendered.data)
+    with publish.locked(args.out):  # a second build into OUT waits for this one
+        previous = previous_log(args.out / publish.AUDIT)
+        try:
+            log, revision = read_history(Path(args.dir), previous, args.allow_shallow)
+        except ShallowClone as exc:
+            print(f"flagc: error: {exc}", file=sys.stderr)
+            return FINDINGS
+        content = emit.snapshot(
+            compiled.grid, compiled.flags, compiled.resolved, audit.flag_metadata(log)
+        )
+        rendered = emit.render(content, revision)
+        document = {**content, "digest": rendered.digest, "revision": rendered.revision}
+        publish.publish(
+            args.out,
+            rendered.data,
+            # a build with no new commit keeps the (possibly large) log as it is
+            None if log == previous else emit.serialize(log) + b"\n",
+            flagd.definitions(document),
+        )
     print(
         f"flagc: built {len(compiled.flags)} flags for {len(compiled.grid.environments)} "
         f"environments x {len(compiled.grid.applications)} applications at revision "
@@ -86,20 +82,6 @@ def run(args: argparse.Namespace) -> int:
         owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
         sys.stdout.write(matrix(compiled.grid, compiled.resolved, owners))
     return OK
-
-
-def write_flagd(folder: Path, definitions: dict[str, bytes]) -> None:
-    """One file per environment, each written atomically; then the files of environments
-    that no longer exist go, so a consumer never reads an environment the build lacks."""
-    targets = {folder / f"{environment}.json": data for environment, data in definitions.items()}
-    for path in targets:
-        if path.is_dir():
-            raise UsageError(f"{path} is a folder; remove it or choose another -o")
-    for path, data in targets.items():
-        emit.write_atomic(path, data)
-    for stale in sorted(folder.glob("*.json")):
-        if stale not in targets and stale.is_file():
-            stale.unlink()
 
 
 def read_history(
@@ -136,9 +118,10 @@ def read_history(
 
 
 def previous_log(path: Path) -> dict[str, Any] | None:
-    """The audit log of the last build, to read only newer commits; None if unusable."""
+    """The audit log of the last build, to read only newer commits; None if unusable (a
+    FIFO or a device in its place is unusable too, and never waited on)."""
     try:
-        document = orjson.loads(path.read_bytes())
+        document = orjson.loads(publish.read_regular(path))
     except (OSError, orjson.JSONDecodeError):
         return None
     return document if audit.usable(document) else None

@@ -234,7 +234,7 @@ def test_a_deleted_flag_keeps_its_log(
 
 
 def test_without_audit_json_the_log_is_empty(built: Built) -> None:
-    (built.out / "audit.json").unlink()
+    (built.out / "audit.json").resolve().unlink()  # from the build the server reads
     store = Store(built.out)
     store.start()
     client = falcon.testing.TestClient(create_app(store))

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import requests
 
-from compiler import emit
+from compiler import emit, flagd, publish
 from server.auth import digest
 from server.store import Store
 from tests.server.conftest import Built, Live
@@ -23,9 +23,9 @@ from tests.server.test_live import FLAT, SECRET, keys_file, running, wait_until,
 
 
 class Builds:
-    """Builds derived from a real one, written into OUT atomically as flagc writes them:
-    good ones (a new revision `good-N`, valid and with a matching digest) and broken ones
-    (each of which would announce a `broken-N` revision, were it ever served)."""
+    """Builds derived from a real one, published into OUT as flagc publishes them (one
+    complete set, swapped in whole): good ones (a new revision, valid, consistent and with a
+    matching digest) and broken ones (each with a revision of its own, never served)."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
@@ -40,17 +40,29 @@ class Builds:
         return emit.render({**content, "flags": flags}, revision).data
 
     def good(self, number: int) -> str:
-        revision = f"good-{number}"
-        self.write(self.render(revision, f"build {number}"))
+        revision = f"{number:040x}"
+        data = self.render(revision, f"build {number}")
+        self.write(data, flagd.definitions(orjson.loads(data)))
         return revision
 
-    def write(self, snapshot: bytes, audit: bytes | None = None) -> None:
-        emit.write_atomic(self.out / "audit.json", self.audit if audit is None else audit)
-        emit.write_atomic(self.out / "snapshot.json", snapshot)
+    def write(self, snapshot: bytes, definitions: dict[str, bytes] | None = None) -> None:
+        """Publish a build of `snapshot`, with an audit log whose head is its revision (when
+        it has one) and flagd's files (the base build's, unless given)."""
+        try:
+            revision = orjson.loads(snapshot).get("revision")
+        except orjson.JSONDecodeError:
+            revision = None
+        audit = {**orjson.loads(self.audit), "head": revision or self.initial}
+        base = flagd.definitions(self.base)
+        with publish.locked(self.out):
+            publish.publish(self.out, snapshot, emit.serialize(audit), definitions or base)
+
+    def broken(self, number: int, description: str) -> bytes:
+        return self.render(f"f{number:039x}", description)
 
     # each breaks the build in one way, and returns what the server says about it
     def truncated(self, number: int) -> str:
-        data = self.render(f"broken-{number}", "truncated")
+        data = self.broken(number, "truncated")
         self.write(data[: len(data) * 2 // 3])
         return "snapshot.json is not valid JSON"
 
@@ -59,23 +71,25 @@ class Builds:
         return "snapshot.json is not valid JSON"
 
     def wrong_schema(self, number: int) -> str:
-        document = orjson.loads(self.render(f"broken-{number}", "no applications"))
+        document = orjson.loads(self.broken(number, "no applications"))
         del document["applications"]
         self.write(orjson.dumps(document))
-        return "the snapshot lacks applications"
+        return "snapshot.json: lacks 'applications'"
 
     def stale_digest(self, number: int) -> str:
-        document = orjson.loads(self.render(f"broken-{number}", "stale digest"))
+        document = orjson.loads(self.broken(number, "stale digest"))
         document["flags"]["banner"]["enabled"] = not document["flags"]["banner"]["enabled"]
         self.write(orjson.dumps(document))
         return "the snapshot's content does not match its digest"
 
     def broken_audit(self, number: int) -> str:
-        emit.write_atomic(self.out / "audit.json", self.audit[: len(self.audit) // 2])
+        data = self.broken(number, "broken audit")
+        with publish.locked(self.out):
+            publish.publish(self.out, data, self.audit[: len(self.audit) // 2], {})
         return "audit.json is not valid JSON"
 
     def missing(self, number: int) -> str:
-        (self.out / "snapshot.json").unlink()
+        (self.out / "snapshot.json").resolve().unlink()  # from the current build
         return "snapshot.json does not exist"
 
     def breakers(self) -> list[Callable[[int], str]]:

@@ -1,0 +1,243 @@
+"""The build directory OUT: each build one complete set of files, swapped in by one rename.
+
+    OUT/.builds/<name>/snapshot.json, audit.json, flagd/<environment>.json   one whole build
+    OUT/.current -> .builds/<name>           the build readers see: replaced by one rename
+    OUT/snapshot.json -> .current/snapshot.json    the documented paths, for every reader
+    OUT/audit.json -> .current/audit.json
+    OUT/flagd -> .current/flagd
+
+`publish` writes a build into a new directory under `.builds/`, flushes every file to disk,
+and then replaces `.current` with one rename(2) of a new symbolic link: a reader, or a crash
+at any instant, sees the previous complete build or the new one, never parts of both. The
+links are relative, so OUT may be copied (`cp -R`), mounted or moved whole. The build it
+replaced stays until the next run, since a server may still be reading it; anything else
+under `.builds/` and every temporary file a killed run left (ours, and the
+`.snapshot.json.*.tmp` of earlier versions) is removed when the next run starts. An OUT
+written by an earlier version (plain files) is adopted first: its files are hard-linked
+into a build directory, so that every documented path keeps showing that build until the
+new one is swapped in. Runs into one OUT take turns (a lock that dies with its process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+SNAPSHOT = "snapshot.json"
+AUDIT = "audit.json"
+FLAGD = "flagd"  # OUT/flagd/<environment>.json, one file per environment
+DOCUMENTED = (SNAPSHOT, AUDIT, FLAGD)  # the paths readers use, each a link into .current
+BUILDS = ".builds"
+CURRENT = ".current"
+LOCK = ".lock"
+_TEMPORARY = ".tmp"  # every temporary name in OUT ends so; a run removes those it finds
+
+
+class OutputError(Exception):
+    """OUT cannot take a build (the message says why); nothing was changed."""
+
+
+class NotRegular(OSError):
+    """A path that names something other than a regular file (a FIFO, a device, a folder)."""
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of `path` if it is a regular file (symbolic links followed).
+
+    Opened without blocking (a FIFO's open would wait for a writer forever) and checked
+    with fstat on the open file, so that what is read is what was checked; anything but a
+    regular file raises NotRegular at once. FileNotFoundError and other OSError as open
+    raises them."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb") as stream:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegular(f"{path} is {_kind(mode)}, not a regular file")
+        return stream.read()
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "a device")
+
+
+def check_out(out: Path) -> None:
+    """OutputError when OUT could not take a build, before anything is compiled."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"the output {out} exists and is not a folder")
+    for name in (SNAPSHOT, AUDIT):
+        if (out / name).is_dir():
+            raise OutputError(f"{out / name} is a folder; remove it or choose another -o")
+    flagd = out / FLAGD
+    if flagd.exists() and not flagd.is_dir():
+        raise OutputError(f"{flagd} is not a folder; remove it or choose another -o")
+    if flagd.is_dir() and not flagd.is_symlink():
+        for path in flagd.glob("*.json"):
+            if path.is_dir():
+                raise OutputError(f"{path} is a folder; remove it or choose another -o")
+
+
+@contextlib.contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold OUT's lock: a second run waits for the first (the kernel drops the lock of a
+    killed process, so a crash never leaves OUT locked). An OUT made here for a run that
+    then published nothing is removed again."""
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(out / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+        if created and [path.name for path in out.iterdir()] == [LOCK]:
+            (out / LOCK).unlink()
+            out.rmdir()
+
+
+def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str, bytes]) -> Path:
+    """Write one build into OUT and make it current in one rename; returns its directory.
+
+    `audit` None keeps the current build's audit.json (hard-linked, not rewritten: it can be
+    tens of megabytes). Call under `locked(out)`, after `check_out`."""
+    adopt_legacy(out)
+    tidy(out)
+    builds = out / BUILDS
+    builds.mkdir(exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
+    directory.chmod(0o755)
+    _write(directory / SNAPSHOT, snapshot)
+    if audit is None:
+        _keep(out / AUDIT, directory / AUDIT)
+    else:
+        _write(directory / AUDIT, audit)
+    (directory / FLAGD).mkdir(mode=0o755)
+    for environment, data in sorted(flagd.items()):
+        _write(directory / FLAGD / f"{environment}.json", data)
+    _sync(directory / FLAGD)
+    _sync(directory)
+    _sync(builds)
+    _link_documented(out)  # before the swap: a new OUT's links dangle until .current exists
+    _replace_link(out / CURRENT, f"{BUILDS}/{directory.name}")  # the one step that publishes
+    _sync(out)
+    return directory
+
+
+def tidy(out: Path) -> list[Path]:
+    """Remove what killed runs left: every build directory but the current one, and every
+    temporary file or link in OUT; returns what was removed."""
+    current = _current_name(out)
+    removed = [path for path in sorted(out.glob(f".*{_TEMPORARY}")) if _remove(path)]
+    builds = out / BUILDS
+    if builds.is_dir() and not builds.is_symlink():
+        removed += [p for p in sorted(builds.iterdir()) if p.name != current and _remove(p)]
+    return removed
+
+
+def _current_name(out: Path) -> str | None:
+    try:
+        target = str((out / CURRENT).readlink())
+    except OSError:
+        return None
+    parent, _, name = target.rpartition("/")
+    return name if parent == BUILDS else None
+
+
+def _remove(path: Path) -> bool:
+    """Remove a file, a link or a whole folder, never following a link out of OUT."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return True
+
+
+def adopt_legacy(out: Path) -> None:
+    """Turn an OUT of plain files (an earlier flagc, or a build copied by hand) into the
+    current build: its files are hard-linked (or copied) into a build directory, that is
+    made current, and then each plain path is replaced by its link; each step leaves every
+    documented path showing the same bytes as before."""
+    plain = [name for name in DOCUMENTED if _is_plain(out / name)]
+    if not plain:
+        return
+    builds = out / BUILDS
+    builds.mkdir(exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="adopted-", dir=builds))
+    directory.chmod(0o755)
+    for name in (SNAPSHOT, AUDIT):
+        if (out / name).is_file():
+            _keep(out / name, directory / name)
+    if (out / FLAGD).is_dir():
+        (directory / FLAGD).mkdir(mode=0o755)
+        for path in sorted((out / FLAGD).glob("[!.]*.json")):
+            if path.is_file():
+                _keep(path, directory / FLAGD / path.name)
+    _sync(directory)
+    _replace_link(out / CURRENT, f"{BUILDS}/{directory.name}")
+    _link_documented(out)
+    _sync(out)
+
+
+def _is_plain(path: Path) -> bool:
+    return path.exists() and not path.is_symlink()
+
+
+def _link_documented(out: Path) -> None:
+    """Each documented path a relative link into .current, each put in place by a rename
+    (a plain flagd folder, which a link cannot replace in one step, is first moved into
+    .builds/, where the next run removes it)."""
+    for name in DOCUMENTED:
+        path, target = out / name, f"{CURRENT}/{name}"
+        if path.is_symlink() and str(path.readlink()) == target:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            (out / BUILDS).mkdir(exist_ok=True)
+            path.rename(tempfile.mkdtemp(prefix=f"old-{name}-", dir=out / BUILDS))
+        _replace_link(path, target)
+
+
+def _replace_link(path: Path, target: str) -> None:
+    """Point `path` at `target` with one rename of a new link over it."""
+    temporary = path.with_name(f".{path.name}.{os.urandom(6).hex()}{_TEMPORARY}")
+    temporary.symlink_to(target)
+    try:
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _keep(source: Path, destination: Path) -> None:
+    """`source` (links followed) at `destination`: hard-linked when possible, else copied."""
+    real = source.resolve()
+    try:
+        os.link(real, destination)
+    except FileNotFoundError:
+        return  # nothing to keep: the build had no such file
+    except OSError:
+        _write(destination, read_regular(real))
+
+
+def _write(path: Path, data: bytes) -> None:
+    """A new file, flushed to disk (its directory is synced by the caller)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _sync(directory: Path) -> None:
+    """Flush a directory's entries (new names, renames) to disk."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

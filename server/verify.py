@@ -1,0 +1,441 @@
+"""Verify a build before it is served: plain data in, the reasons to refuse it out.
+
+A build is served only when every rule holds; each broken one is a reason, naming the file
+and the place in it. The rules:
+
+- Shape: `snapshot.json` and `audit.json` have exactly the shape their JSON Schemas in
+  `schemas/` describe (fields, types, patterns, enumerations, unique names, dates). The
+  schemas are read once, here, for their patterns and field lists; the checks themselves are
+  written out, since jsonschema needs 12 s for a snapshot of 2,000 flags and 70 s for
+  10,000, and these take a fraction of a second. tests/security/test_verify.py runs both
+  over the same documents, valid and mutated, so that they cannot drift apart.
+- The snapshot: every flag's `key` is its name; `resolved` has exactly the environments and
+  applications, and is what the compiler's own resolution (`compiler.resolve`) gives for the
+  declared fields, which are a valid flag (`compiler.model.Flag`); every dependency exists,
+  `dependents` is exactly the sorted list of flags naming it, no dependency forms a cycle,
+  and no flag is on in a cell where a dependency is off; the digest matches the content.
+- The audit log: its head is the commit the snapshot was built from (its revision, less
+  `-dirty`), or null when the snapshot is not from git; the entries of one commit are
+  together (the log is per commit, newest first).
+- flagd's files: exactly one per environment, each byte for byte what the snapshot gives
+  (`compiler.flagd`), so the same revision and the same values.
+
+Nothing here reads a file or imports git or Falcon: `server.store` reads, this judges.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+import pydantic
+
+from compiler.emit import SNAPSHOT_FORMAT, digest_of, serialize
+from compiler.graph import find_cycle, is_cyclic, strongly_connected
+from compiler.model import Flag
+from compiler.resolve import Cell, Grid, Resolution, resolve
+from compiler.validate import schema_document
+
+MAX_REASONS: Final = 20  # a broken build is refused on the first few; the rest are noise
+
+_SNAPSHOT: Final = schema_document("snapshot")
+_AUDIT: Final = schema_document("audit")
+_FLAG: Final = _SNAPSHOT["$defs"]["flag"]
+_ENTRY: Final = _AUDIT["$defs"]["entry"]
+_NAME: Final = re.compile(_SNAPSHOT["$defs"]["name"]["pattern"])
+_REVISION: Final = re.compile(_SNAPSHOT["properties"]["revision"]["pattern"])
+_DIGEST: Final = re.compile(_SNAPSHOT["properties"]["digest"]["pattern"])
+_COMMIT: Final = re.compile(_ENTRY["properties"]["commit"]["pattern"])
+_CHANGES: Final = frozenset(_ENTRY["properties"]["change"]["enum"])
+# RFC 3339 (what the schemas' format: date-time means), which Python must also parse: the
+# server reads these dates with datetime.fromisoformat.
+_DATE_TIME: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DECLARED: Final = ("description", "owner", "enabled", "environments", "applications")
+_OPTIONAL: Final = ("depends_on", "tags", "expires")  # omitted from a flag when empty
+
+
+class Reasons(list[str]):
+    """The reasons found so far; `full` once MAX_REASONS are known, to stop looking."""
+
+    @property
+    def full(self) -> bool:
+        return len(self) >= MAX_REASONS
+
+
+def snapshot_problems(document: Any) -> list[str]:
+    """Why the snapshot document cannot be served; empty when it can."""
+    reasons = Reasons()
+    _snapshot_shape(document, reasons)
+    if reasons:  # the invariants below need the shape
+        return reasons
+    if digest_of(document) != document["digest"]:  # edited, or damaged: nothing else counts
+        return ["snapshot.json: the snapshot's content does not match its digest"]
+    grid = Grid(tuple(document["environments"]), tuple(document["applications"]))
+    resolved = _resolutions(document["flags"], grid, reasons)
+    _dependencies(document["flags"], resolved, grid, reasons)
+    return reasons
+
+
+def audit_problems(document: Any, revision: str) -> list[str]:
+    """Why the audit document cannot be served beside a snapshot of `revision`."""
+    reasons = Reasons()
+    _audit_shape(document, reasons)
+    if reasons:
+        return reasons
+    head = document["head"]
+    built_from = None if revision.startswith("content-") else revision.removesuffix("-dirty")
+    if head != built_from:
+        reasons.append(
+            f"audit.json: its head is {head!r} but the snapshot was built from {built_from!r}: "
+            "the two files are from different builds"
+        )
+    _contiguous(document["entries"], reasons)
+    return reasons
+
+
+def flagd_problems(expected: Mapping[str, bytes], found: Mapping[str, bytes]) -> list[str]:
+    """Why flagd's files (by environment) are not those of the snapshot (`expected`)."""
+    reasons = [
+        f"flagd/{name}.json: no such environment in the snapshot"
+        for name in sorted(found.keys() - expected.keys())
+    ]
+    reasons += [f"flagd/{name}.json is missing" for name in sorted(expected.keys() - found.keys())]
+    reasons += [
+        f"flagd/{name}.json differs from the snapshot (another revision, or edited)"
+        for name in sorted(expected.keys() & found.keys())
+        if expected[name] != found[name]
+    ]
+    return reasons[:MAX_REASONS]
+
+
+# -- shape: what the schemas say, written out ---------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    text = "null" if value is None else repr(value)
+    return text if len(text) <= 60 else f"{text[:59]}…"
+
+
+def _fields(value: Any, where: str, schema: Mapping[str, Any], reasons: Reasons) -> bool:
+    """An object with every required field and no other (additionalProperties: false)."""
+    if type(value) is not dict:
+        reasons.append(f"{where}: expected an object, got {_shown(value)}")
+        return False
+    missing = [name for name in schema["required"] if name not in value]
+    extra = sorted(value.keys() - schema["properties"].keys())
+    for name in missing:
+        reasons.append(f"{where}: lacks {name!r}")
+    for name in extra:
+        reasons.append(f"{where}: has an unknown field {name!r}")
+    return not missing and not extra
+
+
+def _text(value: Any, where: str, reasons: Reasons, *, null: bool = False) -> None:
+    if not (type(value) is str or (null and value is None)):
+        expected = "a string or null" if null else "a string"
+        reasons.append(f"{where}: expected {expected}, got {_shown(value)}")
+
+
+def _matches(value: Any, pattern: re.Pattern[str], where: str, reasons: Reasons) -> None:
+    if type(value) is not str or not pattern.search(value):
+        reasons.append(f"{where}: {_shown(value)} does not match {pattern.pattern}")
+
+
+def _boolean(value: Any, where: str, reasons: Reasons, *, null: bool = False) -> None:
+    if not (type(value) is bool or (null and value is None)):
+        reasons.append(f"{where}: expected true or false, got {_shown(value)}")
+
+
+def _names(value: Any, where: str, reasons: Reasons) -> None:
+    """A list of valid names, each once."""
+    if type(value) is not list:
+        reasons.append(f"{where}: expected a list of names, got {_shown(value)}")
+        return
+    for index, name in enumerate(value):
+        _matches(name, _NAME, f"{where}[{index}]", reasons)
+    if all(type(name) is str for name in value) and len(set(value)) != len(value):
+        reasons.append(f"{where}: names a value twice: {_shown(value)}")
+
+
+def _mapping(
+    value: Any, where: str, reasons: Reasons, each: Callable[[Any, str, Reasons], None]
+) -> None:
+    """An object whose keys are names and whose values pass `each`."""
+    if type(value) is not dict:
+        reasons.append(f"{where}: expected an object, got {_shown(value)}")
+        return
+    for name, item in value.items():
+        _matches(name, _NAME, f"{where} key", reasons)
+        each(item, f"{where}.{name}", reasons)
+        if reasons.full:
+            return
+
+
+def _date_time(value: Any, where: str, reasons: Reasons) -> None:
+    if value is None:
+        return
+    if type(value) is str and _DATE_TIME.fullmatch(value):
+        try:
+            datetime.datetime.fromisoformat(value)
+            return
+        except ValueError:
+            pass
+    reasons.append(f"{where}: {_shown(value)} is not a date-time (RFC 3339, with an offset)")
+
+
+def _date(value: Any, where: str, reasons: Reasons) -> None:
+    if value is None:
+        return
+    if type(value) is str and _DATE.fullmatch(value):
+        try:
+            datetime.date.fromisoformat(value)
+            return
+        except ValueError:
+            pass
+    reasons.append(f"{where}: {_shown(value)} is not a date (YYYY-MM-DD)")
+
+
+def _snapshot_shape(document: Any, reasons: Reasons) -> None:
+    if not _fields(document, "snapshot.json", _SNAPSHOT, reasons):
+        return
+    if type(document["format"]) is not int or document["format"] != SNAPSHOT_FORMAT:
+        reasons.append(f"snapshot.json: format {_shown(document['format'])} is not 1")
+    _matches(document["revision"], _REVISION, "snapshot.json: revision", reasons)
+    _matches(document["digest"], _DIGEST, "snapshot.json: digest", reasons)
+    _names(document["environments"], "snapshot.json: environments", reasons)
+    _names(document["applications"], "snapshot.json: applications", reasons)
+    _mapping(document["flags"], "snapshot.json: flags", reasons, _flag_shape)
+
+
+def _flag_shape(flag: Any, where: str, reasons: Reasons) -> None:
+    if not _fields(flag, where, _FLAG, reasons):
+        return
+    _matches(flag["key"], _NAME, f"{where}.key", reasons)
+    for name in ("file", "description", "owner"):
+        _text(flag[name], f"{where}.{name}", reasons)
+    for name in ("created_by", "updated_by", "updated_reason"):
+        _text(flag[name], f"{where}.{name}", reasons, null=True)
+    for name in ("created_at", "updated_at"):
+        _date_time(flag[name], f"{where}.{name}", reasons)
+    _date(flag["expires"], f"{where}.expires", reasons)
+    tags = flag["tags"]
+    if type(tags) is not list or any(type(tag) is not str for tag in tags):
+        reasons.append(f"{where}.tags: expected a list of strings, got {_shown(tags)}")
+    _boolean(flag["enabled"], f"{where}.enabled", reasons)
+    _mapping(flag["environments"], f"{where}.environments", reasons, _override_shape)
+    _mapping(flag["applications"], f"{where}.applications", reasons, _boolean)
+    _names(flag["depends_on"], f"{where}.depends_on", reasons)
+    _names(flag["dependents"], f"{where}.dependents", reasons)
+    if type(flag["resolved"]) is not dict:
+        reasons.append(f"{where}.resolved: expected an object, got {_shown(flag['resolved'])}")
+
+
+def _override_shape(value: Any, where: str, reasons: Reasons) -> None:
+    if type(value) is bool:
+        return
+    if type(value) is not dict or not value.keys() <= {"enabled", "applications"}:
+        reasons.append(f"{where}: expected true, false or {{enabled, applications}}")
+        return
+    if "enabled" in value:
+        _boolean(value["enabled"], f"{where}.enabled", reasons)
+    if "applications" in value:
+        _mapping(value["applications"], f"{where}.applications", reasons, _boolean)
+
+
+def _audit_shape(document: Any, reasons: Reasons) -> None:
+    if not _fields(document, "audit.json", _AUDIT, reasons):
+        return
+    if type(document["format"]) is not int or document["format"] != 1:
+        reasons.append(f"audit.json: format {_shown(document['format'])} is not 1")
+    if document["head"] is not None:
+        _matches(document["head"], _COMMIT, "audit.json: head", reasons)
+    _boolean(document["complete"], "audit.json: complete", reasons)
+    entries = document["entries"]
+    if type(entries) is not list:
+        reasons.append(f"audit.json: entries: expected a list, got {_shown(entries)}")
+        return
+    for index, entry in enumerate(entries):
+        _entry_shape(entry, f"audit.json: entries[{index}]", reasons)
+        if reasons.full:
+            return
+
+
+def _entry_shape(entry: Any, where: str, reasons: Reasons) -> None:
+    if not _fields(entry, where, _ENTRY, reasons):
+        return
+    _matches(entry["commit"], _COMMIT, f"{where}.commit", reasons)
+    for name in ("author", "committer"):
+        person = entry[name]
+        if _fields(person, f"{where}.{name}", _AUDIT["$defs"]["person"], reasons):
+            _text(person["name"], f"{where}.{name}.name", reasons)
+            _text(person["email"], f"{where}.{name}.email", reasons)
+    for name in ("timestamp", "committed_at"):
+        if entry[name] is None:
+            reasons.append(f"{where}.{name}: expected a date-time, got null")
+        _date_time(entry[name], f"{where}.{name}", reasons)
+    _text(entry["subject"], f"{where}.subject", reasons)
+    _text(entry["reason"], f"{where}.reason", reasons)
+    if type(entry["change"]) is not str or entry["change"] not in _CHANGES:
+        reasons.append(
+            f"{where}.change: {_shown(entry['change'])} is not one of {sorted(_CHANGES)}"
+        )
+    for name in ("flag", "file", "previous_file", "invalid"):
+        _text(entry[name], f"{where}.{name}", reasons, null=True)
+    _changes(entry["fields"], f"{where}.fields", "field", reasons)
+    _changes(entry["values"], f"{where}.values", "cell", reasons)
+
+
+def _changes(value: Any, where: str, label: str, reasons: Reasons) -> None:
+    """`fields` ({field, from, to}, any values) or `values` ({cell, from, to}, booleans)."""
+    if type(value) is not list:
+        reasons.append(f"{where}: expected a list, got {_shown(value)}")
+        return
+    for index, item in enumerate(value):
+        here = f"{where}[{index}]"
+        if type(item) is not dict or item.keys() != {label, "from", "to"}:
+            reasons.append(f"{here}: expected exactly {label}, from and to")
+            continue
+        _text(item[label], f"{here}.{label}", reasons)
+        if label == "cell":
+            _boolean(item["from"], f"{here}.from", reasons, null=True)
+            _boolean(item["to"], f"{here}.to", reasons, null=True)
+
+
+def _contiguous(entries: list[dict[str, Any]], reasons: Reasons) -> None:
+    """Newest commit first, each commit's entries together: a commit seen again after
+    another is out of order."""
+    seen: set[str] = set()
+    previous = None
+    for index, entry in enumerate(entries):
+        commit = entry["commit"]
+        if commit != previous and commit in seen:
+            reasons.append(
+                f"audit.json: entries[{index}]: commit {commit} appears again after another "
+                "commit; the log is not in order"
+            )
+            return
+        seen.add(commit)
+        previous = commit
+
+
+# -- the snapshot's invariants: what the compiler guarantees --------------------------------
+
+
+def _declared(flag: Mapping[str, Any]) -> dict[str, Any]:
+    """The flag file's fields as the snapshot records them (empty optional ones omitted)."""
+    declared = {name: flag[name] for name in _DECLARED}
+    declared.update({name: flag[name] for name in _OPTIONAL if flag[name]})
+    return declared
+
+
+def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict[str, Resolution]:
+    """Each flag's resolution by the compiler, for the flags whose `resolved` is exactly it."""
+    found: dict[str, Resolution] = {}
+    rows: dict[tuple[Cell, ...], bytes] = {}  # a large snapshot has few distinct rows
+    for key, flag in flags.items():
+        where = f"snapshot.json: flags.{key}"
+        if flag["key"] != key:
+            reasons.append(f"{where}.key: is {flag['key']!r}, not the flag's name")
+        try:
+            model = Flag.model_validate(_declared(flag))
+        except pydantic.ValidationError as exc:
+            problem = exc.errors()[0]
+            place = ".".join(str(part) for part in problem["loc"])
+            reasons.append(f"{where}.{place}: not a valid flag: {problem['msg']}")
+            continue
+        resolution = resolve(grid, {key: model})[key]
+        mismatch = _first_mismatch(flag["resolved"], resolution, grid, rows)
+        if mismatch is None:
+            found[key] = resolution
+        else:
+            reasons.append(f"{where}.resolved.{mismatch}")
+        if reasons.full:
+            break
+    return found
+
+
+def _first_mismatch(
+    resolved: Mapping[str, Any],
+    resolution: Resolution,
+    grid: Grid,
+    rows: dict[tuple[Cell, ...], bytes],
+) -> str | None:
+    """Where `resolved` differs from the compiler's resolution (or lacks a cell, or has one
+    too many), as a message; None when it is exactly that. Rows are compared as canonical
+    bytes, which also tells `true` from `1`."""
+    if resolved.keys() != set(grid.environments):
+        return f"names environments {sorted(resolved)}, not {list(grid.environments)}"
+    width = grid.width
+    for index, environment in enumerate(grid.environments):
+        cells = resolution.cells[index * width : (index + 1) * width]
+        expected = rows.get(cells)
+        if expected is None:
+            expected = rows[cells] = serialize(_row(cells, grid.applications))
+        if serialize(resolved[environment]) != expected:
+            return (
+                f"{environment}: not what the flag's fields give ({_row(cells, grid.applications)})"
+            )
+    return None
+
+
+def _row(cells: tuple[Cell, ...], applications: tuple[str, ...]) -> dict[str, Any]:
+    """One environment's row as the compiler writes it."""
+    first, rest = cells[0], cells[1:]
+    return {
+        "value": first.value,
+        "source": first.source,
+        "applications": {
+            name: {"value": cell.value, "source": cell.source}
+            for name, cell in zip(applications, rest, strict=True)
+        },
+    }
+
+
+def _dependencies(
+    flags: Mapping[str, Any], resolved: Mapping[str, Resolution], grid: Grid, reasons: Reasons
+) -> None:
+    edges = {key: flag["depends_on"] for key, flag in flags.items()}
+    mirrored: dict[str, list[str]] = {key: [] for key in flags}
+    for key in sorted(flags):
+        for dependency in edges[key]:
+            if dependency not in flags:
+                reasons.append(f"snapshot.json: flags.{key}.depends_on: {dependency!r} is no flag")
+            else:
+                mirrored[dependency].append(key)
+    for key, flag in flags.items():
+        if flag["dependents"] != mirrored[key]:
+            reasons.append(
+                f"snapshot.json: flags.{key}.dependents: {flag['dependents']} but the flags "
+                f"that depend on it are {mirrored[key]}"
+            )
+    reasons.extend(_cycles(edges))
+    reasons.extend(_disabled(edges, resolved, grid))
+    del reasons[MAX_REASONS:]
+
+
+def _cycles(edges: Mapping[str, list[str]]) -> Iterator[str]:
+    for component in strongly_connected(sorted(edges), edges):
+        if is_cyclic(component, edges):
+            cycle = " -> ".join(find_cycle(component, edges))
+            yield f"snapshot.json: dependency cycle: {cycle}"
+
+
+def _disabled(
+    edges: Mapping[str, list[str]], resolved: Mapping[str, Resolution], grid: Grid
+) -> Iterator[str]:
+    for key, dependencies in edges.items():
+        for dependency in dependencies:
+            if key not in resolved or dependency not in resolved:
+                continue
+            broken = resolved[key].on & ~resolved[dependency].on
+            if broken:
+                cell = grid.name((broken & -broken).bit_length() - 1)
+                yield (
+                    f"snapshot.json: flags.{key} is on in {cell}, but its dependency "
+                    f"{dependency} is off there"
+                )
