@@ -23,9 +23,9 @@ nothing is refused to everyone (fail closed).
 A known key sets `req.context.environments` to the environments it may read, or None for
 '*'; resources answer 403 from that for any environment outside it, before looking whether
 it exists (so a key learns no names outside its scope), and show a flag's history (who
-created and changed it, when and why) only when it is None.
-The presented key is hashed and compared with every
-stored digest in constant time (`hmac.compare_digest`); neither it nor its digest is logged.
+created and changed it, when and why) only when it is None. The presented key is hashed
+and compared with every stored digest in constant time (`hmac.compare_digest`); neither it
+nor its digest is logged.
 The file is checked at start-up (a bad one stops the server) and read again on SIGHUP (a bad
 one is then logged and the keys in use are kept).
 """
