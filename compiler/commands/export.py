@@ -2,19 +2,34 @@
 OUT, as static files in SITE at the same paths and with the same bytes, for any object store
 or CDN to serve with no Python running; and SITE/index.json, the manifest.
 
-The site is written into a temporary folder beside SITE and renamed into place, so a reader
-sees the previous export or the new one, never a mix. SITE may be missing, empty or a
-previous export (it has our manifest); anything else is refused rather than replaced.
+Export replaces only the files of its own previous export (its manifest lists them) and
+keeps every other file in SITE: a Pages checkout's `.git`, `CNAME`, `.nojekyll`, someone's
+`README.md`. Where it cannot do that safely it refuses (exit 2) and changes nothing: a
+folder with files but no manifest of ours (unless --into-nonempty), a file of someone
+else's at a path the export writes, a symbolic link or special file on the way, a manifest
+naming a path outside SITE.
+
+The documents are written into a temporary folder inside SITE, then each is renamed into
+place (a reader sees each file whole, old or new), the previous export's files that the
+new one lacks are removed, and the manifest comes last. A run killed at any point leaves
+that temporary folder, whose manifest tells the next run which files it may replace; the
+next run finishes the job and removes it (and the folders the former whole-folder swap
+left beside SITE).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +45,10 @@ if TYPE_CHECKING:
 MANIFEST = "index.json"
 GENERATOR = "flagc export"  # how a previous export is recognized
 FORMAT = 1
+STAGING_PREFIX, STAGING_SUFFIX = ".flagc-export-", ".tmp"
+# A temporary folder of this command inside SITE: mkdtemp's 8 characters between prefix and
+# suffix. Only names of this exact shape are ever removed as leftovers.
+STAGING = re.compile(re.escape(STAGING_PREFIX) + r"[a-z0-9_]{8}" + re.escape(STAGING_SUFFIX))
 
 
 def register(commands: Subcommands) -> None:
@@ -38,7 +57,8 @@ def register(commands: Subcommands) -> None:
         help="write every document flagserve serves on GET for a build as static files",
         description="Write every document flagserve serves on GET for the build in OUT into "
         "SITE, at the server's paths plus .json and with the same bytes, and SITE/index.json "
-        "listing each with its ETag. SITE is replaced as a whole.",
+        "listing each with its ETag. Only the files of the previous export are replaced or "
+        "removed; every other file in SITE is kept.",
     )
     parser.add_argument("site", type=Path, metavar="SITE", help="the folder to write")
     parser.add_argument(
@@ -48,6 +68,12 @@ def register(commands: Subcommands) -> None:
     parser.add_argument(
         "--page-size", type=int, metavar="N",
         help="items per page of the full lists: 1 up to the server's largest page (the default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--into-nonempty", action="store_true",
+        help="write into a folder that holds other files but no previous export (a Pages "
+        "checkout with .git and CNAME); its files are kept, and none may be at a path the "
+        "export writes",
     )  # fmt: skip
     parser.set_defaults(run=run)
 
@@ -64,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_site(site)
         snapshot = load(args.out)
-        written = write_site(site, documents(snapshot, page_size), snapshot, page_size)
+        found = documents(snapshot, page_size)
+        written = write_site(site, found, snapshot, page_size, into_nonempty=args.into_nonempty)
     except SnapshotError as exc:
         raise UsageError(f"cannot export the build in {args.out}: {exc}") from None
     except OSError as exc:
@@ -77,57 +104,189 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_site(site: Path) -> None:
-    """SITE must be missing, an empty folder or a previous export: never someone's files."""
+    """SITE must be missing or a folder, itself and not a symbolic link to one."""
     if site.is_symlink():
         raise UsageError(f"{site} is a symbolic link; give the folder itself")
-    if not site.exists():
-        return
-    if not site.is_dir():
+    if site.exists() and not site.is_dir():
         raise UsageError(f"{site} exists and is not a folder")
-    if any(site.iterdir()) and not is_export(site):
-        raise UsageError(
-            f"{site} is neither empty nor a previous export (it has no {MANIFEST} written by "
-            f"{GENERATOR}); remove it or choose another folder"
-        )
 
 
-def is_export(site: Path) -> bool:
-    """Whether `site` holds a manifest this command wrote."""
+@dataclass(frozen=True)
+class Previous:
+    """What earlier runs left in SITE: the files they wrote (by their manifests, index.json
+    included) and the temporary folders of runs that were killed."""
+
+    paths: frozenset[str]
+    leftovers: tuple[Path, ...]
+    exported: bool  # a manifest of ours, in SITE or in a leftover: SITE is an export
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The new export's files to rename into place, and the previous one's to remove."""
+
+    replace: list[str]
+    remove: list[str]
+
+
+def write_site(
+    site: Path,
+    found: Iterable[Document],
+    snapshot: Snapshot,
+    page_size: int,
+    *,
+    into_nonempty: bool = False,
+) -> int:
+    """Write the documents and the manifest into SITE, replacing only the files of the
+    previous export (see the module's docstring); the number of documents written."""
+    created = not site.exists()
+    site.mkdir(parents=True, exist_ok=True)
+    if created:
+        site.chmod(0o755)  # for web servers to read, whatever the umask gave
     try:
-        manifest = orjson.loads((site / MANIFEST).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("generator") == GENERATOR
+        with _locked(site):
+            return _export(site, found, snapshot, page_size, into_nonempty)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                site.rmdir()  # only while nothing is in it
+        raise
 
 
-def write_site(site: Path, found: Iterable[Document], snapshot: Snapshot, page_size: int) -> int:
-    """Write the documents and the manifest into a new folder beside SITE, then swap it in;
-    the number of documents written."""
-    site = site.resolve()  # a name to put the temporary folder beside, even for "."
-    previous = site if site.is_dir() else None
-    site.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".export", dir=site.parent))
+def _export(
+    site: Path, found: Iterable[Document], snapshot: Snapshot, page_size: int, into: bool
+) -> int:
+    previous = _previous(site)
+    _check_foreign(site, previous, into)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=site))
     try:
-        listed: dict[str, dict[str, Any]] = {}
-        for document in found:
-            _write(staging, document.path, document.body.data, previous)
-            listed[document.path] = {
-                "url": document.url,
-                "etag": document.body.etag,
-                "size": len(document.body.data),
-                "content_type": document.body.content_type,
-            }
-        _write(staging, MANIFEST, manifest(snapshot, page_size, listed), previous)
-        for folder in [staging, *(path for path in staging.rglob("*") if path.is_dir())]:
-            folder.chmod(0o755)  # for web servers to read, whatever mkdtemp and the umask gave
-        # One sync for the whole tree (thousands of fsyncs would take long): the files are on
-        # disk before the rename makes them the site.
-        os.sync()
-        _swap(staging, site)
+        listed = _stage(staging, found, site, previous.paths)
+        _write(staging, MANIFEST, manifest(snapshot, page_size, listed))
+        plan = _plan(site, previous.paths, frozenset(listed))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    # One sync for the whole tree (thousands of fsyncs would take long): the files are on
+    # disk before a rename makes them part of the site.
+    os.sync()
+    # A failure from here on leaves `staging`: its manifest tells the next run which of the
+    # files in SITE are ours, and that run finishes the job.
+    _apply(site, staging, plan)
+    shutil.rmtree(staging)
+    for leftover in [*previous.leftovers, *_former_leftovers(site)]:
+        shutil.rmtree(leftover, ignore_errors=True)
     return len(listed)
+
+
+@contextlib.contextmanager
+def _locked(site: Path) -> Iterator[None]:
+    """One export at a time into SITE: a second one would take the first one's temporary
+    folder for a killed run's. The lock is on the folder itself (no file of ours in SITE)
+    and goes with the process, however it ends."""
+    descriptor = os.open(site, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            message = f"another flagc export is writing {site}; try when it is done"
+            raise UsageError(message) from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _previous(site: Path) -> Previous:
+    """The files earlier runs wrote in SITE: the manifest's, and those of the manifests in
+    killed runs' temporary folders (they may have renamed some into place)."""
+    leftovers = tuple(
+        entry
+        for entry in site.iterdir()
+        if STAGING.fullmatch(entry.name) and stat.S_ISDIR(entry.lstat().st_mode)
+    )
+    paths: set[str] = set()
+    exported = False
+    for folder in [site, *leftovers]:
+        listed = _listed(folder / MANIFEST, site)
+        if listed is not None:
+            paths |= listed | {MANIFEST}
+            exported = True
+    return Previous(frozenset(paths), leftovers, exported)
+
+
+def _listed(path: Path, site: Path) -> frozenset[str] | None:
+    """The paths a manifest of ours at `path` lists; None when there is no such manifest.
+    A manifest of ours naming a path that is not inside SITE is refused, never followed."""
+    data = _read_regular(path)
+    try:
+        document = orjson.loads(data) if data is not None else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(document, dict) or document.get("generator") != GENERATOR:
+        return None
+    listed = document.get("documents")
+    if not isinstance(listed, dict):
+        raise UsageError(f"{path} has no documents list; remove {site}'s export by hand")
+    for relative in listed:
+        if not is_inside(relative):
+            raise UsageError(
+                f"{path} lists {relative!r}, which is not a path inside {site}; nothing was "
+                "changed: remove that manifest, or the folder's export, by hand"
+            )
+    return frozenset(listed)
+
+
+def is_inside(relative: str) -> bool:
+    """Whether `relative` names a path below a folder: `a/b.json`, never absolute, `..`,
+    `.`, an empty segment, a backslash or a NUL."""
+    parts = relative.split("/")
+    return all(part not in {"", ".", ".."} and not {"\\", "\0"} & set(part) for part in parts)
+
+
+def _read_regular(path: Path) -> bytes | None:
+    """The bytes of `path` when it is a regular file; None when it is missing or anything
+    else (a symbolic link, a FIFO that would block the read, a folder)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return None
+        return file.read()
+
+
+def _check_foreign(site: Path, previous: Previous, into_nonempty: bool) -> None:
+    """A folder that is neither empty nor an export holds someone's files: refused unless
+    --into-nonempty says to write beside them."""
+    if previous.exported or into_nonempty:
+        return
+    if any(entry not in previous.leftovers for entry in site.iterdir()):
+        raise UsageError(
+            f"{site} is neither empty nor a previous export (it has no {MANIFEST} written by "
+            f"{GENERATOR}); choose another folder, or pass --into-nonempty to write beside "
+            "its files"
+        )
+
+
+def _stage(
+    staging: Path, found: Iterable[Document], site: Path, owned: frozenset[str]
+) -> dict[str, dict[str, Any]]:
+    """Write every document below `staging`; the manifest's entries. A document the
+    previous export had with the same bytes keeps that file's modification time, so that
+    sync tools (`aws s3 sync`, `gsutil rsync`) upload only what changed."""
+    listed: dict[str, dict[str, Any]] = {}
+    for document in found:
+        path = _write(staging, document.path, document.body.data)
+        if document.path in owned and _holds(site / document.path, document.body.data):
+            kept = (site / document.path).stat()
+            os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+        listed[document.path] = {
+            "url": document.url,
+            "etag": document.body.etag,
+            "size": len(document.body.data),
+            "content_type": document.body.content_type,
+        }
+    return listed
 
 
 def manifest(snapshot: Snapshot, page_size: int, listed: dict[str, dict[str, Any]]) -> bytes:
@@ -144,37 +303,118 @@ def manifest(snapshot: Snapshot, page_size: int, listed: dict[str, dict[str, Any
     return emit.serialize(document) + b"\n"
 
 
-def _write(root: Path, relative: str, data: bytes, previous: Path | None) -> None:
-    """Write `data` at `root/relative`; a file the previous export (`previous`) had with the
-    same bytes keeps its modification time, so that sync tools (`aws s3 sync`, `gsutil
-    rsync`) upload only what changed."""
+def _write(root: Path, relative: str, data: bytes) -> Path:
+    """Write `data` at `root/relative`, readable by a web server; the file's path."""
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     path.chmod(0o644)
-    old = previous / relative if previous is not None else None
-    if old is not None and _holds(old, data):
-        kept = old.stat()
-        os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+    return path
 
 
 def _holds(path: Path, data: bytes) -> bool:
-    """Whether `path` is a file of exactly `data` (read only when the size matches)."""
-    return path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
-
-
-def _swap(staging: Path, site: Path) -> None:
-    """Put `staging` where `site` is. A missing or empty SITE is replaced by one rename; a
-    previous export is moved aside first (for that moment SITE is absent, never partial)
-    and removed once the new one is in place."""
-    if not site.exists() or not any(site.iterdir()):
-        staging.replace(site)  # rename(2) replaces an empty folder
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{site.name}.", suffix=".old", dir=site.parent))
-    site.replace(retired)
+    """Whether `path` is a regular file of exactly `data` (read only when the size
+    matches; a link or special file never is)."""
     try:
-        staging.replace(site)
+        found = path.lstat()
     except OSError:
-        retired.replace(site)  # the previous export stays
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
+        return False
+    if not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
+        return False
+    return _read_regular(path) == data
+
+
+def _plan(site: Path, owned: frozenset[str], listed: frozenset[str]) -> Plan:
+    """What to rename into place and what to remove; UsageError, before anything changes,
+    when a path the export writes holds what is not ours or the way to any path it touches
+    goes through a symbolic link or a file."""
+    problems: list[str] = []
+    for relative in sorted(listed | {MANIFEST}):
+        kind = _kind(site, relative)
+        if kind not in {"missing", "file"}:
+            problems.append(f"{site}/{relative} {kind}")
+        elif kind == "file" and relative not in owned:
+            problems.append(f"{site}/{relative} is not a file of the previous export")
+    # A file of the previous export that the new one lacks is removed when it is still a
+    # regular file reached through real folders; anything else there (gone, or a folder,
+    # link or special file someone put in its place, or a link on the way) is kept.
+    remove = [r for r in sorted(owned - listed - {MANIFEST}) if _kind(site, r) == "file"]
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UsageError(f"cannot export: {problems[0]}{more}; nothing was changed")
+    return Plan(sorted(listed), remove)
+
+
+def _kind(site: Path, relative: str) -> str:
+    """What is at `site/relative`, looked at without following links: "missing", "file"
+    (regular), or why the export may not write or remove there."""
+    path = site
+    parts = relative.split("/")
+    for index, part in enumerate(parts):
+        path /= part
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            return "missing"
+        last = index == len(parts) - 1
+        if stat.S_ISLNK(mode):
+            return "is a symbolic link" if last else f"is on the way through the link {path}"
+        if last:
+            return _describe(mode)
+        if not stat.S_ISDIR(mode):
+            return "goes through a file"
+    return "missing"  # unreachable: `relative` has at least one part
+
+
+def _describe(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    return "is a folder" if stat.S_ISDIR(mode) else "is a special file"
+
+
+def _apply(site: Path, staging: Path, plan: Plan) -> None:
+    """Rename the new files into place, remove the previous export's others (and the
+    folders that leaves empty), and put the manifest in place last."""
+    for relative in plan.replace:
+        target = site / relative
+        _make_folders(site, target.parent)
+        (staging / relative).replace(target)
+    for relative in plan.remove:
+        (site / relative).unlink(missing_ok=True)
+        _prune(site, (site / relative).parent)
+    (staging / MANIFEST).replace(site / MANIFEST)
+
+
+def _make_folders(site: Path, folder: Path) -> None:
+    """Create `folder` and the folders above it up to SITE, each readable by a web server
+    (the folders that exist are left as they are)."""
+    missing = []
+    while folder != site and not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        created.mkdir()
+        created.chmod(0o755)
+
+
+def _prune(site: Path, folder: Path) -> None:
+    """Remove `folder` and those above it below SITE while they are empty (rmdir removes
+    nothing else: a folder someone put a file in stays)."""
+    while folder != site:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _former_leftovers(site: Path) -> list[Path]:
+    """The folders earlier versions of this command left beside SITE when killed: the
+    new site being written (`.SITE.xxxxxxxx.export`) or the old one moved aside (`.old`)."""
+    shape = re.compile(re.escape(f".{site.resolve().name}.") + r"[a-z0-9_]{8}\.(export|old)")
+    parent = site.resolve().parent
+    return [
+        entry
+        for entry in parent.iterdir()
+        if shape.fullmatch(entry.name) and stat.S_ISDIR(entry.lstat().st_mode)
+    ]
