@@ -96,8 +96,7 @@ def test_the_image_installs_the_runtime_lock_then_gitflags_alone() -> None:
         if step.action == "run" and "pip install" in step.instruction.arguments
     ]
     assert installs == [
-        "python -m venv /opt/gitflags && pip install --require-hashes -r "
-        "requirements/runtime.lock",
+        "python -m venv /opt/gitflags && pip install --require-hashes -r requirements/runtime.lock",
         "pip install --no-deps --no-build-isolation .",
     ]
 
