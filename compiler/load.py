@@ -167,20 +167,24 @@ def _outside(file: str, tree: _Tree, relative: str) -> Diagnostic:
     return _problem(file, 1, 1, "file-outside-tree", message)
 
 
-class _NotRegular(OSError):
+class NotRegularFile(OSError):
     """The entry is a FIFO, socket or device: reading one could block for ever."""
 
 
-def _read_regular(path: Path, limit: int) -> bytes:
-    """Up to `limit` bytes of the regular file at `path`. Anything else is refused before
-    a read: it is opened without blocking (a FIFO with no writer would block the open)
+def read_regular_file(path: Path, limit: int = -1) -> bytes:
+    """Up to `limit` bytes (all by default) of the regular file at `path`; anything else
+    (a FIFO, socket or device, which could block for ever) raises NotRegularFile before a
+    read: it is opened without blocking (a FIFO with no writer would block the open)
     and its type checked on the open descriptor, so that it cannot be swapped in between."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    with os.fdopen(descriptor, "rb") as stream:
+    try:
         mode = os.fstat(descriptor).st_mode
         if not stat.S_ISREG(mode):
-            raise _NotRegular(_kind(mode))
-        return stream.read(limit)
+            raise NotRegularFile(_kind(mode))
+        with os.fdopen(descriptor, "rb", closefd=False) as stream:
+            return stream.read(limit)
+    finally:
+        os.close(descriptor)
 
 
 def _kind(mode: int) -> str:
@@ -218,8 +222,8 @@ def _read(tree: _Tree, relative: str, file: str, diagnostics: list[Diagnostic]) 
         diagnostics.append(_outside(file, tree, relative))
         return None
     try:
-        raw = _read_regular(tree.root / relative, MAX_FILE_BYTES + 1)
-    except _NotRegular as exc:
+        raw = read_regular_file(tree.root / relative, MAX_FILE_BYTES + 1)
+    except NotRegularFile as exc:
         message = f"this is {exc}, not a regular file: it is not read; replace it with a file"
         diagnostics.append(_problem(file, 1, 1, "io-error", message))
         return None

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from compiler.commands import UsageError
@@ -77,6 +79,27 @@ MESSAGES: list[tuple[str, str | None]] = [
 @pytest.mark.parametrize(("message", "problem"), MESSAGES)
 def test_thin_messages_under_the_default_policy(message: str, problem: str | None) -> None:
     assert thin(message, DEFAULT.min_length, DENIED) == problem
+
+
+# Text that reads as nothing: invisible format characters, spaces, punctuation and symbols.
+_WORDLESS = st.text(
+    st.characters(categories=("Cf", "Zs", "Po", "Pd", "Ps", "Pe", "Sm", "So", "Sk")), max_size=40
+)
+
+
+@given(subject=_WORDLESS, body=_WORDLESS, min_length=st.integers(0, 200))
+def test_a_message_without_a_letter_or_digit_is_always_thin(
+    subject: str, body: str, min_length: int
+) -> None:
+    message = f"{subject}\n\n{body}" if body else subject
+    assert thin(message, min_length, DENIED) is not None
+
+
+@given(invisible=st.text(st.characters(categories=("Cf",)), min_size=1, max_size=20))
+def test_invisible_characters_change_nothing(invisible: str) -> None:
+    for message in ("fix typo", "wip", "Turn the banner off in production"):
+        hidden = invisible + invisible.join(message) + invisible
+        assert thin(hidden, 10, DENIED) == thin(message, 10, DENIED)
 
 
 @pytest.mark.parametrize(
