@@ -244,14 +244,23 @@ class Repository:
         return sha or None
 
     def export(self, revision: str, destination: Path) -> None:
-        """Write the flags folder as it was at `revision` into `destination`."""
+        """Write the flags folder as it was at `revision` into `destination`: its files, then
+        its symbolic links as links (their targets as committed), so that the loader judges
+        them as it judges the work tree's: one leading out of the folder is reported and
+        never opened, one inside it works. Links come last, so no file is written through one.
+        """
         stream = io.BytesIO()
         self._repo.archive(stream, revision, path=self._pathspec(), format="tar")
         stream.seek(0)
         destination.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=stream) as archive:
-            for member in _members(archive, self.prefix):
-                archive.extract(member, destination, filter="data")
+            members = list(_members(archive, self.prefix))
+            for member in members:
+                if member.isfile():
+                    archive.extract(member, destination, filter="data")
+            for member in members:
+                if member.issym():
+                    _link(destination, member)
 
     def _pathspec(self) -> str:
         return self.prefix or "."
@@ -355,10 +364,22 @@ def _read_blob(stream: IO[bytes], sha: str) -> bytes:
 
 
 def _members(archive: tarfile.TarFile, prefix: str) -> Iterator[tarfile.TarInfo]:
+    """The files and links below `prefix`, named relative to it."""
     for member in archive.getmembers():
-        if member.isfile() and member.name.startswith(prefix):
+        if (member.isfile() or member.issym()) and member.name.startswith(prefix):
             member.name = member.name[len(prefix) :]
             yield member
+
+
+def _link(destination: Path, member: tarfile.TarInfo) -> None:
+    """The link as committed. Only its own name is checked (git names stay inside the tree);
+    its target is the loader's to judge, which never opens one that leads out."""
+    path = destination / member.name
+    if member.name.startswith("/") or ".." in PurePosixPath(member.name).parts:
+        return  # pragma: no cover - git archive never names a path outside the tree
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.path.lexists(path):
+        path.symlink_to(member.linkname)
 
 
 def revision(folder: Path) -> str | None:

@@ -9,6 +9,7 @@ folder, hung on a FIFO or /dev/stdin, or printed control characters and `::` lin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -148,6 +149,29 @@ def test_diff_of_the_work_tree_never_reads_a_link_out(
         result = flagc("diff", "HEAD", "--format", output, cwd=repo)
         assert result.returncode == 1, result
         assert SECRET not in result.stdout + result.stderr
+
+
+def test_diff_of_committed_links_judges_them_as_check_does(
+    tmp_path: Path, git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pull request commits the link: at a revision it is reported, never followed out,
+    and a link inside the folder works, as in the work tree."""
+    repo, git = git_repo
+    write_tree(repo / "flags", {"_project.yaml": PROJECT, "a.yaml": FLAG})
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Add the flags")
+    write_tree(tmp_path, {"home/.netrc": SECRET_FLAG})
+    _link(repo / "flags/stolen.yaml", tmp_path / "home/.netrc")
+    _link(repo / "flags/up.yaml", Path("../../home/.netrc"))
+    _link(repo / "flags/same.yaml", Path("a.yaml"))
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Plant links")
+    assert main(["diff", "HEAD~1", "HEAD", "--dir", str(repo / "flags"), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err
+    plan = json.loads(captured.out)
+    assert [(flag["key"], flag["kind"]) for flag in plan["flags"]] == [("same", "added")]
+    assert plan["head"]["errors"] == 2  # stolen.yaml and up.yaml: file-outside-tree
 
 
 def _fifo_project(flags: Path) -> None:
