@@ -179,7 +179,7 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
         with timed(stages, "validate"):
             validated = validate(loaded)
         with timed(stages, "references"):
-            known = {document.key for document in loaded.flags}
+            known = loaded.keys()  # as compile_tree: broken files still name their keys
             diagnostics = validated.diagnostics
             diagnostics += check_references(validated.project, validated.flags, known)
         assert validated.project is not None
