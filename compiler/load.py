@@ -63,7 +63,8 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
     inside = _Tree(root)
     project_file = _display(shown, PROJECT_FILE)
     if os.path.lexists(root / PROJECT_FILE):
-        loaded.project = _load_file(inside, PROJECT_FILE, project_file, loaded.diagnostics)
+        link = (root / PROJECT_FILE).is_symlink()
+        loaded.project = _load_file(inside, PROJECT_FILE, project_file, loaded.diagnostics, link)
     else:
         hint = " (there is a _project.yml: rename it)" if (root / "_project.yml").exists() else ""
         message = (
@@ -71,10 +72,13 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
             "`environments:` and `applications:`"
         )
         loaded.diagnostics.append(_problem(project_file, 1, 1, "project-config", message))
-    entries, linked_out = _flag_files(inside)
+    entries, linked_out, unreadable = _flag_files(inside)
     for relative in linked_out:
         loaded.diagnostics.append(_outside(_display(shown, relative), inside, relative))
-    for relative in entries:
+    for relative, error in unreadable:
+        message = f"cannot read the folder ({error.strerror}); check its permissions"
+        loaded.diagnostics.append(_problem(_display(shown, relative), 1, 1, "io-error", message))
+    for relative, link in entries:
         file = _display(shown, relative)
         stem, suffix = PurePosixPath(relative).stem, PurePosixPath(relative).suffix
         if suffix != ".yaml":
@@ -88,7 +92,7 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
                 "lowercase letters, digits, '-' or '_'"
             )
             loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
-        document = _load_file(inside, relative, file, loaded.diagnostics, stem)
+        document = _load_file(inside, relative, file, loaded.diagnostics, link, stem)
         if document is not None:
             loaded.flags.append(document)
         else:
@@ -130,29 +134,34 @@ class _Tree:
         return target == self.real or target.startswith(self.real.rstrip(os.sep) + os.sep)
 
 
-def _flag_files(tree: _Tree) -> tuple[list[str], list[str]]:
-    """Relative paths of the files `flag_key` names a flag, sorted, and of the entries (such
-    files, or folders) whose links lead out of the tree, which are neither opened nor
-    entered. Hidden folders are not entered at all; a linked folder whose target is inside
-    the tree is read where it is, not again through the link."""
-    found: list[str] = []
+def _flag_files(tree: _Tree) -> tuple[list[tuple[str, bool]], list[str], list[tuple[str, OSError]]]:
+    """The files `flag_key` names a flag, sorted, each with whether it is a symbolic link;
+    the linked folders that lead out of the tree (never entered); and the folders that could
+    not be listed. Hidden folders are not entered at all, nor is any linked folder: one whose
+    target is inside the tree is read where it is, not again through the link. So every
+    entry that is not itself a link is inside the tree, and only links need resolving."""
+    found: list[tuple[str, bool]] = []
     linked_out: list[str] = []
-    for folder, subfolders, files in os.walk(tree.root):
-        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        prefix = os.path.relpath(folder, tree.root)
-        for name in subfolders:
-            relative = _relative(prefix, name)
-            if (Path(folder) / name).is_symlink() and not tree.holds(relative):
-                linked_out.append(relative)
-        for name in files:
-            relative = _relative(prefix, name)
-            if flag_key(relative) is not None:
-                found.append(relative)
-    return sorted(found), sorted(linked_out)
-
-
-def _relative(prefix: str, name: str) -> str:
-    return name if prefix == "." else f"{prefix}/{name}".replace(os.sep, "/")
+    unreadable: list[tuple[str, OSError]] = []
+    pending = [""]
+    while pending:
+        prefix = pending.pop()
+        try:
+            with os.scandir(tree.root / prefix) as entries:
+                for entry in entries:
+                    relative = prefix + entry.name
+                    if not entry.is_dir():  # a link to a folder counts as a folder
+                        if flag_key(relative) is not None:
+                            found.append((relative, entry.is_symlink()))
+                    elif entry.name.startswith("."):
+                        continue
+                    elif not entry.is_symlink():
+                        pending.append(f"{relative}/")
+                    elif not tree.holds(relative):
+                        linked_out.append(relative)
+        except OSError as exc:
+            unreadable.append((prefix.rstrip("/") or ".", exc))
+    return sorted(found), sorted(linked_out), sorted(unreadable, key=lambda item: item[0])
 
 
 def _outside(file: str, tree: _Tree, relative: str) -> Diagnostic:
@@ -199,9 +208,14 @@ def _kind(mode: int) -> str:
 
 
 def _load_file(
-    tree: _Tree, relative: str, file: str, diagnostics: list[Diagnostic], key: str = ""
+    tree: _Tree,
+    relative: str,
+    file: str,
+    diagnostics: list[Diagnostic],
+    link: bool,
+    key: str = "",
 ) -> Document | None:
-    raw = _read(tree, relative, file, diagnostics)
+    raw = _read(tree, relative, file, diagnostics, link)
     if raw is None:
         return None
     text = _decode(raw, file, diagnostics)
@@ -215,10 +229,12 @@ def _load_file(
     return None
 
 
-def _read(tree: _Tree, relative: str, file: str, diagnostics: list[Diagnostic]) -> bytes | None:
-    """The file's bytes, or None with why they cannot be had: outside the tree, not a
-    regular file, unreadable, or too large."""
-    if not tree.holds(relative):
+def _read(
+    tree: _Tree, relative: str, file: str, diagnostics: list[Diagnostic], link: bool
+) -> bytes | None:
+    """The file's bytes, or None with why they cannot be had: a `link` leading out of the
+    tree, not a regular file, unreadable, or too large."""
+    if link and not tree.holds(relative):
         diagnostics.append(_outside(file, tree, relative))
         return None
     try:

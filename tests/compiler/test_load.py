@@ -215,3 +215,17 @@ def test_read_regular_file_refuses_anything_else_without_blocking(tmp_path: Path
         read_regular_file(tmp_path)
     with pytest.raises(NotRegularFile, match="character device"):
         read_regular_file(Path("/dev/null"))
+
+
+def test_unreadable_folder_is_an_io_error(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"team/locked.yaml": FLAG, "open.yaml": FLAG})
+    folder = root / "team"
+    folder.chmod(0)
+    try:
+        if os.access(folder, os.R_OK):
+            pytest.skip("this user can list a folder whose mode is 000 (root)")
+        loaded = load_tree(root, ".")
+    finally:
+        folder.chmod(0o755)
+    assert codes(loaded) == [("team", 1, 1, "io-error")]
+    assert [d.key for d in loaded.flags] == ["open"]
