@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 
 from compiler.cli import main
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.pipeline import compile_tree
 from compiler.printable import printable
-from compiler.report import github, text
+from compiler.report import github, matrix, text
 from tests.compiler.test_audit import Person, Scripted
 from tests.conftest import PROJECT, Git, write_tree
 
@@ -381,6 +382,20 @@ def test_diff_text_shows_crafted_names_and_data_safely(
     assert "\\x1b[2J" in out
     assert not UNSAFE.search(out)
     assert not any(line.startswith("::") for line in out.splitlines())
+
+
+def test_build_summary_shows_a_crafted_owner_safely(tmp_path: Path) -> None:
+    owner = 'owner: "team\\e[2J\\x9b\\u202e"\n'
+    flags = write_tree(
+        tmp_path / "flags",
+        {"_project.yaml": PROJECT, "a.yaml": FLAG.replace("owner: team-a\n", owner)},
+    )
+    compiled = compile_tree(flags)
+    assert compiled.grid is not None and not compiled.diagnostics
+    owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
+    shown = matrix(compiled.grid, compiled.resolved, owners)
+    assert "team\\x1b[2J\\x9b\\u202e" in shown
+    assert not UNSAFE.search(shown)
 
 
 def test_unsafe_pattern_covers_every_control_character() -> None:
