@@ -97,7 +97,7 @@ def test_drift_tests_the_newest_and_the_oldest_versions_every_day() -> None:
     assert job["strategy"]["matrix"]["versions"] == ["newest", "oldest"]
     scripts = "\n".join(step["run"] for step in job["steps"] if "run" in step)
     assert ".lock" not in scripts
-    assert "--resolution lowest-direct" in scripts
+    assert "--resolution lowest-direct --no-deps" in scripts  # the floors of the direct ones
     tests = running(workflow, "pytest")
     assert tests["run"] == "python -m pytest"
     assert tests["env"]["GITFLAGS_UNLOCKED"] == "1"
