@@ -55,10 +55,11 @@ def read_regular(path: Path) -> bytes:
     regular file raises NotRegular at once. FileNotFoundError and other OSError as open
     raises them."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise NotRegular(f"{path} is {_kind(mode)}, not a regular file")
     with os.fdopen(descriptor, "rb") as stream:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegular(f"{path} is {_kind(mode)}, not a regular file")
         return stream.read()
 
 

@@ -214,19 +214,19 @@ def _load_build(build: Path, clock: Callable[[], float]) -> Snapshot:
     raw = _read(build / SNAPSHOT_FILE, required=True)
     assert raw is not None
     document = _parse(raw, SNAPSHOT_FILE)
-    _refuse(verify.snapshot_problems(document))
+    _verified(verify.snapshot_problems, document)
     audit_raw = _read(build / AUDIT_FILE, required=False)
     if audit_raw is None:  # a build without history (made by hand): served without it
         entries, complete = [], False
     else:
         log = _parse(audit_raw, AUDIT_FILE)
-        _refuse(verify.audit_problems(log, document["revision"]))
+        _verified(verify.audit_problems, log, document["revision"])
         entries, complete = list(log["entries"]), bool(log["complete"])
     snapshot = Snapshot(document, raw, entries, complete, clock())
     found = _flagd_files(build / FLAGD_DIR)
     if found is not None:
         expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
-        _refuse(verify.flagd_problems(expected, found))
+        _verified(verify.flagd_problems, expected, found)
     _ = snapshot.flat_maps, snapshot.flagd_definitions  # computed now, off the request path
     return snapshot
 
@@ -268,6 +268,16 @@ def _flagd_files(folder: Path) -> dict[str, bytes] | None:
             assert data is not None
             found[name.removesuffix(".json")] = data
     return found
+
+
+def _verified(check: Callable[..., list[str]], *arguments: Any) -> None:
+    """Run one of `server.verify`'s checks and refuse the build for what it finds; a check
+    that fails on input it did not foresee refuses the build too, never serves it."""
+    try:
+        reasons = check(*arguments)
+    except Exception as exc:  # a build it cannot judge is not served
+        reasons = [f"{check.__name__} failed on this build: {exc!r}"]
+    _refuse(reasons)
 
 
 def _refuse(reasons: list[str]) -> None:

@@ -208,6 +208,8 @@ def _snapshot_shape(document: Any, reasons: Reasons) -> None:
     _matches(document["revision"], _REVISION, "snapshot.json: revision", reasons)
     _matches(document["digest"], _DIGEST, "snapshot.json: digest", reasons)
     _names(document["environments"], "snapshot.json: environments", reasons)
+    if document["environments"] == []:  # as _project.yaml's schema requires
+        reasons.append("snapshot.json: environments: none; a build has at least one")
     _names(document["applications"], "snapshot.json: applications", reasons)
     _mapping(document["flags"], "snapshot.json: flags", reasons, _flag_shape)
 

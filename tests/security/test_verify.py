@@ -1,0 +1,413 @@
+"""Issue 12, part 4 and the server half of 5: flagserve trusts no build for its digest alone,
+and never waits on a file.
+
+Each case edits a real build by hand and recomputes its digest (as an attacker, or a
+careless script, would), then publishes it as flagc does. Every one was served before,
+with /readyz reporting nothing; now each is refused at start-up (exit 2, the reason on
+stderr) and on reload (the last good build stays; /readyz and /metrics count the refusal).
+A FIFO in place of any file of a build is refused at once, never read. And the written-out
+shape checks of `server.verify` never accept what the JSON Schemas refuse (hypothesis).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import falcon.testing
+import jsonschema
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compiler import emit, flagd, publish
+from compiler.cli import main as flagc
+from compiler.model import Flag
+from compiler.resolve import Grid, resolve
+from compiler.validate import schema_document
+from server import metrics, verify
+from server.app import create_app
+from server.store import Store
+from tests.conftest import git_in, write_tree
+from tests.server.conftest import FLAGS, Built
+from tests.server.test_live import finish, running, wait_until
+from tests.server.test_metrics import sample
+
+Document = dict[str, Any]
+Edit = Callable[[Document, Document], None]  # edits (snapshot, audit) in place
+
+
+def read_build(out: Path) -> tuple[Document, Document]:
+    return orjson.loads((out / "snapshot.json").read_bytes()), orjson.loads(
+        (out / "audit.json").read_bytes()
+    )
+
+
+def publish_edited(out: Path, snapshot: Document, audit: Document, **flagd_files: bytes) -> None:
+    """Publish the documents as one build, the snapshot's digest recomputed, with flagd's
+    files as the snapshot gives them (or as given)."""
+    snapshot["digest"] = emit.digest_of(snapshot)
+    files = flagd.definitions(snapshot)
+    files.update(flagd_files)
+    with publish.locked(out):
+        publish.publish(out, emit.serialize(snapshot), emit.serialize(audit), files)
+
+
+def reresolve(snapshot: Document, key: str) -> None:
+    """Set a flag's `resolved` from its declared fields, as the compiler would."""
+    flag = snapshot["flags"][key]
+    declared = {name: flag[name] for name in ("description", "owner", "enabled")}
+    declared |= {"environments": flag["environments"], "applications": flag["applications"]}
+    grid = Grid(tuple(snapshot["environments"]), tuple(snapshot["applications"]))
+    cells = resolve(grid, {key: Flag.model_validate(declared)})[key].cells
+    rows, width = {}, grid.width
+    for index, environment in enumerate(grid.environments):
+        row = cells[index * width : (index + 1) * width]
+        rows[environment] = {
+            "value": row[0].value,
+            "source": row[0].source,
+            "applications": {
+                name: {"value": cell.value, "source": cell.source}
+                for name, cell in zip(grid.applications, row[1:], strict=True)
+            },
+        }
+    flag["resolved"] = rows
+
+
+def unknown_dependency(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["new-checkout"]["depends_on"] = ["nope", "pricing-engine"]
+
+
+def on_where_dependency_off(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["pricing-engine"]["enabled"] = False
+    reresolve(snapshot, "pricing-engine")
+
+
+def invalid_key(snapshot: Document, audit: Document) -> None:
+    flag = snapshot["flags"].pop("banner")
+    snapshot["flags"]["Banner!"] = {**flag, "key": "Banner!"}
+
+
+def duplicated_environment(snapshot: Document, audit: Document) -> None:
+    snapshot["environments"].append("staging")
+
+
+def null_description(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["banner"]["description"] = None
+
+
+def garbage_timestamp(snapshot: Document, audit: Document) -> None:
+    audit["entries"][0]["timestamp"] = "garbage"
+
+
+def dependents_not_mirrored(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["pricing-engine"]["dependents"] = []
+
+
+def cycle(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["pricing-engine"]["depends_on"] = ["new-checkout"]
+    snapshot["flags"]["new-checkout"]["dependents"] = ["pricing-engine"]
+
+
+def resolved_edited(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["banner"]["resolved"]["production"]["value"] = True
+
+
+def integer_for_boolean(snapshot: Document, audit: Document) -> None:
+    snapshot["flags"]["banner"]["enabled"] = 0
+
+
+def audit_of_another_build(snapshot: Document, audit: Document) -> None:
+    audit["head"] = "0" * 40
+
+
+def audit_out_of_order(snapshot: Document, audit: Document) -> None:
+    audit["entries"].append(audit["entries"][0])
+
+
+CASES: list[tuple[Edit, str]] = [
+    (unknown_dependency, "flags.new-checkout.depends_on: 'nope' is no flag"),
+    (on_where_dependency_off, "new-checkout is on in development/ios, but its dependency"),
+    (invalid_key, "'Banner!' does not match"),
+    (duplicated_environment, "environments: names a value twice"),
+    (null_description, "flags.banner.description: expected a string, got null"),
+    (garbage_timestamp, "entries[0].timestamp: 'garbage' is not a date-time"),
+    (dependents_not_mirrored, "flags.pricing-engine.dependents: [] but the flags that depend"),
+    (cycle, "dependency cycle: "),
+    (resolved_edited, "flags.banner.resolved.production: "),
+    (integer_for_boolean, "flags.banner.enabled: expected true or false, got 0"),
+    (audit_of_another_build, "the two files are from different builds"),
+    (audit_out_of_order, "appears again after another commit"),
+]
+IDS = [edit.__name__ for edit, _ in CASES]
+
+
+@pytest.mark.parametrize(("edit", "reason"), CASES, ids=IDS)
+def test_a_hand_edited_build_stops_the_start_with_exit_2(
+    built: Built, edit: Edit, reason: str
+) -> None:
+    snapshot, audit = read_build(built.out)
+    edit(snapshot, audit)
+    publish_edited(built.out, snapshot, audit)
+    started = time.monotonic()
+    done = finish([str(built.out)])
+    assert done.returncode == 2, done.stderr
+    assert "flagserve: error: " in done.stderr
+    assert reason in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(("edit", "reason"), CASES, ids=IDS)
+def test_a_hand_edited_build_is_refused_on_reload(
+    built: Built, store: Store, edit: Edit, reason: str
+) -> None:
+    metrics.observe(store)
+    good = store.current
+    failures = sample("flagserve_reloads_total", result="failure")
+    snapshot, audit = read_build(built.out)
+    edit(snapshot, audit)
+    publish_edited(built.out, snapshot, audit)
+
+    assert store.reload() is False
+    assert store.current is good
+    assert store.failures == 1
+    assert store.last_error is not None
+    assert reason in store.last_error
+    assert sample("flagserve_reloads_total", result="failure") == failures + 1
+    ready = falcon.testing.TestClient(create_app(store)).simulate_get("/readyz").json
+    assert ready["revision"] == good.revision
+    assert ready["reload_failures"] == 1
+    assert reason in ready["last_error"]
+
+
+def test_the_pages_that_answered_500_answer_for_the_build_kept(built: Built, store: Store) -> None:
+    """`description: null` broke / and /?sort=expires, `timestamp: "garbage"` /api/v1/audit:
+    the build holding them is refused, so they answer from the good one."""
+    snapshot, audit = read_build(built.out)
+    null_description(snapshot, audit)
+    garbage_timestamp(snapshot, audit)
+    publish_edited(built.out, snapshot, audit)
+    assert store.reload() is False
+    client = falcon.testing.TestClient(create_app(store))
+    for path in ("/", "/?sort=expires", "/api/v1/audit"):
+        assert client.simulate_get(path).status_code == 200, path
+
+
+FLAGD_CASES: list[tuple[str, Callable[[Document], dict[str, bytes]], str]] = [
+    (
+        "another revision",
+        lambda s: {"production": flagd.definitions({**s, "revision": "1" * 40})["production"]},
+        "flagd/production.json differs from the snapshot",
+    ),
+    (
+        "an environment too many",
+        lambda s: {"qa": flagd.definitions(s)["production"]},
+        "flagd/qa.json: no such environment",
+    ),
+]
+
+
+@pytest.mark.parametrize(("_name", "files", "reason"), FLAGD_CASES, ids=[c[0] for c in FLAGD_CASES])
+def test_flagd_files_of_another_build_are_refused(
+    built: Built,
+    store: Store,
+    _name: str,
+    files: Callable[[Document], dict[str, bytes]],
+    reason: str,
+) -> None:
+    snapshot, audit = read_build(built.out)
+    snapshot["flags"]["banner"]["description"] = "Edited"  # a build of its own
+    publish_edited(built.out, snapshot, audit, **files(snapshot))
+    assert store.reload() is False
+    assert store.last_error is not None
+    assert reason in store.last_error
+
+
+# -- FIFOs: never opened for reading, never waited on --------------------------------------
+
+FIFO_PLACES = ["snapshot.json", "audit.json", "flagd/production.json"]
+
+
+def plant_fifo(out: Path, place: str) -> None:
+    """Replace a file of the current build by a FIFO that nobody writes to."""
+    path = (out / place).resolve()
+    path.unlink()
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize("place", FIFO_PLACES)
+def test_a_fifo_in_a_build_stops_the_start_at_once(built: Built, place: str) -> None:
+    plant_fifo(built.out, place)
+    started = time.monotonic()
+    done = finish([str(built.out)])
+    assert done.returncode == 2, done.stderr
+    assert f"{place.rpartition('/')[2]} is a FIFO, not a regular file" in done.stderr
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("place", FIFO_PLACES)
+def test_a_fifo_is_refused_on_reload_without_blocking(
+    built: Built, store: Store, place: str
+) -> None:
+    good = store.current
+    plant_fifo(built.out, place)
+    started = time.monotonic()
+    assert store.reload() is False
+    assert time.monotonic() - started < 2
+    assert store.current is good
+    assert store.last_error is not None
+    assert "is a FIFO, not a regular file" in store.last_error
+
+
+def test_a_served_fifo_is_refused_and_sigterm_stops_flagserve(built: Built, tmp_path: Path) -> None:
+    """The master and both workers poll the build; SIGHUP re-forks; SIGTERM must still stop
+    everything within gunicorn's graceful timeout (10 s)."""
+    log = tmp_path / "flagserve.log"
+    with running([str(built.out)], log) as live:
+        revision = live.get("/readyz").json()["revision"]
+        plant_fifo(built.out, "audit.json")
+        wait_until(lambda: "is a FIFO" in log.read_text(), what="the refusal", live=live)
+        wait_until(
+            lambda: all(live.get("/readyz").json()["reload_failures"] >= 1 for _ in range(6)),
+            what="every worker refusing it",
+            live=live,
+        )
+        os.kill(live.process.pid, signal.SIGHUP)
+        time.sleep(1)
+        assert live.get("/readyz").json()["revision"] == revision
+        assert live.get("/api/v1/audit").status_code == 200
+        started = time.monotonic()
+        os.killpg(live.process.pid, signal.SIGTERM)
+        live.process.wait(timeout=12)
+        assert time.monotonic() - started < 11
+
+
+def test_regular_files_only(tmp_path: Path) -> None:
+    """The reader itself: a FIFO, a folder and a device are refused at once."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), (tmp_path, "a folder"), (Path("/dev/null"), "a device")):
+        with pytest.raises(publish.NotRegular, match=kind):
+            publish.read_regular(path)
+    (tmp_path / "file").write_bytes(b"data")
+    assert publish.read_regular(tmp_path / "file") == b"data"
+
+
+# -- the written-out checks never accept what the schemas refuse ----------------------------
+
+VALIDATORS = {
+    name: jsonschema.Draft202012Validator(
+        schema_document(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    for name in ("snapshot", "audit")
+}
+ODD_VALUES = [
+    None, True, False, 0, 1, 2.5, "", "x", "Bad Name", "production", "2026-13-40", "garbage",
+    "2026-01-02T03:04:05+01:00", "2026-01-02", [], ["a", "a"], ["Bad"], {}, {"x": 1},
+    {"value": True, "source": "default"}, {"value": 1, "source": "nowhere"},
+]  # fmt: skip
+
+
+def paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a document (keys of objects, indexes of lists)."""
+    found = [prefix]
+    if isinstance(document, dict):
+        for key, value in document.items():
+            found += paths(value, (*prefix, key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            found += paths(value, (*prefix, index))
+    return found
+
+
+def mutate(document: Any, path: tuple[Any, ...], how: str, value: Any) -> Any:
+    """A copy with the value at `path` replaced, removed, or given an extra key."""
+    mutated = copy.deepcopy(document)
+    if not path:
+        return value
+    parent = mutated
+    for part in path[:-1]:
+        parent = parent[part]
+    if how == "remove" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif how == "extra" and isinstance(parent[path[-1]], dict):
+        parent[path[-1]]["unexpected"] = value
+    else:
+        parent[path[-1]] = value
+    return mutated
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> tuple[Document, Document]:
+    """A small real build (the server tests' example): jsonschema is slow on large ones."""
+    repo = tmp_path_factory.mktemp("verify")
+    git = git_in(repo)
+    git("init", "--quiet", "--initial-branch=main")
+    write_tree(repo / "flags", FLAGS)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Add the pricing engine, the banner and the checkout")
+    assert flagc(["build", str(repo / "flags"), "-o", str(repo / "out")]) == 0
+    return read_build(repo / "out")
+
+
+def problems_of(
+    which: str, mutated: Any, documents: tuple[Document, Document], path: tuple[Any, ...]
+) -> tuple[bool, list[str]]:
+    """Whether the schema refuses the document mutated at `path`, and what verify says."""
+    refused = any(True for _ in VALIDATORS[which].iter_errors(mutated))
+    if which == "audit":
+        return refused, verify.audit_problems(mutated, documents[0]["revision"])
+    if path[:1] != ("digest",):  # so that a refusal is for the shape, not a stale digest
+        with contextlib.suppress(KeyError, TypeError, AttributeError):
+            mutated["digest"] = emit.digest_of(mutated)
+    return refused, verify.snapshot_problems(mutated)
+
+
+@pytest.mark.parametrize("which", ["snapshot", "audit"])
+def test_what_the_schemas_refuse_is_refused_at_every_field(
+    documents: tuple[Document, Document], which: str
+) -> None:
+    """Every place outside the resolved cells, every odd value, removed, given an extra key."""
+    document = documents[0] if which == "snapshot" else documents[1]
+    accepted = []
+    for path in paths(document):
+        if "resolved" in path:
+            continue
+        for how, value in [("remove", None), ("extra", 1)] + [("replace", v) for v in ODD_VALUES]:
+            mutated = mutate(document, path, how, value)
+            refused, problems = problems_of(which, mutated, documents, path)
+            if refused and not problems:
+                accepted.append(f"{path} {how} {value!r}")
+    assert accepted == [], "the schema refuses these, verify accepted them"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_what_the_schemas_refuse_is_refused(
+    documents: tuple[Document, Document], data: st.DataObject
+) -> None:
+    """Anywhere, the resolved cells included, one odd value at a time."""
+    which = data.draw(st.sampled_from(["snapshot", "audit"]))
+    document = documents[0] if which == "snapshot" else documents[1]
+    path = data.draw(st.sampled_from(paths(document)))
+    how = data.draw(st.sampled_from(["replace", "remove", "extra"]))
+    mutated = mutate(document, path, how, data.draw(st.sampled_from(ODD_VALUES)))
+    refused, problems = problems_of(which, mutated, documents, path)
+    if refused:
+        assert problems, f"{which} {path} {how}: the schema refuses it, verify accepted it"
+
+
+def test_a_build_as_flagc_writes_it_is_accepted(documents: tuple[Document, Document]) -> None:
+    snapshot, audit = documents
+    for name, document in (("snapshot", snapshot), ("audit", audit)):
+        assert list(VALIDATORS[name].iter_errors(document)) == []
+    assert verify.snapshot_problems(snapshot) == []
+    assert verify.audit_problems(audit, snapshot["revision"]) == []
