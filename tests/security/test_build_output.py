@@ -292,3 +292,24 @@ def test_a_watching_server_never_serves_an_audit_newer_than_its_snapshot(tmp_pat
     assert watcher.errors == []
     assert watcher.answers > 50
     assert ready["reload_failures"] == 0, ready["last_error"]
+
+
+@pytest.mark.parametrize("place", ["audit.json", "current audit.json"])
+def test_a_fifo_in_place_of_the_previous_audit_log_is_not_waited_on(
+    tmp_path: Path, place: str
+) -> None:
+    """flagc build reads the previous audit.json to continue it: a FIFO there (planted in a
+    plain OUT, or in the current build) is ignored at once, and the build is complete."""
+    repository = make_repository(tmp_path)
+    out = repository.build()
+    if place == "audit.json":
+        as_earlier_flagc_left_it(out)
+    path = out / "audit.json" if place == "audit.json" else (out / "audit.json").resolve()
+    path.unlink()
+    os.mkfifo(path)
+    repository.commit()
+    done = subprocess.run(
+        repository.command(out), cwd=ROOT, env={**os.environ, **GIT_ENV}, timeout=60, check=False
+    )
+    assert done.returncode == 0
+    assert state(out) == state(repository.build(tmp_path / "fresh"))
