@@ -10,6 +10,7 @@ device where a file should be, is refused and the old one keeps serving.
 from __future__ import annotations
 
 import collections
+import errno
 import functools
 import logging
 import os
@@ -182,7 +183,7 @@ def load(directory: Path, clock: Callable[[], float] = time.time) -> Snapshot:
     for _ in range(RETRIES):
         build = _build_directory(directory)
         try:
-            snapshot = _load_build(build, clock)
+            snapshot = _load_build(build, clock, whole=build != directory)
         except FileNotFoundError as exc:
             if _build_directory(directory) == build:
                 raise SnapshotError(
@@ -208,15 +209,17 @@ def _build_directory(directory: Path) -> Path:
         raise SnapshotError(f"{path} cannot be resolved: {exc}") from None
 
 
-def _load_build(build: Path, clock: Callable[[], float]) -> Snapshot:
+def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snapshot:
     """One build's files, verified together (`server.verify`); FileNotFoundError for a
-    file that went away after the directory was chosen."""
+    missing one. A build `flagc build` swapped in (`whole`) has every part; a folder of
+    plain files may lack audit.json and flagd/ (a build made by hand, or by an earlier
+    flagc), and is served without them."""
     raw = _read(build / SNAPSHOT_FILE, required=True)
     assert raw is not None
     document = _parse(raw, SNAPSHOT_FILE)
     _verified(verify.snapshot_problems, document)
-    audit_raw = _read(build / AUDIT_FILE, required=False)
-    if audit_raw is None:  # a build without history (made by hand): served without it
+    audit_raw = _read(build / AUDIT_FILE, required=whole)
+    if audit_raw is None:
         entries, complete = [], False
     else:
         log = _parse(audit_raw, AUDIT_FILE)
@@ -224,6 +227,8 @@ def _load_build(build: Path, clock: Callable[[], float]) -> Snapshot:
         entries, complete = list(log["entries"]), bool(log["complete"])
     snapshot = Snapshot(document, raw, entries, complete, clock())
     found = _flagd_files(build / FLAGD_DIR)
+    if found is None and whole:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(build / FLAGD_DIR))
     if found is not None:
         expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
         _verified(verify.flagd_problems, expected, found)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -229,6 +230,17 @@ def test_flagd_files_of_another_build_are_refused(
     assert store.reload() is False
     assert store.last_error is not None
     assert reason in store.last_error
+
+
+@pytest.mark.parametrize("part", ["audit.json", "flagd"])
+def test_a_build_flagc_swapped_in_must_be_whole(built: Built, store: Store, part: str) -> None:
+    """A plain folder may lack audit.json and flagd/ (made by hand); a build of flagc's,
+    which always has them, is refused without one."""
+    path = (built.out / part).resolve()
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
+    assert store.reload(force=True) is False
+    assert store.last_error is not None
+    assert f"{part} does not exist" in store.last_error
 
 
 # -- FIFOs: never opened for reading, never waited on --------------------------------------
