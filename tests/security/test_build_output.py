@@ -313,3 +313,16 @@ def test_a_fifo_in_place_of_the_previous_audit_log_is_not_waited_on(
     )
     assert done.returncode == 0
     assert state(out) == state(repository.build(tmp_path / "fresh"))
+
+
+def test_builds_into_one_out_take_turns(tmp_path: Path) -> None:
+    """Three runs at once into one OUT (a builder loop and a person, say): they take turns
+    (OUT's lock), so none removes another's build directory while it is being written."""
+    repository = make_repository(tmp_path)
+    out = repository.build()
+    repository.commit()
+    environment = {**os.environ, **GIT_ENV}
+    runs = [subprocess.Popen(repository.command(out), cwd=ROOT, env=environment) for _ in range(3)]
+    assert [run.wait(timeout=120) for run in runs] == [0, 0, 0]
+    assert state(out) == state(repository.build(tmp_path / "fresh"))
+    assert leftovers(out) == []
