@@ -379,10 +379,29 @@ def _first_mismatch(
         if expected is None:
             expected = rows[cells] = serialize(_row(cells, grid.applications))
         if serialize(resolved[environment]) != expected:
-            return (
-                f"{environment}: not what the flag's fields give ({_row(cells, grid.applications)})"
-            )
+            return _differing(environment, resolved[environment], cells, grid.applications)
     return None
+
+
+def _differing(
+    environment: str, row: Any, cells: tuple[Cell, ...], applications: tuple[str, ...]
+) -> str:
+    """The first place in a row that is not the compiler's, in words."""
+    if type(row) is not dict or row.keys() != {"value", "source", "applications"}:
+        return f"{environment}: expected exactly value, source and applications"
+    found = row["applications"]
+    if type(found) is not dict or found.keys() != set(applications):
+        return f"{environment}.applications: expected exactly {', '.join(applications)}"
+    own = {"value": row["value"], "source": row["source"]}  # the row's cell, less its apps
+    places = [
+        (environment, own),
+        *((f"{environment}.applications.{a}", found[a]) for a in applications),
+    ]
+    for (place, cell), expected in zip(places, cells, strict=True):
+        wanted = {"value": expected.value, "source": expected.source}
+        if serialize(cell) != serialize(wanted):
+            return f"{place}: {_shown(cell)}, but the flag's declared fields give {_shown(wanted)}"
+    return f"{environment}: not what the flag's declared fields give"
 
 
 def _row(cells: tuple[Cell, ...], applications: tuple[str, ...]) -> dict[str, Any]:

@@ -143,7 +143,7 @@ CASES: list[tuple[Edit, str]] = [
     (garbage_timestamp, "entries[0].timestamp: 'garbage' is not a date-time"),
     (dependents_not_mirrored, "flags.pricing-engine.dependents: [] but the flags that depend"),
     (cycle, "dependency cycle: "),
-    (resolved_edited, "flags.banner.resolved.production: "),
+    (resolved_edited, "resolved.production: {'value': True, 'source': 'default'}, but the"),
     (integer_for_boolean, "flags.banner.enabled: expected true or false, got 0"),
     (audit_of_another_build, "the two files are from different builds"),
     (audit_out_of_order, "appears again after another commit"),
