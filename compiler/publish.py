@@ -110,7 +110,7 @@ def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str,
     adopt_legacy(out)
     tidy(out)
     builds = out / BUILDS
-    builds.mkdir(exist_ok=True)
+    _folder(builds)
     directory = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
     directory.chmod(0o755)
     _write(directory / SNAPSHOT, snapshot)
@@ -118,7 +118,8 @@ def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str,
         _keep(out / AUDIT, directory / AUDIT)
     else:
         _write(directory / AUDIT, audit)
-    (directory / FLAGD).mkdir(mode=0o755)
+    (directory / FLAGD).mkdir()
+    (directory / FLAGD).chmod(0o755)
     for environment, data in sorted(flagd.items()):
         _write(directory / FLAGD / f"{environment}.json", data)
     _sync(directory / FLAGD)
@@ -169,14 +170,14 @@ def adopt_legacy(out: Path) -> None:
     if not plain:
         return
     builds = out / BUILDS
-    builds.mkdir(exist_ok=True)
+    _folder(builds)
     directory = Path(tempfile.mkdtemp(prefix="adopted-", dir=builds))
     directory.chmod(0o755)
     for name in (SNAPSHOT, AUDIT):
         if (out / name).is_file():
             _keep(out / name, directory / name)
     if (out / FLAGD).is_dir():
-        (directory / FLAGD).mkdir(mode=0o755)
+        _folder(directory / FLAGD)
         for path in sorted((out / FLAGD).glob("[!.]*.json")):
             if path.is_file():
                 _keep(path, directory / FLAGD / path.name)
@@ -184,6 +185,13 @@ def adopt_legacy(out: Path) -> None:
     _replace_link(out / CURRENT, f"{BUILDS}/{directory.name}")
     _link_documented(out)
     _sync(out)
+
+
+def _folder(path: Path) -> None:
+    """A folder others can read (a server may run as another user), whatever the umask."""
+    if not path.is_dir():
+        path.mkdir()
+        path.chmod(0o755)
 
 
 def _is_plain(path: Path) -> bool:
@@ -199,7 +207,7 @@ def _link_documented(out: Path) -> None:
         if path.is_symlink() and str(path.readlink()) == target:
             continue
         if path.is_dir() and not path.is_symlink():
-            (out / BUILDS).mkdir(exist_ok=True)
+            _folder(out / BUILDS)
             path.rename(tempfile.mkdtemp(prefix=f"old-{name}-", dir=out / BUILDS))
         _replace_link(path, target)
 
@@ -229,6 +237,7 @@ def _keep(source: Path, destination: Path) -> None:
 def _write(path: Path, data: bytes) -> None:
     """A new file, flushed to disk (its directory is synced by the caller)."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    os.fchmod(descriptor, 0o644)  # readable by a server running as another user, any umask
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(data)
         stream.flush()
