@@ -1,12 +1,10 @@
-"""Stage 5, emit: the checked flags -> the snapshot document, its bytes, written atomically."""
+"""Stage 5, emit: the checked flags -> the snapshot document and its bytes (written into OUT,
+with the audit log and flagd's files, as one build by `compiler.publish`)."""
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
@@ -150,22 +148,3 @@ def _row(row: Row, applications: tuple[str, ...]) -> dict[str, Any]:
 def serialize(document: Mapping[str, Any]) -> bytes:
     """Canonical bytes: sorted keys, no white space, UTF-8, no final newline."""
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename it into place:
-    readers see the old file or the new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
