@@ -23,7 +23,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compiler.commands.export import MANIFEST, STAGING, is_inside
+from compiler.commands.export import MANIFEST, STAGING, is_inside, write_site
+from server.documents import documents
+from server.store import load
 from tests.conftest import Git, write_tree
 from tests.server.conftest import Built
 from tests.server.test_export import export, manifest, state, tree
@@ -86,6 +88,22 @@ def test_a_pages_checkout_is_written_into_when_asked(built: Built, tmp_path: Pat
     assert export(site, built.out) == 0
     assert {path: tree(site)[path] for path in pages} == pages
     assert ours(site) == reference(built, tmp_path)
+
+
+def test_folders_the_previous_export_leaves_empty_are_removed_and_no_other(
+    built: Built, tmp_path: Path
+) -> None:
+    """An export of only the snapshot after a full one: every other document goes, with
+    the folders that leaves empty; a folder holding someone's file stays, with the file."""
+    site = tmp_path / "site"
+    assert export(site, built.out) == 0
+    plant(site, FOREIGN)
+    snapshot = load(built.out)
+    only = [document for document in documents(snapshot) if document.path == "api/v1/snapshot.json"]
+    assert write_site(site, only, snapshot, 1000) == 1
+    folders = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_dir())
+    assert folders == [".git", "api", "api/v1", "src"]
+    assert set(tree(site)) == {*FOREIGN, "api/v1/snapshot.json", MANIFEST}
 
 
 def _foreign_manifest(site: Path) -> None:
