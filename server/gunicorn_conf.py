@@ -80,9 +80,10 @@ threads = _settings.threads
 # slow or silent clients hold a buffer each, not a thread (server.worker). They still hold a
 # connection and a file descriptor: a worker holds up to `worker_connections` (gthread stops
 # accepting beyond), and the file limit is raised to fit (`_raise_file_limit`).
-worker_class = "server.worker.ReadingThreadWorker"
+worker_class = "server.worker.NonBlockingWorker"
 worker_connections = 10_000
 balance.HEADER_TIMEOUT = _settings.header_timeout
+balance.WRITE_TIMEOUT = _settings.write_timeout
 keepalive = 5
 graceful_timeout = 10
 preload_app = True

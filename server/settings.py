@@ -93,6 +93,8 @@ class Settings:
     # A connection that has not sent a whole request this long after its first byte (after
     # it was accepted, for a new one) is answered 408 and closed (server.worker).
     header_timeout: float = 10.0
+    # A client that takes no byte of its answer for this long is disconnected (server.worker).
+    write_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -118,6 +120,7 @@ class Settings:
             default_environment=get("DEFAULT_ENVIRONMENT", parse_name, None),
             reload_interval=get("RELOAD_INTERVAL", parse_seconds, DEFAULTS.reload_interval),
             header_timeout=get("HEADER_TIMEOUT", parse_seconds, DEFAULTS.header_timeout),
+            write_timeout=get("WRITE_TIMEOUT", parse_seconds, DEFAULTS.write_timeout),
             metrics_bind=get("METRICS_BIND", parse_bind, None),
             repository_url=get("REPOSITORY_URL", parse_url, None),
             flags_path=get("FLAGS_PATH", parse_name, DEFAULTS.flags_path),

@@ -18,33 +18,50 @@ leaves the board at once, and a worker that is not accepting looks again every
 
 The master assigns each worker a slot on the board (`take_slot` in `pre_fork`) and frees
 it when the worker has exited (`free_slot` in `child_exit`): server.gunicorn_conf does
-both. Each request is read in the worker's event loop, without a thread (server.reading says
-when it is whole): gthread hands a new connection to a thread as soon as its first byte
-arrives, and the thread then waits for the rest, so ten clients that sent one byte each
-held every thread of two workers and nobody else was answered. Here a thread gets a
-connection only with a whole request in its buffer, and a connection that has not sent a
-whole request within `HEADER_TIMEOUT` seconds of its first byte (of accepting it, for a
-new one) is answered 408 and closed. Waiting connections cost a buffer and a file
-descriptor each: `worker_connections` (server.gunicorn_conf) bounds how many a worker holds.
+both.
+
+No thread ever waits on a client (`NonBlockingWorker`); a few threads answer everyone,
+and one waiting on a slow client is one fewer for all the others. gthread waited in three
+places, each found by an attack that stopped a server of 2 workers x 4 threads:
+- reading: a thread took a new connection at its first byte and waited for the rest (ten
+  clients that sent one byte each held every thread). Here each request is read in the
+  event loop (server.reading says when it is whole) and a thread gets it whole; one not
+  whole within `HEADER_TIMEOUT` seconds of its first byte (of being accepted, for a new
+  connection) is answered 408 and closed.
+- writing: a thread wrote the answer with a blocking send (twenty clients asking for a
+  large snapshot and never reading held every thread). Here the thread sends what the
+  kernel takes at once and the event loop the rest (`Outgoing`); a client that takes no
+  byte for `WRITE_TIMEOUT` seconds is disconnected.
+- closing: after an answer with `Connection: close` the event loop itself read, blocking,
+  for up to 2 s what the client still sent, so that the answer is not cut off by a reset
+  (clients that did not close made every request of everyone wait 2 s). Here that
+  lingering is an event like the others.
+Waiting connections cost a buffer and a file descriptor each; `worker_connections`
+(server.gunicorn_conf) bounds how many a worker holds.
 
 Written against gunicorn 27's ThreadWorker (its `set_accept_enabled`,
-`wait_for_and_dispatch_events`, `enqueue_req` and `murder_pending`, and TConn's `parser`
-and `data_ready`), the version pyproject.toml allows.
+`wait_for_and_dispatch_events`, `accept`, `enqueue_req`, `handle_request`,
+`finish_request` and `murder_pending`, and TConn's `parser`, `data_ready` and `close`),
+the version pyproject.toml allows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import mmap
 import selectors
+import socket
+import struct
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
 
-from gunicorn import http  # type: ignore[import-untyped]
-from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
+from gunicorn import http, util  # type: ignore[import-untyped]
+from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
 from server import reading
 
@@ -54,7 +71,11 @@ STALE_AFTER: Final = 3.0  # seconds: an idle worker looks at least every second
 RECHECK_EVERY: Final = 0.02  # seconds, while not accepting
 _FREE: Final = -1
 HEADER_TIMEOUT = 10.0  # seconds for a whole request; server.gunicorn_conf sets it
+WRITE_TIMEOUT = 30.0  # seconds a client may take nothing of its answer; gunicorn_conf sets it
+LINGER: Final = 2.0  # seconds to read what a client sends after its last answer (gthread's)
+LINGER_BYTES: Final = 65536  # and at most this much (gthread's)
 RECEIVE: Final = 65536  # bytes read at once from a connection
+RESET: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 
 
 class Board:
@@ -162,21 +183,76 @@ class BalancedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
 
 @dataclass(eq=False)
-class Reading:
-    """A connection whose request is not whole yet: what it sent so far, and until when."""
+class Wait:
+    """A connection waiting on its client until `deadline`, and what to do then."""
 
     conn: Any  # gunicorn's TConn
     deadline: float
-    data: bytes = b""
-    registered: bool = field(default=False)  # with the worker's poller
+    expire: Callable[[], None]
+    done: bool = False  # finished (or replaced by a later wait) before its deadline
 
 
-class ReadingThreadWorker(BalancedThreadWorker):
-    """BalancedThreadWorker that reads each request in its event loop (the module's doc)."""
+class Waits:
+    """Waits in the order they began; with one timeout per kind, that is deadline order
+    within each kind, and a wait that got a later deadline is replaced, not moved."""
+
+    def __init__(self) -> None:
+        self._queue: deque[Wait] = deque()
+
+    def add(self, wait: Wait) -> Wait:
+        self._queue.append(wait)
+        return wait
+
+    def expire(self, now: float) -> None:
+        while self._queue and (self._queue[0].done or self._queue[0].deadline <= now):
+            wait = self._queue.popleft()
+            if not wait.done:
+                wait.done = True
+                wait.expire()
+
+
+class Outgoing:
+    """The socket a thread writes an answer to. What the kernel takes at once is sent at
+    once; the rest is kept (the application's own bytes, not copied) for the event loop to
+    send as the client reads, so a client that reads slowly or not at all never holds the
+    thread. Other socket methods are the real socket's."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.pending: deque[memoryview] = deque()
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data).cast("B")
+        if not self.pending:
+            with contextlib.suppress(BlockingIOError):
+                view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
+        if view:
+            self.pending.append(view if isinstance(data, bytes) else memoryview(bytes(view)))
+
+    def send(self, data: bytes, flags: int = 0) -> int:
+        self.sendall(data)
+        return len(data)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
+        """What gunicorn's file wrappers would send (flagserve sends none), in order."""
+        file.seek(offset)
+        data = file.read() if count is None else file.read(count)
+        self.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class NonBlockingWorker(BalancedThreadWorker):
+    """BalancedThreadWorker whose threads never wait on a client (the module's doc): each
+    request is read in the event loop, the part of an answer a client does not take at
+    once is sent from there, and so is the lingering close after `Connection: close`."""
 
     def init_process(self) -> None:
-        self._reading: dict[Any, Reading] = {}
-        self._deadlines: deque[Reading] = deque()  # by deadline: one timeout for all
+        self._reading: dict[Any, Wait] = {}  # connection: its request's wait
+        self._writing: dict[Any, Wait] = {}
+        self._waits = {kind: Waits() for kind in ("reading", "writing", "lingering")}
         self._head_limit = reading.head_limit(
             self.cfg.limit_request_line,
             self.cfg.limit_request_fields,
@@ -184,84 +260,187 @@ class ReadingThreadWorker(BalancedThreadWorker):
         )
         super().init_process()  # runs the worker
 
+    def accept(self, listener: socket.socket) -> None:
+        """gthread's accept, with connections that close gracefully in the event loop."""
+        try:
+            sock, address = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, sock, address, listener.getsockname())
+        conn.close = partial(self._close, conn)
+        self.enqueue_req(conn)
+
+    # Reading: every way to a thread (a new connection, a kept-alive one with a new request,
+    # bytes left over from the last request) goes through enqueue_req.
+
     def enqueue_req(self, conn: Any) -> None:
-        """Every way to a thread (a new connection, a kept-alive one with a new request,
-        bytes left over from the last request) comes here: read first."""
         if self.cfg.is_ssl:  # TLS is read by the thread (flagserve itself has none)
             super().enqueue_req(conn)
             return
         conn.sock.setblocking(False)
-        leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
-        state = Reading(conn, time.monotonic() + HEADER_TIMEOUT, leftover)
-        self._reading[conn] = state
-        self._deadlines.append(state)
-        if not self._advance(state):
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, state))
-            state.registered = True
+        conn.received = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        wait = Wait(conn, time.monotonic() + HEADER_TIMEOUT, partial(self._late, conn))
+        self._reading[conn] = self._waits["reading"].add(wait)
+        if self._whole(conn):
+            self._hand_over(conn)
+        else:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, conn))
 
-    def _readable(self, state: Reading, _sock: Any) -> None:
+    def _readable(self, conn: Any, _sock: Any) -> None:
         try:
-            data = state.conn.sock.recv(RECEIVE)
+            data = conn.sock.recv(RECEIVE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
         if not data:  # gone before a whole request: nothing to answer
-            self._drop(state)
+            self._reading.pop(conn).done = True
+            self.poller.unregister(conn.sock)
+            self._drop(conn)
             return
-        state.data += data
-        self._advance(state)
+        conn.received += data
+        if self._whole(conn):
+            self.poller.unregister(conn.sock)
+            self._hand_over(conn)
 
-    def _advance(self, state: Reading) -> bool:
-        """Hand the request to a thread if it is whole (True), else wait for more."""
-        step = reading.progress(state.data, self._head_limit, reading.MAX_BODY)
+    def _whole(self, conn: Any) -> bool:
+        """Whether the request received is whole (or enough for the parser to refuse it);
+        answers 100 Continue on the way."""
+        step = reading.progress(conn.received, self._head_limit, reading.MAX_BODY)
         if step is reading.Progress.CONTINUE:
-            head = reading.find_head(state.data)
+            head = reading.find_head(conn.received)
             assert head is not None  # CONTINUE comes with a head
-            state.data = reading.without_expect(state.data, head)
-            if not _send(state.conn.sock, reading.CONTINUE):
-                self._drop(state)
-                return True
-        if step is not reading.Progress.WHOLE:
-            return False
-        self._finish_reading(state)
-        conn = state.conn
+            conn.received = reading.without_expect(conn.received, head)
+            try:
+                conn.sock.send(reading.CONTINUE)  # a few bytes: room for them
+            except OSError:
+                step = reading.Progress.WHOLE  # the thread meets the same error and ends it
+        return step is reading.Progress.WHOLE
+
+    def _hand_over(self, conn: Any) -> None:
+        """To a thread, with the request in the parser's buffer."""
+        self._reading.pop(conn).done = True
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-        conn.parser.unreader.unread(state.data)
+        conn.parser.unreader.unread(conn.received)
+        conn.received = b""
         conn.data_ready = True  # gthread would otherwise wait for a first byte
         super().enqueue_req(conn)
-        return True
 
-    def _finish_reading(self, state: Reading) -> None:
-        del self._reading[state.conn]
-        if state.registered:
-            self.poller.unregister(state.conn.sock)
-            state.registered = False
+    def _late(self, conn: Any) -> None:
+        """A request not whole in time: 408 if it had begun, and closed."""
+        del self._reading[conn]
+        self.poller.unregister(conn.sock)
+        if conn.received:
+            with contextlib.suppress(OSError):
+                conn.sock.send(reading.TIMED_OUT)
+        self._drop(conn)
 
-    def _drop(self, state: Reading) -> None:
-        self._finish_reading(state)
+    def _drop(self, conn: Any) -> None:
         self.nr_conns -= 1
-        state.conn.close()
+        conn.close()
+
+    # Writing: the thread writes to an Outgoing; what it kept is sent before gthread's
+    # finish_request decides between keep-alive and close.
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        sock = conn.sock
+        conn.sock = conn.outgoing = Outgoing(sock)
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            conn.sock = sock
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        outgoing: Outgoing | None = getattr(conn, "outgoing", None)
+        conn.outgoing = None
+        if outgoing is None or not outgoing.pending or conn.sock.fileno() < 0:
+            super().finish_request(conn, fs)
+            return
+        conn.sock.setblocking(False)
+        done = partial(super().finish_request, conn, fs)
+        self._writing[conn] = self._write_wait(conn)
+        self.poller.register(
+            conn.sock, selectors.EVENT_WRITE, partial(self._writable, conn, outgoing, done)
+        )
+
+    def _write_wait(self, conn: Any) -> Wait:
+        wait = Wait(conn, time.monotonic() + WRITE_TIMEOUT, partial(self._stalled, conn))
+        return self._waits["writing"].add(wait)
+
+    def _writable(self, conn: Any, outgoing: Outgoing, done: Callable[[], None], _: Any) -> None:
+        try:
+            while outgoing.pending:
+                head = outgoing.pending[0]
+                sent = conn.sock.send(head)
+                if sent < len(head):
+                    outgoing.pending[0] = head[sent:]
+                    self._writing[conn].done = True  # it reads: a new deadline
+                    self._writing[conn] = self._write_wait(conn)
+                    return
+                outgoing.pending.popleft()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._writing.pop(conn).done = True
+            self.poller.unregister(conn.sock)
+            self._drop(conn)
+            return
+        self._writing.pop(conn).done = True
+        self.poller.unregister(conn.sock)
+        done()
+
+    def _stalled(self, conn: Any) -> None:
+        """A client that took nothing of its answer for WRITE_TIMEOUT seconds: reset, so
+        that the kernel drops what it still holds for it too (up to megabytes)."""
+        del self._writing[conn]
+        self.poller.unregister(conn.sock)
+        with contextlib.suppress(OSError):
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        self._drop(conn)
+
+    # Closing: after `Connection: close` gthread half-closes and reads what the client still
+    # sends for up to 2 s, so that the last answer is not cut off by a reset; it did so in
+    # the event loop with a blocking socket, and a client that did not close held every
+    # connection of the worker for those 2 s.
+
+    def _close(self, conn: Any, graceful: bool = False) -> None:
+        if not graceful:
+            util.close(conn.sock)
+            return
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            util.close(conn.sock)
+            return
+        conn.sock.setblocking(False)
+        conn.drained = 0
+        wait = Wait(conn, time.monotonic() + LINGER, partial(self._lingered, conn))
+        self._waits["lingering"].add(wait)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, conn, wait))
+
+    def _drain(self, conn: Any, wait: Wait, _: Any) -> None:
+        try:
+            data = conn.sock.recv(RECEIVE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained >= LINGER_BYTES:
+            wait.done = True
+            self._lingered(conn)
+
+    def _lingered(self, conn: Any) -> None:
+        self.poller.unregister(conn.sock)
+        util.close(conn.sock)
 
     def murder_pending(self) -> None:
-        """gthread's own expiry, then the connections whose request is late: 408, closed."""
+        """gthread's own expiry, then the waits that are over."""
         super().murder_pending()
         now = time.monotonic()
-        while self._deadlines:
-            state = self._deadlines[0]
-            if self._reading.get(state.conn) is state:
-                if state.deadline > now:
-                    break
-                if state.data:  # something was asked: say why it ends
-                    _send(state.conn.sock, reading.TIMED_OUT)
-                self._drop(state)
-            self._deadlines.popleft()
-
-
-def _send(sock: Any, data: bytes) -> bool:
-    """Send a few bytes without waiting (a fresh connection has room for them)."""
-    try:
-        return bool(sock.send(data) == len(data))
-    except OSError:
-        return False
+        for waits in self._waits.values():
+            waits.expire(now)

@@ -1,11 +1,13 @@
 """Slow and silent clients do not stop flagserve (issue 12, part 2).
 
 With gunicorn's stock gthread worker ten connections that sent one byte held all 2 x 4
-threads, and /healthz timed out for everyone else. A real flagserve (2 workers x 4
-threads) here: a normal client is answered while hundreds of connections dribble or say
-nothing, a request that is not whole within the header timeout is answered 408 and closed,
-and requests that arrive in pieces (byte by byte, chunked, after 100 Continue, pipelined)
-are answered as before."""
+threads, and /healthz timed out for everyone else; so did clients that never read their
+answers, and clients that did not close after `Connection: close` made every request wait
+2 s. A real flagserve (2 workers x 4 threads) here: a normal client is answered while
+hundreds of connections dribble, say nothing, read nothing or do not close; a request that
+is not whole within the header timeout is answered 408 and closed, a client that takes
+nothing of its answer within the write timeout is disconnected; and requests that arrive
+in pieces (byte by byte, chunked, after 100 Continue, pipelined) are answered as before."""
 
 from __future__ import annotations
 
@@ -20,19 +22,40 @@ import requests
 
 from tests.server.conftest import Built, Live, start_server, stop_server
 
-TIMEOUT = 2.0  # FLAGSERVE_HEADER_TIMEOUT in these tests
+TIMEOUT = 2.0  # FLAGSERVE_HEADER_TIMEOUT and FLAGSERVE_WRITE_TIMEOUT in these tests
 FLAT_MAP = "/api/v1/environments/production/flags?application=web"
 
 
-@pytest.fixture
-def server(built: Built, tmp_path: Path) -> Iterator[tuple[Live, int]]:
-    live = start_server(
-        built.out, tmp_path / "flagserve.log", {"FLAGSERVE_HEADER_TIMEOUT": str(TIMEOUT)}
-    )
+@contextmanager
+def _serving(out: Path, log: Path) -> Iterator[tuple[Live, int]]:
+    timeouts = {"FLAGSERVE_HEADER_TIMEOUT": str(TIMEOUT), "FLAGSERVE_WRITE_TIMEOUT": str(TIMEOUT)}
+    live = start_server(out, log, timeouts)
     try:
         yield live, int(live.url.rsplit(":", 1)[1])
     finally:
         stop_server(live)
+
+
+@pytest.fixture
+def server(built: Built, tmp_path: Path) -> Iterator[tuple[Live, int]]:
+    with _serving(built.out, tmp_path / "flagserve.log") as served:
+        yield served
+
+
+@pytest.fixture
+def large_server(built: Built, tmp_path: Path) -> Iterator[tuple[Live, int]]:
+    """With a snapshot of about 6 MB: more than the sockets' buffers hold, so that the
+    answer to a client that reads nothing cannot be sent whole."""
+    description = "A long description. " * 200  # 4,000 characters, near the most allowed
+    built.commit(
+        "Large flags",
+        {
+            f"large/large-{number}.yaml": f"description: {description}\nowner: t\nenabled: true\n"
+            for number in range(1500)
+        },
+    )
+    with _serving(built.out, tmp_path / "flagserve.log") as served:
+        yield served
 
 
 def _connect(port: int) -> socket.socket:
@@ -50,6 +73,15 @@ def _slow_connections(port: int, count: int) -> Iterator[list[socket.socket]]:
         yield clients
 
 
+def _assert_answered_meanwhile(live: Live) -> None:
+    """/healthz and the flat map, each within a second, ten times."""
+    for _ in range(10):
+        for path in ("/healthz", FLAT_MAP):
+            begun = time.monotonic()
+            assert requests.get(live.url + path, timeout=5).status_code == 200
+            assert time.monotonic() - begun < 1.0, path
+
+
 def _answer(client: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection."""
     received = b""
@@ -64,12 +96,75 @@ def test_a_normal_client_is_answered_while_hundreds_are_slow(
     live, port = server
     with _slow_connections(port, 300):
         started = time.monotonic()
-        for _ in range(10):
-            for path in ("/healthz", FLAT_MAP):
-                begun = time.monotonic()
-                assert requests.get(live.url + path, timeout=5).status_code == 200
-                assert time.monotonic() - begun < 1.0, path
+        _assert_answered_meanwhile(live)
         assert time.monotonic() - started < TIMEOUT  # all while the slow ones are still open
+
+
+SNAPSHOT = b"GET /api/v1/snapshot HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@contextmanager
+def _not_reading(port: int, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections that each ask for the (large) snapshot twice in a row and read
+    nothing."""
+    with ExitStack() as stack:
+        clients = []
+        for _ in range(count):
+            client = stack.enter_context(_connect(port))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            client.sendall(SNAPSHOT * 2)
+            clients.append(client)
+        yield clients
+
+
+def test_clients_that_read_nothing_hold_no_thread(large_server: tuple[Live, int]) -> None:
+    live, port = large_server
+    with _not_reading(port, 20):
+        time.sleep(0.5)  # every thread would be stuck by now
+        started = time.monotonic()
+        _assert_answered_meanwhile(live)
+        assert time.monotonic() - started < TIMEOUT  # all before the write timeout
+
+
+def test_a_client_that_takes_nothing_is_disconnected_after_the_write_timeout(
+    large_server: tuple[Live, int],
+) -> None:
+    live, port = large_server
+    size = len(requests.get(live.url + "/api/v1/snapshot", timeout=5).content)
+    with _not_reading(port, 1) as (client,):
+        time.sleep(TIMEOUT + 2.5)  # then the server has given up on it
+        client.settimeout(5)
+        received, ended = _read_to_end(client)
+    assert ended == "reset"
+    assert received < 2 * size
+
+
+def _read_to_end(client: socket.socket) -> tuple[int, str]:
+    """The bytes left to read, and how the connection ended: closed, reset, or still open
+    (nothing came for the socket's timeout)."""
+    received = 0
+    try:
+        while chunk := client.recv(1 << 20):
+            received += len(chunk)
+    except ConnectionResetError:
+        return received, "reset"
+    except TimeoutError:
+        return received, "open"
+    return received, "closed"
+
+
+def test_clients_that_do_not_close_after_connection_close_hold_nobody_up(
+    server: tuple[Live, int],
+) -> None:
+    live, port = server
+    ask = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with ExitStack() as stack:
+        for _ in range(40):  # answered, then kept open by the client: the server lingers
+            stack.enter_context(_connect(port)).sendall(ask)
+        time.sleep(0.3)
+        begun = time.monotonic()
+        _assert_answered_meanwhile(live)
+        assert time.monotonic() - begun < 2.0  # gthread lingered 2 s per such connection
 
 
 def test_a_partial_request_is_answered_408_and_closed_after_the_timeout(

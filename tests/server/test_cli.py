@@ -206,6 +206,7 @@ def test_settings_from_the_environment() -> None:
             "FLAGSERVE_RELOAD_INTERVAL": "0.5",
             "FLAGSERVE_METRICS_BIND": "0.0.0.0:9100",
             "FLAGSERVE_HEADER_TIMEOUT": "2.5",
+            "FLAGSERVE_WRITE_TIMEOUT": "7",
         }
     )
     assert settings == Settings(
@@ -219,6 +220,7 @@ def test_settings_from_the_environment() -> None:
         0.5,
         "0.0.0.0:9100",
         header_timeout=2.5,
+        write_timeout=7.0,
     )
     assert Settings.from_env({"FLAGSERVE_WORKERS": "  "}) == Settings()  # blank is unset
 
