@@ -122,6 +122,7 @@ def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str,
     (directory / FLAGD).chmod(0o755)
     for environment, data in sorted(flagd.items()):
         _write(directory / FLAGD / f"{environment}.json", data)
+    _carry_over(out / FLAGD, directory / FLAGD)
     _sync(directory / FLAGD)
     _sync(directory)
     _sync(builds)
@@ -129,6 +130,22 @@ def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str,
     _replace_link(out / CURRENT, f"{BUILDS}/{directory.name}")  # the one step that publishes
     _sync(out)
     return directory
+
+
+def _carry_over(previous: Path, folder: Path) -> None:
+    """Files someone put beside flagd's definitions (a README, say: anything but `*.json`
+    and hidden names) go on into the new build; definitions of environments gone do not."""
+    if not previous.is_dir():
+        return
+    for path in sorted(previous.iterdir()):
+        if _foreign(path):
+            _keep(path, folder / path.name)
+
+
+def _foreign(path: Path) -> bool:
+    """A plain file that is neither a definition nor a hidden (temporary) one."""
+    own = path.suffix == ".json" or path.name.startswith(".")
+    return not own and path.is_file() and not path.is_symlink()
 
 
 def tidy(out: Path) -> list[Path]:
