@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.regular import NotRegularFile, read_regular_file
 from compiler.yamlsource import Data, Parsed, SourceMap, parse
 
 MAX_FILE_BYTES = 64 * 1024
@@ -174,37 +174,6 @@ def _outside(file: str, tree: _Tree, relative: str) -> Diagnostic:
         "put what it links to in the folder itself, or link only within the folder"
     )
     return _problem(file, 1, 1, "file-outside-tree", message)
-
-
-class NotRegularFile(OSError):
-    """The entry is a FIFO, socket or device: reading one could block for ever."""
-
-
-def read_regular_file(path: Path, limit: int = -1) -> bytes:
-    """Up to `limit` bytes (all by default) of the regular file at `path`; anything else
-    (a FIFO, socket or device, which could block for ever) raises NotRegularFile before a
-    read: it is opened without blocking (a FIFO with no writer would block the open)
-    and its type checked on the open descriptor, so that it cannot be swapped in between."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    try:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(_kind(mode))
-        with os.fdopen(descriptor, "rb", closefd=False) as stream:
-            return stream.read(limit)
-    finally:
-        os.close(descriptor)
-
-
-def _kind(mode: int) -> str:
-    kinds = {
-        stat.S_ISFIFO: "a FIFO (named pipe)",
-        stat.S_ISSOCK: "a socket",
-        stat.S_ISCHR: "a character device",
-        stat.S_ISBLK: "a block device",
-        stat.S_ISDIR: "a folder",
-    }
-    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
 
 
 def _load_file(

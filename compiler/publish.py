@@ -24,10 +24,11 @@ import contextlib
 import fcntl
 import os
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+
+from compiler.regular import read_regular_file
 
 SNAPSHOT = "snapshot.json"
 AUDIT = "audit.json"
@@ -41,31 +42,6 @@ _TEMPORARY = ".tmp"  # every temporary name in OUT ends so; a run removes those 
 
 class OutputError(Exception):
     """OUT cannot take a build (the message says why); nothing was changed."""
-
-
-class NotRegular(OSError):
-    """A path that names something other than a regular file (a FIFO, a device, a folder)."""
-
-
-def read_regular(path: Path) -> bytes:
-    """The bytes of `path` if it is a regular file (symbolic links followed).
-
-    Opened without blocking (a FIFO's open would wait for a writer forever) and checked
-    with fstat on the open file, so that what is read is what was checked; anything but a
-    regular file raises NotRegular at once. FileNotFoundError and other OSError as open
-    raises them."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    mode = os.fstat(descriptor).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(descriptor)
-        raise NotRegular(f"{path} is {_kind(mode)}, not a regular file")
-    with os.fdopen(descriptor, "rb") as stream:
-        return stream.read()
-
-
-def _kind(mode: int) -> str:
-    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "a device")
 
 
 def check_out(out: Path) -> None:
@@ -248,7 +224,7 @@ def _keep(source: Path, destination: Path) -> None:
     except FileNotFoundError:
         return  # nothing to keep: the build had no such file
     except OSError:
-        _write(destination, read_regular(real))
+        _write(destination, read_regular_file(real))
 
 
 def _write(path: Path, data: bytes) -> None:

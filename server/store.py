@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from compiler import flagd, publish
+from compiler.regular import NotRegularFile, read_regular_file
 from server import verify
 from server.responses import Body, body, json_body
 
@@ -240,13 +241,13 @@ def _read(path: Path, *, required: bool) -> bytes | None:
     """A regular file's bytes (never waiting on a FIFO or a device); None for a missing
     optional one. FileNotFoundError for a missing required one."""
     try:
-        return publish.read_regular(path)
+        return read_regular_file(path)
     except FileNotFoundError:
         if not required:
             return None
         raise
-    except publish.NotRegular as exc:
-        raise SnapshotError(str(exc)) from None
+    except NotRegularFile as exc:
+        raise SnapshotError(f"{path} is {exc}, not a regular file") from None
     except OSError as exc:
         raise SnapshotError(f"{path} cannot be read: {exc.strerror}") from None
 

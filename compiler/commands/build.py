@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 
 from compiler import audit, emit, flagd, publish
-from compiler.commands import FINDINGS, OK, Subcommands, UsageError
+from compiler.commands import FINDINGS, OK, Subcommands, UsageError, exit_code
 from compiler.commands.check import add_check_options, compile_and_report
 from compiler.diagnostics import has_errors
 from compiler.history import Repository
+from compiler.regular import read_regular_file
 from compiler.report import matrix, summary
 
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     compiled = compile_and_report(args)
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         print(f"flagc: nothing written: {summary(compiled.diagnostics)}", file=sys.stderr)
-        return FINDINGS
+        return exit_code(compiled.diagnostics) or FINDINGS
     with publish.locked(args.out):  # a second build into OUT waits for this one
         previous = previous_log(args.out / publish.AUDIT)
         try:
@@ -121,7 +122,7 @@ def previous_log(path: Path) -> dict[str, Any] | None:
     """The audit log of the last build, to read only newer commits; None if unusable (a
     FIFO or a device in its place is unusable too, and never waited on)."""
     try:
-        document = orjson.loads(publish.read_regular(path))
+        document = orjson.loads(read_regular_file(path))
     except (OSError, orjson.JSONDecodeError):
         return None
     return document if audit.usable(document) else None

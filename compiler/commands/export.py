@@ -37,6 +37,7 @@ import orjson
 
 from compiler import emit
 from compiler.commands import OK, Subcommands, UsageError
+from compiler.regular import read_regular_file
 
 if TYPE_CHECKING:
     from server.documents import Document
@@ -246,13 +247,9 @@ def _read_regular(path: Path) -> bytes | None:
     """The bytes of `path` when it is a regular file; None when it is missing or anything
     else (a symbolic link, a FIFO that would block the read, a folder)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return read_regular_file(path, follow=False)
     except OSError:
         return None
-    with os.fdopen(descriptor, "rb") as file:
-        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-            return None
-        return file.read()
 
 
 def _check_foreign(site: Path, previous: Previous, into_nonempty: bool) -> None:

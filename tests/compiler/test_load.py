@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.load import MAX_FILE_BYTES, Loaded, NotRegularFile, load_tree, read_regular_file
+from compiler.load import MAX_FILE_BYTES, Loaded, load_tree
 from tests.conftest import PROJECT, write_tree
 
 FLAG = "description: Test flag\nowner: team-a\nenabled: true\n"
@@ -201,20 +201,6 @@ def test_empty_folder(tmp_path: Path) -> None:
     loaded = load_tree(root, ".")
     assert loaded.flags == []
     assert [d.code for d in loaded.diagnostics] == ["project-config"]
-
-
-def test_read_regular_file_refuses_anything_else_without_blocking(tmp_path: Path) -> None:
-    """What build and export can use for the files they read too (a FIFO would block)."""
-    (tmp_path / "f").write_bytes(b"0123456789")
-    assert read_regular_file(tmp_path / "f") == b"0123456789"
-    assert read_regular_file(tmp_path / "f", 4) == b"0123"
-    os.mkfifo(tmp_path / "pipe")
-    with pytest.raises(NotRegularFile, match="FIFO"):
-        read_regular_file(tmp_path / "pipe")
-    with pytest.raises(NotRegularFile, match="folder"):
-        read_regular_file(tmp_path)
-    with pytest.raises(NotRegularFile, match="character device"):
-        read_regular_file(Path("/dev/null"))
 
 
 def test_unreadable_folder_is_an_io_error(tmp_path: Path) -> None:

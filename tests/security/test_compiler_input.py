@@ -227,10 +227,11 @@ def test_special_files_are_errors_at_once(
     assert f"error[{code}]" in result.stdout
 
 
-def test_io_error_exits_2_as_readme_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("check", "flags"), ("build", "flags", "-o", "out")])
+def test_io_error_exits_2_as_readme_says(tmp_path: Path, command: tuple[str, ...]) -> None:
     flags = write_tree(tmp_path / "flags", {"_project.yaml": PROJECT, "a.yaml": FLAG})
     os.mkfifo(flags / "b.yaml")
-    result = flagc("check", "flags", "--format", "json", cwd=tmp_path)
+    result = flagc(*command, "--format", "json", cwd=tmp_path)
     assert result.returncode == 2
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert (
