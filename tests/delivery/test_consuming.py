@@ -64,7 +64,7 @@ def served(git_repo: tuple[Path, Git], tmp_path: Path) -> Iterator[Served]:
 
 def readme_between(marker: str) -> list[str]:
     """The code blocks of README between <!-- MARKER:begin --> and <!-- MARKER:end -->."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "consuming.md").read_text(encoding="utf-8")
     found = re.search(rf"<!-- {marker}:begin -->(.*?)<!-- {marker}:end -->", readme, re.DOTALL)
     assert found, f"README has no {marker} markers"
     return re.findall(r"```\w*\n(.*?)```", found[1], re.DOTALL)

@@ -233,7 +233,7 @@ def test_io_error_exits_2_as_readme_says(tmp_path: Path, command: tuple[str, ...
     os.mkfifo(flags / "b.yaml")
     result = flagc(*command, "--format", "json", cwd=tmp_path)
     assert result.returncode == 2
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "check.md").read_text(encoding="utf-8")
     assert (
         "| `io-error` | error | a file could not be read, or is not a regular file (exit code 2) |"
         in readme
