@@ -91,6 +91,9 @@ def find_head(data: bytes) -> Head | None:
     if not ends:
         return None
     end = min(ends)
+    head = data[start:end].lower()
+    if b"content-length" not in head and b"transfer-encoding" not in head and b"expect" not in head:
+        return Head(end, None, False, False, None, False)  # the usual GET: nothing to read
     length: int | None = None
     chunked = expects_continue = malformed = False
     expect_line = None

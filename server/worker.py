@@ -284,27 +284,39 @@ class NonBlockingWorker(BalancedThreadWorker):
         conn.received = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
         wait = Wait(conn, time.monotonic() + HEADER_TIMEOUT, partial(self._late, conn))
         self._reading[conn] = self._waits["reading"].add(wait)
+        # A kept-alive connection comes here once readable: its request is usually whole
+        # at the first look, without a round through the poller. Bytes left over from the
+        # last request come first (the client may have sent them and closed).
         if self._whole(conn):
+            self._hand_over(conn)
+        elif not self._receive(conn):
+            self._reading.pop(conn).done = True
+            self._drop(conn)
+        elif self._whole(conn):
             self._hand_over(conn)
         else:
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, conn))
 
     def _readable(self, conn: Any, _sock: Any) -> None:
-        try:
-            data = conn.sock.recv(RECEIVE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:  # gone before a whole request: nothing to answer
+        if not self._receive(conn):
             self._reading.pop(conn).done = True
             self.poller.unregister(conn.sock)
             self._drop(conn)
-            return
-        conn.received += data
-        if self._whole(conn):
+        elif self._whole(conn):
             self.poller.unregister(conn.sock)
             self._hand_over(conn)
+
+    def _receive(self, conn: Any) -> bool:
+        """What the client has sent, added to its request; False when the connection ended
+        (closed or reset) before a whole request: there is nothing to answer."""
+        try:
+            data = conn.sock.recv(RECEIVE)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        conn.received += data
+        return bool(data)
 
     def _whole(self, conn: Any) -> bool:
         """Whether the request received is whole (or enough for the parser to refuse it);

@@ -253,6 +253,18 @@ def test_100_continue_is_answered_before_the_body_is_sent(server: tuple[Live, in
     assert b"100 Continue" not in answer  # answered once, by the worker
 
 
+def test_requests_sent_at_once_before_a_half_close_are_each_answered(
+    server: tuple[Live, int],
+) -> None:
+    _, port = server
+    one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with _connect(port) as client:
+        client.sendall(one * 3)
+        client.shutdown(socket.SHUT_WR)
+        answer = _answer(client)
+    assert answer.count(b"HTTP/1.1 200 ") == 3
+
+
 def test_pipelined_and_kept_alive_requests_are_each_answered(server: tuple[Live, int]) -> None:
     _, port = server
     one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
