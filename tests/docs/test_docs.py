@@ -257,16 +257,24 @@ def test_the_tour_runs_and_shows_its_output(tmp_path: Path) -> None:
     assert len(steps) >= 5, "the tour declares, checks, builds, serves and evaluates a flag"
     clone = tmp_path / "gitflags"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    head = git_out(clone, "rev-parse", "HEAD")
     status, output = run_tour(tour_script(steps, free_port()), clone)
     outputs = output.split(f"\n{MARK}\n")
     assert status == 0, f"step {len(outputs)} of the tour failed:\n{output}"
     for step, printed in zip(steps, outputs, strict=False):
         if step.shown is not None:
             assert shown_matches(step.shown, printed), (step.command, step.shown, printed)
+    # The reader's branch is left as it was: the flag was committed on the tour's branch.
     assert not (clone / "flags" / "growth" / "spring-sale.yaml").exists()
-    assert (
-        subprocess.run(
-            ["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True
-        ).stdout
-        == ""
-    ), "the tour leaves the clone as it found it (but for its commits and build/)"
+    assert git_out(clone, "status", "--porcelain") == ""
+    assert git_out(clone, "branch", "--list", "tour") == ""
+    assert git_out(clone, "rev-parse", "HEAD") == head
+
+
+def git_out(repo: Path, *args: str) -> str:
+    """What a git command prints in `repo`."""
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], check=False, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
