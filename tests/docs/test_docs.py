@@ -29,8 +29,9 @@ README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 TOUR_ADDRESS = "127.0.0.1:8000"
 FENCE = re.compile(r"^```.*?^```[ \t]*$", re.MULTILINE | re.DOTALL)
-INLINE_CODE = re.compile(r"`+[^`\n]*`+")
-LINK = re.compile(r"!?\[[^\]\n]*\]\(([^)\s]+)\)")
+# A code span ends at the next run of as many backticks, on this line or a later one.
+INLINE_CODE = re.compile(r"(`+)(?!`).*?(?<!`)\1(?!`)", re.DOTALL)
+LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")  # link text may span lines
 HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.MULTILINE)
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -130,6 +131,11 @@ def test_a_repeated_heading_is_numbered() -> None:
     [
         ("[a](docs/x.md) and [b](https://example.com) and [c](#top)", ["docs/x.md", "#top"]),
         ("`[not](a-link.md)` but [yes](y.md)", ["y.md"]),
+        ("run (`flagc\ncheck`), the plan ([`flagc diff\n--x`](diff.md))", ["diff.md"]),
+        (
+            "[the audit\nlog](build.md#the-audit-log) and ``a ` [b](c.md)``",
+            ["build.md#the-audit-log"],
+        ),
         ("```md\n[in code](nope.md)\n```\n[after](after.md)\n", ["after.md"]),
         ("![picture](img.png) [mail](mailto:a@b.c) [proto](//cdn.example/x)", ["img.png"]),
     ],
