@@ -262,7 +262,17 @@ def test_the_tour_runs_and_shows_its_output(tmp_path: Path) -> None:
     steps = tour(README.read_text("utf-8"))
     assert len(steps) >= 5, "the tour declares, checks, builds, serves and evaluates a flag"
     clone = tmp_path / "gitflags"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(clone)], check=True)
+    # A reader is on a branch (the tour switches back to it), here at this HEAD even when
+    # this checkout is detached.
+    git_out(
+        clone,
+        "switch",
+        "--quiet",
+        "--force-create",
+        "reader",
+        git_out(ROOT, "rev-parse", "HEAD").strip(),
+    )
     head = git_out(clone, "rev-parse", "HEAD")
     status, output = run_tour(tour_script(steps, free_port()), clone)
     outputs = output.split(f"\n{MARK}\n")
