@@ -9,18 +9,18 @@ on the same files:
 - build: the whole `python -m compiler build DIR -o OUT` as a subprocess, Python start-up
   and imports included; `startup` is that start-up alone (`python -c "import compiler.cli"`);
 - in-process: `compiler.cli.main(["build", ...])` in this process: the build without start-up;
-- stages: the same work through the library functions one stage at a time, each timed;
+- stages: `compiler.build.build` in this process, the function `flagc build` calls, and
+  the seconds of each stage it reports (in the order it runs them);
 - parse-only: reading every file and `yaml.load(text, Loader=yaml.CSafeLoader)`, the floor.
 
 Times are the best of --runs runs (2 for sizes above 10,000). Stage times come from the
-in-process run with the best total, so they add up to it.
+library run with the best total of its stages.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import gc
 import hashlib
 import io
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -39,29 +39,10 @@ from typing import TypeVar
 import gen_tree
 import yaml
 
-from compiler import audit, cli, emit, flagd, publish
-from compiler.check import check
-from compiler.commands.build import previous_log as _previous_log
-from compiler.commands.build import read_history
-from compiler.diagnostics import has_errors
-from compiler.load import load_tree
-from compiler.references import check_references
-from compiler.resolve import grid_of, resolve
-from compiler.validate import validate
+from compiler import cli
+from compiler.build import build
 
 HERE = Path(__file__).resolve().parent
-STAGES = (
-    "load",
-    "validate",
-    "references",
-    "resolve",
-    "check",
-    "history",
-    "snapshot",
-    "render",
-    "flagd",
-    "write",
-)
 T = TypeVar("T")
 
 
@@ -162,52 +143,18 @@ def parse_only(tree: Path) -> int:
     return parsed
 
 
-@contextlib.contextmanager
-def timed(stages: dict[str, float], name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    yield
-    stages[name] = time.perf_counter() - started
-
-
 def staged_build(tree: Path, out: Path) -> dict[str, float]:
-    """What `flagc build` does, stage by stage, with the collector paused as flagc does."""
-    stages: dict[str, float] = {}
+    """The build `flagc build` runs, called as a function, with the collector paused as
+    flagc pauses it; the seconds of each stage, in the order the build ran them."""
     gc.disable()
     try:
-        with timed(stages, "load"):
-            loaded = load_tree(tree, str(tree))
-        with timed(stages, "validate"):
-            validated = validate(loaded)
-        with timed(stages, "references"):
-            known = loaded.keys()  # as compile_tree: broken files still name their keys
-            diagnostics = validated.diagnostics
-            diagnostics += check_references(validated.project, validated.flags, known)
-        assert validated.project is not None
-        with timed(stages, "resolve"):
-            grid = grid_of(validated.project)
-            resolved = resolve(grid, {key: f.flag for key, f in validated.flags.items()})
-        with timed(stages, "check"):
-            diagnostics += check(grid, validated.flags, resolved, datetime.date.today())
-            diagnostics.sort()
-        if has_errors(diagnostics):
-            raise SystemExit(f"the generated tree has errors: {diagnostics[:3]}")
-        with timed(stages, "history"):
-            previous = _previous_log(out / "audit.json")
-            log, revision = read_history(tree, previous, allow_shallow=False)
-        with timed(stages, "snapshot"):
-            content = emit.snapshot(grid, validated.flags, resolved, audit.flag_metadata(log))
-        with timed(stages, "render"):
-            rendered = emit.render(content, revision)
-        with timed(stages, "flagd"):
-            document = {**content, "digest": rendered.digest, "revision": rendered.revision}
-            definitions = flagd.definitions(document)
-        with timed(stages, "write"):
-            audit_data = None if log == previous else emit.serialize(log) + b"\n"
-            with publish.locked(out):
-                publish.publish(out, rendered.data, audit_data, definitions)
+        result = build(tree, out, display_root=str(tree))
     finally:
         gc.enable()
-    return stages
+    if not result.outputs:  # errors in the flags, or a refused history
+        problem = result.refused or result.diagnostics[:3]
+        raise SystemExit(f"the generated tree did not build: {problem}")
+    return dict(result.timings)
 
 
 def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
@@ -254,10 +201,11 @@ def table(results: list[Result]) -> str:
         for r in results
     )
     lines.append("")
-    lines.append("in-process stages, seconds (the build's own stages, same files):")
-    lines.append(f"{'flags':>7} " + " ".join(f"{name:>10}" for name in (*STAGES, "total")))
+    lines.append("in-process stages, seconds (compiler.build's own stages, same files):")
+    stages = list(results[0].stages) if results else []  # every build runs the same stages
+    lines.append(f"{'flags':>7} " + " ".join(f"{name:>10}" for name in (*stages, "total")))
     for r in results:
-        cells = [r.stages[name] for name in STAGES]
+        cells = [r.stages[name] for name in stages]
         lines.append(
             f"{r.count:>7} " + " ".join(f"{value:>10.3f}" for value in (*cells, sum(cells)))
         )

@@ -41,12 +41,6 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def compile_and_report(args: argparse.Namespace) -> Compiled:
-    compiled = _compile(args)
-    sys.stdout.write(REPORTERS[args.format](compiled.diagnostics))
-    return compiled
-
-
 def _compile(args: argparse.Namespace) -> Compiled:
     return compile_tree(Path(args.dir), display_root=args.dir, today=args.today, strict=args.strict)
 

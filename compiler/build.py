@@ -1,0 +1,194 @@
+"""The build, as one use case: compile the flags folder, read its git history, and publish
+OUT/snapshot.json, OUT/audit.json and OUT/flagd/<environment>.json as one build.
+
+    compile (load, validate, references, resolve, check) -> history -> snapshot -> render
+    -> flagd -> write
+
+`build` is the one place that knows this order. `flagc build` (compiler/commands/build.py)
+parses its arguments, calls it and reports; the benchmarks and the tests call it directly.
+It prints nothing: what the person running it should read comes back in the result.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from compiler import audit, emit, flagd, publish
+from compiler.diagnostics import Diagnostic, has_errors
+from compiler.emit import serialize
+from compiler.history import Repository
+from compiler.pipeline import Compiled, Stopwatch, compile_tree
+from compiler.regular import read_regular_file
+
+SHALLOW = (
+    "this is a shallow clone, so the audit log would miss older changes; fetch "
+    "the whole history (git fetch --unshallow; in GitHub Actions, actions/checkout "
+    "with fetch-depth: 0), or build with --allow-shallow to mark it incomplete"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Something the person running the build should know that is not about a flag file
+    (so not a Diagnostic): the folder is outside git, or has uncommitted changes."""
+
+    level: Literal["note", "warning"]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """What one build did.
+
+    `outputs` are the paths readers use (OUT/snapshot.json, OUT/audit.json, then
+    OUT/flagd/<environment>.json by environment), empty when nothing was written: either
+    the flags have errors (see `diagnostics`) or the build was `refused` (the message says
+    why). `timings` gives the seconds of each stage that ran, in the order they ran.
+    """
+
+    compiled: Compiled
+    timings: Mapping[str, float]
+    outputs: tuple[Path, ...] = ()
+    revision: str | None = None
+    audit_entries: int = 0
+    notes: tuple[Note, ...] = ()
+    refused: str | None = None
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """Every finding about the flag files, sorted by file and position."""
+        return self.compiled.diagnostics
+
+
+class ShallowClone(Exception):
+    """The history is cut short, so the audit log would be incomplete."""
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """The audit log (continuing the last build's), the revision (None outside git: the
+    snapshot's is then a hash of its content), and what to tell about either."""
+
+    log: dict[str, Any]
+    revision: str | None
+    notes: tuple[Note, ...] = ()
+
+
+def build(
+    flags_dir: Path,
+    out: Path,
+    *,
+    display_root: str | None = None,
+    today: datetime.date | None = None,
+    strict: bool = False,
+    allow_shallow: bool = False,
+) -> BuildResult:
+    """Check `flags_dir`; only when no diagnostic is an error, publish one build into `out`.
+
+    Findings come back in the result, never raised. What the caller asked for wrongly is
+    raised before anything is compiled or written: publish.OutputError when `out` cannot
+    take a build, NotADirectoryError when `flags_dir` is not a folder. A shallow clone is
+    refused (nothing written) unless `allow_shallow`, which marks the audit log incomplete.
+    Builds into one `out` take turns.
+    """
+    publish.check_out(out)
+    stopwatch = Stopwatch()
+    compiled = compile_tree(
+        flags_dir, display_root=display_root, today=today, strict=strict, stopwatch=stopwatch
+    )
+    if has_errors(compiled.diagnostics) or compiled.grid is None:
+        return BuildResult(compiled, stopwatch.seconds)
+    with publish.locked(out):  # a second build into OUT waits for this one
+        try:
+            with stopwatch.stage("history"):
+                previous = previous_log(out / publish.AUDIT)
+                history = read_history(flags_dir, previous, allow_shallow)
+        except ShallowClone as exc:
+            return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
+        revision = _publish(out, compiled, history, previous, stopwatch)
+    return BuildResult(
+        compiled,
+        stopwatch.seconds,
+        outputs=outputs(out, compiled),
+        revision=revision,
+        audit_entries=len(history.log["entries"]),
+        notes=history.notes,
+    )
+
+
+def _publish(
+    out: Path,
+    compiled: Compiled,
+    history: History,
+    previous: dict[str, Any] | None,
+    stopwatch: Stopwatch,
+) -> str:
+    """Emit the snapshot, the flagd definitions and the audit log, and swap them into OUT
+    as one build (call under OUT's lock); returns the snapshot's revision."""
+    assert compiled.grid is not None  # build() publishes only what compiled
+    with stopwatch.stage("snapshot"):
+        metadata = audit.flag_metadata(history.log)
+        content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, metadata)
+    with stopwatch.stage("render"):
+        rendered = emit.render(content, history.revision)
+    with stopwatch.stage("flagd"):
+        document = {**content, "digest": rendered.digest, "revision": rendered.revision}
+        definitions = flagd.definitions(document)
+    with stopwatch.stage("write"):
+        # a build with no new commit keeps the (possibly large) log as it is
+        log = None if history.log == previous else serialize(history.log) + b"\n"
+        publish.publish(out, rendered.data, log, definitions)
+    return rendered.revision
+
+
+def outputs(out: Path, compiled: Compiled) -> tuple[Path, ...]:
+    """The documented paths of a build of `compiled` in OUT: the snapshot, the audit log,
+    and one flagd file per environment, sorted."""
+    environments = sorted(compiled.grid.environments) if compiled.grid is not None else []
+    flagd_files = [out / publish.FLAGD / f"{environment}.json" for environment in environments]
+    return (out / publish.SNAPSHOT, out / publish.AUDIT, *flagd_files)
+
+
+def read_history(folder: Path, previous: dict[str, Any] | None, allow_shallow: bool) -> History:
+    """The audit log continuing `previous` (the last build's) and the revision; outside
+    git or before the first commit, an empty log and no revision. Raises ShallowClone for
+    a shallow clone unless `allow_shallow`."""
+    repository = Repository.open(folder)
+    head = repository.head() if repository is not None else None
+    if repository is None or head is None:
+        where = "in a git work tree" if repository is None else "in a repository with commits"
+        note = Note(
+            "note",
+            f"{folder} is not {where}: the audit log is empty and the revision is a hash "
+            "of the content",
+        )
+        return History(audit.empty(), None, (note,))
+    with repository:
+        if repository.is_shallow() and not allow_shallow:
+            raise ShallowClone(SHALLOW)
+        log = audit.extract(repository, previous)
+        revision = repository.revision()
+    if revision is not None and revision.endswith("-dirty"):
+        warning = Note(
+            "warning",
+            f"{folder} has uncommitted changes: the revision is {revision}, and the audit "
+            "log covers committed changes only",
+        )
+        return History(log, revision, (warning,))
+    return History(log, revision)
+
+
+def previous_log(path: Path) -> dict[str, Any] | None:
+    """The audit log of the last build, to read only newer commits; None if unusable (a
+    FIFO or a device in its place is unusable too, and never waited on)."""
+    try:
+        document = orjson.loads(read_regular_file(path))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return document if audit.usable(document) else None

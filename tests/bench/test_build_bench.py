@@ -1,0 +1,32 @@
+"""bench/build_bench.py at a small scale: it runs, and its stage table is the stages that
+`compiler.build.build` reports, in the order it runs them (no copy of the order of its own)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from compiler.build import build
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "build_bench.py"
+FLAGS = 40
+
+
+def test_the_stage_table_is_the_builds_own(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--sizes", str(FLAGS), "--runs", "1", "--cache", str(cache)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    title = next(number for number, line in enumerate(lines) if "stages, seconds" in line)
+    header, row = lines[title + 1].split(), lines[title + 2].split()
+    [tree] = cache.glob(f"tree-{FLAGS}-*")  # the tree the bench generated and committed
+    result = build(tree, tmp_path / "out")
+    assert header == ["flags", *result.timings, "total"]
+    assert (row[0], len(row)) == (str(FLAGS), len(header))
