@@ -47,9 +47,11 @@ class BuildResult:
     """What one build did.
 
     `outputs` are the paths readers use (OUT/snapshot.json, OUT/audit.json, then
-    OUT/flagd/<environment>.json by environment), empty when nothing was written: either
-    the flags have errors (see `diagnostics`) or the build was `refused` (the message says
-    why). `timings` gives the seconds of each stage that ran, in the order they ran.
+    OUT/flagd/<environment>.json by environment), empty when nothing was written: the
+    flags have errors (see `diagnostics`), the build was `refused` (a shallow clone), or
+    reading the history or writing OUT `failed` (an I/O problem: a file in OUT's way, a
+    full disk). Each message says why. `timings` gives the seconds of each stage that ran,
+    in the order they ran.
     """
 
     compiled: Compiled
@@ -59,6 +61,7 @@ class BuildResult:
     audit_entries: int = 0
     notes: tuple[Note, ...] = ()
     refused: str | None = None
+    failed: str | None = None
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -91,11 +94,12 @@ def build(
 ) -> BuildResult:
     """Check `flags_dir`; only when no diagnostic is an error, publish one build into `out`.
 
-    Findings come back in the result, never raised. What the caller asked for wrongly is
-    raised before anything is compiled or written: publish.OutputError when `out` cannot
-    take a build, NotADirectoryError when `flags_dir` is not a folder. A shallow clone is
-    refused (nothing written) unless `allow_shallow`, which marks the audit log incomplete.
-    Builds into one `out` take turns.
+    Findings come back in the result, never raised, and so does an OSError or ValueError
+    met after the flags compiled (`failed`), so that a caller still reports the findings.
+    What the caller asked for wrongly is raised before anything is compiled or written:
+    publish.OutputError when `out` cannot take a build, NotADirectoryError when
+    `flags_dir` is not a folder. A shallow clone is refused (nothing written) unless
+    `allow_shallow`, which marks the audit log incomplete. Builds into one `out` take turns.
     """
     publish.check_out(out)
     stopwatch = Stopwatch()
@@ -104,14 +108,18 @@ def build(
     )
     if has_errors(compiled.diagnostics) or compiled.grid is None:
         return BuildResult(compiled, stopwatch.seconds)
-    with publish.locked(out):  # a second build into OUT waits for this one
-        try:
+    history: History | None = None
+    try:
+        with publish.locked(out):  # a second build into OUT waits for this one
             with stopwatch.stage("history"):
                 previous = previous_log(out / publish.AUDIT)
                 history = read_history(flags_dir, previous, allow_shallow)
-        except ShallowClone as exc:
-            return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
-        revision = _publish(out, compiled, history, previous, stopwatch)
+            revision = _publish(out, compiled, history, previous, stopwatch)
+    except ShallowClone as exc:
+        return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
+    except (OSError, ValueError) as exc:  # what flagc reports as an error of its own (exit 2)
+        notes = history.notes if history is not None else ()
+        return BuildResult(compiled, stopwatch.seconds, notes=notes, failed=str(exc))
     return BuildResult(
         compiled,
         stopwatch.seconds,

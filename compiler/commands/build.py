@@ -11,8 +11,9 @@ from pathlib import Path
 
 from compiler import publish
 from compiler.build import BuildResult, build
-from compiler.commands import FINDINGS, OK, Subcommands, UsageError, exit_code
+from compiler.commands import FINDINGS, OK, USAGE, Subcommands, UsageError, exit_code
 from compiler.commands.check import add_check_options
+from compiler.printable import printable
 from compiler.report import REPORTERS, matrix, summary
 
 
@@ -39,7 +40,8 @@ def register(commands: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build, then report: the diagnostics on stdout in --format, notes and the outcome on
-    stderr. Exit 0 when written, 1 for findings or a refused build, 2 for io-error."""
+    stderr. Exit 0 when written, 1 for findings or a refused build, 2 for io-error or when
+    reading the history or writing OUT failed."""
     try:
         result = build(
             Path(args.dir),
@@ -57,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if result.refused is not None:
         print(f"flagc: error: {result.refused}", file=sys.stderr)
         return FINDINGS
+    if result.failed is not None:  # as compiler.cli reports an OSError: it may name a file
+        print(printable(f"flagc: error: {result.failed}"), file=sys.stderr)
+        return USAGE
     if not result.outputs:
         print(f"flagc: nothing written: {summary(result.diagnostics)}", file=sys.stderr)
         return exit_code(result.diagnostics) or FINDINGS

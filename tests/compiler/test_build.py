@@ -25,6 +25,7 @@ FLAGS = {
     "banner.yaml": "description: Banner\nowner: web\nenabled: false\n",
     "team/checkout.yaml": "description: Checkout\nowner: shop\nenabled: true\n",
 }
+EXPIRED = "description: Old\nowner: me\nenabled: false\nexpires: 2020-01-01\n"
 BROKEN = {**FLAGS, "typo.yaml": "description: Typo\nowner: me\nenabeld: true\n"}
 
 
@@ -92,6 +93,32 @@ def test_a_build_with_errors_writes_nothing(git_repo: tuple[Path, Git], tmp_path
     assert (result.outputs, result.revision, result.refused) == ((), None, None)
     assert list(result.timings) == COMPILE_STAGES  # it stops before the history
     assert not out.exists()
+
+
+def test_a_write_that_fails_comes_back_with_the_findings(
+    committed: tuple[Path, Git, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file where OUT/.builds should be: the findings, the notes and the error are all
+    reported, and flagc exits 2, as when it printed each before writing."""
+    flags, _, sha = committed
+    write_tree(flags, {"old.yaml": EXPIRED})  # a warning, and uncommitted: a note
+    out = tmp_path / "out"
+    write_tree(out, {publish.BUILDS: "in the way\n"})
+    result = build(flags, out, today=TODAY)
+    assert [d.code for d in result.diagnostics] == ["expired"]
+    assert (result.outputs, result.refused) == ((), None)
+    assert result.failed is not None and publish.BUILDS in result.failed
+    assert [note.level for note in result.notes] == ["warning"]
+    assert list(result.timings) == STAGES
+    code = main(["build", str(flags), "-o", str(out), "--today", TODAY.isoformat()])
+    stdout, stderr = capsys.readouterr()
+    assert code == 2
+    assert "warning[expired]" in stdout
+    assert stderr.splitlines() == [
+        f"flagc: warning: {flags} has uncommitted changes: the revision is {sha}-dirty, and "
+        "the audit log covers committed changes only",
+        f"flagc: error: {result.failed}",
+    ]
 
 
 def _no_commit(repo: Path, git: Git) -> str | None:
