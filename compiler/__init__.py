@@ -1,5 +1,6 @@
 """gitflags compiler: flag files in, checked and resolved snapshot out.
 
 The pipeline, one module a stage: load -> validate -> resolve -> check -> emit.
-`compiler.pipeline.compile_tree` runs it; `compiler.cli` is the `flagc` command.
+`compiler.pipeline.compile_tree` runs it; `compiler.build.build` runs it, then the git
+history, emitting and publishing, as one build; `compiler.cli` is the `flagc` command.
 """
