@@ -41,6 +41,7 @@ COPY requirements/runtime.lock requirements/
 RUN python -m venv /opt/gitflags \
     && pip install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
+COPY core/ core/
 COPY compiler/ compiler/
 COPY server/ server/
 COPY schemas/ schemas/

@@ -72,7 +72,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 types: setup
-	$(BIN)/mypy compiler server
+	$(BIN)/mypy core compiler server
 
 # The coverage gate: CI runs this very target (.ci/run, .github/workflows/ci.yml).
 pytest: setup

@@ -41,9 +41,9 @@ from typing import Any
 import gen_history
 from build_bench import best
 
-from compiler import emit
 from compiler.audit import extract
 from compiler.history import LOG_FORMAT, Repository
+from core import canonical
 
 HERE = Path(__file__).resolve().parent
 ZERO = b"0" * 40
@@ -158,7 +158,7 @@ def measure(repo: Path, work: Path, appended: int, runs: int) -> tuple[list[Row]
     added = len(incremental["entries"]) - len(full["entries"])
     rows.append(Row(f"incremental (+{appended}): extract()", incremental_time, new_commits, added))
     if written:
-        previous = emit.serialize(full) + b"\n"
+        previous = canonical.serialize(full) + b"\n"
         timing, _ = best(runs, lambda: build(copy, work / "build-incremental", previous))
         rows.append(Row(f"incremental (+{appended}): flagc build", timing, new_commits, added))
     same = incremental == extract_in_process(copy)

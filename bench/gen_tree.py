@@ -6,7 +6,7 @@ of environment, application and environment/application overrides, written as YA
 way a person would write it. The same N and seed always give the same files.
 
 Every tree it writes passes `flagc check` without errors: random values are chosen first,
-then, flag by flag in index order, each flag's cells are resolved with compiler.resolve and
+then, flag by flag in index order, each flag's cells are resolved with core.resolve and
 an explicit `false` is added wherever it would be on while a dependency is off.
 """
 
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.model import Flag
-from compiler.resolve import Grid, resolve
+from core.model import Flag
+from core.resolve import Grid, resolve
 
 ENVIRONMENTS = ("development", "testing", "staging", "canary", "production")
 APPLICATIONS = (

@@ -5,8 +5,8 @@
 For each size N, a synthetic tree of N flags (bench/gen_tree.py: 5 environments x 20
 applications, about three dependencies a flag) is built by `flagc build`, and its audit log
 replaced by a synthetic one of N x --entries well-formed entries (one commit per five
-entries). Then, best of --runs: `server.store.load` (read, parse, verify, precompute every
-answer: a whole reload), and each check of `server.verify` on its own (the snapshot, the
+entries). Then, best of --runs: `core.snapshot.load` (read, parse, verify, precompute every
+answer: a whole reload), and each check of `core.verify` on its own (the snapshot, the
 audit log, flagd's files), on the same bytes. Verification runs in the reload thread, never
 on the request path.
 """
@@ -29,9 +29,10 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import gen_tree  # noqa: E402
 
-from compiler import emit, flagd, publish  # noqa: E402
+from compiler import publish  # noqa: E402
 from compiler.cli import main as flagc  # noqa: E402
-from server import store, verify  # noqa: E402
+from core import canonical, flagd, verify  # noqa: E402
+from core import snapshot as store  # noqa: E402
 
 
 def best(runs: int, work: Callable[[], object]) -> float:
@@ -78,7 +79,7 @@ def measure(count: int, work: Path, per_flag: int, runs: int) -> dict[str, float
     document = orjson.loads(raw)
     audit = synthetic_audit(sorted(document["flags"]), per_flag)
     with publish.locked(out):
-        publish.publish(out, raw, emit.serialize(audit), flagd.definitions(document))
+        publish.publish(out, raw, canonical.serialize(audit), flagd.definitions(document))
     expected = flagd.definitions(document)
     found = {name: (out / "flagd" / f"{name}.json").read_bytes() for name in expected}
     assert verify.snapshot_problems(document) == []

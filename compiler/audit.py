@@ -13,10 +13,10 @@ from typing import Any
 from compiler.changes import changed_fields
 from compiler.history import Change, Commit, Repository
 from compiler.load import PROJECT_FILE, Document, flag_key
-from compiler.model import Flag, Project
-from compiler.resolve import Grid, grid_of, resolve
 from compiler.validate import check_document
 from compiler.yamlsource import Data, Parsed, parse
+from core.model import Flag, Project
+from core.resolve import Grid, grid_of, resolve
 
 AUDIT_FORMAT = 1
 Entry = dict[str, Any]

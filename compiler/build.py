@@ -19,12 +19,13 @@ from typing import Any, Literal
 
 import orjson
 
-from compiler import audit, emit, flagd, publish
+from compiler import audit, emit, publish
 from compiler.diagnostics import Diagnostic, has_errors
-from compiler.emit import serialize
 from compiler.history import Repository
 from compiler.pipeline import Compiled, Stopwatch, compile_tree
-from compiler.regular import read_regular_file
+from core import flagd
+from core.canonical import serialize
+from core.regular import read_regular_file
 
 SHALLOW = (
     "this is a shallow clone, so the audit log would miss older changes; fetch "

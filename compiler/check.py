@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.graph import find_cycle, is_cyclic, strongly_connected
-from compiler.resolve import Grid, Resolution, source_path
 from compiler.validate import FlagFile
+from core.graph import find_cycle, is_cyclic, strongly_connected
+from core.resolve import Grid, Resolution, source_path
 
 MAX_NAMED = 10  # cells or flags named in one message before "and N more"
 

@@ -3,19 +3,14 @@ with the audit log and flagd's files, as one build by `compiler.publish`)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import orjson
-
-from compiler.model import Flag
-from compiler.resolve import ALL_CELLS, Cell, Grid, Resolution
 from compiler.validate import FlagFile
+from core.canonical import SNAPSHOT_FORMAT, around_flags, digest, serialize
+from core.model import Flag
+from core.resolve import ALL_CELLS, Cell, Grid, Resolution
 
-SNAPSHOT_FORMAT = 1
-
-_MARK = b'"@flags"'  # no name can hold '@', so this occurs nowhere else in a snapshot
 Row = tuple[Cell, ...]  # one environment: without application, then each application
 _CELL_JSON = {cell: {"value": cell.value, "source": cell.source} for cell in ALL_CELLS}
 
@@ -69,33 +64,10 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     is derived from it. The large `flags` part is serialized once and reused.
     """
     flags = serialize(content["flags"])
-    digest = _digest(content, flags)
-    revision = revision or f"content-{digest[7:19]}"
-    extra = {"digest": digest, "revision": revision}
-    return Rendered(
-        b"".join([*_around_flags({**content, **extra}, flags), b"\n"]), digest, revision
-    )
-
-
-def digest_of(document: Mapping[str, Any]) -> str:
-    """The digest a snapshot document should carry: a reader checks a file with it."""
-    content = {k: v for k, v in document.items() if k not in ("digest", "revision")}
-    return _digest(content, serialize(content["flags"]))
-
-
-def _digest(content: Mapping[str, Any], flags: bytes) -> str:
-    hashed = hashlib.sha256()
-    for part in _around_flags(content, flags):
-        hashed.update(part)
-    return f"sha256:{hashed.hexdigest()}"
-
-
-def _around_flags(document: Mapping[str, Any], flags: bytes) -> list[bytes]:
-    """The canonical bytes of `document` with `flags` already serialized, as parts: a large
-    snapshot is hundreds of megabytes, so it is neither serialized nor copied twice."""
-    marked = serialize({**document, "flags": orjson.Fragment(_MARK)})
-    before, after = marked.split(b'"flags":' + _MARK, 1)
-    return [before, b'"flags":', flags, after]
+    hashed = digest(content, flags)
+    revision = revision or f"content-{hashed[7:19]}"
+    extra = {"digest": hashed, "revision": revision}
+    return Rendered(b"".join([*around_flags({**content, **extra}, flags), b"\n"]), hashed, revision)
 
 
 def _flag(
@@ -143,8 +115,3 @@ def _row(row: Row, applications: tuple[str, ...]) -> dict[str, Any]:
             zip(applications, (_CELL_JSON[cell] for cell in row[1:]), strict=True)
         ),
     }
-
-
-def serialize(document: Mapping[str, Any]) -> bytes:
-    """Canonical bytes: sorted keys, no white space, UTF-8, no final newline."""
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)

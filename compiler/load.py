@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.regular import NotRegularFile, read_regular_file
 from compiler.yamlsource import Data, Parsed, SourceMap, parse
+from core.model import KEY_PATTERN
+from core.regular import NotRegularFile, read_regular_file
 
 MAX_FILE_BYTES = 64 * 1024
 PROJECT_FILE = "_project.yaml"
-KEY_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 from compiler.check import check
 from compiler.diagnostics import Diagnostic
 from compiler.load import load_tree
-from compiler.model import Project
 from compiler.references import check_references
-from compiler.resolve import Grid, Resolution, grid_of, resolve
 from compiler.validate import FlagFile, validate
+from core.model import Project
+from core.resolve import Grid, Resolution, grid_of, resolve
 
 
 class Stopwatch:

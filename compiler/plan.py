@@ -16,11 +16,11 @@ from typing import Literal, NamedTuple
 
 from compiler.changes import changed_fields
 from compiler.diagnostics import Severity
-from compiler.model import Flag
 from compiler.pipeline import Compiled
-from compiler.resolve import Grid, Resolution
 from compiler.validate import FlagFile
 from compiler.yamlsource import Data
+from core.model import Flag
+from core.resolve import Grid, Resolution
 
 Kind = Literal["added", "removed", "moved", "changed"]
 KINDS: tuple[Kind, ...] = ("added", "removed", "moved", "changed")

@@ -28,12 +28,15 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from compiler.regular import read_regular_file
+from core import layout
+from core.regular import read_regular_file
 
-SNAPSHOT = "snapshot.json"
-AUDIT = "audit.json"
-FLAGD = "flagd"  # OUT/flagd/<environment>.json, one file per environment
-DOCUMENTED = (SNAPSHOT, AUDIT, FLAGD)  # the paths readers use, each a link into .current
+# The documented paths (`core.layout`), named here too for the build that writes them;
+# each is a link into .current.
+SNAPSHOT = layout.SNAPSHOT
+AUDIT = layout.AUDIT
+FLAGD = layout.FLAGD
+DOCUMENTED = layout.DOCUMENTED
 BUILDS = ".builds"
 CURRENT = ".current"
 LOCK = ".lock"

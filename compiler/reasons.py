@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence, Set
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.history import Change, Commit
 from compiler.load import PROJECT_FILE, flag_key
-from compiler.model import ReasonPolicy
+from core.model import ReasonPolicy
 
 CODE = "missing-reason"
 SHORT_SHA = 7  # as `git log --oneline` shows them

@@ -6,8 +6,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.model import Project
 from compiler.validate import FlagFile, did_you_mean
+from core.model import Project
 
 
 def check_references(

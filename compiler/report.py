@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.printable import printable
-from compiler.resolve import Grid, Resolution
+from core.resolve import Grid, Resolution
 
 
 def text(diagnostics: list[Diagnostic]) -> str:

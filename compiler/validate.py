@@ -10,10 +10,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
 
 import jsonschema
@@ -21,15 +19,8 @@ import pydantic
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import PROJECT_FILE, Document, Loaded
-from compiler.model import DATE_PATTERN, NAME_PATTERN, TAG_PATTERN, TEXT_PATTERN, Flag, Project
-
-# In a checkout (or an editable install) the schemas sit beside the package; an installed
-# wheel carries them as data files under the environment's share/ folder.
-_SCHEMA_DIRS = (
-    Path(__file__).resolve().parent.parent / "schemas",
-    Path(sys.prefix) / "share" / "gitflags" / "schemas",
-)
-SCHEMA_DIR = next((d for d in _SCHEMA_DIRS if (d / "flag.schema.json").is_file()), _SCHEMA_DIRS[0])
+from core.model import DATE_PATTERN, NAME_PATTERN, TAG_PATTERN, TEXT_PATTERN, Flag, Project
+from core.schemas import schema_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +99,6 @@ def _first_per_place(problems: list[Diagnostic]) -> list[Diagnostic]:
             seen.add(place)
             kept.append(problem)
     return kept
-
-
-@functools.cache
-def schema_document(name: str) -> dict[str, Any]:
-    with (SCHEMA_DIR / f"{name}.schema.json").open(encoding="utf-8") as stream:
-        loaded: dict[str, Any] = json.load(stream)
-    return loaded
 
 
 @functools.cache
@@ -271,4 +255,4 @@ def _duplicates(key: str, files: list[str]) -> Iterator[Diagnostic]:
         yield Diagnostic(file, 1, 1, Severity.ERROR, "duplicate-flag", message)
 
 
-__all__ = ["PROJECT_FILE", "FlagFile", "Validated", "did_you_mean", "schema_document", "validate"]
+__all__ = ["PROJECT_FILE", "FlagFile", "Validated", "did_you_mean", "validate"]

@@ -23,7 +23,7 @@ import falcon
 import orjson
 from falcon.app_helpers import default_serialize_error
 
-from server.store import SnapshotError
+from core.snapshot import SnapshotError
 
 PROBLEM_JSON: Final = "application/problem+json"
 PROBLEM_BASE: Final = "https://gitflags.dev/problems/"

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from compiler.validate import SCHEMA_DIR
+from core.schemas import SCHEMA_DIR
 from server import errors
 
 Schema = dict[str, Any]

@@ -1,25 +1,21 @@
 """Sending precomputed bodies (ETag and If-None-Match, gzip when accepted, HEAD), the
 middleware every request passes through (request id, headers, observers), access control
-as resources see it, data derived once per snapshot, and the query parameters list
-endpoints share (pagination)."""
+as resources see it, and the query parameters list endpoints share (pagination, whose
+rules are `core.paging`'s)."""
 
 from __future__ import annotations
 
-import functools
 import random
 import re
-import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 import falcon
 
+from core.bodies import Body
+from core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from server.errors import Problem
-from server.responses import Body
-from server.store import Snapshot
 
 CACHE_CONTROL = "no-cache"  # clients may keep a copy, but revalidate it (cheap: a 304)
 SECURITY_HEADERS = (
@@ -135,36 +131,7 @@ def reads_history(req: falcon.Request) -> bool:
     return allowed_environments(req) is None
 
 
-def per_snapshot(make: Callable[[Snapshot], _T]) -> Callable[[Snapshot], _T]:
-    """`make(snapshot)` computed once per snapshot and forgotten with it (indexes that
-    requests need before they can choose a memoized body)."""
-    found: weakref.WeakKeyDictionary[Snapshot, _T] = weakref.WeakKeyDictionary()
-    lock = threading.Lock()
-
-    @functools.wraps(make)
-    def get(snapshot: Snapshot) -> _T:
-        with lock:
-            if snapshot in found:
-                return found[snapshot]
-        value = make(snapshot)
-        with lock:
-            return found.setdefault(snapshot, value)
-
-    return get
-
-
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 1000
 _COUNT = re.compile(r"[0-9]{1,15}")
-
-
-@dataclass(frozen=True)
-class Page:
-    limit: int
-    offset: int
-
-    def cut(self, items: Sequence[_T]) -> Sequence[_T]:
-        return items[self.offset : self.offset + self.limit]
 
 
 def param(req: falcon.Request, name: str) -> str | None:

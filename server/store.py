@@ -1,300 +1,23 @@
-"""The store: the snapshot being served, its precomputed responses, and hot reload.
+"""The store: the snapshot being served, and hot reload.
 
-A `Snapshot` is one build (OUT/snapshot.json, OUT/audit.json and OUT/flagd/, read from one
-directory), verified (`server.verify`) and turned into response bodies once. The `Store`
-holds the current one and swaps in a new build only when it loads and verifies completely:
-a missing, partial, unparsable, invalid or inconsistent build, or one holding a FIFO or a
-device where a file should be, is refused and the old one keeps serving.
+The `Store` holds the current `core.snapshot.Snapshot` of a build directory and swaps in a
+new build only when it loads and verifies completely (`core.snapshot.load`): a refused
+build is logged and counted, and the old one keeps serving.
 """
 
 from __future__ import annotations
 
-import collections
-import errno
-import functools
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from compiler import flagd, publish
-from compiler.regular import NotRegularFile, read_regular_file
-from server import verify
-from server.responses import Body, body, json_body
-
-SNAPSHOT_FILE = publish.SNAPSHOT
-AUDIT_FILE = publish.AUDIT
-FLAGD_DIR = publish.FLAGD
+from core.layout import AUDIT, FLAGD, SNAPSHOT
+from core.snapshot import Snapshot, SnapshotError, load
 
 log = logging.getLogger("flagserve")
-
-
-class SnapshotError(Exception):
-    """A build that cannot be served: the message says why."""
-
-
-@dataclass(frozen=True, eq=False)
-class Snapshot:
-    """One checked build and what the server answers from it."""
-
-    document: dict[str, Any]
-    raw: bytes
-    entries: list[dict[str, Any]]
-    audit_complete: bool
-    loaded_at: float  # time.time() when it was loaded
-
-    @property
-    def revision(self) -> str:
-        return str(self.document["revision"])
-
-    @property
-    def digest(self) -> str:
-        return str(self.document["digest"])
-
-    @property
-    def environments(self) -> list[str]:
-        return list(self.document["environments"])
-
-    @property
-    def applications(self) -> list[str]:
-        return list(self.document["applications"])
-
-    @property
-    def flags(self) -> dict[str, dict[str, Any]]:
-        flags: dict[str, dict[str, Any]] = self.document["flags"]
-        return flags
-
-    @functools.cached_property
-    def keys(self) -> list[str]:
-        """The flag keys, sorted."""
-        return sorted(self.flags)
-
-    @functools.cached_property
-    def tags(self) -> list[str]:
-        """Every tag some flag has, sorted (what list filters can name)."""
-        return sorted({tag for flag in self.flags.values() for tag in flag["tags"]})
-
-    @functools.cached_property
-    def owners(self) -> list[str]:
-        """Every owner, sorted."""
-        return sorted({flag["owner"] for flag in self.flags.values()})
-
-    @functools.cached_property
-    def actors(self) -> list[str]:
-        """Everyone the audit log names as an author, sorted."""
-        return sorted({entry["author"]["name"] for entry in self.entries})
-
-    @functools.cached_property
-    def snapshot_body(self) -> Body:
-        return body(self.raw)
-
-    @functools.cached_property
-    def flat_maps(self) -> dict[tuple[str, str | None], Body]:
-        """The hot path, `{flag: bool}` per environment and application, all precomputed."""
-        return {
-            (environment, application): json_body(self._flat(environment, application))
-            for environment in self.environments
-            for application in [None, *self.applications]
-        }
-
-    @functools.cached_property
-    def flagd_definitions(self) -> dict[str, Body]:
-        """flagd's flag definitions per environment, the bytes `flagc build` writes to
-        OUT/flagd/ (`compiler.flagd`), for flagd's HTTP sync to poll."""
-        definitions = flagd.definitions(self.document).items()
-        return {environment: body(data) for environment, data in definitions}
-
-    def _flat(self, environment: str, application: str | None) -> dict[str, Any]:
-        values = {
-            key: cell(flag, environment, application)["value"] for key, flag in self.flags.items()
-        }
-        return {
-            "environment": environment,
-            "application": application,
-            "revision": self.revision,
-            "flags": values,
-        }
-
-    def memo(self, key: tuple[Any, ...], make: Callable[[], Body]) -> Body:
-        """A body computed on first use and kept with this snapshot (it never changes); the
-        least recently used go first once MEMO_SIZE bodies or MEMO_BYTES bytes are kept, so
-        odd queries cannot grow a worker's memory past that."""
-        kept = self._kept
-        with _MEMO_LOCK:
-            found = kept.bodies.get(key)
-            if found is not None:
-                kept.bodies.move_to_end(key)
-                return found
-        found = make()
-        with _MEMO_LOCK:
-            kept.add(key, found)
-        return found
-
-    @functools.cached_property
-    def _kept(self) -> _Kept:
-        return _Kept()
-
-
-_MEMO_LOCK = threading.Lock()
-MEMO_SIZE = 4096  # bodies kept per snapshot, at most
-MEMO_BYTES = 64 * 1024 * 1024  # and their bytes, plain and gzipped, at most
-
-
-class _Kept:
-    """The bodies a snapshot keeps, least recently used first, and their size in bytes."""
-
-    def __init__(self) -> None:
-        self.bodies: collections.OrderedDict[tuple[Any, ...], Body] = collections.OrderedDict()
-        self.size = 0
-
-    def add(self, key: tuple[Any, ...], found: Body) -> None:
-        if key in self.bodies:  # another thread made it meanwhile
-            self.size -= self.bodies.pop(key).size
-        if found.size > MEMO_BYTES:  # answered, not kept
-            return
-        self.bodies[key] = found
-        self.size += found.size
-        while len(self.bodies) > MEMO_SIZE or self.size > MEMO_BYTES:
-            _, dropped = self.bodies.popitem(last=False)
-            self.size -= dropped.size
-
-
-def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> dict[str, Any]:
-    """The resolved value and source of one flag in one environment (and application)."""
-    row: dict[str, Any] = flag["resolved"][environment]
-    if application is None:
-        return {"value": row["value"], "source": row["source"]}
-    found: dict[str, Any] = row["applications"][application]
-    return found
-
-
-def load(directory: Path, clock: Callable[[], float] = time.time) -> Snapshot:
-    """Read and verify the build in `directory` (OUT); SnapshotError says what is wrong.
-
-    Every file comes from one directory: the one OUT/snapshot.json resolves into (the
-    current build of a `flagc build` OUT, or OUT itself for a folder of plain files). A
-    file of it that vanishes while being read means a newer build replaced it meanwhile:
-    the newer one is read instead."""
-    for _ in range(RETRIES):
-        build = _build_directory(directory)
-        try:
-            snapshot = _load_build(build, clock, whole=build != directory)
-        except FileNotFoundError as exc:
-            if _build_directory(directory) == build:
-                raise SnapshotError(
-                    f"{exc.filename} does not exist; build it with `flagc build`"
-                ) from None
-            continue
-        if _build_directory(directory) == build:  # else a newer build came meanwhile
-            return snapshot
-    raise SnapshotError(f"{directory} changed {RETRIES} times while being read; try again")
-
-
-RETRIES = 3
-
-
-def _build_directory(directory: Path) -> Path:
-    """Where the build's files are: OUT/snapshot.json's folder, links followed."""
-    path = directory / SNAPSHOT_FILE
-    if not path.is_symlink():
-        return directory
-    try:
-        return path.resolve().parent
-    except (OSError, RuntimeError) as exc:  # a loop of links
-        raise SnapshotError(f"{path} cannot be resolved: {exc}") from None
-
-
-def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snapshot:
-    """One build's files, verified together (`server.verify`); FileNotFoundError for a
-    missing one. A build `flagc build` swapped in (`whole`) has every part; a folder of
-    plain files may lack audit.json and flagd/ (a build made by hand, or by an earlier
-    flagc), and is served without them."""
-    raw = _read(build / SNAPSHOT_FILE, required=True)
-    assert raw is not None
-    document = _parse(raw, SNAPSHOT_FILE)
-    _verified(verify.snapshot_problems, document)
-    audit_raw = _read(build / AUDIT_FILE, required=whole)
-    if audit_raw is None:
-        entries, complete = [], False
-    else:
-        log = _parse(audit_raw, AUDIT_FILE)
-        _verified(verify.audit_problems, log, document["revision"])
-        entries, complete = list(log["entries"]), bool(log["complete"])
-    snapshot = Snapshot(document, raw, entries, complete, clock())
-    found = _flagd_files(build / FLAGD_DIR)
-    if found is None and whole:
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(build / FLAGD_DIR))
-    if found is not None:
-        expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
-        _verified(verify.flagd_problems, expected, found)
-    _ = snapshot.flat_maps, snapshot.flagd_definitions  # computed now, off the request path
-    return snapshot
-
-
-def _read(path: Path, *, required: bool) -> bytes | None:
-    """A regular file's bytes (never waiting on a FIFO or a device); None for a missing
-    optional one. FileNotFoundError for a missing required one."""
-    try:
-        return read_regular_file(path)
-    except FileNotFoundError:
-        if not required:
-            return None
-        raise
-    except NotRegularFile as exc:
-        raise SnapshotError(f"{path} is {exc}, not a regular file") from None
-    except OSError as exc:
-        raise SnapshotError(f"{path} cannot be read: {exc.strerror}") from None
-
-
-def _parse(raw: bytes, name: str) -> Any:
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SnapshotError(f"{name} is not valid JSON ({exc}); is it complete?") from None
-
-
-def _flagd_files(folder: Path) -> dict[str, bytes] | None:
-    """OUT/flagd/<environment>.json by environment; None for a build without the folder."""
-    try:
-        names = sorted(entry.name for entry in os.scandir(folder))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise SnapshotError(f"{folder} cannot be read: {exc.strerror}") from None
-    found = {}
-    for name in names:
-        if name.endswith(".json") and not name.startswith("."):
-            data = _read(folder / name, required=True)
-            assert data is not None
-            found[name.removesuffix(".json")] = data
-    return found
-
-
-def _verified(check: Callable[..., list[str]], *arguments: Any) -> None:
-    """Run one of `server.verify`'s checks and refuse the build for what it finds; a check
-    that fails on input it did not foresee refuses the build too, never serves it."""
-    try:
-        reasons = check(*arguments)
-    except Exception as exc:  # a build it cannot judge is not served
-        reasons = [f"{check.__name__} failed on this build: {exc!r}"]
-    _refuse(reasons)
-
-
-def _refuse(reasons: list[str]) -> None:
-    """SnapshotError naming the first reasons, if there are any."""
-    if reasons:
-        shown = "; ".join(reasons[:SHOWN])
-        more = f" (and {len(reasons) - SHOWN} more)" if len(reasons) > SHOWN else ""
-        raise SnapshotError(f"{shown}{more}")
-
-
-SHOWN = 5  # reasons named in one refusal
 
 
 @dataclass
@@ -359,7 +82,7 @@ class Store:
         """What changes when a build is written: each file's (or folder's) identity, size
         and time, links followed (a swapped build has new files throughout)."""
         parts: list[int] = []
-        for name in (SNAPSHOT_FILE, AUDIT_FILE, FLAGD_DIR):
+        for name in (SNAPSHOT, AUDIT, FLAGD):
             try:
                 stat = (self.directory / name).stat()
                 parts += [stat.st_ino, stat.st_size, stat.st_mtime_ns]

@@ -28,11 +28,12 @@ from typing import Any
 
 import falcon
 
+from core.snapshot import SnapshotError
 from server import dashboard, logs, metrics
 from server.app import create_app
 from server.auth import AccessControl, KeyFileError, load_keys
 from server.settings import Settings, SettingsError
-from server.store import SnapshotError, Store
+from server.store import Store
 
 log = logging.getLogger("flagserve")
 

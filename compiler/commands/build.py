@@ -1,5 +1,5 @@
 """`flagc build [DIR] [-o OUT]`: check, then write OUT/snapshot.json, OUT/audit.json and
-OUT/flagd/<environment>.json (flagd's flag definitions, `compiler.flagd`) as one build,
+OUT/flagd/<environment>.json (flagd's flag definitions, `core.flagd`) as one build,
 swapped in whole (`compiler.publish`). The build itself is `compiler.build.build`: this
 module parses the arguments, reports the result and picks the exit code."""
 

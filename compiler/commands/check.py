@@ -9,10 +9,10 @@ from pathlib import Path
 
 from compiler.commands import Subcommands, UsageError, date_argument, exit_code
 from compiler.history import Commit, Repository
-from compiler.model import ReasonPolicy
 from compiler.pipeline import Compiled, compile_tree
 from compiler.reasons import check_reasons
 from compiler.report import REPORTERS, summary
+from core.model import ReasonPolicy
 
 SHALLOW_HINT = (
     "fetch the full history (git fetch --unshallow; in GitHub Actions, actions/checkout "

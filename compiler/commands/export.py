@@ -31,17 +31,19 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from compiler import emit
 from compiler.commands import OK, Subcommands, UsageError
-from compiler.regular import read_regular_file
+from core import canonical
 
-if TYPE_CHECKING:
-    from server.documents import Document
-    from server.store import Snapshot
+# The documents are the server's own answers, computed by the code its resources look them
+# up with, which lives below both (core/): no import of the server, nor of Falcon.
+from core.documents import Document, documents
+from core.paging import MAX_LIMIT
+from core.regular import read_regular_file
+from core.snapshot import Snapshot, SnapshotError, load
 
 MANIFEST = "index.json"
 GENERATOR = "flagc export"  # how a previous export is recognized
@@ -80,12 +82,6 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The one command that needs the server package: the documents are the server's own
-    # answers, computed by its code (imported here, so other commands start without Falcon).
-    from server.documents import documents  # noqa: PLC0415
-    from server.respond import MAX_LIMIT  # noqa: PLC0415
-    from server.store import SnapshotError, load  # noqa: PLC0415
-
     site: Path = args.site
     page_size: int = MAX_LIMIT if args.page_size is None else args.page_size
     try:
@@ -297,7 +293,7 @@ def manifest(snapshot: Snapshot, page_size: int, listed: dict[str, dict[str, Any
         "page_size": page_size,
         "documents": listed,
     }
-    return emit.serialize(document) + b"\n"
+    return canonical.serialize(document) + b"\n"
 
 
 def _write(root: Path, relative: str, data: bytes) -> Path:

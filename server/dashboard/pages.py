@@ -15,10 +15,10 @@ from urllib.parse import urlencode
 
 import jinja2
 
+from core.bodies import Body, body
+from core.snapshot import Snapshot
 from server.dashboard import graph, overview
 from server.dashboard.links import Repository
-from server.responses import Body, body
-from server.store import Snapshot
 
 HTML = "text/html; charset=utf-8"
 AUDIT_PAGE = 100  # entries a page of the audit feed shows

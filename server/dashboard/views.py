@@ -20,12 +20,13 @@ from importlib import resources
 
 import falcon
 
+from core.bodies import Body, body
+from core.snapshot import Snapshot
 from server.access import OPEN, PAGE
 from server.dashboard import overview, pages
 from server.dashboard.links import Repository
 from server.respond import SECURITY_HEADERS, send
-from server.responses import Body, body
-from server.store import Snapshot, Store
+from server.store import Store
 
 # No inline script or style (flag data can never run), nothing from elsewhere.
 PAGE_POLICY = (

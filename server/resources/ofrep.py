@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, Final
 import falcon
 import orjson
 
+from core.bodies import JSON, Body, json_body
+from core.snapshot import Snapshot, cell
 from server.access import OFREP
 from server.reading import MAX_BODY
 from server.respond import allowed_environments, send
-from server.responses import JSON, Body, json_body
-from server.store import Snapshot, Store, cell
+from server.store import Store
 
 if TYPE_CHECKING:
     from falcon.typing import ReadableIO

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import falcon
 
+from core.bodies import Body, json_body
 from server import openapi
 from server.access import OPEN
 from server.respond import send
-from server.responses import Body, json_body
 
 
 class Document:

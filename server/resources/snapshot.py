@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import falcon
 
+from core.snapshot import Snapshot
 from server.access import EVERY, SCOPED
 from server.errors import Problem
 from server.respond import param, require_environment, send
-from server.store import Snapshot, Store
+from server.store import Store
 
 
 class Whole:

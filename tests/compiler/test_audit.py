@@ -25,7 +25,7 @@ import pytest
 from compiler import audit
 from compiler.cli import main
 from compiler.history import Repository
-from server import store
+from core import snapshot as store
 from tests.compiler.test_snapshot import canonical, check_snapshot
 from tests.conftest import GIT_ENV, PROJECT, Git, git_in, write_tree
 

@@ -1,4 +1,4 @@
-"""compiler.flagd and `flagc build`'s OUT/flagd/<environment>.json: flagd's flag definitions,
+"""core.flagd and `flagc build`'s OUT/flagd/<environment>.json: flagd's flag definitions,
 shaped as schemas/flagd.schema.json says (the subset of flagd's format that flagc writes),
 saying what the compiler resolved, deterministic, written atomically, and only for the
 environments the project has. What flagd's own provider makes of them is in
@@ -14,8 +14,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from compiler import flagd
 from compiler.cli import main
+from core import flagd
 from tests.conftest import write_tree
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""compiler.graph against brute-force oracles, on random and on very large graphs."""
+"""core.graph against brute-force oracles, on random and on very large graphs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.graph import find_cycle, is_cyclic, strongly_connected
+from core.graph import find_cycle, is_cyclic, strongly_connected
 
 POOL = [f"n{i}" for i in range(9)]
 UNKNOWN = ["x0", "x1"]  # targets that are not nodes: every algorithm must ignore them

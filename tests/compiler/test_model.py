@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document, Loaded
-from compiler.model import Flag, Project, ReasonPolicy
 from compiler.validate import validate
 from compiler.yamlsource import Data, Parsed, parse
+from core.model import Flag, Project, ReasonPolicy
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"

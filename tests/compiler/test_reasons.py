@@ -14,9 +14,9 @@ from compiler.cli import main
 from compiler.commands import UsageError
 from compiler.commands.check import split_range
 from compiler.history import Change, Commit
-from compiler.model import DEFAULT_DENY, ReasonPolicy
 from compiler.pipeline import compile_tree
 from compiler.reasons import changed_files, check_reasons, deny_form, thin
+from core.model import DEFAULT_DENY, ReasonPolicy
 from tests.conftest import PROJECT, Git, write_tree
 
 DEFAULT = ReasonPolicy()

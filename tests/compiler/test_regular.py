@@ -1,4 +1,4 @@
-"""compiler.regular: only regular files are read, and nothing else is waited on."""
+"""core.regular: only regular files are read, and nothing else is waited on."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.regular import NotRegularFile, read_regular_file
+from core.regular import NotRegularFile, read_regular_file
 
 
 def test_a_regular_file_is_read_whole_or_up_to_a_limit(tmp_path: Path) -> None:

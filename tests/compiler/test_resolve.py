@@ -1,4 +1,4 @@
-"""compiler.resolve: precedence, cell order, bitsets and where each value is declared."""
+"""core.resolve: precedence, cell order, bitsets and where each value is declared."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.model import Flag
-from compiler.resolve import (
+from compiler.yamlsource import Parsed, parse
+from core.model import Flag
+from core.resolve import (
     APPLICATION,
     DEFAULT,
     ENVIRONMENT,
@@ -22,7 +23,6 @@ from compiler.resolve import (
     resolve,
     source_path,
 )
-from compiler.yamlsource import Parsed, parse
 
 GRID = Grid(("development", "staging", "production"), ("web", "ios", "android"))
 EA, ENV, APP, DEF = ENVIRONMENT_APPLICATION, ENVIRONMENT, APPLICATION, DEFAULT

@@ -24,8 +24,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from compiler.commands.export import MANIFEST, STAGING, is_inside, write_site
-from server.documents import documents
-from server.store import load
+from core.documents import documents
+from core.snapshot import load
 from tests.conftest import Git, write_tree
 from tests.server.conftest import Built
 from tests.server.test_export import export, manifest, state, tree

@@ -6,7 +6,7 @@ careless script, would), then publishes it as flagc does. Every one was served b
 with /readyz reporting nothing; now each is refused at start-up (exit 2, the reason on
 stderr) and on reload (the last good build stays; /readyz and /metrics count the refusal).
 A FIFO in place of any file of a build is refused at once, never read. And the written-out
-shape checks of `server.verify` never accept what the JSON Schemas refuse (hypothesis).
+shape checks of `core.verify` never accept what the JSON Schemas refuse (hypothesis).
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import emit, flagd, publish
+from compiler import publish
 from compiler.cli import main as flagc
-from compiler.model import Flag
-from compiler.resolve import Grid, resolve
-from compiler.validate import schema_document
-from server import metrics, verify
+from core import canonical, flagd, verify
+from core.model import Flag
+from core.resolve import Grid, resolve
+from core.schemas import schema_document
+from server import metrics
 from server.app import create_app
 from server.store import Store
 from tests.conftest import git_in, write_tree
@@ -55,11 +56,11 @@ def read_build(out: Path) -> tuple[Document, Document]:
 def publish_edited(out: Path, snapshot: Document, audit: Document, **flagd_files: bytes) -> None:
     """Publish the documents as one build, the snapshot's digest recomputed, with flagd's
     files as the snapshot gives them (or as given)."""
-    snapshot["digest"] = emit.digest_of(snapshot)
+    snapshot["digest"] = canonical.digest_of(snapshot)
     files = flagd.definitions(snapshot)
     files.update(flagd_files)
     with publish.locked(out):
-        publish.publish(out, emit.serialize(snapshot), emit.serialize(audit), files)
+        publish.publish(out, canonical.serialize(snapshot), canonical.serialize(audit), files)
 
 
 def reresolve(snapshot: Document, key: str) -> None:
@@ -372,7 +373,7 @@ def problems_of(
         return refused, verify.audit_problems(mutated, documents[0]["revision"])
     if path[:1] != ("digest",):  # so that a refusal is for the shape, not a stale digest
         with contextlib.suppress(KeyError, TypeError, AttributeError):
-            mutated["digest"] = emit.digest_of(mutated)
+            mutated["digest"] = canonical.digest_of(mutated)
     return refused, verify.snapshot_problems(mutated)
 
 

@@ -19,8 +19,9 @@ import pytest
 import requests
 
 from compiler.cli import main as flagc
+from core.snapshot import Snapshot
 from server.app import create_app
-from server.store import Snapshot, Store
+from server.store import Store
 from tests.conftest import GIT_ENV, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""`flagc export SITE --from OUT` and the one list it writes (`server.documents`): every file
+"""`flagc export SITE --from OUT` and the one list it writes (`core.documents`): every file
 holds the bytes and ETag the server answers at its URL (a real gunicorn, and the Falcon app
 in-process), the mapping of files to URLs is pinned, the application route answers as the
 query does, the writes are safe, and every refusal is one line and exit code 2."""
@@ -16,12 +16,13 @@ import orjson
 import pytest
 import requests
 
-from compiler import emit
 from compiler.cli import main as flagc
 from compiler.commands.export import MANIFEST, write_site
+from core import canonical
+from core.documents import Document, documents
+from core.snapshot import load
 from server import openapi
-from server.documents import Document, documents
-from server.store import Store, load
+from server.store import Store
 from tests.server.conftest import Built, start_server, stop_server
 from tests.server.test_openapi import conforms, routes
 
@@ -141,7 +142,7 @@ def test_the_manifest_names_the_build(built: Built, tmp_path: Path) -> None:
     assert found["generator"] == "flagc export"
     assert (found["revision"], found["digest"]) == (snapshot.revision, snapshot.digest)
     assert found["page_size"] == 1000
-    assert (site / MANIFEST).read_bytes() == emit.serialize(found) + b"\n"
+    assert (site / MANIFEST).read_bytes() == canonical.serialize(found) + b"\n"
 
 
 # The application's flat map at a path ---------------------------------------------------
@@ -258,7 +259,7 @@ def test_an_empty_folder_is_written_into(built: Built, tmp_path: Path) -> None:
 def _digest_mismatch(out: Path) -> None:
     document = orjson.loads((out / "snapshot.json").read_bytes())
     document["flags"]["banner"]["owner"] = "someone-else"
-    (out / "snapshot.json").write_bytes(emit.serialize(document))
+    (out / "snapshot.json").write_bytes(canonical.serialize(document))
 
 
 def _escaping_name(out: Path) -> None:
@@ -269,8 +270,8 @@ def _escaping_name(out: Path) -> None:
     for flag in document["flags"].values():
         flag["resolved"]["../../escape"] = flag["resolved"].pop("production")
         flag["environments"].pop("production", None)
-    document["digest"] = emit.digest_of(document)
-    (out / "snapshot.json").write_bytes(emit.serialize(document))
+    document["digest"] = canonical.digest_of(document)
+    (out / "snapshot.json").write_bytes(canonical.serialize(document))
 
 
 def _sabotage(out: Path, site: Path, case: str) -> None:

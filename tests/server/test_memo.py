@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server import store
-from server.responses import Body
-from server.store import Snapshot
+from core import snapshot as store
+from core.bodies import Body
+from core.snapshot import Snapshot
 from tests.server.conftest import is_kept
 
 

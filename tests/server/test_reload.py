@@ -15,7 +15,8 @@ from pathlib import Path
 import orjson
 import requests
 
-from compiler import emit, flagd, publish
+from compiler import emit, publish
+from core import canonical, flagd
 from server.auth import digest
 from server.store import Store
 from tests.server.conftest import Built, Live
@@ -55,7 +56,7 @@ class Builds:
         audit = {**orjson.loads(self.audit), "head": revision or self.initial}
         base = flagd.definitions(self.base)
         with publish.locked(self.out):
-            publish.publish(self.out, snapshot, emit.serialize(audit), definitions or base)
+            publish.publish(self.out, snapshot, canonical.serialize(audit), definitions or base)
 
     def broken(self, number: int, description: str) -> bytes:
         return self.render(f"f{number:039x}", description)

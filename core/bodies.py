@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.emit import serialize
+from core.canonical import serialize
 
 JSON = "application/json"
 GZIP_AT_LEAST = 512  # smaller bodies gain nothing from compression

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from compiler.model import EnvironmentOverride, Flag, Project
+from core.model import EnvironmentOverride, Flag, Project
 
 # Which level decided a value; the names are part of the snapshot format.
 ENVIRONMENT_APPLICATION = "environment-application"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from compiler.emit import serialize
+from core.canonical import serialize
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
 ATTRIBUTE: Final = "application"  # the evaluation-context attribute targeting reads

@@ -10,17 +10,17 @@ and the place in it. The rules:
   10,000, and these take a fraction of a second. tests/security/test_verify.py runs both
   over the same documents, valid and mutated, so that they cannot drift apart.
 - The snapshot: every flag's `key` is its name; `resolved` has exactly the environments and
-  applications, and is what the compiler's own resolution (`compiler.resolve`) gives for the
-  declared fields, which are a valid flag (`compiler.model.Flag`); every dependency exists,
+  applications, and is what the compiler's own resolution (`core.resolve`) gives for the
+  declared fields, which are a valid flag (`core.model.Flag`); every dependency exists,
   `dependents` is exactly the sorted list of flags naming it, no dependency forms a cycle,
   and no flag is on in a cell where a dependency is off; the digest matches the content.
 - The audit log: its head is the commit the snapshot was built from (its revision, less
   `-dirty`), or null when the snapshot is not from git; the entries of one commit are
   together (the log is per commit, newest first).
 - flagd's files: exactly one per environment, each byte for byte what the snapshot gives
-  (`compiler.flagd`), so the same revision and the same values.
+  (`core.flagd`), so the same revision and the same values.
 
-Nothing here reads a file or imports git or Falcon: `server.store` reads, this judges.
+Nothing here reads a file or imports git or Falcon: `core.snapshot` reads, this judges.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from typing import Any, Final
 
 import pydantic
 
-from compiler.emit import SNAPSHOT_FORMAT, digest_of, serialize
-from compiler.graph import find_cycle, is_cyclic, strongly_connected
-from compiler.model import Flag
-from compiler.resolve import Cell, Grid, Resolution, resolve
-from compiler.validate import schema_document
+from core.canonical import SNAPSHOT_FORMAT, digest_of, serialize
+from core.graph import find_cycle, is_cyclic, strongly_connected
+from core.model import Flag
+from core.resolve import Cell, Grid, Resolution, resolve
+from core.schemas import schema_document
 
 MAX_REASONS: Final = 20  # a broken build is refused on the first few; the rest are noise
 

@@ -3,8 +3,8 @@ depends on nothing but the URL, each with the path a static site holds it at.
 
 This is the one list of them: `flagc export` writes it as files, and a test fetches each
 document's URL from a running server and compares the bytes. Each body comes from the code
-the resources answer with (`Snapshot.flat_maps`, `server.resources.flags` and `.audit`), so
-the bytes are the server's own by construction.
+the resources answer with (`Snapshot.flat_maps`, `core.flag_bodies` and `core.audit_bodies`),
+so the bytes are the server's own by construction.
 
 A static file cannot see a query string, so what the server reads from one has a path of
 its own: the flat map of an application is at `.../applications/{app}/flags` (a route the
@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from compiler.load import KEY_PATTERN
-from server.resources import audit, flags
-from server.respond import DEFAULT_LIMIT, MAX_LIMIT, Page
-from server.responses import Body
-from server.store import Snapshot, SnapshotError
+from core import audit_bodies as audit
+from core import flag_bodies as flags
+from core.bodies import Body
+from core.model import KEY_PATTERN
+from core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
+from core.snapshot import Snapshot, SnapshotError
 
 SUFFIX = ".json"
 

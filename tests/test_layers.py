@@ -1,0 +1,162 @@
+"""The layers point one way (docs/architecture.md): `core` imports neither `compiler` nor
+`server`; `compiler` and `server` import `core` and never each other; and a flagserve
+worker never imports GitPython.
+
+Two checks per side, since each misses what the other sees: every import statement of every
+module, read from its source (imports inside functions and under TYPE_CHECKING included,
+which importing the module would not run), and every module really imported in a fresh
+interpreter, its `sys.modules` inspected afterwards (an import made by a third-party module
+or through importlib included).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.cli import main as flagc
+from tests.conftest import write_tree
+from tests.server.conftest import FLAGS
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("core", "compiler", "server")
+FORBIDDEN = {  # package: the packages it must never import
+    "core": ("compiler", "server"),
+    "compiler": ("server",),
+    "server": ("compiler",),
+}
+WORKER_FORBIDDEN = ("git", "gitdb")  # GitPython and the object database it loads
+
+
+def modules_of(package: str) -> list[str]:
+    """Every module of `package`, by dotted name, sorted (its `__main__` left out: running
+    it is running the program)."""
+    names = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__main__":
+            continue
+        if parts[-1] == "__init__":
+            parts.pop()
+        names.append(".".join(parts))
+    return names
+
+
+def imported_names(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every absolute import statement in the file, wherever it is."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def top(name: str) -> str:
+    return name.partition(".")[0]
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_statement_crosses_the_layers(package: str) -> None:
+    """Read from the source, so that an import inside a function counts too."""
+    crossing = [
+        f"{path.relative_to(ROOT)}:{line}: imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line, name in imported_names(path)
+        if top(name) in FORBIDDEN[package]
+    ]
+    assert not crossing, "\n".join(crossing)
+
+
+# Imports every module given on the command line, in order, and prints, as JSON, which
+# module first brought each watched top-level package into sys.modules.
+_IMPORT_ALL = """
+import importlib, json, sys
+watched = set(sys.argv[1].split(","))
+first = {}
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+    for found in {m.partition(".")[0] for m in sys.modules} & watched:
+        first.setdefault(found, name)
+print(json.dumps(first))
+"""
+
+
+def first_importers(modules: list[str], watched: tuple[str, ...]) -> dict[str, str]:
+    """{watched package: the module whose import brought it in}, in a fresh interpreter."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_ALL, ",".join(watched), *modules],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found: dict[str, str] = json.loads(done.stdout)
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_importing_every_module_loads_no_other_side(package: str) -> None:
+    modules = modules_of(package)
+    assert len(modules) > 5  # the listing found the package
+    found = first_importers(modules, FORBIDDEN[package])
+    assert found == {}, f"{package} imports what it must not (package: by module): {found}"
+
+
+@pytest.mark.parametrize("package", ("core", "server"))
+def test_neither_the_core_nor_the_server_imports_gitpython(package: str) -> None:
+    assert first_importers(modules_of(package), WORKER_FORBIDDEN) == {}
+
+
+# What a flagserve process loads: the command and gunicorn's configuration and worker (the
+# master, which workers are forked from), then the app made from a real build as gunicorn's
+# `server.wsgi:app` makes it, and a request to every kind of route.
+_WORKER = """
+import json, sys
+import falcon.testing
+import server.cli, server.gunicorn_conf, server.worker, server.wsgi
+client = falcon.testing.TestClient(server.wsgi.app)
+for path in ("/readyz", "/api/v1/snapshot", "/api/v1/flags", "/api/v1/flags/banner",
+             "/api/v1/audit", "/api/v1/environments/production/flags",
+             "/api/v1/environments/production/flagd.json", "/openapi.json", "/",
+             "/flags/banner"):
+    assert client.simulate_get(path).status_code == 200, path
+context = {"context": {"environment": "production"}}
+answer = client.simulate_post("/ofrep/v1/evaluate/flags", json=context)
+assert answer.status_code == 200, answer.text
+watched = set(sys.argv[1].split(","))
+print(json.dumps(sorted({m.partition(".")[0] for m in sys.modules} & watched)))
+"""
+
+
+def test_a_flagserve_worker_imports_neither_gitpython_nor_the_compiler(tmp_path: Path) -> None:
+    flags = write_tree(tmp_path / "flags", FLAGS)
+    assert flagc(["build", str(flags), "-o", str(tmp_path / "out")]) == 0
+    env = {
+        **os.environ,
+        "FLAGSERVE_DIR": str(tmp_path / "out"),
+        "TMPDIR": str(tmp_path),
+    }
+    # jsonschema too: the server checks a build with `core.verify`'s own rules, and loading
+    # the full validator cost each worker ~50 modules and 3 MB for nothing.
+    watched = (*WORKER_FORBIDDEN, "compiler", "jsonschema")
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER, ",".join(watched)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == []
