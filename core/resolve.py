@@ -1,4 +1,5 @@
-"""Stage 3, resolve: every flag's value in every environment x application, and why.
+"""Stage 3 of the compiler, resolve: every flag's value in every environment x application,
+and why (in core: the server's verification resolves each flag of a build again).
 
 Most specific first, for environment E and application A:
 `environments.E.applications.A`, then `environments.E` (its value or its `enabled`), then
