@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 
 from compiler.cli import main as flagc
 from tests.conftest import write_tree
-from tests.server.conftest import FLAGS
+from tests.server.conftest import FLAGS, start_server, stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "compiler", "server")
@@ -117,46 +116,51 @@ def test_neither_the_core_nor_the_server_imports_gitpython(package: str) -> None
     assert first_importers(modules_of(package), WORKER_FORBIDDEN) == {}
 
 
-# What a flagserve process loads: the command and gunicorn's configuration and worker (the
-# master, which workers are forked from), then the app made from a real build as gunicorn's
-# `server.wsgi:app` makes it, and a request to every kind of route.
-_WORKER = """
-import json, sys
-import falcon.testing
-import server.cli, server.gunicorn_conf, server.worker, server.wsgi
-client = falcon.testing.TestClient(server.wsgi.app)
-for path in ("/readyz", "/api/v1/snapshot", "/api/v1/flags", "/api/v1/flags/banner",
-             "/api/v1/audit", "/api/v1/environments/production/flags",
-             "/api/v1/environments/production/flagd.json", "/openapi.json", "/",
-             "/flags/banner"):
-    assert client.simulate_get(path).status_code == 200, path
-context = {"context": {"environment": "production"}}
-answer = client.simulate_post("/ofrep/v1/evaluate/flags", json=context)
-assert answer.status_code == 200, answer.text
-watched = set(sys.argv[1].split(","))
-print(json.dumps(sorted({m.partition(".")[0] for m in sys.modules} & watched)))
+# Put on a flagserve's PYTHONPATH: every process of it (the gunicorn master and each worker,
+# forked from it) writes the modules it holds when it exits, to <pid>.json.
+_SITECUSTOMIZE = """
+import atexit, json, os, sys
+
+def _dump():
+    where = os.path.join(os.environ["GITFLAGS_MODULES_DIR"], f"{os.getpid()}.json")
+    with open(where, "w") as out:
+        json.dump(sorted(sys.modules), out)
+
+atexit.register(_dump)
 """
+ROUTES = (
+    "/readyz", "/api/v1/snapshot", "/api/v1/flags", "/api/v1/flags/banner",
+    "/api/v1/flags/banner/audit", "/api/v1/audit", "/api/v1/environments/production/flags",
+    "/api/v1/environments/production/flagd.json", "/openapi.json", "/", "/flags/banner",
+)  # fmt: skip
 
 
 def test_a_flagserve_worker_imports_neither_gitpython_nor_the_compiler(tmp_path: Path) -> None:
+    """A real flagserve (gunicorn, 2 workers) serving a real build, asked every kind of
+    route on new connections (so that both workers answer some); then each worker's
+    modules, as it had them when it exited."""
     flags = write_tree(tmp_path / "flags", FLAGS)
     assert flagc(["build", str(flags), "-o", str(tmp_path / "out")]) == 0
-    env = {
-        **os.environ,
-        "FLAGSERVE_DIR": str(tmp_path / "out"),
-        "TMPDIR": str(tmp_path),
-    }
+    hooks, dumps = tmp_path / "hooks", tmp_path / "modules"
+    write_tree(hooks, {"sitecustomize.py": _SITECUSTOMIZE})
+    dumps.mkdir()
+    env = {"PYTHONPATH": str(hooks), "GITFLAGS_MODULES_DIR": str(dumps)}
+    live = start_server(tmp_path / "out", tmp_path / "flagserve.log", env)
+    try:
+        for _ in range(4):
+            for route in ROUTES:
+                assert live.get(route).status_code == 200, route
+            context = {"context": {"environment": "production"}}
+            assert live.post("/ofrep/v1/evaluate/flags", json=context).status_code == 200
+        master = live.process.pid
+        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    finally:
+        stop_server(live)
+    assert len(workers) == 2
     # jsonschema too: the server checks a build with `core.verify`'s own rules, and loading
     # the full validator cost each worker ~50 modules and 3 MB for nothing.
-    watched = (*WORKER_FORBIDDEN, "compiler", "jsonschema")
-    done = subprocess.run(
-        [sys.executable, "-c", _WORKER, ",".join(watched)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.splitlines()[-1]) == []
+    watched = {*WORKER_FORBIDDEN, "compiler", "jsonschema"}
+    for pid in [*workers, str(master)]:
+        held = json.loads((dumps / f"{pid}.json").read_text())
+        assert "server.wsgi" in held  # the dump is a flagserve's
+        assert sorted({top(name) for name in held} & watched) == [], pid
