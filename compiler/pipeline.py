@@ -65,7 +65,7 @@ def compile_tree(
         loaded = load_tree(root, display_root)
     with stage("validate"):
         validated = validate(loaded)
-    # A flag whose file is broken is still known by its file name (see README: a broken file).
+    # A flag whose file is broken is still known by its file name (docs/check.md, "What is read").
     known_keys = loaded.keys()
     diagnostics = validated.diagnostics
     with stage("references"):
