@@ -177,27 +177,38 @@ def _mapping(
 
 
 def _date_time(value: Any, where: str, reasons: Reasons) -> None:
-    if value is None:
-        return
-    if type(value) is str and _DATE_TIME.fullmatch(value):
-        try:
-            datetime.datetime.fromisoformat(value)
-            return
-        except ValueError:
-            pass
-    reasons.append(f"{where}: {_shown(value)} is not a date-time (RFC 3339, with an offset)")
+    _when(
+        value,
+        where,
+        reasons,
+        _DATE_TIME,
+        datetime.datetime.fromisoformat,
+        "a date-time (RFC 3339, with an offset)",
+    )
 
 
 def _date(value: Any, where: str, reasons: Reasons) -> None:
+    _when(value, where, reasons, _DATE, datetime.date.fromisoformat, "a date (YYYY-MM-DD)")
+
+
+def _when(
+    value: Any,
+    where: str,
+    reasons: Reasons,
+    pattern: re.Pattern[str],
+    parse: Callable[[str], object],
+    what: str,
+) -> None:
+    """None, or a string of `pattern` that `parse` takes; else a reason."""
     if value is None:
         return
-    if type(value) is str and _DATE.fullmatch(value):
+    if type(value) is str and pattern.fullmatch(value):
         try:
-            datetime.date.fromisoformat(value)
+            parse(value)
             return
         except ValueError:
             pass
-    reasons.append(f"{where}: {_shown(value)} is not a date (YYYY-MM-DD)")
+    reasons.append(f"{where}: {_shown(value)} is not {what}")
 
 
 def _snapshot_shape(document: Any, reasons: Reasons) -> None:

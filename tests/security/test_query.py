@@ -101,13 +101,16 @@ def test_the_document_names_the_api_parameters(client: falcon.testing.TestClient
     assert {"limit", "offset", "since", "actor", "flag", "tag", "environment"} <= names
 
 
-@given(data=st.data())
-@settings(
+FUZZING = settings(  # one client for all examples: the fixture is not per example
     max_examples=300,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@given(data=st.data())
+@FUZZING
 def test_no_api_parameter_value_is_a_500(
     client: falcon.testing.TestClient, data: st.DataObject
 ) -> None:
@@ -118,12 +121,7 @@ def test_no_api_parameter_value_is_a_500(
 
 
 @given(data=st.data())
-@settings(
-    max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@FUZZING
 def test_no_dashboard_parameter_value_is_a_500(
     client: falcon.testing.TestClient, data: st.DataObject
 ) -> None:
