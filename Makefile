@@ -42,7 +42,7 @@ lock:
 	$(PYTHON) -m venv "$$tmp"; "$$tmp/bin/python" -m pip install --quiet uv==$(UV_VERSION); \
 	build=$$($(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'); \
 	compile() { echo "$$build" | "$$tmp/bin/uv" pip compile --quiet --universal \
-		--python-version 3.11 --generate-hashes --custom-compile-command 'make lock' \
+		--python-version 3.11 --generate-hashes --no-strip-extras --custom-compile-command 'make lock' \
 		$(if $(UPGRADE),--upgrade) pyproject.toml - "$$@"; }; \
 	compile --extra dev -o $(LOCK); \
 	compile --constraint $(LOCK) -o $(RUNTIME_LOCK)

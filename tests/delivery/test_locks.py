@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEV, RUNTIME = ROOT / "requirements" / "dev.lock", ROOT / "requirements" / "runtime.lock"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PIN = re.compile(
-    r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;\\]+)(?: ; (?P<marker>.+))?"
+    r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[(?P<extras>[A-Za-z0-9._,-]+)\])?"
+    r"==(?P<version>[^\s;\\]+)(?: ; (?P<marker>.+))?"
 )
 HASH = re.compile(r"--hash=sha256:[0-9a-f]{64}")
 
@@ -33,6 +34,7 @@ class Pin:
     version: str
     marker: str | None
     hashes: frozenset[str]
+    extras: frozenset[str] = frozenset()
 
 
 def entries(text: str) -> Iterator[str]:
@@ -59,7 +61,8 @@ def parse(text: str) -> dict[str, Pin]:
         assert hashes and len(hashes) == rest.count("--hash=") + 1, f"hashes of {entry!r}"
         name = canonicalize_name(match["name"])
         assert name not in pins, f"{name} pinned twice"
-        pins[name] = Pin(match["version"], match["marker"], hashes)
+        extras = frozenset(match["extras"].split(",")) if match["extras"] else frozenset()
+        pins[name] = Pin(match["version"], match["marker"], hashes, extras)
     return pins
 
 
@@ -155,6 +158,34 @@ def test_this_environment_is_what_the_dev_lock_pins() -> None:
         if name not in pins or pins[name].version != version
     }
     assert different == {}, "installed (left) is not what the lock pins (right): make setup"
+
+
+def extras_asked(name: str, extras: frozenset[str]) -> dict[str, set[str]]:
+    """{canonical name: the extras some distribution here asks of it} over the closure."""
+    asked: dict[str, set[str]] = {}
+    for current in closure(name, extras):
+        for text in importlib.metadata.distribution(current).requires or []:
+            requirement = Requirement(text)
+            if requirement.extras and (
+                requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+            ):
+                asked.setdefault(canonicalize_name(requirement.name), set()).update(
+                    requirement.extras
+                )
+    return asked
+
+
+@pytest.mark.skipif(
+    bool(os.environ.get("GITFLAGS_UNLOCKED")),
+    reason="installed without the locks (.github/workflows/drift.yml)",
+)
+def test_the_dev_lock_pins_the_extras_asked_for() -> None:
+    """pip's hash-checking mode (23.2, Python 3.11's own) refuses `coverage[toml]>=7.10.6`
+    (asked by pytest-cov) unless the lock pins `coverage[toml]==...`: a fresh clone's
+    `make setup` failed so. `make lock` keeps extras (uv's --no-strip-extras)."""
+    pins = lock(DEV)
+    for name, extras in extras_asked("gitflags", frozenset({"dev"})).items():
+        assert extras <= pins[name].extras, (name, extras, pins[name].extras)
 
 
 def test_make_installs_the_locks_with_hashes() -> None:
