@@ -1,1 +1,8 @@
-"""gitflags server: the read-only HTTP API over a compiled snapshot (not built yet)."""
+"""gitflags server (`flagserve`): serves a build of flagc read-only, under gunicorn.
+
+`app` wires the routes to `resources/` and `dashboard/`, which only look answers up in the
+`store` (the current build, a `core.snapshot.Snapshot`, reloaded when OUT changes); `auth`
+and `access` decide who may ask, from what each routed resource declares; `worker` is the
+gunicorn worker that never waits on a client (`reading` says when a request is whole);
+`gunicorn_conf`, `wsgi` and `cli` run it. See docs/serving.md and docs/architecture.md.
+"""
