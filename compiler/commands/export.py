@@ -270,8 +270,9 @@ def _stage(
     listed: dict[str, dict[str, Any]] = {}
     for document in found:
         path = _write(staging, document.path, document.body.data)
-        if document.path in owned and _holds(site / document.path, document.body.data):
-            kept = (site / document.path).stat()
+        owned_path = document.path in owned
+        kept = _same_file(site / document.path, document.body.data) if owned_path else None
+        if kept is not None:
             os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
         listed[document.path] = {
             "url": document.url,
@@ -305,16 +306,16 @@ def _write(root: Path, relative: str, data: bytes) -> Path:
     return path
 
 
-def _holds(path: Path, data: bytes) -> bool:
-    """Whether `path` is a regular file of exactly `data` (read only when the size
-    matches; a link or special file never is)."""
+def _same_file(path: Path, data: bytes) -> os.stat_result | None:
+    """The status of `path` when it is a regular file of exactly `data` (read only when
+    the size matches; a link or special file never is), else None."""
     try:
         found = path.lstat()
     except OSError:
-        return False
+        return None
     if not stat.S_ISREG(found.st_mode) or found.st_size != len(data):
-        return False
-    return _read_regular(path) == data
+        return None
+    return found if _read_regular(path) == data else None
 
 
 def _plan(site: Path, owned: frozenset[str], listed: frozenset[str]) -> Plan:
