@@ -131,10 +131,12 @@ def tidy(out: Path) -> list[Path]:
     """Remove what killed runs left: every build directory but the current one, and every
     temporary file or link in OUT; returns what was removed."""
     current = _current_name(out)
-    removed = [path for path in sorted(out.glob(f".*{_TEMPORARY}")) if _remove(path)]
+    removed = sorted(out.glob(f".*{_TEMPORARY}"))
     builds = out / BUILDS
     if builds.is_dir() and not builds.is_symlink():
-        removed += [p for p in sorted(builds.iterdir()) if p.name != current and _remove(p)]
+        removed += [path for path in sorted(builds.iterdir()) if path.name != current]
+    for path in removed:
+        _remove(path)
     return removed
 
 
@@ -147,14 +149,13 @@ def _current_name(out: Path) -> str | None:
     return name if parent == BUILDS else None
 
 
-def _remove(path: Path) -> bool:
+def _remove(path: Path) -> None:
     """Remove a file, a link or a whole folder, never following a link out of OUT."""
     with contextlib.suppress(FileNotFoundError):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
             path.unlink()
-    return True
 
 
 def adopt_legacy(out: Path) -> None:
