@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler import publish
-from compiler.cli import main as flagc
 from core import canonical, flagd, verify
 from core.model import Flag
 from core.resolve import Grid, resolve
@@ -38,8 +37,7 @@ from core.schemas import schema_document
 from server import metrics
 from server.app import create_app
 from server.store import Store
-from tests.conftest import git_in, write_tree
-from tests.server.conftest import FLAGS, Built
+from tests.server.conftest import FLAGS, Built, built_in_git
 from tests.server.test_live import finish, running, wait_until
 from tests.server.test_metrics import sample
 
@@ -354,14 +352,9 @@ def mutate(document: Any, path: tuple[Any, ...], how: str, value: Any) -> Any:
 @pytest.fixture(scope="module")
 def documents(tmp_path_factory: pytest.TempPathFactory) -> tuple[Document, Document]:
     """A small real build (the server tests' example): jsonschema is slow on large ones."""
-    repo = tmp_path_factory.mktemp("verify")
-    git = git_in(repo)
-    git("init", "--quiet", "--initial-branch=main")
-    write_tree(repo / "flags", FLAGS)
-    git("add", "--all")
-    git("commit", "--quiet", "--message", "Add the pricing engine, the banner and the checkout")
-    assert flagc(["build", str(repo / "flags"), "-o", str(repo / "out")]) == 0
-    return read_build(repo / "out")
+    root = tmp_path_factory.mktemp("verify")
+    message = "Add the pricing engine, the banner and the checkout"
+    return read_build(built_in_git(root, FLAGS, message))
 
 
 def problems_of(

@@ -22,7 +22,7 @@ from compiler.cli import main as flagc
 from core.snapshot import Snapshot
 from server.app import create_app
 from server.store import Store
-from tests.conftest import GIT_ENV, write_tree
+from tests.conftest import GIT_ENV, git_in, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "environments: [development, staging, production]\napplications: [web, ios, android]\n"
@@ -69,6 +69,20 @@ class Built:
         self.git("add", "--all")
         self.git("commit", "--quiet", "--message", message)
         self.build()
+
+
+def built_in_git(root: Path, files: dict[str, str], message: str = "Add the flags") -> Path:
+    """`files` committed under flags/ in a new git repository below `root`, built into
+    root/out (the server refuses the empty audit log of a build outside git)."""
+    repo = root / "repo"
+    repo.mkdir()
+    git = git_in(repo)
+    git("init", "--quiet", "--initial-branch=main")
+    write_tree(repo / "flags", files)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", message)
+    assert flagc(["build", str(repo / "flags"), "-o", str(root / "out")]) == 0
+    return root / "out"
 
 
 @pytest.fixture

@@ -33,13 +33,12 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
-from compiler.cli import main as flagc
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing
 from server.errors import PROBLEM_BASE, PROBLEM_JSON
 from server.store import Store
-from tests.conftest import PROJECT, git_in, write_tree
-from tests.server.conftest import FLAGS, ROOT, Built, Live
+from tests.conftest import PROJECT
+from tests.server.conftest import FLAGS, ROOT, Built, Live, built_in_git
 
 URL = "/api/v1/environments/{}/flagd.json"
 ENVIRONMENTS = ("development", "staging", "production")
@@ -273,20 +272,6 @@ def ofrep(
     result = client.simulate_post("/ofrep/v1/evaluate/flags", json={"context": attributes})
     assert result.status_code == 200, result.text
     return {item["key"]: item["value"] for item in result.json["flags"]}
-
-
-def built_in_git(root: Path, files: dict[str, str]) -> Path:
-    """`files` committed under flags/ in a new git repository below `root`, built into
-    root/out (the server refuses the empty audit log of a build outside git)."""
-    repo = root / "repo"
-    repo.mkdir()
-    git = git_in(repo)
-    git("init", "--quiet", "--initial-branch=main")
-    write_tree(repo / "flags", files)
-    git("add", "--all")
-    git("commit", "--quiet", "--message", "Flags for a test of flagd's output")
-    assert flagc(["build", str(repo / "flags"), "-o", str(root / "out")]) == 0
-    return root / "out"
 
 
 def test_three_ways_agree_for_the_fixture(built: Built) -> None:
