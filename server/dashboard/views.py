@@ -13,6 +13,7 @@ ASCII digits only (`str.isdigit` also takes '²' and '①', which `int` refuses)
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import re
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from importlib import resources
 import falcon
 
 from core.bodies import Body, body
+from core.paging import per_snapshot
 from core.snapshot import Snapshot
 from server.access import OPEN, PAGE
 from server.dashboard import overview, pages
@@ -138,11 +140,25 @@ class Overview(_Page):
 def _within(snapshot: Snapshot, filters: overview.Filters) -> bool:
     """Whether the page asked for exists (page 1 always does), so that kept pages are only
     ever real ones: the memo holds at most the snapshot's pages per tag, owner, environment
-    and sort, and `?page=123456789` is rendered (as the last page) but not kept."""
+    and sort, and `?page=123456789` is rendered (as the last page) but not kept. Asked only
+    without a text filter (a page with one is never kept)."""
     if filters.page == 1:
         return True
-    matching = sum(overview.matches(flag, filters) for flag in snapshot.flags.values())
+    matching = _matching(snapshot)[filters.tag, filters.owner]
     return filters.page <= overview.last_page(matching)
+
+
+@per_snapshot
+def _matching(snapshot: Snapshot) -> collections.Counter[tuple[str, str]]:
+    """How many flags `overview.matches` passes for each tag and owner filter ("" for
+    none) with no text filter: counted once per snapshot, not on every request for a page
+    past the first (a lookup instead of a pass over every flag)."""
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    for flag in snapshot.flags.values():
+        for tag in {"", *flag["tags"]}:
+            for owner in {"", flag["owner"]}:
+                counts[tag, owner] += 1
+    return counts
 
 
 class Flag(_Page):
