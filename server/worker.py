@@ -281,7 +281,10 @@ class NonBlockingWorker(BalancedThreadWorker):
             super().enqueue_req(conn)
             return
         conn.sock.setblocking(False)
-        conn.received = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        # a bytearray: appending a piece does not copy what came before
+        leftover = conn.parser.unreader.take_buffered() if conn.parser is not None else b""
+        conn.received = bytearray(leftover)
+        conn.scan = reading.Scan(self._head_limit, reading.MAX_BODY)
         wait = Wait(conn, time.monotonic() + HEADER_TIMEOUT, partial(self._late, conn))
         self._reading[conn] = self._waits["reading"].add(wait)
         # A kept-alive connection comes here once readable: its request is usually whole
@@ -321,11 +324,10 @@ class NonBlockingWorker(BalancedThreadWorker):
     def _whole(self, conn: Any) -> bool:
         """Whether the request received is whole (or enough for the parser to refuse it);
         answers 100 Continue on the way."""
-        step = reading.progress(conn.received, self._head_limit, reading.MAX_BODY)
+        step = conn.scan.look(conn.received)
         if step is reading.Progress.CONTINUE:
-            head = reading.find_head(conn.received)
-            assert head is not None  # CONTINUE comes with a head
-            conn.received = reading.without_expect(conn.received, head)
+            conn.received = reading.without_expect(conn.received, conn.scan.head)
+            conn.scan = reading.Scan(self._head_limit, reading.MAX_BODY)  # the bytes moved
             try:
                 conn.sock.send(reading.CONTINUE)  # a few bytes: room for them
             except OSError:
@@ -337,8 +339,8 @@ class NonBlockingWorker(BalancedThreadWorker):
         self._reading.pop(conn).done = True
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-        conn.parser.unreader.unread(conn.received)
-        conn.received = b""
+        conn.parser.unreader.unread(bytes(conn.received))
+        conn.received = bytearray()
         conn.data_ready = True  # gthread would otherwise wait for a first byte
         super().enqueue_req(conn)
 
