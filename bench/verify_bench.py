@@ -14,10 +14,8 @@ on the request path.
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import orjson
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
+import build_bench  # noqa: E402
 import gen_tree  # noqa: E402
 
 from compiler import publish  # noqa: E402
@@ -36,13 +35,8 @@ from core import snapshot as store  # noqa: E402
 
 
 def best(runs: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(runs):
-        gc.collect()
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
+    """The shortest of `runs` timings of `work` (build_bench's, without the result)."""
+    return build_bench.best(runs, work)[0]
 
 
 def synthetic_audit(flags: list[str], per_flag: int) -> dict[str, Any]:
@@ -78,9 +72,9 @@ def measure(count: int, work: Path, per_flag: int, runs: int) -> dict[str, float
     raw = (out / "snapshot.json").read_bytes()
     document = orjson.loads(raw)
     audit = synthetic_audit(sorted(document["flags"]), per_flag)
-    with publish.locked(out):
-        publish.publish(out, raw, canonical.serialize(audit), flagd.definitions(document))
     expected = flagd.definitions(document)
+    with publish.locked(out):
+        publish.publish(out, raw, canonical.serialize(audit), expected)
     found = {name: (out / "flagd" / f"{name}.json").read_bytes() for name in expected}
     assert verify.snapshot_problems(document) == []
     assert verify.audit_problems(audit, document["revision"]) == []
