@@ -137,13 +137,20 @@ def test_a_link_to_a_fifo_outside_is_never_opened(tmp_path: Path) -> None:
     assert "flags/pipe.yaml:1:1: error[file-outside-tree]" in result.stdout
 
 
-def test_diff_of_the_work_tree_never_reads_a_link_out(
-    tmp_path: Path, git_repo: tuple[Path, Git]
-) -> None:
+@pytest.fixture
+def committed(git_repo: tuple[Path, Git]) -> tuple[Path, Git]:
+    """A git repository whose flags/ (the project and a.yaml) is committed once."""
     repo, git = git_repo
     write_tree(repo / "flags", {"_project.yaml": PROJECT, "a.yaml": FLAG})
     git("add", "--all")
     git("commit", "--quiet", "--message", "Add the flags")
+    return repo, git
+
+
+def test_diff_of_the_work_tree_never_reads_a_link_out(
+    tmp_path: Path, committed: tuple[Path, Git]
+) -> None:
+    repo, _ = committed
     write_tree(tmp_path, {"home/.netrc": SECRET_FLAG})
     _link(repo / "flags/stolen.yaml", tmp_path / "home/.netrc")
     for output in ("text", "json", "markdown"):
@@ -153,14 +160,11 @@ def test_diff_of_the_work_tree_never_reads_a_link_out(
 
 
 def test_diff_of_committed_links_judges_them_as_check_does(
-    tmp_path: Path, git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, committed: tuple[Path, Git], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A pull request commits the link: at a revision it is reported, never followed out,
     and a link inside the folder works, as in the work tree."""
-    repo, git = git_repo
-    write_tree(repo / "flags", {"_project.yaml": PROJECT, "a.yaml": FLAG})
-    git("add", "--all")
-    git("commit", "--quiet", "--message", "Add the flags")
+    repo, git = committed
     write_tree(tmp_path, {"home/.netrc": SECRET_FLAG})
     _link(repo / "flags/stolen.yaml", tmp_path / "home/.netrc")
     _link(repo / "flags/up.yaml", Path("../../home/.netrc"))
@@ -365,12 +369,9 @@ def test_audit_text_shows_crafted_commits_safely(
 
 
 def test_diff_text_shows_crafted_names_and_data_safely(
-    git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    committed: tuple[Path, Git], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo, git = git_repo
-    write_tree(repo / "flags", {"_project.yaml": PROJECT, "a.yaml": FLAG})
-    git("add", "--all")
-    git("commit", "--quiet", "--message", "Add the flags")
+    repo, _ = committed
     nasty = (
         'description: "Clears \\e[2J, then \\x9b31m and \\u202e reversed"\n'
         "owner: x\nenabled: true\n"
