@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from build_bench import tree_for
+from procfs import children, connections_held, rss_mb
 from serve_bench import HERE, build, free_port, gunicorn_env, process, wait_for
 
 PATHS = ("/healthz", "/api/v1/environments/production/flags?application=web")
@@ -133,51 +134,6 @@ class Attacker:
                 self.close(client)
 
 
-def workers_of(master: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == master:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def rss_mb(pids: Sequence[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
-    return total / 1024
-
-
-def connections_held(pids: Sequence[int], port: int) -> int:
-    """Established connections to `port` held by `pids` (from /proc), as test_worker does."""
-    inodes: set[str] = set()
-    for pid in pids:
-        for fd in Path(f"/proc/{pid}/fd").glob("*"):
-            try:
-                target = str(fd.readlink())
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    held = 0
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pids[0]}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            held += local_port == port and fields[3] == "01" and fields[9] in inodes
-    return held
-
-
 def phase(name: str, port: int, master: int, args: argparse.Namespace, slow: int) -> Phase:
     stop = threading.Event()
     attacker = Attacker(port, slow, args.interval)
@@ -192,9 +148,9 @@ def phase(name: str, port: int, master: int, args: argparse.Namespace, slow: int
     deadline = time.monotonic() + args.duration
     while time.monotonic() < deadline:
         time.sleep(1)
-        pids = workers_of(master)
+        pids = children(master)
         held_samples.append((len(attacker.sent), connections_held(pids, port) if pids else 0))
-    memory = rss_mb(workers_of(master))
+    memory = rss_mb(children(master))
     stop.set()
     client.join()
     if slow:

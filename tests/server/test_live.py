@@ -20,6 +20,7 @@ import falcon.testing
 import pytest
 import requests
 
+from bench.procfs import children
 from server import wsgi
 from server.auth import digest
 from server.logs import JsonFormatter, TextFormatter
@@ -135,15 +136,7 @@ def finish(
 
 def workers(master: int) -> list[int]:
     """The pids of the master's child processes (its workers)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == master and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    return children(master)
 
 
 def json_lines(log: Path) -> list[dict[str, Any]]:

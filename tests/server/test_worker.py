@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bench.procfs import connections_held
 from server import worker
 from tests.server.conftest import Built
 from tests.server.test_live import running, wait_until, workers
@@ -126,21 +127,7 @@ def _answered(clients: list[socket.socket], within: float) -> set[socket.socket]
 
 def _connections_held(pid: int, port: int) -> int:
     """Established connections to `port` that process `pid` holds (from /proc)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = str(fd.readlink())
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    held = 0
-    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local_port = int(fields[1].rsplit(":", 1)[1], 16)
-        if local_port == port and fields[3] == "01" and fields[9] in inodes:
-            held += 1
-    return held
+    return connections_held([pid], port)
 
 
 @contextmanager
