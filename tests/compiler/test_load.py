@@ -21,6 +21,18 @@ def codes(loaded: Loaded) -> list[tuple[str, int, int, str]]:
     return sorted((d.file, d.line, d.column, d.code) for d in loaded.diagnostics)
 
 
+def load_with_mode_000(root: Path, locked: Path, mode: int) -> Loaded:
+    """load_tree(root) while `locked` (a file or a folder) has mode 000, `mode` after; skipped
+    where mode 000 does not stop this user (root)."""
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip(f"this user can read {locked.name}, though its mode is 000 (root)")
+        return load_tree(root, ".")
+    finally:
+        locked.chmod(mode)
+
+
 def test_reads_flags_in_sub_folders_and_skips_hidden_and_private_files(tmp_path: Path) -> None:
     root = tree(
         tmp_path,
@@ -122,14 +134,7 @@ def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
 
 def test_unreadable_file_is_an_io_error(tmp_path: Path) -> None:
     root = tree(tmp_path, {"locked.yaml": FLAG, "open.yaml": FLAG})
-    locked = root / "locked.yaml"
-    locked.chmod(0)
-    try:
-        if os.access(locked, os.R_OK):
-            pytest.skip("this user can read a file whose mode is 000 (root)")
-        loaded = load_tree(root, ".")
-    finally:
-        locked.chmod(0o644)
+    loaded = load_with_mode_000(root, root / "locked.yaml", 0o644)
     assert codes(loaded) == [("locked.yaml", 1, 1, "io-error")]
     assert [d.key for d in loaded.flags] == ["open"]
 
@@ -205,13 +210,6 @@ def test_empty_folder(tmp_path: Path) -> None:
 
 def test_unreadable_folder_is_an_io_error(tmp_path: Path) -> None:
     root = tree(tmp_path, {"team/locked.yaml": FLAG, "open.yaml": FLAG})
-    folder = root / "team"
-    folder.chmod(0)
-    try:
-        if os.access(folder, os.R_OK):
-            pytest.skip("this user can list a folder whose mode is 000 (root)")
-        loaded = load_tree(root, ".")
-    finally:
-        folder.chmod(0o755)
+    loaded = load_with_mode_000(root, root / "team", 0o755)
     assert codes(loaded) == [("team", 1, 1, "io-error")]
     assert [d.key for d in loaded.flags] == ["open"]
