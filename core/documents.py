@@ -94,9 +94,8 @@ def _flags(snapshot: Snapshot, page_size: int) -> Iterator[Document]:
     for offset in _offsets(len(snapshot.flags), page_size):
         body = flags.unfiltered_page(snapshot, Page(page_size, offset))
         yield _page("/api/v1/flags", page_size, offset, body)
-    everyone = tuple(snapshot.environments)
     for key in snapshot.flags:
-        yield _at(f"/api/v1/flags/{key}", flags.detail(snapshot, key, everyone))
+        yield _at(f"/api/v1/flags/{key}", flags.detail(snapshot, key, snapshot.environments))
 
 
 def _audit(snapshot: Snapshot, page_size: int) -> Iterator[Document]:

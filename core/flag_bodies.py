@@ -50,8 +50,9 @@ class ListQuery:
 def unfiltered_page(snapshot: Snapshot, where: Page) -> Body:
     """`GET /api/v1/flags?limit=&offset=` with no filter, as answered to credentials that
     may read every environment: the pages a static export holds (`core.documents`)."""
-    everyone = tuple(snapshot.environments)
-    query = ListQuery(None, None, None, None, everyone, True, where.limit, where.offset)
+    query = ListQuery(
+        None, None, None, None, snapshot.environments, True, where.limit, where.offset
+    )
     return list_answer(snapshot, query)
 
 

@@ -50,13 +50,14 @@ class Snapshot:
     def digest(self) -> str:
         return str(self.document["digest"])
 
-    @property
-    def environments(self) -> list[str]:
-        return list(self.document["environments"])
+    @functools.cached_property
+    def environments(self) -> tuple[str, ...]:
+        """Made once (requests look names up in it), a tuple, so no caller can change it."""
+        return tuple(self.document["environments"])
 
-    @property
-    def applications(self) -> list[str]:
-        return list(self.document["applications"])
+    @functools.cached_property
+    def applications(self) -> tuple[str, ...]:
+        return tuple(self.document["applications"])
 
     @property
     def flags(self) -> dict[str, dict[str, Any]]:

@@ -124,7 +124,7 @@ def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
         history=history[:FLAG_HISTORY],
         more_history=max(0, len(history) - FLAG_HISTORY),
         environments=snapshot.environments,
-        applications=snapshot.applications,
+        applications=list(snapshot.applications),  # flag.html adds it to a list
         levels=overview.LEVELS,
     )
 

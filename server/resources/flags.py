@@ -90,5 +90,5 @@ class Detail:
 def _visible(req: falcon.Request, snapshot: Snapshot) -> tuple[str, ...]:
     allowed = allowed_environments(req)
     if allowed is None:
-        return tuple(snapshot.environments)
+        return snapshot.environments
     return tuple(env for env in snapshot.environments if env in allowed)

@@ -10,7 +10,7 @@ not problem+json: OpenFeature providers read them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import falcon
@@ -178,7 +178,7 @@ def _name(context: Mapping[str, Any], field: str, key: str | None) -> str | None
     raise OfrepError(falcon.HTTP_400, INVALID_CONTEXT, f"context.{field} must be a string", key)
 
 
-def _unknown(field: str, name: str, known: list[str], key: str | None) -> OfrepError:
+def _unknown(field: str, name: str, known: Sequence[str], key: str | None) -> OfrepError:
     return OfrepError(
         falcon.HTTP_400,
         INVALID_CONTEXT,
