@@ -124,7 +124,7 @@ def evaluation(
 
 
 def bulk_body(snapshot: Snapshot, environment: str, application: str | None) -> Body:
-    flags = [evaluation(snapshot, key, environment, application) for key in sorted(snapshot.flags)]
+    flags = [evaluation(snapshot, key, environment, application) for key in snapshot.keys]
     return json_body({"flags": flags, "metadata": {"revision": snapshot.revision}})
 
 
