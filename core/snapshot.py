@@ -219,7 +219,7 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snap
     else:
         log = _parse(audit_raw, AUDIT)
         _verified(verify.audit_problems, log, document["revision"])
-        entries, complete = list(log["entries"]), bool(log["complete"])
+        entries, complete = log["entries"], log["complete"]  # checked: a list, a bool
     snapshot = Snapshot(document, raw, entries, complete, clock())
     found = _flagd_files(build / FLAGD)
     if found is None and whole:
