@@ -215,7 +215,9 @@ def _snapshot_shape(document: Any, reasons: Reasons) -> None:
     if not _fields(document, "snapshot.json", _SNAPSHOT, reasons):
         return
     if type(document["format"]) is not int or document["format"] != SNAPSHOT_FORMAT:
-        reasons.append(f"snapshot.json: format {_shown(document['format'])} is not 1")
+        reasons.append(
+            f"snapshot.json: format {_shown(document['format'])} is not {SNAPSHOT_FORMAT}"
+        )
     _matches(document["revision"], _REVISION, "snapshot.json: revision", reasons)
     _matches(document["digest"], _DIGEST, "snapshot.json: digest", reasons)
     _names(document["environments"], "snapshot.json: environments", reasons)
