@@ -42,7 +42,8 @@ import gen_history
 from build_bench import best
 
 from compiler.audit import extract
-from compiler.history import LOG_FORMAT, Repository
+from compiler.git_log import LOG_FORMAT
+from compiler.git_repository import GitRepository
 from core import canonical
 
 HERE = Path(__file__).resolve().parent
@@ -84,7 +85,7 @@ def history_for(flags: int, commits: int, seed: int, cache: Path) -> Path:
 
 def extract_in_process(repo: Path, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Open the repository and extract, with the collector paused as flagc does."""
-    repository = Repository.open(repo / gen_history.FLAGS)
+    repository = GitRepository.open(repo / gen_history.FLAGS)
     if repository is None:
         raise SystemExit(f"{repo} is not a git work tree")
     gc.disable()

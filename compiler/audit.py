@@ -1,7 +1,7 @@
 """The audit log: git history -> who changed which flag, when, why, and what it changed.
 
 `entries` is pure (commits and blob contents in, entries out); `extract` drives it over a
-`Repository`, which reads the history in one `git log` pass and the blobs in one batch.
+`GitRepository`, which reads the history in one `git log` pass and the blobs in one batch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from compiler.changes import changed_fields
-from compiler.history import Change, Commit, Repository
+from compiler.git_log import Change, Commit
+from compiler.git_repository import GitRepository
 from compiler.load import PROJECT_FILE, Document, flag_key
 from compiler.validate import check_document
 from compiler.yamlsource import Data, Parsed, parse
@@ -268,7 +269,7 @@ def field_changes(before: Data, after: Data) -> list[Entry]:
     ]
 
 
-def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def extract(repository: GitRepository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The audit.json document for HEAD; with `previous` (an earlier document) only the
     commits after its head are read, unless history was rewritten since."""
     head = repository.head()
@@ -296,7 +297,7 @@ def extract(repository: Repository, previous: Mapping[str, Any] | None = None) -
     return {"format": AUDIT_FORMAT, "head": head, "complete": complete, "entries": new + older}
 
 
-def _continuable(repository: Repository, previous: Mapping[str, Any] | None) -> str | None:
+def _continuable(repository: GitRepository, previous: Mapping[str, Any] | None) -> str | None:
     """The head to continue `previous` from: only a well-formed log whose head is still on
     HEAD's first-parent line (not rewritten away, not a branch since merged)."""
     if previous is None or not usable(previous) or previous["head"] is None:
@@ -325,7 +326,7 @@ def usable(document: Any) -> bool:
     )
 
 
-def _project_at(repository: Repository, revision: str | None) -> Version | None:
+def _project_at(repository: GitRepository, revision: str | None) -> Version | None:
     if revision is None:
         return None
     content = repository.file_at(revision, PROJECT_FILE)

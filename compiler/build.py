@@ -21,7 +21,7 @@ import orjson
 
 from compiler import audit, emit, publish
 from compiler.diagnostics import Diagnostic, has_errors
-from compiler.history import Repository
+from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, Stopwatch, compile_tree
 from core import flagd
 from core.canonical import serialize
@@ -168,7 +168,7 @@ def read_history(folder: Path, previous: dict[str, Any] | None, allow_shallow: b
     """The audit log continuing `previous` (the last build's) and the revision; outside
     git or before the first commit, an empty log and no revision. Raises ShallowClone for
     a shallow clone unless `allow_shallow`."""
-    repository = Repository.open(folder)
+    repository = GitRepository.open(folder)
     head = repository.head() if repository is not None else None
     if repository is None or head is None:
         where = "in a git work tree" if repository is None else "in a repository with commits"

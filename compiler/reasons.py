@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence, Set
 
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.history import Change, Commit
+from compiler.git_log import Change, Commit
 from compiler.load import PROJECT_FILE, flag_key
 from core.model import ReasonPolicy
 

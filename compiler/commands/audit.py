@@ -12,7 +12,7 @@ from typing import Any
 
 from compiler import audit as audit_log
 from compiler.commands import OK, Subcommands, UsageError
-from compiler.history import Repository
+from compiler.git_repository import GitRepository
 from compiler.printable import printable
 from compiler.validate import did_you_mean
 
@@ -26,7 +26,7 @@ def register(commands: Subcommands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    repository = Repository.open(Path(args.dir))
+    repository = GitRepository.open(Path(args.dir))
     if repository is None:
         raise UsageError(f"{args.dir} is not in a git work tree: there is no history to read")
     with repository:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from compiler.commands import Subcommands, UsageError, date_argument, exit_code
-from compiler.history import Commit, Repository
+from compiler.git_log import Commit
+from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, compile_tree
 from compiler.reasons import check_reasons
 from compiler.report import REPORTERS, summary
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def _commits(folder: Path, revisions: str) -> list[Commit]:
     """The commits in `revisions` that changed the flags folder, oldest first."""
     base, head = split_range(revisions)
-    repository = Repository.open(folder)
+    repository = GitRepository.open(folder)
     if repository is None:
         raise UsageError(f"--reasons reads git history, but {folder} is not in a git work tree")
     with repository:
@@ -93,7 +94,7 @@ def split_range(revisions: str) -> tuple[str, str]:
     return base or "HEAD", head or "HEAD"
 
 
-def _commit_of(repository: Repository, revision: str) -> str:
+def _commit_of(repository: GitRepository, revision: str) -> str:
     sha = repository.resolve(revision)
     if sha is not None:
         return sha

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from compiler.commands import FINDINGS, OK, USAGE, Subcommands, UsageError
 from compiler.diagnostics import unreadable
-from compiler.history import Repository
+from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, compile_tree
 from compiler.plan import Label, plan
 from compiler.plan_report import REPORTERS
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.dir)
     if not folder.is_dir():  # also how the repository is found, so it must exist on disk
         raise UsageError(f"{args.dir} is not a folder of flag files")
-    repository = Repository.open(folder)
+    repository = GitRepository.open(folder)
     if repository is None:
         raise UsageError(f"{args.dir} is not in a git work tree; flagc diff compares revisions")
     head: Compiled | None
@@ -56,18 +56,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _at(
-    repository: Repository, revision: str, scratch: Path, display_root: str
+    repository: GitRepository, revision: str, scratch: Path, display_root: str
 ) -> tuple[Label, Compiled | None]:
     """The flags folder at `revision`, compiled; None when it did not exist there."""
     commit = _commit(repository, revision)
     label = Label(revision, commit)
     if repository.file_at(commit, "") is None:  # the folder itself, as a tree
         return label, None
-    repository.export(commit, scratch)
+    repository.write_folder_at(commit, scratch)
     return label, compile_tree(scratch, display_root=display_root)
 
 
-def _commit(repository: Repository, revision: str) -> str:
+def _commit(repository: GitRepository, revision: str) -> str:
     commit = repository.resolve(revision)
     if commit is None:
         # CI checkouts are shallow by default, and then the base branch is not there.

@@ -24,7 +24,7 @@ import pytest
 
 from compiler import audit
 from compiler.cli import main
-from compiler.history import Repository
+from compiler.git_repository import GitRepository
 from core import snapshot as store
 from tests.compiler.test_snapshot import canonical, check_snapshot
 from tests.conftest import GIT_ENV, PROJECT, Git, git_in, write_tree
@@ -124,7 +124,7 @@ class Scripted:
         return self.git("rev-parse", "HEAD").strip()
 
     def extract(self, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        repository = Repository.open(self.flags)
+        repository = GitRepository.open(self.flags)
         assert repository is not None
         with repository:
             return audit.extract(repository, previous)
@@ -1770,7 +1770,7 @@ def test_one_commit_with_thousands_of_flags(git_repo: tuple[Path, Git]) -> None:
     write_tree(repo, files)
     git("add", "--all")
     git("commit", "--quiet", "--message", "Import every flag")
-    with Repository.open(repo / "flags") as repository:
+    with GitRepository.open(repo / "flags") as repository:
         document = audit.extract(repository)
     assert len(document["entries"]) == 3001
     assert {entry["change"] for entry in document["entries"]} == {"created", "project"}
@@ -1788,5 +1788,5 @@ def test_a_build_outside_git_is_served_and_continued(tmp_path: Path) -> None:
     git("init", "--quiet", "--initial-branch=main")
     git("add", "--all")
     git("commit", "--quiet", "--message", "Declare the environments")
-    with Repository.open(tmp_path / "flags") as repository:
+    with GitRepository.open(tmp_path / "flags") as repository:
         assert audit.extract(repository, audit.empty()) == audit.extract(repository)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from compiler.cli import main
 from compiler.commands import UsageError
 from compiler.commands.check import split_range
-from compiler.history import Change, Commit
+from compiler.git_log import Change, Commit
 from compiler.pipeline import compile_tree
 from compiler.reasons import changed_files, check_reasons, deny_form, thin
 from core.model import DEFAULT_DENY, ReasonPolicy

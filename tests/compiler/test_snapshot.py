@@ -1,6 +1,6 @@
 """The snapshot `flagc build` writes: its schema and what its content means.
 
-`check_snapshot` is the one place that judges a snapshot; test_cli.py and test_history.py
+`check_snapshot` is the one place that judges a snapshot; test_cli.py and test_git_repository.py
 call it on every snapshot they build, so each build in the tests is checked the same way.
 """
 

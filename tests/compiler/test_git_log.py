@@ -1,4 +1,4 @@
-"""compiler.history.parse_log: git's `log --raw -z --no-abbrev --format=LOG_FORMAT` output
+"""compiler.git_log.parse_log: git's `log --raw -z --no-abbrev --format=LOG_FORMAT` output
 parsed without a repository.
 
 The byte strings are built by `serialize`, which writes what git writes; the first test
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.history import LOG_FORMAT, Change, Commit, parse_log
+from compiler.git_log import LOG_FORMAT, Change, Commit, parse_log
 from tests.conftest import Git, write_tree
 
 ZERO = "0" * 40

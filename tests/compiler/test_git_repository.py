@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from compiler import history
 from compiler.cli import main
+from compiler.git_repository import revision
 from tests.compiler.test_snapshot import FULL_TREE, check_snapshot
 from tests.conftest import Git, git_in, write_tree
 
@@ -46,7 +46,7 @@ def test_committed_tree_is_head(committed: tuple[Path, Path, Git], tmp_path: Pat
     _, folder, git = committed
     sha = head(git)
     assert len(sha) == 40
-    assert history.revision(folder) == sha
+    assert revision(folder) == sha
     assert build(folder, tmp_path / "out")["revision"] == sha
 
 
@@ -55,15 +55,15 @@ def test_relative_folder(
 ) -> None:
     repo, folder, git = committed
     monkeypatch.chdir(repo)
-    assert history.revision(Path(FLAGS)) == head(git)
+    assert revision(Path(FLAGS)) == head(git)
     monkeypatch.chdir(folder / "checkout")
-    assert history.revision(Path("..")) == head(git)
+    assert revision(Path("..")) == head(git)
     monkeypatch.chdir(tmp_path)
-    assert history.revision(Path(os.path.relpath(folder))) == head(git)
+    assert revision(Path(os.path.relpath(folder))) == head(git)
     (folder / "growth" / "banner.yaml").write_text(
         "description: Banner\nowner: growth\nenabled: false\n", encoding="utf-8"
     )
-    assert history.revision(Path(os.path.relpath(folder))) == f"{head(git)}-dirty"
+    assert revision(Path(os.path.relpath(folder))) == f"{head(git)}-dirty"
 
 
 def test_the_whole_repository_as_flags_folder(git_repo: tuple[Path, Git]) -> None:
@@ -71,11 +71,11 @@ def test_the_whole_repository_as_flags_folder(git_repo: tuple[Path, Git]) -> Non
     write_tree(repo, FULL_TREE)
     git("add", "--all")
     git("commit", "--quiet", "--message", "flags")
-    assert history.revision(repo) == head(git)
+    assert revision(repo) == head(git)
     (repo / "notes.txt").write_text("anything\n", encoding="utf-8")  # not compiled
-    assert history.revision(repo) == head(git)
+    assert revision(repo) == head(git)
     (repo / "more.yaml").write_text("description: M\nowner: me\nenabled: true\n", "utf-8")
-    assert history.revision(repo) == f"{head(git)}-dirty"
+    assert revision(repo) == f"{head(git)}-dirty"
 
 
 def test_modified_file_is_dirty(committed: tuple[Path, Path, Git], tmp_path: Path) -> None:
@@ -83,12 +83,12 @@ def test_modified_file_is_dirty(committed: tuple[Path, Path, Git], tmp_path: Pat
     path = folder / "growth" / "banner.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("Free", "Paid"), encoding="utf-8")
     dirty = f"{head(git)}-dirty"
-    assert history.revision(folder) == dirty
+    assert revision(folder) == dirty
     assert build(folder, tmp_path / "out")["revision"] == dirty
     git("add", "--all")  # staged is still not committed
-    assert history.revision(folder) == dirty
+    assert revision(folder) == dirty
     git("commit", "--quiet", "--message", "paid")
-    assert history.revision(folder) == head(git)
+    assert revision(folder) == head(git)
 
 
 @pytest.mark.parametrize(
@@ -100,14 +100,14 @@ def test_untracked_file_is_dirty(
     _, folder, git = committed
     write_tree(folder, {relative: "description: New\nowner: me\nenabled: false\n"})
     dirty = f"{head(git)}-dirty"
-    assert history.revision(folder) == dirty
+    assert revision(folder) == dirty
     assert build(folder, tmp_path / "out")["revision"] == dirty
 
 
 def test_deleted_file_is_dirty(committed: tuple[Path, Path, Git]) -> None:
     _, folder, git = committed
     (folder / "growth" / "banner.yaml").unlink()
-    assert history.revision(folder) == f"{head(git)}-dirty"
+    assert revision(folder) == f"{head(git)}-dirty"
 
 
 def test_changes_outside_the_flags_folder_are_not_dirty(
@@ -127,7 +127,7 @@ def test_changes_outside_the_flags_folder_are_not_dirty(
     )
     git("add", "config/other.yaml")
     sha = head(git)
-    assert history.revision(folder) == sha
+    assert revision(folder) == sha
     assert build(folder, tmp_path / "out")["revision"] == sha
 
 
@@ -146,9 +146,9 @@ def test_ignored_flag_file_is_dirty(committed: tuple[Path, Path, Git], tmp_path:
 def test_repository_without_commits(git_repo: tuple[Path, Git], tmp_path: Path) -> None:
     repo, git = git_repo
     folder = write_tree(repo / FLAGS, FULL_TREE)
-    assert history.revision(folder) is None
+    assert revision(folder) is None
     git("add", "--all")  # staged, still no commit
-    assert history.revision(folder) is None
+    assert revision(folder) is None
     document = build(folder, tmp_path / "out")
     assert document["revision"] == f"content-{document['digest'].removeprefix('sha256:')[:12]}"
 
@@ -168,7 +168,7 @@ def test_plain_folder(tmp_path: Path) -> None:
     if not _outside_any_repository(tmp_path):
         pytest.skip(f"{tmp_path} is inside a git work tree")
     folder = write_tree(tmp_path / "flags", FULL_TREE)
-    assert history.revision(folder) is None
+    assert revision(folder) is None
     document = build(folder, tmp_path / "out")
     digest = document["digest"].removeprefix("sha256:")
     assert document["revision"] == f"content-{digest[:12]}"

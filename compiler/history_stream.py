@@ -1,0 +1,115 @@
+"""The first-parent log and its blobs, read as git produces them (`HistoryStream`).
+
+A thread parses `git log` (`compiler.git_log.parse_log`) as its output arrives and asks
+`git cat-file --batch` for each blob it names; the caller reads the blobs back meanwhile.
+The two git processes are started by `compiler.git_repository.GitRepository.stream`; this
+module never imports GitPython.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from typing import IO, Any
+
+from compiler.git_log import Commit, parse_log
+
+Blob = tuple[str, str, bytes]  # SHA, the path it was first named by, content
+
+
+class HistoryStream:
+    """The first-parent log and its blobs, read concurrently: a thread parses `git log` as
+    it arrives and asks `git cat-file --batch` for each new blob at once, while the caller
+    consumes the blobs (parsing them, the costly part) as they come back. git's two
+    processes and our parsing then run side by side instead of one after another.
+
+    Iterate `blobs()` to the end, then read `commits` (oldest first).
+    """
+
+    def __init__(self, log: Any, cat_file: Any, prefix: str) -> None:
+        self._log, self._cat_file, self._prefix = log, cat_file, prefix
+        self._requested: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
+        self._newest_first: list[Commit] = []
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._read_log, daemon=True)
+        self._thread.start()
+
+    @property
+    def commits(self) -> list[Commit]:
+        return self._newest_first[::-1]
+
+    def blobs(self) -> Iterator[Blob]:
+        while (request := self._requested.get()) is not None:
+            sha, path = request
+            yield sha, path, _read_blob(self._cat_file.stdout, sha)
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        self._log.wait()  # raises GitCommandError if git log failed
+
+    def _read_log(self) -> None:
+        seen: set[str] = set()
+        pending = b""
+        try:
+            while chunk := self._log.stdout.read(1 << 16):
+                pending = self._parse(pending + chunk, seen, final=False)
+            self._parse(pending, seen, final=True)
+        except BaseException as exc:  # handed to the consumer, who raises it
+            self._failure = exc
+        finally:
+            with contextlib.suppress(OSError):
+                self._cat_file.stdin.close()
+            self._requested.put(None)
+
+    def _parse(self, data: bytes, seen: set[str], *, final: bool) -> bytes:
+        """Parse the complete records in `data`, ask for their new blobs; return the rest."""
+        end = len(data) if final else data.rfind(b"\x1e")
+        if end <= 0:
+            return data
+        try:
+            commits = parse_log(data[:end], self._prefix)
+        except (ValueError, IndexError):
+            if final:
+                raise
+            return data  # a record separator inside a message: wait for more
+        requests = []
+        for commit in commits:
+            for change in commit.changes:
+                for sha, path in (
+                    (change.old_blob, change.old_path),
+                    (change.new_blob, change.new_path),
+                ):
+                    if sha is not None and path is not None and sha not in seen:
+                        seen.add(sha)
+                        requests.append((sha, path))
+        # Announced before they are asked for: the consumer must be reading the answers
+        # while we write, or a large batch fills both pipes and everyone waits.
+        for request in requests:
+            self._requested.put(request)
+        self._cat_file.stdin.write("".join(f"{sha}\n" for sha, _ in requests).encode())
+        self._cat_file.stdin.flush()
+        self._newest_first.extend(commits)
+        return data[end:]
+
+    def __enter__(self) -> HistoryStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in (self._log, self._cat_file):
+            with contextlib.suppress(OSError, ValueError):
+                process.stdout.close()
+            with contextlib.suppress(Exception):
+                process.wait()
+
+
+def _read_blob(stream: IO[bytes], sha: str) -> bytes:
+    """One answer of `git cat-file --batch`: a header `<sha> blob <size>`, the content, and a
+    newline; anything else (`<sha> missing`, another type) is a ValueError."""
+    header = stream.readline().split()
+    if len(header) != 3 or header[1] != b"blob":
+        raise ValueError(f"git cat-file could not read blob {sha}: {b' '.join(header)!r}")
+    data = stream.read(int(header[2]))
+    stream.read(1)  # the newline after each object
+    return data
