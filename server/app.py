@@ -20,7 +20,7 @@ def create_app(
     middleware: Iterable[Any] = (),  # Falcon middleware after Exchange (access control)
     default_environment: str | None = None,
     metrics_route: bool = True,  # False when /metrics has its own port (--metrics-bind)
-    repository: dashboard.Repository | None = None,  # the dashboard's links to flag files
+    links: dashboard.SourceLinks | None = None,  # the dashboard's links to flag files
 ) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App(middleware=[Exchange(observers), *middleware])
     # problem+json outside /ofrep/; 500s logged, never a traceback
@@ -45,5 +45,5 @@ def create_app(
     app.add_route("/api/v1/audit", audit.Log(store))
     app.add_route("/ofrep/v1/evaluate/flags", ofrep.Bulk(store, default_environment))
     app.add_route("/ofrep/v1/evaluate/flags/{key}", ofrep.Single(store, default_environment))
-    dashboard.add_routes(app, store, repository)  # the read-only pages: /, /flags/{key}, ...
+    dashboard.add_routes(app, store, links)  # the read-only pages: /, /flags/{key}, ...
     return app

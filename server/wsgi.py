@@ -108,7 +108,7 @@ def build(settings: Settings) -> Service:
         middleware=[access] if access is not None else [],
         default_environment=default,
         metrics_route=settings.metrics_bind is None,
-        repository=dashboard.Repository(settings.repository_url, settings.flags_path),
+        links=dashboard.SourceLinks(settings.repository_url, settings.flags_path),
     )
     store.watch(settings.reload_interval)
     return Service(settings, store, access, app)

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import falcon
 
 from server.dashboard import views
-from server.dashboard.links import Repository
+from server.dashboard.links import SourceLinks
 from server.store import Store
 
-__all__ = ["Repository", "add_routes"]
+__all__ = ["SourceLinks", "add_routes"]
 
 
 def _today() -> dt.date:
@@ -22,11 +22,11 @@ def _today() -> dt.date:
 def add_routes(
     app: falcon.App[falcon.Request, falcon.Response],
     store: Store,
-    repository: Repository | None = None,
+    links: SourceLinks | None = None,  # to flag files and commits on the code host
     today: Callable[[], dt.date] = _today,  # expiry is judged against it
 ) -> None:
     """The pages under `/` and their assets under `/static/`."""
-    where = repository or Repository()
+    where = links or SourceLinks()
     app.add_route("/", views.Overview(store, where, today))
     app.add_route("/flags/{key}", views.Flag(store, where, today))
     app.add_route("/audit", views.Audit(store, where, today))

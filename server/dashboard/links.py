@@ -1,4 +1,4 @@
-"""Links from the dashboard to the repository the flags live in: a flag's file at the
+"""Links from the dashboard to the code host the flags live on (`SourceLinks`): a flag's file at the
 revision being served, and a commit. Without a repository URL (FLAGSERVE_REPOSITORY_URL)
 there are no links and the pages show paths and commits as text."""
 
@@ -12,7 +12,7 @@ _COMMIT = re.compile(r"([0-9a-f]{40}|[0-9a-f]{64})(-dirty)?")
 
 
 @dataclass(frozen=True)
-class Repository:
+class SourceLinks:
     """Where the flags are browsed: `url` such as https://github.com/org/repo (GitHub's and
     GitLab's `blob/` and `commit/` paths), `folder` the flags folder inside it."""
 

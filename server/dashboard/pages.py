@@ -18,7 +18,7 @@ import jinja2
 from core.bodies import Body, body
 from core.snapshot import Snapshot
 from server.dashboard import graph, overview
-from server.dashboard.links import Repository
+from server.dashboard.links import SourceLinks
 
 HTML = "text/html; charset=utf-8"
 AUDIT_PAGE = 100  # entries a page of the audit feed shows
@@ -45,9 +45,9 @@ _TEMPLATES.filters["number"] = "{:,}".format  # 2,000
 
 @dataclass(frozen=True)
 class Site:
-    """What every page needs beside the snapshot: links to the repository, and today."""
+    """What every page needs beside the snapshot: links to the code host, and today."""
 
-    repository: Repository
+    links: SourceLinks
     today: dt.date
 
 
@@ -56,9 +56,9 @@ def render(name: str, snapshot: Snapshot, site: Site, **context: Any) -> Body:
     newest = snapshot.entries[0]["committed_at"] if snapshot.entries else None
     html = _TEMPLATES.get_template(name).render(
         revision=snapshot.revision,
-        revision_link=site.repository.commit(snapshot.revision),
+        revision_link=site.links.commit(snapshot.revision),
         changed_at=newest,
-        repository=site.repository,
+        links=site.links,
         today=site.today.isoformat(),
         **context,
     )
@@ -115,7 +115,7 @@ def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
         site,
         flag=flag,
         expired=expired(flag, site.today),
-        file_link=site.repository.file(snapshot.revision, flag["file"]),
+        file_link=site.links.file(snapshot.revision, flag["file"]),
         declared=_declared(flag, snapshot.environments, snapshot.applications),
         needs=needs,
         needed_by=needed_by,

@@ -26,7 +26,7 @@ from core.paging import per_snapshot
 from core.snapshot import Snapshot
 from server.access import OPEN, PAGE
 from server.dashboard import overview, pages
-from server.dashboard.links import Repository
+from server.dashboard.links import SourceLinks
 from server.respond import SECURITY_HEADERS, send
 from server.store import Store
 
@@ -43,18 +43,18 @@ PAGE_HEADERS = tuple(
 
 
 class _Page:
-    """What the pages share: the store, the repository links, and the day."""
+    """What the pages share: the store, the links to the code host, and the day."""
 
     access = PAGE  # for server.auth: a '*' key when keys are on, also as Basic's password
     security_headers = PAGE_HEADERS  # for server.respond.Exchange
 
-    def __init__(self, store: Store, repository: Repository, today: Callable[[], dt.date]) -> None:
+    def __init__(self, store: Store, links: SourceLinks, today: Callable[[], dt.date]) -> None:
         self._store = store
-        self._repository = repository
+        self._links = links
         self._today = today
 
     def _site(self) -> pages.Site:
-        return pages.Site(self._repository, self._today())
+        return pages.Site(self._links, self._today())
 
     def _send(
         self,

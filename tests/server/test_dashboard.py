@@ -368,7 +368,7 @@ def test_the_needed_flag_lists_what_needs_it(client: falcon.testing.TestClient) 
 
 def test_links_to_the_repository_when_its_url_is_set(store: Store) -> None:
     client = falcon.testing.TestClient(
-        create_app(store, repository=dashboard.Repository(REPO, "flags"))
+        create_app(store, links=dashboard.SourceLinks(REPO, "flags"))
     )
     revision = store.current.revision
     html = client.simulate_get("/flags/new-checkout").text
@@ -387,8 +387,8 @@ def test_links_to_the_repository_when_its_url_is_set(store: Store) -> None:
     ],
 )
 def test_file_links(revision: str, file: str | None) -> None:
-    assert dashboard.Repository(REPO).file(revision, "x/y.yaml") == file
-    assert dashboard.Repository(None).file(revision, "x/y.yaml") is None
+    assert dashboard.SourceLinks(REPO).file(revision, "x/y.yaml") == file
+    assert dashboard.SourceLinks(None).file(revision, "x/y.yaml") is None
 
 
 @pytest.mark.parametrize(
