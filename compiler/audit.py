@@ -13,8 +13,8 @@ from typing import Any
 from compiler.changes import changed_fields
 from compiler.git_log import Change, Commit
 from compiler.git_repository import GitRepository
-from compiler.load import PROJECT_FILE, Document, flag_key
-from compiler.validate import check_document
+from compiler.load import PROJECT_FILE, SourceFile, flag_key
+from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse
 from core.model import Flag, Project
 from core.resolve import Grid, grid_of, resolve
@@ -47,9 +47,9 @@ def read_version(content: bytes | None, path: str) -> Version:
     if not isinstance(parsed, Parsed):
         where = parsed[0]
         return Version(invalid=f"{where.line}:{where.column}: {where.message}")
-    document = Document(path, parsed.data, parsed.source, path=path)
+    document = SourceFile(path, parsed.data, parsed.source, path=path)
     model = Project if path == PROJECT_FILE else Flag
-    value, problems = check_document(document, model)
+    value, problems = validate_document(document, model)
     problems = [*parsed.problems, *problems]
     if problems:
         where = problems[0]

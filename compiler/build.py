@@ -102,7 +102,7 @@ def build(
     `flags_dir` is not a folder. A shallow clone is refused (nothing written) unless
     `allow_shallow`, which marks the audit log incomplete. Builds into one `out` take turns.
     """
-    publish.check_out(out)
+    publish.require_usable_out(out)
     stopwatch = Stopwatch()
     compiled = compile_tree(
         flags_dir, display_root=display_root, today=today, strict=strict, stopwatch=stopwatch

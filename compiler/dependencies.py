@@ -1,8 +1,7 @@
-"""Stage 4, check: dependency cycles, flags on where a dependency is off, and expiry."""
+"""Stage 4, dependencies: dependency cycles, and flags on where a dependency is off."""
 
 from __future__ import annotations
 
-import datetime
 from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -15,21 +14,15 @@ from core.resolve import Grid, Resolution, source_path
 MAX_NAMED = 10  # cells or flags named in one message before "and N more"
 
 
-def check(
-    grid: Grid | None,
-    flags: Mapping[str, FlagFile],
-    resolved: Mapping[str, Resolution],
-    today: datetime.date,
-    *,
-    strict: bool = False,
+def check_dependencies(
+    grid: Grid | None, flags: Mapping[str, FlagFile], resolved: Mapping[str, Resolution]
 ) -> list[Diagnostic]:
-    """Cycles and expiry need only the flags; values (with no valid project, no `grid`)
-    are checked when there is a grid to resolve them on."""
+    """Cycles need only the flags; values (with no valid project, no `grid`) are checked
+    when there is a grid to resolve them on."""
     edges = {key: flag_file.flag.depends_on for key, flag_file in flags.items()}
     return [
         *_cycles(flags, edges),
         *(_disabled(grid, flags, resolved, edges) if grid is not None else ()),
-        *_expired(flags, today, Severity.ERROR if strict else Severity.WARNING),
     ]
 
 
@@ -144,20 +137,6 @@ def _cells_named(grid: Grid, cells: list[int]) -> str:
     if len(names) <= MAX_NAMED:
         return ", ".join(names)
     return f"{', '.join(names[:MAX_NAMED])} and {len(names) - MAX_NAMED} more"
-
-
-def _expired(
-    flags: Mapping[str, FlagFile], today: datetime.date, severity: Severity
-) -> Iterator[Diagnostic]:
-    for key, flag_file in flags.items():
-        expires = flag_file.flag.expires
-        if expires is not None and datetime.date.fromisoformat(expires) < today:
-            message = (
-                f"{key} expired on {expires}; remove the flag and the code paths it guards, "
-                "or set a later `expires` date"
-            )
-            line, column = flag_file.document.source.locate(("expires",))
-            yield Diagnostic(flag_file.document.file, line, column, severity, "expired", message)
 
 
 def _at(flag_file: FlagFile, path: tuple[Any, ...], code: str, message: str) -> Diagnostic:

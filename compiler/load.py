@@ -1,4 +1,4 @@
-"""Stage 1, load: a flags directory -> documents with source positions, and what is wrong."""
+"""Stage 1, load: a flags directory -> source files with positions, and what is wrong."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ PROJECT_FILE = "_project.yaml"
 
 
 @dataclass(frozen=True, slots=True)
-class Document:
-    """One parsed file: its display path, plain data and where each value stands."""
+class SourceFile:
+    """One parsed YAML file: its display path, plain data and where each value stands."""
 
     file: str  # as shown to people: the folder as given, then the path inside it
     data: Data
@@ -39,8 +39,8 @@ class Unread:
 
 @dataclass(slots=True)
 class Loaded:
-    project: Document | None = None
-    flags: list[Document] = field(default_factory=list)
+    project: SourceFile | None = None
+    flags: list[SourceFile] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unread: list[Unread] = field(default_factory=list)
 
@@ -182,7 +182,7 @@ def _load_file(
     diagnostics: list[Diagnostic],
     link: bool,
     key: str = "",
-) -> Document | None:
+) -> SourceFile | None:
     raw = _read(tree, relative, file, diagnostics, link)
     if raw is None:
         return None
@@ -192,7 +192,7 @@ def _load_file(
     parsed = parse(text, file)
     if isinstance(parsed, Parsed):
         diagnostics.extend(parsed.problems)
-        return Document(file, parsed.data, parsed.source, key, relative)
+        return SourceFile(file, parsed.data, parsed.source, key, relative)
     diagnostics.extend(parsed)
     return None
 

@@ -47,7 +47,7 @@ class OutputError(Exception):
     """OUT cannot take a build (the message says why); nothing was changed."""
 
 
-def check_out(out: Path) -> None:
+def require_usable_out(out: Path) -> None:
     """OutputError when OUT could not take a build, before anything is compiled."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"the output {out} exists and is not a folder")
@@ -85,7 +85,7 @@ def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str,
     """Write one build into OUT and make it current in one rename; returns its directory.
 
     `audit` None keeps the current build's audit.json (hard-linked, not rewritten: it can be
-    tens of megabytes). Call under `locked(out)`, after `check_out`."""
+    tens of megabytes). Call under `locked(out)`, after `require_usable_out`."""
     adopt_legacy(out)
     tidy(out)
     builds = out / BUILDS

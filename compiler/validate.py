@@ -1,4 +1,4 @@
-"""Stage 2, validate: documents -> typed flags and project, against the JSON Schemas.
+"""Stage 2, validate: source files -> typed flags and project, against the JSON Schemas.
 
 The pydantic models accept exactly what the schemas accept, and cost a few microseconds a
 document, so they run first; the schema's full error reporting runs only for documents
@@ -18,7 +18,7 @@ import jsonschema
 import pydantic
 
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.load import PROJECT_FILE, Document, Loaded
+from compiler.load import PROJECT_FILE, Loaded, SourceFile
 from core.model import DATE_PATTERN, NAME_PATTERN, TAG_PATTERN, TEXT_PATTERN, Flag, Project
 from core.schemas import schema_document
 
@@ -26,14 +26,14 @@ from core.schemas import schema_document
 @dataclass(frozen=True, slots=True)
 class FlagFile:
     key: str
-    document: Document
+    document: SourceFile
     flag: Flag
 
 
 @dataclass(slots=True)
 class Validated:
     project: Project | None = None
-    project_document: Document | None = None
+    project_file: SourceFile | None = None
     flags: dict[str, FlagFile] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -42,15 +42,17 @@ def validate(loaded: Loaded) -> Validated:
     """Check each document against its schema; keep the valid ones, typed, by flag key."""
     result = Validated(diagnostics=list(loaded.diagnostics))
     if loaded.project is not None:
-        project = _check(loaded.project, Project, "project", "project-config", result.diagnostics)
+        project = _validate_one(
+            loaded.project, Project, "project", "project-config", result.diagnostics
+        )
         if project is not None:
-            result.project, result.project_document = project, loaded.project
+            result.project, result.project_file = project, loaded.project
     owners: dict[str, list[str]] = {}  # key -> files, those that could not be read too
     for unread in loaded.unread:
         owners.setdefault(unread.key, []).append(unread.file)
     for document in loaded.flags:
         owners.setdefault(document.key, []).append(document.file)
-        flag = _check(document, Flag, "flag", "schema", result.diagnostics)
+        flag = _validate_one(document, Flag, "flag", "schema", result.diagnostics)
         if flag is not None:
             result.flags[document.key] = FlagFile(document.key, document, flag)
     for key, files in owners.items():
@@ -63,15 +65,15 @@ def validate(loaded: Loaded) -> Validated:
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
-def check_document(document: Document, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
+def validate_document(document: SourceFile, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
     """One document against its schema (Flag or Project): the typed value, or its problems."""
     schema, code = ("flag", "schema") if model is Flag else ("project", "project-config")
     problems: list[Diagnostic] = []
-    return _check(document, model, schema, code, problems), problems
+    return _validate_one(document, model, schema, code, problems), problems
 
 
-def _check(
-    document: Document, model: type[M], schema: str, code: str, report: list[Diagnostic]
+def _validate_one(
+    document: SourceFile, model: type[M], schema: str, code: str, report: list[Diagnostic]
 ) -> M | None:
     """The typed document, or None with its problems added to `report`."""
     try:
@@ -156,7 +158,7 @@ def did_you_mean(name: str, candidates: list[str]) -> str:
     return f" ({hint})" if hint else ""
 
 
-def _diagnostic(document: Document, problem: _Problem, code: str) -> Diagnostic:
+def _diagnostic(document: SourceFile, problem: _Problem, code: str) -> Diagnostic:
     line, column = document.source.locate(problem.path, key=problem.on_key)
     where = _dotted(problem.path)
     message = _MESSAGES[problem.kind](problem) if problem.kind in _MESSAGES else problem.text

@@ -44,7 +44,7 @@ def documents(snapshot: Snapshot, page_size: int = MAX_LIMIT) -> Iterator[Docume
         raise ValueError(
             f"a page holds 1 to {MAX_LIMIT} items (the server's limit), not {page_size}"
         )
-    _check_names(snapshot)
+    _require_path_names(snapshot)
     return _all(snapshot, page_size)
 
 
@@ -55,7 +55,7 @@ def _all(snapshot: Snapshot, page_size: int) -> Iterator[Document]:
     yield from _audit(snapshot, page_size)
 
 
-def _check_names(snapshot: Snapshot) -> None:
+def _require_path_names(snapshot: Snapshot) -> None:
     """Names become path segments: one like `..` or `a/b` would write outside the site."""
     for kind, names in (
         ("environment", snapshot.environments),

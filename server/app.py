@@ -30,7 +30,7 @@ def create_app(
     app.add_route("/readyz", health.Readiness(store))
     if metrics_route:
         app.add_route("/metrics", metrics.Exposition())
-    app.add_route("/openapi.json", openapi.Document())
+    app.add_route("/openapi.json", openapi.Spec())
     app.add_route("/api/v1/snapshot", snapshot.Whole(store))
     app.add_route("/api/v1/environments/{environment}/flags", snapshot.FlatMap(store))
     app.add_route(

@@ -106,7 +106,7 @@ def _service() -> Service | None:
 
 
 def on_starting(server: Any) -> None:
-    _check_bind(_settings.bind)
+    _require_free_bind(_settings.bind)
     _raise_file_limit(server, workers * worker_connections + 256)
     if _settings.metrics_bind is None:
         return
@@ -119,7 +119,7 @@ def on_starting(server: Any) -> None:
     server.log.info("Serving /metrics on %s (master)", _settings.metrics_bind)
 
 
-def _check_bind(bind: str) -> None:
+def _require_free_bind(bind: str) -> None:
     """An address another program holds: one message and exit status 2 at once, rather
     than gunicorn's five attempts a second apart and its own exit status. Not when the
     socket is handed over (a re-executed master, systemd): it is ours and bound already."""

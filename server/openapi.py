@@ -49,8 +49,8 @@ RFC 9457) whose `type` ends in a stable kind; a method a path does not have is a
 """
 
 
-def document() -> Schema:
-    """The whole document (plain JSON data)."""
+def spec() -> Schema:
+    """The whole OpenAPI document (plain JSON data): the spec `/openapi.json` serves."""
     return {
         "openapi": "3.1.0",
         "info": {

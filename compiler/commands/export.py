@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     site: Path = args.site
     page_size: int = MAX_LIMIT if args.page_size is None else args.page_size
     try:
-        check_site(site)
+        require_site_folder(site)
         snapshot = load(args.out)
         found = documents(snapshot, page_size)
         written = write_site(site, found, snapshot, page_size, into_nonempty=args.into_nonempty)
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     return OK
 
 
-def check_site(site: Path) -> None:
+def require_site_folder(site: Path) -> None:
     """SITE must be missing or a folder, itself and not a symbolic link to one."""
     if site.is_symlink():
         raise UsageError(f"{site} is a symbolic link; give the folder itself")
@@ -154,7 +154,7 @@ def _export(
     site: Path, found: Iterable[Document], snapshot: Snapshot, page_size: int, into: bool
 ) -> int:
     previous = _previous(site)
-    _check_foreign(site, previous, into)
+    _require_no_foreign_files(site, previous, into)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, suffix=STAGING_SUFFIX, dir=site))
     try:
         listed = _stage(staging, found, site, previous.paths)
@@ -248,7 +248,7 @@ def _read_regular(path: Path) -> bytes | None:
         return None
 
 
-def _check_foreign(site: Path, previous: Previous, into_nonempty: bool) -> None:
+def _require_no_foreign_files(site: Path, previous: Previous, into_nonempty: bool) -> None:
     """A folder that is neither empty nor an export holds someone's files: refused unless
     --into-nonempty says to write beside them."""
     if previous.exported or into_nonempty:

@@ -10,11 +10,13 @@ from server.access import OPEN
 from server.respond import send
 
 
-class Document:
+class Spec:
+    """The OpenAPI document, one body made when the app is."""
+
     access = OPEN
 
     def __init__(self) -> None:
-        self._body: Body = json_body(openapi.document())
+        self._body: Body = json_body(openapi.spec())
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         send(req, resp, self._body)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.diagnostics import Diagnostic
-from compiler.load import Document, Loaded
+from compiler.load import Loaded, SourceFile
 from compiler.validate import validate
 from compiler.yamlsource import Data, Parsed, parse
 from core.model import Flag, Project, ReasonPolicy
@@ -125,9 +125,9 @@ def test_invalid_fixtures_exercise_every_schema_keyword(kind: str) -> None:
     assert used <= failed, used - failed
 
 
-def document_of(path: Path) -> Document:
+def document_of(path: Path) -> SourceFile:
     parsed = read(path)
-    return Document(path.name, parsed.data, parsed.source, path.stem, path.name)
+    return SourceFile(path.name, parsed.data, parsed.source, path.stem, path.name)
 
 
 def validate_fixture(kind: str, path: Path) -> list[Diagnostic]:

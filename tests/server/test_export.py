@@ -181,7 +181,7 @@ def test_the_application_path_answers_as_the_query(
 def test_the_application_path_conforms_to_the_document(
     client: falcon.testing.TestClient, url: str, status: int, kind: str | None
 ) -> None:
-    conforms(client, openapi.document(), "GET", url, {}, status)
+    conforms(client, openapi.spec(), "GET", url, {}, status)
     if kind is not None:
         assert client.simulate_get(url).json["type"].endswith(kind)
 
