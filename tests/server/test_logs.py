@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +72,8 @@ def test_observers_hear_of_every_answered_request(store: Store) -> None:
         ("/no/such/thing", 404, heard[2][2]),
         ("/no/such/thing", 404, heard[2][2]),
     ]
-    assert heard[2][2] and len(heard[2][2]) == 32  # made up: a UUID's hex
+    assert uuid.UUID(hex=heard[2][2]).version == 4  # made up: a random UUID's hex
+    assert heard[2][2] == uuid.UUID(hex=heard[2][2]).hex
     assert all(elapsed >= 0 for *_, elapsed in heard)
 
 
