@@ -1,6 +1,8 @@
 """The audit log: git history -> who changed which flag, when, why, and what it changed.
 
-`entries` is pure (commits and blob contents in, entries out); `extract` drives it over a
+`entries` is pure (commits and blob contents in, typed `Entry`s out, their field and value
+changes those of `compiler.changes`); `to_json` is the one place an entry becomes the JSON of
+audit.json and `flagc audit --format json`. `extract` drives `entries` over a
 `GitRepository`, which reads the history in one `git log` pass and the blobs in one batch.
 """
 
@@ -8,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from compiler.changes import changed_fields
+from compiler.changes import Cell, FieldChange, ValueChange, changed_fields, changed_values
 from compiler.git_log import Change, Commit
 from compiler.git_repository import GitRepository
 from compiler.load import PROJECT_FILE, SourceFile, flag_key
@@ -20,7 +22,7 @@ from core.model import Flag, Project
 from core.resolve import Grid, grid_of, resolve
 
 AUDIT_FORMAT = 1
-Entry = dict[str, Any]
+EntryKind = Literal["created", "modified", "moved", "deleted", "project"]
 Grids = tuple["Grid | None", "Grid | None"]  # the project's grid before and after a commit
 
 
@@ -59,6 +61,46 @@ def read_version(content: bytes | None, path: str) -> Version:
     return Version(parsed.data, flag=value if isinstance(value, Flag) else None)
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What one commit did to one flag (`flag`), or to _project.yaml (`flag` None, `change`
+    "project"). `file` is where the flag is after the commit (where it was, if deleted),
+    `previous_file` where it was before a move. A version whose file was not valid says why
+    in `invalid` and lists no changes: the next valid version is compared with the last
+    valid one, not with it."""
+
+    commit: Commit
+    change: EntryKind
+    flag: str | None
+    file: str | None
+    previous_file: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    values: tuple[ValueChange, ...] = ()
+    invalid: str | None = None
+
+
+def to_json(entry: Entry) -> dict[str, Any]:
+    """The entry as audit.json and `flagc audit --format json` write it (in this key order,
+    which the JSON of `flagc audit` shows as it is)."""
+    commit = entry.commit
+    return {
+        "commit": commit.sha,
+        "author": {"name": commit.author_name, "email": commit.author_email},
+        "committer": {"name": commit.committer_name, "email": commit.committer_email},
+        "timestamp": commit.authored_at,
+        "committed_at": commit.committed_at,
+        "subject": commit.subject,
+        "reason": commit.message,
+        "change": entry.change,
+        "flag": entry.flag,
+        "file": entry.file,
+        "previous_file": entry.previous_file,
+        "fields": [{"field": f.path, "from": f.before, "to": f.after} for f in entry.fields],
+        "values": [{"cell": v.cell, "from": v.before, "to": v.after} for v in entry.values],
+        "invalid": entry.invalid,
+    }
+
+
 @dataclass(slots=True)
 class _State:
     """What the replay knows between commits: the project's last valid version, and each
@@ -72,16 +114,24 @@ class _State:
     seen: set[str] = field(default_factory=set)
     # Each version's cells on each grid, resolved once: a version is the "after" of one
     # change and the "before" of the next.
-    cells: dict[tuple[int, int], dict[str, bool]] = field(default_factory=dict)
+    cells: dict[tuple[int, int], dict[Cell, bool]] = field(default_factory=dict)
+    grid_cells: dict[int, tuple[Cell, ...]] = field(default_factory=dict)  # by id(grid)
 
-    def cells_of(self, version: Version | None, grid: Grid | None) -> dict[str, bool]:
+    def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, bool]:
         if version is None or version.flag is None or grid is None:
             return {}
         key = (id(version), id(grid))
         if key not in self.cells:
-            cells = resolve(grid, {"_": version.flag})["_"].cells
-            self.cells[key] = dict(zip(grid.names, (c.value for c in cells), strict=True))
+            values = (c.value for c in resolve(grid, {"_": version.flag})["_"].cells)
+            self.cells[key] = dict(zip(self._cells(grid), values, strict=True))
         return self.cells[key]
+
+    def _cells(self, grid: Grid) -> tuple[Cell, ...]:
+        # A grid's cells are listed once: the same few grids serve the whole history.
+        if id(grid) not in self.grid_cells:
+            count = len(grid.environments) * grid.width
+            self.grid_cells[id(grid)] = tuple(grid.cell(index) for index in range(count))
+        return self.grid_cells[id(grid)]
 
 
 class NeedsWholeHistory(Exception):
@@ -169,15 +219,19 @@ def _entries_for(
     if old_key is not None and old_key != new_key:
         yield _flag_entry(commit, "deleted", old_key, change.old_path, None, state, None, grids)
     if new_key is not None:
-        kind = {"A": "created", "D": "deleted"}.get(change.status, "modified")
-        previous = None
-        if old_key == new_key:
-            kind = "moved" if change.old_path != change.new_path else "modified"
-            previous = change.old_path if kind == "moved" else None
-        elif kind != "deleted":
-            kind = "created"
+        kind = _kind(change, same_key=old_key == new_key)
+        previous = change.old_path if kind == "moved" else None
         new = version(change.new_blob, change.new_path)
         yield _flag_entry(commit, kind, new_key, change.new_path, previous, state, new, grids)
+
+
+def _kind(change: Change, *, same_key: bool) -> EntryKind:
+    """What a change with a new side did to its flag: under the same key it moved (another
+    path) or was modified; under a new key (a new file, or one renamed from another key,
+    whose old key gets its own "deleted" entry) it was created."""
+    if same_key:
+        return "moved" if change.old_path != change.new_path else "modified"
+    return "deleted" if change.status == "D" else "created"
 
 
 def _seed(state: _State, key: str, before: Version | None) -> None:
@@ -192,7 +246,7 @@ def _seed(state: _State, key: str, before: Version | None) -> None:
 
 def _flag_entry(
     commit: Commit,
-    kind: str,
+    kind: EntryKind,
     key: str,
     path: str | None,
     previous_file: str | None,
@@ -200,73 +254,45 @@ def _flag_entry(
     new: Version | None,
     grids: Grids,
 ) -> Entry:
-    old = state.flags.get(key) if kind != "created" else None
-    entry = _entry(commit, kind, key, path, previous_file)
     if new is not None and new.invalid is not None:
-        entry["invalid"] = new.invalid
-        return entry  # judged later against the last valid version
-    entry["fields"] = field_changes(old.data if old else None, new.data if new else None)
-    entry["values"] = value_changes(state.cells_of(old, grids[0]), state.cells_of(new, grids[1]))
+        # Judged later against the last valid version, which stays in `state`.
+        return Entry(commit, kind, key, path, previous_file, invalid=new.invalid)
+    old = state.flags.get(key) if kind != "created" else None
+    fields = field_changes(old.data if old else None, new.data if new else None)
+    values = value_changes(state.cells_of(old, grids[0]), state.cells_of(new, grids[1]))
     if new is None:
         state.flags.pop(key, None)
     else:
         state.flags[key] = new
-    return entry
+    return Entry(commit, kind, key, path, previous_file, fields, values)
 
 
 def _project_entry(
     commit: Commit, change: Change, state: _State, version: Reader
 ) -> Iterator[Entry]:
     new = version(change.new_blob, change.new_path) if change.new_path == PROJECT_FILE else None
-    entry = _entry(commit, "project", None, PROJECT_FILE, None)
     if new is not None and new.invalid is not None:
-        entry["invalid"] = new.invalid
-    else:
-        old_data = state.project.data if state.project else None
-        entry["fields"] = field_changes(old_data, new.data if new else None)
-        state.project = new
-    yield entry
+        yield Entry(commit, "project", None, PROJECT_FILE, invalid=new.invalid)
+        return
+    old_data = state.project.data if state.project else None
+    state.project = new
+    fields = field_changes(old_data, new.data if new else None)
+    yield Entry(commit, "project", None, PROJECT_FILE, fields=fields)
 
 
-def _entry(
-    commit: Commit, kind: str, key: str | None, path: str | None, previous: str | None
-) -> Entry:
-    return {
-        "commit": commit.sha,
-        "author": {"name": commit.author_name, "email": commit.author_email},
-        "committer": {"name": commit.committer_name, "email": commit.committer_email},
-        "timestamp": commit.authored_at,
-        "committed_at": commit.committed_at,
-        "subject": commit.subject,
-        "reason": commit.message,
-        "change": kind,
-        "flag": key,
-        "file": path,
-        "previous_file": previous,
-        "fields": [],
-        "values": [],
-        "invalid": None,
-    }
-
-
-def value_changes(before: Mapping[str, bool], after: Mapping[str, bool]) -> list[Entry]:
-    """Cells whose value changed, in the order of `after` then `before`; None is absent."""
+def value_changes(
+    before: Mapping[Cell, bool], after: Mapping[Cell, bool]
+) -> tuple[ValueChange, ...]:
+    """Cells whose value changed, in the order of `after` then `before` (each in its grid's
+    order); None is absent."""
     if before == after:  # most changes leave every value as it was
-        return []
-    names = [*after, *(name for name in before if name not in after)]
-    return [
-        {"cell": name, "from": before.get(name), "to": after.get(name)}
-        for name in names
-        if before.get(name) != after.get(name)
-    ]
+        return ()
+    return changed_values(before, after, [*after, *(cell for cell in before if cell not in after)])
 
 
-def field_changes(before: Data, after: Data) -> list[Entry]:
-    """Declared fields that changed, as dotted paths, sorted; None is absent."""
-    return [
-        {"field": path, "from": old, "to": new}
-        for path, old, new in sorted(changed_fields(before, after), key=lambda c: c[0])
-    ]
+def field_changes(before: Data, after: Data) -> tuple[FieldChange, ...]:
+    """Declared fields that changed, as dotted paths, sorted by path; None is absent."""
+    return tuple(sorted(changed_fields(before, after), key=lambda change: change.path))
 
 
 def extract(repository: GitRepository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -276,25 +302,31 @@ def extract(repository: GitRepository, previous: Mapping[str, Any] | None = None
     since = _continuable(repository, previous)
     if previous is not None and since is not None and since == head:
         return dict(previous)  # nothing new to read
-    contents: dict[str, bytes] = {}
-    versions: Versions = {}
-    commits: list[Commit] = []
-    if head is not None:
-        with repository.stream(since) as stream:
-            # Each blob is parsed while git is still producing the rest of the log.
-            for sha, path, content in stream.blobs():
-                contents[sha] = content
-                versions[sha, path == PROJECT_FILE] = read_version(content, path)
-            commits = stream.commits
     try:
-        project = _project_at(repository, since)
-        new = entries(commits, contents, project, partial=since is not None, versions=versions)
+        new = [to_json(entry) for entry in log(repository, since)]
     except NeedsWholeHistory:
         return extract(repository)
     older = list(previous["entries"]) if since is not None and previous else []
     continued = bool(previous["complete"]) if since is not None and previous else True
     complete = continued and not repository.is_shallow()
     return {"format": AUDIT_FORMAT, "head": head, "complete": complete, "entries": new + older}
+
+
+def log(repository: GitRepository, since: str | None = None) -> list[Entry]:
+    """The entries of the commits on HEAD after `since` (all of them with None), newest
+    first. Continuing from `since` raises NeedsWholeHistory when a file was broken there."""
+    contents: dict[str, bytes] = {}
+    versions: Versions = {}
+    commits: list[Commit] = []
+    if repository.head() is not None:
+        with repository.stream(since) as stream:
+            # Each blob is parsed while git is still producing the rest of the log.
+            for sha, path, content in stream.blobs():
+                contents[sha] = content
+                versions[sha, path == PROJECT_FILE] = read_version(content, path)
+            commits = stream.commits
+    project = _project_at(repository, since)
+    return entries(commits, contents, project, partial=since is not None, versions=versions)
 
 
 def _continuable(repository: GitRepository, previous: Mapping[str, Any] | None) -> str | None:
@@ -362,7 +394,7 @@ def flag_metadata(audit: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _metadata(entry: Entry) -> dict[str, Any]:
+def _metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "created_at": None,
         "created_by": None,

@@ -1,16 +1,52 @@
-"""What changed between two versions of a flag's declaration: shared by the audit log
-(one commit) and the plan (one pull request)."""
+"""One model of a change to the flags, shared by the audit log (what one commit changed)
+and the plan (what one pull request changes): declared fields that changed, and resolved
+values that changed. Each output (audit.json, `flagc audit`, `flagc diff`) turns these into
+its own words and JSON at its edge; the rules of what counts as a change live here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
 from compiler.yamlsource import Data
 
-FieldChange = tuple[str, Data, Data]  # dotted path, before, after (None: absent)
+Cell = tuple[str, str | None]  # (environment, application or None for the environment's own)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A declared field, as a dotted path (`environments.production.applications.web`);
+    None stands for "not declared" (the schemas never allow null)."""
+
+    path: str
+    before: Data
+    after: Data
+
+
+@dataclass(frozen=True, slots=True)
+class ValueChange:
+    """One resolved value; None stands for "absent" (the flag, the environment or the
+    application does not exist on that side)."""
+
+    environment: str
+    application: str | None
+    before: bool | None
+    after: bool | None
+
+    @property
+    def cell(self) -> str:
+        """The cell's name as people and the formats write it: `production`, `production/web`."""
+        return (
+            self.environment
+            if self.application is None
+            else f"{self.environment}/{self.application}"
+        )
 
 
 def changed_fields(before: Data, after: Data) -> list[FieldChange]:
-    """Declared values that differ, by dotted path (`environments.production.enabled`);
-    lists such as depends_on and tags are single values, as people read them."""
+    """Declared values that differ, by dotted path (`environments.production.enabled`), in
+    no particular order (each output sorts them its way); lists such as depends_on and tags
+    are single values, as people read them."""
     found: list[FieldChange] = []
     _differences(before, after, "", found)
     return found
@@ -30,6 +66,18 @@ def _differences(before: Data, after: Data, prefix: str, found: list[FieldChange
             old_leaf = None if isinstance(before, dict) else before
             new_leaf = None if isinstance(after, dict) else after
             if old_leaf != new_leaf:
-                found.append((prefix[:-1], old_leaf, new_leaf))
+                found.append(FieldChange(prefix[:-1], old_leaf, new_leaf))
     elif prefix:
-        found.append((prefix[:-1], before, after))
+        found.append(FieldChange(prefix[:-1], before, after))
+
+
+def changed_values(
+    before: Mapping[Cell, bool], after: Mapping[Cell, bool], cells: Iterable[Cell]
+) -> tuple[ValueChange, ...]:
+    """The cells, in the order of `cells` (each output orders them its way), whose value
+    differs between `before` and `after`; a cell missing from a side is absent (None)."""
+    return tuple(
+        ValueChange(cell[0], cell[1], before.get(cell), after.get(cell))
+        for cell in cells
+        if before.get(cell) != after.get(cell)
+    )

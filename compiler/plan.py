@@ -14,47 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal, NamedTuple
 
-from compiler.changes import changed_fields
+from compiler.changes import Cell, FieldChange, ValueChange, changed_fields, changed_values
 from compiler.diagnostics import Severity
 from compiler.pipeline import Compiled
 from compiler.validate import FlagFile
-from compiler.yamlsource import Data
 from core.model import Flag
 from core.resolve import Grid, Resolution
 
 Kind = Literal["added", "removed", "moved", "changed"]
 KINDS: tuple[Kind, ...] = ("added", "removed", "moved", "changed")
 SideName = Literal["base", "head"]
-Cell = tuple[str, str | None]  # (environment, application or None)
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """A declared field, as a dotted path (`environments.production.applications.web`);
-    None stands for "not declared" (the schemas never allow null)."""
-
-    path: str
-    before: Data
-    after: Data
-
-
-@dataclass(frozen=True, slots=True)
-class ValueChange:
-    """One resolved value; None stands for "absent" (the flag, the environment or the
-    application does not exist on that side)."""
-
-    environment: str
-    application: str | None
-    before: bool | None
-    after: bool | None
-
-    @property
-    def cell(self) -> str:
-        return (
-            self.environment
-            if self.application is None
-            else f"{self.environment}/{self.application}"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +287,7 @@ def _field_changes(
     changes = changed_fields(
         before.document.data if before else {}, after.document.data if after else {}
     )
-    return tuple(FieldChange(*change) for change in sorted(changes, key=lambda c: order.path(c[0])))
+    return tuple(sorted(changes, key=lambda change: order.path(change.path)))
 
 
 def _value_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[ValueChange, ...]:
@@ -326,12 +295,7 @@ def _value_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[Val
     if before is not None and after is not None and old.grid == new.grid and before == after:
         return ()  # the common case, decided without building a cell by cell view
     old_cells, new_cells = _cells(old.grid, before), _cells(new.grid, after)
-    cells = sorted({*old_cells, *new_cells}, key=order.cell)
-    return tuple(
-        ValueChange(cell[0], cell[1], old_cells.get(cell), new_cells.get(cell))
-        for cell in cells
-        if old_cells.get(cell) != new_cells.get(cell)
-    )
+    return changed_values(old_cells, new_cells, sorted({*old_cells, *new_cells}, key=order.cell))
 
 
 def _cells(grid: Grid | None, resolution: Resolution | None) -> dict[Cell, bool]:

@@ -8,12 +8,13 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from compiler import audit as audit_log
+from compiler.audit import Entry
 from compiler.commands import OK, Subcommands, UsageError
 from compiler.git_repository import GitRepository
 from compiler.printable import printable
+from compiler.render.words import literal, state
 from compiler.validate import did_you_mean
 
 
@@ -30,64 +31,56 @@ def run(args: argparse.Namespace) -> int:
     if repository is None:
         raise UsageError(f"{args.dir} is not in a git work tree: there is no history to read")
     with repository:
-        log = audit_log.extract(repository)
-    entries = [entry for entry in log["entries"] if entry["flag"] == args.key]
+        log = audit_log.log(repository)
+    entries = [entry for entry in log if entry.flag == args.key]
     if not entries:
-        keys = sorted({str(entry["flag"]) for entry in log["entries"] if entry["flag"]})
+        keys = sorted({entry.flag for entry in log if entry.flag})
         raise UsageError(f"no flag {args.key!r} in the history{did_you_mean(args.key, keys)}")
     if args.format == "json":
-        sys.stdout.write(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
+        rows = [audit_log.to_json(entry) for entry in entries]
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write("\n".join(_text(entry) for entry in entries))
     return OK
 
 
-def _text(entry: dict[str, Any]) -> str:
+def _text(entry: Entry) -> str:
     """One entry as `git log` shows a commit; every line `printable` (names, messages and
     file names come from whoever made the commit)."""
-    author = entry["author"]
-    where = entry["file"]
-    if entry["previous_file"]:
-        where = f"{entry['previous_file']} -> {where}"
+    commit = entry.commit
+    where = entry.file
+    if entry.previous_file:
+        where = f"{entry.previous_file} -> {where}"
     lines = [
-        f"commit {entry['commit']} ({entry['change']}) {where}",
-        f"Author: {author['name']} <{author['email']}>",
-        f"Date:   {entry['timestamp']}",
+        f"commit {commit.sha} ({entry.change}) {where}",
+        f"Author: {commit.author_name} <{commit.author_email}>",
+        f"Date:   {commit.authored_at}",
         "",
-        *(f"    {line}".rstrip() for line in (entry["reason"] or "(no message)").split("\n")),
+        *(f"    {line}".rstrip() for line in (commit.message or "(no message)").split("\n")),
         "",
         *_changes(entry),
     ]
     return "\n".join(printable(line) for line in lines).rstrip("\n") + "\n"
 
 
-def _changes(entry: dict[str, Any]) -> Iterator[str]:
-    if entry["invalid"]:
-        yield f"  the file was not valid here: {entry['invalid']}"
+def _changes(entry: Entry) -> Iterator[str]:
+    if entry.invalid:
+        yield f"  the file was not valid here: {entry.invalid}"
         return
-    if entry["change"] in ("created", "deleted"):
+    if entry.change in ("created", "deleted"):
         yield from _summary(entry)
     else:
-        for value in entry["values"]:
-            yield f"  {value['cell']}: {_state(value['from'])} -> {_state(value['to'])}"
-    for change in entry["fields"]:
-        old, new = _shown(change["from"]), _shown(change["to"])
-        yield f"  {change['field']}: {old} -> {new}"
+        for value in entry.values:
+            yield f"  {value.cell}: {state(value.before)} -> {state(value.after)}"
+    for change in entry.fields:
+        yield f"  {change.path}: {literal(change.before)} -> {literal(change.after)}"
 
 
-def _summary(entry: dict[str, Any]) -> Iterator[str]:
+def _summary(entry: Entry) -> Iterator[str]:
     """A created or deleted flag: where it was on, rather than every cell."""
-    side = "to" if entry["change"] == "created" else "from"
-    on = [value["cell"] for value in entry["values"] if value[side]]
-    total = len(entry["values"])
+    created = entry.change == "created"
+    on = [value.cell for value in entry.values if (value.after if created else value.before)]
+    total = len(entry.values)
     if total:
         where = "nowhere" if not on else "everywhere" if len(on) == total else ", ".join(on)
-        yield f"  {'on' if entry['change'] == 'created' else 'was on'}: {where}"
-
-
-def _state(value: bool | None) -> str:
-    return "(absent)" if value is None else "on" if value else "off"
-
-
-def _shown(value: Any) -> str:
-    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False)
+        yield f"  {'on' if created else 'was on'}: {where}"

@@ -14,7 +14,8 @@ from compiler.build import BuildResult, build
 from compiler.commands import FINDINGS, OK, USAGE, Subcommands, UsageError, exit_code
 from compiler.commands.check import add_check_options
 from compiler.printable import printable
-from compiler.report import REPORTERS, matrix, summary
+from compiler.render.diagnostics import REPORTERS, summary
+from compiler.render.matrix import matrix
 
 
 def register(commands: Subcommands) -> None:

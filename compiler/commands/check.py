@@ -12,7 +12,7 @@ from compiler.git_log import Commit
 from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, compile_tree
 from compiler.reasons import check_reasons
-from compiler.report import REPORTERS, summary
+from compiler.render.diagnostics import REPORTERS, summary
 from core.model import ReasonPolicy
 
 SHALLOW_HINT = (

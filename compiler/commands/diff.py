@@ -5,16 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler.commands import FINDINGS, OK, USAGE, Subcommands, UsageError
 from compiler.diagnostics import unreadable
 from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, compile_tree
-from compiler.plan import Label, plan
-from compiler.plan_report import REPORTERS
+from compiler.plan import Label, Plan, plan
+from compiler.render import plan_json, plan_markdown, plan_text
 
 WORK_TREE = "working tree"
+REPORTERS: dict[str, Callable[[Plan], str]] = {
+    "text": plan_text.render,
+    "json": plan_json.render,
+    "markdown": plan_markdown.render,
+}
 
 
 def register(commands: Subcommands) -> None:

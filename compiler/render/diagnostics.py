@@ -1,13 +1,14 @@
-"""Reporters: a list of diagnostics -> text, JSON or GitHub workflow commands."""
+"""Reporters of diagnostics: a list of them -> text, JSON or GitHub workflow commands, and
+the one-line count of errors and warnings that ends `flagc check` and `flagc build`."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.printable import printable
-from core.resolve import Grid, Resolution
+from compiler.render.words import plural
 
 
 def text(diagnostics: list[Diagnostic]) -> str:
@@ -64,34 +65,7 @@ REPORTERS: dict[str, Callable[[list[Diagnostic]], str]] = {
 
 
 def summary(diagnostics: list[Diagnostic]) -> str:
+    """`2 errors, 1 warning`."""
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
-    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-
-
-def matrix(grid: Grid, resolved: Mapping[str, Resolution], owners: Mapping[str, str]) -> str:
-    """What is on where, one row a flag: each environment's value, then the applications
-    that differ from it, e.g. `off (on: web)`."""
-    header = ["flag", "owner", *grid.environments]
-    rows = [header]
-    for key in sorted(resolved):
-        cells = resolved[key].cells
-        row = [key, printable(owners[key])]
-        for env in range(len(grid.environments)):
-            base = cells[env * grid.width].value
-            differ = [
-                app
-                for offset, app in enumerate(grid.applications, start=1)
-                if cells[env * grid.width + offset].value != base
-            ]
-            state = "on" if base else "off"
-            row.append(
-                f"{state} ({'off' if base else 'on'}: {', '.join(differ)})" if differ else state
-            )
-        rows.append(row)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        + "\n"
-        for row in rows
-    )
+    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"

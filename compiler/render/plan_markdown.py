@@ -1,232 +1,19 @@
-"""Reporters for a plan: text for a terminal, JSON for programs, Markdown for a pull request.
-
-Text reads like `terraform plan`: `+` added, `-` removed, `→` moved, `~` changed, with the
-changed fields and values under each flag and one summary line at the end. JSON follows
-`schemas/plan.schema.json`. Markdown is a summary table, then details folded per environment
-and per kind, with long lists cut so that a comment on a pull request stays readable (and
-under GitHub's 65,536 characters) however many flags change.
-"""
+"""A plan for a pull request's comment, in Markdown: a summary table, then details folded
+per environment and per kind, with long lists cut so that the comment stays readable (and
+under GitHub's 65,536 characters) however many flags change."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
-from itertools import groupby
-from typing import Any
 
-from compiler.plan import KINDS, FlagChange, Kind, Plan, Side, ValueChange
-from compiler.printable import printable
-from compiler.yamlsource import Data
+from compiler.plan import KINDS, FlagChange, Kind, Plan
+from compiler.render.plan_words import notes, side_name, value_groups
+from compiler.render.words import literal, plural, state
 
-PLAN_FORMAT = 1
-SYMBOLS: dict[Kind, str] = {"added": "+", "removed": "-", "moved": "→", "changed": "~"}
 ROW_BUDGET = 300  # table rows in all the Markdown details together
 MIN_ROWS = 10  # rows a details block shows however many blocks there are
 MAX_TEXT = 80  # characters of a declared value shown in Markdown
 MAX_MARKDOWN = 60_000  # characters: a pull-request comment holds at most 65,536
-
-
-# Shared wording
-
-
-def state(value: bool | None) -> str:
-    # Worded as `flagc audit` words them.
-    return "(absent)" if value is None else "on" if value else "off"
-
-
-def side_name(side: Side) -> str:
-    return f"{side.name} ({side.commit[:12]})" if side.commit else side.name
-
-
-def value_groups(
-    plan: Plan, values: tuple[ValueChange, ...]
-) -> Iterator[tuple[str, str, bool | None, bool | None]]:
-    """(environment, cells, before, after), one per environment and transition: cells are
-    `production/web, production/ios` or, when the environment and all its applications
-    change alike, `production/*`. `values` come in the plan's order, by environment."""
-    width = len(plan.applications) + 1
-    for environment, group in groupby(values, key=lambda value: value.environment):
-        by_transition: dict[tuple[bool | None, bool | None], list[str]] = {}
-        for value in group:
-            by_transition.setdefault((value.before, value.after), []).append(value.cell)
-        for (before, after), cells in by_transition.items():
-            everything = len(by_transition) == 1 and len(cells) == width
-            yield environment, f"{environment}/*" if everything else ", ".join(cells), before, after
-
-
-def notes(plan: Plan) -> list[str]:
-    """What the reader must know before trusting the plan."""
-    found: list[str] = []
-    for label, side in (("BASE", plan.base), ("HEAD", plan.head)):
-        named = f"{side.name}{f' {side.commit[:12]}' if side.commit else ''}"
-        which = label if named == label else f"{label} ({named})"
-        if not side.exists:
-            everything = "added" if label == "BASE" else "removed"
-            found.append(f"{which} has no flags folder: every flag is {everything}")
-        elif side.errors:
-            found.append(
-                f"{which} has {_plural(side.errors, 'error')}: the plan compares only the "
-                "flags that compile (`flagc check` lists the errors)"
-            )
-    if not plan.values_compared:
-        found.append("values not compared: the project file (_project.yaml) is invalid")
-    return found
-
-
-def value_summary(plan: Plan) -> str:
-    if not plan.values_compared:
-        return "values not compared"
-    parts = [
-        f"{_plural(row.changes, 'value')} change{'s' * (row.changes == 1)} in {row.environment}"
-        for row in plan.by_environment()
-        if row.changes
-    ]
-    return ", ".join(parts) or "no values change"
-
-
-def kind_summary(plan: Plan) -> str:
-    return ", ".join(f"{plan.count(kind)} {kind}" for kind in KINDS)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
-
-
-def literal(value: Data) -> str:
-    """A declared value as it reads in YAML-ish JSON; None is the absence of a value."""
-    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False)
-
-
-# Text
-
-
-def text(plan: Plan) -> str:
-    """The plan for a terminal; every line is `printable` (file names, revisions and flag
-    data may hold control characters)."""
-    lines = [f"flagc diff: {side_name(plan.base)} -> {side_name(plan.head)}", ""]
-    for section in ([f"! {note}" for note in notes(plan)], _text_project(plan)):
-        lines += [*section, ""] if section else []
-    for change in plan.flags:
-        lines += _text_flag(plan, change)
-    lines += [
-        f"? {item.key}: not compared, {item.file} has errors at {item.side.upper()}"
-        for item in plan.unreadable
-    ]
-    if plan.empty:
-        lines.append("No changes.")
-    lines += ["", f"{kind_summary(plan)}; {value_summary(plan)}"]
-    return "".join(f"{printable(line)}\n" for line in lines)
-
-
-def _text_project(plan: Plan) -> list[str]:
-    project = plan.project
-    if not project:
-        return []
-    return [
-        "project:",
-        *(f"  + environment {name}" for name in project.environments_added),
-        *(f"  - environment {name}" for name in project.environments_removed),
-        *(f"  + application {name}" for name in project.applications_added),
-        *(f"  - application {name}" for name in project.applications_removed),
-    ]
-
-
-def _text_flag(plan: Plan, change: FlagChange) -> list[str]:
-    where = change.path
-    if change.kind == "moved":
-        where = f"{change.base_path} -> {change.head_path}"
-    return [
-        f"{SYMBOLS[change.kind]} {change.key}  {where}",
-        *_text_fields(change),
-        *(
-            f"    {cells}: {state(before)} -> {state(after)}"
-            for _, cells, before, after in value_groups(plan, change.values)
-        ),
-    ]
-
-
-def _text_fields(change: FlagChange) -> list[str]:
-    # A new flag is shown as declared; a removed one by the values it takes away (its old
-    # declaration is in BASE, and the JSON output has it).
-    if change.kind == "removed":
-        return []
-    if change.kind == "added":
-        return [f"    {f.path} = {literal(f.after)}" for f in change.fields]
-    return [f"    {f.path}: {literal(f.before)} -> {literal(f.after)}" for f in change.fields]
-
-
-# JSON
-
-
-def document(plan: Plan) -> dict[str, Any]:
-    """The JSON document, described by schemas/plan.schema.json."""
-    return {
-        "format": PLAN_FORMAT,
-        "base": _side_json(plan.base),
-        "head": _side_json(plan.head),
-        "values_compared": plan.values_compared,
-        "environments": list(plan.environments),
-        "applications": list(plan.applications),
-        "project": {
-            "environments": {
-                "added": list(plan.project.environments_added),
-                "removed": list(plan.project.environments_removed),
-            },
-            "applications": {
-                "added": list(plan.project.applications_added),
-                "removed": list(plan.project.applications_removed),
-            },
-        },
-        "summary": {
-            **{kind: plan.count(kind) for kind in KINDS},
-            "environments": [
-                {"environment": r.environment, "changes": r.changes, "on": r.on, "off": r.off}
-                for r in plan.by_environment()
-            ],
-        },
-        "flags": [_flag_json(change) for change in plan.flags],
-        "unreadable": [
-            {"key": item.key, "side": item.side, "file": item.file} for item in plan.unreadable
-        ],
-    }
-
-
-def _side_json(side: Side) -> dict[str, Any]:
-    return {
-        "name": side.name,
-        "commit": side.commit,
-        "exists": side.exists,
-        "flags": side.flags,
-        "errors": side.errors,
-        "project_valid": side.project_valid,
-    }
-
-
-def _flag_json(change: FlagChange) -> dict[str, Any]:
-    return {
-        "key": change.key,
-        "kind": change.kind,
-        "base_path": change.base_path,
-        "head_path": change.head_path,
-        "fields": [{"field": f.path, "from": f.before, "to": f.after} for f in change.fields],
-        "values": [
-            {
-                "environment": v.environment,
-                "application": v.application,
-                "cell": v.cell,
-                "from": v.before,
-                "to": v.after,
-            }
-            for v in change.values
-        ],
-    }
-
-
-def as_json(plan: Plan) -> str:
-    return json.dumps(document(plan), indent=2, ensure_ascii=False) + "\n"
-
-
-# Markdown
 
 # Flag data is user input shown in someone else's pull request: every character that
 # Markdown or HTML could read as syntax becomes an entity, so that a description cannot
@@ -249,7 +36,8 @@ def escape(text: str, limit: int | None = None) -> str:
     return text.translate(_ENTITIES)
 
 
-def markdown(plan: Plan) -> str:
+def render(plan: Plan) -> str:
+    """The plan as `flagc diff --format markdown` prints it."""
     parts = [
         f"### Flag plan: {escape(side_name(plan.base))} → {escape(side_name(plan.head))}",
         _markdown_summary(plan),
@@ -316,7 +104,7 @@ def _environment_blocks(plan: Plan) -> Iterator[Block]:
     for row in plan.by_environment():
         if row.changes:
             summary = (
-                f"{escape(row.environment)}: {_plural(row.changes, 'value')} "
+                f"{escape(row.environment)}: {plural(row.changes, 'value')} "
                 f"({row.on} on, {row.off} off)"
             )
             yield summary, ("flag", "cells", "from", "to"), rows[row.environment]
@@ -331,10 +119,10 @@ def _kind_blocks(plan: Plan) -> Iterator[Block]:
         changes = [change for change in plan.flags if change.kind == kind]
         if changes:
             header, rows = _KIND_TABLES[kind](changes)
-            yield f"{_plural(len(changes), 'flag')} {kind}", header, rows
+            yield f"{plural(len(changes), 'flag')} {kind}", header, rows
     if plan.unreadable:
         rows = [(_code(item.key), escape(item.file), item.side.upper()) for item in plan.unreadable]
-        yield f"{_plural(len(rows), 'flag')} not compared", ("flag", "file", "errors at"), rows
+        yield f"{plural(len(rows), 'flag')} not compared", ("flag", "file", "errors at"), rows
 
 
 def _added(changes: list[FlagChange]) -> tuple[Row, list[Row]]:
@@ -416,10 +204,3 @@ def _details(summary: str, header: Row, rows: list[Row], limit: int) -> str:
 
 def _table_row(cells: Row) -> str:
     return "| " + " | ".join(cells) + " |"
-
-
-REPORTERS: dict[str, Callable[[Plan], str]] = {
-    "text": text,
-    "json": as_json,
-    "markdown": markdown,
-}

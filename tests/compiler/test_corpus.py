@@ -19,7 +19,7 @@ import pytest
 
 from compiler.diagnostics import CODES
 from compiler.pipeline import compile_tree
-from compiler.report import text
+from compiler.render.diagnostics import text
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 EXAMPLE = Path(__file__).resolve().parents[2] / "flags"

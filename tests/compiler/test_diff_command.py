@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from compiler.cli import main
-from compiler.plan_report import MAX_MARKDOWN, escape
+from compiler.render.plan_markdown import MAX_MARKDOWN, escape
 from tests.conftest import PROJECT, Git, write_tree
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"

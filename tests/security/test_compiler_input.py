@@ -27,7 +27,8 @@ from compiler.cli import main
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.pipeline import compile_tree
 from compiler.printable import printable
-from compiler.report import github, matrix, text
+from compiler.render.diagnostics import github, text
+from compiler.render.matrix import matrix
 from tests.compiler.test_audit import Person, Scripted
 from tests.conftest import PROJECT, Git, write_tree
 

@@ -1,0 +1,79 @@
+"""A plan for programs: the JSON document described by schemas/plan.schema.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from compiler.plan import KINDS, FlagChange, Plan, Side
+
+PLAN_FORMAT = 1
+
+
+def to_json(plan: Plan) -> dict[str, Any]:
+    """The JSON document, described by schemas/plan.schema.json."""
+    return {
+        "format": PLAN_FORMAT,
+        "base": _side_json(plan.base),
+        "head": _side_json(plan.head),
+        "values_compared": plan.values_compared,
+        "environments": list(plan.environments),
+        "applications": list(plan.applications),
+        "project": {
+            "environments": {
+                "added": list(plan.project.environments_added),
+                "removed": list(plan.project.environments_removed),
+            },
+            "applications": {
+                "added": list(plan.project.applications_added),
+                "removed": list(plan.project.applications_removed),
+            },
+        },
+        "summary": {
+            **{kind: plan.count(kind) for kind in KINDS},
+            "environments": [
+                {"environment": r.environment, "changes": r.changes, "on": r.on, "off": r.off}
+                for r in plan.by_environment()
+            ],
+        },
+        "flags": [_flag_json(change) for change in plan.flags],
+        "unreadable": [
+            {"key": item.key, "side": item.side, "file": item.file} for item in plan.unreadable
+        ],
+    }
+
+
+def _side_json(side: Side) -> dict[str, Any]:
+    return {
+        "name": side.name,
+        "commit": side.commit,
+        "exists": side.exists,
+        "flags": side.flags,
+        "errors": side.errors,
+        "project_valid": side.project_valid,
+    }
+
+
+def _flag_json(change: FlagChange) -> dict[str, Any]:
+    return {
+        "key": change.key,
+        "kind": change.kind,
+        "base_path": change.base_path,
+        "head_path": change.head_path,
+        "fields": [{"field": f.path, "from": f.before, "to": f.after} for f in change.fields],
+        "values": [
+            {
+                "environment": v.environment,
+                "application": v.application,
+                "cell": v.cell,
+                "from": v.before,
+                "to": v.after,
+            }
+            for v in change.values
+        ],
+    }
+
+
+def render(plan: Plan) -> str:
+    """The document as `flagc diff --format json` prints it."""
+    return json.dumps(to_json(plan), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,23 @@
+"""Wording shared by every output that shows a change to people: `flagc audit`'s text and
+`flagc diff`'s text and Markdown say a value and a declared field the same way."""
+
+from __future__ import annotations
+
+import json
+
+from compiler.yamlsource import Data
+
+
+def state(value: bool | None) -> str:
+    """A resolved value: `on`, `off`, or `(absent)` where the cell does not exist (None)."""
+    return "(absent)" if value is None else "on" if value else "off"
+
+
+def literal(value: Data) -> str:
+    """A declared value as it reads in YAML-ish JSON; None is the absence of a value."""
+    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 flag`, `2 flags`: English's regular plural, all the nouns used here need."""
+    return f"{count} {noun}{'s' * (count != 1)}"
