@@ -15,7 +15,8 @@ from pathlib import Path
 import falcon
 
 from core.bodies import body
-from server.respond import CACHE_CONTROL, REQUEST_ID, SECURITY_HEADERS
+from server.exchange import REQUEST_ID, SECURITY_HEADERS
+from server.send import CACHE_CONTROL
 
 BODY = (
     Path(os.environ.get("BARE_BODY", "")).read_bytes() if os.environ.get("BARE_BODY") else b"{}\n"

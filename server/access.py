@@ -7,12 +7,20 @@ nothing else: never the request's path, which has many spellings (`//api/v1/snap
 refused (fail closed).
 
 When API keys are off, every resource is open and nothing here is consulted.
+
+Below the declarations, access as a resource sees it once the request is let in: which
+environments the credentials may read (`allowed_environments`), a 403 for one outside them
+(`require_environment`), and whether they may read history (`reads_history`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
+
+import falcon
+
+from server.errors import Problem
 
 
 @dataclass(frozen=True)
@@ -46,3 +54,24 @@ def declared(resource: object) -> Access | None:
     """The resource's declared need, or None when it declares none (to be refused)."""
     need = getattr(resource, "access", None)
     return need if isinstance(need, Access) else None
+
+
+def allowed_environments(req: falcon.Request) -> frozenset[str] | None:
+    """The environments these credentials may read, or None for all (or no access control):
+    set by the authentication middleware as `req.context.environments`."""
+    allowed: frozenset[str] | None = getattr(req.context, "environments", None)
+    return allowed
+
+
+def require_environment(req: falcon.Request, environment: str) -> None:
+    """A 403 when these credentials may not read `environment`, whether it exists or not
+    (a 404 for a name outside the scope would tell which names exist)."""
+    allowed = allowed_environments(req)
+    if allowed is not None and environment not in allowed:
+        raise Problem("forbidden", f"These credentials may not read environment {environment!r}.")
+
+
+def reads_history(req: falcon.Request) -> bool:
+    """Whether these credentials may read history (the audit log, and who changed a flag,
+    when and why): only those allowed every environment, as a change may concern any."""
+    return allowed_environments(req) is None

@@ -8,8 +8,8 @@ from typing import Any
 import falcon
 
 from server import dashboard, errors
+from server.exchange import Exchange, Observer
 from server.resources import audit, flagd, flags, health, metrics, ofrep, openapi, snapshot
-from server.respond import Exchange, Observer
 from server.store import Store
 
 

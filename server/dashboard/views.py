@@ -27,7 +27,8 @@ from core.snapshot import Snapshot
 from server.access import OPEN, PAGE
 from server.dashboard import overview, pages
 from server.dashboard.links import SourceLinks
-from server.respond import SECURITY_HEADERS, send
+from server.exchange import SECURITY_HEADERS
+from server.send import send
 from server.store import Store
 
 # No inline script or style (flag data can never run), nothing from elsewhere.
@@ -46,7 +47,7 @@ class _Page:
     """What the pages share: the store, the links to the code host, and the day."""
 
     access = PAGE  # for server.auth: a '*' key when keys are on, also as Basic's password
-    security_headers = PAGE_HEADERS  # for server.respond.Exchange
+    security_headers = PAGE_HEADERS  # for server.exchange.Exchange
 
     def __init__(self, store: Store, links: SourceLinks, today: Callable[[], dt.date]) -> None:
         self._store = store

@@ -13,7 +13,8 @@ from core import audit_bodies
 from core.snapshot import Snapshot
 from server.access import EVERY
 from server.errors import Problem
-from server.respond import page, param, send
+from server.params import page, param
+from server.send import send
 from server.store import Store
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import falcon
 
-from server.access import SCOPED
+from server.access import SCOPED, require_environment
 from server.errors import Problem
-from server.respond import require_environment, send
+from server.send import send
 from server.store import Store
 
 

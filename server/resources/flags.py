@@ -14,16 +14,10 @@ import falcon
 
 from core import flag_bodies
 from core.snapshot import Snapshot
-from server.access import SCOPED
+from server.access import SCOPED, allowed_environments, reads_history, require_environment
 from server.errors import Problem
-from server.respond import (
-    allowed_environments,
-    page,
-    param,
-    reads_history,
-    require_environment,
-    send,
-)
+from server.params import page, param
+from server.send import send
 from server.store import Store
 
 

@@ -18,9 +18,9 @@ import orjson
 
 from core.bodies import JSON, Body, json_body
 from core.snapshot import Snapshot, cell
-from server.access import OFREP
+from server.access import OFREP, allowed_environments
 from server.reading import MAX_BODY
-from server.respond import allowed_environments, send
+from server.send import send
 from server.store import Store
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import falcon
 from core.bodies import Body, json_body
 from server import openapi
 from server.access import OPEN
-from server.respond import send
+from server.send import send
 
 
 class Spec:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import falcon
 
 from core.snapshot import Snapshot
-from server.access import EVERY, SCOPED
+from server.access import EVERY, SCOPED, require_environment
 from server.errors import Problem
-from server.respond import param, require_environment, send
+from server.params import param
+from server.send import send
 from server.store import Store
 
 
