@@ -145,7 +145,7 @@ def observe(store: Store) -> None:
 
 
 def note_request(req: falcon.Request, resp: falcon.Response, elapsed: float) -> None:
-    """An observer (server.respond.Exchange): count and time a request by route template
+    """An observer (server.exchange.Exchange): count and time a request by route template
     and status.
 
     A request only notes its duration; the counters and the histogram (each update a write
