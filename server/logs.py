@@ -232,7 +232,7 @@ _ACCESS_FORMAT: Final = "%s %s %s %.3fms request_id=%s remote=%s"
 
 
 def note_access(req: falcon.Request, resp: falcon.Response, elapsed: float) -> None:
-    """An observer (server.respond.Exchange): one access line for an answered request. With
+    """An observer (server.exchange.Exchange): one access line for an answered request. With
     a writer thread the request only enqueues a tuple; the line is made and written there."""
     entry = (
         time.time(),
@@ -240,7 +240,7 @@ def note_access(req: falcon.Request, resp: falcon.Response, elapsed: float) -> N
         req.path,
         resp.status_code,
         elapsed,
-        req.context.get("request_id"),  # as server.respond.Exchange answered it
+        req.context.get("request_id"),  # as server.exchange.Exchange answered it
         req.remote_addr,
     )
     if _writer is not None:
