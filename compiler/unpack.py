@@ -38,11 +38,12 @@ def _members(archive: tarfile.TarFile, prefix: str) -> Iterator[tarfile.TarInfo]
 
 
 def _link(destination: Path, member: tarfile.TarInfo) -> None:
-    """The link as committed. Only its own name is checked (git names stay inside the tree);
-    its target is the loader's to judge, which never opens one that leads out."""
+    """The link as committed. Only its own name is checked: a name leading out of
+    `destination` (git archive never writes one) is skipped. Its target is the loader's to
+    judge, which never opens one that leads out."""
     path = destination / member.name
     if member.name.startswith("/") or ".." in PurePosixPath(member.name).parts:
-        return  # pragma: no cover - git archive never names a path outside the tree
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.path.lexists(path):
         path.symlink_to(member.linkname)

@@ -111,6 +111,22 @@ def test_importing_every_module_loads_no_other_side(package: str) -> None:
     assert found == {}, f"{package} imports what it must not (package: by module): {found}"
 
 
+GIT_MODULE = "compiler/git_repository.py"  # the one module that talks to git
+
+
+def test_one_module_imports_gitpython() -> None:
+    """GitPython stays behind `compiler.git_repository` (the log parser, the blob stream and
+    the archive unpacker take git's output as plain data), so that a single module says
+    how flagc runs git, and the rest of the compiler is tested without it."""
+    importers = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if any(top(name) in WORKER_FORBIDDEN for _, name in imported_names(path))
+    )
+    assert importers == [GIT_MODULE]
+
+
 @pytest.mark.parametrize("package", ("core", "server"))
 def test_neither_the_core_nor_the_server_imports_gitpython(package: str) -> None:
     assert first_importers(modules_of(package), WORKER_FORBIDDEN) == {}
