@@ -26,7 +26,7 @@ from compiler import audit
 from compiler.cli import main
 from compiler.git_repository import GitRepository
 from core import snapshot as store
-from tests.compiler.test_snapshot import canonical, check_snapshot
+from tests.compiler.snapshot_checks import canonical, check_snapshot
 from tests.conftest import GIT_ENV, PROJECT, Git, git_in, write_tree
 
 AUDIT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "audit.schema.json"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from compiler.cli import main
 from compiler.diagnostics import CODES, Diagnostic, Severity
 from compiler.render.diagnostics import as_json, github, text
-from tests.compiler.test_snapshot import FULL_TREE, check_snapshot
+from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
 from tests.conftest import PROJECT, write_tree
 
 BIN = Path(sys.executable).parent

@@ -13,7 +13,7 @@ import pytest
 
 from compiler.cli import main
 from compiler.git_repository import revision
-from tests.compiler.test_snapshot import FULL_TREE, check_snapshot
+from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
 from tests.conftest import Git, git_in, write_tree
 
 FLAGS = "config/flags"  # the flags folder is a sub-folder of the repository

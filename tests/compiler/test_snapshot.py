@@ -1,87 +1,24 @@
 """The snapshot `flagc build` writes: its schema and what its content means.
 
-`check_snapshot` is the one place that judges a snapshot; test_cli.py and test_git_repository.py
-call it on every snapshot they build, so each build in the tests is checked the same way.
+`check_snapshot` (tests/compiler/snapshot_checks.py) is the one place that judges a
+snapshot; every test that builds one calls it, so each build is checked the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 
 from compiler.cli import main
+from tests.compiler.snapshot_checks import (
+    FULL_TREE,
+    SCHEMA_PATH,
+    check_snapshot,
+    load_schema_validator,
+)
 from tests.conftest import PROJECT, write_tree
-
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "snapshot.schema.json"
-SOURCES = {"environment-application", "environment", "application", "default"}
-SHA = re.compile(r"^[0-9a-f]{40}(-dirty)?$")
-CONTENT = re.compile(r"^content-[0-9a-f]{12}$")
-
-# Every way a flag can be declared, in sub-folders, with dependencies that hold.
-FULL_TREE: dict[str, str] = {
-    "_project.yaml": PROJECT,
-    "platform/event-bus.yaml": (
-        "description: The new event bus\nowner: platform\nenabled: true\ntags: [infra, core]\n"
-    ),
-    "platform/logging.yaml": (
-        "description: Structured logging — überall\n"
-        "owner: platform@example.com\n"
-        "enabled: true\n"
-        "environments:\n"
-        "  production: true\n"
-    ),
-    "checkout/new-checkout.yaml": (
-        "description: The redesigned checkout\n"
-        "owner: checkout\n"
-        "enabled: false\n"
-        "depends_on:\n"
-        "  - event-bus\n"
-        "  - logging\n"
-        "environments:\n"
-        "  development: true\n"
-        "  staging:\n"
-        "    enabled: true\n"
-        "    applications:\n"
-        "      android: false\n"
-        "  production:\n"
-        "    applications:\n"
-        "      web: true\n"
-        "expires: 2099-12-31\n"
-    ),
-    "checkout/payments/apple-pay.yaml": (
-        "description: Apple Pay at checkout\n"
-        "owner: payments\n"
-        "enabled: false\n"
-        "depends_on: [new-checkout]\n"
-        "applications:\n"
-        "  ios: true\n"
-        "environments:\n"
-        "  development:\n"
-        "    applications:\n"
-        "      web: true\n"
-        "  staging:\n"
-        "    enabled: false\n"
-        "  production: false\n"
-        "tags: [payments]\n"
-    ),
-    "growth/banner.yaml": (
-        "description: Free shipping banner\n"
-        "owner: growth\n"
-        "enabled: true\n"
-        "applications:\n"
-        "  android: false\n"
-        "environments:\n"
-        "  production: false\n"
-    ),
-}
 
 EMPTY_APPLICATIONS_TREE: dict[str, str] = {
     "_project.yaml": "environments: [production]\napplications: []\n",
@@ -95,128 +32,6 @@ TREES: dict[str, dict[str, str]] = {
     "no-applications": EMPTY_APPLICATIONS_TREE,
     "no-flags": NO_FLAGS_TREE,
 }
-
-
-def canonical(document: Mapping[str, Any]) -> bytes:
-    """Sorted keys, no white space, UTF-8, a final newline: what the snapshot must be."""
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8") + b"\n"
-
-
-def expected_cell(flag: Mapping[str, Any], environment: str, application: str | None) -> Any:
-    """The value and source the format promises, worked out here independently of resolve."""
-    override = flag["environments"].get(environment)
-    if isinstance(override, dict) and application in override.get("applications", {}):
-        return override["applications"][application], "environment-application"
-    if isinstance(override, bool):
-        return override, "environment"
-    if isinstance(override, dict) and "enabled" in override:
-        return override["enabled"], "environment"
-    if application is not None and application in flag["applications"]:
-        return flag["applications"][application], "application"
-    return flag["enabled"], "default"
-
-
-def load_schema_validator() -> jsonschema.Draft202012Validator | None:
-    if not SCHEMA_PATH.is_file():
-        return None
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
-
-
-def check_snapshot(data: bytes, tree: Path | None = None) -> dict[str, Any]:
-    """Judge the bytes of a snapshot (against the schema too, once it exists); returns it.
-
-    With `tree` (the flags folder it was built from), each flag is also compared with its
-    source file.
-    """
-    assert data.endswith(b"\n")
-    document: dict[str, Any] = json.loads(data.decode("utf-8"))
-    assert data == canonical(document), "not canonical JSON (sorted keys, no white space)"
-    validator = load_schema_validator()
-    if validator is not None:
-        errors = [error.message for error in validator.iter_errors(document)]
-        assert not errors, errors
-    assert document["format"] == 1
-    environments, applications = document["environments"], document["applications"]
-    flags: dict[str, Any] = document["flags"]
-    for key, flag in flags.items():
-        _check_flag(key, flag, environments, applications, flags)
-        if tree is not None:
-            _compare_with_source(flag, tree)
-    _check_dependents(flags)
-    # The digest covers the canonical bytes of all but digest and revision (whether with the
-    # file's final newline or not is the emitter's choice), so it is a function of content.
-    without = canonical({k: v for k, v in document.items() if k not in ("digest", "revision")})
-    digests = {hashlib.sha256(body).hexdigest() for body in (without, without[:-1])}
-    assert document["digest"].removeprefix("sha256:") in digests
-    digest = document["digest"].removeprefix("sha256:")
-    revision = document["revision"]
-    assert SHA.match(revision) or revision == f"content-{digest[:12]}", revision
-    return document
-
-
-def _check_flag(
-    key: str,
-    flag: Mapping[str, Any],
-    environments: list[str],
-    applications: list[str],
-    flags: Mapping[str, Any],
-) -> None:
-    assert flag["key"] == key
-    file = PurePosixPath(flag["file"])
-    assert not file.is_absolute()
-    assert ".." not in file.parts
-    assert file.suffix == ".yaml"
-    assert file.stem == key
-    resolved = flag["resolved"]
-    assert list(resolved) == sorted(environments)
-    for environment in environments:
-        row = resolved[environment]
-        assert set(row) == {"value", "source", "applications"}
-        assert row["source"] in SOURCES
-        assert isinstance(row["value"], bool)
-        assert (row["value"], row["source"]) == expected_cell(flag, environment, None)
-        assert list(row["applications"]) == sorted(applications)
-        for application in applications:
-            cell = row["applications"][application]
-            assert set(cell) == {"value", "source"}
-            assert cell["source"] in SOURCES
-            assert (cell["value"], cell["source"]) == expected_cell(flag, environment, application)
-    for dependency in flag["depends_on"]:  # a built snapshot has no dependency-disabled cell
-        other = flags[dependency]["resolved"]
-        for environment, row in resolved.items():
-            assert other[environment]["value"] or not row["value"], (key, dependency)
-            for application, cell in row["applications"].items():
-                on = other[environment]["applications"][application]["value"]
-                assert on or not cell["value"], (key, dependency, environment, application)
-
-
-def _check_dependents(flags: Mapping[str, Any]) -> None:
-    reverse: dict[str, list[str]] = {key: [] for key in flags}
-    for key in sorted(flags):
-        for dependency in flags[key]["depends_on"]:
-            reverse[dependency].append(key)
-    for key, flag in flags.items():
-        assert flag["dependents"] == reverse[key], key
-
-
-def _compare_with_source(flag: Mapping[str, Any], tree: Path) -> None:
-    source = tree / flag["file"]
-    assert source.is_file(), source
-    declared = yaml.safe_load(source.read_text(encoding="utf-8"))
-    assert flag["description"] == declared["description"]
-    assert flag["owner"] == declared["owner"]
-    assert flag["enabled"] is declared["enabled"]
-    assert flag["environments"] == declared.get("environments", {})
-    assert flag["applications"] == declared.get("applications", {})
-    assert flag["depends_on"] == declared.get("depends_on", [])
-    assert flag["tags"] == declared.get("tags", [])
-    expires = declared.get("expires")
-    assert flag["expires"] == (None if expires is None else str(expires))
 
 
 def build(tree: Path, out: Path) -> bytes:
