@@ -270,13 +270,13 @@ def _flagd_files(folder: Path) -> dict[str, bytes] | None:
     return found
 
 
-def _verified(check: Callable[..., list[str]], *arguments: Any) -> None:
-    """Run one of `core.verify`'s checks and refuse the build for what it finds; a check
+def _verified(problems_of: Callable[..., list[str]], *arguments: Any) -> None:
+    """Run one of `core.verify`'s `*_problems` and refuse the build for what it finds; one
     that fails on input it did not foresee refuses the build too, never serves it."""
     try:
-        reasons = check(*arguments)
+        reasons = problems_of(*arguments)
     except Exception as exc:  # a build it cannot judge is not served
-        reasons = [f"{check.__name__} failed on this build: {exc!r}"]
+        reasons = [f"{problems_of.__name__} failed on this build: {exc!r}"]
     _refuse(reasons)
 
 
