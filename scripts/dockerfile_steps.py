@@ -430,12 +430,12 @@ def smoke(image: Image, final: Sequence[Step], without_git: bool) -> str:
     written = sorted(set(files_outside(image.root, tmp).items()) - set(before.items()))
     if [name for name, _ in written if name != "cmd.log"]:
         raise StepError(f"the server wrote outside TMPDIR: {written}")
-    return check_revision(str(ready["revision"]), without_git)
+    return require_revision(str(ready["revision"]), without_git)
 
 
-def check_revision(revision: str, without_git: bool) -> str:
-    """With .git in the context the build is stamped with the repository's HEAD; without
-    it, with a hash of the content."""
+def require_revision(revision: str, without_git: bool) -> str:
+    """The build's revision, which must be the repository's HEAD with .git in the context
+    and a hash of the content without it (StepError otherwise)."""
     if without_git:
         expected = "content-"
     else:
