@@ -17,7 +17,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.delivery.test_workflows import make_rule
+from tests.delivery.helpers import make_rule
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV, RUNTIME = ROOT / "requirements" / "dev.lock", ROOT / "requirements" / "runtime.lock"

@@ -18,6 +18,7 @@ import pytest
 
 from compiler.yamlsource import Parsed, parse
 from tests.conftest import PROJECT, Git, write_tree
+from tests.delivery.helpers import make_rule
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -101,18 +102,6 @@ def test_drift_tests_the_newest_and_the_oldest_versions_every_day() -> None:
     tests = running(workflow, "pytest")
     assert tests["run"] == "python -m pytest"
     assert tests["env"]["GITFLAGS_UNLOCKED"] == "1"
-
-
-def make_rule(target: str) -> tuple[list[str], list[str]]:
-    """The prerequisites and the commands of one Makefile target."""
-    lines = (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
-    recipe = []
-    for line in lines[start + 1 :]:
-        if not line.startswith("\t"):
-            break
-        recipe.append(line.strip())
-    return lines[start].split(":", 1)[1].split(), recipe
 
 
 def test_the_coverage_gate_holds_in_ci_and_locally() -> None:

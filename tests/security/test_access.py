@@ -30,7 +30,7 @@ from server.app import create_app
 from server.auth import AccessControl, load_keys
 from server.store import Store
 from tests.server.conftest import Built, Live, start_server, stop_server
-from tests.server.test_live import SECRET, STAGING_SECRET, keys_file
+from tests.server.helpers import SECRET, STAGING_SECRET, keys_file
 
 App = falcon.App[falcon.Request, falcon.Response]
 Headers = dict[str, str]

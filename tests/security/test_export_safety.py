@@ -28,7 +28,7 @@ from core.documents import documents
 from core.snapshot import load
 from tests.conftest import Git, write_tree
 from tests.server.conftest import Built
-from tests.server.test_export import export, manifest, state, tree
+from tests.server.exports import export, manifest, state, tree
 
 FOREIGN = {
     "CNAME": b"flags.example.com\n",

@@ -38,8 +38,7 @@ from server import metrics
 from server.app import create_app
 from server.store import Store
 from tests.server.conftest import FLAGS, Built, built_in_git
-from tests.server.test_live import finish, running, wait_until
-from tests.server.test_metrics import sample
+from tests.server.helpers import finish, running, sample, wait_until
 
 Document = dict[str, Any]
 Edit = Callable[[Document, Document], None]  # edits (snapshot, audit) in place

@@ -13,7 +13,7 @@ from server.app import create_app
 from server.auth import AccessControl, KeyFileError, KeyRing, digest, load_keys
 from server.errors import PROBLEM_JSON
 from server.store import Store
-from tests.server.test_live import SECRET, STAGING_SECRET, keys_file
+from tests.server.helpers import SECRET, STAGING_SECRET, keys_file
 
 FLAT = "/api/v1/environments/{}/flags"
 OFREP = "/ofrep/v1/evaluate/flags/banner"

@@ -17,7 +17,7 @@ from server.auth import digest
 from server.cli import main
 from server.settings import Settings
 from tests.server.conftest import ROOT, Built, free_port
-from tests.server.test_live import (
+from tests.server.helpers import (
     GUNICORN,
     check_configured,
     environment,

@@ -21,8 +21,8 @@ from server.dashboard import overview, views
 from server.settings import Settings, SettingsError
 from server.store import Store
 from tests.server.conftest import FLAGS, Built, is_kept
+from tests.server.helpers import HOSTILE
 
-HOSTILE = "<script>document.title='pwned'</script>"
 HOSTILE_YAML = f'description: "{HOSTILE} & <b>bold</b>"\n'
 REPO = "https://example.com/org/flags"
 

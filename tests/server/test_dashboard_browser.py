@@ -13,7 +13,7 @@ import pytest
 
 from server.dashboard import overview
 from tests.server.conftest import Built, Live, start_server, stop_server
-from tests.server.test_dashboard import HOSTILE
+from tests.server.helpers import HOSTILE
 
 # Debian's chromium; elsewhere (a GitHub runner has Google Chrome) GITFLAGS_CHROMIUM names it.
 CHROMIUM = Path(os.environ.get("GITFLAGS_CHROMIUM", "/usr/bin/chromium"))

@@ -9,14 +9,12 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import falcon.testing
 import orjson
 import pytest
 import requests
 
-from compiler.cli import main as flagc
 from compiler.commands.export import MANIFEST, write_site
 from core import canonical
 from core.documents import Document, documents
@@ -24,42 +22,11 @@ from core.snapshot import load
 from server import openapi
 from server.store import Store
 from tests.server.conftest import Built, start_server, stop_server
-from tests.server.test_openapi import conforms, routes
+from tests.server.contract import conforms, routes
+from tests.server.exports import export, manifest, state, tree
 
 GOLDEN = Path(__file__).parent / "golden" / "export-mapping.txt"
 RAW = {"Accept-Encoding": "identity"}  # the bytes as stored, not a gzip variant
-
-
-def export(site: Path, out: Path, *options: str) -> int:
-    return flagc(["export", str(site), "--from", str(out), *options])
-
-
-def tree(site: Path) -> dict[str, bytes]:
-    """{relative path: bytes} of every file below `site`."""
-    return {
-        path.relative_to(site).as_posix(): path.read_bytes()
-        for path in sorted(site.rglob("*"))
-        if path.is_file()
-    }
-
-
-def state(root: Path) -> object:
-    """Everything below `root` (folders, hidden files, contents), or its bytes if it is a
-    file: what a refused export must leave as it was."""
-    if not root.is_dir():
-        return root.read_bytes()
-    found: dict[str, bytes | None] = {}
-    for folder, names, files in os.walk(root):
-        for name in names:
-            found[Path(folder, name).relative_to(root).as_posix()] = None
-        for name in files:
-            found[Path(folder, name).relative_to(root).as_posix()] = Path(folder, name).read_bytes()
-    return found
-
-
-def manifest(site: Path) -> dict[str, Any]:
-    found: dict[str, Any] = orjson.loads((site / MANIFEST).read_bytes())
-    return found
 
 
 # Byte for byte what the server answers ---------------------------------------------------

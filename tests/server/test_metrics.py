@@ -17,15 +17,10 @@ from server import metrics
 from server.app import create_app
 from server.store import Store
 from tests.server.conftest import Built, Live
-from tests.server.test_live import FLAT, access_lines, running, wait_until
+from tests.server.helpers import FLAT, access_lines, running, sample, wait_until
 
 FLAT_ROUTE = "/api/v1/environments/{environment}/flags"
 BANNER_ON = "description: Free shipping banner\nowner: team-growth\nenabled: true\n"
-
-
-def sample(name: str, **labels: str) -> float:
-    metrics.flush()  # as a scrape does first: requests are recorded in batches
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")

@@ -4,12 +4,10 @@ no other), and whose schemas describe what the resources really answer."""
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 import falcon
 import falcon.testing
-import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
@@ -17,8 +15,7 @@ from server import openapi
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing
 from server.store import Store
-
-METHODS = ("get", "post", "put", "patch", "delete")  # HEAD is GET's twin, said once in info
+from tests.server.contract import METHODS, conforms, resource_at, routes
 
 
 @pytest.fixture
@@ -43,24 +40,6 @@ def test_it_is_sent_with_an_etag_and_revalidated(client: falcon.testing.TestClie
     assert again.content == b""
 
 
-def routes(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[str, str]]:
-    """(URI template, method) for every responder the app's router holds, but the
-    dashboard's HTML pages and assets (server.dashboard: not part of the API)."""
-    found: set[tuple[str, str]] = set()
-    nodes: list[Any] = list(app._router._roots)
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.children)
-        page = type(node.resource).__module__.startswith("server.dashboard")
-        if node.resource is not None and not page:
-            found |= {
-                (node.uri_template, method)
-                for method in METHODS
-                if hasattr(node.resource, f"on_{method}")
-            }
-    return found
-
-
 def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
     return {
         (path, method)
@@ -81,19 +60,8 @@ def test_every_route_is_documented_and_every_operation_is_routed(
 def test_every_get_that_has_head_says_so(client: falcon.testing.TestClient) -> None:
     for template, method in routes(client.app):
         if method == "get":
-            resource = _resource(client.app, template)
+            resource = resource_at(client.app, template)
             assert hasattr(resource, "on_head"), template
-
-
-def _resource(app: falcon.App[falcon.Request, falcon.Response], template: str) -> object:
-    nodes: list[Any] = list(app._router._roots)
-    while nodes:
-        node = nodes.pop()
-        if node.uri_template == template:
-            resource: object = node.resource
-            return resource
-        nodes.extend(node.children)
-    raise AssertionError(template)
 
 
 def test_both_credentials_and_the_etag_headers_are_described(document: dict[str, Any]) -> None:
@@ -203,46 +171,3 @@ def test_refusals_match_the_document(
     key = ApiKey("production", hashlib.sha256(SECRET.encode()).digest(), frozenset(["production"]))
     app = create_app(store, middleware=[AccessControl(KeyRing([key]))])
     conforms(falcon.testing.TestClient(app), document, method, url, options, status)
-
-
-def conforms(
-    client: falcon.testing.TestClient,
-    document: dict[str, Any],
-    method: str,
-    url: str,
-    options: dict[str, Any],
-    status: int,
-) -> None:
-    """Send the request; its answer must have `status`, which the document must list for
-    the operation, with a schema the body is valid against."""
-    path, _, query = url.partition("?")
-    if "context" in options:
-        options = {"json": options}
-    result = client.simulate_request(method, path, query_string=query or None, **options)
-    assert result.status_code == status, result.text
-    operation = document["paths"][_template(document, path)][method.lower()]
-    response = _resolve(document, operation["responses"][str(result.status_code)])
-    media = result.headers["Content-Type"].split(";")[0]
-    schema = response["content"][media]["schema"]
-    _validator(document, schema).validate(result.json)
-
-
-def _template(document: dict[str, Any], path: str) -> str:
-    """The document's path that `path` matches (a literal one before one with parameters)."""
-    templates: list[str] = sorted(document["paths"], key=lambda t: t.count("{"))
-    for template in templates:
-        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
-            return template
-    raise AssertionError(f"{path} is not in the document")
-
-
-def _resolve(document: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in item:
-        *_, kind, name = item["$ref"].split("/")
-        item = document["components"][kind][name]
-    return item
-
-
-def _validator(document: dict[str, Any], schema: dict[str, Any]) -> jsonschema.Validator:
-    root = {**schema, "components": document["components"]}
-    return jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker())

@@ -20,7 +20,7 @@ from core import canonical, flagd
 from server.auth import digest
 from server.store import Store
 from tests.server.conftest import Built, Live
-from tests.server.test_live import FLAT, SECRET, keys_file, running, wait_until, workers
+from tests.server.helpers import FLAT, SECRET, keys_file, running, wait_until, workers
 
 
 class Builds:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from bench.procfs import connections_held
 from server import worker
 from tests.server.conftest import Built
-from tests.server.test_live import running, wait_until, workers
+from tests.server.helpers import running, wait_until, workers
 
 counts = st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=12)
 

@@ -1,0 +1,194 @@
+"""What the server's tests share beyond fixtures: flagserve started as operators start it
+(`flagserve` with options, plain gunicorn with FLAGSERVE_* variables) and waited on, what its
+logs say, the API keys file the access tests use, a metric's value in this process, and the
+hostile text the dashboard must show as text. Test modules import these from here, never
+from one another."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_client import REGISTRY
+
+from bench.procfs import children
+from server import metrics
+from server.auth import digest
+from tests.conftest import GIT_ENV
+from tests.server.conftest import ROOT, Live, free_port, stop_server
+
+HOSTILE = "<script>document.title='pwned'</script>"  # flag text that must stay text on a page
+
+FLAT = "/api/v1/environments/production/flags"
+SECRET = "s3cret-key-for-ops-0123456789"
+STAGING_SECRET = "staging-only-key-abcdefghij"
+GUNICORN = ("-m", "gunicorn", "-c", "python:server.gunicorn_conf", "server.wsgi:app")
+
+
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without FLAGSERVE_* (tests set what they test), quick
+    reloads, and `extra`."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("FLAGSERVE_", "PROMETHEUS"))}
+    return {**base, **GIT_ENV, "FLAGSERVE_RELOAD_INTERVAL": "0.2", **(extra or {})}
+
+
+def keys_file(path: Path) -> Path:
+    """An API keys file: `ops` may read everything, `staging` only staging."""
+    path.write_text(
+        f"- name: ops\n  sha256: {digest(SECRET.encode())}\n  environments: ['*']\n"
+        f"- name: staging\n  sha256: {digest(STAGING_SECRET.encode())}\n"
+        "  environments: [staging]\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def launch(
+    arguments: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    port: int | None = None,
+    command: tuple[str, ...] = ("-m", "server"),
+) -> Live:
+    """Start `python COMMAND ARGUMENTS` (flagserve by default) and wait until /readyz
+    answers on `port` (FLAGSERVE_BIND's unless given)."""
+    variables = environment(env)
+    if port is None:
+        port = free_port()
+        variables.setdefault("FLAGSERVE_BIND", f"127.0.0.1:{port}")
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, *command, *arguments],
+            cwd=ROOT,
+            env=variables,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    live = Live(f"http://127.0.0.1:{port}", process, log)
+    wait_until(lambda: _ready(live), timeout=30, what=f"flagserve ready on {port}", live=live)
+    return live
+
+
+@contextmanager
+def running(
+    arguments: list[str], log: Path, env: dict[str, str] | None = None, **kwargs: Any
+) -> Iterator[Live]:
+    live = launch(arguments, log, env, **kwargs)
+    try:
+        yield live
+    finally:
+        stop_server(live)
+
+
+def _ready(live: Live) -> bool:
+    if live.process.poll() is not None:
+        raise AssertionError(f"exited {live.process.returncode}: {live.log.read_text()}")
+    try:
+        return live.get("/readyz").status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 10, what: str = "", live: Live | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    if live is not None:
+        stop_server(live)
+    raise AssertionError(
+        f"timed out waiting for {what}" + (f": {live.log.read_text()}" if live else "")
+    )
+
+
+def finish(
+    arguments: list[str], env: dict[str, str] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m server ARGUMENTS` to its end (a start-up that must fail)."""
+    command: tuple[str, ...] = kwargs.pop("command", ("-m", "server"))
+    variables = environment({"FLAGSERVE_BIND": f"127.0.0.1:{free_port()}", **(env or {})})
+    return subprocess.run(
+        [sys.executable, *command, *arguments],
+        cwd=ROOT,
+        env=variables,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        **kwargs,
+    )
+
+
+def workers(master: int) -> list[int]:
+    """The pids of the master's child processes (its workers)."""
+    return children(master)
+
+
+def json_lines(log: Path) -> list[dict[str, Any]]:
+    """Every line of a JSON log, parsed (an AssertionError names a line that is not JSON)."""
+    lines = []
+    for line in log.read_text().splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise AssertionError(f"not a JSON log line: {line!r}") from None
+    return lines
+
+
+def access_lines(log: Path) -> list[dict[str, Any]]:
+    return [line for line in json_lines(log) if line["logger"] == "flagserve.access"]
+
+
+BANNER_ON = "description: Free shipping banner\nowner: team-growth\nenabled: true\n"
+
+
+def evaluate(live: Live, key: str, context: dict[str, str]) -> Any:
+    answer = live.post(
+        f"/ofrep/v1/evaluate/flags/{key}",
+        json={"context": context},
+        headers={"Authorization": f"Bearer {SECRET}"},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["value"]
+
+
+def check_configured(
+    live: Live, metrics_port: int, workers_expected: int, threads_expected: int
+) -> None:
+    """What test_plain_gunicorn_reads_every_variable and test_cli's options test set."""
+    wait_until(lambda: len(workers(live.process.pid)) == workers_expected, what="the workers")
+    started = [
+        line["message"] for line in json_lines(live.log) if "flagserve: serving" in line["message"]
+    ]
+    assert f"with {workers_expected} workers x {threads_expected} threads" in started[0]
+    assert live.get(FLAT).status_code == 401  # API keys
+    assert live.get(FLAT, headers={"Authorization": f"Bearer {SECRET}"}).status_code == 200
+    assert evaluate(live, "banner", {}) is True  # the default environment: development
+    assert live.get("/metrics").status_code == 404  # /metrics has its own port
+    scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+    assert scraped.status_code == 200
+
+    def counted() -> bool:  # workers record requests within FLUSH_EVERY seconds
+        found = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        return "flagserve_requests_total{" in found
+
+    wait_until(counted, what="the workers' requests in the master's /metrics")
+
+
+def sample(name: str, **labels: str) -> float:
+    """A metric's value in this process's registry (0 when it has no such sample yet)."""
+    metrics.flush()  # as a scrape does first: requests are recorded in batches
+    return REGISTRY.get_sample_value(name, labels) or 0.0
