@@ -1,254 +1,56 @@
-"""The audit log from real git repositories: scripted authors, dates and messages in,
-the exact entries out (compiler.audit.extract and flag_metadata, and what `flagc build`
-writes to OUT/audit.json).
+"""The audit log (compiler.audit) from real git repositories: scripted authors, dates and
+messages in, the exact entries out (extract, its incremental continuation, flag_metadata).
 
-Each test writes a small history and asserts whole entries, newest first. `entry` builds
-an expected entry from what the test gave git, so that what is compared is always the
-complete dictionary.
+Each test writes a small history (tests/compiler/scripted.py) and asserts whole entries,
+newest first. `entry` builds an expected entry from what the test gave git, so that what is
+compared is always the complete dictionary. What `flagc build` writes of it is tested in
+test_build.py, and `flagc audit` in test_audit_command.py.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
-import os
-import re
-import subprocess
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from compiler import audit
 from compiler.cli import main
 from compiler.git_repository import GitRepository
 from core import snapshot as store
-from tests.compiler.snapshot_checks import canonical, check_snapshot
-from tests.conftest import GIT_ENV, PROJECT, Git, git_in, write_tree
-
-AUDIT_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "audit.schema.json"
-ENVIRONMENTS = ("development", "staging", "production")
-APPLICATIONS = ("web", "ios", "android")
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
-
-
-# Every cell of PROJECT's grid, in the order entries list them
-CELLS = [n for e in ENVIRONMENTS for n in (e, *(f"{e}/{a}" for a in APPLICATIONS))]
-
-
-# People, commits and entries
-
-
-@dataclass(frozen=True)
-class Person:
-    name: str
-    email: str
-
-
-ADA = Person("Ada Lovelace", "ada@example.com")
-GRACE = Person("Grace Hopper", "grace@example.com")
-ZOE = Person("Zoë Çelik 🚀", "zoe@example.com")
-MARYAM = Person("مريم الأحمد", "")  # right to left, and no email at all
-DWAYNE = Person('Dwayne "The Rock" O\'Neil', "dwayne+flags@example.com")
-BOT = Person("release-bot[bot]", "bot@example.com")
-
-
-@dataclass(frozen=True)
-class Made:
-    """A commit as the test made it."""
-
-    sha: str
-    message: str
-    author: Person
-    committer: Person
-    date: str  # the author date given to git, ISO 8601 with its offset
-    committed: str
-
-
-class Scripted:
-    """A real repository with the flags in `folder`, and commits made with scripted authors,
-    dates and messages. Paths in `files` are inside the flags folder (None deletes),
-    those in `outside` relative to the repository."""
-
-    def __init__(self, repo: Path, git: Git, folder: str = "flags") -> None:
-        self.repo, self.git, self.folder = repo, git, folder
-        self.day = 0
-
-    @property
-    def flags(self) -> Path:
-        return self.repo / self.folder
-
-    def commit(
-        self,
-        message: str,
-        files: Mapping[str, str | None] | None = None,
-        *,
-        moves: Iterable[tuple[str, str]] = (),
-        outside: Mapping[str, str | None] | None = None,
-        author: Person = ADA,
-        committer: Person | None = None,
-        date: str | None = None,
-        committed: str | None = None,
-    ) -> Made:
-        for old, new in moves:
-            (self.flags / new).parent.mkdir(parents=True, exist_ok=True)
-            (self.flags / old).rename(self.flags / new)
-        for root, changes in ((self.flags, files), (self.repo, outside)):
-            for relative, text in (changes or {}).items():
-                path = root / relative
-                if text is None:
-                    path.unlink()
-                else:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(text, encoding="utf-8")
-        self.day += 1
-        date = date or f"2026-02-{self.day:02d}T10:00:00+01:00"
-        committer = committer or author
-        committed = committed or date
-        self.git("add", "--all")
-        self.git(
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "--allow-empty-message",
-            "--message",
-            message,
-            env=_people(author, date, committer, committed),
-        )
-        return Made(self.head(), message, author, committer, date, committed)
-
-    def head(self) -> str:
-        return self.git("rev-parse", "HEAD").strip()
-
-    def extract(self, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        repository = GitRepository.open(self.flags)
-        assert repository is not None
-        with repository:
-            return audit.extract(repository, previous)
-
-    def entries(self) -> list[dict[str, Any]]:
-        document = self.extract()
-        assert document["head"] == self.head()
-        assert document["complete"] is True
-        return list(document["entries"])
-
-
-def _people(author: Person, date: str, committer: Person, committed: str) -> dict[str, str]:
-    return {
-        "GIT_AUTHOR_NAME": author.name,
-        "GIT_AUTHOR_EMAIL": author.email,
-        "GIT_AUTHOR_DATE": date,
-        "GIT_COMMITTER_NAME": committer.name,
-        "GIT_COMMITTER_EMAIL": committer.email,
-        "GIT_COMMITTER_DATE": committed,
-    }
-
-
-Change = tuple[str, Any, Any]  # (field or cell, from, to)
-
-
-def entry(
-    made: Made,
-    change: str,
-    flag: str | None,
-    file: str | None,
-    fields: Iterable[Change] = (),
-    values: Iterable[Change] = (),
-    *,
-    previous_file: str | None = None,
-    invalid: object = None,
-) -> dict[str, Any]:
-    return {
-        "commit": made.sha,
-        "author": {"name": made.author.name, "email": made.author.email},
-        "committer": {"name": made.committer.name, "email": made.committer.email},
-        "timestamp": made.date,
-        "committed_at": made.committed,
-        "subject": made.message.split("\n", 1)[0],
-        "reason": made.message,
-        "change": change,
-        "flag": flag,
-        "file": file,
-        "previous_file": previous_file,
-        "fields": [{"field": name, "from": old, "to": new} for name, old, new in fields],
-        "values": [{"cell": name, "from": old, "to": new} for name, old, new in values],
-        "invalid": invalid,
-    }
-
-
-def cells(default: bool, overrides: Mapping[str, bool] | None = None) -> dict[str, bool]:
-    """Every cell of the project, in grid order, at `default` unless overridden."""
-    return {name: (overrides or {}).get(name, default) for name in CELLS}
-
-
-def appeared(values: Mapping[str, bool]) -> list[Change]:
-    return [(name, None, value) for name, value in values.items()]
-
-
-def vanished(values: Mapping[str, bool]) -> list[Change]:
-    return [(name, value, None) for name, value in values.items()]
-
-
-def project_created(made: Made) -> dict[str, Any]:
-    """The entry of the first commit of PROJECT."""
-    fields = [("applications", None, [*APPLICATIONS]), ("environments", None, [*ENVIRONMENTS])]
-    return entry(made, "project", None, "_project.yaml", fields)
-
-
-class Matches:
-    """Equal to a string matching `pattern`: for messages that other modules word."""
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = re.compile(pattern, re.DOTALL)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, str) and self.pattern.fullmatch(other) is not None
-
-    def __hash__(self) -> int:
-        return hash(self.pattern.pattern)
-
-    def __repr__(self) -> str:
-        return f"Matches({self.pattern.pattern!r})"
-
-
-BANNER = "description: Free shipping banner\nowner: growth\nenabled: false\n"
-BANNER_FIELDS = [
-    ("description", "Free shipping banner"),
-    ("enabled", False),
-    ("owner", "growth"),
-]
-CHECKOUT = (
-    "description: The redesigned checkout\n"
-    "owner: checkout\n"
-    "enabled: true\n"
-    "tags: [payments, web]\n"
-    "expires: 2099-12-31\n"
+from tests.compiler.scripted import (
+    ADA,
+    APPLICATIONS,
+    BANNER,
+    BANNER_FIELDS,
+    BOT,
+    CELLS,
+    CHECKOUT,
+    CHECKOUT_FIELDS,
+    DWAYNE,
+    ENVIRONMENTS,
+    GRACE,
+    LONG_BANNER,
+    LONG_BANNER_FIELDS,
+    MARYAM,
+    ZOE,
+    Change,
+    Made,
+    Matches,
+    Person,
+    Scripted,
+    Story,
+    appeared,
+    cells,
+    created_fields,
+    deleted_fields,
+    entry,
+    merge_branch,
+    project_created,
+    vanished,
 )
-CHECKOUT_FIELDS = [
-    ("description", "The redesigned checkout"),
-    ("enabled", True),
-    ("expires", "2099-12-31"),
-    ("owner", "checkout"),
-    ("tags", ["payments", "web"]),
-]
-
-
-def created_fields(fields: Iterable[tuple[str, Any]]) -> list[Change]:
-    """Every field from null, sorted by name as entries list them."""
-    return [(name, None, value) for name, value in sorted(fields)]
-
-
-def deleted_fields(fields: Iterable[tuple[str, Any]]) -> list[Change]:
-    return [(name, value, None) for name, value in sorted(fields)]
-
-
-@pytest.fixture
-def scripted(git_repo: tuple[Path, Git]) -> Scripted:
-    return Scripted(*git_repo)
-
+from tests.conftest import PROJECT, Git, git_in, write_tree
 
 # Created, modified, deleted
 
@@ -404,22 +206,6 @@ def test_kill_switch_changes_every_cell_of_the_environment(scripted: Scripted) -
         ),
         project_created(first),
     ]
-
-
-LONG_BANNER = (
-    "description: Free shipping banner on every page of the shop\n"
-    "owner: growth\n"
-    "enabled: false\n"
-    "tags: [marketing, shipping, banner]\n"
-    "expires: 2099-12-31\n"
-)
-LONG_BANNER_FIELDS = [
-    ("description", "Free shipping banner on every page of the shop"),
-    ("enabled", False),
-    ("expires", "2099-12-31"),
-    ("owner", "growth"),
-    ("tags", ["marketing", "shipping", "banner"]),
-]
 
 
 def test_moved_between_folders(scripted: Scripted) -> None:
@@ -905,12 +691,6 @@ def test_an_invalid_project_keeps_the_last_valid_grid(scripted: Scripted) -> Non
 # Merges
 
 
-def _merge(scripted: Scripted, branch: str, message: str, author: Person, date: str) -> Made:
-    env = _people(author, date, author, date)
-    scripted.git("merge", "--quiet", "--no-ff", "--message", message, branch, env=env)
-    return Made(scripted.head(), message, author, author, date, date)
-
-
 def test_merged_pull_request_is_one_entry_per_flag(scripted: Scripted) -> None:
     """First-parent history: a pull request merged with --no-ff is one change, with the
     merge commit's author, date and message; the branch's own commits do not appear."""
@@ -935,7 +715,7 @@ def test_merged_pull_request_is_one_entry_per_flag(scripted: Scripted) -> None:
     main_change = scripted.commit(
         "Checkout off in staging", {"checkout.yaml": CHECKOUT + "environments:\n  staging: false\n"}
     )
-    merge = _merge(
+    merge = merge_branch(
         scripted,
         "dark-mode",
         "Merge pull request #42 from grace/dark-mode\n\nDark mode, and the banner on the web.",
@@ -1250,89 +1030,6 @@ def test_flags_folder_in_a_subfolder(git_repo: tuple[Path, Git]) -> None:
 # Incremental extraction
 
 
-@dataclass
-class Story:
-    scripted: Scripted
-    made: list[Made]
-    documents: list[dict[str, Any]]  # extract() right after each commit of `made`
-
-
-def tell_story(scripted: Scripted) -> Story:
-    """A history with every kind of change, by several people, with a merged pull request;
-    the audit document is taken after each commit on main, as a build would have."""
-    story = Story(scripted, [], [])
-
-    def commit(message: str, files: Mapping[str, str | None] | None = None, **options: Any) -> None:
-        story.made.append(scripted.commit(message, files, **options))
-        story.documents.append(scripted.extract())
-
-    commit(
-        "Add the project and the first flags",
-        {
-            "_project.yaml": PROJECT,
-            "growth/banner.yaml": LONG_BANNER,
-            "checkout/new-checkout.yaml": CHECKOUT,
-        },
-        date="2026-01-05T09:00:00+01:00",
-    )
-    commit(
-        "Show the banner on the web in production\n\nMarketing asked for it: GROW-12.",
-        {
-            "growth/banner.yaml": LONG_BANNER
-            + "environments:\n  production:\n    applications:\n      web: true\n"
-        },
-        author=GRACE,
-        date="2026-01-06T10:30:00-05:00",
-    )
-    commit("Document the service", outside={"README.md": "# shop\n"}, author=ZOE)
-    commit(
-        "Move the checkout flag to the v2 folder",
-        moves=[("checkout/new-checkout.yaml", "checkout/v2/new-checkout.yaml")],
-        author=ZOE,
-        date="2026-01-07T08:00:00+05:30",
-    )
-    commit(
-        "Kill switch: checkout off in production",
-        {"checkout/v2/new-checkout.yaml": CHECKOUT + "environments:\n  production: false\n"},
-        author=GRACE,
-    )
-    commit(
-        "Add the tv application, with the banner on it",
-        {
-            "_project.yaml": PROJECT.replace("android]", "android, tv]"),
-            "growth/banner.yaml": LONG_BANNER + "applications:\n  tv: true\n",
-        },
-    )
-    commit("Retire the banner", {"growth/banner.yaml": None}, author=MARYAM)
-    commit("Bring the banner back", {"marketing/banner.yaml": BANNER}, author=DWAYNE)
-    commit("WIP", {"checkout/v2/new-checkout.yaml": "description: [\n"})
-    commit(
-        "Fix the checkout flag",
-        {"checkout/v2/new-checkout.yaml": CHECKOUT.replace("redesigned", "new")},
-    )
-    scripted.git("checkout", "--quiet", "-b", "dark-mode")
-    dark = "description: Dark mode\nowner: web\nenabled: false\n"
-    scripted.commit("Add dark mode", {"web/dark-mode.yaml": dark}, author=GRACE)
-    scripted.commit("Dark mode in dev", {"web/dark-mode.yaml": dark.replace("false", "true")})
-    scripted.git("checkout", "--quiet", "main")
-    story.made.append(
-        _merge(
-            scripted, "dark-mode", "Merge pull request #7: dark mode", ADA, "2026-03-01T00:00:00Z"
-        )
-    )
-    story.documents.append(scripted.extract())
-    commit(
-        "Rename the checkout flag",
-        moves=[("checkout/v2/new-checkout.yaml", "checkout/v2/checkout.yaml")],
-    )
-    return story
-
-
-@pytest.fixture
-def story(scripted: Scripted) -> Story:
-    return tell_story(scripted)
-
-
 def test_incremental_extraction_equals_the_full_one(story: Story) -> None:
     full = story.scripted.extract()
     differ = [
@@ -1390,6 +1087,9 @@ def test_previous_no_longer_an_ancestor_falls_back_to_a_full_extraction(story: S
     assert not gone & {e["commit"] for e in full["entries"]}
 
 
+_GONE = object()  # a key left out of the previous log
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -1398,14 +1098,20 @@ def test_previous_no_longer_an_ancestor_falls_back_to_a_full_extraction(story: S
         pytest.param({"format": None}, id="no-format"),
         pytest.param({"head": None}, id="no-head"),
         pytest.param({"head": "0123456789" * 4}, id="unknown-head"),
+        pytest.param({"entries": _GONE}, id="no-entries"),
+        pytest.param({"entries": {}}, id="entries-not-a-list"),
+        pytest.param({"entries": [1]}, id="entries-not-objects"),
+        pytest.param({"complete": _GONE}, id="no-complete"),
     ],
 )
 def test_unusable_previous_is_ignored(scripted: Scripted, change: dict[str, Any]) -> None:
+    """A previous log of another shape is read from scratch, not continued (`usable`)."""
     scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
     previous = scripted.extract()
     scripted.commit("Banner on", {"banner.yaml": BANNER.replace("false", "true")})
     full = scripted.extract()
-    bogus = {**previous, "entries": [{"made": "up"}], **change}
+    changed = {**previous, "entries": [{"made": "up"}], **change}
+    bogus = {key: value for key, value in changed.items() if value is not _GONE}
     assert scripted.extract(bogus) == full
 
 
@@ -1442,7 +1148,7 @@ def test_incremental_from_a_log_built_on_a_merged_branch(scripted: Scripted) -> 
     previous = scripted.extract()
     scripted.git("checkout", "--quiet", "main")
     main_change = scripted.commit("Add dark mode", {"dark-mode.yaml": BANNER})
-    merge = _merge(scripted, "feature", "Merge feature", ZOE, "2026-05-01T00:00:00+02:00")
+    merge = merge_branch(scripted, "feature", "Merge feature", ZOE, "2026-05-01T00:00:00+02:00")
     full = scripted.extract()
     assert [e["commit"] for e in full["entries"]] == [
         merge.sha,
@@ -1455,38 +1161,6 @@ def test_incremental_from_a_log_built_on_a_merged_branch(scripted: Scripted) -> 
 
 
 # Shallow clones
-
-
-def _clone(source: Path, destination: Path, *options: str) -> Scripted:
-    env = {**os.environ, **GIT_ENV}
-    subprocess.run(
-        ["git", "clone", "--quiet", *options, f"file://{source}", str(destination)],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
-
-    def git(*args: str, env: dict[str, str] | None = None) -> str:
-        return subprocess.run(
-            ["git", *args],
-            cwd=destination,
-            env={**os.environ, **GIT_ENV, **(env or {})},
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    return Scripted(destination, git)
-
-
-@pytest.fixture
-def shallow(scripted: Scripted, tmp_path: Path) -> tuple[Scripted, Made]:
-    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER})
-    scripted.commit("Banner on", {"growth/banner.yaml": BANNER.replace("false", "true")})
-    last = scripted.commit(
-        "Add the checkout", {"checkout/new-checkout.yaml": CHECKOUT}, author=GRACE
-    )
-    return _clone(scripted.repo, tmp_path / "shallow", "--depth", "1"), last
 
 
 def test_shallow_clone_is_marked_incomplete(shallow: tuple[Scripted, Made]) -> None:
@@ -1518,244 +1192,7 @@ def test_shallow_clone_is_marked_incomplete(shallow: tuple[Scripted, Made]) -> N
     }
 
 
-def check_audit(data: bytes) -> dict[str, Any]:
-    """Judge the bytes of an audit.json: canonical JSON, valid against the schema."""
-    document: dict[str, Any] = json.loads(data)
-    assert data == canonical(document), "not canonical JSON (sorted keys, no white space)"
-    schema = json.loads(AUDIT_SCHEMA.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
-    assert not errors, errors
-    for item in document["entries"]:  # date-time is only checked with rfc3339-validator
-        for moment in (item["timestamp"], item["committed_at"]):
-            assert TIMESTAMP.match(moment), moment
-            datetime.datetime.fromisoformat(moment)
-    return document
-
-
-Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err
-        return code, captured.out, captured.err
-
-    return run
-
-
-def test_build_refuses_a_shallow_clone(
-    shallow: tuple[Scripted, Made], tmp_path: Path, run: Run
-) -> None:
-    clone, _ = shallow
-    out = tmp_path / "out"
-    code, stdout, err = run("build", str(clone.flags), "-o", str(out))
-    assert (code, stdout) == (1, "")
-    assert "shallow clone" in err
-    assert "fetch the whole history" in err
-    assert "git fetch --unshallow" in err
-    assert "fetch-depth: 0" in err
-    assert "--allow-shallow" in err
-    assert not out.exists()
-
-
-def test_build_allow_shallow_marks_the_audit_incomplete(
-    shallow: tuple[Scripted, Made], tmp_path: Path, run: Run
-) -> None:
-    clone, last = shallow
-    out = tmp_path / "out"
-    code, _, err = run("build", str(clone.flags), "-o", str(out), "--allow-shallow")
-    assert code == 0, err
-    document = check_audit((out / "audit.json").read_bytes())
-    assert document == clone.extract()
-    assert (document["head"], document["complete"]) == (last.sha, False)
-    snapshot = check_snapshot((out / "snapshot.json").read_bytes(), clone.flags)
-    assert snapshot["revision"] == last.sha
-    assert snapshot["flags"]["banner"]["created_at"] == last.date  # as far as the clone knows
-
-
-# flagc build
-
-
-_HISTORY_NAMES = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
-
-
-def _history_fields(snapshot: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {key: {n: flag[n] for n in _HISTORY_NAMES} for key, flag in snapshot["flags"].items()}
-
-
-def test_build_writes_the_audit_and_history_fields(story: Story, tmp_path: Path, run: Run) -> None:
-    scripted, made = story.scripted, story.made
-    out, other = tmp_path / "out", tmp_path / "other"
-    code, _, err = run("build", str(scripted.flags), "-o", str(out))
-    assert code == 0, err
-    assert f"({len(story.documents[-1]['entries'])} audit entries)" in err
-    data = (out / "audit.json").read_bytes()
-    document = check_audit(data)
-    assert document == scripted.extract()
-    assert document["head"] == made[-1].sha
-    assert run("build", str(scripted.flags), "-o", str(out))[0] == 0  # reads the previous log
-    assert run("build", str(scripted.flags), "-o", str(other))[0] == 0  # a fresh one
-    assert (out / "audit.json").read_bytes() == data == (other / "audit.json").read_bytes()
-    snapshot_data = (out / "snapshot.json").read_bytes()
-    assert snapshot_data == (other / "snapshot.json").read_bytes()
-    snapshot = check_snapshot(snapshot_data, scripted.flags)
-
-    expected: dict[str, dict[str, Any]] = {}
-    for key in snapshot["flags"]:
-        mine = [e for e in document["entries"] if e["flag"] == key]
-        created = next(e for e in mine if e["change"] == "created")
-        expected[key] = {
-            "created_at": created["timestamp"],
-            "created_by": created["author"]["name"],
-            "updated_at": mine[0]["timestamp"],
-            "updated_by": mine[0]["author"]["name"],
-            "updated_reason": mine[0]["reason"],
-        }
-    assert _history_fields(snapshot) == expected
-    assert expected == audit.flag_metadata(document)
-    merge, bring_back, renamed = made[10], made[7], made[11]
-    assert expected["banner"] == {
-        "created_at": bring_back.date,
-        "created_by": DWAYNE.name,
-        "updated_at": bring_back.date,
-        "updated_by": DWAYNE.name,
-        "updated_reason": "Bring the banner back",
-    }
-    assert expected["dark-mode"] == {
-        "created_at": "2026-03-01T00:00:00+00:00",
-        "created_by": ADA.name,
-        "updated_at": "2026-03-01T00:00:00+00:00",
-        "updated_by": ADA.name,
-        "updated_reason": merge.message,
-    }
-    assert expected["checkout"]["created_at"] == renamed.date
-    assert sorted(expected) == ["banner", "checkout", "dark-mode"]
-
-
-def test_build_after_new_commits_equals_a_fresh_build(
-    scripted: Scripted, tmp_path: Path, run: Run
-) -> None:
-    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
-    out = tmp_path / "out"
-    assert run("build", str(scripted.flags), "-o", str(out))[0] == 0
-    scripted.commit(
-        "Banner on in staging", {"banner.yaml": BANNER + "environments:\n  staging: true\n"}
-    )
-    assert run("build", str(scripted.flags), "-o", str(out))[0] == 0  # incremental
-    assert run("build", str(scripted.flags), "-o", str(tmp_path / "fresh"))[0] == 0
-    incremental = check_audit((out / "audit.json").read_bytes())
-    fresh = check_audit((tmp_path / "fresh" / "audit.json").read_bytes())
-    assert incremental == fresh
-
-
-@pytest.mark.parametrize(
-    "previous",
-    [
-        pytest.param("{not json", id="not-json"),
-        pytest.param("[]", id="a-list"),
-        pytest.param('{"format": 1, "head": "HEAD", "complete": true}', id="no-entries"),
-        pytest.param(
-            '{"format": 1, "head": "HEAD", "complete": true, "entries": {}}',
-            id="entries-not-a-list",
-        ),
-        pytest.param('{"format": 2, "head": "HEAD", "entries": []}', id="other-format"),
-        pytest.param('{"format": 1, "head": "HEAD", "entries": []}', id="no-complete"),
-        pytest.param(
-            '{"format": 1, "head": "HEAD", "complete": true, "entries": [1]}',
-            id="entries-not-objects",
-        ),
-    ],
-)
-def test_build_ignores_an_unusable_previous_audit(
-    scripted: Scripted, tmp_path: Path, run: Run, previous: str
-) -> None:
-    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "audit.json").write_text(previous.replace('"HEAD"', f'"{first.sha}"'), "utf-8")
-    code, _, err = run("build", str(scripted.flags), "-o", str(out))
-    assert code == 0, err
-    assert check_audit((out / "audit.json").read_bytes()) == scripted.extract()
-
-
-def _outside_any_repository(path: Path) -> bool:
-    found = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True, check=False
-    )
-    return found.returncode != 0
-
-
-def test_build_outside_git_writes_an_empty_audit(tmp_path: Path, run: Run) -> None:
-    if not _outside_any_repository(tmp_path):
-        pytest.skip(f"{tmp_path} is inside a git work tree")
-    folder = tmp_path / "flags"
-    folder.mkdir()
-    (folder / "_project.yaml").write_text(PROJECT, encoding="utf-8")
-    (folder / "banner.yaml").write_text(BANNER, encoding="utf-8")
-    code, _, err = run("build", str(folder), "-o", str(tmp_path / "out"))
-    assert code == 0, err
-    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
-    assert document == {"format": 1, "head": None, "complete": False, "entries": []}
-    notes = [line for line in err.splitlines() if "note:" in line]
-    assert notes == [
-        f"flagc: note: {folder} is not in a git work tree: the audit log is empty and the "
-        "revision is a hash of the content"
-    ]
-    assert "(0 audit entries)" in err
-    snapshot = check_snapshot((tmp_path / "out" / "snapshot.json").read_bytes(), folder)
-    assert _history_fields(snapshot) == {"banner": dict.fromkeys(_HISTORY_NAMES)}
-
-
-def test_build_before_the_first_commit(scripted: Scripted, tmp_path: Path, run: Run) -> None:
-    (scripted.flags).mkdir()
-    (scripted.flags / "_project.yaml").write_text(PROJECT, encoding="utf-8")
-    code, _, err = run("build", str(scripted.flags), "-o", str(tmp_path / "out"))
-    assert code == 0, err
-    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
-    assert document == {"format": 1, "head": None, "complete": False, "entries": []}
-    assert [line for line in err.splitlines() if "note:" in line] == [
-        f"flagc: note: {scripted.flags} is not in a repository with commits: the audit log is "
-        "empty and the revision is a hash of the content"
-    ]
-
-
-def test_build_of_a_dirty_tree_warns(scripted: Scripted, tmp_path: Path, run: Run) -> None:
-    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
-    (scripted.flags / "banner.yaml").write_text(BANNER.replace("false", "true"), encoding="utf-8")
-    code, _, err = run("build", str(scripted.flags), "-o", str(tmp_path / "out"))
-    assert code == 0, err
-    warnings = [line for line in err.splitlines() if "warning:" in line]
-    assert warnings == [
-        f"flagc: warning: {scripted.flags} has uncommitted changes: the revision is "
-        f"{first.sha}-dirty, and the audit log covers committed changes only"
-    ]
-    snapshot = check_snapshot((tmp_path / "out" / "snapshot.json").read_bytes(), scripted.flags)
-    assert snapshot["revision"] == f"{first.sha}-dirty"
-    assert snapshot["flags"]["banner"]["enabled"] is True  # the work tree is what is built
-    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
-    assert document == {
-        "format": 1,
-        "head": first.sha,
-        "complete": True,
-        "entries": [
-            entry(
-                first,
-                "created",
-                "banner",
-                "banner.yaml",
-                created_fields(BANNER_FIELDS),
-                appeared(cells(False)),
-            ),
-            project_created(first),
-        ],
-    }
+# Many flags, and outside git
 
 
 def test_one_commit_with_thousands_of_flags(git_repo: tuple[Path, Git]) -> None:

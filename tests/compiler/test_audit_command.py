@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
-from tests.compiler.test_audit import (
+from tests.compiler.helpers import run
+from tests.compiler.scripted import (
     APPLICATIONS,
     BANNER,
     CHECKOUT,
@@ -36,13 +36,6 @@ IOS_OFF = MARKETING.replace(
     "  development: true\n",
     "  development:\n    enabled: true\n    applications:\n      ios: false\n",
 )
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

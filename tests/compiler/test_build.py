@@ -1,19 +1,39 @@
 """`compiler.build.build`, the build as a function: its result on real git repositories,
-and the same OUT, byte for byte, as `flagc build`."""
+and the same OUT, byte for byte, as `flagc build`; then what a build writes of the history
+(OUT/audit.json, each flag's created/updated fields) from scripted histories."""
 
 from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from compiler import publish
+from compiler import audit, publish
 from compiler.build import BuildResult, Note, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
+from tests.compiler.helpers import run
+from tests.compiler.scripted import (
+    ADA,
+    BANNER,
+    BANNER_FIELDS,
+    DWAYNE,
+    Made,
+    Scripted,
+    Story,
+    appeared,
+    cells,
+    check_audit,
+    created_fields,
+    entry,
+    project_created,
+)
+from tests.compiler.snapshot_checks import check_snapshot
 from tests.conftest import PROJECT, Git, git_in, write_tree
 
 TODAY = datetime.date(2026, 1, 10)
@@ -207,3 +227,208 @@ def test_the_result_is_frozen(committed: tuple[Path, Git, str], tmp_path: Path) 
     with pytest.raises(AttributeError):
         result.revision = "other"  # type: ignore[misc]
     assert isinstance(result, BuildResult)
+
+
+# The history in OUT: audit.json and each flag's created/updated fields
+
+
+def test_the_command_says_how_to_fetch_a_shallow_clone(
+    shallow: tuple[Scripted, Made], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone, _ = shallow
+    out = tmp_path / "out"
+    code, stdout, err = run(["build", str(clone.flags), "-o", str(out)], capsys)
+    assert (code, stdout) == (1, "")
+    assert "shallow clone" in err
+    assert "fetch the whole history" in err
+    assert "git fetch --unshallow" in err
+    assert "fetch-depth: 0" in err
+    assert "--allow-shallow" in err
+
+
+def test_build_allow_shallow_marks_the_audit_incomplete(
+    shallow: tuple[Scripted, Made], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone, last = shallow
+    out = tmp_path / "out"
+    code, _, err = run(["build", str(clone.flags), "-o", str(out), "--allow-shallow"], capsys)
+    assert code == 0, err
+    document = check_audit((out / "audit.json").read_bytes())
+    assert document == clone.extract()
+    assert (document["head"], document["complete"]) == (last.sha, False)
+    snapshot = check_snapshot((out / "snapshot.json").read_bytes(), clone.flags)
+    assert snapshot["revision"] == last.sha
+    assert snapshot["flags"]["banner"]["created_at"] == last.date  # as far as the clone knows
+
+
+_HISTORY_NAMES = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
+
+
+def _history_fields(snapshot: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {key: {n: flag[n] for n in _HISTORY_NAMES} for key, flag in snapshot["flags"].items()}
+
+
+def test_build_writes_the_audit_and_history_fields(
+    story: Story, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted, made = story.scripted, story.made
+    out, other = tmp_path / "out", tmp_path / "other"
+    code, _, err = run(["build", str(scripted.flags), "-o", str(out)], capsys)
+    assert code == 0, err
+    assert f"({len(story.documents[-1]['entries'])} audit entries)" in err
+    data = (out / "audit.json").read_bytes()
+    document = check_audit(data)
+    assert document == scripted.extract()
+    assert document["head"] == made[-1].sha
+    assert (
+        run(["build", str(scripted.flags), "-o", str(out)], capsys)[0] == 0
+    )  # reads the previous log
+    assert run(["build", str(scripted.flags), "-o", str(other)], capsys)[0] == 0
+    assert (out / "audit.json").read_bytes() == data == (other / "audit.json").read_bytes()
+    snapshot_data = (out / "snapshot.json").read_bytes()
+    assert snapshot_data == (other / "snapshot.json").read_bytes()
+    snapshot = check_snapshot(snapshot_data, scripted.flags)
+
+    expected: dict[str, dict[str, Any]] = {}
+    for key in snapshot["flags"]:
+        mine = [e for e in document["entries"] if e["flag"] == key]
+        created = next(e for e in mine if e["change"] == "created")
+        expected[key] = {
+            "created_at": created["timestamp"],
+            "created_by": created["author"]["name"],
+            "updated_at": mine[0]["timestamp"],
+            "updated_by": mine[0]["author"]["name"],
+            "updated_reason": mine[0]["reason"],
+        }
+    assert _history_fields(snapshot) == expected
+    assert expected == audit.flag_metadata(document)
+    merge, bring_back, renamed = made[10], made[7], made[11]
+    assert expected["banner"] == {
+        "created_at": bring_back.date,
+        "created_by": DWAYNE.name,
+        "updated_at": bring_back.date,
+        "updated_by": DWAYNE.name,
+        "updated_reason": "Bring the banner back",
+    }
+    assert expected["dark-mode"] == {
+        "created_at": "2026-03-01T00:00:00+00:00",
+        "created_by": ADA.name,
+        "updated_at": "2026-03-01T00:00:00+00:00",
+        "updated_by": ADA.name,
+        "updated_reason": merge.message,
+    }
+    assert expected["checkout"]["created_at"] == renamed.date
+    assert sorted(expected) == ["banner", "checkout", "dark-mode"]
+
+
+def test_build_after_new_commits_equals_a_fresh_build(
+    scripted: Scripted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    out = tmp_path / "out"
+    assert run(["build", str(scripted.flags), "-o", str(out)], capsys)[0] == 0
+    scripted.commit(
+        "Banner on in staging", {"banner.yaml": BANNER + "environments:\n  staging: true\n"}
+    )
+    assert run(["build", str(scripted.flags), "-o", str(out)], capsys)[0] == 0  # incremental
+    assert run(["build", str(scripted.flags), "-o", str(tmp_path / "fresh")], capsys)[0] == 0
+    incremental = check_audit((out / "audit.json").read_bytes())
+    fresh = check_audit((tmp_path / "fresh" / "audit.json").read_bytes())
+    assert incremental == fresh
+
+
+@pytest.mark.parametrize(
+    "previous",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param("[]", id="a-list"),
+        pytest.param('{"format": 2, "head": "HEAD", "entries": []}', id="other-format"),
+    ],
+)
+def test_build_ignores_an_unusable_previous_audit(
+    scripted: Scripted, tmp_path: Path, capsys: pytest.CaptureFixture[str], previous: str
+) -> None:
+    """OUT/audit.json that is not JSON, or not a log this version continues, is read from
+    scratch (the shapes `audit.usable` refuses are in test_audit.py)."""
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "audit.json").write_text(previous.replace('"HEAD"', f'"{first.sha}"'), "utf-8")
+    code, _, err = run(["build", str(scripted.flags), "-o", str(out)], capsys)
+    assert code == 0, err
+    assert check_audit((out / "audit.json").read_bytes()) == scripted.extract()
+
+
+def _outside_any_repository(path: Path) -> bool:
+    found = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=path, capture_output=True, check=False
+    )
+    return found.returncode != 0
+
+
+def _outside_git(tmp_path: Path, scripted: Scripted) -> Path:
+    if not _outside_any_repository(tmp_path):
+        pytest.skip(f"{tmp_path} is inside a git work tree")
+    return write_tree(tmp_path / "flags", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+
+
+def _before_the_first_commit(tmp_path: Path, scripted: Scripted) -> Path:
+    return write_tree(scripted.flags, {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+
+
+@pytest.mark.parametrize(
+    ("make", "where"),
+    [
+        (_outside_git, "is not in a git work tree"),
+        (_before_the_first_commit, "is not in a repository with commits"),
+    ],
+)
+def test_a_build_without_history_writes_an_empty_audit(
+    scripted: Scripted,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path, Scripted], Path],
+    where: str,
+) -> None:
+    folder = make(tmp_path, scripted)
+    code, _, err = run(["build", str(folder), "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
+    assert document == {"format": 1, "head": None, "complete": False, "entries": []}
+    notes = [line for line in err.splitlines() if "note:" in line]
+    assert notes == [
+        f"flagc: note: {folder} {where}: the audit log is empty and the "
+        "revision is a hash of the content"
+    ]
+    assert "(0 audit entries)" in err
+    snapshot = check_snapshot((tmp_path / "out" / "snapshot.json").read_bytes(), folder)
+    assert _history_fields(snapshot) == {"banner": dict.fromkeys(_HISTORY_NAMES)}
+
+
+def test_a_dirty_tree_is_built_and_its_commits_audited(
+    scripted: Scripted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
+    (scripted.flags / "banner.yaml").write_text(BANNER.replace("false", "true"), encoding="utf-8")
+    code, _, err = run(["build", str(scripted.flags), "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err  # and warns: test_a_write_that_fails_comes_back_with_the_findings
+    snapshot = check_snapshot((tmp_path / "out" / "snapshot.json").read_bytes(), scripted.flags)
+    assert snapshot["revision"] == f"{first.sha}-dirty"
+    assert snapshot["flags"]["banner"]["enabled"] is True  # the work tree is what is built
+    document = check_audit((tmp_path / "out" / "audit.json").read_bytes())
+    assert document == {
+        "format": 1,
+        "head": first.sha,
+        "complete": True,
+        "entries": [
+            entry(
+                first,
+                "created",
+                "banner",
+                "banner.yaml",
+                created_fields(BANNER_FIELDS),
+                appeared(cells(False)),
+            ),
+            project_created(first),
+        ],
+    }

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.cli import main
 from compiler.diagnostics import CODES, Diagnostic, Severity
 from compiler.render.diagnostics import as_json, github, text
+from tests.compiler.helpers import run
 from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
 from tests.conftest import PROJECT, write_tree
 
@@ -46,13 +46,6 @@ BROKEN = {
     "team/typo.yaml": "description: Typo\nowner: me\nenabeld: true\n",
     "old.yaml": "description: Old\nowner: me\nenabled: false\nexpires: 2020-01-01\n",
 }
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 def tree(tmp_path: Path, files: dict[str, str], name: str = "flags") -> Path:

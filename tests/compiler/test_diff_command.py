@@ -10,8 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from compiler.cli import main
 from compiler.render.plan_markdown import MAX_MARKDOWN, escape
+from tests.compiler.helpers import run
 from tests.conftest import PROJECT, Git, write_tree
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"
@@ -41,13 +41,6 @@ HEAD = {  # what a pull request does to BASE
     ),
 }
 GONE = ("checkout/apple-pay.yaml", "growth/old-banner.yaml")
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    captured = capsys.readouterr()
-    assert "Traceback" not in captured.err
-    return code, captured.out, captured.err
 
 
 def commit(git: Git, message: str) -> None:

@@ -29,7 +29,7 @@ from compiler.pipeline import compile_tree
 from compiler.printable import printable
 from compiler.render.diagnostics import github, text
 from compiler.render.matrix import matrix
-from tests.compiler.test_audit import Person, Scripted
+from tests.compiler.scripted import Person, Scripted
 from tests.conftest import PROJECT, Git, write_tree
 
 REPO = Path(__file__).resolve().parents[2]
