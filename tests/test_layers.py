@@ -180,3 +180,60 @@ def test_a_flagserve_worker_imports_neither_gitpython_nor_the_compiler(tmp_path:
         held = json.loads((dumps / f"{pid}.json").read_text())
         assert "server.wsgi" in held  # the dump is a flagserve's
         assert sorted({top(name) for name in held} & watched) == [], pid
+
+
+# --- the tests' own layers -------------------------------------------------------------------
+
+TESTS = ROOT / "tests"
+
+
+def imported_test_modules(source: str) -> list[tuple[int, str]]:
+    """(line, module) of every test module (`test_*`) the source imports, in any spelling:
+    `import tests.x.test_y`, `from tests.x.test_y import f`, `from tests.x import test_y`,
+    `from .test_y import f`. What tests share lives in conftest.py or a helpers module: a
+    test module imported elsewhere runs its tests twice and hides what depends on what."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = "." * node.level + (node.module or "")
+            names = [module]
+            if not _names_a_test_module(module):  # `from tests.x import test_y`
+                names = [f"{module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found += [(node.lineno, name) for name in names if _names_a_test_module(name)]
+    return sorted(set(found))
+
+
+def _names_a_test_module(name: str) -> bool:
+    return any(part.startswith("test_") for part in name.split("."))
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from tests.server.test_live import running\n", ["tests.server.test_live"]),
+        ("import tests.delivery.test_workflows\n", ["tests.delivery.test_workflows"]),
+        ("from tests.server import test_dashboard\n", ["tests.server.test_dashboard"]),
+        ("from .test_export import tree\n", [".test_export"]),
+        ("def f():\n    from tests.compiler.test_audit import X\n", ["tests.compiler.test_audit"]),
+        ("from tests.server.helpers import running\n", []),
+        ("from tests.server.conftest import Built\n", []),
+        ("import pytest\nfrom tests.server import helpers\n", []),
+    ],
+)  # fmt: skip
+def test_an_import_of_a_test_module_is_found(source: str, expected: list[str]) -> None:
+    assert [name for _, name in imported_test_modules(source)] == expected
+
+
+def test_no_test_module_imports_another() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: imports {name}"
+        for path in sorted(TESTS.rglob("test_*.py"))
+        for line, name in imported_test_modules(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "move what they share into conftest.py or a helpers module:\n" + "\n".join(
+        found
+    )
