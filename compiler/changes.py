@@ -46,7 +46,8 @@ class ValueChange:
 def changed_fields(before: Data, after: Data) -> list[FieldChange]:
     """Declared values that differ, by dotted path (`environments.production.enabled`), in
     no particular order (each output sorts them its way); lists such as depends_on and tags
-    are single values, as people read them."""
+    are single values, as people read them; an empty mapping declares nothing, so adding or
+    removing one (`environments: {}`) is no change."""
     found: list[FieldChange] = []
     _differences(before, after, "", found)
     return found

@@ -1,10 +1,17 @@
-"""Helpers shared by the compiler's command tests."""
+"""Helpers shared by the compiler's tests: flagc run in process, and plans of two trees."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
 
 from compiler.cli import main
+from compiler.pipeline import Compiled, compile_tree
+from compiler.plan import Label, Plan, plan
+from tests.conftest import write_tree
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -13,3 +20,34 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
     return code, captured.out, captured.err
+
+
+def compiled(root: Path, files: dict[str, str]) -> Compiled:
+    """`files` written below `root` and compiled, shown as if the folder were `flags`."""
+    return compile_tree(write_tree(root, files), display_root="flags")
+
+
+def plan_of(
+    tmp_path: Path,
+    base: dict[str, str],
+    head: dict[str, str],
+    *,
+    head_name: str = "HEAD",
+) -> Plan:
+    """The plan from the tree `base` to the tree `head` (named `head_name`), each compiled
+    below tmp_path."""
+    return plan(
+        compiled(tmp_path / "base", base),
+        compiled(tmp_path / "head", head),
+        head_label=Label(head_name),
+    )
+
+
+PLAN_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
+
+
+def plan_validator() -> jsonschema.Draft202012Validator:
+    """A validator of schemas/plan.schema.json, the contract of `flagc diff --format json`."""
+    schema = json.loads(PLAN_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)

@@ -1,21 +1,18 @@
-"""`flagc diff`: real git repositories, golden text and Markdown, JSON against its schema."""
+"""`flagc diff`: real git repositories, golden text and Markdown, JSON against its schema.
+The renderers' own rules are tested beside them: test_plan_markdown.py, test_plan_json.py."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
-from compiler.render.plan_markdown import MAX_MARKDOWN, escape
-from tests.compiler.helpers import run
+from tests.compiler.helpers import plan_validator, run
 from tests.conftest import PROJECT, Git, write_tree
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "diff"
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
 FLAGS = "config/flags"  # a sub-folder, so that --dir and the repository root differ
 
 BASE = {
@@ -73,16 +70,10 @@ def check_golden(name: str, got: str, update_golden: bool) -> None:
     assert got == path.read_text(encoding="utf-8")
 
 
-def validator() -> jsonschema.Draft202012Validator:
-    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return jsonschema.Draft202012Validator(schema)
-
-
 def plan_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     _, out, _ = run([*argv, "--format", "json"], capsys)
     document: dict[str, Any] = json.loads(out)
-    validator().validate(document)
+    plan_validator().validate(document)
     return document
 
 
@@ -247,128 +238,6 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
     code, out, err = run(argv, capsys)
     assert (code, out) == (2, "")
     assert "usage: flagc" in err
-
-
-# JSON
-
-
-def test_schema_is_not_vacuous(
-    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, folder, _ = repo
-    change(folder, HEAD, GONE)
-    document = plan_json(["diff", "HEAD", "--dir", str(folder)], capsys)
-    broken: list[dict[str, Any]] = [
-        {**document, "extra": 1},
-        {**document, "format": 2},
-        {**document, "flags": [{**document["flags"][0], "kind": "renamed"}]},
-        {**document, "flags": [{**document["flags"][1], "base_path": "x.yaml"}]},  # added
-        {**document, "summary": {**document["summary"], "added": -1}},
-        {**document, "base": {**document["base"], "commit": "main"}},
-    ]
-    for bad in broken:
-        assert not validator().is_valid(bad)
-
-
-# Markdown for a pull request
-
-
-def test_markdown_of_500_changed_flags_stays_short(
-    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, folder, git = repo
-    noisy = "<b>|`@x`|</b> " * 40  # what escaping makes longest
-    write_tree(
-        folder,
-        {
-            f"bulk/f{i:03}.yaml": f"description: '{noisy}{i}'\nowner: team-bulk\nenabled: false\n"
-            for i in range(500)
-        },
-    )
-    commit(git, "500 flags")
-    write_tree(
-        folder,
-        {
-            f"bulk/f{i:03}.yaml": f"description: '{noisy}{i} v2'\nowner: team-bulk\n"
-            "enabled: false\nenvironments:\n  production: true\n"
-            for i in range(500)
-        },
-    )
-    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
-    assert code == 0
-    assert len(out) < MAX_MARKDOWN  # a pull-request comment holds 65,536 characters
-    assert out.index("| changed | 500 |") < out.index("| production | 2000 | 2000 | 0 |")
-    assert out.index("| production | 2000 | 2000 | 0 |") < out.index("<details>")
-    assert "more: `flagc diff --format json` lists them all." in out
-    assert "<b>" not in out
-    assert out.count("<details>") == out.count("</details>") == 2
-
-
-def test_markdown_escapes_flag_data(
-    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, folder, _ = repo
-    hostile = "<script>alert(1)</script> | `code` @org/team *bold* [link](http://x) $x$ \\"
-    write_tree(
-        folder,
-        {
-            "we|ird`<i>/evil.yaml": f"description: {json.dumps(hostile)}\nowner: '@org/team'\n"
-            "enabled: false\n",
-        },
-    )
-    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
-    assert code == 0
-    for forbidden in ("<script", "<i>", "`code`", "@org", "*bold*", "[link]", "$x$", "|`"):
-        assert forbidden not in out
-    row = next(line for line in out.splitlines() if "evil" in line and "&#60;script" in line)
-    assert row.count("|") == 5  # four cells: the data added no column
-    assert "we&#124;ird&#96;&#60;i&#62;/evil.yaml" in row
-
-
-def test_escape() -> None:
-    assert escape("a|b") == "a&#124;b"
-    assert escape("<x> & `y`\nz") == "&#60;x&#62; &#38; &#96;y&#96; z"
-    assert escape("@team_a *b* [c] ~d~ $e$ \\") == (
-        "&#64;team&#95;a &#42;b&#42; &#91;c&#93; &#126;d&#126; &#36;e&#36; &#92;"
-    )
-    assert escape("abcdef", 4) == "abc…"
-    assert escape("<" * 10, 3) == "&#60;&#60;…"
-
-
-def test_markdown_of_no_change(
-    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, folder, _ = repo
-    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
-    assert code == 0
-    assert "No changes." in out
-    assert "<details>" not in out
-    assert re.search(r"^\| production \| 0 \| 0 \| 0 \|$", out, re.MULTILINE)
-
-
-def test_markdown_notes_project_and_unreadable(
-    repo: tuple[Path, Path, Git], capsys: pytest.CaptureFixture[str]
-) -> None:
-    _, folder, _ = repo
-    change(
-        folder,
-        {
-            "_project.yaml": PROJECT.replace("production]", "production, qa]"),
-            "growth/hero.yaml": "description: Hero\nowner: [x]\nenabled: true\n",
-        },
-    )
-    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
-    assert code == 1
-    assert "> **Note:** HEAD (working tree) has 1 error: " in out
-    assert "(`flagc check` lists the errors)" in out
-    assert "**Project:** + environment qa" in out
-    assert "<details><summary>qa: 12 values (5 on, 0 off)</summary>" in out
-    assert "<details><summary>1 flag not compared</summary>" in out
-    assert f"| <code>hero</code> | {escape(str(folder))}/growth/hero.yaml | HEAD |" in out
-    (folder / "_project.yaml").write_text("environments: []\n", encoding="utf-8")
-    code, out, _ = run(["diff", "HEAD", "--dir", str(folder), "--format", "markdown"], capsys)
-    assert "Values not compared." in out
-    assert "| environment |" not in out
 
 
 def test_a_shallow_clone_says_why_the_base_is_missing(

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from compiler.pipeline import Compiled, compile_tree
-from compiler.plan import FieldChange, FlagChange, Label, Plan, ValueChange, plan
-from tests.conftest import PROJECT, write_tree
+from compiler.changes import FieldChange
+from compiler.plan import FlagChange, Label, plan
+from tests.compiler.helpers import compiled, plan_of
+from tests.conftest import PROJECT
 
 A = "description: A\nowner: team-a\nenabled: false\n"
 B = "description: B\nowner: team-b\nenabled: true\n"
@@ -18,14 +19,6 @@ CELLS = [
     for environment in ("development", "staging", "production")
     for suffix in ("", "/web", "/ios", "/android")
 ]
-
-
-def compiled(root: Path, files: dict[str, str]) -> Compiled:
-    return compile_tree(write_tree(root, files), display_root="flags")
-
-
-def plan_of(tmp_path: Path, base: dict[str, str], head: dict[str, str]) -> Plan:
-    return plan(compiled(tmp_path / "base", base), compiled(tmp_path / "head", head))
 
 
 def values(change: FlagChange) -> list[str]:
@@ -299,8 +292,3 @@ def test_plan_is_deterministic(tmp_path: Path) -> None:
     first = plan_of(tmp_path / "first", base, head)
     assert first == plan_of(tmp_path / "second", base, head)
     assert [change.key for change in first.flags] == sorted(f"f{i}" for i in range(20))
-
-
-def test_value_change_cell_names() -> None:
-    assert ValueChange("production", None, False, True).cell == "production"
-    assert ValueChange("production", "web", None, True).cell == "production/web"
