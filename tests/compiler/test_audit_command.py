@@ -148,7 +148,7 @@ def test_json(history: tuple[Scripted, list[Made]], capsys: pytest.CaptureFixtur
     last = {**development, "development/ios": False, "production/web": True}
     ios = "environments.development.applications.ios"
     web = "environments.production.applications.web"
-    assert entries == [
+    expected = [
         entry(
             made[5],
             "deleted",
@@ -210,7 +210,9 @@ def test_json(history: tuple[Scripted, list[Made]], capsys: pytest.CaptureFixtur
             appeared(development),
         ),
     ]
-    assert out.endswith("]\n")
+    assert entries == expected
+    # Byte for byte, in the key order of audit.json's entries (which `entry` follows).
+    assert out == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
     assert "مريم الأحمد" in out  # as written, not escaped
 
 
