@@ -14,16 +14,18 @@ import jsonschema
 METHODS = ("get", "post", "put", "patch", "delete")  # HEAD is GET's twin, said once in info
 
 
-def routes(app: falcon.App[falcon.Request, falcon.Response]) -> set[tuple[str, str]]:
-    """(URI template, method) for every responder the app's router holds, but the
-    dashboard's HTML pages and assets (server.dashboard: not part of the API)."""
+def routes(
+    app: falcon.App[falcon.Request, falcon.Response], *, pages: bool = False
+) -> set[tuple[str, str]]:
+    """(URI template, method) for every responder the app's router holds; the dashboard's
+    HTML pages and assets (server.dashboard: not part of the API) only when `pages`."""
     found: set[tuple[str, str]] = set()
     nodes: list[Any] = list(app._router._roots)
     while nodes:
         node = nodes.pop()
         nodes.extend(node.children)
         page = type(node.resource).__module__.startswith("server.dashboard")
-        if node.resource is not None and not page:
+        if node.resource is not None and (pages or not page):
             found |= {
                 (node.uri_template, method)
                 for method in METHODS

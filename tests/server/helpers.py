@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import falcon.testing
 import requests
 from prometheus_client import REGISTRY
 
@@ -192,3 +193,23 @@ def sample(name: str, **labels: str) -> float:
     """A metric's value in this process's registry (0 when it has no such sample yet)."""
     metrics.flush()  # as a scrape does first: requests are recorded in batches
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def split(path: str) -> tuple[str, str]:
+    """A path with a query: (the route, the query)."""
+    route, _, query = path.partition("?")
+    return route, query
+
+
+def request(
+    client: falcon.testing.TestClient, method: str, path: str, **headers: str
+) -> falcon.testing.Result:
+    """`client` asked `method path?query`, with headers named as keywords (`If_None_Match`
+    for If-None-Match)."""
+    route, query = split(path)
+    return client.simulate_request(
+        method,
+        route,
+        query_string=query,
+        headers={k.replace("_", "-"): v for k, v in headers.items()},
+    )

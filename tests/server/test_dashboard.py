@@ -1,7 +1,7 @@
 """The dashboard's pages through Falcon's test client over a real Store of a real build:
-cell values, filters, paging of the overview, escaping of flag data and commit messages,
-ETag/304, the unknown flag page, the pages' CSP, links to the repository and access control
-with API keys."""
+cell values, filters, paging of the overview (and which pages are kept), escaping of flag
+data and commit messages, the unknown flag page, the pages' CSP, links to the repository and
+access control with API keys. (ETag, 304, gzip and HEAD: tests/server/test_send.py.)"""
 
 from __future__ import annotations
 
@@ -452,18 +452,6 @@ def test_user_text_renders_as_text_everywhere(built: Built) -> None:
     assert "&lt;iframe src=//evil&gt;" in flag_page
     assert "&lt;img src=x onerror=alert(1)&gt;" in client.simulate_get("/audit").text
     assert len(re.findall(r"<script", flag_page)) == 1  # the page's own, from /static/
-
-
-def test_pages_answer_with_etags_304_gzip_and_head(client: falcon.testing.TestClient) -> None:
-    for path in ("/", "/flags/new-checkout", "/audit", "/graph", "/static/dashboard.css"):
-        first = client.simulate_get(path)
-        assert first.status_code == 200 and first.headers["etag"].startswith('"'), path
-        again = client.simulate_get(path, headers={"If-None-Match": first.headers["etag"]})
-        assert again.status_code == 304 and not again.content, path
-        head = client.simulate_head(path)
-        assert head.headers["etag"] == first.headers["etag"] and not head.content, path
-    zipped = client.simulate_get("/", headers={"Accept-Encoding": "gzip"})
-    assert zipped.headers["content-encoding"] == "gzip"
 
 
 def test_pages_forbid_inline_script_and_style_and_the_api_keeps_its_policy(

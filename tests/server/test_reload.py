@@ -1,5 +1,6 @@
-"""Hot reload, and never a bad snapshot: under load, through SIGHUP, and in a worker that
-replaces one killed while the build on disk is broken. Real gunicorn processes."""
+"""Hot reload, and never a bad snapshot: a new build changes every answer and its ETag; under
+load, through SIGHUP, and in a worker that replaces one killed while the build on disk is
+broken (real gunicorn processes)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import falcon.testing
 import orjson
 import requests
 
@@ -19,7 +21,7 @@ from compiler import emit, publish
 from core import canonical, flagd
 from server.auth import digest
 from server.store import Store
-from tests.server.conftest import Built, Live
+from tests.server.conftest import FLAGS, Built, Live
 from tests.server.helpers import FLAT, SECRET, keys_file, running, wait_until, workers
 
 
@@ -273,3 +275,36 @@ def test_a_forked_store_gets_a_fresh_lock_and_one_poller_per_process(store: Stor
     second = store.watch(3600)
     assert second is not first
     assert second.is_alive()
+
+
+def test_a_reload_changes_the_answers_and_their_etags(
+    client: falcon.testing.TestClient, built: Built, store: Store
+) -> None:
+    paths = [
+        "/api/v1/snapshot",
+        "/api/v1/environments/development/flags",
+        "/api/v1/flags",
+        "/api/v1/flags/banner",
+        "/api/v1/flags/banner/audit",
+        "/api/v1/audit",
+    ]
+    before = {path: client.simulate_get(path) for path in paths}
+    banner = FLAGS["growth/banner.yaml"].replace("development: true", "development: false")
+    built.commit("Hide the banner in development", {"growth/banner.yaml": banner})
+    assert store.reload()
+    after = {path: client.simulate_get(path) for path in paths}
+    for path in paths:
+        assert after[path].status_code == 200
+        assert after[path].headers["ETag"] != before[path].headers["ETag"], path
+        stale = client.simulate_get(path, headers={"If-None-Match": before[path].headers["ETag"]})
+        assert stale.status_code == 200
+    flat = after["/api/v1/environments/development/flags"].json
+    assert flat["flags"]["banner"] is False
+    assert flat["revision"] == built.git("rev-parse", "HEAD").strip()
+    assert after["/api/v1/flags/banner"].json["resolved"]["development"]["value"] is False
+    assert after["/api/v1/flags/banner"].json["updated_reason"] == "Hide the banner in development"
+    assert after["/api/v1/audit"].json["items"][0]["subject"] == "Hide the banner in development"
+    assert after["/api/v1/flags"].json["items"][0]["values"]["development"] == {
+        "value": False,
+        "source": "environment",
+    }
