@@ -21,6 +21,7 @@ def text(diagnostics: list[Diagnostic]) -> str:
 
 
 def as_json(diagnostics: list[Diagnostic]) -> str:
+    """A JSON list of objects with the Diagnostic's six fields, for programs."""
     rows = [
         {
             "file": d.file,

@@ -1,4 +1,5 @@
-"""The build's summary table: what is on where, one row a flag."""
+"""The table `flagc build` ends with: what is on where, one row a flag, one column an
+environment."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from compiler.render.words import plural
 
 
 def side_name(side: Side) -> str:
+    """`origin/main (0123456789ab)`: the revision as given, and its commit's short SHA."""
     return f"{side.name} ({side.commit[:12]})" if side.commit else side.name
 
 
@@ -51,6 +52,7 @@ def notes(plan: Plan) -> list[str]:
 
 
 def value_summary(plan: Plan) -> str:
+    """`3 values change in production, 1 value changes in staging`, per environment."""
     if not plan.values_compared:
         return "values not compared"
     parts = [
@@ -62,4 +64,5 @@ def value_summary(plan: Plan) -> str:
 
 
 def kind_summary(plan: Plan) -> str:
+    """`1 added, 0 removed, 2 moved, 0 changed`: every kind, in KINDS' order."""
     return ", ".join(f"{plan.count(kind)} {kind}" for kind in KINDS)
