@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.errors import PROBLEM_JSON
+from tests.server.contract import api_parameters
 
 HTML = "text/html; charset=utf-8"
 PAGES = {
     "/": ("q", "tag", "owner", "environment", "sort", "page"),
     "/audit": ("actor", "flag", "offset"),
 }
-EXAMPLES = {"environment": "production", "application": "web", "key": "new-checkout"}
 NASTY = [
     "²",
     "①",
@@ -43,19 +43,6 @@ VALUES = st.one_of(
     st.sampled_from([*NASTY, *DATES, "a" * 10_000]),
     st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
 )
-
-
-def api_parameters(client: falcon.testing.TestClient) -> list[tuple[str, str]]:
-    """(concrete path, query parameter name) of every GET in the served document."""
-    document = client.simulate_get("/openapi.json").json
-    shared = document["components"]["parameters"]
-    found = []
-    for template, item in document["paths"].items():
-        for reference in item.get("get", {}).get("parameters", []):
-            parameter = shared[reference["$ref"].rpartition("/")[2]]
-            if parameter["in"] == "query":
-                found.append((template.format_map(EXAMPLES), parameter["name"]))
-    return sorted(found)
 
 
 def assert_refused_cleanly(answer: falcon.testing.Result, page: bool, what: object) -> None:

@@ -12,6 +12,7 @@ import falcon.testing
 import jsonschema
 
 METHODS = ("get", "post", "put", "patch", "delete")  # HEAD is GET's twin, said once in info
+EXAMPLES = {"environment": "production", "application": "web", "key": "new-checkout"}
 
 
 def routes(
@@ -87,3 +88,17 @@ def _resolve(document: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 def _validator(document: dict[str, Any], schema: dict[str, Any]) -> jsonschema.Validator:
     root = {**schema, "components": document["components"]}
     return jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker())
+
+
+def api_parameters(client: falcon.testing.TestClient) -> list[tuple[str, str]]:
+    """(concrete path, query parameter name) of every GET in the served document, its
+    path parameters filled in from EXAMPLES (names that exist in the `built` fixture)."""
+    document = client.simulate_get("/openapi.json").json
+    shared = document["components"]["parameters"]
+    found = []
+    for template, item in document["paths"].items():
+        for reference in item.get("get", {}).get("parameters", []):
+            parameter = shared[reference["$ref"].rpartition("/")[2]]
+            if parameter["in"] == "query":
+                found.append((template.format_map(EXAMPLES), parameter["name"]))
+    return sorted(found)

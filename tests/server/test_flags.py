@@ -184,31 +184,6 @@ def test_pagination(
     assert result.json["offset"] == int(offset)
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "limit=0",
-        "limit=1001",
-        "limit=-1",
-        "limit=abc",
-        "limit=1.5",
-        "limit=",
-        "limit=%2B5",
-        "limit=1_0",
-        "offset=-1",
-        "offset=x",
-        "offset=" + "9" * 40,
-        "limit=1&limit=2",
-        "tag=a&tag=b",
-    ],
-)
-def test_bad_parameters_are_400(client: falcon.testing.TestClient, query: str) -> None:
-    result = client.simulate_get("/api/v1/flags", query_string=query)
-    assert result.status_code == 400
-    assert result.headers["Content-Type"] == "application/problem+json"
-    assert result.json["type"] == PROBLEMS + "invalid-parameter"
-
-
 def test_unknown_environment_or_application_in_the_query_is_400(
     client: falcon.testing.TestClient,
 ) -> None:
