@@ -455,18 +455,6 @@ def test_snapshot_has_no_wall_clock_time(
     assert all(flag[name] is None for flag in document["flags"].values() for name in history)
 
 
-def test_build_into_a_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = tree(tmp_path, CLEAN)
-    blocker = tmp_path / "out"
-    blocker.write_text("not a folder\n", encoding="utf-8")
-    code, out, err = run(["build", str(folder), "-o", str(blocker)], capsys)
-    assert (code, out) == (2, "")
-    assert err.startswith("flagc: error:")
-    assert str(blocker) in err
-    assert err.count("\n") == 1
-    assert blocker.read_text(encoding="utf-8") == "not a folder\n"
-
-
 def test_build_onto_a_folder_exits_2_and_cleans_up(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
