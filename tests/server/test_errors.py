@@ -61,20 +61,6 @@ def test_unknown_routes_are_404_problems(client: falcon.testing.TestClient, path
         }
 
 
-def test_unknown_environment_is_404_in_the_path(client: falcon.testing.TestClient) -> None:
-    result = request(client, "GET", "/api/v1/environments/qa/flags")
-    assert result.status_code == 404
-    assert result.json == {
-        "type": PROBLEMS + "unknown-environment",
-        "title": "No such environment",
-        "status": 404,
-        "detail": "There is no environment 'qa'.",
-    }
-    application = request(client, "GET", "/api/v1/environments/staging/flags?application=tv")
-    assert application.status_code == 400
-    assert application.json["type"] == PROBLEMS + "unknown-application"
-
-
 class Boom:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         raise RuntimeError("secret: the database password is hunter2")
