@@ -16,8 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.diagnostics import CODES, Diagnostic, Severity
-from compiler.render.diagnostics import as_json, github, text
+from compiler.diagnostics import CODES
 from tests.compiler.helpers import run
 from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
 from tests.conftest import PROJECT, write_tree
@@ -198,26 +197,6 @@ def test_format_github(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         assert (int(match["line"]), int(match["column"])) == (row["line"], row["column"])
         assert match["code"] == row["code"]
         assert match["message"] == row["message"].replace("%", "%25")
-
-
-def test_github_escaping() -> None:
-    diagnostics = [
-        Diagnostic(
-            "flags/a,b:c%.yaml", 3, 4, Severity.ERROR, "schema", "line one\nline two: 100%, ok\r"
-        ),
-        Diagnostic("flags/w.yaml", 1, 2, Severity.WARNING, "expired", "50%\n"),
-    ]
-    assert github(diagnostics) == (
-        "::error file=flags/a%2Cb%3Ac%25.yaml,line=3,col=4,title=schema"
-        "::line one%0Aline two: 100%25, ok%0D\n"
-        "::warning file=flags/w.yaml,line=1,col=2,title=expired::50%25%0A\n"
-    )
-    rows = json.loads(as_json(diagnostics))
-    assert rows[0]["message"] == "line one\nline two: 100%, ok\r"
-    assert [set(row) for row in rows] == [FIELDS, FIELDS]
-    lines = text(diagnostics).splitlines()  # one line per diagnostic, whatever the message
-    assert len(lines) == 2
-    assert lines[1].startswith("flags/w.yaml:1:2: warning[expired]: 50%")
 
 
 # No traceback, whatever the input

@@ -1,5 +1,5 @@
 """`flagc diff`: real git repositories, golden text and Markdown, JSON against its schema.
-The renderers' own rules are tested beside them: test_plan_markdown.py, test_plan_json.py."""
+The renderers' own rules are tested in tests/compiler/render/."""
 
 from __future__ import annotations
 

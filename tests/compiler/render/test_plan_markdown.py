@@ -1,7 +1,7 @@
 """A plan in Markdown for a pull request (compiler.render.plan_markdown): flag data escaped,
 long plans cut under GitHub's limit, notes, project changes and flags not compared. Plans of
 two trees compiled in tmp_path; the whole output through `flagc diff` is a golden file in
-test_diff_command.py."""
+tests/compiler/test_diff_command.py."""
 
 from __future__ import annotations
 
