@@ -32,8 +32,9 @@ from tests.server.helpers import (
 
 
 def test_a_stopping_server_writes_every_access_line(built: Built, tmp_path: Path) -> None:
-    """The writer thread batches lines (logs.BATCH_EVERY); a worker writes what it still
-    holds as it exits, so the last requests before a stop are in the log."""
+    """A worker's access lines are written by a thread (logs.hand_off_access_log); it
+    writes what is still queued as the worker exits, so the last requests before a stop
+    are in the log."""
     log = tmp_path / "flagserve.log"
     with running([str(built.out)], log, {"FLAGSERVE_LOG_FORMAT": "json"}) as live:
         ids = [f"last-{number}" for number in range(40)]
