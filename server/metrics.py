@@ -25,12 +25,11 @@ its reloads too would count every build once more than there are workers.
 from __future__ import annotations
 
 import atexit
-import bisect
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 import falcon
 from prometheus_client import (
@@ -162,32 +161,20 @@ FLUSH_EVERY: Final = 1.0
 Labels = tuple[str, str, str]
 _pending: dict[Labels, list[float]] = {}
 _PENDING_LOCK = threading.Lock()
-_children: dict[Labels, tuple[Any, Any]] = {}
 
 
 def flush() -> None:
-    """Record the requests noted since the last flush."""
+    """Record the requests noted since the last flush: one count per label set, and each
+    duration observed (prometheus_client has no public way to observe many at once; one
+    `observe` is 2.8 us in multiprocess mode, here in this thread instead of a request's)."""
     global _pending
     with _PENDING_LOCK:
         noted, _pending = _pending, {}
     for labels, durations in noted.items():
-        children = _children.get(labels)
-        if children is None:
-            children = _children[labels] = (REQUESTS.labels(*labels), LATENCY.labels(*labels))
-        children[0].inc(len(durations))
-        _record(children[1], durations)
-
-
-def _record(histogram: Any, durations: list[float]) -> None:
-    # What Histogram.observe does once per value, once per bucket (its internals are
-    # stable across prometheus_client releases: `_sum`, `_buckets`, `_upper_bounds`).
-    counts = [0] * len(histogram._upper_bounds)
-    for duration in durations:
-        counts[bisect.bisect_left(histogram._upper_bounds, duration)] += 1
-    histogram._sum.inc(sum(durations))
-    for bucket, count in zip(histogram._buckets, counts, strict=True):
-        if count:
-            bucket.inc(count)
+        REQUESTS.labels(*labels).inc(len(durations))
+        latency = LATENCY.labels(*labels)
+        for duration in durations:
+            latency.observe(duration)
 
 
 def start_flushing() -> threading.Thread:

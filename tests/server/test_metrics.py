@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import falcon
 import falcon.testing
 import pytest
 import requests
@@ -44,6 +45,36 @@ def test_requests_are_counted_by_route_template_and_status(store: Store) -> None
     client.simulate_request("BREW", FLAT)  # a label value per made-up method: never
     assert _with_method("other") == before + 1
     assert _with_method("BREW") == 0
+
+
+@pytest.mark.parametrize(
+    ("durations", "expected"),
+    [
+        ([0.0001, 0.0005], {"0.0005": 2, "0.001": 2, "+Inf": 2}),  # a bound is in its bucket
+        ([0.0006, 0.3], {"0.0005": 0, "0.001": 1, "0.25": 1, "0.5": 2, "+Inf": 2}),
+        ([7.0], {"1.0": 0, "+Inf": 1}),
+    ],
+)
+def test_a_batch_of_durations_lands_in_the_buckets_it_falls_in(
+    durations: list[float], expected: dict[str, float]
+) -> None:
+    """`flush` records a batch with the histogram's public `observe`: cumulative buckets,
+    each counting the durations at most its bound, and their sum."""
+    labels = {"method": "PATCH", "route": f"/batch/{durations}", "status": "200"}
+    req = falcon.testing.create_req(method="PATCH")
+    resp = falcon.Response()
+    req.uri_template = labels["route"]
+    for duration in durations:
+        metrics.note_request(req, resp, duration)
+    buckets = {
+        bound: sample("flagserve_request_duration_seconds_bucket", **labels, le=bound)
+        for bound in expected
+    }
+    assert buckets == expected
+    assert sample("flagserve_request_duration_seconds_sum", **labels) == pytest.approx(
+        sum(durations)
+    )
+    assert sample("flagserve_requests_total", **labels) == len(durations)
 
 
 def _with_method(method: str) -> float:
