@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import hashlib
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from gunicorn.app.wsgiapp import run  # type: ignore[import-untyped]
+from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
 from server.settings import (
     LOG_FORMATS,
@@ -32,7 +34,33 @@ from server.settings import (
     parse_url,
 )
 
-GUNICORN_ARGS = ("-c", "python:server.gunicorn_conf", "server.wsgi:app")
+CONFIG = "server.gunicorn_conf"
+APP = "server.wsgi:app"
+
+
+class Gunicorn(BaseApplication):  # type: ignore[misc]
+    """gunicorn set up as `gunicorn -c python:server.gunicorn_conf server.wsgi:app` is: the
+    settings of `server.gunicorn_conf`, then those of GUNICORN_CMD_ARGS (which win, as they
+    do over a config file), and `server.wsgi`'s application."""
+
+    def load_config(self) -> None:
+        """Read at start and again on SIGHUP (the module is imported once: its settings,
+        read from FLAGSERVE_* at import, stay those of the start)."""
+        for name, value in vars(importlib.import_module(CONFIG)).items():
+            if name in self.cfg.settings:  # the module's other names are not settings
+                self.cfg.set(name, value)
+        from_env = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for name, value in vars(from_env).items():
+            if value is not None and name not in ("args", "config"):
+                self.cfg.set(name, value)
+        self.cfg.set("default_proc_name", APP)  # the name gunicorn's own logs give it
+
+    def load(self) -> Any:
+        """The application, loaded in the master (`preload_app`): exits with status 2 and a
+        message for a build or a keys file that cannot be served."""
+        module, _, name = APP.partition(":")
+        # Imported only now, after CONFIG: that sets up prometheus_client's multiprocess mode.
+        return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
@@ -101,9 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         Settings.from_env({**os.environ, **overrides})
     except SettingsError as exc:
         parser.exit(2, f"flagserve: error: {exc}\n")
-    os.environ.update(overrides)
-    sys.argv = ["flagserve", *GUNICORN_ARGS]
-    run()  # gunicorn exits the process itself
+    os.environ.update(overrides)  # read by server.gunicorn_conf and server.wsgi
+    Gunicorn(prog="flagserve").run()  # gunicorn exits the process itself
     return 0
 
 
@@ -120,23 +147,24 @@ def _parser() -> argparse.ArgumentParser:
             option.flag,
             dest=option.variable.lower(),
             metavar=option.metavar,
-            type=_checked(option.parse),
+            type=_parsed(option.parse),
             help=f"{option.help} (FLAGSERVE_{option.variable})",
         )
     return parser
 
 
-def _checked(parse: Callable[[str], object]) -> Callable[[str], str]:
-    """An argparse type: the value as given, once `parse` accepts it."""
+def _parsed(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type: the value as given, once `parse` accepts it (the variable it is
+    passed on as is parsed again by `Settings`)."""
 
-    def check(value: str) -> str:
+    def parsed(value: str) -> str:
         try:
             parse(value)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return value
 
-    return check
+    return parsed
 
 
 def hash_key(arguments: Sequence[str]) -> int:

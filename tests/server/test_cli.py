@@ -22,8 +22,11 @@ from tests.server.helpers import (
     check_configured,
     environment,
     finish,
+    json_lines,
     keys_file,
     running,
+    wait_until,
+    workers,
 )
 
 
@@ -188,6 +191,24 @@ def test_every_option_takes_effect_and_beats_its_variable(built: Built, tmp_path
     }
     with running(arguments, tmp_path / "flagserve.log", beaten, port=port) as live:
         check_configured(live, metrics_port, workers_expected=3, threads_expected=5)
+
+
+def test_gunicorn_settings_in_gunicorn_cmd_args_win(built: Built, tmp_path: Path) -> None:
+    """flagserve runs gunicorn as `gunicorn -c python:server.gunicorn_conf` does: settings
+    given in GUNICORN_CMD_ARGS beat the config module's (and so FLAGSERVE_*)."""
+    env = {
+        "GUNICORN_CMD_ARGS": "--workers 3 --threads 2",
+        "FLAGSERVE_WORKERS": "1",
+        "FLAGSERVE_LOG_FORMAT": "json",
+    }
+    with running([str(built.out)], tmp_path / "flagserve.log", env) as live:
+        wait_until(lambda: len(workers(live.process.pid)) == 3, what="3 workers")
+        [started] = [
+            line["message"]
+            for line in json_lines(live.log)
+            if "flagserve: serving" in line["message"]
+        ]
+        assert "with 3 workers x 2 threads" in started
 
 
 # --- the same, in this process (quick, and seen by coverage) ----------------------------------
