@@ -122,13 +122,15 @@ def build(tree: Path, out: Path) -> None:
 
 
 @contextmanager
-def process(command: Sequence[str], env: dict[str, str], log: Path) -> Iterator[int]:
+def process(
+    command: Sequence[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> Iterator[int]:
     """A server in its own process group (yielded), stopped (the group, by its id) on the
     way out."""
     with log.open("wb") as output:
         child = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -366,6 +368,58 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[tuple[Mea
     return rows, pairs
 
 
+def run_against(args: argparse.Namespace, work: Path) -> list[tuple[str, list[Row]]]:
+    """--against: this checkout's flagserve and the other checkout's take turns on every
+    scenario (--rounds each), serving the same build (made by this checkout's flagc)."""
+    tree = tree_for(args.flags, args.seed, args.cache)
+    out = work / "out"
+    build(tree, out)
+    plan = scenarios(json.loads((out / "snapshot.json").read_bytes()))
+    results: list[tuple[str, list[Row]]] = []
+    with ExitStack() as stack:
+        this = start_flagserve(stack, out, work)
+        other = start_flagserve(stack, out, work, root=args.against.resolve(), name="against")
+        for scenario in plan:
+            runs: list[Row] = []
+            for number in range(args.rounds):
+                pair = (this, other) if number % 2 == 0 else (other, this)
+                runs += [_row(server, scenario, work, args) for server in pair]
+            results.append((scenario.name, runs))
+    return results
+
+
+def report_against(results: list[tuple[str, list[Row]]], args: argparse.Namespace) -> str:
+    """Per scenario: each server's median run, and the medians of this checkout's figures
+    as ratios of the other's within each round."""
+    lines = [
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.flags} flags; "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s; {args.rounds} rounds; "
+        f"this checkout against {args.against}; load average before {args.load:.2f}",
+        "",
+        f"{'scenario':<15} {'req/s this':>10} {'req/s other':>11} {'req/s ratio':>11} "
+        f"{'p99 ratio':>9} {'CPU ratio':>9}",
+    ]
+    for name, runs in results:
+        this = [row.measure for row in runs if row.server == "flagserve"]
+        other = [row.measure for row in runs if row.server == "against"]
+        pairs = list(zip(this, other, strict=True))
+        ratio = statistics.median(a.requests_per_second / b.requests_per_second for a, b in pairs)
+        p99 = statistics.median(a.p99_ms / b.p99_ms for a, b in pairs)
+        cpu = statistics.median(a.cpu_us / b.cpu_us for a, b in pairs)
+        lines.append(
+            f"{name:<15} {statistics.median(m.requests_per_second for m in this):>10.0f} "
+            f"{statistics.median(m.requests_per_second for m in other):>11.0f} {ratio:>11.1%} "
+            f"{p99:>8.2f}x {cpu:>8.2f}x"
+        )
+    lines += [
+        "",
+        "ratios: this checkout's figure over the other's, within each round (the two take "
+        "turns), median over the rounds",
+        f"load average after {os.getloadavg()[0]:.2f}",
+    ]
+    return "\n".join(lines)
+
+
 def _row(server: Server, scenario: Scenario, work: Path, args: argparse.Namespace) -> Row:
     measured, size = measure(server, scenario, work, args)
     print(f"measured {server.name}: {scenario.name}", file=sys.stderr)
@@ -394,11 +448,15 @@ def _median_run(rows: list[Row]) -> Row:
     return ranked[(len(ranked) - 1) // 2]
 
 
-def start_flagserve(stack: ExitStack, out: Path, work: Path) -> Server:
-    port, log = free_port(), work / "flagserve.log"
+def start_flagserve(
+    stack: ExitStack, out: Path, work: Path, root: Path = ROOT, name: str = "flagserve"
+) -> Server:
+    """flagserve serving `out`, run from the checkout `root` (this one unless --against)."""
+    port, log = free_port(), work / f"{name}.log"
     command = [sys.executable, "-m", "server", str(out)]
-    group = stack.enter_context(process(command, gunicorn_env(port), log))
-    server = Server("flagserve", f"http://127.0.0.1:{port}", group)
+    env = gunicorn_env(port, PYTHONPATH=str(root)) if root != ROOT else gunicorn_env(port)
+    group = stack.enter_context(process(command, env, log, cwd=root))
+    server = Server(name, f"http://127.0.0.1:{port}", group)
     wait_for(server.url + "/readyz", log)
     return server
 
@@ -500,11 +558,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=HERE / "out", help="default: bench/out")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout (e.g. `git worktree add ../before <commit>`): its flagserve and "
+        "this one's take turns on every scenario, and the figures are given as ratios",
+    )
     args = parser.parse_args(argv)
     require_tools()
     args.load = os.getloadavg()[0]  # other work on the machine skews every figure
     os.environ["GIT_OPTIONAL_LOCKS"] = "0"
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as work:
+        if args.against is not None:
+            print(report_against(run_against(args, Path(work)), args))
+            return 0
         rows, pairs = run(args, Path(work))
     print(report(rows, pairs, args))
     return 0

@@ -34,9 +34,11 @@ class ThreadsSeen(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.writers: set[str] = set()
+        self.writes = 0
 
     def write(self, text: str) -> int:
         self.writers.add(threading.current_thread().name)
+        self.writes += 1
         return super().write(text)
 
 
@@ -213,3 +215,14 @@ def test_request_threads_hand_lines_to_the_listener_and_never_write(
     assert logs.access_log.handlers == [handler]
     client.simulate_get(FLAT, headers={"X-Request-ID": "after"})  # written directly again
     assert json_lines(stream)[-1]["request_id"] == "after"
+
+
+def test_the_listener_writes_a_batch_of_lines_at_once(stream: ThreadsSeen) -> None:
+    """Lines that come while the listener waits BATCH_EVERY are written in one write, not
+    one each (a write per line hands the GIL to the request threads and back)."""
+    assert logs.hand_off_access_log() is not None
+    for number in range(200):
+        logs.access_log.handle(access_record("line %s", number))
+    logs.write_out_access_log()
+    assert len(json_lines(stream)) == 200
+    assert stream.writes <= 3  # the first line's batch, the rest, and a slow machine's extra
