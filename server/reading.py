@@ -121,12 +121,14 @@ class Scan:
                 self._chunk = position
                 return False
             position = following
-        trailers, searched = self._trailers, self._searched
-        self._searched = len(data)
-        return (
+        trailers = self._trailers
+        ended = (
             data.startswith(b"\r\n", trailers)
-            or data.find(b"\r\n\r\n", max(trailers, searched - 3)) >= 0
+            or data.find(b"\r\n\r\n", max(trailers, self._searched - 3)) >= 0
         )
+        if not ended:  # (once ended, a look at the same bytes again must find it again)
+            self._searched = len(data)
+        return ended
 
 
 def find_head(data: bytes, searched: int = 0) -> Head | None:

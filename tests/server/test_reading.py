@@ -151,3 +151,14 @@ def test_progress_cases(data: bytes, expected: Progress) -> None:
 def test_the_head_limit_follows_gunicorns_limits() -> None:
     assert reading.head_limit(10, 2, 5) == 10 + 2 + 2 * (5 + 2) + 2
     assert reading.head_limit(0, 0, 0) > reading.head_limit(8190, 100, 8190)  # 0: no limit
+
+
+def test_a_whole_chunked_request_looked_at_again_is_still_whole() -> None:
+    """Found by the property above: after a look that found the trailers' end, a look at
+    the same bytes searched only past it and said MORE."""
+    request = (
+        b"POST /ofrep/v1/evaluate/flags/a HTTP/1.1\r\nHost: x\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n1\r\n\x00\r\n0\r\nX-Check: 1\r\n\r\n"
+    )
+    scan = reading.Scan(HEAD_LIMIT, MAX_BODY)
+    assert [scan.look(request), scan.look(request)] == [reading.Progress.WHOLE] * 2
