@@ -180,9 +180,10 @@ class _Batches(queue.SimpleQueue[logging.LogRecord | None]):
     """The listener's queue. When it runs dry the listener writes what it has formatted
     (`_Lines.drain`) and waits; woken by the next record, it sleeps BATCH_EVERY before
     taking it, so that the records of the requests answered meanwhile come with it: one
-    wake-up of the listener and one write per batch, not per request. Woken and writing per
-    record (the stdlib listener as it is), the access log cost a worker 40 us of CPU per
-    request more than this (bench/observers_bench.py --observe log)."""
+    wake-up of the listener and one write per batch, not per request (each a GIL hand-off
+    the request threads wait for). Against the stdlib listener as it is (and uuid4's
+    request ids), flagserve served 103-113% of the requests a second
+    (`bench/serve_bench.py --against`; docs/benchmarks.md)."""
 
     lines: tuple[_Lines, ...] = ()
 
