@@ -345,11 +345,15 @@ class Row:
     size: int
 
 
-def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[tuple[Measure, Measure]]]:
-    tree = tree_for(args.flags, args.seed, args.cache)
+def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, list[Scenario]]:
+    """The tree of --flags flags built into `work`/out, and the scenarios of that build."""
     out = work / "out"
-    build(tree, out)
-    plan = scenarios(json.loads((out / "snapshot.json").read_bytes()))
+    build(tree_for(args.flags, args.seed, args.cache), out)
+    return out, scenarios(json.loads((out / "snapshot.json").read_bytes()))
+
+
+def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[tuple[Measure, Measure]]]:
+    out, plan = prepare(args, work)
     work.chmod(0o755)  # nginx's workers run as nobody and read the files below
     static = work / "static"
     static.mkdir(mode=0o755)
@@ -371,10 +375,7 @@ def run(args: argparse.Namespace, work: Path) -> tuple[list[Row], list[tuple[Mea
 def run_against(args: argparse.Namespace, work: Path) -> list[tuple[str, list[Row]]]:
     """--against: this checkout's flagserve and the other checkout's take turns on every
     scenario (--rounds each), serving the same build (made by this checkout's flagc)."""
-    tree = tree_for(args.flags, args.seed, args.cache)
-    out = work / "out"
-    build(tree, out)
-    plan = scenarios(json.loads((out / "snapshot.json").read_bytes()))
+    out, plan = prepare(args, work)
     results: list[tuple[str, list[Row]]] = []
     with ExitStack() as stack:
         this = start_flagserve(stack, out, work)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from gunicorn.app.base import Application  # type: ignore[import-untyped]
 
 from server.settings import (
     LOG_FORMATS,
@@ -38,17 +38,16 @@ CONFIG = "server.gunicorn_conf"
 APP = "server.wsgi:app"
 
 
-class Gunicorn(BaseApplication):  # type: ignore[misc]
+class Gunicorn(Application):  # type: ignore[misc]
     """gunicorn set up as `gunicorn -c python:server.gunicorn_conf server.wsgi:app` is: the
     settings of `server.gunicorn_conf`, then those of GUNICORN_CMD_ARGS (which win, as they
-    do over a config file), and `server.wsgi`'s application."""
+    do over a config file), and `server.wsgi`'s application. `Application.run` keeps
+    gunicorn's own --check-config, --print-config and --pythonpath."""
 
     def load_config(self) -> None:
         """Read at start and again on SIGHUP (the module is imported once: its settings,
         read from FLAGSERVE_* at import, stay those of the start)."""
-        for name, value in vars(importlib.import_module(CONFIG)).items():
-            if name in self.cfg.settings:  # the module's other names are not settings
-                self.cfg.set(name, value)
+        self.load_config_from_module_name_or_filename(f"python:{CONFIG}")
         from_env = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
         for name, value in vars(from_env).items():
             if value is not None and name not in ("args", "config"):

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from compiler.cli import main as flagc
 from core.snapshot import Snapshot
 from server.app import create_app
 from server.store import Store
-from tests.conftest import GIT_ENV, git_in, write_tree
+from tests.conftest import git_in, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "environments: [development, staging, production]\napplications: [web, ios, android]\n"
@@ -154,39 +153,12 @@ def wait_until_served(live: Live, revision: str, seconds: float = 60) -> None:
 
 
 def start_server(out: Path, log: Path, env: dict[str, str] | None = None) -> Live:
-    """Start `python -m server OUT` on a free port and wait until that port answers ready."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        **GIT_ENV,
-        "FLAGSERVE_BIND": f"127.0.0.1:{port}",
-        "FLAGSERVE_WORKERS": "2",
-        "FLAGSERVE_THREADS": "4",
-        "FLAGSERVE_RELOAD_INTERVAL": "0.2",
-        **(env or {}),
-    }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server", str(out)],
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    live = Live(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"flagserve exited {process.returncode}: {log.read_text()}")
-        try:
-            if live.get("/readyz").status_code == 200:
-                return live
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    stop_server(live)
-    raise AssertionError(f"flagserve did not get ready on port {port}: {log.read_text()}")
+    """Start `python -m server OUT` (2 workers x 4 threads) on a free port and wait until
+    that port answers ready."""
+    from tests.server.helpers import launch  # noqa: PLC0415 - helpers imports this module
+
+    workers = {"FLAGSERVE_WORKERS": "2", "FLAGSERVE_THREADS": "4"}
+    return launch([str(out)], log, {**workers, **(env or {})})
 
 
 def stop_server(live: Live) -> None:
