@@ -113,9 +113,12 @@ class _State:
     partial: bool = False
     seen: set[str] = field(default_factory=set)
     # Each version's cells on each grid, resolved once: a version is the "after" of one
-    # change and the "before" of the next.
-    cells: dict[tuple[int, int], dict[Cell, bool]] = field(default_factory=dict)
-    grid_cells: dict[int, tuple[Cell, ...]] = field(default_factory=dict)  # by id(grid)
+    # change and the "before" of the next. Keyed by id(), so each entry holds the objects
+    # its key names: an id is reused only once its object is gone.
+    cells: dict[tuple[int, int], tuple[Version, Grid, dict[Cell, bool]]] = field(
+        default_factory=dict
+    )
+    grid_cells: dict[int, tuple[Grid, tuple[Cell, ...]]] = field(default_factory=dict)
 
     def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, bool]:
         if version is None or version.flag is None or grid is None:
@@ -123,15 +126,15 @@ class _State:
         key = (id(version), id(grid))
         if key not in self.cells:
             values = (c.value for c in resolve(grid, {"_": version.flag})["_"].cells)
-            self.cells[key] = dict(zip(self._cells(grid), values, strict=True))
-        return self.cells[key]
+            self.cells[key] = (version, grid, dict(zip(self._cells(grid), values, strict=True)))
+        return self.cells[key][2]
 
     def _cells(self, grid: Grid) -> tuple[Cell, ...]:
         # A grid's cells are listed once: the same few grids serve the whole history.
         if id(grid) not in self.grid_cells:
             count = len(grid.environments) * grid.width
-            self.grid_cells[id(grid)] = tuple(grid.cell(index) for index in range(count))
-        return self.grid_cells[id(grid)]
+            self.grid_cells[id(grid)] = (grid, tuple(grid.cell(index) for index in range(count)))
+        return self.grid_cells[id(grid)][1]
 
 
 class NeedsWholeHistory(Exception):
