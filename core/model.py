@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Annotated, Any, Self
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 # The same patterns as the schemas. `(?!\n)$` because Python's `$` (used by jsonschema, and by
 # pydantic with the python-re engine) also matches before a final newline, ECMA's does not.
@@ -63,9 +75,72 @@ class _Strict(BaseModel):
         return data
 
 
+FlagType = Literal["boolean", "string", "integer", "float", "object"]
+BOOLEAN_VARIANTS = {"on": True, "off": False}  # a boolean flag's variants, in bucket order
+
+# What a context attribute may be compared with; bool first, as bool is an int in Python.
+Scalar = StrictBool | StrictInt | StrictFloat | StrictStr
+Number = Annotated[StrictInt | StrictFloat, Field()]
+Attribute = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=256)]
+Scalars = Annotated[list[Scalar], Field(min_length=1)]
+
+
+def _any_operator(operators: Operators) -> Operators:
+    if not operators.model_fields_set:
+        raise ValueError("a condition needs at least one operator")
+    return operators
+
+
+class Operators(_Strict):
+    """A condition as a mapping of operators, all of which must hold."""
+
+    model_config = ConfigDict(populate_by_name=False)
+
+    in_: Scalars | None = Field(default=None, alias="in")
+    not_: Scalars | None = Field(default=None, alias="not")
+    semver: StrictStr | None = None
+    starts_with: StrictStr | None = None
+    ends_with: StrictStr | None = None
+    gt: Number | None = None
+    gte: Number | None = None
+    lt: Number | None = None
+    lte: Number | None = None
+
+
+# A condition: one value, a list of values (the attribute equals one of them), or operators.
+Condition = Scalar | Scalars | Annotated[Operators, AfterValidator(_any_operator)]
+Weight = Annotated[StrictInt, BeforeValidator(_integral), Field(ge=0)]
+
+
+class Rule(_Strict):
+    """One targeting rule: `when` the context matches, `serve` a variant or a `rollout`."""
+
+    when: Annotated[dict[Attribute, Condition], Field(min_length=1)] | None = None
+    serve: Name | None = None
+    rollout: Annotated[dict[Name, Weight], Field(min_length=1)] | None = None
+    by: Attribute | None = None
+    seed: Text | None = None
+
+    @model_validator(mode="after")
+    def _serves_one_way(self) -> Self:
+        # The schema's oneOf and dependentRequired.
+        if (self.serve is None) == (self.rollout is None):
+            raise ValueError("a rule has either `serve` or `rollout`")
+        if self.rollout is None and (self.by is not None or self.seed is not None):
+            raise ValueError("`by` and `seed` belong to a rollout")
+        return self
+
+
+Rules = list[Rule]
+# A value at some level: a boolean for boolean flags, a variant name for typed ones.
+Value = StrictBool | Name
+
+
 class EnvironmentOverride(_Strict):
-    enabled: bool | None = None
-    applications: dict[Name, bool] = Field(default_factory=dict)
+    enabled: StrictBool | None = None
+    default: Name | None = None
+    applications: dict[Name, Value] = Field(default_factory=dict)
+    rules: Rules | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -74,15 +149,71 @@ class EnvironmentOverride(_Strict):
         return self
 
 
+_WRONG = object()
+
+
 class Flag(_Strict):
     description: Text
     owner: Text
-    enabled: bool
-    environments: dict[Name, bool | EnvironmentOverride] = Field(default_factory=dict)
-    applications: dict[Name, bool] = Field(default_factory=dict)
+    type: FlagType = "boolean"
+    enabled: StrictBool | None = None  # boolean flags (required there)
+    variants: Annotated[dict[Name, Any], Field(min_length=1)] | None = None  # typed flags
+    default: Name | None = None  # typed flags (required there)
+    off: Name | None = None
+    environments: dict[Name, Value | EnvironmentOverride] = Field(default_factory=dict)
+    applications: dict[Name, Value] = Field(default_factory=dict)
+    rules: Rules | None = None
     depends_on: Names = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
     expires: DateText | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> Self:
+        # The schema's if/then/else: boolean flags have `enabled`, typed flags `variants`
+        # and `default`; neither has the other's fields.
+        boolean = self.type == "boolean"
+        if boolean:
+            if self.enabled is None or {"variants", "default", "off"} & self.model_fields_set:
+                raise ValueError("a boolean flag has `enabled`, and no variants, default or off")
+        elif self.variants is None or self.default is None or "enabled" in self.model_fields_set:
+            raise ValueError("a typed flag has `variants` and `default`, and no `enabled`")
+        if not all(self._of_its_type(value) for value in self._values()):
+            raise ValueError("values are booleans in boolean flags, variant names in typed flags")
+        return self
+
+    def _of_its_type(self, value: object) -> bool:
+        return isinstance(value, bool) == (self.type == "boolean") and value is not _WRONG
+
+    def _values(self) -> Iterator[object]:
+        """Every value of an environment or application, and _WRONG for a field of the
+        other kind of flag (`default` in a boolean flag's environment, `enabled` in a typed
+        flag's)."""
+        yield from self.applications.values()
+        other = "default" if self.type == "boolean" else "enabled"
+        for override in self.environments.values():
+            if isinstance(override, EnvironmentOverride):
+                yield from override.applications.values()
+                if other in override.model_fields_set:
+                    yield _WRONG
+            else:
+                yield override
+
+    @property
+    def variant_values(self) -> dict[str, Any]:
+        """The variants by name, in bucket order for boolean flags (on, then off)."""
+        return BOOLEAN_VARIANTS if self.variants is None else self.variants
+
+    @property
+    def off_variant(self) -> str | None:
+        """The variant served when the flag is off: `off` for boolean flags."""
+        return "off" if self.type == "boolean" else self.off
+
+    @property
+    def default_variant(self) -> str:
+        if self.type == "boolean":
+            return "on" if self.enabled else "off"
+        assert self.default is not None  # checked by _fields_of_its_type
+        return self.default
 
 
 # Subjects that say nothing about why a flag changed.
