@@ -19,7 +19,7 @@ from compiler.load import PROJECT_FILE, SourceFile, flag_key
 from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse
 from core.model import Flag, Project
-from core.resolve import Grid, grid_of, resolve
+from core.resolve import CellValue, Grid, grid_of, resolve
 
 AUDIT_FORMAT = 1
 EntryKind = Literal["created", "modified", "moved", "deleted", "project"]
@@ -115,12 +115,12 @@ class _State:
     # Each version's cells on each grid, resolved once: a version is the "after" of one
     # change and the "before" of the next. Keyed by id(), so each entry holds the objects
     # its key names: an id is reused only once its object is gone.
-    cells: dict[tuple[int, int], tuple[Version, Grid, dict[Cell, bool]]] = field(
+    cells: dict[tuple[int, int], tuple[Version, Grid, dict[Cell, CellValue]]] = field(
         default_factory=dict
     )
     grid_cells: dict[int, tuple[Grid, tuple[Cell, ...]]] = field(default_factory=dict)
 
-    def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, bool]:
+    def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, CellValue]:
         if version is None or version.flag is None or grid is None:
             return {}
         key = (id(version), id(grid))
@@ -284,7 +284,7 @@ def _project_entry(
 
 
 def value_changes(
-    before: Mapping[Cell, bool], after: Mapping[Cell, bool]
+    before: Mapping[Cell, CellValue], after: Mapping[Cell, CellValue]
 ) -> tuple[ValueChange, ...]:
     """Cells whose value changed, in the order of `after` then `before` (each in its grid's
     order); None is absent."""

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from compiler.yamlsource import Data
+from core.resolve import CellValue
 
 Cell = tuple[str, str | None]  # (environment, application or None for the environment's own)
 
@@ -30,8 +31,8 @@ class ValueChange:
 
     environment: str
     application: str | None
-    before: bool | None
-    after: bool | None
+    before: CellValue | None
+    after: CellValue | None
 
     @property
     def cell(self) -> str:
@@ -73,7 +74,7 @@ def _differences(before: Data, after: Data, prefix: str, found: list[FieldChange
 
 
 def changed_values(
-    before: Mapping[Cell, bool], after: Mapping[Cell, bool], cells: Iterable[Cell]
+    before: Mapping[Cell, CellValue], after: Mapping[Cell, CellValue], cells: Iterable[Cell]
 ) -> tuple[ValueChange, ...]:
     """The cells, in the order of `cells` (each output orders them its way), whose value
     differs between `before` and `after`; a cell missing from a side is absent (None)."""

@@ -9,11 +9,8 @@ from typing import Any, NamedTuple
 from compiler.validate import FlagFile
 from core.canonical import SNAPSHOT_FORMAT, around_flags, digest, serialize
 from core.model import Flag
-from core.resolve import ALL_CELLS, Cell, Grid, Resolution
-
-Row = tuple[Cell, ...]  # one environment: without application, then each application
-_CELL_JSON = {cell: {"value": cell.value, "source": cell.source} for cell in ALL_CELLS}
-
+from core.resolve import Grid, Resolution
+from core.rows import Row, declared_fields, resolved_rows
 
 _NO_HISTORY = dict.fromkeys(
     ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
@@ -86,32 +83,11 @@ def _flag(
         "owner": flag.owner,
         "tags": flag.tags,
         "expires": flag.expires,
-        "enabled": flag.enabled,
+        **declared_fields(flag),
+        "rules": declared.get("rules", []),
         "environments": declared.get("environments", {}),
         "applications": declared.get("applications", {}),
         "depends_on": flag.depends_on,
         "dependents": dependents,
-        "resolved": _resolved(resolution.cells, grid, rows),
-    }
-
-
-def _resolved(
-    cells: tuple[Cell, ...], grid: Grid, rows: dict[Row, dict[str, Any]]
-) -> dict[str, Any]:
-    width = grid.width
-    resolved = {}
-    for index, environment in enumerate(grid.environments):
-        row = cells[index * width : (index + 1) * width]
-        if row not in rows:
-            rows[row] = _row(row, grid.applications)
-        resolved[environment] = rows[row]
-    return resolved
-
-
-def _row(row: Row, applications: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        **_CELL_JSON[row[0]],
-        "applications": dict(
-            zip(applications, (_CELL_JSON[cell] for cell in row[1:]), strict=True)
-        ),
+        "resolved": resolved_rows(flag_file.key, flag, resolution, grid, rows),
     }

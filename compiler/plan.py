@@ -19,7 +19,7 @@ from compiler.diagnostics import Severity
 from compiler.pipeline import Compiled
 from compiler.validate import FlagFile
 from core.model import Flag
-from core.resolve import Grid, Resolution
+from core.resolve import CellValue, Grid, Resolution
 
 Kind = Literal["added", "removed", "moved", "changed"]
 KINDS: tuple[Kind, ...] = ("added", "removed", "moved", "changed")
@@ -298,7 +298,7 @@ def _value_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[Val
     return changed_values(old_cells, new_cells, sorted({*old_cells, *new_cells}, key=order.cell))
 
 
-def _cells(grid: Grid | None, resolution: Resolution | None) -> dict[Cell, bool]:
+def _cells(grid: Grid | None, resolution: Resolution | None) -> dict[Cell, CellValue]:
     if grid is None or resolution is None:
         return {}
     return {grid.cell(index): cell.value for index, cell in enumerate(resolution.cells)}

@@ -7,7 +7,7 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
-from core.model import Project
+from core.model import EnvironmentOverride, Project
 
 
 def check_references(
@@ -42,7 +42,7 @@ def _names(flag_file: FlagFile, project: Project) -> Iterator[Diagnostic]:
             yield _unknown(
                 flag_file, ("environments", environment), "environment", project.environments
             )
-        if not isinstance(override, bool):
+        if isinstance(override, EnvironmentOverride):
             for application in override.applications:
                 path = ("environments", environment, "applications", application)
                 yield from _application(flag_file, path, project)

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-SNAPSHOT_FORMAT = 1  # snapshot.json's `format`
+SNAPSHOT_FORMAT = 2  # snapshot.json's `format`: 2 added variants, rules and rollouts
 
 _MARK = b'"@flags"'  # no name can hold '@', so this occurs nowhere else in a snapshot
 

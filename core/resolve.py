@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from core.model import EnvironmentOverride, Flag, Project
+from core.rules import rules_in, served
 
 # Which level decided a value; the names are part of the snapshot format.
 ENVIRONMENT_APPLICATION = "environment-application"
@@ -23,14 +24,23 @@ DEFAULT = "default"
 SOURCES = (ENVIRONMENT_APPLICATION, ENVIRONMENT, APPLICATION, DEFAULT)
 
 
+CellValue = bool | str  # boolean flags: true or false; typed flags: the variant's name
+
+
 class Cell(NamedTuple):  # a tuple, so that rows of cells hash and compare at C speed
-    value: bool
+    value: CellValue
     source: str
 
 
-# Only eight cells exist; sharing them keeps a matrix of a million cells cheap.
-_CELLS = {(value, source): Cell(value, source) for value in (True, False) for source in SOURCES}
-ALL_CELLS = tuple(_CELLS.values())
+# Few distinct cells exist; sharing them keeps a matrix of a million cells cheap.
+_CELLS: dict[tuple[bool | str, str], Cell] = {}
+
+
+def shared_cell(value: bool | str, source: str) -> Cell:
+    found = _CELLS.get((value, source))
+    if found is None:
+        found = _CELLS[value, source] = Cell(value, source)
+    return found
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,10 @@ class Grid:
 @dataclass(frozen=True, slots=True)
 class Resolution:
     cells: tuple[Cell, ...]
-    on: int  # bit i is set when cells[i] is on: dependency checks become integer operations
+    # Bit i is set when cells[i] can be on for some context (its value, or a rule): the
+    # dependency checks become integer operations. `always`: on for every context.
+    on: int
+    always: int
 
 
 def grid_of(project: Project) -> Grid:
@@ -79,16 +92,40 @@ def resolve(grid: Grid, flags: Mapping[str, Flag]) -> dict[str, Resolution]:
 
 
 def _resolve_flag(grid: Grid, flag: Flag) -> Resolution:
-    default = _CELLS[flag.enabled, DEFAULT]
+    default = shared_cell(_default(flag), DEFAULT)
     app_cells = [
-        _CELLS[flag.applications[app], APPLICATION] if app in flag.applications else default
+        shared_cell(flag.applications[app], APPLICATION) if app in flag.applications else default
         for app in grid.applications
     ]
     cells: list[Cell] = []
+    off = _off_value(flag)
+    on, always = [], []
     for environment in grid.environments:
-        cells.extend(_environment_cells(grid.applications, flag, environment, default, app_cells))
-    bits = "".join("1" if cell.value else "0" for cell in reversed(cells))
-    return Resolution(tuple(cells), int(bits, 2))
+        row = _environment_cells(grid.applications, flag, environment, default, app_cells)
+        cells.extend(row)
+        ruled = rules_in(flag, environment)
+        serves_on = any(variant != flag.off_variant for rule in ruled for variant in served(rule))
+        serves_off = any(flag.off_variant in served(rule) for rule in ruled)
+        for cell in row:
+            on.append(cell.value != off or serves_on)
+            always.append(cell.value != off and not serves_off)
+    return Resolution(tuple(cells), _bits(on), _bits(always))
+
+
+def _bits(flags: list[bool]) -> int:
+    return int("".join("1" if flag else "0" for flag in reversed(flags)) or "0", 2)
+
+
+def _default(flag: Flag) -> bool | str:
+    if flag.type == "boolean":
+        assert flag.enabled is not None  # the model requires it
+        return flag.enabled
+    return flag.default_variant
+
+
+def _off_value(flag: Flag) -> bool | str | None:
+    """The cell value that means off: False, or the `off` variant (None: never off)."""
+    return False if flag.type == "boolean" else flag.off
 
 
 def _environment_cells(
@@ -97,8 +134,8 @@ def _environment_cells(
     override = flag.environments.get(environment)
     if override is None:
         return [default, *app_cells]
-    if isinstance(override, bool):
-        env_cell = _CELLS[override, ENVIRONMENT]
+    if not isinstance(override, EnvironmentOverride):
+        env_cell = shared_cell(override, ENVIRONMENT)
         return [env_cell] * (len(applications) + 1)
     return _override_cells(applications, override, default, app_cells)
 
@@ -106,14 +143,14 @@ def _environment_cells(
 def _override_cells(
     applications: Sequence[str], override: EnvironmentOverride, default: Cell, app_cells: list[Cell]
 ) -> list[Cell]:
-    enabled = override.enabled
-    env_cell = default if enabled is None else _CELLS[enabled, ENVIRONMENT]
-    below = app_cells if enabled is None else [env_cell] * len(applications)
+    value = override.enabled if override.enabled is not None else override.default
+    env_cell = default if value is None else shared_cell(value, ENVIRONMENT)
+    below = app_cells if value is None else [env_cell] * len(applications)
     specific = override.applications
     return [
         env_cell,
         *(
-            _CELLS[specific[app], ENVIRONMENT_APPLICATION] if app in specific else fallback
+            shared_cell(specific[app], ENVIRONMENT_APPLICATION) if app in specific else fallback
             for app, fallback in zip(applications, below, strict=True)
         ),
     ]
@@ -124,7 +161,7 @@ def source_path(source: str, environment: str, application: str | None) -> tuple
     if source == ENVIRONMENT_APPLICATION and application is not None:
         return ("environments", environment, "applications", application)
     if source == ENVIRONMENT:
-        return ("environments", environment, "enabled")  # or the bare boolean there
+        return ("environments", environment, "enabled")  # or `default`, or the bare value
     if source == APPLICATION and application is not None:
         return ("applications", application)
     return ("enabled",)

@@ -35,7 +35,8 @@ import pydantic
 from core.canonical import SNAPSHOT_FORMAT, digest_of, serialize
 from core.graph import find_cycle, is_cyclic, strongly_connected
 from core.model import Flag
-from core.resolve import Cell, Grid, Resolution, resolve
+from core.resolve import Grid, Resolution, resolve
+from core.rows import Row, declared_fields, resolved_rows
 from core.schemas import schema_document
 
 MAX_REASONS: Final = 20  # a broken build is refused on the first few; the rest are noise
@@ -55,8 +56,12 @@ _DATE_TIME: Final = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
 _DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DECLARED: Final = ("description", "owner", "enabled", "environments", "applications")
-_OPTIONAL: Final = ("depends_on", "tags", "expires")  # omitted from a flag when empty
+_DECLARED: Final = ("description", "owner", "environments", "applications")
+_OPTIONAL: Final = ("depends_on", "tags", "expires", "rules")  # omitted from a flag when empty
+_TYPES: Final = tuple(_FLAG["properties"]["type"]["enum"])
+_OVERRIDE_FIELDS: Final = frozenset(
+    _FLAG["properties"]["environments"]["additionalProperties"]["properties"]
+)
 
 
 class Reasons(list[str]):
@@ -241,25 +246,48 @@ def _flag_shape(flag: Any, where: str, reasons: Reasons) -> None:
     tags = flag["tags"]
     if type(tags) is not list or any(type(tag) is not str for tag in tags):
         reasons.append(f"{where}.tags: expected a list of strings, got {_shown(tags)}")
-    _boolean(flag["enabled"], f"{where}.enabled", reasons)
+    if flag["type"] not in _TYPES:
+        reasons.append(f"{where}.type: {_shown(flag['type'])} is not one of {list(_TYPES)}")
+    _boolean(flag["enabled"], f"{where}.enabled", reasons, null=True)
+    if type(flag["variants"]) is not dict:
+        reasons.append(f"{where}.variants: expected an object, got {_shown(flag['variants'])}")
+    _matches(flag["default"], _NAME, f"{where}.default", reasons)
+    if flag["off"] is not None:
+        _matches(flag["off"], _NAME, f"{where}.off", reasons)
+    _objects(flag["rules"], f"{where}.rules", reasons)
     _mapping(flag["environments"], f"{where}.environments", reasons, _override_shape)
-    _mapping(flag["applications"], f"{where}.applications", reasons, _boolean)
+    _mapping(flag["applications"], f"{where}.applications", reasons, _value)
     _names(flag["depends_on"], f"{where}.depends_on", reasons)
     _names(flag["dependents"], f"{where}.dependents", reasons)
     if type(flag["resolved"]) is not dict:
         reasons.append(f"{where}.resolved: expected an object, got {_shown(flag['resolved'])}")
 
 
+def _value(value: Any, where: str, reasons: Reasons) -> None:
+    """A declared value: a boolean, or a variant's name."""
+    if type(value) is not bool and type(value) is not str:
+        reasons.append(f"{where}: expected a boolean or a variant name, got {_shown(value)}")
+
+
+def _objects(value: Any, where: str, reasons: Reasons) -> None:
+    if type(value) is not list or any(type(item) is not dict for item in value):
+        reasons.append(f"{where}: expected a list of objects, got {_shown(value)}")
+
+
 def _override_shape(value: Any, where: str, reasons: Reasons) -> None:
-    if type(value) is bool:
+    if type(value) is bool or type(value) is str:
         return
-    if type(value) is not dict or not value.keys() <= {"enabled", "applications"}:
-        reasons.append(f"{where}: expected true, false or {{enabled, applications}}")
+    if type(value) is not dict or not value.keys() <= _OVERRIDE_FIELDS:
+        reasons.append(f"{where}: expected a value or {{{', '.join(sorted(_OVERRIDE_FIELDS))}}}")
         return
     if "enabled" in value:
         _boolean(value["enabled"], f"{where}.enabled", reasons)
+    if "default" in value:
+        _matches(value["default"], _NAME, f"{where}.default", reasons)
     if "applications" in value:
-        _mapping(value["applications"], f"{where}.applications", reasons, _boolean)
+        _mapping(value["applications"], f"{where}.applications", reasons, _value)
+    if "rules" in value:
+        _objects(value["rules"], f"{where}.rules", reasons)
 
 
 def _audit_shape(document: Any, reasons: Reasons) -> None:
@@ -306,7 +334,8 @@ def _entry_shape(entry: Any, where: str, reasons: Reasons) -> None:
 
 
 def _changes(value: Any, where: str, label: str, reasons: Reasons) -> None:
-    """`fields` ({field, from, to}, any values) or `values` ({cell, from, to}, booleans)."""
+    """`fields` ({field, from, to}, any values) or `values` ({cell, from, to}, booleans or
+    variant names)."""
     if type(value) is not list:
         reasons.append(f"{where}: expected a list, got {_shown(value)}")
         return
@@ -317,8 +346,9 @@ def _changes(value: Any, where: str, label: str, reasons: Reasons) -> None:
             continue
         _text(item[label], f"{here}.{label}", reasons)
         if label == "cell":
-            _boolean(item["from"], f"{here}.from", reasons, null=True)
-            _boolean(item["to"], f"{here}.to", reasons, null=True)
+            for name in ("from", "to"):
+                if item[name] is not None:
+                    _value(item[name], f"{here}.{name}", reasons)
 
 
 def _contiguous(entries: list[dict[str, Any]], reasons: Reasons) -> None:
@@ -345,13 +375,20 @@ def _declared(flag: Mapping[str, Any]) -> dict[str, Any]:
     """The flag file's fields as the snapshot records them (empty optional ones omitted)."""
     declared = {name: flag[name] for name in _DECLARED}
     declared.update({name: flag[name] for name in _OPTIONAL if flag[name]})
+    if flag["type"] == "boolean":
+        declared["enabled"] = flag["enabled"]
+    else:
+        declared.update(type=flag["type"], variants=flag["variants"], default=flag["default"])
+        if flag["off"] is not None:
+            declared["off"] = flag["off"]
     return declared
 
 
 def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict[str, Resolution]:
     """Each flag's resolution by the compiler, for the flags whose `resolved` is exactly it."""
     found: dict[str, Resolution] = {}
-    rows: dict[tuple[Cell, ...], bytes] = {}  # a large snapshot has few distinct rows
+    shared: dict[Row, dict[str, Any]] = {}  # a large snapshot has few distinct rows
+    known: dict[int, bytes] = {}  # their bytes, by id() of a row that `shared` keeps alive
     for key, flag in flags.items():
         where = f"snapshot.json: flags.{key}"
         if flag["key"] != key:
@@ -363,8 +400,17 @@ def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict
             place = ".".join(str(part) for part in problem["loc"])
             reasons.append(f"{where}.{place}: not a valid flag: {problem['msg']}")
             continue
+        mismatch = _field_mismatch(flag, model)
+        if mismatch is not None:
+            reasons.append(f"{where}.{mismatch}")
+            continue
         resolution = resolve(grid, {key: model})[key]
-        mismatch = _first_mismatch(flag["resolved"], resolution, grid, rows)
+        try:
+            expected = resolved_rows(key, model, resolution, grid, shared)
+        except KeyError as exc:  # a level names a variant the flag does not have
+            reasons.append(f"{where}: names the variant {exc}, which it does not declare")
+            continue
+        mismatch = _first_mismatch(flag["resolved"], expected, grid, known)
         if mismatch is None:
             found[key] = resolution
         else:
@@ -374,60 +420,62 @@ def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict
     return found
 
 
+def _field_mismatch(flag: Mapping[str, Any], model: Flag) -> str | None:
+    """The first of type, variants, default, off and enabled that is not what the declared
+    fields give."""
+    for name, wanted in declared_fields(model).items():
+        if serialize({"_": flag[name]}) != serialize({"_": wanted}):
+            return f"{name}: {_shown(flag[name])}, but the declared fields give {_shown(wanted)}"
+    return None
+
+
 def _first_mismatch(
     resolved: Mapping[str, Any],
-    resolution: Resolution,
+    expected: Mapping[str, dict[str, Any]],
     grid: Grid,
-    rows: dict[tuple[Cell, ...], bytes],
+    known: dict[int, bytes],
 ) -> str | None:
-    """Where `resolved` differs from the compiler's resolution (or lacks a cell, or has one
-    too many), as a message; None when it is exactly that. Rows are compared as canonical
+    """Where `resolved` differs from the compiler's rows (or lacks a cell, or has one too
+    many), as a message; None when it is exactly them. Rows are compared as canonical
     bytes, which also tells `true` from `1`."""
     if resolved.keys() != set(grid.environments):
         return f"names environments {sorted(resolved)}, not {list(grid.environments)}"
-    width = grid.width
-    for index, environment in enumerate(grid.environments):
-        cells = resolution.cells[index * width : (index + 1) * width]
-        expected = rows.get(cells)
-        if expected is None:
-            expected = rows[cells] = serialize(_row(cells, grid.applications))
-        if serialize(resolved[environment]) != expected:
-            return _differing(environment, resolved[environment], cells, grid.applications)
+    for environment in grid.environments:
+        wanted = expected[environment]
+        data = known.get(id(wanted))
+        if data is None:
+            data = known[id(wanted)] = serialize(wanted)
+        if serialize(resolved[environment]) != data:
+            return _differing(environment, resolved[environment], wanted, grid.applications)
     return None
 
 
 def _differing(
-    environment: str, row: Any, cells: tuple[Cell, ...], applications: tuple[str, ...]
+    environment: str, row: Any, wanted: Mapping[str, Any], applications: tuple[str, ...]
 ) -> str:
     """The first place in a row that is not the compiler's, in words."""
-    if type(row) is not dict or row.keys() != {"value", "source", "applications"}:
-        return f"{environment}: expected exactly value, source and applications"
+    if type(row) is not dict or row.keys() != wanted.keys():
+        return f"{environment}: expected exactly {', '.join(sorted(wanted))}"
     found = row["applications"]
     if type(found) is not dict or found.keys() != set(applications):
         return f"{environment}.applications: expected exactly {', '.join(applications)}"
-    own = {"value": row["value"], "source": row["source"]}  # the row's cell, less its apps
     places = [
-        (environment, own),
-        *((f"{environment}.applications.{a}", found[a]) for a in applications),
+        (environment, _without_applications(row), _without_applications(wanted)),
+        *(
+            (f"{environment}.applications.{a}", found[a], wanted["applications"][a])
+            for a in applications
+        ),
     ]
-    for (place, cell), expected in zip(places, cells, strict=True):
-        wanted = {"value": expected.value, "source": expected.source}
-        if serialize(cell) != serialize(wanted):
-            return f"{place}: {_shown(cell)}, but the flag's declared fields give {_shown(wanted)}"
+    for place, cell, expected in places:
+        if serialize(cell) != serialize(expected):
+            return (
+                f"{place}: {_shown(cell)}, but the flag's declared fields give {_shown(expected)}"
+            )
     return f"{environment}: not what the flag's declared fields give"
 
 
-def _row(cells: tuple[Cell, ...], applications: tuple[str, ...]) -> dict[str, Any]:
-    """One environment's row as the compiler writes it."""
-    first, rest = cells[0], cells[1:]
-    return {
-        "value": first.value,
-        "source": first.source,
-        "applications": {
-            name: {"value": cell.value, "source": cell.source}
-            for name, cell in zip(applications, rest, strict=True)
-        },
-    }
+def _without_applications(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "applications"}
 
 
 def _dependencies(

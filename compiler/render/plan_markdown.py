@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from compiler.plan import KINDS, FlagChange, Kind, Plan
 from compiler.render.plan_words import notes, side_name, value_groups
 from compiler.render.words import literal, plural, state
+from core.resolve import CellValue
 
 ROW_BUDGET = 300  # table rows in all the Markdown details together
 MIN_ROWS = 10  # rows a details block shows however many blocks there are
@@ -110,8 +111,8 @@ def _environment_blocks(plan: Plan) -> Iterator[Block]:
             yield summary, ("flag", "cells", "from", "to"), rows[row.environment]
 
 
-def _bold_on(value: bool | None) -> str:
-    return "**on**" if value else state(value)
+def _bold_on(value: CellValue | None) -> str:
+    return "**on**" if value is True else state(value)
 
 
 def _kind_blocks(plan: Plan) -> Iterator[Block]:

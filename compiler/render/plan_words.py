@@ -9,6 +9,7 @@ from itertools import groupby
 from compiler.changes import ValueChange
 from compiler.plan import KINDS, Plan, Side
 from compiler.render.words import plural
+from core.resolve import CellValue
 
 
 def side_name(side: Side) -> str:
@@ -18,13 +19,13 @@ def side_name(side: Side) -> str:
 
 def value_groups(
     plan: Plan, values: tuple[ValueChange, ...]
-) -> Iterator[tuple[str, str, bool | None, bool | None]]:
+) -> Iterator[tuple[str, str, CellValue | None, CellValue | None]]:
     """(environment, cells, before, after), one per environment and transition: cells are
     `production/web, production/ios` or, when the environment and all its applications
     change alike, `production/*`. `values` come in the plan's order, by environment."""
     width = len(plan.applications) + 1
     for environment, group in groupby(values, key=lambda value: value.environment):
-        by_transition: dict[tuple[bool | None, bool | None], list[str]] = {}
+        by_transition: dict[tuple[CellValue | None, CellValue | None], list[str]] = {}
         for value in group:
             by_transition.setdefault((value.before, value.after), []).append(value.cell)
         for (before, after), cells in by_transition.items():

@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 
 from compiler.yamlsource import Data
+from core.resolve import CellValue
 
 
-def state(value: bool | None) -> str:
-    """A resolved value: `on`, `off`, or `(absent)` where the cell does not exist (None)."""
-    return "(absent)" if value is None else "on" if value else "off"
+def state(value: CellValue | None) -> str:
+    """A resolved value: `on`, `off` (boolean flags), the variant's name (typed flags), or
+    `(absent)` where the cell does not exist (None)."""
+    if value is None:
+        return "(absent)"
+    if isinstance(value, str):
+        return value
+    return "on" if value else "off"
 
 
 def literal(value: Data) -> str:

@@ -123,7 +123,7 @@ def check_snapshot(data: bytes, tree: Path | None = None) -> dict[str, Any]:
     if validator is not None:
         errors = [error.message for error in validator.iter_errors(document)]
         assert not errors, errors
-    assert document["format"] == 1
+    assert document["format"] == 2
     environments, applications = document["environments"], document["applications"]
     flags: dict[str, Any] = document["flags"]
     for key, flag in flags.items():
@@ -157,24 +157,27 @@ def _check_flag(
     assert file.stem == key
     resolved = flag["resolved"]
     assert list(resolved) == sorted(environments)
+    boolean = flag["type"] == "boolean"
     for environment in environments:
         row = resolved[environment]
-        assert set(row) == {"value", "source", "applications"}
-        assert row["source"] in SOURCES
-        assert isinstance(row["value"], bool)
-        assert (row["value"], row["source"]) == expected_cell(flag, environment, None)
+        assert set(row) == {"variant", "value", "source", "rules", "applications"}
         assert list(row["applications"]) == sorted(applications)
-        for application in applications:
-            cell = row["applications"][application]
-            assert set(cell) == {"value", "source"}
+        for application in [None, *applications]:
+            cell = row if application is None else row["applications"][application]
             assert cell["source"] in SOURCES
-            assert (cell["value"], cell["source"]) == expected_cell(flag, environment, application)
+            assert cell["value"] == flag["variants"][cell["variant"]]
+            if boolean and not row["rules"]:
+                assert set(cell) >= {"variant", "value", "source"}
+                found = (cell["value"], cell["source"])
+                assert found == expected_cell(flag, environment, application)
     for dependency in flag["depends_on"]:  # a built snapshot has no dependency-disabled cell
-        other = flags[dependency]["resolved"]
+        other = flags[dependency]
+        if other["rules"] or flag["rules"] or not boolean or other["type"] != "boolean":
+            continue  # rules: checked by tests/compiler/test_dependencies
         for environment, row in resolved.items():
-            assert other[environment]["value"] or not row["value"], (key, dependency)
+            assert other["resolved"][environment]["value"] or not row["value"], (key, dependency)
             for application, cell in row["applications"].items():
-                on = other[environment]["applications"][application]["value"]
+                on = other["resolved"][environment]["applications"][application]["value"]
                 assert on or not cell["value"], (key, dependency, environment, application)
 
 
@@ -193,7 +196,7 @@ def _compare_with_source(flag: Mapping[str, Any], tree: Path) -> None:
     declared = yaml.safe_load(source.read_text(encoding="utf-8"))
     assert flag["description"] == declared["description"]
     assert flag["owner"] == declared["owner"]
-    assert flag["enabled"] is declared["enabled"]
+    assert flag["enabled"] is declared.get("enabled")
     assert flag["environments"] == declared.get("environments", {})
     assert flag["applications"] == declared.get("applications", {})
     assert flag["depends_on"] == declared.get("depends_on", [])

@@ -33,6 +33,7 @@ from compiler import publish
 from core import canonical, flagd, verify
 from core.model import Flag
 from core.resolve import Grid, resolve
+from core.rows import resolved_rows
 from core.schemas import schema_document
 from server import metrics
 from server.app import create_app
@@ -66,19 +67,9 @@ def reresolve(snapshot: Document, key: str) -> None:
     declared = {name: flag[name] for name in ("description", "owner", "enabled")}
     declared |= {"environments": flag["environments"], "applications": flag["applications"]}
     grid = Grid(tuple(snapshot["environments"]), tuple(snapshot["applications"]))
-    cells = resolve(grid, {key: Flag.model_validate(declared)})[key].cells
-    rows, width = {}, grid.width
-    for index, environment in enumerate(grid.environments):
-        row = cells[index * width : (index + 1) * width]
-        rows[environment] = {
-            "value": row[0].value,
-            "source": row[0].source,
-            "applications": {
-                name: {"value": cell.value, "source": cell.source}
-                for name, cell in zip(grid.applications, row[1:], strict=True)
-            },
-        }
-    flag["resolved"] = rows
+    model = Flag.model_validate(declared)
+    flag["default"] = model.default_variant
+    flag["resolved"] = resolved_rows(key, model, resolve(grid, {key: model})[key], grid)
 
 
 def unknown_dependency(snapshot: Document, audit: Document) -> None:
@@ -141,7 +132,7 @@ CASES: list[tuple[Edit, str]] = [
     (garbage_timestamp, "entries[0].timestamp: 'garbage' is not a date-time"),
     (dependents_not_mirrored, "flags.pricing-engine.dependents: [] but the flags that depend"),
     (cycle, "dependency cycle: "),
-    (resolved_edited, "resolved.production: {'value': True, 'source': 'default'}, but the"),
+    (resolved_edited, "resolved.production: {'rules': [], 'source': 'default', 'value': True"),
     (integer_for_boolean, "flags.banner.enabled: expected true or false, got 0"),
     (audit_of_another_build, "the two files are from different builds"),
     (audit_out_of_order, "appears again after another commit"),

@@ -1,0 +1,86 @@
+"""The rules in force in each environment, in the normalized form the snapshot carries
+(docs/flags.md, "Rules and rollouts"), and what they can serve.
+
+Rules: an environment's own `rules` replace the top-level ones there; an environment given
+as a bare value has none. A condition that is a value or a list becomes `{"in": [...]}`; a
+`semver` text becomes `[operator, version]` (no operator means `=`). A rollout lists its
+weights in bucket order (every variant other than `off` in the order of `variants`, on for
+boolean flags, then `off`), with `by` (default targetingKey) and `seed` (default the flag
+key) filled in, so that the same file always gives the same snapshot and the same buckets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from core.model import EnvironmentOverride, Flag, Operators, Rule
+
+TARGETING_KEY = "targetingKey"
+SEMVER_OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "^", "~")  # longest first
+_SEMVER = re.compile(r"\s*(!=|<=|>=|=|<|>|\^|~)?\s*(.*?)\s*", re.DOTALL)
+
+
+def rules_in(flag: Flag, environment: str) -> list[Rule]:
+    """The rules in force in `environment`."""
+    override = flag.environments.get(environment)
+    if isinstance(override, EnvironmentOverride) and override.rules is not None:
+        return override.rules
+    if override is None or isinstance(override, EnvironmentOverride):
+        return flag.rules or []
+    return []  # a bare value: a kill switch, no rules
+
+
+def bucket_order(flag: Flag) -> list[str]:
+    """The order of a rollout's buckets: every variant but `off`, as declared, then `off`."""
+    off = flag.off_variant
+    names = [name for name in flag.variant_values if name != off]
+    return names if off is None else [*names, off]
+
+
+def normalized(key: str, flag: Flag, rules: list[Rule]) -> list[dict[str, Any]]:
+    """`rules` in the snapshot's form."""
+    return [_rule(key, flag, rule) for rule in rules]
+
+
+def _rule(key: str, flag: Flag, rule: Rule) -> dict[str, Any]:
+    when = {attribute: condition(value) for attribute, value in (rule.when or {}).items()}
+    if rule.serve is not None:
+        return {"when": when, "serve": rule.serve}
+    weights = rule.rollout or {}
+    return {
+        "when": when,
+        "rollout": [[name, weights.get(name, 0)] for name in bucket_order(flag)],
+        "by": rule.by or TARGETING_KEY,
+        "seed": rule.seed if rule.seed is not None else key,
+    }
+
+
+def condition(value: Any) -> dict[str, Any]:
+    """One condition as a mapping of operators."""
+    if not isinstance(value, Operators):
+        return {"in": value if isinstance(value, list) else [value]}
+    found = value.model_dump(by_alias=True, exclude_none=True)
+    if "semver" in found:
+        found["semver"] = list(split_semver(found["semver"]))
+    return found
+
+
+def split_semver(text: str) -> tuple[str, str]:
+    """`>=2.3.0` -> (`>=`, `2.3.0`); no operator means `=`."""
+    matched = _SEMVER.fullmatch(text)
+    assert matched is not None  # the pattern matches every text
+    return matched.group(1) or "=", matched.group(2)
+
+
+def served(rule: Rule) -> set[str]:
+    """The variants a rule can serve (a rollout: those with a weight above 0)."""
+    if rule.serve is not None:
+        return {rule.serve}
+    return {name for name, weight in (rule.rollout or {}).items() if weight > 0}
+
+
+def always_matches(rule: Mapping[str, Any]) -> bool:
+    """Whether a normalized rule matches every context: a `serve` without conditions."""
+    return not rule["when"] and "serve" in rule
