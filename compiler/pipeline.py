@@ -16,6 +16,7 @@ from compiler.expiry import check_expiry
 from compiler.load import load_tree
 from compiler.references import check_references
 from compiler.validate import FlagFile, validate
+from compiler.variants import check_variants
 from core.model import Project
 from core.resolve import Grid, Resolution, grid_of, resolve
 
@@ -80,5 +81,6 @@ def compile_tree(
     with stage("check"):  # the label the build's timings and benchmarks have always shown
         diagnostics += check_dependencies(grid, validated.flags, resolved)
         diagnostics += check_expiry(validated.flags, today, strict=strict)
+        diagnostics += check_variants(validated.flags)
         diagnostics.sort()
     return Compiled(diagnostics, validated.project, grid, validated.flags, resolved)

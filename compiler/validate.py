@@ -11,7 +11,7 @@ import difflib
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import jsonschema
@@ -82,7 +82,7 @@ def _validate_one(
         problems = [
             _diagnostic(document, problem, code)
             for error in _validator(schema).iter_errors(document.data)
-            for problem in _problems(error)
+            for problem in _problems(error, document.data)
         ]
         if not problems:
             # Only reachable if the models drift from the schema: still report, never accept.
@@ -120,12 +120,33 @@ class _Problem:
     expected: Any  # the keyword's value in the schema
     text: str  # jsonschema's own message, for keywords we do not word ourselves
     on_key: bool = False
+    document: Any = None  # the whole document, for words that depend on the flag's type
 
 
-def _problems(error: jsonschema.ValidationError) -> Iterator[_Problem]:
+def _problems(error: jsonschema.ValidationError, document: Any) -> Iterator[_Problem]:
+    for problem in _raw_problems(error, document):
+        yield replace(problem, document=document)
+
+
+def _raw_problems(error: jsonschema.ValidationError, document: Any) -> Iterator[_Problem]:
     path = tuple(error.absolute_path)
     instance: Any = error.instance
     expected: Any = error.validator_value
+    if error.validator is None:  # a `false` subschema: a field the flag's type forbids
+        yield from _forbidden(error, path, _data_at(document, path))
+    elif error.validator == "oneOf" and not isinstance(instance, dict):
+        return  # a rule that is not a mapping: its `type` problem says so
+    elif error.validator == "dependentRequired" and isinstance(instance, dict):
+        for name, needed in expected.items():
+            if name in instance and not all(other in instance for other in needed):
+                yield _Problem("dependentRequired", (*path, name), name, needed, "", on_key=True)
+    else:
+        yield from _keyword_problems(error, path, instance, expected)
+
+
+def _keyword_problems(
+    error: jsonschema.ValidationError, path: tuple[str | int, ...], instance: Any, expected: Any
+) -> Iterator[_Problem]:
     if error.validator == "additionalProperties" and isinstance(instance, dict):
         # One problem per unexpected key, at that key, with a close name if there is one.
         schema: Any = error.schema
@@ -147,6 +168,38 @@ def _problems(error: jsonschema.ValidationError) -> Iterator[_Problem]:
         yield _Problem(str(error.validator), path, instance, expected, error.message)
 
 
+def _forbidden(
+    error: jsonschema.ValidationError, path: tuple[str | int, ...], parent: Any
+) -> Iterator[_Problem]:
+    """jsonschema reports a field refused by `properties: {field: false}` at the mapping
+    that holds it, its path one short and the field unnamed: find the field in the schema."""
+    schema_path = tuple(error.absolute_schema_path)
+    properties = _schema_at(schema_path) if schema_path[-1:] == ("properties",) else None
+    names = [
+        name
+        for name, subschema in (properties or {}).items()
+        if subschema is False and isinstance(parent, dict) and parent.get(name) is error.instance
+    ]
+    for name in names:
+        yield _Problem("forbidden", (*path, name), name, None, "", on_key=True)
+    if not names:
+        yield _Problem("false", path, error.instance, None, error.message)
+
+
+def _schema_at(schema_path: tuple[Any, ...]) -> Any:
+    return _data_at(_validator("flag").schema, schema_path)
+
+
+def _data_at(document: Any, path: tuple[str | int, ...]) -> Any:
+    node = document
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
 def _did_you_mean(name: str, candidates: list[str]) -> str:
     close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else ""
@@ -161,9 +214,243 @@ def did_you_mean(name: str, candidates: list[str]) -> str:
 def _diagnostic(document: SourceFile, problem: _Problem, code: str) -> Diagnostic:
     line, column = document.source.locate(problem.path, key=problem.on_key)
     where = _dotted(problem.path)
-    message = _MESSAGES[problem.kind](problem) if problem.kind in _MESSAGES else problem.text
+    message = _rule_words(problem) or _flag_words(problem) or _words(problem)
     text = f"{where}: {message}" if where else message
+    if code == "schema":
+        code = _flag_code(problem)
     return Diagnostic(document.file, line, column, Severity.ERROR, code, text)
+
+
+def _words(problem: _Problem) -> str:
+    return _MESSAGES[problem.kind](problem) if problem.kind in _MESSAGES else problem.text
+
+
+def _rule_part(path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """The path inside a rule (`rules[i]` at the top or in an environment), or None."""
+    for start in (0, 2):
+        in_place = start == 0 or path[:1] == ("environments",)
+        if (
+            in_place
+            and path[start : start + 1] == ("rules",)
+            and isinstance(_at(path, start + 1), int)
+        ):
+            return path[start + 2 :]
+    return None
+
+
+def _at(path: tuple[str | int, ...], index: int) -> str | int | None:
+    return path[index] if index < len(path) else None
+
+
+def _flag_code(problem: _Problem) -> str:
+    """A flag file's code: `schema`, or the code of the rule check the problem is one of."""
+    rest = _rule_part(problem.path)
+    if rest is None:
+        return "schema"
+    if rest[:1] == ("rollout",) and problem.kind != "propertyNames":
+        return "rollout-weights"
+    if rest[:1] == ("when",) and _at(rest, 2) == "semver":
+        return "invalid-semver"
+    return "invalid-rule"
+
+
+def _flag_type(problem: _Problem) -> str:
+    document = problem.document
+    kind = document.get("type", "boolean") if isinstance(document, dict) else "boolean"
+    return kind if isinstance(kind, str) else "boolean"
+
+
+OPERATORS = ("in", "not", "semver", "starts_with", "ends_with", "gt", "gte", "lt", "lte")
+_NUMBER_OPERATORS = ("gt", "gte", "lt", "lte")
+
+
+def _rule_words(problem: _Problem) -> str | None:
+    """Words for a problem inside a rule, or None for the general ones."""
+    rest = _rule_part(problem.path)
+    if rest is None:
+        return None
+    words = _RULE_WORDS.get((_place(rest), problem.kind))
+    return words(problem) if words is not None else None
+
+
+def _place(rest: tuple[str | int, ...]) -> str:
+    """What a path inside a rule points at."""
+    if not rest:
+        return "rule"
+    if rest[0] == "when":
+        if len(rest) == 3 and isinstance(rest[2], str):
+            return "operator"
+        return ("when", "condition", "value", "value")[min(len(rest), 4) - 1]
+    if rest[0] == "rollout":
+        return "rollout" if len(rest) == 1 else "weight"
+    return str(rest[0])
+
+
+def _both_or_neither(problem: _Problem) -> str:
+    rule = problem.instance
+    if isinstance(rule, dict) and "serve" in rule and "rollout" in rule:
+        return "a rule has `serve` or `rollout`, not both; keep one, or make two rules"
+    return "a rule needs `serve: VARIANT` or `rollout: {VARIANT: PERCENT, ...}`"
+
+
+def _serve_one(problem: _Problem) -> str:
+    shown = _shown(problem.instance)
+    if _flag_type(problem) == "boolean":
+        return f"{shown} is not a variant name; boolean flags serve `on` or `off`"
+    return f"{shown} is not a variant name; serve one of the flag's variants{_variants_of(problem)}"
+
+
+def _variants_of(problem: _Problem) -> str:
+    """' (a, b)': the variants the document declares, if any."""
+    variants = problem.document.get("variants") if isinstance(problem.document, dict) else None
+    names = ", ".join(map(str, variants)) if isinstance(variants, dict) else ""
+    return f" ({names})" if names else ""
+
+
+def _attribute_name(problem: _Problem) -> str:
+    if isinstance(problem.instance, str) and problem.instance.strip():
+        return (
+            f"attribute name is {len(problem.instance)} characters long, more than the "
+            f"{problem.expected} allowed; shorten it"
+        )
+    return "the attribute name is blank; name the context attribute the condition tests"
+
+
+def _condition_type(problem: _Problem) -> str:
+    shown = "empty" if problem.instance is None else _shown(problem.instance)
+    return (
+        "a condition is a value, a list of values, or a mapping of operators "
+        f"({', '.join(OPERATORS)}), not {shown}"
+    )
+
+
+def _unknown_operator(problem: _Problem) -> str:
+    name = problem.instance
+    hint = _did_you_mean(name, list(OPERATORS)) or f"operators: {', '.join(OPERATORS)}"
+    return f"unknown operator {name!r}; {hint}"
+
+
+def _operator_type(problem: _Problem) -> str:
+    operator, shown = problem.path[-1], _shown(problem.instance)
+    if operator in ("in", "not"):
+        return f"`{operator}` takes a list of values, as `{operator}: [NL, BE]`, not {shown}"
+    if operator in _NUMBER_OPERATORS:
+        return f"`{operator}` compares numbers; write a number, not {shown}"
+    if operator == "semver":
+        return (
+            "`semver` takes an operator and a version as text, in quotes, as "
+            f'`semver: ">=2.3.0"`, not {shown}'
+        )
+    return f"`{operator}` takes text; write it in quotes, not {shown}"
+
+
+def _empty_list(problem: _Problem) -> str:
+    if problem.path[-1] == "not":
+        return "`not: []` excludes nothing; list at least one value, or remove it"
+    return "an empty list matches no value; list at least one"
+
+
+_WEIGHTS = "weights are whole percentages, from 0 to 100, that sum to 100"
+_BY = "`by` names the context attribute to bucket by; leave it out to bucket by targetingKey"
+_SEED = "`seed` is text that is not blank; leave it out to use the flag key"
+
+
+def _belongs_to_a_rollout(problem: _Problem) -> str:
+    return (
+        f"`{problem.instance}` belongs to a rollout; remove it, or give the rule a `rollout` "
+        "in place of `serve`"
+    )
+
+
+_RULE_WORDS: dict[tuple[str, str], Callable[[_Problem], str]] = {
+    ("rule", "type"): lambda p: (
+        "a rule is a mapping of `when` (optional) and `serve` or `rollout`, "
+        f"not {_shown(p.instance)}"
+    ),
+    ("rule", "oneOf"): _both_or_neither,
+    ("when", "minProperties"): lambda p: (
+        "an empty `when` has no condition; give one, or remove `when` for a rule that "
+        "matches every context"
+    ),
+    ("when", "type"): lambda p: (
+        f"`when` maps context attributes to conditions, as {{country: [NL, BE]}}, "
+        f"not {_shown(p.instance)}"
+    ),
+    ("condition", "propertyNames"): _attribute_name,
+    ("condition", "minItems"): _empty_list,
+    ("condition", "minProperties"): lambda p: (
+        f"an empty mapping has no operator; use one of {', '.join(OPERATORS)}"
+    ),
+    ("condition", "type"): _condition_type,
+    ("operator", "unknown-field"): _unknown_operator,
+    ("operator", "type"): _operator_type,
+    ("operator", "minItems"): _empty_list,
+    ("value", "type"): lambda p: (
+        f"{_shown(p.instance)} is not a value to compare with; list strings, numbers or booleans"
+    ),
+    ("serve", "type"): _serve_one,
+    ("rollout", "minProperties"): lambda p: (
+        f"an empty rollout serves nothing; give each variant's percentage ({_WEIGHTS})"
+    ),
+    ("rollout", "type"): lambda p: (
+        f"a rollout maps variants to percentages, as {{on: 10, off: 90}}, not {_shown(p.instance)}"
+    ),
+    ("weight", "minimum"): lambda p: f"{_shown(p.instance)} is negative; {_WEIGHTS}",
+    ("weight", "type"): lambda p: f"{_shown(p.instance)} is not a whole percentage; {_WEIGHTS}",
+    ("by", "pattern"): lambda p: _BY,
+    ("by", "minLength"): lambda p: _BY,
+    ("by", "type"): lambda p: _BY,
+    ("by", "dependentRequired"): _belongs_to_a_rollout,
+    ("seed", "pattern"): lambda p: _SEED,
+    ("seed", "type"): lambda p: _SEED,
+    ("seed", "dependentRequired"): _belongs_to_a_rollout,
+}
+
+
+_LEVELS = ("applications", "environments")
+
+
+def _flag_words(problem: _Problem) -> str | None:
+    """Words for a field or value that does not suit the flag's type."""
+    flag_type = _flag_type(problem)
+    if problem.kind == "forbidden":
+        return _forbidden_words(problem, flag_type)
+    path, kind = problem.path, problem.kind
+    if kind == "enum" and path == ("type",):
+        choices = [str(choice) for choice in problem.expected]
+        hint = did_you_mean(str(problem.instance), choices)
+        return f"{_shown(problem.instance)} is not a type{hint}; use {', '.join(choices)}"
+    if kind == "minProperties" and path == ("variants",):
+        return "a typed flag needs at least one variant, as `variants: {blue: ...}`"
+    at_a_level = path[:1] in (("applications",), ("environments",)) and len(path) in (2, 4)
+    typed = flag_type != "boolean"
+    if kind == "type" and at_a_level and typed and not isinstance(problem.instance, (str, dict)):
+        return (
+            f"{_shown(problem.instance)} is not a variant name; typed flags (type: "
+            f"{flag_type}) name one of their variants here{_variants_of(problem)}"
+        )
+    return None
+
+
+def _forbidden_words(problem: _Problem, flag_type: str) -> str:
+    field = problem.instance
+    if flag_type != "boolean":
+        where = "" if len(problem.path) == 1 else " in an environment"
+        fields = "`default` and `variants`" if len(problem.path) == 1 else "`default`"
+        return (
+            f"typed flags (type: {flag_type}) have {fields}, not `{field}`{where}; "
+            "name a variant in `default`"
+        )
+    if field == "variants":
+        return (
+            "boolean flags have `enabled` and the variants on and off; set `type:` to use variants"
+        )
+    if field == "off":
+        return (
+            "boolean flags are off with their variant `off` already; remove `off`, or set "
+            "`type:` to use variants"
+        )
+    return f"boolean flags have `enabled`, not `{field}`; set `type:` to use variants"
 
 
 def _dotted(path: tuple[str | int, ...]) -> str:
@@ -171,7 +458,7 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 
 
 def _name(part: str) -> str:
-    return part if part.isprintable() else repr(part)
+    return part if part.isprintable() and part.strip() else repr(part)
 
 
 def _shown(value: Any, limit: int = 60) -> str:

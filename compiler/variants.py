@@ -1,0 +1,490 @@
+"""Stage 4, variants: what the schema cannot see in variants, rules and rollouts.
+
+Each finding is at the offending value (a variant name at its key), per flag:
+
+- `unknown-variant` (error): `default`, `off`, an environment's or application's value, a
+  rule's `serve` or a rollout's variant that is not one of the flag's `variants` (boolean
+  flags: `serve` and rollouts name `on` or `off`), with a close name if there is one.
+- `missing-off` (error): a typed flag without `off` that has `depends_on` (at `depends_on`)
+  or that valid flags depend on (at `type`, naming them): nothing would say when it is off.
+- `variant-type` (error): a variant's value that does not match `type`: string is text;
+  integer a whole number written without a fraction (2.0 is refused: values are served as
+  written) within 64 bits; float any finite number, 2 included (served as 2.0); object a
+  mapping whose numbers are finite. Booleans are none of these.
+- `rollout-weights` (error): weights that do not sum to 100 (the schema refuses negative
+  and fractional ones).
+- `invalid-semver` (error): a `semver` text that is not an operator (=, !=, <, <=, >, >=,
+  ^, ~; none means =) and a version as flagd's sem_ver reads it (an optional leading v,
+  MAJOR[.MINOR[.PATCH]] padded with .0, then -PRERELEASE and +BUILD as SemVer 2.0 says).
+- `unreachable-rule` (warning): a rule that never applies: an earlier `serve` rule matches
+  every context it matches (the earlier one's conditions are some of its own, the same
+  after normalizing: none at all when the earlier rule has no `when`; a rollout never
+  hides a rule, as a context without its `by` goes on), or one of its conditions never
+  holds (`in` values all excluded by `not` or the other operators, numeric bounds that
+  leave no number, or operators that want a number and text at once). One per rule.
+- `attribute-type` (warning): an attribute compared as a number (gt, gte, lt, lte, or
+  number values) in one place and as text (starts_with, ends_with, semver, or string
+  values) in another, across the flag's rules (top-level and every environment's), once
+  per attribute and flag, where the second kind first appears.
+- `unused-variant` (warning): a typed flag's variant that no `default`, `off`,
+  environment, application, `serve` or rollout weight above 0 names.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.validate import FlagFile, did_you_mean
+from core.model import EnvironmentOverride, Flag, Operators, Rule
+
+Path = tuple[str | int, ...]
+
+
+def check_variants(flags: Mapping[str, FlagFile]) -> list[Diagnostic]:
+    """Every finding about variants, rules and rollouts, flag by flag."""
+    dependents: dict[str, list[str]] = {}
+    for key, flag_file in flags.items():
+        for dependency in flag_file.flag.depends_on:
+            dependents.setdefault(dependency, []).append(key)
+    found: list[Diagnostic] = []
+    for key, flag_file in flags.items():
+        found.extend(_unknown_variants(flag_file))
+        found.extend(_missing_off(flag_file, sorted(dependents.get(key, []))))
+        found.extend(_variant_types(flag_file))
+        found.extend(_rule_findings(flag_file))
+        found.extend(_attribute_types(flag_file))
+        found.extend(_unused_variants(flag_file))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """A variant name given somewhere in a flag file."""
+
+    path: Path
+    name: str
+    key: bool = False  # the name is a mapping's key (a rollout's variant)
+    weight: int = 1  # a rollout's weight; 0 names a variant without serving it
+
+
+def _rule_lists(flag: Flag) -> Iterator[tuple[Path, list[Rule]]]:
+    if flag.rules is not None:
+        yield ("rules",), flag.rules
+    for environment, override in flag.environments.items():
+        if isinstance(override, EnvironmentOverride) and override.rules is not None:
+            yield ("environments", environment, "rules"), override.rules
+
+
+def _rules(flag: Flag) -> Iterator[tuple[Path, Rule]]:
+    for path, rules in _rule_lists(flag):
+        for index, rule in enumerate(rules):
+            yield (*path, index), rule
+
+
+def _level_names(flag: Flag) -> Iterator[_Named]:
+    """Typed flags' variant names at each level (boolean flags' are true and false)."""
+    if flag.type == "boolean":
+        return
+    for field in ("default", "off"):
+        if isinstance(getattr(flag, field), str):
+            yield _Named((field,), getattr(flag, field))
+    for application, value in flag.applications.items():
+        yield _Named(("applications", application), str(value))
+    for environment, override in flag.environments.items():
+        if not isinstance(override, EnvironmentOverride):
+            yield _Named(("environments", environment), str(override))
+            continue
+        if override.default is not None:
+            yield _Named(("environments", environment, "default"), override.default)
+        for application, value in override.applications.items():
+            yield _Named(("environments", environment, "applications", application), str(value))
+
+
+def _rule_names(flag: Flag) -> Iterator[_Named]:
+    for path, rule in _rules(flag):
+        if rule.serve is not None:
+            yield _Named((*path, "serve"), rule.serve)
+        for name, weight in (rule.rollout or {}).items():
+            yield _Named((*path, "rollout", name), name, key=True, weight=weight)
+
+
+def _unknown_variants(flag_file: FlagFile) -> Iterator[Diagnostic]:
+    flag = flag_file.flag
+    variants = list(flag.variant_values)
+    for named in (*_level_names(flag), *_rule_names(flag)):
+        if named.name not in variants:
+            message = (
+                f"{named.name!r} is not a variant of {flag_file.key}"
+                f"{did_you_mean(named.name, variants)}; its variants: {', '.join(variants)}"
+            )
+            yield _at(flag_file, named.path, "unknown-variant", message, key=named.key)
+
+
+def _missing_off(flag_file: FlagFile, dependents: list[str]) -> Iterator[Diagnostic]:
+    flag, key = flag_file.flag, flag_file.key
+    if flag.type == "boolean" or flag.off is not None:
+        return
+    fix = "add `off: VARIANT`, the variant that means off"
+    if flag.depends_on:
+        also = f", and {', '.join(dependents)} depend on it" if dependents else ""
+        message = (
+            f"{key} depends on {', '.join(flag.depends_on)}{also}, but has no `off` variant "
+            f"to serve where a dependency is off; {fix}"
+        )
+        yield _at(flag_file, ("depends_on",), "missing-off", message)
+    elif dependents:
+        verb = "depends" if len(dependents) == 1 else "depend"
+        message = (
+            f"{', '.join(dependents)} {verb} on {key}, a typed flag (type: {flag.type}) without "
+            f"an `off` variant, so nothing says when {key} is off; {fix}"
+        )
+        yield _at(flag_file, ("type",), "missing-off", message)
+
+
+def _variant_types(flag_file: FlagFile) -> Iterator[Diagnostic]:
+    flag = flag_file.flag
+    for name, value in (flag.variants or {}).items():
+        problem = _type_problem(flag.type, value)
+        if problem is not None:
+            message = f"{flag_file.key} has type: {flag.type}, and {problem}"
+            yield _at(flag_file, ("variants", name), "variant-type", message)
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _type_problem(flag_type: str, value: Any) -> str | None:
+    """Why `value` cannot be a variant of a `flag_type` flag, or None."""
+    problem = _TYPE_PROBLEMS[flag_type](value, _shown(value))
+    if problem is None and not _finite(value):
+        return f"{_shown(value)} holds a number JSON cannot carry (.nan or .inf); use a finite one"
+    return problem
+
+
+def _integer_problem(value: Any, shown: str) -> str | None:
+    if isinstance(value, float) and value.is_integer():
+        return f"{shown} is written as a float; write the whole number {int(value)}"
+    if not isinstance(value, int) or isinstance(value, bool):
+        return f"{shown} is not a whole number"
+    if value not in _INT64:
+        return f"{shown} does not fit in 64 bits; use a number from -2^63 to 2^63-1"
+    return None
+
+
+_TYPE_PROBLEMS: dict[str, Callable[[Any, str], str | None]] = {
+    "boolean": lambda value, shown: None,
+    "string": lambda value, shown: (
+        None if isinstance(value, str) else f"{shown} is not a string; quote it"
+    ),
+    "integer": _integer_problem,
+    "float": lambda value, shown: None if _number(value) else f"{shown} is not a number",
+    "object": lambda value, shown: (
+        None
+        if isinstance(value, dict)
+        else f"{shown} is not a mapping; write the object's fields under the variant"
+    ),
+}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return all(_finite(item) for item in value)
+    return True
+
+
+def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
+    for path, rules in _rule_lists(flag_file.flag):
+        for index, rule in enumerate(rules):
+            where = (*path, index)
+            if rule.rollout is not None and sum(rule.rollout.values()) != 100:
+                total = sum(rule.rollout.values())
+                message = (
+                    f"the rollout's weights sum to {total}, not 100; make the percentages of "
+                    f"{', '.join(rule.rollout)} add up to 100"
+                )
+                yield _at(flag_file, (*where, "rollout"), "rollout-weights", message)
+            for attribute, condition in (rule.when or {}).items():
+                semver = condition.semver if isinstance(condition, Operators) else None
+                problem = None if semver is None else semver_problem(semver)
+                if problem is not None:
+                    semver_path = (*where, "when", attribute, "semver")
+                    yield _at(flag_file, semver_path, "invalid-semver", problem)
+            yield from _unreachable(flag_file, path, rules, index)
+
+
+# --- semver: flagd's sem_ver (openfeature-flagd-core's custom_ops.normalize_version) ---
+
+_SEMVER = re.compile(r"\s*(!=|<=|>=|=|<|>|\^|~)?\s*(.*?)\s*", re.DOTALL)
+_IDENTIFIER = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+_VERSION = re.compile(  # SemVer 2.0, as semver.Version.parse reads it
+    rf"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
+    rf"(?:-{_IDENTIFIER}(?:\.{_IDENTIFIER})*)?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?",
+    re.ASCII,
+)
+_MISTYPED = {"=>": ">=", "=<": "<=", "==": "=", "<>": "!="}
+SEMVER_FORM = (
+    "write an operator (=, !=, <, <=, >, >=, ^, ~; none means =) and a version "
+    'MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD], as ">=2.3.0"'
+)
+
+
+def semver_problem(text: str) -> str | None:
+    """Why flagd's sem_ver cannot use `text` (an operator and a version), or None."""
+    matched = _SEMVER.fullmatch(text)
+    assert matched is not None  # the pattern matches every text
+    version = matched.group(2)
+    if is_version(version):
+        return None
+    mistyped = next((good for bad, good in _MISTYPED.items() if text.strip().startswith(bad)), "")
+    hint = f" (did you mean {mistyped!r}?)" if mistyped else ""
+    what = f"{version!r} is not a version" if version else "it has no version"
+    return f"{text!r} is not a semver comparison: {what}{hint}; {SEMVER_FORM}"
+
+
+def is_version(text: str) -> bool:
+    """Whether flagd's normalize_version accepts `text`: a leading v or V dropped, a partial
+    MAJOR or MAJOR.MINOR padded with .0, then semver.Version.parse (or, where the `semver`
+    package is not installed, as with requirements/runtime.lock, the same SemVer 2.0
+    pattern it parses with)."""
+    version = text[1:] if text.startswith(("v", "V")) else text
+    numeric = version.split("-")[0].split("+")[0]
+    dots = numeric.count(".")
+    if dots < 2:
+        version = numeric + ".0" * (2 - dots) + version[len(numeric) :]
+    try:
+        import semver  # noqa: PLC0415  (optional: only requirements/dev.lock has it)
+    except ImportError:
+        return _VERSION.fullmatch(version) is not None
+    try:
+        semver.Version.parse(version)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+# --- conditions: what values can pass them ---
+
+_NUMBER_OPERATORS = ("gt", "gte", "lt", "lte")
+_BOUNDS: dict[str, Callable[[Any, Any], bool]] = {
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+_TEXT_OPERATORS = ("starts_with", "ends_with")
+
+
+def _operators(condition: Any) -> dict[str, Any]:
+    """A condition as its operators: a value or a list is `in`."""
+    if isinstance(condition, Operators):
+        found: dict[str, Any] = condition.model_dump(by_alias=True, exclude_none=True)
+        return found
+    return {"in": condition if isinstance(condition, list) else [condition]}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, (int, float)) else "string"
+
+
+def _same(value: Any, other: Any) -> bool:
+    return _kind(value) == _kind(other) and value == other
+
+
+def _passes(value: Any, operators: dict[str, Any]) -> bool:
+    """Whether an `in` value passes the condition's other operators."""
+    if any(_same(value, excluded) for excluded in operators.get("not", [])):
+        return False
+    number = _kind(value) == "number"
+    for name, holds in _BOUNDS.items():
+        if name in operators and not (number and holds(value, operators[name])):
+            return False
+    text = isinstance(value, str)
+    if "starts_with" in operators and not (text and value.startswith(operators["starts_with"])):
+        return False
+    if "ends_with" in operators and not (text and value.endswith(operators["ends_with"])):
+        return False
+    return "semver" not in operators or _kind(value) in ("string", "number")
+
+
+def never_holds(condition: Any) -> str | None:
+    """Why no attribute value passes `condition`, or None when some may."""
+    operators = _operators(condition)
+    wants = []
+    if any(name in operators for name in _NUMBER_OPERATORS):
+        wants.append(("a number", {"number"}))
+    if any(name in operators for name in _TEXT_OPERATORS):
+        wants.append(("text", {"string"}))
+    if "semver" in operators:
+        wants.append(("a version", {"string", "number"}))
+    kinds = {"number", "string", "boolean"}
+    for _, wanted in wants:
+        kinds &= wanted
+    if not kinds:
+        return f"no value is {' and '.join(word for word, _ in wants)} at once"
+    empty = _empty_bounds(operators)
+    if empty is not None:
+        return empty
+    values = operators.get("in")
+    if values is not None and not any(_passes(value, operators) for value in values):
+        if all(any(_same(v, x) for x in operators.get("not", [])) for v in values):
+            return "every value of its `in` is also in its `not`"
+        return "none of its `in` values passes its other operators"
+    return None
+
+
+def _empty_bounds(operators: dict[str, Any]) -> str | None:
+    lows = [(operators[name], name == "gt") for name in ("gt", "gte") if name in operators]
+    highs = [(operators[name], name == "lt") for name in ("lt", "lte") if name in operators]
+    for low, strict_low in lows:
+        for high, strict_high in highs:
+            if low > high or (low == high and (strict_low or strict_high)):
+                above = "greater than" if strict_low else "at least"
+                below = "less than" if strict_high else "at most"
+                return f"no number is {above} {low} and {below} {high}"
+    return None
+
+
+def _normal_when(rule: Rule) -> dict[str, Any]:
+    """A rule's conditions, comparable: lists of values as sets."""
+    normal = {}
+    for attribute, condition in (rule.when or {}).items():
+        operators = _operators(condition)
+        normal[attribute] = tuple(
+            sorted(
+                (name, frozenset((_kind(v), v) for v in arg) if isinstance(arg, list) else arg)
+                for name, arg in operators.items()
+            )
+        )
+    return normal
+
+
+def _unreachable(
+    flag_file: FlagFile, path: Path, rules: list[Rule], index: int
+) -> Iterator[Diagnostic]:
+    rule, where = rules[index], (*path, index)
+    for attribute, condition in (rule.when or {}).items():
+        reason = never_holds(condition)
+        if reason is not None:
+            message = (
+                f"this rule never applies: its condition on {attribute!r} never holds "
+                f"({reason}); fix the condition, or remove the rule"
+            )
+            path = (*where, "when", attribute)
+            yield _at(flag_file, path, "unreachable-rule", message, severity=Severity.WARNING)
+            return
+    when = _normal_when(rule)
+    for earlier in range(index):
+        first = rules[earlier]
+        shared = _normal_when(first)
+        if first.serve is None or any(when.get(a) != c for a, c in shared.items()):
+            continue
+        matched = (
+            "has no `when` and matches every context"
+            if not shared
+            else f"matches every context this one matches ({', '.join(shared)})"
+        )
+        message = (
+            f"this rule never applies: {_dotted((*path, earlier))} before it {matched}, "
+            f"and serves {first.serve}; move this rule above it, or remove it"
+        )
+        yield _at(flag_file, where, "unreachable-rule", message, severity=Severity.WARNING)
+        return
+
+
+def _attribute_types(flag_file: FlagFile) -> Iterator[Diagnostic]:
+    first: dict[tuple[str, str], Path] = {}  # (attribute, kind) -> where first compared so
+    reported: set[str] = set()
+    for where, rule in _rules(flag_file.flag):
+        for attribute, condition in (rule.when or {}).items():
+            path = (*where, "when", attribute)
+            for kind in _compared_as(_operators(condition)):
+                first.setdefault((attribute, kind), path)
+            number, text = first.get((attribute, "number")), first.get((attribute, "text"))
+            if number is None or text is None or attribute in reported:
+                continue
+            reported.add(attribute)
+            here, other = ("text", "a number") if number != path else ("a number", "text")
+            there = text if number == path else number
+            line = flag_file.document.source.locate(there)[0]
+            elsewhere = "in this condition too" if there == path else f"at {_dotted(there)} "
+            elsewhere += "" if there == path else f"(line {line})"
+            message = (
+                f"{attribute!r} is compared as {here} here, and as {other} {elsewhere}; a "
+                "context's value is one or the other, so one of these conditions never holds "
+                "for it: compare it one way"
+            )
+            yield _at(flag_file, path, "attribute-type", message, severity=Severity.WARNING)
+
+
+def _compared_as(operators: dict[str, Any]) -> list[str]:
+    values = [*operators.get("in", []), *operators.get("not", [])]
+    kinds = []
+    if any(name in operators for name in _NUMBER_OPERATORS) or any(
+        _kind(v) == "number" for v in values
+    ):
+        kinds.append("number")
+    if any(name in operators for name in (*_TEXT_OPERATORS, "semver")) or any(
+        _kind(v) == "string" for v in values
+    ):
+        kinds.append("text")
+    return kinds
+
+
+def _unused_variants(flag_file: FlagFile) -> Iterator[Diagnostic]:
+    flag = flag_file.flag
+    if flag.variants is None:
+        return
+    named = {n.name for n in (*_level_names(flag), *_rule_names(flag)) if n.weight > 0}
+    for name in flag.variants:
+        if name not in named:
+            message = (
+                f"variant {name!r} of {flag_file.key} is never served: no default, off, "
+                "environment, application, rule or rollout names it; remove it, or serve it"
+            )
+            yield _at(
+                flag_file, ("variants", name), "unused-variant", message,
+                key=True, severity=Severity.WARNING,
+            )  # fmt: skip
+
+
+def _shown(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else f"{text[:59]}…"
+
+
+def _dotted(path: Path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _at(
+    flag_file: FlagFile,
+    path: Path,
+    code: str,
+    message: str,
+    *,
+    key: bool = False,
+    severity: Severity = Severity.ERROR,
+) -> Diagnostic:
+    line, column = flag_file.document.source.locate(path, key=key)
+    text = f"{_dotted(path)}: {message}"
+    return Diagnostic(flag_file.document.file, line, column, severity, code, text)
