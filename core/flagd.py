@@ -3,17 +3,47 @@
 flagd is OpenFeature's flag daemon; its providers also evaluate in-process from a local
 file, and flagd itself syncs definitions over HTTP. Given these files, a service already
 on OpenFeature reads our compiled flags with no code of ours: offline, evaluated locally.
+The meaning is that of `core.evaluate` (snapshot format 2), as the flagd evaluator the
+project pins decides it: openfeature-flagd-core 2.0.0 over panzi-json-logic 1.0.1
+(tests/core/test_evaluate.py holds the two equal on generated flags and contexts).
 
-Each flag is boolean with variants `on`/`off`. Its default variant is the environment-wide
-value (what a consumer naming no application gets); applications whose value differs are
-listed in the targeting rule on the evaluation-context attribute `application`, which
-returns the other variant for them and null (flagd: the default variant) for the rest. As
-every cell of a row has one of two values, one rule is exact for every application.
+A flag's `variants` are its typed variants (a format-1 snapshot's flags are boolean:
+`on`/`off`), its `defaultVariant` the environment cell's variant. Its `targeting`, only
+where the value is not that variant for every context, is one JsonLogic `if` that returns
+a variant name, in the order of evaluation:
+
+1. Dependency gating: for each direct dependency that has an `off` (when the flag has one),
+   the dependency's whole targeting in this environment, inlined, compared with `===` to
+   its `off`, returns this flag's `off`. A dependency whose value is fixed in this
+   environment is decided here: never off, no branch; always off, the flag's `off` always.
+2. The rules in order: the conditions of a rule (all must hold; a rollout's `by` must be
+   present) serve its variant, or `fractional` over the explicit bucketing value
+   `{"cat": [seed, ":", {"var": by}]}` with the weights in the listed (bucket) order.
+   Conditions are written so that types do not mix, which flagd's `in` and comparisons do
+   (true == 1, "5" > 3): `in` compares strings with strings, numbers with numbers and
+   booleans with booleans (a boolean is told from a number by its `cat`, "True" or "False");
+   `gt`/`gte`/`lt`/`lte` hold only for numbers (`{"+": [x]}` is x, and x is no boolean);
+   `semver` only for strings (`cat` of x is x); `not` only where the attribute is present.
+3. The applications whose cell differs from the environment's: one branch per distinct
+   variant, `{"in": [{"var": "application"}, [applications]]}`.
+4. The environment cell's variant.
+
+A flag whose value depends only on the application (no rules in it or in the dependencies
+that gate it) has its gating decided per application at build time, so its targeting is
+step 3 alone, against what it serves without an application. A boolean flag so shaped ends
+its `if` with null (flagd: the default variant, the same variant) rather than the variant:
+that is the format-1 form, so that such flags' bytes, and the ETags of unchanged files,
+stay as they were. Every other targeting returns an explicit variant, which is what lets a
+dependent inline it. A targeting whose outcome is one fixed variant other than the default
+is `{"if": [true, variant]}`.
+
+Inlining repeats a dependency's targeting in each dependent: a deep diamond of targeted
+dependencies grows the file, never the meaning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from core.canonical import serialize
@@ -21,6 +51,10 @@ from core.canonical import serialize
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
 ATTRIBUTE: Final = "application"  # the evaluation-context attribute targeting reads
 VARIANTS: Final = {"on": True, "off": False}
+FLAGD_CORE_VERSION: Final = "2.0.0"  # openfeature-flagd-core, whose meaning this follows
+
+Logic = str | dict[str, Any]  # a variant name, or JsonLogic that gives one
+Branch = tuple[Any, Any]  # (condition, what it serves)
 
 
 def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
@@ -29,12 +63,12 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
     the same snapshot always gives the same bytes."""
     revision: str = document["revision"]
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
-    rules: dict[int, dict[str, Any]] = {}  # by row: emit.snapshot shares identical rows
     found = {}
     for environment in document["environments"]:
+        compiled = _Environment(flags, environment, document["applications"])
         definition = {
             key: {
-                **_rule(flag["resolved"][environment], rules),
+                **compiled.flag(key),
                 # flagd's metadata values are strings, numbers or booleans: never null.
                 "metadata": {"owner": flag["owner"], "revision": revision},
             }
@@ -47,27 +81,196 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
     return found
 
 
-def _rule(row: Mapping[str, Any], rules: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """A flag's state, variants, default and targeting in one environment (`row` of its
-    `resolved`), computed once per row object: a large snapshot has few distinct rows."""
-    known = rules.get(id(row))
-    if known is not None:
+def _off(flag: Mapping[str, Any]) -> str | None:
+    off: str | None = flag.get("off", "off")  # format 1: boolean, `off`
+    return off
+
+
+def _variant(cell: Mapping[str, Any]) -> str:
+    if "variant" in cell:
+        variant: str = cell["variant"]
+        return variant
+    return "on" if cell["value"] else "off"  # format 1
+
+
+class _Environment:
+    """The flags of one environment, their targeting built once per flag."""
+
+    def __init__(
+        self, flags: Mapping[str, Mapping[str, Any]], environment: str, applications: Sequence[str]
+    ) -> None:
+        self.flags = flags
+        self.environment = environment
+        self.applications = applications
+        self._static: dict[str, bool] = {}
+        self._fixed: dict[tuple[str, str | None], str] = {}
+        self._logic: dict[str, Logic] = {}
+
+    def flag(self, key: str) -> dict[str, Any]:
+        """State, variants, default variant and (where needed) targeting of flag `key`."""
+        flag = self.flags[key]
+        default = _variant(flag["resolved"][self.environment])
+        definition: dict[str, Any] = {
+            "state": "ENABLED",
+            "variants": flag.get("variants", VARIANTS),
+            "defaultVariant": default,
+        }
+        logic = self.logic(key)
+        if isinstance(logic, str):
+            if logic != default:
+                definition["targeting"] = {"if": [True, logic]}
+        elif (
+            self.static(key)
+            and flag.get("type", "boolean") == "boolean"
+            and logic["if"][-1] == default
+        ):
+            definition["targeting"] = {"if": [*logic["if"][:-1], None]}
+        else:
+            definition["targeting"] = logic
+        return definition
+
+    def gates(self, key: str) -> list[tuple[str, str]]:
+        """The dependencies that can gate `key`, with their `off` variants."""
+        if _off(self.flags[key]) is None:
+            return []
+        found = []
+        for dependency in self.flags[key].get("depends_on", ()):
+            off = _off(self.flags[dependency]) if dependency in self.flags else None
+            if off is not None:
+                found.append((dependency, off))
+        return found
+
+    def static(self, key: str) -> bool:
+        """Whether `key`'s value depends on the application alone (no rules to it)."""
+        known = self._static.get(key)
+        if known is None:
+            row = self.flags[key]["resolved"][self.environment]
+            known = not row.get("rules") and all(self.static(d) for d, _ in self.gates(key))
+            self._static[key] = known
         return known
-    default: bool = row["value"]
-    differing = [app for app, cell in row["applications"].items() if cell["value"] is not default]
-    rule: dict[str, Any] = {
-        "state": "ENABLED",
-        "variants": VARIANTS,
-        "defaultVariant": _variant(default),
-    }
-    if differing:
-        differing.sort()
-        # The explicit null makes "no match" portable across JsonLogic implementations.
-        condition = {"in": [{"var": ATTRIBUTE}, differing]}
-        rule["targeting"] = {"if": [condition, _variant(not default), None]}
-    rules[id(row)] = rule
-    return rule
+
+    def fixed(self, key: str, application: str | None) -> str:
+        """What a static flag serves for `application` (None: none), gating included."""
+        known = self._fixed.get((key, application))
+        if known is None:
+            flag = self.flags[key]
+            row = flag["resolved"][self.environment]
+            known = _variant(row["applications"].get(application, row) if application else row)
+            if any(self.fixed(d, application) == off for d, off in self.gates(key)):
+                known = _off(flag) or known
+            self._fixed[(key, application)] = known
+        return known
+
+    def logic(self, key: str) -> Logic:
+        """`key`'s targeting with an explicit variant at its end, or the one variant."""
+        known = self._logic.get(key)
+        if known is None:
+            known = self._static_logic(key) if self.static(key) else self._rules_logic(key)
+            self._logic[key] = known
+        return known
+
+    def _static_logic(self, key: str) -> Logic:
+        fallback = self.fixed(key, None)
+        served = {app: self.fixed(key, app) for app in self.applications}
+        return _chain(_application_branches(served, fallback), fallback)
+
+    def _rules_logic(self, key: str) -> Logic:
+        flag = self.flags[key]
+        off = _off(flag)
+        branches: list[Branch] = []
+        for dependency, dependency_off in self.gates(key):
+            inlined = self.logic(dependency)
+            if isinstance(inlined, dict):
+                branches.append(({"===": [inlined, dependency_off]}, off))
+            elif inlined == dependency_off:
+                return _chain(branches, off)
+        for rule in flag["resolved"][self.environment]["rules"]:
+            condition, served = _rule(rule)
+            if condition is None:
+                return _chain(branches, served)
+            branches.append((condition, served))
+        row = flag["resolved"][self.environment]
+        fallback = _variant(row)
+        served = {app: _variant(cell) for app, cell in row["applications"].items()}
+        return _chain([*branches, *_application_branches(served, fallback)], fallback)
 
 
-def _variant(value: bool) -> str:
-    return "on" if value else "off"
+def _chain(branches: Sequence[Branch], fallback: Any) -> Logic:
+    if not branches:
+        return fallback  # type: ignore[no-any-return]
+    return {"if": [part for branch in branches for part in branch] + [fallback]}
+
+
+def _application_branches(served: Mapping[str, str], fallback: str) -> list[Branch]:
+    """One branch per variant other than `fallback`, for the applications that get it."""
+    by_variant: dict[str, list[str]] = {}
+    for application, variant in served.items():
+        if variant != fallback:
+            by_variant.setdefault(variant, []).append(application)
+    return [
+        ({"in": [{"var": ATTRIBUTE}, sorted(by_variant[variant])]}, variant)
+        for variant in sorted(by_variant)
+    ]
+
+
+# Rules ------------------------------------------------------------------------------------
+
+_TRUTHS: Final = ["False", "True"]  # what `cat` makes of a boolean, and of nothing else
+_ORDER: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _rule(rule: Mapping[str, Any]) -> tuple[Any, Any]:
+    """A rule's condition (None: always) and what it serves."""
+    terms = [
+        term
+        for attribute, operators in rule["when"].items()
+        for operator, argument in operators.items()
+        for term in _terms({"var": attribute}, operator, argument)
+    ]
+    if "serve" in rule:
+        served: Any = rule["serve"]
+    else:
+        by = {"var": rule["by"]}
+        terms.append({"!==": [by, None]})
+        weights = [[variant, weight] for variant, weight in rule["rollout"]]
+        served = {"fractional": [{"cat": [rule["seed"], ":", by]}, *weights]}
+    if not terms:
+        return None, served
+    return (terms[0] if len(terms) == 1 else {"and": terms}), served
+
+
+def _terms(value: dict[str, Any], operator: str, argument: Any) -> list[Any]:
+    """One operator of a condition as JsonLogic terms that must all hold."""
+    if operator == "in":
+        return [_member(value, argument)]
+    if operator == "not":
+        return [{"!==": [value, None]}, {"!": _member(value, argument)}]
+    if operator in ("starts_with", "ends_with"):
+        return [{operator: [value, argument]}]
+    if operator in _ORDER:
+        return [*_number(value), {_ORDER[operator]: [value, argument]}]
+    if operator == "semver":
+        comparison, version = argument
+        return [{"===": [{"cat": [value]}, value]}, {"sem_ver": [value, comparison, version]}]
+    raise ValueError(f"unknown operator {operator!r}")
+
+
+def _number(value: dict[str, Any]) -> list[Any]:
+    return [{"===": [{"+": [value]}, value]}, {"!": {"in": [{"cat": [value]}, _TRUTHS]}}]
+
+
+def _member(value: dict[str, Any], values: Sequence[Any]) -> Any:
+    """`value` equals one of `values`, strings, numbers and booleans kept apart."""
+    texts = [item for item in values if isinstance(item, str)]
+    truths = [item for item in values if isinstance(item, bool)]
+    numbers = [item for item in values if not isinstance(item, str | bool)]
+    parts: list[Any] = []
+    if texts:
+        parts.append({"in": [value, texts]})
+    if numbers:
+        not_truth = {"!": {"in": [{"cat": [value]}, _TRUTHS]}}
+        parts.append({"and": [{"in": [value, numbers]}, not_truth]})
+    if truths:
+        truth = {"in": [{"cat": [value]}, _TRUTHS]}
+        parts.append({"and": [{"in": [value, truths]}, truth]})
+    return parts[0] if len(parts) == 1 else {"or": parts}

@@ -1,0 +1,440 @@
+"""Evaluation of a snapshot's flags (format 2) for one evaluation context.
+
+`Evaluator(document)` compiles every flag's rows once, when a snapshot loads, into tuples
+and closures; `evaluate` and `evaluate_all` then only run them. The rules are those of
+/work/notes/ir-spec.md, and each outcome is what flagd serves from `core.flagd`'s
+definitions (openfeature-flagd-core 2.0.0 with panzi-json-logic 1.0.1, the versions the
+project pins; tests/core/test_evaluate.py holds the two equal on generated flags and
+contexts):
+
+1. Gating: for each direct dependency d in `depends_on` order that has an `off` variant,
+   d is evaluated (same environment, application and context); the first d that serves its
+   `off` makes the flag serve its own `off`, reason DISABLED, `gated_by` d. A flag without
+   an `off` is never gated, a dependency without one is never off.
+2. The row's rules in order: the first whose every condition holds serves its variant
+   (TARGETING_MATCH) or its rollout's bucket (SPLIT).
+3. Else the cell's variant (the application's cell, or the environment's when there is no
+   application or the row does not name it): DEFAULT if the row has rules, else STATIC
+   where the cell's source is "default" and TARGETING_MATCH otherwise.
+
+Each flag is evaluated at most once per call: dependencies come first in a topological
+order computed at load. The `application` argument chooses the cell; the context's own
+`application` attribute is only what rules compare (consumers pass the same value in
+both, as flagd reads it from the context).
+
+Conditions, each false when the attribute is absent or null:
+- `in`: the attribute equals one of the values, types kept apart: a string equals a string,
+  a boolean a boolean, a number a number (1 and 1.0 are equal; true and 1 are not).
+- `not`: the attribute is present and equals none of the values (as `in`).
+- `starts_with`, `ends_with`: the attribute is a string with that prefix / suffix.
+- `gt`, `gte`, `lt`, `lte`: the attribute is a number (not a boolean, not a numeric
+  string) and compares so.
+- `semver`: the attribute is a string that flagd's `sem_ver` reads as a version (a leading
+  v/V dropped, 1 and 1.2 padded to 1.0.0 and 1.2.0, then semver 3's parse) and compares
+  so; `^` is the same major, `~` the same major and minor. A number is not a version.
+- a rollout's `by` must be present (not null); its bucketing value is the string flagd's
+  JsonLogic `cat` makes of [seed, ":", value] (ints in full, floats as `%.15g`, but
+  booleans as "True" and "False"; lists joined by commas; objects as `[object Object]`),
+  hashed as `fractional` does: MurmurHash3 x86_32 (seed 0, unsigned) of the string's
+  canonical CBOR, bucket = hash * total weight >> 32, buckets in the listed order.
+
+Quirks that remain, as flagd decides them (and so here):
+- An attribute name with dots is a path into nested context objects (`user.plan` reads
+  `context["user"]["plan"]`, never a key "user.plan"); a path step into a string or list
+  takes an index or `length`.
+- flagd overwrites a context attribute `$flagd` with its own (flag key, timestamp); rules
+  on `$flagd...` mean something else there.
+- A bucketing value that is not valid Unicode (a lone surrogate, which no JSON request
+  carries) makes flagd's `fractional` fail; here it raises UnicodeEncodeError.
+
+Values are the snapshot's own objects (an object flag's dict is shared): read, never change
+them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, Literal, NamedTuple
+
+import mmh3
+import semver
+
+Reason = Literal["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"]
+Context = Mapping[str, Any]
+Test = Callable[[Any], bool]
+
+_ABSENT: Final = object()
+
+
+class Evaluation(NamedTuple):
+    """What one flag serves for one context."""
+
+    variant: str
+    value: Any
+    reason: Reason
+    gated_by: str | None = None
+
+
+# A compiled rule: the context -> what it serves, or None where it does not match.
+_Rule = Callable[[Context], Evaluation | None]
+
+
+class _Row(NamedTuple):
+    """A flag in one environment, compiled."""
+
+    gates: tuple[tuple[str, str, Evaluation], ...]  # (dependency, its off, what we serve)
+    rules: tuple[_Rule, ...]
+    cells: Mapping[str | None, Evaluation]  # application (None: the environment) -> cell
+
+
+class Evaluator:
+    """A snapshot document's flags compiled for evaluation; build one per snapshot."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        flags: Mapping[str, Mapping[str, Any]] = document["flags"]
+        self._order = _topological(flags)
+        self._closures: dict[str, tuple[str, ...]] = {}
+        self._depends = {key: tuple(flag.get("depends_on", ())) for key, flag in flags.items()}
+        self._rows: dict[str, dict[str, _Row]] = {
+            environment: {key: _row(flags, key, environment) for key in self._order}
+            for environment in document["environments"]
+        }
+        self._targeted: dict[tuple[str, str | None], frozenset[str]] = {}
+
+    def evaluate(
+        self, key: str, environment: str, application: str | None, context: Context
+    ) -> Evaluation:
+        """Flag `key` in `environment` for `application` (None: no application) and
+        `context`; KeyError for an unknown flag or environment."""
+        rows = self._rows[environment]
+        row = rows[key]
+        if not row.gates:
+            return _run(row, application, context, {})
+        found: dict[str, Evaluation] = {}
+        for dependency in self._closure(key):
+            found[dependency] = _run(rows[dependency], application, context, found)
+        return found[key]
+
+    def evaluate_all(
+        self, environment: str, application: str | None, context: Context
+    ) -> dict[str, Evaluation]:
+        """Every flag in `environment` for `application` and `context`, each evaluated
+        once (in dependency order: a key's dependencies come before it)."""
+        rows = self._rows[environment]
+        found: dict[str, Evaluation] = {}
+        for key in self._order:
+            found[key] = _run(rows[key], application, context, found)
+        return found
+
+    def targeted(self, environment: str, application: str | None) -> frozenset[str]:
+        """The keys whose value in that cell depends on the context: the row has rules, or
+        the flag can be gated (it has an `off`, and the cell's variant is not it) by a
+        direct dependency that has an `off` and is itself targeted in that cell."""
+        cached = self._targeted.get((environment, application))
+        if cached is not None:
+            return cached
+        rows = self._rows[environment]
+        targeted: set[str] = set()
+        for key in self._order:
+            row = rows[key]
+            cell = row.cells.get(application, row.cells[None])
+            if row.rules or any(
+                dependency in targeted and gated.variant != cell.variant
+                for dependency, _, gated in row.gates
+            ):
+                targeted.add(key)
+        result = frozenset(targeted)
+        self._targeted[(environment, application)] = result
+        return result
+
+    def _closure(self, key: str) -> tuple[str, ...]:
+        """`key`'s transitive dependencies then `key`, in the evaluation order."""
+        closure = self._closures.get(key)
+        if closure is None:
+            wanted = {key}
+            for candidate in reversed(self._order):
+                if candidate in wanted:
+                    wanted.update(self._depends[candidate])
+            closure = tuple(candidate for candidate in self._order if candidate in wanted)
+            self._closures[key] = closure
+        return closure
+
+
+def _run(
+    row: _Row, application: str | None, context: Context, found: Mapping[str, Evaluation]
+) -> Evaluation:
+    for dependency, off, disabled in row.gates:
+        if found[dependency].variant == off:
+            return disabled
+    for rule in row.rules:
+        served = rule(context)
+        if served is not None:
+            return served
+    cells = row.cells
+    return cells.get(application) or cells[None]
+
+
+# Compiling ---------------------------------------------------------------------------------
+
+
+def _topological(flags: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """Every key, each after its dependencies (those that exist); ValueError on a cycle."""
+    order: list[str] = []
+    state: dict[str, bool] = {}  # False: being visited, True: done
+    for root in sorted(flags):
+        if root in state:
+            continue
+        state[root] = False
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(flags[root].get("depends_on", ())))]
+        while stack:
+            key, pending = stack[-1]
+            dependency = next((d for d in pending if d in flags and state.get(d) is not True), None)
+            if dependency is None:
+                stack.pop()
+                state[key] = True
+                order.append(key)
+            elif state.get(dependency) is False:
+                raise ValueError(f"dependency cycle through {dependency!r}")
+            else:
+                state[dependency] = False
+                stack.append((dependency, iter(flags[dependency].get("depends_on", ()))))
+    return tuple(order)
+
+
+def _row(flags: Mapping[str, Mapping[str, Any]], key: str, environment: str) -> _Row:
+    flag = flags[key]
+    variants: Mapping[str, Any] = flag["variants"]
+    row: Mapping[str, Any] = flag["resolved"][environment]
+    off: str | None = flag.get("off")
+    gates: list[tuple[str, str, Evaluation]] = []
+    if off is not None:
+        for dependency in flag.get("depends_on", ()):
+            dependency_off = flags[dependency].get("off") if dependency in flags else None
+            if dependency_off is not None:
+                disabled = Evaluation(off, variants[off], "DISABLED", dependency)
+                gates.append((dependency, dependency_off, disabled))
+    rules = tuple(_rule(rule, variants) for rule in row.get("rules", ()))
+
+    def cell(found: Mapping[str, Any]) -> Evaluation:
+        reason: Reason = "DEFAULT" if rules else _STATIC_REASON.get(found["source"], "STATIC")
+        return Evaluation(found["variant"], variants[found["variant"]], reason)
+
+    cells: dict[str | None, Evaluation] = {None: cell(row)}
+    cells.update((app, cell(found)) for app, found in row["applications"].items())
+    return _Row(tuple(gates), rules, cells)
+
+
+_STATIC_REASON: Final[Mapping[str, Reason]] = {
+    "default": "STATIC",
+    "application": "TARGETING_MATCH",
+    "environment": "TARGETING_MATCH",
+    "environment-application": "TARGETING_MATCH",
+}
+
+
+def _rule(rule: Mapping[str, Any], variants: Mapping[str, Any]) -> _Rule:
+    """One rule of a row as a function of the context."""
+    conditions = tuple(
+        (_getter(attribute), _test(operator, argument))
+        for attribute, operators in rule["when"].items()
+        for operator, argument in operators.items()
+    )
+    if "serve" in rule:
+        served = Evaluation(rule["serve"], variants[rule["serve"]], "TARGETING_MATCH")
+
+        def serve(context: Context) -> Evaluation | None:
+            for get, test in conditions:
+                if not test(get(context)):
+                    return None
+            return served
+
+        return serve
+    buckets = _buckets(rule["rollout"], variants)
+    prefix = f"{rule['seed']}:"
+    by = _getter(rule["by"])
+
+    def roll(context: Context) -> Evaluation | None:
+        for get, test in conditions:
+            if not test(get(context)):
+                return None
+        value = by(context)
+        if value is None:
+            return None
+        return buckets(prefix + cat_text(value))
+
+    return roll
+
+
+def _buckets(
+    rollout: Sequence[Sequence[Any]], variants: Mapping[str, Any]
+) -> Callable[[str], Evaluation | None]:
+    """The bucket a bucketing value falls in, as flagd's `fractional` lays them out."""
+    ends: list[tuple[int, Evaluation]] = []
+    total = 0
+    for variant, weight in rollout:
+        total += max(0, weight)
+        ends.append((total, Evaluation(variant, variants[variant], "SPLIT")))
+    table = tuple(ends)
+
+    def bucket(text: str) -> Evaluation | None:
+        point = (bucket_hash(text) * total) >> 32
+        for end, evaluation in table:
+            if point < end:
+                return evaluation
+        return None
+
+    return bucket
+
+
+def bucket_hash(text: str) -> int:
+    """MurmurHash3 x86_32 (seed 0, unsigned) of the canonical CBOR of the text string
+    `text`: what openfeature-flagd-core 2.0.0's `fractional` hashes."""
+    data = text.encode("utf-8")
+    size = len(data)
+    if size < 24:
+        head = bytes((0x60 | size,))
+    elif size < 0x100:
+        head = bytes((0x78, size))
+    elif size < 0x10000:
+        head = b"\x79" + size.to_bytes(2, "big")
+    elif size < 0x100000000:
+        head = b"\x7a" + size.to_bytes(4, "big")
+    else:
+        head = b"\x7b" + size.to_bytes(8, "big")
+    return mmh3.hash(head + data, 0, False)
+
+
+def cat_text(value: Any) -> str:
+    """The text panzi-json-logic's `cat` makes of one value (its `to_string`, which tests
+    for an int before it tests for true and false: booleans are "True" and "False")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return "%.15g" % value  # noqa: UP031 - the format json-logic uses, exactly
+    if isinstance(value, int):
+        return str(value)
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return ",".join(cat_text(item) for item in value)
+    return "[object Object]" if isinstance(value, dict) else str(value)
+
+
+# Conditions --------------------------------------------------------------------------------
+
+
+def _getter(attribute: str) -> Callable[[Context], Any]:
+    """The attribute's value in a context as flagd's `var` reads it (None: absent)."""
+    if "." not in attribute:
+        return lambda context: context.get(attribute)
+    path = attribute.split(".")
+    return functools.partial(_walk, path)
+
+
+def _walk(path: Sequence[str], context: Context) -> Any:
+    data: Any = context
+    for step in path:
+        if isinstance(data, list | str):
+            if step == "length":
+                return len(data)
+            try:
+                index = int(step, 10)
+            except ValueError:
+                return None
+            if step != str(index) or index < 0 or index >= len(data):
+                return None
+            data = data[index]
+        elif isinstance(data, dict):
+            data = data.get(step)
+        else:
+            return None
+    return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _member(values: Sequence[Any]) -> Test:
+    """`in`: equal to one of `values`, strings, booleans and numbers kept apart."""
+    texts = frozenset(value for value in values if isinstance(value, str))
+    truths = frozenset(value for value in values if isinstance(value, bool))
+    numbers = frozenset(value for value in values if _is_number(value))
+
+    def member(value: Any) -> bool:
+        if isinstance(value, str):
+            return value in texts
+        if isinstance(value, bool):
+            return value in truths
+        if isinstance(value, int | float):
+            return value in numbers
+        return False
+
+    return member
+
+
+def _test(operator: str, argument: Any) -> Test:
+    """One operator of a condition as a test of the attribute's value (None: absent)."""
+    if operator == "in":
+        return _member(argument)
+    if operator == "not":
+        member = _member(argument)
+        return lambda value: value is not None and not member(value)
+    if operator == "starts_with":
+        return lambda value: isinstance(value, str) and value.startswith(argument)
+    if operator == "ends_with":
+        return lambda value: isinstance(value, str) and value.endswith(argument)
+    if operator in _ORDER:
+        compare = _ORDER[operator]
+        return lambda value: _is_number(value) and compare(value, argument)
+    if operator == "semver":
+        return _semver(*argument)
+    raise ValueError(f"unknown operator {operator!r}")
+
+
+_ORDER: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
+    "gt": lambda a, b: bool(a > b),
+    "gte": lambda a, b: bool(a >= b),
+    "lt": lambda a, b: bool(a < b),
+    "lte": lambda a, b: bool(a <= b),
+}
+
+_SEMVER: Final[Mapping[str, Callable[[semver.Version, semver.Version], bool]]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "^": lambda a, b: a.major == b.major,
+    "~": lambda a, b: a.major == b.major and a.minor == b.minor,
+}
+
+
+def _semver(operator: str, version: str) -> Test:
+    compare = _SEMVER[operator]
+    wanted = parse_version(version)
+
+    def test(value: Any) -> bool:
+        if wanted is None or not isinstance(value, str):
+            return False
+        found = parse_version(value)
+        return found is not None and compare(found, wanted)
+
+    return test
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_version(text: str) -> semver.Version | None:
+    """flagd's `sem_ver` reading of a version (its normalize_version), None if invalid."""
+    if text.startswith(("v", "V")):
+        text = text[1:]
+    numeric = text.split("-")[0].split("+")[0]
+    dots = numeric.count(".")
+    if dots < 2:
+        text = numeric + ".0" * (2 - dots) + text[len(numeric) :]
+    try:
+        return semver.Version.parse(text)
+    except (ValueError, TypeError):
+        return None

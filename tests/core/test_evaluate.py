@@ -1,0 +1,663 @@
+"""core.evaluate against the flagd evaluator the project pins (openfeature-flagd-core 2.0.0
+over panzi-json-logic), loaded with core.flagd's definitions of the same flags: tables of
+each operator, reason and gating case, the bucketing's pieces, and a differential test on
+generated format-2 flag sets and contexts. Until the compiler emits format 2, the flags are
+built here by `make_flag`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import cbor2
+import mmh3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from json_logic.builtins import to_string
+from openfeature.contrib.tools.flagd.core import FlagdCore
+from openfeature.evaluation_context import EvaluationContext
+
+from core import flagd
+from core.evaluate import Evaluation, Evaluator, bucket_hash, cat_text
+
+ENVIRONMENTS = ["staging", "production"]
+APPLICATIONS = ["web", "ios"]
+REVISION = "content-0123456789ab"
+BOOLEAN = {"off": False, "on": True}
+
+Cell = tuple[str, str]  # (variant, source)
+
+
+def make_flag(
+    *,
+    variants: Mapping[str, Any] = BOOLEAN,
+    off: str | None = "off",
+    cell: Cell = ("off", "default"),
+    rows: Mapping[str, Cell] | None = None,
+    applications: Mapping[str, Mapping[str, Cell]] | None = None,
+    rules: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    depends_on: Sequence[str] = (),
+    kind: str = "boolean",
+) -> dict[str, Any]:
+    """A format-2 flag entry: `cell` in every environment unless `rows` says otherwise,
+    each application's cell as its environment's unless `applications[env]` says so."""
+
+    def resolved(value: Cell) -> dict[str, Any]:
+        return {"variant": value[0], "value": variants[value[0]], "source": value[1]}
+
+    def row(environment: str) -> dict[str, Any]:
+        own = (rows or {}).get(environment, cell)
+        apps = (applications or {}).get(environment, {})
+        return {
+            **resolved(own),
+            "rules": list((rules or {}).get(environment, ())),
+            "applications": {app: resolved(apps.get(app, own)) for app in APPLICATIONS},
+        }
+
+    return {
+        "owner": "team-test",
+        "type": kind,
+        "variants": dict(variants),
+        "off": off,
+        "enabled": None if kind != "boolean" else cell[0] == "on",
+        "depends_on": list(depends_on),
+        "resolved": {environment: row(environment) for environment in ENVIRONMENTS},
+    }
+
+
+def make_document(flags: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "format": 2,
+        "revision": REVISION,
+        "environments": ENVIRONMENTS,
+        "applications": APPLICATIONS,
+        "flags": dict(flags),
+    }
+
+
+def when(attribute: str, operator: str, argument: Any, serve: str = "on") -> dict[str, Any]:
+    return {"when": {attribute: {operator: argument}}, "serve": serve}
+
+
+def rollout(
+    weights: Sequence[tuple[str, int]], by: str = "targetingKey", seed: str = "seed", **when: Any
+) -> dict[str, Any]:
+    return {"when": when, "rollout": [list(w) for w in weights], "by": by, "seed": seed}
+
+
+# The oracle --------------------------------------------------------------------------------
+
+RESOLVE = {
+    "boolean": ("resolve_boolean_value", False),
+    "string": ("resolve_string_value", ""),
+    "integer": ("resolve_integer_value", 0),
+    "float": ("resolve_float_value", 0.0),
+    "object": ("resolve_object_value", {}),
+}
+
+
+def oracle(document: Mapping[str, Any], environment: str) -> FlagdCore:
+    core = FlagdCore()
+    core.set_flags(flagd.definitions(document)[environment].decode())
+    return core
+
+
+def flagd_context(application: str | None, context: Mapping[str, Any]) -> EvaluationContext:
+    attributes = {k: v for k, v in context.items() if k != "targetingKey"}
+    return EvaluationContext(targeting_key=context.get("targetingKey"), attributes=attributes)
+
+
+def ask_flagd(
+    core: FlagdCore, kind: str, key: str, application: str | None, context: Mapping[str, Any]
+) -> tuple[str | None, Any]:
+    method, default = RESOLVE[kind]
+    found = getattr(core, method)(key, default, flagd_context(application, context))
+    return found.variant, found.value
+
+
+def our_context(application: str | None, context: Mapping[str, Any]) -> dict[str, Any]:
+    return {**context, "application": application} if application else dict(context)
+
+
+def agree(document: Mapping[str, Any], key: str, application: str | None, context: Any) -> str:
+    """The variant both evaluators serve (asserting they agree) in every environment."""
+    served = set()
+    evaluator = Evaluator(document)
+    full = our_context(application, context)
+    for environment in ENVIRONMENTS:
+        ours = evaluator.evaluate(key, environment, application, full)
+        core = oracle(document, environment)
+        kind = document["flags"][key]["type"]
+        assert ask_flagd(core, kind, key, application, full) == (ours.variant, ours.value)
+        served.add(ours.variant)
+    assert len(served) == 1
+    return served.pop()
+
+
+# Operators ---------------------------------------------------------------------------------
+
+ABSENT = object()
+OPERATORS = [  # attribute, operator, argument, the attribute's value, matches
+    ("country", "in", ["NL", "BE"], "NL", True),
+    ("country", "in", ["NL", "BE"], "DE", False),
+    ("country", "in", ["NL", "BE"], ABSENT, False),
+    ("country", "in", ["NL", "BE"], None, False),
+    ("country", "in", ["NL", "BE"], ["NL"], False),
+    ("seats", "in", [1, 2.5], 1, True),
+    ("seats", "in", [1, 2.5], 1.0, True),
+    ("seats", "in", [1, 2.5], 2.5, True),
+    ("seats", "in", [1, 2.5], True, False),
+    ("seats", "in", [1, 2.5], "1", False),
+    ("seats", "in", [0], False, False),
+    ("seats", "in", [0], 0.0, True),
+    ("beta", "in", [True], True, True),
+    ("beta", "in", [True], 1, False),
+    ("beta", "in", [True], 1.0, False),
+    ("beta", "in", [True], "true", False),
+    ("beta", "in", [False], 0, False),
+    ("beta", "in", [False, "x", 3], False, True),
+    ("beta", "in", [False, "x", 3], 3.0, True),
+    ("beta", "in", [False, "x", 3], "x", True),
+    ("beta", "in", [False, "x", 3], "3", False),
+    ("plan", "not", ["free"], "pro", True),
+    ("plan", "not", ["free"], "free", False),
+    ("plan", "not", ["free"], ABSENT, False),
+    ("plan", "not", ["free"], None, False),
+    ("plan", "not", ["free"], 3, True),
+    ("plan", "not", [1], True, True),
+    ("plan", "not", [1], 1, False),
+    ("email", "starts_with", "ab", "abc", True),
+    ("email", "starts_with", "ab", "xab", False),
+    ("email", "starts_with", "1", 12, False),
+    ("email", "starts_with", "ab", ["abc"], False),
+    ("email", "ends_with", "@example.com", "a@example.com", True),
+    ("email", "ends_with", "@example.com", "a@example.org", False),
+    ("email", "ends_with", "@example.com", ABSENT, False),
+    ("seats", "gt", 10, 11, True),
+    ("seats", "gt", 10, 10, False),
+    ("seats", "gt", 10, 10.5, True),
+    ("seats", "gt", 10, "11", False),
+    ("seats", "gt", 0, True, False),
+    ("seats", "gte", 10, 10.0, True),
+    ("seats", "gte", 10, 9, False),
+    ("seats", "lt", 1, 0, True),
+    ("seats", "lt", 1, False, False),
+    ("seats", "lt", 1, None, False),
+    ("seats", "lt", 1, "0", False),
+    ("seats", "lte", 1, True, False),
+    ("seats", "lte", 1, 1, True),
+    ("seats", "lte", 1.5, -(10**30), True),
+    ("version", "semver", [">=", "2.3.0"], "2.3.0", True),
+    ("version", "semver", [">=", "2.3.0"], "2.2.9", False),
+    ("version", "semver", [">=", "2.3.0"], "v2.4", True),
+    ("version", "semver", [">=", "2.3.0"], "2.3", True),
+    ("version", "semver", [">=", "2.3.0"], "2", False),
+    ("version", "semver", [">=", "2.3.0"], 3, False),
+    ("version", "semver", [">=", "2.3.0"], 3.5, False),
+    ("version", "semver", [">=", "2.3.0"], "abc", False),
+    ("version", "semver", [">=", "2.3.0"], ABSENT, False),
+    ("version", "semver", [">=", "2.3.0"], "2.3.0-beta", False),
+    ("version", "semver", [">=", "2.3.0"], "3.0.0+build.5", True),
+    ("version", "semver", ["^", "2.3.0"], "2.9.1", True),
+    ("version", "semver", ["^", "2.3.0"], "3.0.0", False),
+    ("version", "semver", ["~", "2.3.0"], "2.3.9", True),
+    ("version", "semver", ["~", "2.3.0"], "2.4.0", False),
+    ("version", "semver", ["!=", "2.3.0"], "2.3.1", True),
+    ("version", "semver", ["!=", "2.3.0"], "junk", False),
+    ("version", "semver", ["=", "1.2.0"], "1.2", True),
+    ("version", "semver", ["=", "1.2.0"], "V1.2.0", True),
+    ("version", "semver", ["<", "1.2.0"], "1.2.0-rc.1", True),
+    ("version", "semver", ["<=", "1.2.0"], "1.1.99", True),
+    ("version", "semver", [">", "1.2.0"], "1.2.0", False),
+    # flagd's `var`: a dotted name is a path into nested objects (the documented quirk).
+    ("user.tier", "in", ["gold"], {"tier": "gold"}, True),
+    ("name.length", "gt", 3, "abcd", True),
+]
+
+
+@pytest.mark.parametrize(
+    ("attribute", "operator", "argument", "value", "matches"),
+    OPERATORS,
+    ids=[f"{a}-{o}-{g!r}-{v!r}" for a, o, g, v, _ in OPERATORS],
+)
+def test_each_operator_means_what_flagd_makes_of_its_targeting(
+    attribute: str, operator: str, argument: Any, value: Any, matches: bool
+) -> None:
+    document = make_document(
+        {"f": make_flag(rules={e: [when(attribute, operator, argument)] for e in ENVIRONMENTS})}
+    )
+    name = attribute.split(".", maxsplit=1)[0]
+    context: dict[str, Any] = {"targetingKey": "user-1"}
+    if value is not ABSENT:
+        context[name] = value
+    assert agree(document, "f", None, context) == ("on" if matches else "off")
+
+
+def test_a_dotted_key_is_not_read_as_one_attribute() -> None:
+    document = make_document(
+        {"f": make_flag(rules={e: [when("user.tier", "in", ["gold"])] for e in ENVIRONMENTS})}
+    )
+    assert agree(document, "f", None, {"user.tier": "gold"}) == "off"
+
+
+def test_all_conditions_of_a_rule_must_hold_and_the_first_rule_that_matches_serves() -> None:
+    variants = {"blue": "#00f", "green": "#0f0", "red": "#f00"}
+    rules = [
+        {"when": {"country": {"in": ["NL"]}, "plan": {"not": ["free"]}}, "serve": "green"},
+        {"when": {"country": {"in": ["NL", "BE"]}}, "serve": "red"},
+    ]
+    document = make_document(
+        {
+            "f": make_flag(
+                variants=variants,
+                off="blue",
+                cell=("blue", "default"),
+                rules=dict.fromkeys(ENVIRONMENTS, rules),
+                kind="string",
+            )
+        }
+    )
+    assert agree(document, "f", None, {"country": "NL", "plan": "pro"}) == "green"
+    assert agree(document, "f", None, {"country": "NL", "plan": "free"}) == "red"
+    assert agree(document, "f", None, {"country": "NL"}) == "red"
+    assert agree(document, "f", None, {"country": "DE", "plan": "pro"}) == "blue"
+
+
+# Reasons and gating -------------------------------------------------------------------------
+
+
+def evaluate(
+    flags: Mapping[str, dict[str, Any]], key: str, app: str | None, **context: Any
+) -> Evaluation:
+    document = make_document(flags)
+    result = Evaluator(document).evaluate(key, "production", app, our_context(app, context))
+    agree(document, key, app, context)  # flagd serves the same, wherever it is asked
+    return result
+
+
+ON_IN_WEB = {
+    "production": {"web": ("on", "application")},
+    "staging": {"web": ("on", "application")},
+}
+COUNTRY_RULE = {e: [when("country", "in", ["NL"])] for e in ENVIRONMENTS}
+ROLLOUT_RULE = {e: [rollout([("on", 50), ("off", 50)], by="account")] for e in ENVIRONMENTS}
+
+REASONS = [  # flag, application, context, expected evaluation
+    (make_flag(), None, {}, Evaluation("off", False, "STATIC")),
+    (make_flag(cell=("on", "environment")), None, {}, Evaluation("on", True, "TARGETING_MATCH")),
+    (make_flag(applications=ON_IN_WEB), "web", {}, Evaluation("on", True, "TARGETING_MATCH")),
+    (make_flag(applications=ON_IN_WEB), "ios", {}, Evaluation("off", False, "STATIC")),
+    (make_flag(applications=ON_IN_WEB), "tv", {}, Evaluation("off", False, "STATIC")),
+    (
+        make_flag(rules=COUNTRY_RULE),
+        None,
+        {"country": "NL"},
+        Evaluation("on", True, "TARGETING_MATCH"),
+    ),
+    (make_flag(rules=COUNTRY_RULE), None, {"country": "BE"}, Evaluation("off", False, "DEFAULT")),
+    (
+        make_flag(rules=COUNTRY_RULE, applications=ON_IN_WEB),
+        "web",
+        {},
+        Evaluation("on", True, "DEFAULT"),
+    ),
+    (make_flag(rules=ROLLOUT_RULE), None, {"account": "a-1"}, Evaluation("off", False, "SPLIT")),
+    (make_flag(rules=ROLLOUT_RULE), None, {"account": "a-9"}, Evaluation("on", True, "SPLIT")),
+    (
+        make_flag(rules=ROLLOUT_RULE),
+        None,
+        {"targetingKey": "a-3"},
+        Evaluation("off", False, "DEFAULT"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("flag", "app", "context", "expected"), REASONS)
+def test_the_reason_says_which_step_decided(
+    flag: dict[str, Any], app: str | None, context: dict[str, Any], expected: Evaluation
+) -> None:
+    assert evaluate({"f": flag}, "f", app, **context) == expected
+
+
+ON = make_flag(cell=("on", "environment"))
+OFF = make_flag()
+
+
+def test_a_dependency_that_is_off_disables_its_dependent_first_of_its_direct_ones() -> None:
+    flags = {
+        "a": ON,
+        "b": OFF,
+        "c": OFF,
+        "f": make_flag(cell=("on", "environment"), depends_on=["a", "b", "c"]),
+    }
+    assert evaluate(flags, "f", None) == Evaluation("off", False, "DISABLED", "b")
+    # Even where the flag is off anyway, the reason names the dependency.
+    flags["f"] = make_flag(depends_on=["c"])
+    assert evaluate(flags, "f", None) == Evaluation("off", False, "DISABLED", "c")
+
+
+def test_gating_is_transitive_and_names_the_direct_dependency() -> None:
+    flags = {
+        "root": make_flag(rules=COUNTRY_RULE),
+        "middle": make_flag(cell=("on", "environment"), depends_on=["root"]),
+        "top": make_flag(cell=("on", "environment"), depends_on=["middle"]),
+    }
+    assert evaluate(flags, "top", None, country="BE") == Evaluation(
+        "off", False, "DISABLED", "middle"
+    )
+    assert evaluate(flags, "middle", None, country="BE") == Evaluation(
+        "off", False, "DISABLED", "root"
+    )
+    assert evaluate(flags, "top", None, country="NL") == Evaluation("on", True, "TARGETING_MATCH")
+    every = Evaluator(make_document(flags)).evaluate_all("production", None, {"country": "BE"})
+    assert [every[key].reason for key in ("root", "middle", "top")] == [
+        "DEFAULT",
+        "DISABLED",
+        "DISABLED",
+    ]
+
+
+def test_gating_follows_the_application() -> None:
+    flags = {
+        "dep": make_flag(applications=ON_IN_WEB),
+        "f": make_flag(cell=("on", "environment"), depends_on=["dep"]),
+    }
+    assert evaluate(flags, "f", "web") == Evaluation("on", True, "TARGETING_MATCH")
+    assert evaluate(flags, "f", "ios") == Evaluation("off", False, "DISABLED", "dep")
+    assert evaluate(flags, "f", None) == Evaluation("off", False, "DISABLED", "dep")
+
+
+def test_a_flag_or_dependency_without_off_is_never_gated_or_off() -> None:
+    colours = {"blue": "b", "green": "g"}
+    flags = {
+        "dep": make_flag(variants=colours, off=None, cell=("blue", "default"), kind="string"),
+        "f": make_flag(cell=("on", "environment"), depends_on=["dep"]),
+        "g": make_flag(
+            variants=colours,
+            off=None,
+            cell=("green", "environment"),
+            depends_on=["f"],
+            kind="string",
+        ),
+        "off": OFF,
+    }
+    assert evaluate(flags, "f", None) == Evaluation("on", True, "TARGETING_MATCH")
+    flags["f"] = make_flag(cell=("on", "environment"), depends_on=["off"])
+    assert evaluate(flags, "g", None) == Evaluation("green", "g", "TARGETING_MATCH")
+
+
+def test_targeted_names_the_flags_whose_cell_depends_on_the_context() -> None:
+    flags = {
+        "ruled": make_flag(rules={"production": [when("country", "in", ["NL"])]}),
+        "gated": make_flag(cell=("on", "environment"), depends_on=["ruled"]),
+        "off-anyway": make_flag(depends_on=["ruled"]),
+        "web-only": make_flag(
+            applications={"production": {"web": ("on", "application")}}, depends_on=["ruled"]
+        ),
+        "static": ON,
+        "on-static": make_flag(cell=("on", "environment"), depends_on=["static"]),
+        "deep": make_flag(cell=("on", "environment"), depends_on=["gated"]),
+    }
+    evaluator = Evaluator(make_document(flags))
+    assert evaluator.targeted("production", None) == {"ruled", "gated", "deep"}
+    assert evaluator.targeted("production", "web") == {"ruled", "gated", "deep", "web-only"}
+    assert evaluator.targeted("staging", None) == set()
+
+
+def test_a_dependency_cycle_is_refused() -> None:
+    flags = {"a": make_flag(depends_on=["b"]), "b": make_flag(depends_on=["a"])}
+    with pytest.raises(ValueError, match="cycle"):
+        Evaluator(make_document(flags))
+
+
+def test_typed_values_are_served_as_declared() -> None:
+    flags = {
+        "limit": make_flag(
+            variants={"low": 10, "high": 1000},
+            off="low",
+            cell=("high", "environment"),
+            kind="integer",
+        ),
+        "ratio": make_flag(
+            variants={"half": 0.5, "all": 1.0}, off=None, cell=("all", "default"), kind="float"
+        ),
+        "layout": make_flag(
+            variants={"a": {"cols": 2}, "b": {"cols": [1, 2]}},
+            off="a",
+            cell=("b", "environment"),
+            kind="object",
+        ),
+    }
+    assert evaluate(flags, "limit", None).value == 1000
+    assert evaluate(flags, "ratio", None) == Evaluation("all", 1.0, "STATIC")
+    assert evaluate(flags, "layout", None).value == {"cols": [1, 2]}
+
+
+# Bucketing ---------------------------------------------------------------------------------
+
+TEXTS = st.text(max_size=300) | st.sampled_from(
+    ["", "a" * 23, "b" * 24, "c" * 255, "d" * 256, "é" * 40]
+)
+
+
+@given(TEXTS)
+def test_the_bucket_hash_is_murmur3_of_the_canonical_cbor_of_the_text(text: str) -> None:
+    assert bucket_hash(text) == mmh3.hash(cbor2.dumps(text, canonical=True), signed=False)
+
+
+def test_the_bucket_hash_of_a_long_text() -> None:
+    text = "x" * 70_000
+    assert bucket_hash(text) == mmh3.hash(cbor2.dumps(text, canonical=True), signed=False)
+
+
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+
+
+@given(VALUES)
+def test_cat_text_is_json_logics_to_string(value: Any) -> None:
+    assert cat_text(value) == to_string(value)
+
+
+@given(
+    keys=st.lists(st.text(min_size=1, max_size=12), min_size=20, max_size=60, unique=True),
+    shares=st.tuples(st.integers(0, 100), st.integers(0, 100)).map(sorted),
+)
+def test_a_rollout_is_sticky_and_monotonic(keys: list[str], shares: list[int]) -> None:
+    low, high = shares
+
+    def on_for(share: int) -> set[str]:
+        rules = {e: [rollout([("on", share), ("off", 100 - share)])] for e in ENVIRONMENTS}
+        evaluator = Evaluator(make_document({"f": make_flag(rules=rules)}))
+        return {
+            k
+            for k in keys
+            if evaluator.evaluate("f", "production", None, {"targetingKey": k}).variant == "on"
+        }
+
+    assert on_for(low) == on_for(low)
+    assert on_for(low) <= on_for(high)
+    if low == 0:
+        assert on_for(low) == set()
+    if high == 100:
+        assert on_for(high) == set(keys)
+
+
+# The differential test ----------------------------------------------------------------------
+
+ATTRIBUTES = ["country", "seats", "version", "account", "user.tier"]  # few: rules meet contexts
+SCALARS = st.one_of(
+    st.sampled_from(
+        ["NL", "BE", "free", "pro", "gold", "a@example.com", "Ünïcødé", "true", "1", "2.3.0"]
+    ),
+    st.integers(-1, 3),
+    st.sampled_from([0.0, 1.0, 2.5, 3.0, -1.5]),
+    st.booleans(),
+)
+VERSIONS = st.sampled_from(
+    ["2.3.0", "1.2.0", "2.3", "v2.4.1", "2.3.0-beta", "3.0.0+b1", "1", "junk", "10.0.0"]
+)
+CONTEXT_VALUES = st.one_of(
+    SCALARS,
+    st.sampled_from([True, False, 0, 1, 1.0, "True"]),
+    VERSIONS,
+    st.none(),
+    st.text(max_size=6),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.integers(-(2**70), 2**70),
+    st.lists(st.sampled_from(["NL", 1, True]), max_size=2),
+)
+
+
+@st.composite
+def conditions(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for attribute in draw(st.lists(st.sampled_from(ATTRIBUTES), max_size=2, unique=True)):
+        operator = draw(
+            st.sampled_from(
+                ["in", "not", "semver", "starts_with", "ends_with", "gt", "gte", "lt", "lte"]
+            )
+        )
+        if operator in ("in", "not"):
+            argument: Any = draw(st.lists(SCALARS, min_size=1, max_size=3))
+        elif operator == "semver":
+            argument = [
+                draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "^", "~"])),
+                draw(VERSIONS.filter(lambda v: v != "junk")),
+            ]
+        elif operator in ("starts_with", "ends_with"):
+            argument = draw(st.sampled_from(["", "a", "N", "@example.com", "Ü", "2."]))
+        else:
+            argument = draw(st.integers(-2, 11) | st.sampled_from([0.5, 2.5, 10.0]))
+        found[attribute] = {operator: argument}
+    return found
+
+
+def bucket_order(variants: Sequence[str], off: str | None) -> list[str]:
+    return [v for v in variants if v != off] + ([off] if off is not None else [])
+
+
+@st.composite
+def weights(draw: st.DrawFn, names: Sequence[str]) -> list[tuple[str, int]]:
+    cuts = sorted(
+        draw(st.lists(st.integers(0, 100), min_size=len(names) - 1, max_size=len(names) - 1))
+    )
+    bounds = [0, *cuts, 100]
+    return [(name, bounds[i + 1] - bounds[i]) for i, name in enumerate(names)]
+
+
+@st.composite
+def rules(draw: st.DrawFn, names: Sequence[str], off: str | None) -> list[dict[str, Any]]:
+    found = []
+    for _ in range(draw(st.integers(0, 3))):
+        when_ = draw(conditions())
+        if draw(st.booleans()):
+            found.append({"when": when_, "serve": draw(st.sampled_from(names))})
+        else:
+            by = draw(st.sampled_from(["targetingKey", "account", "seats", "country"]))
+            seed = draw(st.sampled_from(["s1", "checkout-2027", "ü:x"]))
+            found.append(
+                rollout(draw(weights(bucket_order(names, off))), by=by, seed=seed, **when_)
+            )
+    return found
+
+
+KINDS = {
+    "boolean": st.just(BOOLEAN),
+    "string": st.lists(
+        st.sampled_from(["red", "green", "blue"]), min_size=2, max_size=3, unique=True
+    ).map(lambda names: {n: f"#{n}" for n in names}),
+    "integer": st.lists(
+        st.sampled_from(["low", "mid", "high"]), min_size=2, max_size=3, unique=True
+    ).map(lambda names: {n: i * 10 for i, n in enumerate(names)}),
+    "float": st.lists(
+        st.sampled_from(["low", "mid", "high"]), min_size=2, max_size=3, unique=True
+    ).map(lambda names: {n: i + 0.5 if i else 2.0 for i, n in enumerate(names)}),
+    "object": st.lists(st.sampled_from(["a", "b", "c"]), min_size=2, max_size=3, unique=True).map(
+        lambda names: {n: {"name": n, "items": [i]} for i, n in enumerate(names)}
+    ),
+}
+SOURCES = st.sampled_from(["default", "environment", "application", "environment-application"])
+
+
+@st.composite
+def flag_sets(draw: st.DrawFn) -> dict[str, dict[str, Any]]:
+    flags: dict[str, dict[str, Any]] = {}
+    for index in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(sorted(KINDS)))
+        variants = draw(KINDS[kind])
+        names = list(variants)
+        off = "off" if kind == "boolean" else draw(st.sampled_from([*names, None]))
+        cells = st.tuples(st.sampled_from(names), SOURCES)
+        flags[f"f{index}"] = make_flag(
+            variants=variants,
+            off=off,
+            kind=kind,
+            rows={e: draw(cells) for e in ENVIRONMENTS},
+            applications={
+                e: draw(st.dictionaries(st.sampled_from(APPLICATIONS), cells)) for e in ENVIRONMENTS
+            },
+            rules={e: draw(rules(names, off)) for e in ENVIRONMENTS},
+            depends_on=draw(st.lists(st.sampled_from(sorted(flags)), unique=True)) if flags else [],
+        )
+    return flags
+
+
+@st.composite
+def contexts(draw: st.DrawFn) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if draw(st.booleans()):
+        context["targetingKey"] = draw(
+            st.text(max_size=10) | st.sampled_from(["user-1", "user-2", ""])
+        )
+    for attribute in ATTRIBUTES:
+        if draw(st.integers(0, 3)) == 0:
+            continue
+        if attribute == "user.tier":
+            context["user"] = draw(st.fixed_dictionaries({"tier": CONTEXT_VALUES}) | CONTEXT_VALUES)
+        else:
+            context[attribute] = draw(CONTEXT_VALUES)
+    return context
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flags=flag_sets(), generated=st.lists(contexts(), min_size=3, max_size=8))
+def test_the_evaluator_serves_what_flagd_serves_from_our_definitions(
+    flags: dict[str, dict[str, Any]], generated: list[dict[str, Any]]
+) -> None:
+    document = make_document(flags)
+    evaluator = Evaluator(document)
+    for environment in ENVIRONMENTS:
+        core = oracle(document, environment)
+        for application in [None, *APPLICATIONS]:
+            for context in generated:
+                full = our_context(application, context)
+                every = evaluator.evaluate_all(environment, application, full)
+                for key, flag in flags.items():
+                    ours = evaluator.evaluate(key, environment, application, full)
+                    assert every[key] == ours
+                    theirs = ask_flagd(core, flag["type"], key, application, full)
+                    assert theirs == (ours.variant, ours.value), (
+                        key,
+                        environment,
+                        application,
+                        context,
+                    )
+
+
+def test_the_definitions_are_json_flagd_reads() -> None:
+    flags = {
+        "dep": make_flag(rules=COUNTRY_RULE),
+        "f": make_flag(cell=("on", "environment"), depends_on=["dep"]),
+    }
+    definition = json.loads(flagd.definitions(make_document(flags))["production"])
+    gate = definition["flags"]["f"]["targeting"]["if"]
+    assert gate[0] == {"===": [definition["flags"]["dep"]["targeting"], "off"]}
+    assert gate[1:] == ["off", "on"]
