@@ -6,10 +6,12 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from compiler.dependency_proofs import InCell, Unproved, first_unproved
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile
 from core.graph import find_cycle, is_cyclic, strongly_connected
 from core.resolve import Grid, Resolution, source_path
+from core.rules import normalized, rules_in
 
 MAX_NAMED = 10  # cells or flags named in one message before "and N more"
 
@@ -23,6 +25,7 @@ def check_dependencies(
     return [
         *_cycles(flags, edges),
         *(_disabled(grid, flags, resolved, edges) if grid is not None else ()),
+        *(_partial(grid, flags, resolved) if grid is not None else ()),
     ]
 
 
@@ -71,6 +74,72 @@ def _disabled(
                     _on_dependents(key, dependents, resolved, broken),
                 )
                 yield _at(flag_file, ("depends_on", position), "dependency-disabled", message)
+
+
+def _partial(
+    grid: Grid, flags: Mapping[str, FlagFile], resolved: Mapping[str, Resolution]
+) -> Iterator[Diagnostic]:
+    """`dependency-partial`: cells where the dependent can be on and the dependency can be
+    off for some context (not for all: that is `dependency-disabled`), unless
+    `compiler.dependency_proofs` proves the dependency on wherever the dependent is."""
+    for key, flag_file in flags.items():
+        for position, dependency in enumerate(flag_file.flag.depends_on):
+            if dependency not in resolved or key not in resolved:
+                continue
+            mine, theirs = resolved[key], resolved[dependency]
+            doubtful = mine.on & theirs.on & ~theirs.always
+            if not doubtful:
+                continue
+            failures = _unproved_cells(
+                grid, (flag_file, mine), (flags[dependency], theirs), doubtful
+            )
+            if failures:
+                cells = [index for index, _ in failures]
+                message = _partial_message(grid, key, dependency, cells, failures[0][1])
+                yield _at(flag_file, ("depends_on", position), "dependency-partial", message)
+
+
+def _unproved_cells(
+    grid: Grid,
+    dependent: tuple[FlagFile, Resolution],
+    dependency: tuple[FlagFile, Resolution],
+    doubtful: int,
+) -> list[tuple[int, Unproved]]:
+    found = []
+    for index in _bits(doubtful):
+        environment, _ = grid.cell(index)
+        failure = first_unproved(
+            _in_cell(*dependent, environment, index), _in_cell(*dependency, environment, index)
+        )
+        if failure is not None:
+            found.append((index, failure))
+    return found
+
+
+def _in_cell(flag_file: FlagFile, resolution: Resolution, environment: str, index: int) -> InCell:
+    """The flag in one cell, as the proofs see it."""
+    flag = flag_file.flag
+    rules = normalized(flag_file.key, flag, rules_in(flag, environment))
+    off = flag.off_variant
+    value = resolution.cells[index].value
+    return InCell(rules, value != (False if flag.type == "boolean" else off), off)
+
+
+def _partial_message(
+    grid: Grid, key: str, dependency: str, cells: list[int], failure: Unproved
+) -> str:
+    mine = "its value" if failure.rule is None else f"its rule {failure.rule}"
+    theirs = (
+        "its value is off there"
+        if failure.blocking is None
+        else f"its rule {failure.blocking} may serve off"
+    )
+    return (
+        f"{key} can be on in {_cells_named(grid, cells)} ({mine}) for contexts where its "
+        f"dependency {dependency} may be off ({theirs}); make {dependency} on for every "
+        f"context there, or give both rollouts the same seed and by with {key}'s on-share at "
+        f"most {dependency}'s, or narrow {key}'s rule conditions to within {dependency}'s rule"
+    )
 
 
 def _disabled_message(
