@@ -12,10 +12,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from compiler.changes import Cell, FieldChange, ValueChange, changed_fields, changed_values
+from compiler.changes import (
+    Cell,
+    FieldChange,
+    ValueChange,
+    changed_fields,
+    changed_values,
+    off_value,
+)
 from compiler.git_log import Change, Commit
 from compiler.git_repository import GitRepository
 from compiler.load import PROJECT_FILE, SourceFile, flag_key
+from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
 from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse
 from core.model import Flag, Project
@@ -77,6 +85,8 @@ class Entry:
     fields: tuple[FieldChange, ...] = ()
     values: tuple[ValueChange, ...] = ()
     invalid: str | None = None
+    # For `flagc audit`'s words; audit.json has the rules' declared fields instead.
+    rules: tuple[RuleChange, ...] = ()
 
 
 def to_json(entry: Entry) -> dict[str, Any]:
@@ -262,12 +272,33 @@ def _flag_entry(
         return Entry(commit, kind, key, path, previous_file, invalid=new.invalid)
     old = state.flags.get(key) if kind != "created" else None
     fields = field_changes(old.data if old else None, new.data if new else None)
-    values = value_changes(state.cells_of(old, grids[0]), state.cells_of(new, grids[1]))
+    old_flag, new_flag = old.flag if old else None, new.flag if new else None
+    values = value_changes(
+        state.cells_of(old, grids[0]),
+        state.cells_of(new, grids[1]),
+        (off_value(old_flag), off_value(new_flag)),
+    )
+    rules = rule_changes(key, old_flag, new_flag, grids) if fields else ()
     if new is None:
         state.flags.pop(key, None)
     else:
         state.flags[key] = new
-    return Entry(commit, kind, key, path, previous_file, fields, values)
+    return Entry(commit, kind, key, path, previous_file, fields, values, rules=rules)
+
+
+def rule_changes(
+    key: str, before: Flag | None, after: Flag | None, grids: Grids
+) -> tuple[RuleChange, ...]:
+    """The changes to the rules in force in each environment of either grid, in the order
+    of the grid after the commit."""
+    old, new = _environments(grids[0]), _environments(grids[1])
+    return flag_rule_changes(
+        dict.fromkeys([*new, *old]), FlagAt(key, before, old), FlagAt(key, after, new)
+    )
+
+
+def _environments(grid: Grid | None) -> tuple[str, ...]:
+    return () if grid is None else grid.environments
 
 
 def _project_entry(
@@ -284,13 +315,16 @@ def _project_entry(
 
 
 def value_changes(
-    before: Mapping[Cell, CellValue], after: Mapping[Cell, CellValue]
+    before: Mapping[Cell, CellValue],
+    after: Mapping[Cell, CellValue],
+    off: tuple[CellValue | None, CellValue | None] = (False, False),
 ) -> tuple[ValueChange, ...]:
     """Cells whose value changed, in the order of `after` then `before` (each in its grid's
-    order); None is absent."""
+    order); None is absent. `off`: the value that means off before and after."""
     if before == after:  # most changes leave every value as it was
         return ()
-    return changed_values(before, after, [*after, *(cell for cell in before if cell not in after)])
+    cells = [*after, *(cell for cell in before if cell not in after)]
+    return changed_values(before, after, cells, off)
 
 
 def field_changes(before: Data, after: Data) -> tuple[FieldChange, ...]:

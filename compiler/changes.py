@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from compiler.yamlsource import Data
+from core.model import Flag
 from core.resolve import CellValue
 
 Cell = tuple[str, str | None]  # (environment, application or None for the environment's own)
@@ -27,12 +28,34 @@ class FieldChange:
 @dataclass(frozen=True, slots=True)
 class ValueChange:
     """One resolved value; None stands for "absent" (the flag, the environment or the
-    application does not exist on that side)."""
+    application does not exist on that side). `off_before` and `off_after` are the values
+    that mean off on each side: False for boolean flags, the `off` variant for typed flags,
+    None for a typed flag without one (never off)."""
 
     environment: str
     application: str | None
     before: CellValue | None
     after: CellValue | None
+    off_before: CellValue | None = False
+    off_after: CellValue | None = False
+
+    @property
+    def was_on(self) -> bool:
+        """On before: present, and not the value that means off."""
+        return self.before is not None and self.before != self.off_before
+
+    @property
+    def is_on(self) -> bool:
+        return self.after is not None and self.after != self.off_after
+
+    @property
+    def turns_on(self) -> bool:
+        """Off or absent before, on after (a typed flag from `off` to another variant)."""
+        return self.is_on and not self.was_on
+
+    @property
+    def turns_off(self) -> bool:
+        return self.was_on and not self.is_on
 
     @property
     def cell(self) -> str:
@@ -74,12 +97,24 @@ def _differences(before: Data, after: Data, prefix: str, found: list[FieldChange
 
 
 def changed_values(
-    before: Mapping[Cell, CellValue], after: Mapping[Cell, CellValue], cells: Iterable[Cell]
+    before: Mapping[Cell, CellValue],
+    after: Mapping[Cell, CellValue],
+    cells: Iterable[Cell],
+    off: tuple[CellValue | None, CellValue | None] = (False, False),
 ) -> tuple[ValueChange, ...]:
     """The cells, in the order of `cells` (each output orders them its way), whose value
-    differs between `before` and `after`; a cell missing from a side is absent (None)."""
+    differs between `before` and `after`; a cell missing from a side is absent (None).
+    `off`: the value that means off before and after (`off_value`)."""
     return tuple(
-        ValueChange(cell[0], cell[1], before.get(cell), after.get(cell))
+        ValueChange(cell[0], cell[1], before.get(cell), after.get(cell), *off)
         for cell in cells
         if before.get(cell) != after.get(cell)
     )
+
+
+def off_value(flag: Flag | None) -> CellValue | None:
+    """The cell value that means off: False for boolean flags, a typed flag's `off` variant
+    (None: a typed flag without `off` is never off, and so is an absent flag)."""
+    if flag is None:
+        return None
+    return False if flag.type == "boolean" else flag.off

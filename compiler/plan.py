@@ -14,9 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal, NamedTuple
 
-from compiler.changes import Cell, FieldChange, ValueChange, changed_fields, changed_values
+from compiler.changes import (
+    Cell,
+    FieldChange,
+    ValueChange,
+    changed_fields,
+    changed_values,
+    off_value,
+)
 from compiler.diagnostics import Severity
 from compiler.pipeline import Compiled
+from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
 from compiler.validate import FlagFile
 from core.model import Flag
 from core.resolve import CellValue, Grid, Resolution
@@ -33,6 +41,7 @@ class FlagChange:
     head_path: str | None
     fields: tuple[FieldChange, ...] = ()
     values: tuple[ValueChange, ...] = ()
+    rules: tuple[RuleChange, ...] = ()  # the rules in force, per environment
 
     @property
     def kind(self) -> Kind:
@@ -98,8 +107,9 @@ class Side:
 class EnvironmentSummary:
     environment: str
     changes: int  # values that change
-    on: int  # values that end on, having been off or absent
+    on: int  # values that end on, having been off or absent (typed: not the `off` variant)
     off: int  # values that were on and end off or absent
+    rules: int = 0  # changes to the rules in force there (compiler.rule_changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +128,15 @@ class Plan:
 
     def by_environment(self) -> tuple[EnvironmentSummary, ...]:
         """Every environment of either side, in order, with how many values change there."""
-        counts = {environment: [0, 0, 0] for environment in self.environments}
+        counts = {environment: [0, 0, 0, 0] for environment in self.environments}
         for change in self.flags:
             for value in change.values:
                 row = counts[value.environment]
                 row[0] += 1
-                row[1] += value.after is True
-                row[2] += value.before is True
+                row[1] += value.turns_on
+                row[2] += value.turns_off
+            for rule in change.rules:
+                counts[rule.environment][3] += 1
         return tuple(EnvironmentSummary(env, *row) for env, row in counts.items())
 
     @property
@@ -275,8 +287,9 @@ def _flag_change(
         None if after is None else after.document.path,
         _field_changes(before, after, order),
         _value_changes(key, old, new, order) if compared else (),
+        _rule_changes(key, old, new, order) if compared else (),
     )
-    if change.kind == "changed" and not (change.fields or change.values):
+    if change.kind == "changed" and not (change.fields or change.values or change.rules):
         return None
     return change
 
@@ -295,7 +308,23 @@ def _value_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[Val
     if before is not None and after is not None and old.grid == new.grid and before == after:
         return ()  # the common case, decided without building a cell by cell view
     old_cells, new_cells = _cells(old.grid, before), _cells(new.grid, after)
-    return changed_values(old_cells, new_cells, sorted({*old_cells, *new_cells}, key=order.cell))
+    cells = sorted({*old_cells, *new_cells}, key=order.cell)
+    off = (_off(old, key), _off(new, key))
+    return changed_values(old_cells, new_cells, cells, off)
+
+
+def _off(tree: _Tree, key: str) -> CellValue | None:
+    found = tree.flags.get(key)
+    return off_value(None if found is None else found.flag)
+
+
+def _rule_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[RuleChange, ...]:
+    before, after = old.flags.get(key), new.flags.get(key)
+    return flag_rule_changes(
+        order.environments,  # either side's, in the plan's order
+        FlagAt(key, before.flag if before else None, _names(old.grid, "environments")),
+        FlagAt(key, after.flag if after else None, _names(new.grid, "environments")),
+    )
 
 
 def _cells(grid: Grid | None, resolution: Resolution | None) -> dict[Cell, CellValue]:

@@ -14,7 +14,7 @@ from compiler.audit import Entry
 from compiler.commands import OK, Subcommands, UsageError
 from compiler.git_repository import GitRepository
 from compiler.printable import printable
-from compiler.render.words import literal, state
+from compiler.render.words import literal, rule_lines, state
 from compiler.validate import did_you_mean
 
 
@@ -72,15 +72,27 @@ def _changes(entry: Entry) -> Iterator[str]:
     else:
         for value in entry.values:
             yield f"  {value.cell}: {state(value.before)} -> {state(value.after)}"
+    yield from (f"  {line}" for line in rule_lines(entry.rules))
     for change in entry.fields:
         yield f"  {change.path}: {literal(change.before)} -> {literal(change.after)}"
 
 
 def _summary(entry: Entry) -> Iterator[str]:
-    """A created or deleted flag: where it was on, rather than every cell."""
+    """A created or deleted flag: where it was on, rather than every cell; a typed flag:
+    where it serves each variant (`serves green: production/web`)."""
     created = entry.change == "created"
-    on = [value.cell for value in entry.values if (value.after if created else value.before)]
     total = len(entry.values)
-    if total:
-        where = "nowhere" if not on else "everywhere" if len(on) == total else ", ".join(on)
-        yield f"  {'on' if created else 'was on'}: {where}"
+    if not total:
+        return
+    values = [(value.cell, value.after if created else value.before) for value in entry.values]
+    if any(isinstance(value, str) for _, value in values):
+        cells: dict[str, list[str]] = {}
+        for cell, value in values:
+            cells.setdefault(state(value), []).append(cell)
+        verb = "serves" if created else "served"
+        for variant, where in cells.items():
+            yield f"  {verb} {variant}: {'everywhere' if len(where) == total else ', '.join(where)}"
+        return
+    on = [cell for cell, value in values if value]
+    where_on = "nowhere" if not on else "everywhere" if len(on) == total else ", ".join(on)
+    yield f"  {'on' if created else 'was on'}: {where_on}"

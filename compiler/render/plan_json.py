@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from compiler.plan import KINDS, FlagChange, Plan, Side
+from compiler.render.words import rule_change
 
 PLAN_FORMAT = 1
 
@@ -32,7 +33,13 @@ def to_json(plan: Plan) -> dict[str, Any]:
         "summary": {
             **{kind: plan.count(kind) for kind in KINDS},
             "environments": [
-                {"environment": r.environment, "changes": r.changes, "on": r.on, "off": r.off}
+                {
+                    "environment": r.environment,
+                    "changes": r.changes,
+                    "on": r.on,
+                    "off": r.off,
+                    "rules": r.rules,
+                }
                 for r in plan.by_environment()
             ],
         },
@@ -70,6 +77,18 @@ def _flag_json(change: FlagChange) -> dict[str, Any]:
                 "to": v.after,
             }
             for v in change.values
+        ],
+        "rules": [
+            {
+                "environment": r.environment,
+                "change": r.kind,
+                "rule": r.rule,
+                "previous_rule": r.previous,
+                "text": rule_change(r),
+                "moves": r.moved_share,
+                "rebucketed": r.rebucketed,
+            }
+            for r in change.rules
         ],
     }
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 from compiler.plan import KINDS, FlagChange, Kind, Plan
 from compiler.render.plan_words import notes, side_name, value_groups
-from compiler.render.words import literal, plural, state
+from compiler.render.words import literal, plural, rule_groups, state
 from core.resolve import CellValue
 
 ROW_BUDGET = 300  # table rows in all the Markdown details together
@@ -47,7 +47,7 @@ def render(plan: Plan) -> str:
     ]
     if plan.empty:
         parts.append("No changes.")
-    blocks = [*_environment_blocks(plan), *_kind_blocks(plan)]
+    blocks = [*_rule_blocks(plan), *_environment_blocks(plan), *_kind_blocks(plan)]
     limit = max(MIN_ROWS, ROW_BUDGET // max(1, len(blocks)))
     while True:
         details = [_details(summary, header, rows, limit) for summary, header, rows in blocks]
@@ -68,13 +68,16 @@ def _markdown_summary(plan: Plan) -> str:
     kinds += [f"| {kind} | {plan.count(kind)} |" for kind in KINDS]
     if not plan.values_compared:
         return "\n".join([*kinds, "", "Values not compared."])
+    rows = plan.by_environment()
+    rules = any(row.rules for row in rows)  # a column only for plans that change rules
     environments = [
-        "| environment | values that change | turn on | turn off |",
-        "|---|---:|---:|---:|",
+        "| environment | values that change | turn on | turn off |" + " rule changes |" * rules,
+        "|---|---:|---:|---:|" + "---:|" * rules,
     ]
     environments += [
         f"| {escape(row.environment)} | {row.changes} | {row.on} | {row.off} |"
-        for row in plan.by_environment()
+        + f" {row.rules} |" * rules
+        for row in rows
     ]
     return "\n".join([*kinds, "", *environments])
 
@@ -93,6 +96,19 @@ def _markdown_project(plan: Plan) -> list[str]:
 
 
 Block = tuple[str, Row, list[Row]]  # summary, table header, rows
+
+
+def _rule_blocks(plan: Plan) -> Iterator[Block]:
+    """Rules and rollouts first: their words say what a change does to whom."""
+    rows: list[Row] = [
+        (_code(change.key), escape(environments), escape(words))
+        for change in plan.flags
+        for environments, words in rule_groups(change.rules)
+    ]
+    if rows:
+        count = sum(len(change.rules) for change in plan.flags)
+        summary = f"rules and rollouts: {plural(count, 'change')}"
+        yield summary, ("flag", "environments", "change"), rows
 
 
 def _environment_blocks(plan: Plan) -> Iterator[Block]:

@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from compiler.plan import FlagChange, Kind, Plan
 from compiler.printable import printable
-from compiler.render.plan_words import kind_summary, notes, side_name, value_groups, value_summary
-from compiler.render.words import literal, state
+from compiler.render.plan_words import (
+    kind_summary,
+    notes,
+    rule_summary,
+    side_name,
+    value_groups,
+    value_summary,
+)
+from compiler.render.words import literal, rule_lines, state
 
 SYMBOLS: dict[Kind, str] = {"added": "+", "removed": "-", "moved": "→", "changed": "~"}
 
@@ -26,7 +33,8 @@ def render(plan: Plan) -> str:
     ]
     if plan.empty:
         lines.append("No changes.")
-    lines += ["", f"{kind_summary(plan)}; {value_summary(plan)}"]
+    rules = rule_summary(plan)
+    lines += ["", f"{kind_summary(plan)}; {value_summary(plan)}{f'; {rules}' if rules else ''}"]
     return "".join(f"{printable(line)}\n" for line in lines)
 
 
@@ -50,6 +58,7 @@ def _text_flag(plan: Plan, change: FlagChange) -> list[str]:
     return [
         f"{SYMBOLS[change.kind]} {change.key}  {where}",
         *_text_fields(change),
+        *(f"    {line}" for line in rule_lines(change.rules)),
         *(
             f"    {cells}: {state(before)} -> {state(after)}"
             for _, cells, before, after in value_groups(plan, change.values)

@@ -64,6 +64,15 @@ def value_summary(plan: Plan) -> str:
     return ", ".join(parts) or "no values change"
 
 
+def rule_summary(plan: Plan) -> str:
+    """`2 rule changes in production`, per environment; empty when no rules change."""
+    return ", ".join(
+        f"{plural(row.rules, 'rule change')} in {row.environment}"
+        for row in plan.by_environment()
+        if row.rules
+    )
+
+
 def kind_summary(plan: Plan) -> str:
     """`1 added, 0 removed, 2 moved, 0 changed`: every kind, in KINDS' order."""
     return ", ".join(f"{plan.count(kind)} {kind}" for kind in KINDS)
