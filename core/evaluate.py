@@ -89,17 +89,27 @@ class _Row(NamedTuple):
 
 
 class Evaluator:
-    """A snapshot document's flags compiled for evaluation; build one per snapshot."""
+    """A snapshot document's flags compiled for evaluation; build one per snapshot.
+
+    What does not depend on the context (no rules, gated by nothing that has any) is
+    evaluated once per environment and application, when first asked; a call evaluates
+    only the rest."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
         flags: Mapping[str, Mapping[str, Any]] = document["flags"]
         self._order = _topological(flags)
-        self._closures: dict[str, tuple[str, ...]] = {}
+        self._applications = frozenset(document["applications"])
         self._depends = {key: tuple(flag.get("depends_on", ())) for key, flag in flags.items()}
+        self._closures: dict[str, tuple[str, ...]] = {}
+        shared: dict[int, Mapping[str | None, Evaluation]] = {}
         self._rows: dict[str, dict[str, _Row]] = {
-            environment: {key: _row(flags, key, environment) for key in self._order}
+            environment: {key: _row(flags, key, environment, shared) for key in self._order}
             for environment in document["environments"]
         }
+        self._dynamic = {
+            environment: _dynamic(self._order, rows) for environment, rows in self._rows.items()
+        }
+        self._constants: dict[tuple[str, str | None], dict[str, Evaluation]] = {}
         self._targeted: dict[tuple[str, str | None], frozenset[str]] = {}
 
     def evaluate(
@@ -107,25 +117,44 @@ class Evaluator:
     ) -> Evaluation:
         """Flag `key` in `environment` for `application` (None: no application) and
         `context`; KeyError for an unknown flag or environment."""
+        constants = self._constants_in(environment, application)
+        known = constants.get(key)
+        if known is not None:
+            return known
         rows = self._rows[environment]
         row = rows[key]
         if not row.gates:
-            return _run(row, application, context, {})
+            return _run(row, application, context, constants)
         found: dict[str, Evaluation] = {}
         for dependency in self._closure(key):
-            found[dependency] = _run(rows[dependency], application, context, found)
+            known = constants.get(dependency)
+            found[dependency] = known or _run(rows[dependency], application, context, found)
         return found[key]
 
     def evaluate_all(
         self, environment: str, application: str | None, context: Context
     ) -> dict[str, Evaluation]:
         """Every flag in `environment` for `application` and `context`, each evaluated
-        once (in dependency order: a key's dependencies come before it)."""
+        at most once (a flag's dependencies before it)."""
         rows = self._rows[environment]
-        found: dict[str, Evaluation] = {}
-        for key in self._order:
+        found = dict(self._constants_in(environment, application))
+        for key in self._dynamic[environment]:
             found[key] = _run(rows[key], application, context, found)
         return found
+
+    def _constants_in(self, environment: str, application: str | None) -> dict[str, Evaluation]:
+        """What the flags that do not depend on the context serve in that cell."""
+        if application not in self._applications:
+            application = None  # an application the snapshot does not know: no cell of its own
+        constants = self._constants.get((environment, application))
+        if constants is None:
+            rows, dynamic = self._rows[environment], frozenset(self._dynamic[environment])
+            constants = {}
+            for key in self._order:
+                if key not in dynamic:
+                    constants[key] = _run(rows[key], application, {}, constants)
+            self._constants[(environment, application)] = constants
+        return constants
 
     def targeted(self, environment: str, application: str | None) -> frozenset[str]:
         """The keys whose value in that cell depends on the context: the row has rules, or
@@ -159,6 +188,17 @@ class Evaluator:
             closure = tuple(candidate for candidate in self._order if candidate in wanted)
             self._closures[key] = closure
         return closure
+
+
+def _dynamic(order: Sequence[str], rows: Mapping[str, _Row]) -> tuple[str, ...]:
+    """The keys whose evaluation may depend on the context (rules, or gated by such a key),
+    in evaluation order."""
+    dynamic: dict[str, None] = {}
+    for key in order:
+        row = rows[key]
+        if row.rules or any(dependency in dynamic for dependency, _, _ in row.gates):
+            dynamic[key] = None
+    return tuple(dynamic)
 
 
 def _run(
@@ -202,7 +242,14 @@ def _topological(flags: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
     return tuple(order)
 
 
-def _row(flags: Mapping[str, Mapping[str, Any]], key: str, environment: str) -> _Row:
+def _row(
+    flags: Mapping[str, Mapping[str, Any]],
+    key: str,
+    environment: str,
+    shared: dict[int, Mapping[str | None, Evaluation]],
+) -> _Row:
+    """Flag `key` in `environment`, compiled; `shared` keeps the cells of the rows without
+    rules of boolean flags, which the snapshot shares between flags."""
     flag = flags[key]
     variants: Mapping[str, Any] = flag["variants"]
     row: Mapping[str, Any] = flag["resolved"][environment]
@@ -220,8 +267,13 @@ def _row(flags: Mapping[str, Mapping[str, Any]], key: str, environment: str) -> 
         reason: Reason = "DEFAULT" if rules else _STATIC_REASON.get(found["source"], "STATIC")
         return Evaluation(found["variant"], variants[found["variant"]], reason)
 
-    cells: dict[str | None, Evaluation] = {None: cell(row)}
-    cells.update((app, cell(found)) for app, found in row["applications"].items())
+    plain = not rules and flag.get("type") == "boolean"
+    cells = shared.get(id(row)) if plain else None
+    if cells is None:
+        cells = {None: cell(row)}
+        cells.update((app, cell(found)) for app, found in row["applications"].items())
+        if plain:
+            shared[id(row)] = cells
     return _Row(tuple(gates), rules, cells)
 
 
@@ -413,16 +465,28 @@ _SEMVER: Final[Mapping[str, Callable[[semver.Version, semver.Version], bool]]] =
 
 
 def _semver(operator: str, version: str) -> Test:
+    """The `semver` test; its outcome per text is kept (a few versions recur), at most
+    `_KEPT` of them."""
     compare = _SEMVER[operator]
     wanted = parse_version(version)
+    kept: dict[str, bool] = {}
 
     def test(value: Any) -> bool:
-        if wanted is None or not isinstance(value, str):
+        if not isinstance(value, str):
             return False
-        found = parse_version(value)
-        return found is not None and compare(found, wanted)
+        known = kept.get(value)
+        if known is None:
+            found = parse_version(value)
+            known = found is not None and wanted is not None and compare(found, wanted)
+            if len(kept) >= _KEPT:
+                kept.clear()
+            kept[value] = known
+        return known
 
     return test
+
+
+_KEPT: Final = 1024
 
 
 @functools.lru_cache(maxsize=4096)

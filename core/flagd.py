@@ -7,8 +7,8 @@ The meaning is that of `core.evaluate` (snapshot format 2), as the flagd evaluat
 project pins decides it: openfeature-flagd-core 2.0.0 over panzi-json-logic 1.0.1
 (tests/core/test_evaluate.py holds the two equal on generated flags and contexts).
 
-A flag's `variants` are its typed variants (a format-1 snapshot's flags are boolean:
-`on`/`off`), its `defaultVariant` the environment cell's variant. Its `targeting`, only
+A flag's `variants` are its typed variants (boolean flags: `on` true, `off` false), its
+`defaultVariant` the environment cell's variant. Its `targeting`, only
 where the value is not that variant for every context, is one JsonLogic `if` that returns
 a variant name, in the order of evaluation:
 
@@ -50,7 +50,6 @@ from core.canonical import serialize
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
 ATTRIBUTE: Final = "application"  # the evaluation-context attribute targeting reads
-VARIANTS: Final = {"on": True, "off": False}
 FLAGD_CORE_VERSION: Final = "2.0.0"  # openfeature-flagd-core, whose meaning this follows
 
 Logic = str | dict[str, Any]  # a variant name, or JsonLogic that gives one
@@ -82,15 +81,13 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
 
 
 def _off(flag: Mapping[str, Any]) -> str | None:
-    off: str | None = flag.get("off", "off")  # format 1: boolean, `off`
+    off: str | None = flag["off"]
     return off
 
 
 def _variant(cell: Mapping[str, Any]) -> str:
-    if "variant" in cell:
-        variant: str = cell["variant"]
-        return variant
-    return "on" if cell["value"] else "off"  # format 1
+    variant: str = cell["variant"]
+    return variant
 
 
 class _Environment:
@@ -102,6 +99,7 @@ class _Environment:
         self.flags = flags
         self.environment = environment
         self.applications = applications
+        self._dependencies = _acyclic(flags)
         self._static: dict[str, bool] = {}
         self._fixed: dict[tuple[str, str | None], str] = {}
         self._logic: dict[str, Logic] = {}
@@ -112,18 +110,14 @@ class _Environment:
         default = _variant(flag["resolved"][self.environment])
         definition: dict[str, Any] = {
             "state": "ENABLED",
-            "variants": flag.get("variants", VARIANTS),
+            "variants": flag["variants"],
             "defaultVariant": default,
         }
         logic = self.logic(key)
         if isinstance(logic, str):
             if logic != default:
                 definition["targeting"] = {"if": [True, logic]}
-        elif (
-            self.static(key)
-            and flag.get("type", "boolean") == "boolean"
-            and logic["if"][-1] == default
-        ):
+        elif self.static(key) and flag["type"] == "boolean" and logic["if"][-1] == default:
             definition["targeting"] = {"if": [*logic["if"][:-1], None]}
         else:
             definition["targeting"] = logic
@@ -134,8 +128,8 @@ class _Environment:
         if _off(self.flags[key]) is None:
             return []
         found = []
-        for dependency in self.flags[key].get("depends_on", ()):
-            off = _off(self.flags[dependency]) if dependency in self.flags else None
+        for dependency in self._dependencies[key]:
+            off = _off(self.flags[dependency])
             if off is not None:
                 found.append((dependency, off))
         return found
@@ -145,7 +139,7 @@ class _Environment:
         known = self._static.get(key)
         if known is None:
             row = self.flags[key]["resolved"][self.environment]
-            known = not row.get("rules") and all(self.static(d) for d, _ in self.gates(key))
+            known = not row["rules"] and all(self.static(d) for d, _ in self.gates(key))
             self._static[key] = known
         return known
 
@@ -193,6 +187,30 @@ class _Environment:
         fallback = _variant(row)
         served = {app: _variant(cell) for app, cell in row["applications"].items()}
         return _chain([*branches, *_application_branches(served, fallback)], fallback)
+
+
+def _acyclic(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Each flag's dependencies that exist, less any that would close a cycle: core.verify
+    refuses a snapshot with one, but its definitions are still written first."""
+    kept: dict[str, list[str]] = {}
+    done: dict[str, bool] = {}  # False while a flag's dependencies are being visited
+    for root in sorted(flags):
+        if root in done:
+            continue
+        done[root], kept[root] = False, []
+        stack = [(root, iter(flags[root]["depends_on"]))]
+        while stack:
+            key, pending = stack[-1]
+            dependency = next(pending, None)
+            if dependency is None:
+                stack.pop()
+                done[key] = True
+            elif dependency in flags and done.get(dependency) is not False:
+                kept[key].append(dependency)
+                if dependency not in done:
+                    done[dependency], kept[dependency] = False, []
+                    stack.append((dependency, iter(flags[dependency]["depends_on"])))
+    return kept
 
 
 def _chain(branches: Sequence[Branch], fallback: Any) -> Logic:

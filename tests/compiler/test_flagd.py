@@ -28,11 +28,12 @@ REVISION = "content-0123456789ab"
 
 
 def snapshot(rows: dict[str, tuple[bool, dict[str, bool]]], apps: list[str]) -> dict[str, Any]:
-    """A snapshot with one environment, `production`, and one flag per row: its
-    environment-wide value and its value per application (what flagd.definitions reads)."""
+    """A snapshot (format 2) with one environment, `production`, and one boolean flag
+    without rules per row: its environment-wide value and its value per application (what
+    flagd.definitions reads). Typed flags, rules and dependencies: tests/core/test_evaluate.py."""
 
     def cell(value: bool) -> dict[str, Any]:
-        return {"value": value, "source": "default"}
+        return {"variant": "on" if value else "off", "value": value, "source": "default"}
 
     return {
         "revision": REVISION,
@@ -41,9 +42,14 @@ def snapshot(rows: dict[str, tuple[bool, dict[str, bool]]], apps: list[str]) -> 
         "flags": {
             key: {
                 "owner": f"team-{key}",
+                "type": "boolean",
+                "variants": {"off": False, "on": True},
+                "off": "off",
+                "depends_on": [],
                 "resolved": {
                     "production": {
                         **cell(value),
+                        "rules": [],
                         "applications": {app: cell(per_app[app]) for app in apps},
                     }
                 },
@@ -143,10 +149,16 @@ def check_against_snapshot(out: Path) -> None:
 
 
 def check_flag(emitted: dict[str, Any], flag: dict[str, Any], environment: str, rev: str) -> None:
+    """The variants, default and metadata; and for a boolean flag without rules or
+    dependencies, format 1's targeting. What flagd makes of any other targeting is held to
+    core.evaluate by tests/core/test_evaluate.py."""
     row = flag["resolved"][environment]
     variant = {True: "on", False: "off"}
-    assert emitted["defaultVariant"] == variant[row["value"]]
+    assert emitted["variants"] == flag["variants"]
+    assert emitted["defaultVariant"] == row["variant"]
     assert emitted["metadata"] == {"owner": flag["owner"], "revision": rev}
+    if flag["type"] != "boolean" or row["rules"] or flag["depends_on"]:
+        return
     differing = sorted(
         app for app, cell in row["applications"].items() if cell["value"] != row["value"]
     )
