@@ -45,7 +45,9 @@ def normalized(key: str, flag: Flag, rules: list[Rule]) -> list[dict[str, Any]]:
 
 
 def _rule(key: str, flag: Flag, rule: Rule) -> dict[str, Any]:
-    when = {attribute: condition(value) for attribute, value in (rule.when or {}).items()}
+    # Sorted, as the snapshot's canonical JSON has them: the same order whether a rule is
+    # read from a file or from a snapshot.
+    when = {attribute: condition(value) for attribute, value in sorted((rule.when or {}).items())}
     if rule.serve is not None:
         return {"when": when, "serve": rule.serve}
     weights = rule.rollout or {}
@@ -64,7 +66,7 @@ def condition(value: Any) -> dict[str, Any]:
     found = value.model_dump(by_alias=True, exclude_none=True)
     if "semver" in found:
         found["semver"] = list(split_semver(found["semver"]))
-    return found
+    return dict(sorted(found.items()))
 
 
 def split_semver(text: str) -> tuple[str, str]:

@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar, cast
 
 import orjson
 
 from core import flagd, verify
 from core.bodies import Body, body, json_body
+from core.evaluate import Evaluator
 from core.layout import AUDIT, FLAGD, SNAPSHOT
 from core.regular import NotRegularFile, read_regular_file
 
@@ -98,6 +99,20 @@ class Snapshot:
         }
 
     @functools.cached_property
+    def evaluator(self) -> Evaluator:
+        """The flags compiled for evaluation in a context (`core.evaluate`)."""
+        return Evaluator(self.document)
+
+    def evaluated_flat(
+        self, environment: str, application: str | None, context: Mapping[str, Any]
+    ) -> Body:
+        """The flat map with each flag evaluated for `context` (never kept: one per
+        context)."""
+        found = self.evaluator.evaluate_all(environment, application, context)
+        values = {key: found[key].value for key in self.keys}
+        return json_body(self._flat_document(environment, application, values))
+
+    @functools.cached_property
     def flagd_definitions(self) -> dict[str, Body]:
         """flagd's flag definitions per environment, the bytes `flagc build` writes to
         OUT/flagd/ (`core.flagd`), for flagd's HTTP sync to poll."""
@@ -108,11 +123,19 @@ class Snapshot:
         values = {
             key: cell(flag, environment, application)["value"] for key, flag in self.flags.items()
         }
+        return self._flat_document(environment, application, values)
+
+    def _flat_document(
+        self, environment: str, application: str | None, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A flat map: the values, and `targeted`, the flags whose value in that cell
+        depends on the context (without a context, each such flag shows its cell's value)."""
         return {
             "environment": environment,
             "application": application,
             "revision": self.revision,
             "flags": values,
+            "targeted": sorted(self.evaluator.targeted(environment, application)),
         }
 
     def memo(self, key: tuple[Any, ...], make: Callable[[], Body]) -> Body:
@@ -133,6 +156,27 @@ class Snapshot:
     @functools.cached_property
     def _kept(self) -> _Kept:
         return _Kept()
+
+    def per_cell(
+        self, name: str, environment: str, application: str | None, make: Callable[[], T]
+    ) -> T:
+        """A value derived once per cell (a known environment, and application or None) and
+        kept with this snapshot: at most one per `name` and cell, so bounded by the grid."""
+        key = (name, environment, application)
+        found = self._per_cell.get(key, _MISSING)
+        if found is _MISSING:
+            found = make()
+            with _MEMO_LOCK:
+                found = self._per_cell.setdefault(key, found)
+        return cast(T, found)
+
+    @functools.cached_property
+    def _per_cell(self) -> dict[tuple[str, str, str | None], object]:
+        return {}
+
+
+T = TypeVar("T")
+_MISSING: Final = object()
 
 
 _MEMO_LOCK = threading.Lock()
@@ -160,10 +204,11 @@ class _Kept:
 
 
 def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> dict[str, Any]:
-    """The resolved value and source of one flag in one environment (and application)."""
+    """The resolved variant, value and source of one flag in one environment (and
+    application)."""
     row: dict[str, Any] = flag["resolved"][environment]
     if application is None:
-        return {"value": row["value"], "source": row["source"]}
+        return {"variant": row["variant"], "value": row["value"], "source": row["source"]}
     found: dict[str, Any] = row["applications"][application]
     return found
 
@@ -227,7 +272,8 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snap
     if found is not None:
         expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
         _verified(verify.flagd_problems, expected, found)
-    _ = snapshot.flat_maps, snapshot.flagd_definitions  # computed now, off the request path
+    # Computed now, off the request path.
+    _ = snapshot.evaluator, snapshot.flat_maps, snapshot.flagd_definitions
     return snapshot
 
 

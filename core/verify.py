@@ -388,7 +388,7 @@ def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict
     """Each flag's resolution by the compiler, for the flags whose `resolved` is exactly it."""
     found: dict[str, Resolution] = {}
     shared: dict[Row, dict[str, Any]] = {}  # a large snapshot has few distinct rows
-    known: dict[int, bytes] = {}  # their bytes, by id() of a row that `shared` keeps alive
+    known: dict[int, tuple[Any, bytes]] = {}  # rows' bytes by id(), each with its row
     for key, flag in flags.items():
         where = f"snapshot.json: flags.{key}"
         if flag["key"] != key:
@@ -433,7 +433,7 @@ def _first_mismatch(
     resolved: Mapping[str, Any],
     expected: Mapping[str, dict[str, Any]],
     grid: Grid,
-    known: dict[int, bytes],
+    known: dict[int, tuple[Any, bytes]],
 ) -> str | None:
     """Where `resolved` differs from the compiler's rows (or lacks a cell, or has one too
     many), as a message; None when it is exactly them. Rows are compared as canonical
@@ -442,10 +442,11 @@ def _first_mismatch(
         return f"names environments {sorted(resolved)}, not {list(grid.environments)}"
     for environment in grid.environments:
         wanted = expected[environment]
-        data = known.get(id(wanted))
-        if data is None:
-            data = known[id(wanted)] = serialize(wanted)
-        if serialize(resolved[environment]) != data:
+        # Kept with its row, so that no other row can take its id() while it is a key.
+        found = known.get(id(wanted))
+        if found is None:
+            found = known[id(wanted)] = (wanted, serialize(wanted))
+        if serialize(resolved[environment]) != found[1]:
             return _differing(environment, resolved[environment], wanted, grid.applications)
     return None
 

@@ -411,6 +411,9 @@ PROBLEM_STATUSES: Final = {
 }
 
 
+FLAG_VALUE: Final = {"type": ["boolean", "string", "number", "object"]}
+
+
 def _schemas() -> Schema:
     cell = _ref("SnapshotCell")
     nullable_name = {"oneOf": [NAME, {"type": "null"}]}
@@ -429,12 +432,23 @@ def _schemas() -> Schema:
         "FlatMap": {
             "type": "object",
             "additionalProperties": False,
-            "required": ["environment", "application", "revision", "flags"],
+            "required": ["environment", "application", "revision", "flags", "targeted"],
             "properties": {
                 "environment": NAME,
                 "application": nullable_name,
                 "revision": {"type": "string"},
-                "flags": _ref("SnapshotValues"),
+                "flags": {
+                    "description": "Each flag's value: without context, the cell's value; "
+                    "with context parameters, evaluated for that context.",
+                    "type": "object",
+                    "additionalProperties": FLAG_VALUE,
+                },
+                "targeted": {
+                    "description": "The flags whose value here depends on the context "
+                    "(their own rules, or a dependency's).",
+                    "type": "array",
+                    "items": NAME,
+                },
             },
         },
         "FlagList": {
@@ -540,15 +554,20 @@ def _ofrep_schemas() -> Schema:
             "required": ["key", "value", "variant", "reason", "metadata"],
             "properties": {
                 "key": {"type": "string"},
-                "value": {"type": "boolean"},
-                "variant": {"enum": ["on", "off"]},
-                "reason": {"enum": ["STATIC", "TARGETING_MATCH"]},
+                "value": FLAG_VALUE,
+                "variant": NAME,
+                "reason": {"enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"]},
                 "metadata": {
                     "type": "object",
                     "required": ["revision", "source"],
                     "properties": {
                         "revision": {"type": "string"},
                         "source": _snapshot_source(),
+                        "gatedBy": {
+                            "description": "The first direct dependency that is off for "
+                            "this context (the flag then serves its off variant).",
+                            "type": "string",
+                        },
                     },
                 },
             },

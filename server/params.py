@@ -5,8 +5,10 @@ a 400 naming the parameter, never a guess or a 500."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import falcon
+import orjson
 
 from core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from server.errors import Problem
@@ -20,6 +22,28 @@ def param(req: falcon.Request, name: str) -> str | None:
     if isinstance(value, list):
         raise Problem("invalid-parameter", f"Give {name} at most once.")
     return value
+
+
+def context(req: falcon.Request, reserved: frozenset[str]) -> dict[str, Any]:
+    """An evaluation context from the query parameters other than `reserved`, each given
+    at most once: a value that reads as a JSON number or boolean is that, any other is
+    the string as given (`seats=10` is 10, `plan=pro` is "pro", `beta=true` is true)."""
+    return {name: _scalar(param(req, name) or "") for name in req.params if name not in reserved}
+
+
+def _scalar(text: str) -> Any:
+    if _NUMBER_OR_BOOLEAN.fullmatch(text):
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:  # out of range: as given
+            return text
+        if isinstance(value, bool | int | float):
+            return value
+    return text
+
+
+# JSON's number grammar, and its two booleans: nothing else is read as other than a string.
+_NUMBER_OR_BOOLEAN = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false")
 
 
 def page(req: falcon.Request) -> Page:

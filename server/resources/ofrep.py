@@ -2,8 +2,10 @@
 OFREP provider, evaluate flags here.
 
 The evaluation context names the `environment` (required, unless the server has a default
-environment or the API key may read exactly one) and optionally the `application`; other
-attributes, `targetingKey` among them, are ignored: a flag's value depends on nothing else.
+environment or the API key may read exactly one) and optionally the `application`; its
+other attributes, `targetingKey` among them, are what flags' rules and rollouts read
+(`core.evaluate`). A flag whose value in that cell depends on no context is answered from a
+body made once per snapshot.
 Errors have OFREP's own JSON shapes (`errorCode`, `errorDetails`, and `key` for one flag),
 not problem+json: OpenFeature providers read them.
 """
@@ -17,6 +19,8 @@ import falcon
 import orjson
 
 from core.bodies import JSON, Body, json_body
+from core.canonical import serialize
+from core.evaluate import Evaluation
 from core.snapshot import Snapshot, cell
 from server.access import OFREP, allowed_environments
 from server.reading import MAX_BODY
@@ -76,13 +80,16 @@ class Single:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, key: str) -> None:
         snapshot = self._store.current
-        environment, application = target(req, snapshot, self._default, key)
+        environment, application, context = target(req, snapshot, self._default, key)
         if key not in snapshot.flags:
             raise OfrepError(falcon.HTTP_404, FLAG_NOT_FOUND, f"there is no flag {key!r}", key)
-        found = snapshot.memo(
-            ("ofrep", key, environment, application),
-            lambda: json_body(evaluation(snapshot, key, environment, application)),
-        )
+        if key in snapshot.evaluator.targeted(environment, application):
+            found = json_body(evaluation(snapshot, key, environment, application, context))
+        else:
+            found = snapshot.memo(
+                ("ofrep", key, environment, application),
+                lambda: json_body(evaluation(snapshot, key, environment, application, {})),
+            )
         resp.content_type = found.content_type
         resp.data = found.data
 
@@ -99,40 +106,84 @@ class Bulk:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         snapshot = self._store.current
-        environment, application = target(req, snapshot, self._default, None)
-        found = snapshot.memo(
-            ("ofrep-bulk", environment, application),
-            lambda: bulk_body(snapshot, environment, application),
-        )
+        environment, application, context = target(req, snapshot, self._default, None)
+        if snapshot.evaluator.targeted(environment, application):
+            found = bulk_body(snapshot, environment, application, context)
+        else:
+            found = snapshot.memo(
+                ("ofrep-bulk", environment, application),
+                lambda: bulk_body(snapshot, environment, application, {}),
+            )
         send(req, resp, found)
 
 
 def evaluation(
-    snapshot: Snapshot, key: str, environment: str, application: str | None
+    snapshot: Snapshot,
+    key: str,
+    environment: str,
+    application: str | None,
+    context: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """One flag's OFREP evaluation: the compiler's resolved value, and how it was decided."""
-    resolved = cell(snapshot.flags[key], environment, application)
-    value: bool = resolved["value"]
-    source: str = resolved["source"]
+    """One flag's OFREP evaluation for `context`: its value and variant, how it was decided
+    (`core.evaluate`'s reason) and, when a dependency is off for that context, which."""
+    found = snapshot.evaluator.evaluate(key, environment, application, context)
+    return _document(snapshot, key, environment, application, found)
+
+
+def _document(
+    snapshot: Snapshot, key: str, environment: str, application: str | None, found: Evaluation
+) -> dict[str, Any]:
+    source = cell(snapshot.flags[key], environment, application)["source"]
+    metadata = {"revision": snapshot.revision, "source": source}
+    if found.gated_by is not None:
+        metadata["gatedBy"] = found.gated_by
     return {
         "key": key,
-        "value": value,
-        "variant": "on" if value else "off",
-        "reason": "STATIC" if source == "default" else "TARGETING_MATCH",
-        "metadata": {"revision": snapshot.revision, "source": source},
+        "value": found.value,
+        "variant": found.variant,
+        "reason": found.reason,
+        "metadata": metadata,
     }
 
 
-def bulk_body(snapshot: Snapshot, environment: str, application: str | None) -> Body:
-    flags = [evaluation(snapshot, key, environment, application) for key in snapshot.keys]
+def bulk_body(
+    snapshot: Snapshot, environment: str, application: str | None, context: Mapping[str, Any]
+) -> Body:
+    """Every flag for `context`; the flags that do not depend on it are serialized once per
+    snapshot and spliced in."""
+    static = snapshot.per_cell(
+        "ofrep-static",
+        environment,
+        application,
+        lambda: _static_parts(snapshot, environment, application),
+    )
+    targeted = snapshot.evaluator.targeted(environment, application)
+    found = snapshot.evaluator.evaluate_all(environment, application, context) if targeted else {}
+    flags = [
+        _document(snapshot, key, environment, application, found[key])
+        if key in targeted
+        else orjson.Fragment(static[index])
+        for index, key in enumerate(snapshot.keys)
+    ]
     return json_body({"flags": flags, "metadata": {"revision": snapshot.revision}})
+
+
+def _static_parts(snapshot: Snapshot, environment: str, application: str | None) -> list[bytes]:
+    """Each flag's evaluation with no context, serialized canonically, in key order: the
+    parts of a bulk answer that no context changes."""
+    found = snapshot.evaluator.evaluate_all(environment, application, {})
+    return [
+        serialize(_document(snapshot, key, environment, application, found[key]))
+        for key in snapshot.keys
+    ]
 
 
 def target(
     req: falcon.Request, snapshot: Snapshot, default: str | None, key: str | None
-) -> tuple[str, str | None]:
+) -> tuple[str, str | None, dict[str, Any]]:
     """The environment and application the request's context names, checked against the
-    snapshot and against the environments the API key may read."""
+    snapshot and against the environments the API key may read, and the context (with the
+    environment it was given, or the one chosen for it)."""
     context = read_context(req, key)
     scope = allowed_environments(req)
     environment = _name(context, "environment", key)
@@ -158,7 +209,7 @@ def target(
     application = _name(context, "application", key)
     if application is not None and application not in snapshot.applications:
         raise _unknown("application", application, snapshot.applications, key)
-    return environment, application
+    return environment, application, {**context, "environment": environment}
 
 
 def _default(scope: frozenset[str] | None, default: str | None) -> str | None:

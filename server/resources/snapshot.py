@@ -7,7 +7,7 @@ import falcon
 from core.snapshot import Snapshot
 from server.access import EVERY, SCOPED, require_environment
 from server.errors import Problem
-from server.params import param
+from server.params import context, param
 from server.send import send
 from server.store import Store
 
@@ -29,7 +29,9 @@ class Whole:
 class FlatMap:
     """`GET /api/v1/environments/{environment}/flags[?application=A]`, and the same answer
     at `.../environments/{environment}/applications/{application}/flags` (routed with the
-    suffix `application`): a path with no query string, which a static export can hold."""
+    suffix `application`): a path with no query string, which a static export can hold.
+    Any other query parameter is the evaluation context (`targetingKey=...`, attributes):
+    then each flag is evaluated for it, not kept."""
 
     access = SCOPED
 
@@ -49,6 +51,9 @@ class FlatMap:
     on_head_application = on_get_application
 
 
+_RESERVED = frozenset({"application"})  # the flat map's own parameter; the rest: context
+
+
 def _send_flat_map(
     req: falcon.Request,
     resp: falcon.Response,
@@ -60,6 +65,12 @@ def _send_flat_map(
     # Scope first: outside it, 403 whether the environment exists or not (names stay unknown).
     require_environment(req, environment)
     body = snapshot.flat_maps.get((environment, application))
+    given = context(req, _RESERVED)
+    if body is not None and given:
+        given["environment"] = environment
+        if application is not None:
+            given["application"] = application
+        body = snapshot.evaluated_flat(environment, application, given)
     if body is None:
         if environment not in snapshot.environments:
             raise Problem("unknown-environment", f"There is no environment {environment!r}.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import random
 import tempfile
 import threading
 import time
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import falcon.testing
 import pytest
@@ -32,6 +34,7 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
+from core.evaluate import Evaluator
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing
 from server.errors import PROBLEM_BASE, PROBLEM_JSON
@@ -148,17 +151,36 @@ def context(application: str | None) -> EvaluationContext:
 
 
 def evaluated(
-    client: OpenFeatureClient, expected: dict[str, bool], application: str | None
-) -> dict[str, bool]:
-    """What flagd's provider says of every flag in `expected`; the default asked for is the
-    opposite of the expected value, so that falling back to it cannot pass for agreement."""
-    found: dict[str, bool] = {}
+    client: OpenFeatureClient,
+    document: dict[str, Any],
+    expected: dict[str, Any],
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
+    """What flagd's provider says of every flag in `expected`, through the getter of the
+    flag's type; the default asked for differs from the expected value, so that falling
+    back to it cannot pass for agreement."""
+    given = {name: value for name, value in attributes.items() if name != "targetingKey"}
+    context = EvaluationContext(targeting_key=attributes.get("targetingKey"), attributes=given)
+    found: dict[str, Any] = {}
     for key, value in expected.items():
-        details = client.get_boolean_details(key, not value, context(application))
+        kind = document["flags"][key]["type"]
+        getter = getattr(client, f"get_{kind}_details")
+        details = getter(key, _other(value), context)
         assert details.error_code is None, details
-        assert details.variant == ("on" if details.value else "off"), details
+        assert document["flags"][key]["variants"][details.variant] == details.value, details
         found[key] = details.value
     return found
+
+
+def _other(value: Any) -> Any:
+    """A value of the same type as `value` that is not it."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, str):
+        return value + "?"
+    if isinstance(value, int | float):
+        return value + 1
+    return {"other": True} if value != {"other": True} else {}
 
 
 def compiled(out: Path) -> dict[str, Any]:
@@ -217,11 +239,13 @@ def test_the_provider_picks_up_a_rebuild(built: Built) -> None:
 # One resolution, three ways out ----------------------------------------------------------
 
 
-def three_ways_agree(out: Path) -> None:
-    """For every environment and application (and none): flagd's provider over the file,
-    the flat map and OFREP over a real Store give exactly what snapshot.json resolved, and
-    the server's flagd.json is the file byte for byte."""
+def three_ways_agree(out: Path, contexts: int = 5) -> None:
+    """For every environment and application (and none) and `contexts` generated contexts:
+    flagd's provider over the file, the flat map with the context and OFREP over a real
+    Store give exactly what `core.evaluate` gives (for a flag without rules: what
+    snapshot.json resolved), and the server's flagd.json is the file byte for byte."""
     document = compiled(out)
+    evaluator = Evaluator(document)
     store = Store(out)
     store.start()
     client = falcon.testing.TestClient(create_app(store))
@@ -230,28 +254,61 @@ def three_ways_agree(out: Path) -> None:
         assert client.simulate_get(URL.format(environment)).content == path.read_bytes()
         with flagd_client(path) as openfeature:
             for application in [None, *document["applications"]]:
-                expected = resolved(document, environment, application)
-                assert flat_map(client, environment, application) == expected
-                assert ofrep(client, environment, application) == expected
-                assert evaluated(openfeature, expected, application) == expected
+                static = resolved(document, environment, application)
+                untargeted = set(static) - evaluator.targeted(environment, application)
+                for attributes in generated_contexts(contexts):
+                    given = {**attributes, "environment": environment}
+                    if application is not None:
+                        given["application"] = application
+                    found = evaluator.evaluate_all(environment, application, given)
+                    expected = {key: found[key].value for key in static}
+                    assert {key: expected[key] for key in untargeted} == {
+                        key: static[key] for key in untargeted
+                    }
+                    assert flat_map(client, environment, application, attributes) == expected
+                    assert ofrep(client, environment, given) == expected
+                    assert evaluated(openfeature, document, expected, given) == expected
+
+
+def generated_contexts(count: int) -> list[dict[str, Any]]:
+    """`count` contexts, the same every run: a targeting key, and some of the attributes the
+    example flags' rules read, each a value that a query string carries unchanged."""
+    chance = random.Random(count)
+    choices = {
+        "country": ["NL", "BE", "DE", "US"],
+        "plan": ["free", "pro", "enterprise"],
+        "app_version": ["2.2.9", "2.3.0", "v2.4", "3.0.1"],
+        "email": ["ada@example.com", "bob@example.org"],
+        "seats": [1, 10, 50, 120],
+    }
+    found = []
+    for _ in range(count):
+        attributes: dict[str, Any] = {"targetingKey": f"user-{chance.randrange(10**6)}"}
+        for name, values in choices.items():
+            if chance.random() < 0.7:
+                attributes[name] = chance.choice(values)
+        found.append(attributes)
+    return found
 
 
 def flat_map(
-    client: falcon.testing.TestClient, environment: str, application: str | None
-) -> dict[str, bool]:
-    query = None if application is None else f"application={application}"
-    result = client.simulate_get(f"/api/v1/environments/{environment}/flags", query_string=query)
+    client: falcon.testing.TestClient,
+    environment: str,
+    application: str | None,
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
+    query = {**attributes, **({} if application is None else {"application": application})}
+    result = client.simulate_get(
+        f"/api/v1/environments/{environment}/flags", query_string=urlencode(query)
+    )
     assert result.status_code == 200, result.text
-    values: dict[str, bool] = result.json["flags"]
+    values: dict[str, Any] = result.json["flags"]
     return values
 
 
 def ofrep(
-    client: falcon.testing.TestClient, environment: str, application: str | None
-) -> dict[str, bool]:
-    attributes = {"targetingKey": "user-42", "environment": environment}
-    if application is not None:
-        attributes["application"] = application
+    client: falcon.testing.TestClient, environment: str, attributes: dict[str, Any]
+) -> dict[str, Any]:
     result = client.simulate_post("/ofrep/v1/evaluate/flags", json={"context": attributes})
     assert result.status_code == 200, result.text
     return {item["key"]: item["value"] for item in result.json["flags"]}
@@ -267,7 +324,7 @@ def test_three_ways_agree_for_the_example_tree(tmp_path: Path) -> None:
         str(path.relative_to(example)): path.read_text(encoding="utf-8")
         for path in example.rglob("*.yaml")
     }
-    three_ways_agree(built_in_git(tmp_path, files))
+    three_ways_agree(built_in_git(tmp_path, files), contexts=200)
 
 
 # Generated trees: every combination of overrides the flag format allows, without

@@ -17,11 +17,11 @@ SECOND = "Launch the new checkout on web in production\n\nApproved in CHG-1234."
 
 
 def on(source: str) -> dict[str, Any]:
-    return {"value": True, "source": source}
+    return {"variant": "on", "value": True, "source": source}
 
 
 def off(source: str) -> dict[str, Any]:
-    return {"value": False, "source": source}
+    return {"variant": "off", "value": False, "source": source}
 
 
 def item(key: str, **values: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +215,12 @@ def test_one_flag_in_full(client: falcon.testing.TestClient) -> None:
         "owner": "team-checkout",
         "tags": ["checkout", "q3"],
         "expires": None,
+        "type": "boolean",
+        "variants": {"on": True, "off": False},
+        "default": "off",
+        "off": "off",
         "enabled": False,
+        "rules": [],
         "applications": {"ios": True},
         "environments": {
             "staging": True, "production": {"enabled": False, "applications": {"web": True}}
@@ -225,18 +230,21 @@ def test_one_flag_in_full(client: falcon.testing.TestClient) -> None:
         "resolved": {
             "development": {
                 **off("default"),
+                "rules": [],
                 "applications": {
                     "web": off("default"), "ios": on("application"), "android": off("default")
                 },
             },
             "staging": {
                 **on("environment"),
+                "rules": [],
                 "applications": {
                     "web": on("environment"), "ios": on("environment"), "android": on("environment")
                 },
             },
             "production": {
                 **off("environment"),
+                "rules": [],
                 "applications": {
                     "web": on("environment-application"),
                     "ios": off("environment"),
