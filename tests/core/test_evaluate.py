@@ -7,7 +7,10 @@ built here by `make_flag`."""
 from __future__ import annotations
 
 import json
+import random
+import shutil
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -19,6 +22,7 @@ from json_logic.builtins import to_string
 from openfeature.contrib.tools.flagd.core import FlagdCore
 from openfeature.evaluation_context import EvaluationContext
 
+from compiler.cli import main
 from core import flagd
 from core.evaluate import Evaluation, Evaluator, bucket_hash, cat_text
 
@@ -214,6 +218,11 @@ OPERATORS = [  # attribute, operator, argument, the attribute's value, matches
     # flagd's `var`: a dotted name is a path into nested objects (the documented quirk).
     ("user.tier", "in", ["gold"], {"tier": "gold"}, True),
     ("name.length", "gt", 3, "abcd", True),
+    ("tags.1", "in", ["b"], ["a", "b"], True),
+    ("tags.01", "in", ["b"], ["a", "b"], False),
+    ("tags.9", "in", ["b"], ["a", "b"], False),
+    ("tags.x", "in", ["b"], ["a", "b"], False),
+    ("tags.x", "in", ["b"], 5, False),
 ]
 
 
@@ -636,7 +645,7 @@ def test_the_evaluator_serves_what_flagd_serves_from_our_definitions(
     evaluator = Evaluator(document)
     for environment in ENVIRONMENTS:
         core = oracle(document, environment)
-        for application in [None, *APPLICATIONS]:
+        for application in [None, *APPLICATIONS, "tv"]:  # tv: an application of no row
             for context in generated:
                 full = our_context(application, context)
                 every = evaluator.evaluate_all(environment, application, full)
@@ -661,3 +670,74 @@ def test_the_definitions_are_json_flagd_reads() -> None:
     gate = definition["flags"]["f"]["targeting"]["if"]
     assert gate[0] == {"===": [definition["flags"]["dep"]["targeting"], "off"]}
     assert gate[1:] == ["off", "on"]
+
+
+# End to end: `flagc build`'s snapshot and flagd files ---------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+TREES = {
+    "example": ROOT / "flags",
+    "typed-rules": ROOT / "tests" / "compiler" / "corpus" / "valid-typed-rules" / "flags",
+}
+NOISE = [None, True, False, 0, 1, 3, 12.5, 50, 1000, "zz", "", "2.3.0", "v3", "a@example.com"]
+
+
+def attribute_values(document: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Per attribute a rule of `document` reads, values worth trying: its rules' own
+    arguments (and a little beyond them) and some noise."""
+    found: dict[str, list[Any]] = {}
+    for flag in document["flags"].values():
+        for row in flag["resolved"].values():
+            for rule in row["rules"]:
+                if "by" in rule:
+                    found.setdefault(rule["by"], [])
+                for attribute, operators in rule["when"].items():
+                    values = found.setdefault(attribute, [])
+                    for operator, argument in operators.items():
+                        if operator in ("in", "not"):
+                            values.extend(argument)
+                        elif operator == "semver":
+                            values.extend([argument[1], f"{argument[1]}-rc.1", "99.0"])
+                        elif operator in ("starts_with", "ends_with"):
+                            values.extend([f"x{argument}", f"{argument}x"])
+                        else:
+                            values.extend([argument, argument + 1, argument - 0.5])
+    return {attribute: [*values, *NOISE] for attribute, values in found.items()}
+
+
+def sample_contexts(document: Mapping[str, Any], count: int) -> list[dict[str, Any]]:
+    generator = random.Random(15)
+    values = attribute_values(document)
+    contexts = []
+    for index in range(count):
+        context: dict[str, Any] = {"targetingKey": f"user-{index}"}
+        for attribute, pool in values.items():
+            if generator.random() < 0.75:
+                context[attribute] = generator.choice(pool)
+        contexts.append(context)
+    return contexts
+
+
+@pytest.mark.parametrize("tree", TREES.values(), ids=TREES.keys())
+def test_a_built_tree_is_served_alike_by_the_evaluator_and_by_flagd(
+    tree: Path, tmp_path: Path
+) -> None:
+    folder = shutil.copytree(tree, tmp_path / "flags")
+    assert main(["build", str(folder), "-o", str(tmp_path / "out")]) == 0
+    document = json.loads((tmp_path / "out" / "snapshot.json").read_bytes())
+    evaluator = Evaluator(document)
+    contexts = sample_contexts(document, 200)
+    reasons: set[str] = set()
+    for environment in document["environments"]:
+        core = FlagdCore()
+        core.set_flags((tmp_path / "out" / "flagd" / f"{environment}.json").read_text())
+        for application in [None, *document["applications"]]:
+            for context in contexts:
+                full = our_context(application, context)
+                every = evaluator.evaluate_all(environment, application, full)
+                for key, flag in document["flags"].items():
+                    found = every[key]
+                    reasons.add(found.reason)
+                    theirs = ask_flagd(core, flag["type"], key, application, full)
+                    assert theirs == (found.variant, found.value), (key, environment, context)
+    assert {"TARGETING_MATCH", "SPLIT", "DEFAULT"} <= reasons
