@@ -1,11 +1,10 @@
 """Evaluation of a snapshot's flags (format 2) for one evaluation context.
 
 `Evaluator(document)` compiles every flag's rows once, when a snapshot loads, into tuples
-and closures; `evaluate` and `evaluate_all` then only run them. The rules are those of
-/work/notes/ir-spec.md, and each outcome is what flagd serves from `core.flagd`'s
-definitions (openfeature-flagd-core 2.0.0 with panzi-json-logic 1.0.1, the versions the
-project pins; tests/core/test_evaluate.py holds the two equal on generated flags and
-contexts):
+and closures (ValueError if the dependencies have a cycle); `evaluate` and `evaluate_all`
+then only run them. Each outcome is what flagd serves from `core.flagd`'s definitions
+(openfeature-flagd-core 2.0.0 with panzi-json-logic 1.0.1, the versions the project pins;
+tests/core/test_evaluate.py holds the two equal on generated flags and contexts):
 
 1. Gating: for each direct dependency d in `depends_on` order that has an `off` variant,
    d is evaluated (same environment, application and context); the first d that serves its
@@ -14,7 +13,7 @@ contexts):
 2. The row's rules in order: the first whose every condition holds serves its variant
    (TARGETING_MATCH) or its rollout's bucket (SPLIT).
 3. Else the cell's variant (the application's cell, or the environment's when there is no
-   application or the row does not name it): DEFAULT if the row has rules, else STATIC
+   application or the snapshot does not know it): DEFAULT if the row has rules, else STATIC
    where the cell's source is "default" and TARGETING_MATCH otherwise.
 
 Each flag is evaluated at most once per call: dependencies come first in a topological
@@ -31,7 +30,8 @@ Conditions, each false when the attribute is absent or null:
   string) and compares so.
 - `semver`: the attribute is a string that flagd's `sem_ver` reads as a version (a leading
   v/V dropped, 1 and 1.2 padded to 1.0.0 and 1.2.0, then semver 3's parse) and compares
-  so; `^` is the same major, `~` the same major and minor. A number is not a version.
+  so; `^` is the same major, `~` the same major and minor. A number is not a version, and
+  what is not a version matches no operator, `!=` included.
 - a rollout's `by` must be present (not null); its bucketing value is the string flagd's
   JsonLogic `cat` makes of [seed, ":", value] (ints in full, floats as `%.15g`, but
   booleans as "True" and "False"; lists joined by commas; objects as `[object Object]`),
@@ -44,8 +44,9 @@ Quirks that remain, as flagd decides them (and so here):
   takes an index or `length`.
 - flagd overwrites a context attribute `$flagd` with its own (flag key, timestamp); rules
   on `$flagd...` mean something else there.
-- A bucketing value that is not valid Unicode (a lone surrogate, which no JSON request
-  carries) makes flagd's `fractional` fail; here it raises UnicodeEncodeError.
+- A bucketing value that is not valid Unicode (a lone surrogate, which orjson refuses in a
+  request) makes flagd's `fractional` fail, and flagd then serves the default variant;
+  here that rule does not match. The one place where the two part.
 
 Values are the snapshot's own objects (an object flag's dict is shared): read, never change
 them.
@@ -63,8 +64,6 @@ import semver
 Reason = Literal["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"]
 Context = Mapping[str, Any]
 Test = Callable[[Any], bool]
-
-_ABSENT: Final = object()
 
 
 class Evaluation(NamedTuple):
@@ -160,6 +159,8 @@ class Evaluator:
         """The keys whose value in that cell depends on the context: the row has rules, or
         the flag can be gated (it has an `off`, and the cell's variant is not it) by a
         direct dependency that has an `off` and is itself targeted in that cell."""
+        if application not in self._applications:
+            application = None  # as in _constants_in: no cell of its own, no entry of its own
         cached = self._targeted.get((environment, application))
         if cached is not None:
             return cached
@@ -313,7 +314,10 @@ def _rule(rule: Mapping[str, Any], variants: Mapping[str, Any]) -> _Rule:
         value = by(context)
         if value is None:
             return None
-        return buckets(prefix + cat_text(value))
+        try:
+            return buckets(prefix + cat_text(value))
+        except UnicodeEncodeError:  # a lone surrogate: see the module's quirks
+            return None
 
     return roll
 

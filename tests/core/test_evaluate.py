@@ -741,3 +741,22 @@ def test_a_built_tree_is_served_alike_by_the_evaluator_and_by_flagd(
                     theirs = ask_flagd(core, flag["type"], key, application, full)
                     assert theirs == (found.variant, found.value), (key, environment, context)
     assert {"TARGETING_MATCH", "SPLIT", "DEFAULT"} <= reasons
+
+
+def test_a_bucketing_value_that_is_not_unicode_does_not_match_the_rollout() -> None:
+    rules = {e: [rollout([("on", 100), ("off", 0)], by="account")] for e in ENVIRONMENTS}
+    evaluator = Evaluator(make_document({"f": make_flag(rules=rules)}))
+    found = evaluator.evaluate("f", "production", None, {"account": "\ud800"})
+    assert found == Evaluation("off", False, "DEFAULT")
+
+
+def test_an_unknown_application_has_the_environments_cell_and_no_cache_of_its_own() -> None:
+    flags = {"f": make_flag(rules=COUNTRY_RULE), "g": make_flag(applications=ON_IN_WEB)}
+    evaluator = Evaluator(make_document(flags))
+    for name in ("tv", "radio"):
+        assert evaluator.targeted("production", name) == evaluator.targeted("production", None)
+        assert evaluator.evaluate_all("production", name, {}) == evaluator.evaluate_all(
+            "production", None, {}
+        )
+    with pytest.raises(KeyError):
+        evaluator.evaluate_all("nowhere", None, {})
