@@ -348,3 +348,71 @@ def test_text_and_json_tell_the_same_changes(
     assert [f"Author: {e['author']['name']} <{e['author']['email']}>" for e in entries] == [
         line for line in text.splitlines() if line.startswith("Author:")
     ]
+
+
+BUTTON = """description: Colour of the checkout button
+owner: team-growth
+type: string
+variants: {blue: "#1f6feb", green: "#2da44e"}
+default: blue
+off: blue
+environments:
+  production:
+    applications:
+      web: green
+rules:
+  - when: {plan: {not: [free]}}
+    serve: green
+  - rollout: {green: 10, blue: 90}
+"""
+
+
+def test_text_of_typed_values_rules_and_rollouts(
+    git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str]
+) -> None:
+    scripted = Scripted(*git_repo)
+    scripted.commit("Add the button", {"_project.yaml": PROJECT, "button.yaml": BUTTON})
+    made = scripted.commit(
+        "Roll green out to a quarter, and to the web everywhere",
+        {
+            "button.yaml": BUTTON.replace("green: 10, blue: 90", "green: 25, blue: 75").replace(
+                "environments:\n  production:\n",
+                "applications:\n  web: green\nenvironments:\n"
+                "  staging:\n    rules: []\n  production:\n",
+            )
+        },
+    )
+    code, out, err = run(["audit", "button", str(scripted.flags)], capsys)
+    assert (code, err) == (0, "")
+    newest, created = out.split("\n\ncommit ")
+    assert newest.startswith(f"commit {made.sha} (modified) button.yaml\n")
+    assert newest.endswith(
+        "    Roll green out to a quarter, and to the web everywhere\n\n"
+        "  development/web: blue -> green\n"
+        "  staging/web: blue -> green\n"
+        "  development, production: rollout of green 10% -> 25% (moves 15% of users)\n"
+        "  staging: rules removed\n"
+        '  applications.web: (absent) -> "green"\n'
+        "  environments.staging.rules: (absent) -> []\n"
+        '  rules: [{"when": {"plan": {"not": ["free"]}}, "serve": "green"}, '
+        '{"rollout": {"green": 10, "blue": 90}}] -> [{"when": {"plan": {"not": ["free"]}}, '
+        '"serve": "green"}, {"rollout": {"green": 25, "blue": 75}}]'
+    )
+    assert created.endswith(
+        "  serves blue: development, development/web, development/ios, development/android, "
+        "staging, staging/web, staging/ios, staging/android, production, production/ios, "
+        "production/android\n"
+        "  serves green: production/web\n"
+        "  development, staging, production: new rule 1 (plan not free) serves green\n"
+        "  development, staging, production: new rule 2 (everyone) rolls out green 10%, blue 90%\n"
+        '  default: (absent) -> "blue"\n'
+        '  description: (absent) -> "Colour of the checkout button"\n'
+        '  environments.production.applications.web: (absent) -> "green"\n'
+        '  off: (absent) -> "blue"\n'
+        '  owner: (absent) -> "team-growth"\n'
+        '  rules: (absent) -> [{"when": {"plan": {"not": ["free"]}}, "serve": "green"}, '
+        '{"rollout": {"green": 10, "blue": 90}}]\n'
+        '  type: (absent) -> "string"\n'
+        '  variants.blue: (absent) -> "#1f6feb"\n'
+        '  variants.green: (absent) -> "#2da44e"\n'
+    )

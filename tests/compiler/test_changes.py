@@ -163,3 +163,30 @@ def test_changed_values(
 )
 def test_a_cell_is_named_as_people_write_it(change: ValueChange, name: str) -> None:
     assert change.cell == name
+
+
+@pytest.mark.parametrize(
+    ("change", "turns"),
+    [
+        (ValueChange("production", None, False, True), "on"),
+        (ValueChange("production", None, True, None), "off"),
+        (ValueChange("production", None, None, False), None),
+        (ValueChange("production", None, "blue", "green", "blue", "blue"), "on"),
+        (ValueChange("production", None, "green", "blue", "blue", "blue"), "off"),
+        (ValueChange("production", None, "green", "red", "blue", "blue"), None),
+        (ValueChange("production", None, "blue", "green", None, None), None),
+        (ValueChange("production", None, None, "blue", None, None), "on"),
+    ],
+    ids=[
+        "boolean-on",
+        "boolean-removed",
+        "boolean-added-off",
+        "from-off-variant",
+        "to-off-variant",
+        "between-variants",
+        "no-off-variant",
+        "added-without-off",
+    ],
+)
+def test_turning_on_and_off(change: ValueChange, turns: str | None) -> None:
+    assert (change.turns_on, change.turns_off) == (turns == "on", turns == "off")

@@ -251,3 +251,75 @@ def test_a_shallow_clone_says_why_the_base_is_missing(
     code, _, err = run(["diff", "HEAD~1", "--dir", str(clone / FLAGS)], capsys)
     assert code == 2
     assert err.endswith("; this clone is shallow: fetch it first\n")
+
+
+# Rules, rollouts and typed values
+
+BUTTON = """description: Colour of the checkout button
+owner: team-growth
+type: string
+variants:
+  blue: "#1f6feb"
+  green: "#2da44e"
+default: blue
+off: blue
+environments:
+  staging: green
+  production:
+    default: blue
+    rules:
+      - when:
+          country: [NL, BE]
+        serve: blue
+      - rollout: {green: 10, blue: 90}
+"""
+BUTTON_HEAD = (
+    BUTTON.replace("serve: blue", "serve: green").replace(
+        "green: 10, blue: 90", "green: 25, blue: 75"
+    )
+    + "    applications:\n      web: green\n"
+)
+
+
+def test_rule_and_rollout_changes_text_and_markdown(
+    git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str], update_golden: bool
+) -> None:
+    root, git = git_repo
+    folder = write_tree(root / FLAGS, {"_project.yaml": PROJECT, "growth/button.yaml": BUTTON})
+    commit(git, "base")
+    change(folder, {"growth/button.yaml": BUTTON_HEAD})
+    commit(git, "the pull request")
+    outputs = {}
+    for form, suffix in (("text", "txt"), ("markdown", "md")):
+        argv = ["diff", "HEAD~1", "HEAD", "--dir", str(folder), "--format", form]
+        code, out, err = run(argv, capsys)
+        assert (code, err) == (0, "")
+        # The commits' SHAs differ from run to run.
+        outputs[suffix] = out.split("\n", 1)[1]
+        check_golden(f"rules.{suffix}", outputs[suffix], update_golden)
+    assert (
+        "    production: rule 1 (country in NL, BE) now serves green (was blue)\n"
+        "    production: rollout of green 10% -> 25% (moves 15% of users)\n"
+        "    production/web: blue -> green\n"
+    ) in outputs["txt"]
+    assert outputs["txt"].endswith(
+        "0 added, 0 removed, 0 moved, 1 changed; 1 value changes in production; "
+        "2 rule changes in production\n"
+    )
+    assert "| production | 1 | 1 | 0 | 2 |" in outputs["md"]
+    document = plan_json(["diff", "HEAD~1", "HEAD", "--dir", str(folder)], capsys)
+    (button,) = document["flags"]
+    assert button["values"] == [
+        {
+            "environment": "production",
+            "application": "web",
+            "cell": "production/web",
+            "from": "blue",
+            "to": "green",
+        }
+    ]
+    assert [(r["change"], r["rule"], r["moves"], r["rebucketed"]) for r in button["rules"]] == [
+        ("serve", 1, 100, False),
+        ("rollout", 2, 15, False),
+    ]
+    assert button["rules"][1]["text"] == "rollout of green 10% -> 25% (moves 15% of users)"

@@ -8,6 +8,7 @@ import pytest
 
 from compiler.changes import FieldChange
 from compiler.plan import FlagChange, Label, plan
+from compiler.render.plan_text import render
 from tests.compiler.helpers import compiled, plan_of
 from tests.conftest import PROJECT
 
@@ -292,3 +293,82 @@ def test_plan_is_deterministic(tmp_path: Path) -> None:
     first = plan_of(tmp_path / "first", base, head)
     assert first == plan_of(tmp_path / "second", base, head)
     assert [change.key for change in first.flags] == sorted(f"f{i}" for i in range(20))
+
+
+TYPED = """description: Colour
+owner: team-a
+type: string
+variants: {blue: "#1", green: "#2", red: "#3"}
+default: blue
+off: blue
+environments:
+  development: green
+  staging: green
+"""
+NO_OFF = TYPED.replace("off: blue\n", "")
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        pytest.param(
+            TYPED.replace("development: green", "development: red"),
+            {"development": (4, 0, 0)},
+            id="another-variant-is-a-change",
+        ),
+        pytest.param(
+            TYPED.replace("staging: green", "staging: blue"), {"staging": (4, 0, 4)}, id="to-off"
+        ),
+        pytest.param(TYPED + "  production: green\n", {"production": (4, 4, 0)}, id="from-off"),
+        pytest.param(
+            NO_OFF + "  production: green\n",
+            {"production": (4, 0, 0)},
+            id="never-off-without-an-off-variant",
+        ),
+    ],
+)
+def test_typed_values_turn_on_and_off_against_the_off_variant(
+    tmp_path: Path, head: str, expected: dict[str, tuple[int, int, int]]
+) -> None:
+    base = NO_OFF if "off:" not in head else TYPED
+    result = plan_of(
+        tmp_path,
+        {"_project.yaml": PROJECT, "c.yaml": base},
+        {"_project.yaml": PROJECT, "c.yaml": head},
+    )
+    counts = {
+        row.environment: (row.changes, row.on, row.off)
+        for row in result.by_environment()
+        if row.changes
+    }
+    assert counts == expected
+
+
+def test_typed_values_read_as_variant_names(tmp_path: Path) -> None:
+    result = plan_of(
+        tmp_path,
+        {"_project.yaml": PROJECT, "c.yaml": TYPED},
+        {
+            "_project.yaml": PROJECT,
+            "c.yaml": TYPED + "  production:\n    applications:\n      web: green\n",
+        },
+    )
+    (change,) = result.flags
+    assert [f"{v.cell}: {v.before} -> {v.after}" for v in change.values] == [
+        "production/web: blue -> green"
+    ]
+    assert render(result).count("    production/web: blue -> green\n") == 1
+
+
+def test_rule_changes_are_part_of_the_plan(tmp_path: Path) -> None:
+    rules = "rules:\n  - rollout: {green: 10, blue: 90}\n"
+    result = plan_of(
+        tmp_path,
+        {"_project.yaml": PROJECT, "c.yaml": TYPED + rules},
+        {"_project.yaml": PROJECT, "c.yaml": TYPED + rules.replace("10, blue: 90", "30, blue: 70")},
+    )
+    (change,) = result.flags
+    assert [(r.environment, r.kind, r.moved_share) for r in change.rules] == [
+        ("production", "rollout", 20)
+    ]
+    assert [row.rules for row in result.by_environment()] == [0, 0, 1]
