@@ -320,6 +320,8 @@ def _off(tree: _Tree, key: str) -> CellValue | None:
 
 def _rule_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[RuleChange, ...]:
     before, after = old.flags.get(key), new.flags.get(key)
+    if before and after and before.document.data == after.document.data and old.grid == new.grid:
+        return ()  # the common case: an unchanged file, on the same environments
     return flag_rule_changes(
         order.environments,  # either side's, in the plan's order
         FlagAt(key, before.flag if before else None, _names(old.grid, "environments")),
