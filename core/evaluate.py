@@ -84,7 +84,11 @@ class _Row(NamedTuple):
 
     gates: tuple[tuple[str, str, Evaluation], ...]  # (dependency, its off, what we serve)
     rules: tuple[_Rule, ...]
-    cells: Mapping[str | None, Evaluation]  # application (None: the environment) -> cell
+    source: Mapping[str, Any]  # the snapshot's row
+    variants: Mapping[str, Any]
+    # application (None: the environment) -> cell; only for rows whose value may depend on
+    # the context, the others' cells being read once per application into the constants.
+    cells: Mapping[str | None, Evaluation]
 
 
 class Evaluator:
@@ -92,7 +96,7 @@ class Evaluator:
 
     What does not depend on the context (no rules, gated by nothing that has any) is
     evaluated once per environment and application, when first asked; a call evaluates
-    only the rest."""
+    only the rest. Equal outcomes are one object (a snapshot has few distinct ones)."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
         flags: Mapping[str, Mapping[str, Any]] = document["flags"]
@@ -100,14 +104,18 @@ class Evaluator:
         self._applications = frozenset(document["applications"])
         self._depends = {key: tuple(flag.get("depends_on", ())) for key, flag in flags.items()}
         self._closures: dict[str, tuple[str, ...]] = {}
-        shared: dict[int, Mapping[str | None, Evaluation]] = {}
-        self._rows: dict[str, dict[str, _Row]] = {
-            environment: {key: _row(flags, key, environment, shared) for key in self._order}
-            for environment in document["environments"]
-        }
-        self._dynamic = {
-            environment: _dynamic(self._order, rows) for environment, rows in self._rows.items()
-        }
+        self._interned: dict[tuple[str, int, str, str | None], Evaluation] = {}
+        self._rows: dict[str, dict[str, _Row]] = {}
+        self._dynamic: dict[str, tuple[str, ...]] = {}
+        gates = {key: self._gates(flags, key) for key in self._order}
+        for environment in document["environments"]:
+            rows = {key: _row(flags[key], environment, gates[key]) for key in self._order}
+            self._dynamic[environment] = dynamic = _dynamic(self._order, rows)
+            for key in dynamic:
+                row = rows[key]
+                cells = {app: self._cell(row, app) for app in (None, *row.source["applications"])}
+                rows[key] = row._replace(cells=cells)
+            self._rows[environment] = rows
         self._constants: dict[tuple[str, str | None], dict[str, Evaluation]] = {}
         self._targeted: dict[tuple[str, str | None], frozenset[str]] = {}
 
@@ -141,20 +149,6 @@ class Evaluator:
             found[key] = _run(rows[key], application, context, found)
         return found
 
-    def _constants_in(self, environment: str, application: str | None) -> dict[str, Evaluation]:
-        """What the flags that do not depend on the context serve in that cell."""
-        if application not in self._applications:
-            application = None  # an application the snapshot does not know: no cell of its own
-        constants = self._constants.get((environment, application))
-        if constants is None:
-            rows, dynamic = self._rows[environment], frozenset(self._dynamic[environment])
-            constants = {}
-            for key in self._order:
-                if key not in dynamic:
-                    constants[key] = _run(rows[key], application, {}, constants)
-            self._constants[(environment, application)] = constants
-        return constants
-
     def targeted(self, environment: str, application: str | None) -> frozenset[str]:
         """The keys whose value in that cell depends on the context: the row has rules, or
         the flag can be gated (it has an `off`, and the cell's variant is not it) by a
@@ -168,15 +162,32 @@ class Evaluator:
         targeted: set[str] = set()
         for key in self._order:
             row = rows[key]
-            cell = row.cells.get(application, row.cells[None])
             if row.rules or any(
-                dependency in targeted and gated.variant != cell.variant
+                dependency in targeted and gated.variant != _variant(row.source, application)
                 for dependency, _, gated in row.gates
             ):
                 targeted.add(key)
         result = frozenset(targeted)
         self._targeted[(environment, application)] = result
         return result
+
+    def _constants_in(self, environment: str, application: str | None) -> dict[str, Evaluation]:
+        """What the flags that do not depend on the context serve in that cell."""
+        if application not in self._applications:
+            application = None  # an application the snapshot does not know: no cell of its own
+        constants = self._constants.get((environment, application))
+        if constants is None:
+            rows, dynamic = self._rows[environment], frozenset(self._dynamic[environment])
+            constants = {}
+            for key in self._order:
+                if key not in dynamic:
+                    row = rows[key]
+                    constants[key] = next(
+                        (gated for d, off, gated in row.gates if constants[d].variant == off),
+                        None,
+                    ) or self._cell(row, application)
+            self._constants[(environment, application)] = constants
+        return constants
 
     def _closure(self, key: str) -> tuple[str, ...]:
         """`key`'s transitive dependencies then `key`, in the evaluation order."""
@@ -189,6 +200,58 @@ class Evaluator:
             closure = tuple(candidate for candidate in self._order if candidate in wanted)
             self._closures[key] = closure
         return closure
+
+    def _evaluation(
+        self, variant: str, value: Any, reason: Reason, gated_by: str | None = None
+    ) -> Evaluation:
+        """One object per distinct outcome (its value, a snapshot's object, kept alive by
+        it, so that its id names it)."""
+        key = (variant, id(value), reason, gated_by)
+        found = self._interned.get(key)
+        if found is None:
+            found = self._interned[key] = Evaluation(variant, value, reason, gated_by)
+        return found
+
+    def _cell(self, row: _Row, application: str | None) -> Evaluation:
+        """The cell of `application` (None, or one the row does not name: the environment's)."""
+        found = row.source["applications"].get(application, row.source) if application else None
+        cell: Mapping[str, Any] = found or row.source
+        variant = cell["variant"]
+        reason = "DEFAULT" if row.rules else _STATIC_REASON.get(cell["source"], "STATIC")
+        return self._evaluation(variant, row.variants[variant], reason)
+
+    def _gates(
+        self, flags: Mapping[str, Mapping[str, Any]], key: str
+    ) -> tuple[tuple[str, str, Evaluation], ...]:
+        """The dependencies that can gate `key` (the same in every environment)."""
+        flag = flags[key]
+        off: str | None = flag.get("off")
+        if off is None:
+            return ()
+        gates = []
+        for dependency in flag.get("depends_on", ()):
+            dependency_off = flags[dependency].get("off") if dependency in flags else None
+            if dependency_off is not None:
+                disabled = self._evaluation(off, flag["variants"][off], "DISABLED", dependency)
+                gates.append((dependency, dependency_off, disabled))
+        return tuple(gates)
+
+
+def _row(
+    flag: Mapping[str, Any], environment: str, gates: tuple[tuple[str, str, Evaluation], ...]
+) -> _Row:
+    """A flag in `environment`: its gates and rules compiled (its cells later)."""
+    variants: Mapping[str, Any] = flag["variants"]
+    row: Mapping[str, Any] = flag["resolved"][environment]
+    found = row.get("rules")
+    rules = tuple(_rule(rule, variants) for rule in found) if found else ()
+    return _Row(gates, rules, row, variants, {})
+
+
+def _variant(row: Mapping[str, Any], application: str | None) -> str:
+    cell: Mapping[str, Any] = row["applications"].get(application, row) if application else row
+    variant: str = cell["variant"]
+    return variant
 
 
 def _dynamic(order: Sequence[str], rows: Mapping[str, _Row]) -> tuple[str, ...]:
@@ -205,6 +268,7 @@ def _dynamic(order: Sequence[str], rows: Mapping[str, _Row]) -> tuple[str, ...]:
 def _run(
     row: _Row, application: str | None, context: Context, found: Mapping[str, Evaluation]
 ) -> Evaluation:
+    """A row whose value may depend on the context (its cells compiled)."""
     for dependency, off, disabled in row.gates:
         if found[dependency].variant == off:
             return disabled
@@ -241,41 +305,6 @@ def _topological(flags: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
                 state[dependency] = False
                 stack.append((dependency, iter(flags[dependency].get("depends_on", ()))))
     return tuple(order)
-
-
-def _row(
-    flags: Mapping[str, Mapping[str, Any]],
-    key: str,
-    environment: str,
-    shared: dict[int, Mapping[str | None, Evaluation]],
-) -> _Row:
-    """Flag `key` in `environment`, compiled; `shared` keeps the cells of the rows without
-    rules of boolean flags, which the snapshot shares between flags."""
-    flag = flags[key]
-    variants: Mapping[str, Any] = flag["variants"]
-    row: Mapping[str, Any] = flag["resolved"][environment]
-    off: str | None = flag.get("off")
-    gates: list[tuple[str, str, Evaluation]] = []
-    if off is not None:
-        for dependency in flag.get("depends_on", ()):
-            dependency_off = flags[dependency].get("off") if dependency in flags else None
-            if dependency_off is not None:
-                disabled = Evaluation(off, variants[off], "DISABLED", dependency)
-                gates.append((dependency, dependency_off, disabled))
-    rules = tuple(_rule(rule, variants) for rule in row.get("rules", ()))
-
-    def cell(found: Mapping[str, Any]) -> Evaluation:
-        reason: Reason = "DEFAULT" if rules else _STATIC_REASON.get(found["source"], "STATIC")
-        return Evaluation(found["variant"], variants[found["variant"]], reason)
-
-    plain = not rules and flag.get("type") == "boolean"
-    cells = shared.get(id(row)) if plain else None
-    if cells is None:
-        cells = {None: cell(row)}
-        cells.update((app, cell(found)) for app, found in row["applications"].items())
-        if plain:
-            shared[id(row)] = cells
-    return _Row(tuple(gates), rules, cells)
 
 
 _STATIC_REASON: Final[Mapping[str, Reason]] = {
@@ -456,46 +485,38 @@ _ORDER: Final[Mapping[str, Callable[[Any, Any], bool]]] = {
     "lte": lambda a, b: bool(a <= b),
 }
 
-_SEMVER: Final[Mapping[str, Callable[[semver.Version, semver.Version], bool]]] = {
+VersionKey = tuple[int, int, int, tuple[Any, ...]]
+
+_SEMVER: Final[Mapping[str, Callable[[VersionKey, VersionKey], bool]]] = {
     "=": lambda a, b: a == b,
     "!=": lambda a, b: a != b,
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
-    "^": lambda a, b: a.major == b.major,
-    "~": lambda a, b: a.major == b.major and a.minor == b.minor,
+    "^": lambda a, b: a[0] == b[0],
+    "~": lambda a, b: a[:2] == b[:2],
 }
 
 
 def _semver(operator: str, version: str) -> Test:
-    """The `semver` test; its outcome per text is kept (a few versions recur), at most
-    `_KEPT` of them."""
     compare = _SEMVER[operator]
-    wanted = parse_version(version)
-    kept: dict[str, bool] = {}
+    wanted = version_key(version)
 
     def test(value: Any) -> bool:
-        if not isinstance(value, str):
+        if wanted is None or not isinstance(value, str):
             return False
-        known = kept.get(value)
-        if known is None:
-            found = parse_version(value)
-            known = found is not None and wanted is not None and compare(found, wanted)
-            if len(kept) >= _KEPT:
-                kept.clear()
-            kept[value] = known
-        return known
+        found = version_key(value)
+        return found is not None and compare(found, wanted)
 
     return test
 
 
-_KEPT: Final = 1024
-
-
 @functools.lru_cache(maxsize=4096)
-def parse_version(text: str) -> semver.Version | None:
-    """flagd's `sem_ver` reading of a version (its normalize_version), None if invalid."""
+def version_key(text: str) -> VersionKey | None:
+    """flagd's `sem_ver` reading of a version (its normalize_version, then semver 3's parse)
+    as a key that orders as semver's compare does (build metadata ignored, a prerelease
+    before its release, identifiers numerically or as text); None if it is no version."""
     if text.startswith(("v", "V")):
         text = text[1:]
     numeric = text.split("-")[0].split("+")[0]
@@ -503,6 +524,21 @@ def parse_version(text: str) -> semver.Version | None:
     if dots < 2:
         text = numeric + ".0" * (2 - dots) + text[len(numeric) :]
     try:
-        return semver.Version.parse(text)
+        version = semver.Version.parse(text)
     except (ValueError, TypeError):
         return None
+    prerelease = version.prerelease
+    if not prerelease:
+        return version.major, version.minor, version.patch, (1,)
+    parts = tuple(_identifier_key(part) for part in prerelease.split("."))
+    return version.major, version.minor, version.patch, (0, parts)
+
+
+def _identifier_key(identifier: str) -> tuple[int, int, str]:
+    """semver's key of one prerelease identifier (its _nat_cmp's)."""
+    if not identifier.isdigit():
+        return (1, 0, identifier)
+    if not identifier.isascii():
+        identifier = str(int(identifier))
+    normalized = identifier.lstrip("0") or "0"
+    return (0, len(normalized), normalized)

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from json_logic.builtins import to_string
 from openfeature.contrib.tools.flagd.core import FlagdCore
+from openfeature.contrib.tools.flagd.core.targeting.custom_ops import sem_ver
 from openfeature.evaluation_context import EvaluationContext
 
 from compiler.cli import main
@@ -760,3 +761,27 @@ def test_an_unknown_application_has_the_environments_cell_and_no_cache_of_its_ow
         )
     with pytest.raises(KeyError):
         evaluator.evaluate_all("nowhere", None, {})
+
+
+IDENTIFIERS = st.sampled_from(["alpha", "beta", "rc", "0", "1", "2", "10", "x-1", "01", "1a"])
+VERSION_TEXTS = st.one_of(
+    st.builds(
+        lambda prefix, numbers, pre, build: prefix + ".".join(map(str, numbers)) + pre + build,
+        st.sampled_from(["", "v", "V"]),
+        st.lists(st.integers(0, 12), min_size=1, max_size=4),
+        st.lists(IDENTIFIERS, max_size=3).map(lambda ids: "-" + ".".join(ids) if ids else ""),
+        st.sampled_from(["", "+b1", "+build.5", "+"]),
+    ),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=300)
+@given(VERSION_TEXTS, st.sampled_from(["=", "!=", "<", "<=", ">", ">=", "^", "~"]), VERSION_TEXTS)
+def test_semver_decides_as_flagds_sem_ver(found: str, operator: str, wanted: str) -> None:
+    """Our version keys against flagd's sem_ver itself (which compares semver.Version)."""
+    rules = {e: [when("version", "semver", [operator, wanted])] for e in ENVIRONMENTS}
+    evaluator = Evaluator(make_document({"f": make_flag(rules=rules)}))
+    ours = evaluator.evaluate("f", "production", None, {"version": found}).variant == "on"
+    theirs = sem_ver({}, found, operator, wanted)
+    assert ours == bool(theirs)
