@@ -43,7 +43,7 @@ dependencies grows the file, never the meaning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from core.canonical import serialize
@@ -62,9 +62,10 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
     the same snapshot always gives the same bytes."""
     revision: str = document["revision"]
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
+    gates = _gates(flags)
     found = {}
     for environment in document["environments"]:
-        compiled = _Environment(flags, environment, document["applications"])
+        compiled = _Environment(flags, environment, gates)
         definition = {
             key: {
                 **compiled.flag(key),
@@ -85,6 +86,17 @@ def _off(flag: Mapping[str, Any]) -> str | None:
     return off
 
 
+def _gates(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """Per flag, the dependencies that can gate it (it has an `off`, and so do they), with
+    their `off` variants: the same in every environment."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for key, dependencies in _acyclic(flags).items():
+        gates = [(dependency, _off(flags[dependency])) for dependency in dependencies]
+        usable = [(dependency, off) for dependency, off in gates if off is not None]
+        found[key] = usable if _off(flags[key]) is not None else []
+    return found
+
+
 def _variant(cell: Mapping[str, Any]) -> str:
     variant: str = cell["variant"]
     return variant
@@ -94,14 +106,18 @@ class _Environment:
     """The flags of one environment, their targeting built once per flag."""
 
     def __init__(
-        self, flags: Mapping[str, Mapping[str, Any]], environment: str, applications: Sequence[str]
+        self,
+        flags: Mapping[str, Mapping[str, Any]],
+        environment: str,
+        gates: Mapping[str, list[tuple[str, str]]],
     ) -> None:
         self.flags = flags
         self.environment = environment
-        self.applications = applications
-        self._dependencies = _acyclic(flags)
+        self.gates = gates
         self._static: dict[str, bool] = {}
-        self._fixed: dict[tuple[str, str | None], str] = {}
+        self._offs: dict[str, frozenset[str | None]] = {}
+        self._own: dict[str, frozenset[str | None]] = {}
+        self._gated_at: dict[str, frozenset[str | None]] = {}
         self._logic: dict[str, Logic] = {}
 
     def flag(self, key: str) -> dict[str, Any]:
@@ -123,36 +139,43 @@ class _Environment:
             definition["targeting"] = logic
         return definition
 
-    def gates(self, key: str) -> list[tuple[str, str]]:
-        """The dependencies that can gate `key`, with their `off` variants."""
-        if _off(self.flags[key]) is None:
-            return []
-        found = []
-        for dependency in self._dependencies[key]:
-            off = _off(self.flags[dependency])
-            if off is not None:
-                found.append((dependency, off))
-        return found
-
     def static(self, key: str) -> bool:
         """Whether `key`'s value depends on the application alone (no rules to it)."""
         known = self._static.get(key)
         if known is None:
             row = self.flags[key]["resolved"][self.environment]
-            known = not row["rules"] and all(self.static(d) for d, _ in self.gates(key))
+            known = not row["rules"]
+            for dependency, _ in self.gates[key]:
+                known = known and self.static(dependency)
             self._static[key] = known
         return known
 
-    def fixed(self, key: str, application: str | None) -> str:
-        """What a static flag serves for `application` (None: none), gating included."""
-        known = self._fixed.get((key, application))
+    def offs(self, key: str) -> frozenset[str | None]:
+        """Where a static flag that has an `off` serves it: the applications (None: none)
+        whose cell is `off`, and those where a dependency gates it."""
+        known = self._offs.get(key)
         if known is None:
-            flag = self.flags[key]
-            row = flag["resolved"][self.environment]
-            known = _variant(row["applications"].get(application, row) if application else row)
-            if any(self.fixed(d, application) == off for d, off in self.gates(key)):
-                known = _off(flag) or known
-            self._fixed[(key, application)] = known
+            known = self._offs[key] = self._own_offs(key) | self._gated(key)
+        return known
+
+    def _own_offs(self, key: str) -> frozenset[str | None]:
+        known = self._own.get(key)
+        if known is None:
+            off = self.flags[key]["off"]
+            row = self.flags[key]["resolved"][self.environment]
+            found = [app for app, cell in row["applications"].items() if cell["variant"] == off]
+            known = frozenset([*found, None] if row["variant"] == off else found)
+            self._own[key] = known
+        return known
+
+    def _gated(self, key: str) -> frozenset[str | None]:
+        """Where a static flag's dependencies gate it."""
+        known = self._gated_at.get(key)
+        if known is None:
+            found: set[str | None] = set()
+            for dependency, _ in self.gates[key]:
+                found.update(self.offs(dependency))
+            known = self._gated_at[key] = frozenset(found)
         return known
 
     def logic(self, key: str) -> Logic:
@@ -164,15 +187,25 @@ class _Environment:
         return known
 
     def _static_logic(self, key: str) -> Logic:
-        fallback = self.fixed(key, None)
-        served = {app: self.fixed(key, app) for app in self.applications}
+        row = self.flags[key]["resolved"][self.environment]
+        cells = row["applications"]
+        fallback: str = row["variant"]
+        gated = self._gated(key) if self.gates[key] else frozenset()
+        if gated and not gated <= self._own_offs(key):
+            off: str = self.flags[key]["off"]
+            fallback = off if None in gated else fallback
+            served = [
+                (app, off if app in gated else cell["variant"]) for app, cell in cells.items()
+            ]
+        else:  # the usual case (gating changes nothing), kept quick
+            served = [(app, cell["variant"]) for app, cell in cells.items()]
         return _chain(_application_branches(served, fallback), fallback)
 
     def _rules_logic(self, key: str) -> Logic:
         flag = self.flags[key]
         off = _off(flag)
         branches: list[Branch] = []
-        for dependency, dependency_off in self.gates(key):
+        for dependency, dependency_off in self.gates[key]:
             inlined = self.logic(dependency)
             if isinstance(inlined, dict):
                 branches.append(({"===": [inlined, dependency_off]}, off))
@@ -185,8 +218,8 @@ class _Environment:
             branches.append((condition, served))
         row = flag["resolved"][self.environment]
         fallback = _variant(row)
-        served = {app: _variant(cell) for app, cell in row["applications"].items()}
-        return _chain([*branches, *_application_branches(served, fallback)], fallback)
+        cells = {app: cell["variant"] for app, cell in row["applications"].items()}
+        return _chain([*branches, *_application_branches(cells.items(), fallback)], fallback)
 
 
 def _acyclic(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -219,11 +252,11 @@ def _chain(branches: Sequence[Branch], fallback: Any) -> Logic:
     return {"if": [part for branch in branches for part in branch] + [fallback]}
 
 
-def _application_branches(served: Mapping[str, str], fallback: str) -> list[Branch]:
+def _application_branches(served: Iterable[tuple[str | None, str]], fallback: str) -> list[Branch]:
     """One branch per variant other than `fallback`, for the applications that get it."""
     by_variant: dict[str, list[str]] = {}
-    for application, variant in served.items():
-        if variant != fallback:
+    for application, variant in served:
+        if variant != fallback and application is not None:
             by_variant.setdefault(variant, []).append(application)
     return [
         ({"in": [{"var": ATTRIBUTE}, sorted(by_variant[variant])]}, variant)
