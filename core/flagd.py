@@ -8,9 +8,9 @@ project pins decides it: openfeature-flagd-core 2.0.0 over panzi-json-logic 1.0.
 (tests/core/test_evaluate.py holds the two equal on generated flags and contexts).
 
 A flag's `variants` are its typed variants (boolean flags: `on` true, `off` false), its
-`defaultVariant` the environment cell's variant. Its `targeting`, only
-where the value is not that variant for every context, is one JsonLogic `if` that returns
-a variant name, in the order of evaluation:
+`defaultVariant` the environment cell's variant. Its `targeting`, only where the value is
+not that variant for every context, is one JsonLogic `if` that returns a variant name, in
+the order of evaluation:
 
 1. Dependency gating: for each direct dependency that has an `off` (when the flag has one),
    the dependency's whole targeting in this environment, inlined, compared with `===` to
@@ -30,8 +30,9 @@ a variant name, in the order of evaluation:
 
 A flag whose value depends only on the application (no rules in it or in the dependencies
 that gate it) has its gating decided per application at build time, so its targeting is
-step 3 alone, against what it serves without an application. A boolean flag so shaped ends
-its `if` with null (flagd: the default variant, the same variant) rather than the variant:
+step 3 alone, against what it serves without an application. A boolean flag so shaped
+(and not gated without an application) ends its `if` with null (flagd: the default
+variant, the same variant) rather than the variant:
 that is the format-1 form, so that such flags' bytes, and the ETags of unchanged files,
 stay as they were. Every other targeting returns an explicit variant, which is what lets a
 dependent inline it. A targeting whose outcome is one fixed variant other than the default
