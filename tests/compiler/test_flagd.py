@@ -258,9 +258,6 @@ MUTATIONS = {  # what flagd would refuse or misread, and what flagc never writes
     "a third variant": lambda flag: flag["variants"].update(maybe=True),
     "disabled": lambda flag: flag.update(state="DISABLED"),
     "an unknown field": lambda flag: flag.update(description="flagd refuses it"),
-    "targeting on another attribute": lambda flag: flag.update(
-        targeting={"if": [{"in": [{"var": "app"}, ["ios"]]}, "on", None]}
-    ),
 }
 
 

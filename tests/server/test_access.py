@@ -75,9 +75,9 @@ def test_restricted_credentials_see_only_their_environments(store: Store) -> Non
     client = restricted(store, STAGING)
     listing = client.simulate_get("/api/v1/flags").json
     assert [item["values"] for item in listing["items"]] == [
-        {"staging": {"value": False, "source": "default"}},
-        {"staging": {"value": True, "source": "environment"}},
-        {"staging": {"value": True, "source": "default"}},
+        {"staging": {"variant": "off", "value": False, "source": "default"}},
+        {"staging": {"variant": "on", "value": True, "source": "environment"}},
+        {"staging": {"variant": "on", "value": True, "source": "default"}},
     ]
     detail = client.simulate_get("/api/v1/flags/new-checkout").json
     assert list(detail["resolved"]) == ["staging"]

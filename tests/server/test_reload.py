@@ -305,6 +305,7 @@ def test_a_reload_changes_the_answers_and_their_etags(
     assert after["/api/v1/flags/banner"].json["updated_reason"] == "Hide the banner in development"
     assert after["/api/v1/audit"].json["items"][0]["subject"] == "Hide the banner in development"
     assert after["/api/v1/flags"].json["items"][0]["values"]["development"] == {
+        "variant": "off",
         "value": False,
         "source": "environment",
     }
