@@ -209,3 +209,90 @@ def poll_until_changed(live: Live, body: dict[str, Any], etag: str) -> Any:
         assert response.status_code == 304
         time.sleep(0.1)
     raise AssertionError("the server did not serve the new build")
+
+
+TYPED = {
+    "checkout/colour.yaml": """description: Button colour
+owner: team-growth
+type: string
+variants: {blue: "#1f6feb", green: "#2da44e"}
+default: blue
+rules:
+  - when: {country: NL}
+    serve: green
+  - rollout: {green: 50, blue: 50}
+""",
+    "platform/page-size.yaml": """description: Page size
+owner: team-search
+type: integer
+variants: {standard: 20, large: 50}
+default: standard
+""",
+    "platform/base.yaml": """description: Base
+owner: team-platform
+enabled: true
+rules:
+  - when: {country: DE}
+    serve: off
+""",
+    "platform/top.yaml": """description: Top
+owner: team-platform
+enabled: false
+depends_on: [base]
+rules:
+  - when: {country: NL}
+    serve: on
+""",
+}
+
+
+def typed_context(**attributes: Any) -> EvaluationContext:
+    return EvaluationContext(
+        targeting_key=attributes.pop("key", "user-42"),
+        attributes={"environment": "production", **attributes},
+    )
+
+
+def test_typed_getters_evaluate_the_context(
+    live: Live, built: Built, openfeature: OpenFeatureClient
+) -> None:
+    """Rules, rollouts and gating through the unmodified SDK and its OFREP provider: typed
+    values, variants, OpenFeature's reasons, gatedBy, and TYPE_MISMATCH for a wrong getter."""
+    built.commit("Add typed and targeted flags", TYPED)
+    body = {"context": {"targetingKey": "user-42", "environment": "production"}}
+    poll_until_changed(live, body, live.post(BULK, json=body).headers["ETag"])
+
+    green = openfeature.get_string_details("colour", "x", typed_context(country="NL"))
+    assert (green.value, green.variant, green.reason) == (
+        "#2da44e",
+        "green",
+        Reason.TARGETING_MATCH,
+    )
+    split = {
+        openfeature.get_string_details("colour", "x", typed_context(key=f"user-{n}")).reason
+        for n in range(20)
+    }
+    assert split == {Reason.SPLIT}
+    size = openfeature.get_integer_details("page-size", 0, typed_context())
+    assert (size.value, size.reason) == (20, Reason.STATIC)
+    mismatch = openfeature.get_boolean_details("colour", False, typed_context(country="NL"))
+    assert (mismatch.value, mismatch.error_code) == (False, ErrorCode.TYPE_MISMATCH)
+
+    on = openfeature.get_boolean_details("top", False, typed_context(country="NL"))
+    assert (on.value, on.reason) == (True, Reason.TARGETING_MATCH)
+    gated = openfeature.get_boolean_details("top", True, typed_context(country="DE"))
+    assert (gated.value, gated.variant, gated.reason) == (False, "off", Reason.DISABLED)
+    assert gated.flag_metadata["gatedBy"] == "base"
+
+
+def test_the_bulk_etag_follows_the_context(live: Live, built: Built) -> None:
+    built.commit("Add typed and targeted flags", TYPED)
+    plain = {"context": {"targetingKey": "user-42", "environment": "production"}}
+    poll_until_changed(live, plain, live.post(BULK, json=plain).headers["ETag"])
+    dutch = {"context": {**plain["context"], "country": "NL"}}
+    first, other = live.post(BULK, json=plain), live.post(BULK, json=dutch)
+    assert first.headers["ETag"] != other.headers["ETag"]
+    again = live.post(BULK, json=dutch, headers={"If-None-Match": other.headers["ETag"]})
+    assert again.status_code == 304
+    flags = {flag["key"]: flag for flag in other.json()["flags"]}
+    assert flags["colour"]["value"] == "#2da44e"
