@@ -26,14 +26,16 @@ class Body:
         return len(self.data) + len(self.gzipped or b"")
 
 
-def body(data: bytes, content_type: str = JSON) -> Body:
-    """A body with its ETag and, when worth it, its gzip variant (level 6, computed here,
-    once, so that requests only pick one)."""
+def body(data: bytes, content_type: str = JSON, *, compress: bool = True) -> Body:
+    """A body with its ETag and, when worth it and `compress`, its gzip variant (level 6,
+    computed here, once, so that requests only pick one). A body made for one request is
+    compressed only when that request accepts gzip: compressing costs more than making it."""
     etag = f'"{hashlib.sha256(data).hexdigest()[:32]}"'
-    gzipped = gzip.compress(data, compresslevel=6, mtime=0) if len(data) >= GZIP_AT_LEAST else None
+    worth = compress and len(data) >= GZIP_AT_LEAST
+    gzipped = gzip.compress(data, compresslevel=6, mtime=0) if worth else None
     return Body(data, etag, gzipped, content_type)
 
 
-def json_body(document: Any) -> Body:
+def json_body(document: Any, *, compress: bool = True) -> Body:
     """Canonical JSON (sorted keys, UTF-8, final newline), as the compiler writes it."""
-    return body(serialize(document) + b"\n")
+    return body(serialize(document) + b"\n", compress=compress)

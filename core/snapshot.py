@@ -104,13 +104,19 @@ class Snapshot:
         return Evaluator(self.document)
 
     def evaluated_flat(
-        self, environment: str, application: str | None, context: Mapping[str, Any]
+        self,
+        environment: str,
+        application: str | None,
+        context: Mapping[str, Any],
+        *,
+        compress: bool = True,
     ) -> Body:
         """The flat map with each flag evaluated for `context` (never kept: one per
         context)."""
         found = self.evaluator.evaluate_all(environment, application, context)
         values = {key: found[key].value for key in self.keys}
-        return json_body(self._flat_document(environment, application, values))
+        document = self._flat_document(environment, application, values)
+        return json_body(document, compress=compress)
 
     @functools.cached_property
     def flagd_definitions(self) -> dict[str, Body]:

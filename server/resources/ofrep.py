@@ -24,7 +24,7 @@ from core.evaluate import Evaluation
 from core.snapshot import Snapshot, cell
 from server.access import OFREP, allowed_environments
 from server.reading import MAX_BODY
-from server.send import send
+from server.send import accepts_gzip, send
 from server.store import Store
 
 if TYPE_CHECKING:
@@ -108,7 +108,8 @@ class Bulk:
         snapshot = self._store.current
         environment, application, context = target(req, snapshot, self._default, None)
         if snapshot.evaluator.targeted(environment, application):
-            found = bulk_body(snapshot, environment, application, context)
+            compress = accepts_gzip(req.get_header("Accept-Encoding"))
+            found = bulk_body(snapshot, environment, application, context, compress=compress)
         else:
             found = snapshot.memo(
                 ("ofrep-bulk", environment, application),
@@ -147,7 +148,12 @@ def _document(
 
 
 def bulk_body(
-    snapshot: Snapshot, environment: str, application: str | None, context: Mapping[str, Any]
+    snapshot: Snapshot,
+    environment: str,
+    application: str | None,
+    context: Mapping[str, Any],
+    *,
+    compress: bool = True,
 ) -> Body:
     """Every flag for `context`; the flags that do not depend on it are serialized once per
     snapshot and spliced in."""
@@ -159,13 +165,26 @@ def bulk_body(
     )
     targeted = snapshot.evaluator.targeted(environment, application)
     found = snapshot.evaluator.evaluate_all(environment, application, context) if targeted else {}
-    flags = [
-        _document(snapshot, key, environment, application, found[key])
-        if key in targeted
-        else orjson.Fragment(static[index])
-        for index, key in enumerate(snapshot.keys)
-    ]
-    return json_body({"flags": flags, "metadata": {"revision": snapshot.revision}})
+    # What a targeted flag can serve is a few outcomes (variant, reason, gatedBy): each is
+    # serialized once per cell and kept, bounded by flags x variants x reasons x dependencies.
+    outcomes: dict[tuple[str, str, str, str | None], bytes] = snapshot.per_cell(
+        "ofrep-outcomes", environment, application, dict
+    )
+    flags = []
+    for index, key in enumerate(snapshot.keys):
+        if key not in targeted:
+            flags.append(orjson.Fragment(static[index]))
+            continue
+        outcome = found[key]
+        known = (key, outcome.variant, outcome.reason, outcome.gated_by)
+        data = outcomes.get(known)
+        if data is None:
+            data = serialize(_document(snapshot, key, environment, application, outcome))
+            outcomes[known] = data
+        flags.append(orjson.Fragment(data))
+    return json_body(
+        {"flags": flags, "metadata": {"revision": snapshot.revision}}, compress=compress
+    )
 
 
 def _static_parts(snapshot: Snapshot, environment: str, application: str | None) -> list[bytes]:

@@ -8,7 +8,7 @@ from core.snapshot import Snapshot
 from server.access import EVERY, SCOPED, require_environment
 from server.errors import Problem
 from server.params import context, param
-from server.send import send
+from server.send import accepts_gzip, send
 from server.store import Store
 
 
@@ -70,7 +70,8 @@ def _send_flat_map(
         given["environment"] = environment
         if application is not None:
             given["application"] = application
-        body = snapshot.evaluated_flat(environment, application, given)
+        compress = accepts_gzip(req.get_header("Accept-Encoding"))
+        body = snapshot.evaluated_flat(environment, application, given, compress=compress)
     if body is None:
         if environment not in snapshot.environments:
             raise Problem("unknown-environment", f"There is no environment {environment!r}.")
