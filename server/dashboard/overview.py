@@ -131,7 +131,7 @@ LEVELS = {
     "default": "the flag's default (enabled)",
 }
 
-# Eight possible cells, made once: the matrix is most of the page's bytes.
+# The cells of boolean flags without rules, made once: the matrix is most of the page's bytes.
 _CELLS = {
     (value, source): Markup('<td class="{}" title="{}">{}</td>').format(
         "on" if value else "off", source, "on" if value else "off"
@@ -139,14 +139,67 @@ _CELLS = {
     for value in (True, False)
     for source in LEVELS
 }
+TARGETED = "depends on the context (rules or rollouts)"
 
 
 def cell(flag: Flag, column: Column) -> Markup:
-    """One cell: on/off, the level that decided it on hover (`title`: the snapshot's source,
-    explained once in the legend, to keep a 2,000-row page light), classes for color."""
+    """One cell: on/off (a typed flag: its variant, green unless it is the flag's `off`),
+    the level that decided it on hover (`title`: the snapshot's source, explained once in
+    the legend, to keep a 2,000-row page light), classes for color; a cell whose value
+    depends on the context (rules in that environment) is marked `targeted`, with a `*`."""
     row = flag["resolved"][column.environment]
     found = row if column.application is None else row["applications"][column.application]
-    return _CELLS[found["value"], found["source"]]
+    if flag["type"] == "boolean" and not row["rules"]:
+        return _CELLS[found["value"], found["source"]]
+    state = "off" if found["variant"] == flag["off"] else "on"
+    targeted = bool(row["rules"])
+    return Markup('<td class="{}{}" title="{}{}">{}{}</td>').format(
+        state,
+        " targeted" if targeted else "",
+        found["source"],
+        f"; {TARGETED}" if targeted else "",
+        found["variant"],
+        "*" if targeted else "",
+    )
+
+
+def shown_value(found: Mapping[str, Any]) -> str:
+    """A cell's value as the flag page shows it: on/off, or the variant's name."""
+    return str(found["variant"])
+
+
+def rule_lines(rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each normalized rule of a row in words, with its rollout's shares for a bar."""
+    return [
+        {
+            "when": " and ".join(_condition(name, ops) for name, ops in rule["when"].items())
+            or "everyone",
+            "serve": rule.get("serve"),
+            "rollout": [
+                {"variant": variant, "share": weight} for variant, weight in rule.get("rollout", [])
+            ],
+            "by": rule.get("by"),
+        }
+        for rule in rules
+    ]
+
+
+_OPERATORS = {
+    "in": "in", "not": "not in", "starts_with": "starts with", "ends_with": "ends with",
+    "gt": ">", "gte": ">=", "lt": "<", "lte": "<=",
+}  # fmt: skip
+
+
+def _condition(name: str, operators: Mapping[str, Any]) -> str:
+    parts = []
+    for operator, argument in operators.items():
+        if operator == "semver":
+            parts.append(f"{name} {argument[0]}{argument[1]}")
+        elif isinstance(argument, list):
+            parts.append(f"{name} {_OPERATORS[operator]} {', '.join(map(str, argument))}")
+        else:
+            parts.append(f"{name} {_OPERATORS[operator]} {argument}")
+    return " and ".join(parts)
 
 
 def row_cells(flag: Flag, shown: Sequence[Column], expanded: bool) -> Markup:
@@ -158,6 +211,8 @@ def row_cells(flag: Flag, shown: Sequence[Column], expanded: bool) -> Markup:
 
 def _folded(flag: Flag, environment: str) -> Markup:
     row = flag["resolved"][environment]
+    if flag["type"] != "boolean" or row["rules"]:
+        return cell(flag, Column(environment, None))
     on = sum(cell["value"] for cell in row["applications"].values())
     total = len(row["applications"])
     state = "on" if row["value"] else "off"

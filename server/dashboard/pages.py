@@ -126,20 +126,26 @@ def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
         environments=snapshot.environments,
         applications=list(snapshot.applications),  # flag.html adds it to a list
         levels=overview.LEVELS,
+        shown=overview.shown_value,
+        rules={
+            env: overview.rule_lines(flag["resolved"][env]["rules"]) for env in flag["resolved"]
+        },
+        targeted={env: snapshot.evaluator.targeted(env, None) for env in snapshot.environments},
     )
 
 
 def _declared(
     flag: Mapping[str, Any], environments: Sequence[str], applications: Sequence[str]
-) -> dict[str, dict[str | None, bool | None]]:
+) -> dict[str, dict[str | None, bool | str | None]]:
     """What the file says per environment (None) and environment/application: the value
     written at that level, or None where the file is silent there."""
-    table: dict[str, dict[str | None, bool | None]] = {}
+    table: dict[str, dict[str | None, bool | str | None]] = {}
     for environment in environments:
         written = flag["environments"].get(environment)
         if isinstance(written, dict):
             values = dict(written.get("applications", {}))
-            table[environment] = {None: written.get("enabled"), **values}
+            level = written.get("enabled", written.get("default"))
+            table[environment] = {None: level, **values}
         else:
             table[environment] = {None: written}
     return table

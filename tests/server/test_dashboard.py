@@ -45,7 +45,7 @@ class _Matrix(HTMLParser):
             self._in_thead = True
         elif tag == "a" and (found.get("href") or "").startswith("/flags/") and self._key is None:
             self._key, self._in_key_link = found["href"].removeprefix("/flags/"), True  # type: ignore[union-attr]
-        elif tag == "td" and self._key is not None and found.get("class") in ("on", "off"):
+        elif tag == "td" and self._key is not None and _state(found.get("class")):
             self._cell = [found.get("class") or "", found.get("title") or "", ""]
         elif tag == "th" and self._in_thead:
             self.headers.append("")
@@ -66,6 +66,11 @@ class _Matrix(HTMLParser):
             self._cell[2] += data
         elif self._in_thead and self.headers:
             self.headers[-1] += data.strip()
+
+
+def _state(classes: str | None) -> bool:
+    """Whether a cell's classes start with on or off (a targeted cell also has `targeted`)."""
+    return (classes or "").split(" ")[0] in ("on", "off")
 
 
 def matrix(html: str) -> _Matrix:
@@ -533,3 +538,40 @@ def test_with_api_keys_assets_stay_open_and_the_api_takes_no_basic(
 ) -> None:
     assert guarded.simulate_get("/static/dashboard.css").status_code == 200
     assert guarded.simulate_get("/api/v1/flags", headers=_basic(EVERYWHERE)).status_code == 401
+
+
+TYPED_FLAGS = {
+    "checkout/colour.yaml": """description: Button colour
+owner: team-growth
+type: string
+variants: {blue: "#1f6feb", green: "#2da44e"}
+default: blue
+off: blue
+environments:
+  production:
+    rules:
+      - when: {country: [NL, BE], app_version: {semver: ">=2.3.0"}}
+        serve: green
+      - rollout: {green: 10, blue: 90}
+""",
+}
+
+
+def test_typed_flags_show_variants_rules_and_rollouts(built: Built) -> None:
+    built.commit("Add a typed flag with rules", TYPED_FLAGS)
+    store = Store(built.out)
+    store.start()
+    client = falcon.testing.TestClient(create_app(store))
+    cells = matrix(client.simulate_get("/?expand=1").text).rows["colour"]
+    production = COLUMNS.index(("production", "web"))
+    assert cells[COLUMNS.index(("staging", "web"))] == ("off", "default", "blue")
+    state, title, text = cells[production]
+    assert (state, text) == ("off targeted", "blue*")
+    assert overview.TARGETED in title
+    page = client.simulate_get("/flags/colour")
+    assert page.status_code == 200
+    assert '<code class="variant">green: "#2da44e"</code>' in page.text
+    assert "app_version &gt;=2.3.0 and country in NL, BE" in page.text
+    assert "green 10%, blue 90%" in page.text
+    assert '<rect x="0" y="0" width="10" height="4" class="on">' in page.text
+    assert '<rect x="10" y="0" width="90" height="4" class="off">' in page.text
