@@ -43,6 +43,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
 from core.model import EnvironmentOverride, Flag, Operators, Rule
+from core.rules import split_semver
 
 Path = tuple[str | int, ...]
 
@@ -229,7 +230,6 @@ def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
 
 # --- semver: flagd's sem_ver (openfeature-flagd-core's custom_ops.normalize_version) ---
 
-_SEMVER = re.compile(r"\s*(!=|<=|>=|=|<|>|\^|~)?\s*(.*?)\s*", re.DOTALL)
 _IDENTIFIER = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
 _VERSION = re.compile(  # SemVer 2.0, as semver.Version.parse reads it
     rf"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
@@ -245,9 +245,7 @@ SEMVER_FORM = (
 
 def semver_problem(text: str) -> str | None:
     """Why flagd's sem_ver cannot use `text` (an operator and a version), or None."""
-    matched = _SEMVER.fullmatch(text)
-    assert matched is not None  # the pattern matches every text
-    version = matched.group(2)
+    _, version = split_semver(text)
     if is_version(version):
         return None
     mistyped = next((good for bad, good in _MISTYPED.items() if text.strip().startswith(bad)), "")

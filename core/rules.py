@@ -12,13 +12,11 @@ key) filled in, so that the same file always gives the same snapshot and the sam
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from core.model import EnvironmentOverride, Flag, Operators, Rule
 
 TARGETING_KEY = "targetingKey"
-SEMVER_OPERATORS = ("!=", "<=", ">=", "=", "<", ">", "^", "~")  # longest first
 _SEMVER = re.compile(r"\s*(!=|<=|>=|=|<|>|\^|~)?\s*(.*?)\s*", re.DOTALL)
 
 
@@ -81,8 +79,3 @@ def served(rule: Rule) -> set[str]:
     if rule.serve is not None:
         return {rule.serve}
     return {name for name, weight in (rule.rollout or {}).items() if weight > 0}
-
-
-def always_matches(rule: Mapping[str, Any]) -> bool:
-    """Whether a normalized rule matches every context: a `serve` without conditions."""
-    return not rule["when"] and "serve" in rule
