@@ -1,9 +1,10 @@
 """How long `flagc build` takes, against merely parsing the same YAML files.
 
-    python bench/build_bench.py [--sizes 1000,10000,50000] [--seed 1] [--runs 3]
+    python bench/build_bench.py [--sizes 1000,10000,50000] [--seed 1] [--runs 3] [--ruled 0.25]
 
 For each size, a synthetic tree (bench/gen_tree.py) is generated once, committed as its
-own git repository (flags live in git), and cached under bench/out/ (git-ignored). Then,
+own git repository (flags live in git), and cached under bench/out/ (git-ignored); with
+--ruled S, a share S of its flags has rules and rollouts (gen_tree.add_rules). Then,
 on the same files:
 
 - build: the whole `python -m compiler build DIR -o OUT` as a subprocess, Python start-up
@@ -57,17 +58,23 @@ class Result:
     snapshot_bytes: int
 
 
-def tree_for(count: int, seed: int, cache: Path) -> Path:
-    """The generated tree of `count` flags, made once per generator version and seed."""
+def tree_for(count: int, seed: int, cache: Path, ruled: float = 0.0) -> Path:
+    """The generated tree of `count` flags (a share `ruled` of them with rules), made once
+    per generator version, seed and share."""
     version = hashlib.sha256((HERE / "gen_tree.py").read_bytes()).hexdigest()[:12]
-    tree = cache / f"tree-{count}-seed{seed}-{version}"
+    name = f"tree-{count}-seed{seed}" + (f"-ruled{ruled:g}" if ruled else "")
+    tree = cache / f"{name}-{version}"
     if not tree.is_dir():
         cache.mkdir(parents=True, exist_ok=True)
-        for stale in cache.glob(f"tree-{count}-seed{seed}-*"):
-            shutil.rmtree(stale)
+        for stale in cache.glob(f"{name}-*"):
+            if stale.name.count("-") == tree.name.count("-"):
+                shutil.rmtree(stale)
         started = time.perf_counter()
         partial = Path(tempfile.mkdtemp(prefix=f".tree-{count}-", dir=cache))
         gen_tree.generate(count, partial, seed)
+        if ruled:
+            given = len(gen_tree.add_rules(partial, round(count * ruled)))
+            print(f"rules on {given} of {count} flags", file=sys.stderr)
         _commit(partial)
         partial.rename(tree)
         took = time.perf_counter() - started
@@ -222,17 +229,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3, help="runs per measure (default 3)")
     parser.add_argument("--cache", type=Path, default=HERE / "out", help="default: bench/out")
+    parser.add_argument(
+        "--ruled", type=float, default=0.0, help="share of the flags with rules (default 0)"
+    )
     args = parser.parse_args()
     # `git status` may refresh the index of the repository holding the cache: do not lock it.
     os.environ["GIT_OPTIONAL_LOCKS"] = "0"
     results = []
     with tempfile.TemporaryDirectory(prefix="flagc-bench-") as work:
         for count in args.sizes:
-            tree = tree_for(count, args.seed, args.cache)
+            tree = tree_for(count, args.seed, args.cache, args.ruled)
             runs = args.runs if count <= 10_000 else min(args.runs, 2)
             results.append(measure(count, tree, Path(work), runs))
             print(f"measured {count} flags", file=sys.stderr)
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}")
+    ruled = f", rules on {args.ruled:.0%} of the flags" if args.ruled else ""
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}{ruled}")
     print(table(results))
     return 0
 

@@ -22,7 +22,6 @@ Each figure is the best of three rounds of --requests requests.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -35,60 +34,9 @@ import falcon.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.gen_tree import generate
+from bench.gen_tree import add_rules, generate
 from server.app import create_app
 from server.store import Store
-
-RULES = """rules:
-  - when:
-      country: [NL, BE]
-    serve: on
-  - when:
-      plan: {not: [free]}
-      app_version: {semver: ">=2.3.0"}
-    serve: on
-"""
-ROLLOUT = """  - rollout: {on: 30, off: 70}
-"""
-# Flags with dependencies that nothing depends on get rules that only turn them off, which
-# keeps every dependency proved.
-OFF_RULES = """rules:
-  - when:
-      country: [NL, BE]
-    serve: off
-  - when:
-      plan: {not: [free]}
-      app_version: {semver: ">=2.3.0"}
-    serve: off
-"""
-
-
-def add_rules(tree: Path, ruled: int) -> list[str]:
-    """Rules on up to `ruled` flags without dependencies; the keys, those with a rollout
-    first."""
-    files = sorted(tree.rglob("*.yaml"))
-    texts = {path: path.read_text(encoding="utf-8") for path in files if path.name[0] != "_"}
-    needed = {
-        name
-        for text in texts.values()
-        for name in re.findall(r"^  - ([a-z0-9-]+)$", text.split("depends_on:")[-1], re.M)
-        if "depends_on:" in text
-    }
-    chosen: list[str] = []
-    for path, text in texts.items():
-        key = path.stem
-        if len(chosen) >= ruled or ("depends_on:" in text and key in needed):
-            continue
-        if "depends_on:" in text:
-            path.write_text(text + OFF_RULES, encoding="utf-8")
-            chosen.append(key)
-        elif key not in needed:
-            path.write_text(text + RULES + ROLLOUT, encoding="utf-8")
-            chosen.insert(0, key)
-        else:
-            path.write_text(text + RULES, encoding="utf-8")
-            chosen.append(key)
-    return chosen
 
 
 def rate(

@@ -1,4 +1,5 @@
-"""Generate a synthetic flag tree for benchmarks: `python bench/gen_tree.py N OUTDIR [--seed S]`.
+"""Generate a synthetic flag tree for benchmarks: `python bench/gen_tree.py N OUTDIR [--seed S]
+[--ruled R]`.
 
 N flags in sub-folders of about 500, 5 environments x 20 applications, about three
 dependencies a flag (only on earlier flags, so the graph is acyclic), and a realistic mix
@@ -8,12 +9,16 @@ way a person would write it. The same N and seed always give the same files.
 Every tree it writes passes `flagc check` without errors: random values are chosen first,
 then, flag by flag in index order, each flag's cells are resolved with core.resolve and
 an explicit `false` is added wherever it would be on while a dependency is off.
+
+With --ruled R, `add_rules` then gives R of the flags rules (conditions on country, plan and
+app version, and a rollout on some), chosen so that every dependency stays proved.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -346,16 +351,73 @@ def generate(count: int, out: Path, seed: int = 1) -> None:
         (folder / f"{spec.key}.yaml").write_text(flag_yaml(spec), encoding="utf-8")
 
 
+RULES = """rules:
+  - when:
+      country: [NL, BE]
+    serve: on
+  - when:
+      plan: {not: [free]}
+      app_version: {semver: ">=2.3.0"}
+    serve: on
+"""
+ROLLOUT = """  - rollout: {on: 30, off: 70}
+"""
+# Flags with dependencies that nothing depends on get rules that only turn them off, which
+# keeps every dependency proved.
+OFF_RULES = """rules:
+  - when:
+      country: [NL, BE]
+    serve: off
+  - when:
+      plan: {not: [free]}
+      app_version: {semver: ">=2.3.0"}
+    serve: off
+"""
+
+
+def add_rules(tree: Path, ruled: int) -> list[str]:
+    """Rules on up to `ruled` flags, where no dependency proof can fail: flags without
+    dependencies (rules that serve on, and a rollout where nothing depends on the flag), and
+    flags that nothing depends on (rules that only serve off). The keys, those with a
+    rollout first."""
+    files = sorted(tree.rglob("*.yaml"))
+    texts = {path: path.read_text(encoding="utf-8") for path in files if path.name[0] != "_"}
+    needed = {
+        name
+        for text in texts.values()
+        for name in re.findall(r"^  - ([a-z0-9-]+)$", text.split("depends_on:")[-1], re.M)
+        if "depends_on:" in text
+    }
+    chosen: list[str] = []
+    for path, text in texts.items():
+        key = path.stem
+        if len(chosen) >= ruled or ("depends_on:" in text and key in needed):
+            continue
+        if "depends_on:" in text:
+            path.write_text(text + OFF_RULES, encoding="utf-8")
+            chosen.append(key)
+        elif key not in needed:
+            path.write_text(text + RULES + ROLLOUT, encoding="utf-8")
+            chosen.insert(0, key)
+        else:
+            path.write_text(text + RULES, encoding="utf-8")
+            chosen.append(key)
+    return chosen
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", type=int, help="how many flags")
     parser.add_argument("out", type=Path, help="the folder to write (must be new or empty)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ruled", type=int, default=0, help="flags to give rules (default 0)")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("N must be at least 1")
     try:
         generate(args.count, args.out, args.seed)
+        if args.ruled:
+            add_rules(args.out, args.ruled)
     except OSError as exc:
         print(f"gen_tree: {exc}", file=sys.stderr)
         return 2
