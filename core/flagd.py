@@ -16,6 +16,8 @@ the order of evaluation:
    the dependency's whole targeting in this environment, inlined, compared with `===` to
    its `off`, returns this flag's `off`. A dependency whose value is fixed in this
    environment is decided here: never off, no branch; always off, the flag's `off` always.
+   One whose targeting serves its `off` in no branch (rules that serve other variants, an
+   `off` of weight 0) gates nothing either: no branch.
 2. The rules in order: the conditions of a rule (all must hold; a rollout's `by` must be
    present) serve its variant, or `fractional` over the explicit bucketing value
    `{"cat": [seed, ":", {"var": by}]}` with the weights in the listed (bucket) order.
@@ -208,10 +210,11 @@ class _Environment:
         branches: list[Branch] = []
         for dependency, dependency_off in self.gates[key]:
             inlined = self.logic(dependency)
-            if isinstance(inlined, dict):
+            if isinstance(inlined, str):
+                if inlined == dependency_off:
+                    return _chain(branches, off)
+            elif dependency_off in _outcomes(inlined):
                 branches.append(({"===": [inlined, dependency_off]}, off))
-            elif inlined == dependency_off:
-                return _chain(branches, off)
         for rule in flag["resolved"][self.environment]["rules"]:
             condition, served = _rule(rule)
             if condition is None:
@@ -248,9 +251,29 @@ def _acyclic(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
 
 
 def _chain(branches: Sequence[Branch], fallback: Any) -> Logic:
-    if not branches:
+    """An `if` over `branches`, then `fallback`. Branches at the end that serve what the
+    fallback serves decide nothing and are left out (conditions have no side effects): a
+    dependency that only ever serves its `off` is then known to be off, and not inlined."""
+    end = len(branches)
+    while end and branches[end - 1][1] == fallback:
+        end -= 1
+    if not end:
         return fallback  # type: ignore[no-any-return]
-    return {"if": [part for branch in branches for part in branch] + [fallback]}
+    return {"if": [part for branch in branches[:end] for part in branch] + [fallback]}
+
+
+def _outcomes(logic: dict[str, Any]) -> set[str]:
+    """The variants a targeting (as `logic` builds it) can serve: a rollout's variants of
+    non-zero weight, and each branch's and the fallback's variant. A dependency that never
+    serves its `off` gates nothing, and is not inlined."""
+    parts = logic["if"]
+    found: set[str] = set()
+    for served in (*parts[1::2], parts[-1]):
+        if isinstance(served, str):
+            found.add(served)
+        else:  # {"fractional": [bucketing, [variant, weight], ...]}
+            found.update(variant for variant, weight in served["fractional"][1:] if weight)
+    return found
 
 
 def _application_branches(served: Iterable[tuple[str | None, str]], fallback: str) -> list[Branch]:

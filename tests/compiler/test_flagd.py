@@ -188,6 +188,60 @@ def test_builds_of_the_same_flags_are_byte_identical(tmp_path: Path) -> None:
     assert written(tmp_path / "a") == written(tmp_path / "b") == written(tmp_path / "c")
 
 
+# A dependency's targeting is inlined into its dependent only where it can serve its
+# `off`: dependency rules (production only) -> the dependent's targeting in production.
+BASE = "description: d\nowner: o\n"
+ROLLOUT = {"fractional": [{"cat": ["s", ":", {"var": "targetingKey"}]}, ["on", 20], ["off", 80]]}
+GATES = [
+    pytest.param(  # rules that only serve `on` in a flag that is on: never off, no gate
+        "enabled: true\nrules:\n  - when: {country: [NL]}\n    serve: on\n",
+        None,
+        id="never-off",
+    ),
+    pytest.param(  # a rollout whose `off` has no weight: never off either
+        "enabled: true\nrules:\n  - rollout: {on: 100, off: 0}\n",
+        None,
+        id="off-of-weight-0",
+    ),
+    pytest.param(  # a rollout that can serve `off`: inlined (the dependent's shares the seed)
+        "enabled: true\nrules:\n  - rollout: {on: 50, off: 50}\n    seed: s\n",
+        "inlined",
+        id="sometimes-off",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dependency", "targeting"), GATES)
+def test_a_dependency_is_inlined_only_where_it_can_serve_its_off(
+    tmp_path: Path, dependency: str, targeting: str | None
+) -> None:
+    files = {
+        "_project.yaml": "environments: [production]\napplications: [web]\n",
+        "dep.yaml": BASE + dependency,
+        "flag.yaml": BASE + "enabled: false\ndepends_on: [dep]\n"
+        "rules:\n  - rollout: {on: 20, off: 80}\n    seed: s\n",
+    }
+    out = tmp_path / "out"
+    assert build(write_tree(tmp_path / "flags", files), out) == 0
+    flags = json.loads((out / "flagd" / "production.json").read_bytes())["flags"]
+    found = flags["flag"]["targeting"]
+    if targeting == "inlined":
+        assert found["if"][:2] == [{"===": [flags["dep"]["targeting"], "off"]}, "off"]
+    elif targeting is None:  # no gate: the flag's own rollout alone
+        assert found == {"if": [{"!==": [{"var": "targetingKey"}, None]}, ROLLOUT, "off"]}
+
+
+def test_rules_that_serve_only_the_cells_variant_make_no_targeting(tmp_path: Path) -> None:
+    files = {
+        "_project.yaml": "environments: [production]\napplications: [web]\n",
+        "flag.yaml": BASE + "enabled: false\nrules:\n  - when: {country: [NL]}\n    serve: off\n",
+    }
+    out = tmp_path / "out"
+    assert build(write_tree(tmp_path / "flags", files), out) in (0, 1)  # 1: warnings only
+    flags = json.loads((out / "flagd" / "production.json").read_bytes())["flags"]
+    assert "targeting" not in flags["flag"]
+
+
 PROJECT = "environments: [development, staging, production]\napplications: [web, ios]\n"
 CHECKOUT = (
     "description: Single-page checkout\nowner: team-checkout\nenabled: false\n"
