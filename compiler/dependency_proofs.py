@@ -22,7 +22,8 @@ in order send each of those contexts to `on`:
 - past the last rule, the dependency's cell value decides.
 
 Conditions are compared as `core.evaluate` evaluates them: absent attributes never match,
-and values compare with types kept apart (a string, a boolean, a number; 1 equals 1.0).
+and values are equal as `core.rules.value_key` says (a string, a boolean, a number kept
+apart; 1 equals 1.0).
 Everything unproved is reported: the property test in tests/compiler/test_dependency_proofs.py
 checks with brute force that every accepted tree keeps its promise.
 """
@@ -32,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from core.rules import value_key, value_keys
 
 Rule = Mapping[str, Any]  # a normalized rule (core.rules)
 Condition = Mapping[str, Any]  # an attribute's operators
@@ -130,7 +133,7 @@ def _implies(path: Mapping[str, Condition], rule: Mapping[str, Condition]) -> bo
 
 def _within(narrow: Condition, wide: Condition) -> bool:
     """Every value `narrow` allows, `wide` allows (sound, not complete)."""
-    if dict(narrow) == dict(wide):
+    if _normal(narrow) == _normal(wide):
         return True
     if "in" in narrow:
         return all(
@@ -141,10 +144,19 @@ def _within(narrow: Condition, wide: Condition) -> bool:
     return all(_operator_within(narrow, name, argument) for name, argument in wide.items())
 
 
+def _normal(condition: Condition) -> dict[str, Any]:
+    """A condition, its lists of values as the sets of values they mean (`true` is not `1`,
+    which Python's == would say it is)."""
+    return {
+        name: value_keys(argument) if name in ("in", "not") else argument
+        for name, argument in condition.items()
+    }
+
+
 def _operator_within(narrow: Condition, name: str, argument: Any) -> bool:
     """Every value `narrow` allows passes the one operator `name` of the wider condition."""
     if name == "not":
-        return {_key(value) for value in argument} <= {_key(v) for v in narrow.get("not", [])}
+        return value_keys(argument) <= value_keys(narrow.get("not", []))
     if name in ("starts_with", "ends_with"):
         mine = narrow.get(name)
         if not isinstance(mine, str):
@@ -187,9 +199,9 @@ def _allows(condition: Condition, value: Any) -> bool | None:
     here (semver) and the others hold."""
     unknown = False
     for name, argument in condition.items():
-        if name == "in" and _key(value) not in {_key(v) for v in argument}:
+        if name == "in" and value_key(value) not in value_keys(argument):
             return False
-        if name == "not" and _key(value) in {_key(v) for v in argument}:
+        if name == "not" and value_key(value) in value_keys(argument):
             return False
         if name in ("starts_with", "ends_with") and not (
             isinstance(value, str)
@@ -213,12 +225,3 @@ def _compare(name: str, value: float, argument: float) -> bool:
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _key(value: Any) -> tuple[str, Any]:
-    """Values as `core.evaluate` compares them: types kept apart, 1 equal to 1.0."""
-    if isinstance(value, bool):
-        return ("boolean", value)
-    if _number(value):
-        return ("number", value)
-    return ("string", value)

@@ -43,7 +43,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
 from core.model import EnvironmentOverride, Flag, Operators, Rule
-from core.rules import split_semver
+from core.rules import split_semver, value_key, value_keys, value_kind
 
 Path = tuple[str | int, ...]
 
@@ -295,21 +295,11 @@ def _operators(condition: Any) -> dict[str, Any]:
     return {"in": condition if isinstance(condition, list) else [condition]}
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    return "number" if isinstance(value, (int, float)) else "string"
-
-
-def _same(value: Any, other: Any) -> bool:
-    return _kind(value) == _kind(other) and value == other
-
-
 def _passes(value: Any, operators: dict[str, Any]) -> bool:
     """Whether an `in` value passes the condition's other operators."""
-    if any(_same(value, excluded) for excluded in operators.get("not", [])):
+    if value_key(value) in value_keys(operators.get("not", [])):
         return False
-    number = _kind(value) == "number"
+    number = value_kind(value) == "number"
     for name, holds in _BOUNDS.items():
         if name in operators and not (number and holds(value, operators[name])):
             return False
@@ -318,7 +308,7 @@ def _passes(value: Any, operators: dict[str, Any]) -> bool:
         return False
     if "ends_with" in operators and not (text and value.endswith(operators["ends_with"])):
         return False
-    return "semver" not in operators or _kind(value) in ("string", "number")
+    return "semver" not in operators or value_kind(value) == "string"
 
 
 def never_holds(condition: Any) -> str | None:
@@ -330,7 +320,7 @@ def never_holds(condition: Any) -> str | None:
     if any(name in operators for name in _TEXT_OPERATORS):
         wants.append(("text", {"string"}))
     if "semver" in operators:
-        wants.append(("a version", {"string", "number"}))
+        wants.append(("a version", {"string"}))  # a number is no version (core.evaluate)
     kinds = {"number", "string", "boolean"}
     for _, wanted in wants:
         kinds &= wanted
@@ -341,7 +331,7 @@ def never_holds(condition: Any) -> str | None:
         return empty
     values = operators.get("in")
     if values is not None and not any(_passes(value, operators) for value in values):
-        if all(any(_same(v, x) for x in operators.get("not", [])) for v in values):
+        if value_keys(values) <= value_keys(operators.get("not", [])):
             return "every value of its `in` is also in its `not`"
         return "none of its `in` values passes its other operators"
     return None
@@ -366,7 +356,7 @@ def _normal_when(rule: Rule) -> dict[str, Any]:
         operators = _operators(condition)
         normal[attribute] = tuple(
             sorted(
-                (name, frozenset((_kind(v), v) for v in arg) if isinstance(arg, list) else arg)
+                (name, value_keys(arg) if name in ("in", "not") else arg)
                 for name, arg in operators.items()
             )
         )
@@ -435,11 +425,11 @@ def _compared_as(operators: dict[str, Any]) -> list[str]:
     values = [*operators.get("in", []), *operators.get("not", [])]
     kinds = []
     if any(name in operators for name in _NUMBER_OPERATORS) or any(
-        _kind(v) == "number" for v in values
+        value_kind(v) == "number" for v in values
     ):
         kinds.append("number")
     if any(name in operators for name in (*_TEXT_OPERATORS, "semver")) or any(
-        _kind(v) == "string" for v in values
+        value_kind(v) == "string" for v in values
     ):
         kinds.append("text")
     return kinds

@@ -23,7 +23,8 @@ both, as flagd reads it from the context).
 
 Conditions, each false when the attribute is absent or null:
 - `in`: the attribute equals one of the values, types kept apart: a string equals a string,
-  a boolean a boolean, a number a number (1 and 1.0 are equal; true and 1 are not).
+  a boolean a boolean, a number a number (1 and 1.0 are equal; true and 1 are not), as
+  `core.rules.value_key` defines it for the compiler's checks too.
 - `not`: the attribute is present and equals none of the values (as `in`).
 - `starts_with`, `ends_with`: the attribute is a string with that prefix / suffix.
 - `gt`, `gte`, `lt`, `lte`: the attribute is a number (not a boolean, not a numeric
@@ -60,6 +61,8 @@ from typing import Any, Final, Literal, NamedTuple
 
 import mmh3
 import semver
+
+from core.rules import value_key, value_keys
 
 Reason = Literal["STATIC", "TARGETING_MATCH", "SPLIT", "DEFAULT", "DISABLED"]
 Context = Mapping[str, Any]
@@ -442,21 +445,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _member(values: Sequence[Any]) -> Test:
-    """`in`: equal to one of `values`, strings, booleans and numbers kept apart."""
-    texts = frozenset(value for value in values if isinstance(value, str))
-    truths = frozenset(value for value in values if isinstance(value, bool))
-    numbers = frozenset(value for value in values if _is_number(value))
-
-    def member(value: Any) -> bool:
-        if isinstance(value, str):
-            return value in texts
-        if isinstance(value, bool):
-            return value in truths
-        if isinstance(value, int | float):
-            return value in numbers
-        return False
-
-    return member
+    """`in`: equal to one of `values` (`core.rules.value_key`: strings, booleans and numbers
+    kept apart)."""
+    keys = value_keys(values)
+    return lambda value: value_key(value) in keys
 
 
 def _test(operator: str, argument: Any) -> Test:

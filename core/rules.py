@@ -12,7 +12,8 @@ key) filled in, so that the same file always gives the same snapshot and the sam
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from core.model import EnvironmentOverride, Flag, Operators, Rule
 
@@ -72,6 +73,37 @@ def split_semver(text: str) -> tuple[str, str]:
     matched = _SEMVER.fullmatch(text)
     assert matched is not None  # the pattern matches every text
     return matched.group(1) or "=", matched.group(2)
+
+
+ValueKind = Literal["string", "boolean", "number"]
+
+
+def value_key(value: Any) -> tuple[ValueKind, Any] | None:
+    """What a condition's value (`in`, `not`) or a context's value is compared by: two
+    values are equal when their keys are. Strings, booleans and numbers are kept apart
+    (`"1"` is not `1`, `true` is not `1`), numbers compare by value (`1` is `1.0`); null,
+    lists and objects have no key and equal nothing. This is flagd's meaning of the
+    conditions core.flagd writes (tests/core/test_evaluate.py holds the two equal), and
+    the one definition core.evaluate, compiler.variants and compiler.dependency_proofs
+    share."""
+    if isinstance(value, str):
+        return ("string", value)
+    if isinstance(value, bool):  # before numbers: a bool is an int in Python
+        return ("boolean", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    return None
+
+
+def value_kind(value: Any) -> ValueKind | None:
+    """The kind `value_key` keeps `value` apart by, or None."""
+    key = value_key(value)
+    return None if key is None else key[0]
+
+
+def value_keys(values: Iterable[Any]) -> frozenset[tuple[ValueKind, Any]]:
+    """The keys of `values` (those that have one)."""
+    return frozenset(key for key in map(value_key, values) if key is not None)
 
 
 def served(rule: Rule) -> set[str]:

@@ -166,6 +166,11 @@ PROVED = [
         {"enabled": False, "rules": [{"when": {"country": "NL"}, "serve": "on"}]},
         id="the dependency's off rule cannot match",
     ),
+    pytest.param(
+        {"enabled": False, "rules": [{"when": {"seats": [1.0, 2]}, "serve": "on"}]},
+        {"enabled": False, "rules": [{"when": {"seats": [2.0, 1]}, "serve": "on"}]},
+        id="1 is 1.0",
+    ),
 ]
 
 
@@ -202,6 +207,16 @@ UNPROVED = [
         {"enabled": False, "rules": [{"when": {"country": "NL"}, "serve": "on"}]},
         {"enabled": True},
         id="a dependent on everywhere",
+    ),
+    pytest.param(
+        {"enabled": False, "rules": [{"when": {"beta": [1]}, "serve": "on"}]},
+        {"enabled": False, "rules": [{"when": {"beta": [True]}, "serve": "on"}]},
+        id="true is not 1",
+    ),
+    pytest.param(
+        {"enabled": False, "rules": [{"when": {"beta": {"not": [0]}}, "serve": "on"}]},
+        {"enabled": False, "rules": [{"when": {"beta": {"not": [False]}}, "serve": "on"}]},
+        id="false is not 0",
     ),
 ]
 

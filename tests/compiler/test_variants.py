@@ -180,7 +180,10 @@ CONDITIONS = [
     ({"gte": 5, "lte": 5}, None),
     ({"gt": 5, "lt": 5.5}, None),
     ({"gt": 1, "starts_with": "1"}, "a number and text"),
-    ({"semver": "1", "gt": 0}, None),  # flagd reads the number 1 as the version 1.0.0
+    ({"in": [True], "not": [1]}, None),  # true is not 1
+    ({"in": [0.0], "not": [0]}, "also in its `not`"),  # 0.0 is 0
+    ({"semver": "1", "gt": 0}, "a number and a version"),  # a number is no version
+    ({"in": [1], "semver": "1"}, "none of its `in` values"),
     ({"semver": "1", "ends_with": "x"}, None),
     ({"in": ["a", "b"], "starts_with": "c"}, "none of its `in` values"),
     ({"in": [3, "ab"], "ends_with": "b"}, None),

@@ -26,6 +26,7 @@ from openfeature.evaluation_context import EvaluationContext
 from compiler.cli import main
 from core import flagd
 from core.evaluate import Evaluation, Evaluator, bucket_hash, cat_text
+from core.rules import value_key
 
 ENVIRONMENTS = ["staging", "production"]
 APPLICATIONS = ["web", "ios"]
@@ -243,6 +244,29 @@ def test_each_operator_means_what_flagd_makes_of_its_targeting(
     if value is not ABSENT:
         context[name] = value
     assert agree(document, "f", None, context) == ("on" if matches else "off")
+
+
+EQUALITY_VALUES = st.one_of(
+    st.sampled_from(
+        [True, False, 0, 1, -1, 0.0, 1.0, 2.5, "1", "True", "true", "", 2**53, 2**53 + 1]
+    ),
+    st.integers(-3, 3),
+    st.floats(-3, 3).map(lambda x: round(x * 2) / 2),
+    st.text(max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(EQUALITY_VALUES, EQUALITY_VALUES)
+def test_value_key_is_the_equality_flagd_gives_in_and_not(listed: Any, given_: Any) -> None:
+    """`core.rules.value_key`, which compiler.variants and compiler.dependency_proofs use
+    too: two values are equal exactly where flagd's `in` (and so `not`) says so."""
+    equal = value_key(listed) == value_key(given_)
+    for operator, matches in (("in", equal), ("not", not equal)):
+        document = make_document(
+            {"f": make_flag(rules={e: [when("x", operator, [listed])] for e in ENVIRONMENTS})}
+        )
+        assert agree(document, "f", None, {"x": given_}) == ("on" if matches else "off")
 
 
 def test_a_dotted_key_is_not_read_as_one_attribute() -> None:
