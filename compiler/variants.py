@@ -35,13 +35,13 @@ from __future__ import annotations
 import json
 import math
 import operator
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
+from core.evaluate import version_key
 from core.model import EnvironmentOverride, Flag, Operators, Rule
 from core.rules import split_semver, value_key, value_keys, value_kind
 
@@ -228,14 +228,8 @@ def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
             yield from _unreachable(flag_file, path, rules, index)
 
 
-# --- semver: flagd's sem_ver (openfeature-flagd-core's custom_ops.normalize_version) ---
+# --- semver: flagd's sem_ver, as core.evaluate.version_key reads a version ---
 
-_IDENTIFIER = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
-_VERSION = re.compile(  # SemVer 2.0, as semver.Version.parse reads it
-    rf"(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)"
-    rf"(?:-{_IDENTIFIER}(?:\.{_IDENTIFIER})*)?(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?",
-    re.ASCII,
-)
 _MISTYPED = {"=>": ">=", "=<": "<=", "==": "=", "<>": "!="}
 SEMVER_FORM = (
     "write an operator (=, !=, <, <=, >, >=, ^, ~; none means =) and a version "
@@ -246,33 +240,12 @@ SEMVER_FORM = (
 def semver_problem(text: str) -> str | None:
     """Why flagd's sem_ver cannot use `text` (an operator and a version), or None."""
     _, version = split_semver(text)
-    if is_version(version):
+    if version_key(version) is not None:  # the reading core.evaluate compares by
         return None
     mistyped = next((good for bad, good in _MISTYPED.items() if text.strip().startswith(bad)), "")
     hint = f" (did you mean {mistyped!r}?)" if mistyped else ""
     what = f"{version!r} is not a version" if version else "it has no version"
     return f"{text!r} is not a semver comparison: {what}{hint}; {SEMVER_FORM}"
-
-
-def is_version(text: str) -> bool:
-    """Whether flagd's normalize_version accepts `text`: a leading v or V dropped, a partial
-    MAJOR or MAJOR.MINOR padded with .0, then semver.Version.parse (or, where the `semver`
-    package is not installed, as with requirements/runtime.lock, the same SemVer 2.0
-    pattern it parses with)."""
-    version = text[1:] if text.startswith(("v", "V")) else text
-    numeric = version.split("-")[0].split("+")[0]
-    dots = numeric.count(".")
-    if dots < 2:
-        version = numeric + ".0" * (2 - dots) + version[len(numeric) :]
-    try:
-        import semver  # noqa: PLC0415  (optional: only requirements/dev.lock has it)
-    except ImportError:
-        return _VERSION.fullmatch(version) is not None
-    try:
-        semver.Version.parse(version)
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 # --- conditions: what values can pass them ---
