@@ -11,6 +11,9 @@ Each finding is at the offending value (a variant name at its key), per flag:
   integer a whole number written without a fraction (2.0 is refused: values are served as
   written) within 64 bits; float any finite number, 2 included (served as 2.0); object a
   mapping whose numbers are finite. Booleans are none of these.
+- `invalid-rule` (error): a condition that compares with .nan, .inf or -.inf, which YAML
+  reads as numbers (so the schema's `number` lets them by) and JSON has no form for; the
+  rule's other checks wait until it is fixed.
 - `rollout-weights` (error): weights that do not sum to 100 (the schema refuses negative
   and fractional ones).
 - `invalid-semver` (error): a `semver` text that is not an operator (=, !=, <, <=, >, >=,
@@ -163,9 +166,12 @@ _INT64 = range(-(2**63), 2**63)
 
 def _type_problem(flag_type: str, value: Any) -> str | None:
     """Why `value` cannot be a variant of a `flag_type` flag, or None."""
+    if _number(value) and not _finite(value):  # before the type's words: 2.0 is no integer
+        return f"{_yaml_number(value)} {NO_JSON}"
     problem = _TYPE_PROBLEMS[flag_type](value, _shown(value))
-    if problem is None and not _finite(value):
-        return f"{_shown(value)} holds a number JSON cannot carry (.nan or .inf); use a finite one"
+    found = _first_non_finite(value)
+    if problem is None and found is not None:
+        return f"{_shown(value)} holds {_yaml_number(found)}, which {NO_JSON}"
     return problem
 
 
@@ -198,14 +204,53 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# YAML's .nan, .inf and -.inf are floats to the loader, but JSON has no number for them:
+# orjson would write null, and flagd would compare with that.
+NO_JSON = (
+    "has no JSON form (the snapshot, flagd's files and OFREP answers are JSON); use a finite number"
+)
+
+
 def _finite(value: Any) -> bool:
+    return _first_non_finite(value) is None
+
+
+def _first_non_finite(value: Any) -> float | None:
+    """The first .nan or .inf in `value` (a number, or one in a list or mapping), or None."""
     if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(item) for item in value.values())
-    if isinstance(value, list):
-        return all(_finite(item) for item in value)
-    return True
+        return None if math.isfinite(value) else value
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((found for item in items if (found := _first_non_finite(item)) is not None), None)
+
+
+def _yaml_number(value: float) -> str:
+    """A number that is not finite as YAML writes it."""
+    if math.isnan(value):
+        return ".nan"
+    return ".inf" if value > 0 else "-.inf"
+
+
+def _non_finite(flag_file: FlagFile, where: Path, rule: Rule) -> Iterator[Diagnostic]:
+    """invalid-rule at each .nan or .inf a rule's conditions compare with."""
+    for attribute, condition in (rule.when or {}).items():
+        for inner, value in _condition_values(condition):
+            if isinstance(value, float) and not math.isfinite(value):
+                path = (*where, "when", attribute, *inner)
+                yield _at(flag_file, path, "invalid-rule", f"{_yaml_number(value)} {NO_JSON}")
+
+
+def _condition_values(condition: Any) -> Iterator[tuple[Path, Any]]:
+    """Each value a condition compares with, and its path inside the condition."""
+    if isinstance(condition, Operators):
+        for name, argument in condition.model_dump(by_alias=True, exclude_none=True).items():
+            if isinstance(argument, list):
+                yield from (((name, index), item) for index, item in enumerate(argument))
+            else:
+                yield (name,), argument
+    elif isinstance(condition, list):
+        yield from (((index,), item) for index, item in enumerate(condition))
+    else:
+        yield (), condition
 
 
 def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
@@ -225,7 +270,10 @@ def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
                 if problem is not None:
                     semver_path = (*where, "when", attribute, "semver")
                     yield _at(flag_file, semver_path, "invalid-semver", problem)
-            yield from _unreachable(flag_file, path, rules, index)
+            non_finite = list(_non_finite(flag_file, where, rule))
+            yield from non_finite
+            if not non_finite:  # NaN compares false with everything: no words about it
+                yield from _unreachable(flag_file, path, rules, index)
 
 
 # --- semver: flagd's sem_ver, as core.evaluate.version_key reads a version ---
