@@ -11,7 +11,10 @@ Each finding is at the offending value (a variant name at its key), per flag:
   integer a whole number written without a fraction (2.0 is refused: values are served as
   written) within 64 bits; float any finite number, 2 included (served as 2.0); object a
   mapping whose numbers are finite. Booleans are none of these.
-- `invalid-rule` (error): a condition that compares with .nan, .inf or -.inf, which YAML
+- `invalid-rule` (error): a `when` attribute or a rollout's `by` whose name the outputs
+  would read differently (`core.rules.attribute_problem`: a '.', which flagd reads as a
+  path into nested objects, or a leading '$', where flagd puts its own `$flagd`), at the
+  name; a condition that compares with .nan, .inf or -.inf, which YAML
   reads as numbers (so the schema's `number` lets them by) and JSON has no form for; the
   rule's other checks wait until it is fixed.
 - `rollout-weights` (error): weights that do not sum to 100 (the schema refuses negative
@@ -46,7 +49,7 @@ from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
 from core.evaluate import version_key
 from core.model import EnvironmentOverride, Flag, Operators, Rule
-from core.rules import split_semver, value_key, value_keys, value_kind
+from core.rules import attribute_problem, split_semver, value_key, value_keys, value_kind
 
 Path = tuple[str | int, ...]
 
@@ -62,6 +65,7 @@ def check_variants(flags: Mapping[str, FlagFile]) -> list[Diagnostic]:
         found.extend(_unknown_variants(flag_file))
         found.extend(_missing_off(flag_file, sorted(dependents.get(key, []))))
         found.extend(_variant_types(flag_file))
+        found.extend(_attribute_names(flag_file))
         found.extend(_rule_findings(flag_file))
         found.extend(_attribute_types(flag_file))
         found.extend(_unused_variants(flag_file))
@@ -251,6 +255,22 @@ def _condition_values(condition: Any) -> Iterator[tuple[Path, Any]]:
         yield from (((index,), item) for index, item in enumerate(condition))
     else:
         yield (), condition
+
+
+def _attribute_names(flag_file: FlagFile) -> Iterator[Diagnostic]:
+    """invalid-rule at each `when` attribute and `by` that outputs would read differently."""
+    for where, rule in _rules(flag_file.flag):
+        named = [((*where, "when", name), name, True) for name in rule.when or {}]
+        if rule.by is not None:
+            named.append(((*where, "by"), rule.by, False))
+        for path, name, key in named:
+            problem = attribute_problem(name)
+            if problem is not None:
+                usable = name.lstrip("$").replace(".", "_")
+                rename = f"rename it, as {usable!r}, and send it so" if usable else "rename it"
+                rule_of_names = "attribute names have no '.' and do not start with '$'"
+                message = f"{name!r} {problem}; {rename}: {rule_of_names}"
+                yield _at(flag_file, path, "invalid-rule", message, key=key)
 
 
 def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
@@ -482,7 +502,12 @@ def _shown(value: Any) -> str:
 
 
 def _dotted(path: Path) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{_name(p)}" for p in path).lstrip(".")
+
+
+def _name(part: str) -> str:
+    """A path's part as written, quoted when it would not read as one part."""
+    return part if part.isprintable() and part.strip() and "." not in part else repr(part)
 
 
 def _at(

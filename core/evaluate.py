@@ -39,15 +39,18 @@ Conditions, each false when the attribute is absent or null:
   hashed as `fractional` does: MurmurHash3 x86_32 (seed 0, unsigned) of the string's
   canonical CBOR, bucket = hash * total weight >> 32, buckets in the listed order.
 
-Quirks that remain, as flagd decides them (and so here):
-- An attribute name with dots is a path into nested context objects (`user.plan` reads
-  `context["user"]["plan"]`, never a key "user.plan"); a path step into a string or list
-  takes an index or `length`.
-- flagd overwrites a context attribute `$flagd` with its own (flag key, timestamp); rules
-  on `$flagd...` mean something else there.
+A quirk, as flagd decides it (and so here), of names flagc refuses
+(`core.rules.attribute_problem`) and a snapshot made by hand could still hold: an
+attribute name with dots is a path into nested context objects (`user.plan` reads
+`context["user"]["plan"]`, never a key "user.plan"); a path step into a string or list
+takes an index or `length`.
+
+Where the two part:
+- flagd puts its own `$flagd` (flag key, timestamp) over a context attribute `$flagd`;
+  here a rule on `$flagd...` reads the context's (flagc refuses such names).
 - A bucketing value that is not valid Unicode (a lone surrogate, which orjson refuses in a
   request) makes flagd's `fractional` fail, and flagd then serves the default variant;
-  here that rule does not match. The one place where the two part.
+  here that rule does not match.
 
 Values are the snapshot's own objects (an object flag's dict is shared): read, never change
 them.

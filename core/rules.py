@@ -75,6 +75,27 @@ def split_semver(text: str) -> tuple[str, str]:
     return matched.group(1) or "=", matched.group(2)
 
 
+def attribute_problem(name: str) -> str | None:
+    """Why the context attribute `name` (a `when` key, a rollout's `by`) would not be read
+    alike by every output, or None. flagd's `var` reads a dotted name as a path into nested
+    objects (and a step into a string or a list as an index or `length`), and the flat
+    map's query parameters cannot send nested objects; flagd puts its own `$flagd` (the
+    flag key, the time) over the context's. Any other name is one top-level key of the
+    context wherever it is read."""
+    if name.startswith("$"):
+        return (
+            "starts with '$', which flagd keeps for its own attributes (it puts `$flagd`, the "
+            "flag key and the time, over the context's), so flagd and the server could read "
+            "different values"
+        )
+    if "." in name:
+        return (
+            "has a '.', which flagd reads as a path into nested objects, and the flat map's "
+            "query parameters cannot send those, so the outputs would part"
+        )
+    return None
+
+
 ValueKind = Literal["string", "boolean", "number"]
 
 

@@ -26,7 +26,7 @@ from openfeature.evaluation_context import EvaluationContext
 from compiler.cli import main
 from core import flagd
 from core.evaluate import Evaluation, Evaluator, bucket_hash, cat_text
-from core.rules import value_key
+from core.rules import attribute_problem, value_key
 
 ENVIRONMENTS = ["staging", "production"]
 APPLICATIONS = ["web", "ios"]
@@ -274,6 +274,39 @@ def test_a_dotted_key_is_not_read_as_one_attribute() -> None:
         {"f": make_flag(rules={e: [when("user.tier", "in", ["gold"])] for e in ENVIRONMENTS})}
     )
     assert agree(document, "f", None, {"user.tier": "gold"}) == "off"
+
+
+NAMES = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=8).filter(
+    lambda name: name.strip() != "" and attribute_problem(name) is None
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(NAMES)
+def test_a_name_flagc_accepts_is_one_top_level_key_to_flagd_too(name: str) -> None:
+    """What a flat context (OFREP's, the flat map's query parameters) sends under a name is
+    what both evaluators compare, for every name core.rules.attribute_problem accepts."""
+    conditions = [when(name, "in", ["x"])]
+    by = [rollout([("on", 100), ("off", 0)], by=name)]
+    for rules in (conditions, by):
+        document = make_document({"f": make_flag(rules=dict.fromkeys(ENVIRONMENTS, rules))})
+        assert agree(document, "f", None, {name: "x"}) == "on"
+        assert agree(document, "f", None, {f"{name}!": "x"}) == "off"
+
+
+def test_the_names_flagc_refuses_are_read_differently_by_flagd() -> None:
+    """`$flagd...` is flagd's own, and the two evaluators part on it: flagc refuses it, and
+    every `$` name. It refuses dotted names too: both read them as paths into nested
+    objects (the table above), which the flat map's query parameters cannot send."""
+    rules = {e: [when("$flagd.flagKey", "in", ["f"])] for e in ENVIRONMENTS}
+    document = make_document({"f": make_flag(rules=rules)})
+    evaluator, core = Evaluator(document), oracle(document, "production")
+    assert evaluator.evaluate("f", "production", None, {}).variant == "off"
+    assert ask_flagd(core, "boolean", "f", None, {}) == ("on", True)
+    assert attribute_problem("$flagd.flagKey") is not None
+    assert attribute_problem("user.tier") is not None
+    assert attribute_problem("$region") is not None
+    assert attribute_problem("account tier") is None
 
 
 def test_all_conditions_of_a_rule_must_hold_and_the_first_rule_that_matches_serves() -> None:
