@@ -1,8 +1,8 @@
 """The build, as one use case: compile the flags folder, read its git history, and publish
 OUT/snapshot.json, OUT/audit.json and OUT/flagd/<environment>.json as one build.
 
-    compile (load, validate, references, resolve, check) -> history -> snapshot -> render
-    -> flagd -> write
+    compile (load, validate, references, resolve, check) -> snapshot -> render -> flagd
+    -> write, with the history (the audit log) read beside the compile
 
 `build` is the one place that knows this order. `flagc build` (compiler/commands/build.py)
 parses its arguments, calls it and reports; the benchmarks and the tests call it directly.
@@ -20,6 +20,7 @@ from typing import Any, Literal
 import orjson
 
 from compiler import audit, emit, publish
+from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, Stopwatch, compile_tree
@@ -92,30 +93,53 @@ def build(
     today: datetime.date | None = None,
     strict: bool = False,
     allow_shallow: bool = False,
+    fork: bool = True,
 ) -> BuildResult:
     """Check `flags_dir`; only when no diagnostic is an error, publish one build into `out`.
 
     Findings come back in the result, never raised, and so does an OSError or ValueError
     met after the flags compiled (`failed`), so that a caller still reports the findings.
-    What the caller asked for wrongly is raised before anything is compiled or written:
+    What the caller asked for wrongly is raised before anything is written:
     publish.OutputError when `out` cannot take a build, NotADirectoryError when
     `flags_dir` is not a folder. A shallow clone is refused (nothing written) unless
     `allow_shallow`, which marks the audit log incomplete. Builds into one `out` take turns.
+
+    The history is read beside the compile, in a forked process where that helps
+    (compiler.beside; `fork=False` never forks): the outputs are the same bytes either way,
+    and the `history` stage is the wait for it once the flags compiled.
     """
     publish.require_usable_out(out)
     stopwatch = Stopwatch()
-    compiled = compile_tree(
-        flags_dir, display_root=display_root, today=today, strict=strict, stopwatch=stopwatch
-    )
-    if has_errors(compiled.diagnostics) or compiled.grid is None:
-        return BuildResult(compiled, stopwatch.seconds)
-    history: History | None = None
+    with publish.locked(out):  # a second build into OUT waits for this one
+        reading = Beside(
+            summarize_history, flags_dir, out / publish.AUDIT, allow_shallow, fork=fork
+        )
+        try:
+            compiled = compile_tree(
+                flags_dir,
+                display_root=display_root,
+                today=today,
+                strict=strict,
+                stopwatch=stopwatch,
+            )
+        except BaseException:
+            reading.cancel()
+            raise
+        if has_errors(compiled.diagnostics) or compiled.grid is None:
+            reading.cancel()
+            return BuildResult(compiled, stopwatch.seconds)
+        return _finish(out, compiled, reading, stopwatch)
+
+
+def _finish(
+    out: Path, compiled: Compiled, reading: Beside[HistorySummary], stopwatch: Stopwatch
+) -> BuildResult:
+    """Wait for the history, then publish (under OUT's lock)."""
+    history: HistorySummary | None = None
     try:
-        with publish.locked(out):  # a second build into OUT waits for this one
-            with stopwatch.stage("history"):
-                previous = previous_log(out / publish.AUDIT)
-                history = read_history(flags_dir, previous, allow_shallow)
-            revision = _publish(out, compiled, history, previous, stopwatch)
+        with stopwatch.stage("history"):
+            history = reading.result()
+        revision = _publish(out, compiled, history, stopwatch)
     except ShallowClone as exc:
         return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
     except (OSError, ValueError) as exc:  # what flagc reports as an error of its own (exit 2)
@@ -126,34 +150,54 @@ def build(
         stopwatch.seconds,
         outputs=outputs(out, compiled),
         revision=revision,
-        audit_entries=len(history.log["entries"]),
+        audit_entries=history.entries,
         notes=history.notes,
     )
 
 
-def _publish(
-    out: Path,
-    compiled: Compiled,
-    history: History,
-    previous: dict[str, Any] | None,
-    stopwatch: Stopwatch,
-) -> str:
-    """Emit the snapshot, the flagd definitions and the audit log, and swap them into OUT
-    as one build (call under OUT's lock); returns the snapshot's revision."""
+def _publish(out: Path, compiled: Compiled, history: HistorySummary, stopwatch: Stopwatch) -> str:
+    """Emit the snapshot and the flagd definitions and swap them into OUT, with the audit
+    log, as one build (call under OUT's lock); returns the snapshot's revision."""
     assert compiled.grid is not None  # build() publishes only what compiled
     with stopwatch.stage("snapshot"):
-        metadata = audit.flag_metadata(history.log)
-        content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, metadata)
+        content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, history.metadata)
     with stopwatch.stage("render"):
         rendered = emit.render(content, history.revision)
     with stopwatch.stage("flagd"):
         document = {**content, "digest": rendered.digest, "revision": rendered.revision}
         definitions = flagd.definitions(document)
     with stopwatch.stage("write"):
-        # a build with no new commit keeps the (possibly large) log as it is
-        log = None if history.log == previous else serialize(history.log) + b"\n"
-        publish.publish(out, rendered.data, log, definitions)
+        publish.publish(out, rendered.data, history.log, definitions)
     return rendered.revision
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySummary:
+    """What publishing needs of the history: each flag's creation and last change, the
+    revision, the audit log's bytes (None: the last build's log, unchanged), its number
+    of entries, and the notes. Small to send from a forked process, but for the log."""
+
+    metadata: dict[str, dict[str, Any]]
+    revision: str | None
+    log: bytes | None
+    entries: int
+    notes: tuple[Note, ...]
+
+
+def summarize_history(folder: Path, audit_path: Path, allow_shallow: bool) -> HistorySummary:
+    """Read the history of `folder`, continuing the audit log at `audit_path` (the last
+    build's, when usable), and say what publishing needs of it."""
+    previous = previous_log(audit_path)
+    history = read_history(folder, previous, allow_shallow)
+    # a build with no new commit keeps the (possibly large) log as it is
+    log = None if history.log == previous else serialize(history.log) + b"\n"
+    return HistorySummary(
+        audit.flag_metadata(history.log),
+        history.revision,
+        log,
+        len(history.log["entries"]),
+        history.notes,
+    )
 
 
 def outputs(out: Path, compiled: Compiled) -> tuple[Path, ...]:

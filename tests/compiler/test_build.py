@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import multiprocessing
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -103,6 +104,19 @@ def test_the_cli_and_the_function_write_the_same_bytes(
     )
 
 
+def test_the_history_read_beside_the_compile_or_after_it_gives_the_same_bytes(
+    committed: tuple[Path, Git, str], tmp_path: Path
+) -> None:
+    flags, git, _ = committed
+    write_tree(flags, {"banner.yaml": FLAGS["banner.yaml"].replace("false", "true")})
+    commit(git, "Turn the banner on")
+    beside = build(flags, tmp_path / "beside", today=TODAY)
+    inline = build(flags, tmp_path / "inline", today=TODAY, fork=False)
+    assert beside.outputs and inline.outputs
+    assert documented(tmp_path / "beside") == documented(tmp_path / "inline")
+    assert multiprocessing.active_children() == []
+
+
 def test_a_build_with_errors_writes_nothing(git_repo: tuple[Path, Git], tmp_path: Path) -> None:
     repo, _ = git_repo
     flags = write_tree(repo / "flags", BROKEN)
@@ -113,6 +127,7 @@ def test_a_build_with_errors_writes_nothing(git_repo: tuple[Path, Git], tmp_path
     assert (result.outputs, result.revision, result.refused) == ((), None, None)
     assert list(result.timings) == COMPILE_STAGES  # it stops before the history
     assert not out.exists()
+    assert multiprocessing.active_children() == []  # the history's reading was stopped
 
 
 def test_a_write_that_fails_comes_back_with_the_findings(

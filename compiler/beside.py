@@ -1,0 +1,88 @@
+"""Work done beside the build: a function run in a forked process while this one goes on.
+
+The build reads the git history (the audit log) while it compiles the flags folder: the two
+read different things and meet only when the build publishes. On Linux, with more than one
+CPU, in a process that runs no other thread (forking one that does can copy a held lock),
+`Beside` forks at once and the function's result comes back through a pipe, pickled, as
+does any exception it raises. Anywhere else it runs the function when the result is first
+asked for, in this process: the same result, later. So what is built never depends on
+which way it ran.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+def can_fork() -> bool:
+    """Whether forking helps and is safe here (see the module's docstring)."""
+    return (
+        sys.platform == "linux"
+        and len(os.sched_getaffinity(0)) > 1
+        and threading.active_count() == 1
+    )
+
+
+class Beside(Generic[T]):
+    """`function(*args)`, in a forked process when `fork` (and `can_fork()`), else in this
+    one when `result` is called. Call `result` once, or `cancel`."""
+
+    def __init__(self, function: Callable[..., T], *args: Any, fork: bool = True) -> None:
+        self._call: tuple[Callable[..., T], tuple[Any, ...]] = (function, args)
+        self._process: Any = None  # multiprocessing's fork Process, once forked
+        self._pipe: Connection | None = None
+        if fork and can_fork():
+            context = multiprocessing.get_context("fork")
+            receiving, sending = context.Pipe(duplex=False)
+            self._process = context.Process(target=_run, args=(sending, function, args))
+            self._process.daemon = True  # never outlives the build
+            self._process.start()
+            sending.close()
+            self._pipe = receiving
+
+    @property
+    def forked(self) -> bool:
+        return self._process is not None
+
+    def result(self) -> T:
+        """The function's value, or the exception it raised, raised here."""
+        if self._pipe is None:
+            function, args = self._call
+            return function(*args)
+        try:
+            ok, value = self._pipe.recv()
+        except EOFError:  # the child died before it answered (killed, out of memory)
+            self._process.join()
+            code = self._process.exitcode
+            raise OSError(f"the process reading the history stopped (exit code {code})") from None
+        finally:
+            self._pipe.close()
+        self._process.join()
+        if not ok:
+            raise value
+        result: T = value
+        return result
+
+    def cancel(self) -> None:
+        """Stop the work: its result is not wanted."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._process.terminate()
+            self._process.join()
+
+
+def _run(sending: Connection, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        answer: tuple[bool, Any] = (True, function(*args))
+    except BaseException as exc:  # every outcome goes back to the parent
+        answer = (False, exc)
+    sending.send(answer)
+    sending.close()

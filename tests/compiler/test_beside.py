@@ -1,0 +1,87 @@
+"""compiler.beside: a function run in a forked process gives what it gives in this one,
+its exception is raised here, a child that dies is an OSError, and a cancelled one stops."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from compiler.beside import Beside, can_fork
+
+forking = pytest.mark.skipif(not can_fork(), reason="forking does not help or is unsafe here")
+
+
+def pid_and(value: int) -> tuple[int, int]:
+    return os.getpid(), value * 2
+
+
+def fails(message: str) -> None:
+    raise ValueError(message)
+
+
+def dies() -> None:
+    os._exit(3)
+
+
+def sleeps(marker: Path) -> None:
+    marker.write_text(str(os.getpid()), encoding="utf-8")
+    time.sleep(60)
+
+
+@forking
+def test_the_function_runs_in_another_process_and_its_value_comes_back() -> None:
+    beside = Beside(pid_and, 21)
+    assert beside.forked
+    pid, value = beside.result()
+    assert (pid != os.getpid(), value) == (True, 42)
+
+
+def test_without_fork_the_function_runs_here_when_the_result_is_asked_for() -> None:
+    calls: list[int] = []
+    beside = Beside(calls.append, 1, fork=False)
+    assert (beside.forked, calls) == (False, [])
+    assert beside.result() is None
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_the_functions_exception_is_raised_here(fork: bool) -> None:
+    with pytest.raises(ValueError, match=r"^no history$"):
+        Beside(fails, "no history", fork=fork).result()
+
+
+@forking
+def test_a_child_that_dies_without_answering_is_an_os_error() -> None:
+    with pytest.raises(OSError, match=r"stopped \(exit code 3\)"):
+        Beside(dies).result()
+
+
+@forking
+def test_cancel_stops_the_child(tmp_path: Path) -> None:
+    marker = tmp_path / "pid"
+    beside = Beside(sleeps, marker)
+    deadline = time.monotonic() + 10
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = int(marker.read_text(encoding="utf-8"))
+    started = time.monotonic()
+    beside.cancel()
+    assert time.monotonic() - started < 5
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not can_fork()
+        assert not Beside(pid_and, 1).forked
+    finally:
+        stop.set()
+        thread.join()
