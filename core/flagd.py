@@ -50,6 +50,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from core.canonical import serialize
+from core.rules import value_kind
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
 ATTRIBUTE: Final = "application"  # the evaluation-context attribute targeting reads
@@ -335,10 +336,11 @@ def _number(value: dict[str, Any]) -> list[Any]:
 
 
 def _member(value: dict[str, Any], values: Sequence[Any]) -> Any:
-    """`value` equals one of `values`, strings, numbers and booleans kept apart."""
-    texts = [item for item in values if isinstance(item, str)]
-    truths = [item for item in values if isinstance(item, bool)]
-    numbers = [item for item in values if not isinstance(item, str | bool)]
+    """`value` equals one of `values`, strings, numbers and booleans kept apart
+    (`core.rules.value_key`)."""
+    texts = [item for item in values if value_kind(item) == "string"]
+    truths = [item for item in values if value_kind(item) == "boolean"]
+    numbers = [item for item in values if value_kind(item) == "number"]
     parts: list[Any] = []
     if texts:
         parts.append({"in": [value, texts]})
