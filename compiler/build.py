@@ -2,7 +2,8 @@
 OUT/snapshot.json, OUT/audit.json and OUT/flagd/<environment>.json as one build.
 
     compile (load, validate, references, resolve, check) -> snapshot -> render -> flagd
-    -> write, with the history (the audit log) read beside the compile
+    -> write, with the history (the audit log) read beside the compile and, in git, the
+    flagd files made beside the rendering (compiler.beside)
 
 `build` is the one place that knows this order. `flagc build` (compiler/commands/build.py)
 parses its arguments, calls it and reports; the benchmarks and the tests call it directly.
@@ -139,7 +140,7 @@ def _finish(
     try:
         with stopwatch.stage("history"):
             history = reading.result()
-        revision = _publish(out, compiled, history, stopwatch)
+        revision = _publish(out, compiled, history, stopwatch, reading.forked)
     except ShallowClone as exc:
         return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
     except (OSError, ValueError) as exc:  # what flagc reports as an error of its own (exit 2)
@@ -155,17 +156,32 @@ def _finish(
     )
 
 
-def _publish(out: Path, compiled: Compiled, history: HistorySummary, stopwatch: Stopwatch) -> str:
+def _publish(
+    out: Path, compiled: Compiled, history: HistorySummary, stopwatch: Stopwatch, fork: bool
+) -> str:
     """Emit the snapshot and the flagd definitions and swap them into OUT, with the audit
-    log, as one build (call under OUT's lock); returns the snapshot's revision."""
+    log, as one build (call under OUT's lock); returns the snapshot's revision. `fork`:
+    whether work may be done in a forked process (compiler.beside)."""
     assert compiled.grid is not None  # build() publishes only what compiled
     with stopwatch.stage("snapshot"):
         content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, history.metadata)
-    with stopwatch.stage("render"):
-        rendered = emit.render(content, history.revision)
+    # flagd's files need the revision and not the digest: git's revision is known, so they
+    # are made beside the rendering; without git the revision is made from the digest.
+    making = None
+    if history.revision is not None:
+        making = Beside(flagd.definitions, {**content, "revision": history.revision}, fork=fork)
+    try:
+        with stopwatch.stage("render"):
+            rendered = emit.render(content, history.revision)
+    except BaseException:
+        if making is not None:
+            making.cancel()
+        raise
     with stopwatch.stage("flagd"):
-        document = {**content, "digest": rendered.digest, "revision": rendered.revision}
-        definitions = flagd.definitions(document)
+        if making is not None:
+            definitions = making.result()
+        else:
+            definitions = flagd.definitions({**content, "revision": rendered.revision})
     with stopwatch.stage("write"):
         publish.publish(out, rendered.data, history.log, definitions)
     return rendered.revision
