@@ -102,14 +102,14 @@ def changed_rules(
     environment: str, before: Sequence[NormalizedRule], after: Sequence[NormalizedRule]
 ) -> list[RuleChange]:
     """How the rules in force in `environment` changed from `before` to `after`."""
-    if list(before) == list(after):
+    if list(map(_key, before)) == list(map(_key, after)):
         return []
     if not after:
         return [RuleChange(environment, "cleared", None, None, None, None)]
     pairs, removed, added = _aligned(before, after)
     changes: list[tuple[int, RuleChange]] = []
     for i in list(removed):
-        j = next((j for j in added if after[j] == before[i]), None)
+        j = next((j for j in added if _key(after[j]) == _key(before[i])), None)
         if j is not None:
             removed.remove(i)
             added.remove(j)
@@ -142,7 +142,13 @@ def _aligned(
 
 
 def _conditions_key(rule: NormalizedRule) -> str:
-    return json.dumps(rule["when"], sort_keys=True)
+    return _key(rule["when"])
+
+
+def _key(value: Any) -> str:
+    """What rules and conditions are compared by: their JSON, so that `true` is not `1`
+    (Python's == holds them equal; flagd and core.evaluate do not)."""
+    return json.dumps(value, sort_keys=True)
 
 
 def _paired(
@@ -154,9 +160,9 @@ def _paired(
 ) -> list[RuleChange]:
     old, new = before[i], after[j]
     found: list[RuleChange] = []
-    if old["when"] != new["when"]:
+    if _key(old["when"]) != _key(new["when"]):
         found.append(RuleChange(environment, "conditions", j + 1, i + 1, old, new))
-    if _result(old) != _result(new):
+    if _key(_result(old)) != _key(_result(new)):
         kind: RuleChangeKind = "serve" if "serve" in new else "rollout"
         share, rebucketed = _moves(old, new)
         found.append(RuleChange(environment, kind, j + 1, i + 1, old, new, share, rebucketed))

@@ -129,6 +129,11 @@ CASES: dict[str, tuple[list[Rule], list[Rule], list[str]]] = {
         [serve("green", **NL_BE)],
         ["production: rule 1 conditions: country is NL -> country in NL, BE"],
     ),
+    "a boolean condition becomes a number": (  # Python holds true == 1; flagd does not
+        [serve("green", beta={"in": [True]})],
+        [serve("green", beta={"in": [1]})],
+        ["production: rule 1 conditions: beta is true -> beta is 1"],
+    ),
     "conditions and what it serves": (
         [serve("green", country={"in": ["NL"]}), TEN],
         [serve("red", **NL_BE), TEN],
