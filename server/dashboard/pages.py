@@ -78,8 +78,11 @@ def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> 
     shown, expanded = overview.columns(
         snapshot.environments, snapshot.applications, filters.environment
     )
+    dependence = _dependence(
+        snapshot, [(column.environment, column.application) for column in shown]
+    )
     rows = [
-        (flag, expired(flag, site.today), overview.row_cells(flag, shown, expanded))
+        (flag, expired(flag, site.today), overview.row_cells(flag, shown, expanded, dependence))
         for flag in overview.ordered(flags, filters.sort)[start : start + overview.ROWS_PER_PAGE]
     ]
     return render(
@@ -104,8 +107,17 @@ def overview_page(snapshot: Snapshot, site: Site, filters: overview.Filters) -> 
     )
 
 
+def _dependence(snapshot: Snapshot, cells: Sequence[tuple[str, str | None]]) -> overview.Dependence:
+    """What depends on the context in these (environment, application) cells: the
+    evaluator's sets, made once a snapshot, looked up once a page."""
+    targeted = {(env, app): snapshot.evaluator.targeted(env, app) for env, app in cells}
+    return overview.Dependence(snapshot.flags, targeted)
+
+
 def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
     flag = snapshot.flags[key]
+    cells = [(env, app) for env in snapshot.environments for app in (None, *snapshot.applications)]
+    dependence = _dependence(snapshot, cells)
     needs, needed_by = graph.neighbourhood(snapshot.flags, key)
     history = [entry for entry in snapshot.entries if entry["flag"] == key]
     picture, complete = graph.around(snapshot.flags, key) if needs or needed_by else ("", True)
@@ -130,7 +142,7 @@ def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
         rules={
             env: overview.rule_lines(flag["resolved"][env]["rules"]) for env in flag["resolved"]
         },
-        targeted={env: snapshot.evaluator.targeted(env, None) for env in snapshot.environments},
+        why={cell: dependence.why(flag, *cell) for cell in cells},
     )
 
 

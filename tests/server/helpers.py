@@ -1,8 +1,8 @@
 """What the server's tests share beyond fixtures: flagserve started as operators start it
 (`flagserve` with options, plain gunicorn with FLAGSERVE_* variables) and waited on, what its
-logs say, the API keys file the access tests use, a metric's value in this process, and the
-hostile text the dashboard must show as text. Test modules import these from here, never
-from one another."""
+logs say, the API keys file the access tests use, a metric's value in this process, the
+hostile text the dashboard must show as text, and flags whose value depends on the context
+through a dependency. Test modules import these from here, never from one another."""
 
 from __future__ import annotations
 
@@ -27,6 +27,21 @@ from tests.conftest import GIT_ENV
 from tests.server.conftest import ROOT, Live, free_port, stop_server
 
 HOSTILE = "<script>document.title='pwned'</script>"  # flag text that must stay text on a page
+
+# For the dashboard's marks: search-results has no rules, but search-ranking, which it needs,
+# has one in production; so search-results depends on the context there, except on ios,
+# where it is off whatever it needs.
+GATED = {
+    "search/search-ranking.yaml": (
+        "description: Ranking\nowner: team-search\nenabled: true\n"
+        "environments:\n  production:\n    rules:\n      - when: {country: [NL]}\n"
+        "        serve: on\n"
+    ),
+    "search/search-results.yaml": (
+        "description: Results\nowner: team-search\nenabled: true\n"
+        "applications:\n  ios: false\ndepends_on: [search-ranking]\n"
+    ),
+}
 
 FLAT = "/api/v1/environments/production/flags"
 SECRET = "s3cret-key-for-ops-0123456789"

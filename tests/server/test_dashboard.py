@@ -21,7 +21,7 @@ from server.dashboard import overview, views
 from server.settings import Settings, SettingsError
 from server.store import Store
 from tests.server.conftest import FLAGS, Built, is_kept
-from tests.server.helpers import HOSTILE
+from tests.server.helpers import GATED, HOSTILE
 
 HOSTILE_YAML = f'description: "{HOSTILE} & <b>bold</b>"\n'
 REPO = "https://example.com/org/flags"
@@ -575,3 +575,66 @@ def test_typed_flags_show_variants_rules_and_rollouts(built: Built) -> None:
     assert "green 10%, blue 90%" in page.text
     assert '<rect x="0" y="0" width="10" height="4" class="on">' in page.text
     assert '<rect x="10" y="0" width="90" height="4" class="off">' in page.text
+
+
+@pytest.fixture
+def gated(built: Built) -> tuple[Store, falcon.testing.TestClient]:
+    built.commit("Add search ranking and results", dict(GATED))
+    store = Store(built.out)
+    store.start()
+    return store, falcon.testing.TestClient(create_app(store))
+
+
+def _values(html: str) -> list[tuple[str, str, str]]:
+    """The flag page's cells (class, title, text before the declared value), in COLUMNS
+    order."""
+    table = html.split('<table class="values">', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<td class="([^"]*)" title="([^"]*)">([^<]*)<small', table)
+
+
+def test_cells_that_depend_on_the_context_through_a_dependency_are_marked(
+    gated: tuple[Store, falcon.testing.TestClient],
+) -> None:
+    _, client = gated
+    overview_cells = matrix(client.simulate_get("/").text).rows["search-results"]
+    flag_cells = _values(client.simulate_get("/flags/search-results").text)
+    for cells in (overview_cells, flag_cells):
+        web = cells[COLUMNS.index(("production", "web"))]
+        assert (web[0], web[2]) == ("on targeted", "on*")
+        assert html_text.unescape(web[1]).endswith(
+            f"; {overview.TARGETED}: through dependency search-ranking"
+        )
+        assert cells[COLUMNS.index(("production", "ios"))][0] == "off"  # off whatever it needs
+        assert cells[COLUMNS.index(("staging", "web"))][0] == "on"
+        assert cells[COLUMNS.index(("production", None))][0] == "on targeted"
+    own = _values(client.simulate_get("/flags/search-ranking").text)
+    assert own[COLUMNS.index(("production", "ios"))][1].endswith(": its own rules")
+    assert own[COLUMNS.index(("development", "ios"))][0] == "on"
+
+
+def test_the_pages_mark_exactly_the_cells_the_evaluator_reports(
+    gated: tuple[Store, falcon.testing.TestClient],
+) -> None:
+    store, client = gated
+    snapshot = store.current
+    rows = matrix(client.simulate_get("/").text).rows
+    for key in snapshot.flags:
+        marked = [
+            "targeted" in cls for cls, _, _ in _values(client.simulate_get(f"/flags/{key}").text)
+        ]
+        expected = [key in snapshot.evaluator.targeted(*column) for column in COLUMNS]
+        assert [" targeted" in cls for cls, _, _ in rows[key]] == expected, key
+        assert marked == expected, key
+    assert sum(len(snapshot.evaluator.targeted(*column)) for column in COLUMNS) == 7  # 4 + 3
+
+
+def test_a_folded_environment_is_marked_as_its_cell_without_application(
+    gated: tuple[Store, falcon.testing.TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, client = gated
+    monkeypatch.setattr(overview, "EXPAND_ALL_UP_TO", 0)  # one column an environment
+    cells = matrix(client.simulate_get("/").text).rows["search-results"]
+    development, _, production = cells
+    assert development == ("on mixed", "default; 1 of 3 applications off", "on 2/3")
+    assert production[0] == "on mixed targeted" and production[2] == "on* 2/3"
+    assert production[1].endswith("through dependency search-ranking")

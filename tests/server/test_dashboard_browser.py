@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from server.dashboard import overview
-from tests.server.conftest import Built, Live, start_server, stop_server
-from tests.server.helpers import HOSTILE
+from tests.server.conftest import ROOT, Built, Live, built_in_git, start_server, stop_server
+from tests.server.helpers import GATED, HOSTILE
 
 # Debian's chromium; elsewhere (a GitHub runner has Google Chrome) GITFLAGS_CHROMIUM names it.
 CHROMIUM = Path(os.environ.get("GITFLAGS_CHROMIUM", "/usr/bin/chromium"))
@@ -30,6 +30,7 @@ if CHROMIUM.exists():
     from playwright.sync_api import expect as page_expect
 
 TIMEOUT_MS = 30_000  # a loaded 2-core machine
+CSP = "Content Security Policy"  # in chromium's console message for each violation
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +197,137 @@ def test_the_overview_pages_its_rows_and_the_form_searches_every_page(
     page_expect(rows).to_have_count(1)
     assert rows.first.locator("th.key a").inner_text() == "new-checkout"
     assert (tmp_path / "overview-page-1.png").stat().st_size > 0
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Iterator[Live]:
+    """flagserve serving the project's example tree (typed flags, rules, rollouts) plus
+    GATED (a flag that depends on the context only through its dependency)."""
+    tree = ROOT / "flags"
+    files = {
+        str(path.relative_to(tree)): path.read_text(encoding="utf-8")
+        for path in tree.rglob("*.yaml")
+    }
+    server = start_server(built_in_git(tmp_path, {**files, **GATED}), tmp_path / "flagserve.log")
+    yield server
+    stop_server(server)
+
+
+def _console(page: Page) -> list[str]:
+    """The console's messages from now on (chromium reports each CSP violation there)."""
+    messages: list[str] = []
+    page.on("console", lambda message: messages.append(message.text))
+    return messages
+
+
+def _fact(page: Page, name: str) -> str:
+    return page.locator(f'dl.facts dt:text-is("{name}") + dd').inner_text()
+
+
+def _row(page: Page, environment: str) -> list[tuple[str, str]]:
+    """The flag page's cells in `environment`: (classes, value shown), the application-less
+    cell first."""
+    row = page.locator("table.values tbody tr", has=page.locator(f'th:text-is("{environment}")'))
+    return [
+        (cell.get_attribute("class") or "", cell.evaluate("td => td.firstChild.textContent"))
+        for cell in row.locator("td").all()
+    ]
+
+
+def test_a_typed_flags_page_shows_variants_rules_and_rollout_bars_within_the_csp(
+    page: Page, example: Live, tmp_path: Path
+) -> None:
+    console = _console(page)
+    page.goto(example.url + "/flags/checkout-button-colour")
+    assert _fact(page, "Type") == "string"
+    page_expect(page.locator("code.variant")).to_have_text(['blue: "#1f6feb"', 'green: "#2da44e"'])
+    rules = page.locator("ol.rules li")
+    page_expect(rules).to_contain_text(  # the second also holds its bar's titles
+        [
+            "app_version >=2.3.0 and country in NL, BE and plan not in free: serve green",
+            "everyone: rollout by targetingKey blue 90%, green 10%",
+        ]
+    )
+    bar = rules.nth(1).locator("svg.rollout")
+    page_expect(bar).to_be_visible()
+    box = bar.bounding_box()
+    widths = [rect.bounding_box()["width"] for rect in bar.locator("rect").all()]  # type: ignore[index]
+    assert box is not None and len(widths) == 2
+    assert widths[0] / sum(widths) == pytest.approx(0.9, abs=0.01)  # blue, then green
+    assert sum(widths) == pytest.approx(box["width"] - 2, abs=1)  # the bar, within its border
+    fills = {
+        rect.evaluate("rect => getComputedStyle(rect).fill") for rect in bar.locator("rect").all()
+    }
+    assert len(fills) == 2  # neither is `off`, yet each share shows
+    assert _row(page, "development") == [("on", "green")] * 4
+    assert _row(page, "production") == [("on targeted", "blue*")] * 4
+    page.screenshot(path=tmp_path / "typed-flag.png", full_page=True)
+    page.goto(example.url + "/flags/search-page-size")
+    assert _fact(page, "Type") == "integer"
+    page_expect(page.locator("code.variant")).to_have_text(["large: 50", "standard: 20"])
+    assert "standard: 20 (default)" in _fact(page, "Variants")
+    page_expect(page.locator("ol.rules li").first).to_have_text(
+        "email ends with @example.com: serve large"
+    )
+    assert _row(page, "staging") == [("on targeted", "standard*")] * 4
+    assert [message for message in console if CSP in message] == []
+    # the check sees a violation: an inline style, which the policy refuses
+    with page.expect_console_message(lambda message: CSP in message.text):
+        page.evaluate("document.body.insertAdjacentHTML('beforeend', '<p style=\"color: red\">')")
+
+
+def test_rollout_bars_show_on_and_off_in_their_colours(page: Page, example: Live) -> None:
+    console = _console(page)
+    page.goto(example.url + "/flags/new-search")
+    assert _fact(page, "Default") == "off (enabled: false)"
+    rects = page.locator("svg.rollout rect")
+    page_expect(rects).to_have_count(2)
+    assert [rect.get_attribute("width") for rect in rects.all()] == ["25", "75"]
+    on, off = (rect.evaluate("rect => getComputedStyle(rect).fill") for rect in rects.all())
+    assert on == "rgb(26, 127, 55)" and off == "rgb(243, 244, 246)"  # the stylesheet applies
+    on_width, off_width = (rect.bounding_box()["width"] for rect in rects.all())  # type: ignore[index]
+    assert on_width / (on_width + off_width) == pytest.approx(0.25, abs=0.01)
+    assert _row(page, "production") == [("off targeted", "off*")] * 4
+    assert _row(page, "development") == [("on", "on")] * 4
+    assert [message for message in console if CSP in message] == []
+
+
+ENVIRONMENTS = ("development", "staging", "production")  # flags/_project.yaml
+APPLICATIONS = (None, "web", "ios", "android")
+
+
+def test_the_overview_marks_exactly_the_cells_the_flat_maps_call_targeted(
+    page: Page, example: Live, tmp_path: Path
+) -> None:
+    console = _console(page)
+    targeted = {
+        (environment, application): set(
+            example.get(
+                f"/api/v1/environments/{environment}/flags",
+                params={"application": application} if application else {},
+            ).json()["targeted"]
+        )
+        for environment in ENVIRONMENTS
+        for application in APPLICATIONS
+    }
+    page.goto(example.url + "/")
+    marked = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#flags tbody tr')].map(
+            row => [row.querySelector('th.key a').textContent,
+                    [...row.querySelectorAll('td.on, td.off')].map(
+                        cell => cell.classList.contains('targeted'))]))"""
+    )
+    columns = list(targeted)
+    assert len(marked) == 23  # 21 example flags and GATED's 2
+    for key, cells in marked.items():
+        assert cells == [key in targeted[column] for column in columns], key
+    assert "search-results" in targeted["production", "web"]
+    assert "search-results" not in targeted["production", "ios"]  # off, whatever it needs
+    results = page.locator("#flags tbody tr", has=page.locator('a[href="/flags/search-results"]'))
+    web = results.locator("td.on, td.off").nth(columns.index(("production", "web")))
+    page_expect(web).to_have_text("on*")
+    page_expect(web).to_have_attribute(
+        "title", f"default; {overview.TARGETED}: through dependency search-ranking"
+    )
+    page.screenshot(path=tmp_path / "overview-targeted.png", full_page=True)
+    assert [message for message in console if CSP in message] == []
