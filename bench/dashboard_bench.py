@@ -1,10 +1,12 @@
-"""How heavy the dashboard's pages are at scale: `python bench/dashboard_bench.py [--flags N]`.
+"""How heavy the dashboard's pages are at scale: `python bench/dashboard_bench.py [--flags N]
+[--ruled R]`.
 
 A synthetic tree (bench/gen_tree.py: N flags, 5 environments x 20 applications, about three
-dependencies a flag) is built with flagc, then each page is rendered in-process (Falcon's
-test client over the real Store: the first, cold render, then a kept one) and its size
-measured raw and gzipped; then, when /usr/bin/chromium exists, a real flagserve serves it
-and headless chromium (Playwright) loads each page, timing navigation to the `load` event.
+dependencies a flag; with --ruled R, rules on R of them) is built with flagc, then each page
+is rendered in-process (Falcon's test client over the real Store: the first, cold render,
+then a kept one) and its size measured raw and gzipped; then, when /usr/bin/chromium
+exists, a real flagserve serves it and headless chromium (Playwright) loads each page,
+timing navigation to the `load` event.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from gen_tree import generate  # noqa: E402
+from gen_tree import add_rules, generate  # noqa: E402
 
 from compiler.cli import main as flagc  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -98,10 +100,14 @@ def in_browser(out: Path, store: Store) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flags", type=int, default=2000)
+    parser.add_argument(
+        "--ruled", type=int, default=0, help="flags given rules (gen_tree.add_rules; default 0)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         tree, out = Path(scratch) / "flags", Path(scratch) / "out"
         generate(args.flags, tree)
+        add_rules(tree, args.ruled)
         if flagc(["build", str(tree), "-o", str(out)]) != 0:
             return 1
         store = Store(out)
