@@ -1,0 +1,123 @@
+"""How much memory `flagc build` and a flagserve worker hold, against the data they hold.
+
+    python bench/memory_bench.py [--sizes 10000,50000] [--seed 1] [--ruled 0]
+
+For each size, the tree of bench/build_bench.py (generated once, committed, cached under
+bench/out/) is built with `flagc build` as a subprocess; /proc is read every 20 ms for the
+resident memory (RSS) of flagc and every process it forked (compiler.beside), summed: the
+peak of that sum is the build's peak. Then flagserve (one worker) serves the build, every
+environment's flat map, flagd file and an OFREP bulk evaluation are fetched once, and the
+worker's RSS is read. Each is set against the size of what it holds: the YAML files
+(read and parsed by the build) and snapshot.json (loaded and answered from by the worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import build_bench
+import procfs
+from serve_bench import free_port, gunicorn_env, process, wait_for
+
+SAMPLE_EVERY = 0.02
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it, living."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(procfs.children(current))
+    return found
+
+
+def peak_build_mb(tree: Path, out: Path) -> float:
+    """The peak of the summed RSS of `flagc build` and its forked processes, in MB."""
+    command = [sys.executable, "-m", "compiler", "build", str(tree), "-o", str(out)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0.0
+    while child.poll() is None:
+        peak = max(peak, procfs.rss_mb(descendants(child.pid)))
+        time.sleep(SAMPLE_EVERY)
+    if child.returncode != 0:
+        assert child.stderr is not None
+        raise SystemExit(f"flagc build failed: {child.stderr.read().decode()[-2000:]}")
+    return peak
+
+
+def worker_mb(out: Path, work: Path) -> float:
+    """The RSS of flagserve's one worker, in MB, once it has answered each kind of request."""
+    port, log = free_port(), work / "flagserve.log"
+    env = gunicorn_env(port, FLAGSERVE_WORKERS="1")
+    command = [sys.executable, "-m", "server", str(out)]
+    with process(command, env, log) as master:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(f"{base}/readyz", log, timeout=300)
+        environments = json.loads((out / "snapshot.json").read_bytes())["environments"]
+        for environment in environments:
+            for path in (
+                f"/api/v1/environments/{environment}/flags",
+                f"/api/v1/environments/{environment}/flagd.json",
+            ):
+                with urllib.request.urlopen(base + path, timeout=60) as answer:
+                    answer.read()
+        request = urllib.request.Request(
+            f"{base}/ofrep/v1/evaluate/flags",
+            data=json.dumps(
+                {"context": {"targetingKey": "u-1", "environment": environment}}
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            answer.read()
+        [worker] = procfs.children(master)
+        return procfs.rss_mb([worker])
+
+
+def yaml_mb(tree: Path) -> float:
+    total = sum(path.stat().st_size for path in tree.rglob("*.yaml"))
+    return total / 1e6
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=build_bench._sizes, default=[10_000, 50_000])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ruled", type=float, default=0.0, help="share of flags with rules")
+    parser.add_argument("--cache", type=Path, default=build_bench.HERE / "out")
+    args = parser.parse_args()
+    os.environ["GIT_OPTIONAL_LOCKS"] = "0"
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}")
+    print(
+        f"{'flags':>7} {'YAML MB':>8} {'snapshot MB':>11} {'build peak MB':>13} "
+        f"{'build/YAML':>10} {'build/snapshot':>14} {'worker MB':>9} {'worker/snapshot':>15}"
+    )
+    for count in args.sizes:
+        tree = build_bench.tree_for(count, args.seed, args.cache, args.ruled)
+        with tempfile.TemporaryDirectory(prefix="memory-bench-") as scratch:
+            work = Path(scratch)
+            peak_build_mb(tree, work / "out")  # the audit log now exists, as in CI
+            build = peak_build_mb(tree, work / "out")
+            snapshot = (work / "out" / "snapshot.json").stat().st_size / 1e6
+            worker = worker_mb(work / "out", work)
+        source = yaml_mb(tree)
+        print(
+            f"{count:>7} {source:>8.1f} {snapshot:>11.1f} {build:>13.0f} "
+            f"{build / source:>10.1f} {build / snapshot:>14.1f} {worker:>9.0f} "
+            f"{worker / snapshot:>15.1f}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
