@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 
-SNAPSHOT_FORMAT = 2  # snapshot.json's `format`: 2 added variants, rules and rollouts
+# snapshot.json's `format`: 2 added variants, rules and rollouts; 3 lists in a row only the
+# applications whose cell is not the environment's (core.rows)
+SNAPSHOT_FORMAT = 3
 
 _MARK = b'"@flags"'  # no name can hold '@', so this occurs nowhere else in a snapshot
 

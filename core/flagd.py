@@ -50,6 +50,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from core.canonical import serialize
+from core.rows import expanded
 from core.rules import value_kind
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
@@ -65,7 +66,7 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
     revision, as `compiler.emit.render` writes it): canonical JSON and a final newline, so
     the same snapshot always gives the same bytes."""
     revision: str = document["revision"]
-    flags: Mapping[str, Mapping[str, Any]] = document["flags"]
+    flags: Mapping[str, Mapping[str, Any]] = expanded(document)["flags"]  # every application
     gates = _gates(flags)
     found = {}
     for environment in document["environments"]:

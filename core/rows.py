@@ -2,8 +2,10 @@
 `core.verify` checks a snapshot's rows against them, so both use this one definition.
 
 Rules: a row is one environment's cell (`variant`, `value`, `source`), the rules in force
-there (`core.rules`, normalized) and each application's cell; a cell's value is its
-variant's value, as served (float flags serve floats: 2 is 2.0).
+there (`core.rules`, normalized) and the cells of the applications whose cell is not the
+environment's (snapshot format 3: every other application has the environment's cell, and
+most have); a cell's value is its variant's value, as served (float flags serve floats: 2
+is 2.0). `expanded` gives readers every application's cell.
 """
 
 from __future__ import annotations
@@ -64,14 +66,44 @@ def resolved_rows(
 def row(
     cells: Row, applications: tuple[str, ...], variants: Mapping[str, Any], rules: list[Any]
 ) -> dict[str, Any]:
-    """One environment's row."""
+    """One environment's row: the applications listed are those whose cell is not the
+    environment's (the same variant from the same level)."""
+    own = cells[0]
     return {
-        **cell(cells[0], variants),
+        **cell(own, variants),
         "rules": rules,
-        "applications": dict(
-            zip(applications, (cell(found, variants) for found in cells[1:]), strict=True)
-        ),
+        "applications": {
+            application: cell(found, variants)
+            for application, found in zip(applications, cells[1:], strict=True)
+            if found != own
+        },
     }
+
+
+def expanded(document: Mapping[str, Any]) -> dict[str, Any]:
+    """`document` (a snapshot, format 3) with every application in every row: those a row
+    does not list get the environment's cell, one copy shared by the row. Rows that list
+    every application are kept as they are, so a document already expanded costs a pass."""
+    applications = document["applications"]
+    flags = {}
+    for key, flag in document["flags"].items():
+        rows = flag["resolved"]
+        if all(len(found["applications"]) == len(applications) for found in rows.values()):
+            flags[key] = flag
+            continue
+        full = {
+            environment: _expanded_row(found, applications) for environment, found in rows.items()
+        }
+        flags[key] = {**flag, "resolved": full}
+    return {**document, "flags": flags}
+
+
+def _expanded_row(found: Mapping[str, Any], applications: list[str]) -> Mapping[str, Any]:
+    listed = found["applications"]
+    if len(listed) == len(applications):
+        return found
+    own = {"variant": found["variant"], "value": found["value"], "source": found["source"]}
+    return {**found, "applications": {name: listed.get(name, own) for name in applications}}
 
 
 def cell(found: Cell, variants: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from core.bodies import Body, body, json_body
 from core.evaluate import Evaluator
 from core.layout import AUDIT, FLAGD, SNAPSHOT
 from core.regular import NotRegularFile, read_regular_file
+from core.rows import expanded
 
 
 class SnapshotError(Exception):
@@ -264,6 +265,7 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snap
     assert raw is not None
     document = _parse(raw, SNAPSHOT)
     _verified(verify.snapshot_problems, document)
+    document = expanded(document)  # every application in every row, for every reader
     audit_raw = _read(build / AUDIT, required=whole)
     if audit_raw is None:
         entries, complete = [], False

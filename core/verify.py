@@ -447,25 +447,23 @@ def _first_mismatch(
         if found is None:
             found = known[id(wanted)] = (wanted, serialize(wanted))
         if serialize(resolved[environment]) != found[1]:
-            return _differing(environment, resolved[environment], wanted, grid.applications)
+            return _differing(environment, resolved[environment], wanted)
     return None
 
 
-def _differing(
-    environment: str, row: Any, wanted: Mapping[str, Any], applications: tuple[str, ...]
-) -> str:
+def _differing(environment: str, row: Any, wanted: Mapping[str, Any]) -> str:
     """The first place in a row that is not the compiler's, in words."""
     if type(row) is not dict or row.keys() != wanted.keys():
         return f"{environment}: expected exactly {', '.join(sorted(wanted))}"
-    found = row["applications"]
-    if type(found) is not dict or found.keys() != set(applications):
-        return f"{environment}.applications: expected exactly {', '.join(applications)}"
+    found, listed = row["applications"], list(wanted["applications"])
+    if type(found) is not dict or found.keys() != set(listed):
+        return (
+            f"{environment}.applications: expected exactly {', '.join(listed) or 'none'} "
+            "(the applications whose cell is not the environment's)"
+        )
     places = [
         (environment, _without_applications(row), _without_applications(wanted)),
-        *(
-            (f"{environment}.applications.{a}", found[a], wanted["applications"][a])
-            for a in applications
-        ),
+        *((f"{environment}.applications.{a}", found[a], wanted["applications"][a]) for a in listed),
     ]
     for place, cell, expected in places:
         if serialize(cell) != serialize(expected):

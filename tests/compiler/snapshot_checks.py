@@ -123,7 +123,7 @@ def check_snapshot(data: bytes, tree: Path | None = None) -> dict[str, Any]:
     if validator is not None:
         errors = [error.message for error in validator.iter_errors(document)]
         assert not errors, errors
-    assert document["format"] == 2
+    assert document["format"] == 3
     environments, applications = document["environments"], document["applications"]
     flags: dict[str, Any] = document["flags"]
     for key, flag in flags.items():
@@ -161,9 +161,11 @@ def _check_flag(
     for environment in environments:
         row = resolved[environment]
         assert set(row) == {"variant", "value", "source", "rules", "applications"}
-        assert list(row["applications"]) == sorted(applications)
+        assert set(row["applications"]) <= set(applications)
+        for listed in row["applications"].values():  # only the cells that differ are listed
+            assert (listed["variant"], listed["source"]) != (row["variant"], row["source"])
         for application in [None, *applications]:
-            cell = row if application is None else row["applications"][application]
+            cell = cell_of(row, application)
             assert cell["source"] in SOURCES
             assert cell["value"] == flag["variants"][cell["variant"]]
             if boolean and not row["rules"]:
@@ -176,9 +178,19 @@ def _check_flag(
             continue  # rules: checked by tests/compiler/test_dependencies
         for environment, row in resolved.items():
             assert other["resolved"][environment]["value"] or not row["value"], (key, dependency)
-            for application, cell in row["applications"].items():
-                on = other["resolved"][environment]["applications"][application]["value"]
+            for application in applications:
+                on = cell_of(other["resolved"][environment], application)["value"]
+                cell = cell_of(row, application)
                 assert on or not cell["value"], (key, dependency, environment, application)
+
+
+def cell_of(row: Mapping[str, Any], application: str | None) -> Mapping[str, Any]:
+    """A row's cell for `application` (None: the environment's), as format 3 says: an
+    application the row does not list has the environment's cell."""
+    found: Mapping[str, Any] = row
+    if application is not None:
+        found = row["applications"].get(application, row)
+    return {name: found[name] for name in ("variant", "value", "source")}
 
 
 def _check_dependents(flags: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ from compiler.cli import main
 from tests.compiler.snapshot_checks import (
     FULL_TREE,
     SCHEMA_PATH,
+    cell_of,
     check_snapshot,
     load_schema_validator,
 )
@@ -84,8 +85,7 @@ def test_resolved_values_by_hand(tmp_path: Path) -> None:
     flags = check_snapshot(build(tree, tmp_path / "out"))["flags"]
 
     def cell(key: str, environment: str, application: str | None = None) -> tuple[bool, str]:
-        row = flags[key]["resolved"][environment]
-        found = row if application is None else row["applications"][application]
+        found = cell_of(flags[key]["resolved"][environment], application)
         return found["value"], found["source"]
 
     assert cell("new-checkout", "development") == (True, "environment")
@@ -98,6 +98,14 @@ def test_resolved_values_by_hand(tmp_path: Path) -> None:
     assert cell("apple-pay", "development", "web") == (True, "environment-application")
     assert cell("apple-pay", "development", "ios") == (True, "application")
     assert cell("apple-pay", "development") == (False, "default")
+    # Format 3 lists only the applications whose cell is not the environment's.
+    listed = {
+        environment: sorted(row["applications"])
+        for environment, row in flags["new-checkout"]["resolved"].items()
+    }
+    assert listed["development"] == []
+    assert "android" in listed["staging"] and "web" not in listed["staging"]
+    assert listed["production"] == ["web"]
     assert cell("apple-pay", "staging", "ios") == (False, "environment")
     assert cell("banner", "staging", "android") == (False, "application")
     assert cell("banner", "production", "web") == (False, "environment")
