@@ -12,8 +12,10 @@ which way it ran.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -43,7 +45,10 @@ class Beside(Generic[T]):
         if fork and can_fork():
             context = multiprocessing.get_context("fork")
             receiving, sending = context.Pipe(duplex=False)
-            self._process = context.Process(target=_run, args=(sending, function, args))
+            parent = os.getpid()
+            self._process = context.Process(
+                target=_run, args=(parent, receiving, sending, function, args)
+            )
             self._process.daemon = True  # never outlives the build
             self._process.start()
             sending.close()
@@ -80,10 +85,33 @@ class Beside(Generic[T]):
             self._process.join()
 
 
-def _run(sending: Connection, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _run(
+    parent: int,
+    receiving: Connection,
+    sending: Connection,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+) -> None:
+    # A child outlives a parent killed with SIGKILL, and holds what it inherited: OUT's lock
+    # (the next build would wait for ever) and, unless closed, the pipe's reading end (its
+    # answer would wait for a reader for ever). So it closes that end, and dies with the
+    # parent (or at once, if the parent is gone already).
+    receiving.close()
+    _die_with(parent)
     try:
         answer: tuple[bool, Any] = (True, function(*args))
     except BaseException as exc:  # every outcome goes back to the parent
         answer = (False, exc)
     sending.send(answer)
     sending.close()
+
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent dies (Linux's prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the call
+        os._exit(1)

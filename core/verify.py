@@ -378,10 +378,31 @@ def _declared(flag: Mapping[str, Any]) -> dict[str, Any]:
     if flag["type"] == "boolean":
         declared["enabled"] = flag["enabled"]
     else:
-        declared.update(type=flag["type"], variants=flag["variants"], default=flag["default"])
+        variants = flag["variants"]
+        order = {name: variants[name] for name in _bucket_order(flag) if name in variants}
+        declared.update(type=flag["type"], variants={**order, **variants}, default=flag["default"])
         if flag["off"] is not None:
             declared["off"] = flag["off"]
     return declared
+
+
+def _bucket_order(flag: Mapping[str, Any]) -> list[str]:
+    """The variant names as the first rollout in the flag's rows lists them. A rollout's
+    buckets follow the order in which the file declared `variants`, which the snapshot's
+    `variants` (canonical JSON: sorted keys) does not keep; the rows rebuilt in that order
+    match the snapshot's only if all its rollouts agree on it. Rows are not checked for
+    shape yet: anything else gives no order."""
+    for row in flag["resolved"].values():
+        rules = row.get("rules") if type(row) is dict else None
+        for rule in rules if type(rules) is list else ():
+            rollout = rule.get("rollout") if type(rule) is dict else None
+            if type(rollout) is list:
+                return [
+                    pair[0]
+                    for pair in rollout
+                    if type(pair) is list and pair and type(pair[0]) is str
+                ]
+    return []
 
 
 def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict[str, Resolution]:

@@ -4,6 +4,9 @@ its exception is raised here, a child that dies is an OSError, and a cancelled o
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -73,6 +76,43 @@ def test_cancel_stops_the_child(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+KILLED = """
+import os, signal, sys, time
+from pathlib import Path
+from compiler.beside import Beside
+
+def sleeps(marker):
+    Path(marker).write_text(str(os.getpid()))
+    time.sleep(60)
+
+beside = Beside(sleeps, sys.argv[1])
+while not Path(sys.argv[1]).exists():
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited: only its parent has not reaped it
+
+
+@forking
+def test_a_child_dies_with_its_parent(tmp_path: Path) -> None:
+    """A build killed with SIGKILL leaves nothing running that holds OUT's lock."""
+    marker = tmp_path / "pid"
+    done = subprocess.run([sys.executable, "-c", KILLED, str(marker)], check=False, timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    pid = int(marker.read_text(encoding="utf-8"))
+    deadline = time.monotonic() + 10
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
 
 
 def test_no_fork_while_another_thread_runs() -> None:
