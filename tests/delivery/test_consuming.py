@@ -39,7 +39,8 @@ class Served:
 
     def value(self, key: str, environment: str, application: str) -> bool:
         resolved = self.snapshot()["flags"][key]["resolved"][environment]
-        return bool(resolved["applications"][application]["value"])
+        # snapshot.json lists the applications whose value is not the environment's
+        return bool(resolved["applications"].get(application, resolved)["value"])
 
 
 def built_example(repo: Path, git: Git, tmp_path: Path) -> Path:

@@ -115,8 +115,8 @@ def integer_for_boolean(snapshot: Document, audit: Document) -> None:
     snapshot["flags"]["banner"]["enabled"] = 0
 
 
-def format_1(snapshot: Document, audit: Document) -> None:
-    snapshot["format"] = 1  # a build of an older flagc
+def format_2(snapshot: Document, audit: Document) -> None:
+    snapshot["format"] = 2  # a build of an older flagc
 
 
 def audit_of_another_build(snapshot: Document, audit: Document) -> None:
@@ -138,7 +138,7 @@ CASES: list[tuple[Edit, str]] = [
     (cycle, "dependency cycle: "),
     (resolved_edited, "resolved.production: {'rules': [], 'source': 'default', 'value': True"),
     (integer_for_boolean, "flags.banner.enabled: expected true or false, got 0"),
-    (format_1, "snapshot.json: format 1 is not 2"),
+    (format_2, "snapshot.json: format 2 is not 3"),
     (audit_of_another_build, "the two files are from different builds"),
     (audit_out_of_order, "appears again after another commit"),
 ]

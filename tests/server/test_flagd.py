@@ -38,6 +38,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
 from core.evaluate import Evaluator
+from core.rows import expanded
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing
 from server.errors import PROBLEM_BASE, PROBLEM_JSON
@@ -188,7 +189,7 @@ def _other(value: Any) -> Any:
 
 def compiled(out: Path) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((out / "snapshot.json").read_bytes())
-    return document
+    return expanded(document)  # every application's cell, as flagserve reads it
 
 
 def resolved(

@@ -13,6 +13,7 @@ import falcon
 import falcon.testing
 import pytest
 
+from core.rows import expanded
 from server.app import create_app
 from server.store import Store
 from tests.server.conftest import Built, Live
@@ -25,7 +26,7 @@ Result = falcon.testing.Result
 
 def snapshot(built: Built) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((built.out / "snapshot.json").read_bytes())
-    return document
+    return expanded(document)  # every application's cell, as flagserve reads it
 
 
 def contexts(document: dict[str, Any]) -> Iterator[tuple[str, str | None]]:

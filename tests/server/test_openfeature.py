@@ -26,6 +26,7 @@ from openfeature.evaluation_context import (
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from core.rows import expanded
 from tests.server.conftest import Built, Live, start_server, stop_server
 
 BULK = "/ofrep/v1/evaluate/flags"
@@ -42,7 +43,7 @@ def openfeature(live: Live) -> Iterator[OpenFeatureClient]:
 
 def snapshot(built: Built) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((built.out / "snapshot.json").read_bytes())
-    return document
+    return expanded(document)  # every application's cell, as flagserve reads it
 
 
 def resolved(
