@@ -44,7 +44,7 @@ from build_bench import best
 from compiler.audit import extract
 from compiler.git_log import LOG_FORMAT
 from compiler.git_repository import GitRepository
-from core import canonical
+from core import audit_format, canonical
 
 HERE = Path(__file__).resolve().parent
 ZERO = b"0" * 40
@@ -146,6 +146,12 @@ def measure(repo: Path, work: Path, appended: int, runs: int) -> tuple[list[Row]
     written = (work / "build-full" / "audit.json").is_file()
     if written:
         rows.append(Row("full: flagc build (subprocess)", build_time, commits, entries, blobs))
+        size = (work / "build-full" / "audit.json").stat().st_size
+        expanded = len(canonical.serialize(full)) + 1
+        notes.append(
+            f"audit.json: {size / 1e6:.2f} MB (the log it holds, one entry per commit and "
+            f"file as the API serves it: {expanded / 1e6:.2f} MB, {size / expanded:.3f}x)"
+        )
     else:
         rows.append(Row("full: flagc build", None, note="writes no audit.json"))
     rows.append(Row("plumbing: git log + cat-file", plumbing_time, commits, None, blobs))
@@ -159,7 +165,7 @@ def measure(repo: Path, work: Path, appended: int, runs: int) -> tuple[list[Row]
     added = len(incremental["entries"]) - len(full["entries"])
     rows.append(Row(f"incremental (+{appended}): extract()", incremental_time, new_commits, added))
     if written:
-        previous = canonical.serialize(full) + b"\n"
+        previous = canonical.serialize(audit_format.compact(full)) + b"\n"
         timing, _ = best(runs, lambda: build(copy, work / "build-incremental", previous))
         rows.append(Row(f"incremental (+{appended}): flagc build", timing, new_commits, added))
     same = incremental == extract_in_process(copy)

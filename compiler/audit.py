@@ -26,10 +26,11 @@ from compiler.load import PROJECT_FILE, SourceFile, flag_key
 from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
 from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse
+from core import audit_format
 from core.model import Flag, Project
 from core.resolve import CellValue, Grid, grid_of, resolve
 
-AUDIT_FORMAT = 1
+AUDIT_FORMAT = audit_format.LOG_FORMAT  # the log in memory; the file is compact (format 2)
 EntryKind = Literal["created", "modified", "moved", "deleted", "project"]
 Grids = tuple["Grid | None", "Grid | None"]  # the project's grid before and after a commit
 

@@ -25,7 +25,7 @@ from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, Stopwatch, compile_tree
-from core import flagd
+from core import audit_format, flagd
 from core.canonical import serialize
 from core.regular import read_regular_file
 
@@ -206,7 +206,7 @@ def summarize_history(folder: Path, audit_path: Path, allow_shallow: bool) -> Hi
     previous = previous_log(audit_path)
     history = read_history(folder, previous, allow_shallow)
     # a build with no new commit keeps the (possibly large) log as it is
-    log = None if history.log == previous else serialize(history.log) + b"\n"
+    log = None if history.log == previous else serialize(audit_format.compact(history.log)) + b"\n"
     return HistorySummary(
         audit.flag_metadata(history.log),
         history.revision,
@@ -254,10 +254,10 @@ def read_history(folder: Path, previous: dict[str, Any] | None, allow_shallow: b
 
 
 def previous_log(path: Path) -> dict[str, Any] | None:
-    """The audit log of the last build, to read only newer commits; None if unusable (a
-    FIFO or a device in its place is unusable too, and never waited on)."""
+    """The audit log of the last build (expanded from the file), to read only newer commits;
+    None if unusable: another format, damaged, or a FIFO or a device (never waited on)."""
     try:
-        document = orjson.loads(read_regular_file(path))
-    except (OSError, orjson.JSONDecodeError):
+        log = audit_format.expand(orjson.loads(read_regular_file(path)))
+    except (OSError, orjson.JSONDecodeError, ValueError):
         return None
-    return document if audit.usable(document) else None
+    return log if audit.usable(log) else None

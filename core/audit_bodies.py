@@ -1,5 +1,6 @@
 """The bodies of the audit log, `GET /api/v1/audit` and `GET /api/v1/flags/{key}/audit`:
-newest first, entries exactly as in OUT/audit.json; plain data over a snapshot, kept with it.
+newest first, entries as OUT/audit.json holds them (read by core.audit_format.expand); plain
+data over a snapshot, kept with it.
 
 Rules: a query is normalized against the log (`since` to the earliest timestamp at or
 after it, `actor` casefolded, matched against authors' names and emails) so that equal

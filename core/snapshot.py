@@ -270,8 +270,7 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snap
     if audit_raw is None:
         entries, complete = [], False
     else:
-        log = _parse(audit_raw, AUDIT)
-        _verified(verify.audit_problems, log, document["revision"])
+        log = _audit_log(_parse(audit_raw, AUDIT), document["revision"])
         entries, complete = log["entries"], log["complete"]  # checked: a list, a bool
     snapshot = Snapshot(document, raw, entries, complete, clock())
     found = _flagd_files(build / FLAGD)
@@ -283,6 +282,19 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snap
     # Computed now, off the request path.
     _ = snapshot.evaluator, snapshot.flat_maps, snapshot.flagd_definitions
     return snapshot
+
+
+def _audit_log(document: Any, revision: str) -> dict[str, Any]:
+    """The log audit.json holds (the file is compact: `core.audit_format`), verified."""
+    found: list[dict[str, Any]] = []
+
+    def audit_problems(document: Any, revision: str) -> list[str]:  # named in a refusal
+        log, reasons = verify.checked_audit(document, revision)
+        found.extend(() if log is None else (log,))
+        return reasons
+
+    _verified(audit_problems, document, revision)
+    return found[0]
 
 
 def _read(path: Path, *, required: bool) -> bytes | None:

@@ -14,9 +14,11 @@ and the place in it. The rules:
   declared fields, which are a valid flag (`core.model.Flag`); every dependency exists,
   `dependents` is exactly the sorted list of flags naming it, no dependency forms a cycle,
   and no flag is on in a cell where a dependency is off; the digest matches the content.
-- The audit log: its head is the commit the snapshot was built from (its revision, less
-  `-dirty`), or null when the snapshot is not from git; the entries of one commit are
-  together (the log is per commit, newest first).
+- The audit log (the file, format 2: `core.audit_format`): its head is the commit the
+  snapshot was built from (its revision, less `-dirty`), or null when the snapshot is not
+  from git; each commit appears once (the log is per commit, newest first); every index
+  names an item of its table and every grid's values name each environment once, so that
+  it expands to the log served.
 - flagd's files: exactly one per environment, each byte for byte what the snapshot gives
   (`core.flagd`), so the same revision and the same values.
 
@@ -32,6 +34,7 @@ from typing import Any, Final
 
 import pydantic
 
+from core import audit_format
 from core.canonical import SNAPSHOT_FORMAT, digest_of, serialize
 from core.graph import find_cycle, is_cyclic, strongly_connected
 from core.model import Flag
@@ -44,11 +47,12 @@ MAX_REASONS: Final = 20  # a broken build is refused on the first few; the rest 
 _SNAPSHOT: Final = schema_document("snapshot")
 _AUDIT: Final = schema_document("audit")
 _FLAG: Final = _SNAPSHOT["$defs"]["flag"]
-_ENTRY: Final = _AUDIT["$defs"]["entry"]
+_ENTRY: Final = _AUDIT["$defs"]["compact"]  # an entry as the file records it
+_COMMIT_SCHEMA: Final = _AUDIT["$defs"]["commit"]
 _NAME: Final = re.compile(_SNAPSHOT["$defs"]["name"]["pattern"])
 _REVISION: Final = re.compile(_SNAPSHOT["properties"]["revision"]["pattern"])
 _DIGEST: Final = re.compile(_SNAPSHOT["properties"]["digest"]["pattern"])
-_COMMIT: Final = re.compile(_ENTRY["properties"]["commit"]["pattern"])
+_COMMIT: Final = re.compile(_COMMIT_SCHEMA["properties"]["commit"]["pattern"])
 _CHANGES: Final = frozenset(_ENTRY["properties"]["change"]["enum"])
 # RFC 3339 (what the schemas' format: date-time means), which Python must also parse: the
 # server reads these dates with datetime.fromisoformat.
@@ -87,11 +91,18 @@ def snapshot_problems(document: Any) -> list[str]:
 
 
 def audit_problems(document: Any, revision: str) -> list[str]:
-    """Why the audit document cannot be served beside a snapshot of `revision`."""
+    """Why the audit document (the file, format 2) cannot be served beside a snapshot of
+    `revision`."""
+    return checked_audit(document, revision)[1]
+
+
+def checked_audit(document: Any, revision: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The log the audit document holds (`core.audit_format.expand`), or None, and why it
+    cannot be served beside a snapshot of `revision`."""
     reasons = Reasons()
     _audit_shape(document, reasons)
     if reasons:
-        return reasons
+        return None, reasons
     head = document["head"]
     built_from = None if revision.startswith("content-") else revision.removesuffix("-dirty")
     if head != built_from:
@@ -99,8 +110,13 @@ def audit_problems(document: Any, revision: str) -> list[str]:
             f"audit.json: its head is {head!r} but the snapshot was built from {built_from!r}: "
             "the two files are from different builds"
         )
-    _contiguous(document["entries"], reasons)
-    return reasons
+    _contiguous(document["commits"], reasons)
+    try:
+        log = audit_format.expand(document)
+    except ValueError as exc:  # an index out of its table, a grid's item count, ...
+        reasons.append(str(exc))
+        return None, reasons
+    return (None if reasons else log), reasons
 
 
 def flagd_problems(expected: Mapping[str, bytes], found: Mapping[str, bytes]) -> list[str]:
@@ -291,81 +307,175 @@ def _override_shape(value: Any, where: str, reasons: Reasons) -> None:
 
 
 def _audit_shape(document: Any, reasons: Reasons) -> None:
+    """The file's shape (format 2, `core.audit_format`)."""
     if not _fields(document, "audit.json", _AUDIT, reasons):
         return
-    if type(document["format"]) is not int or document["format"] != 1:
-        reasons.append(f"audit.json: format {_shown(document['format'])} is not 1")
+    if type(document["format"]) is not int or document["format"] != audit_format.FILE_FORMAT:
+        reasons.append(
+            f"audit.json: format {_shown(document['format'])} is not {audit_format.FILE_FORMAT}"
+        )
     if document["head"] is not None:
         _matches(document["head"], _COMMIT, "audit.json: head", reasons)
     _boolean(document["complete"], "audit.json: complete", reasons)
-    entries = document["entries"]
-    if type(entries) is not list:
-        reasons.append(f"audit.json: entries: expected a list, got {_shown(entries)}")
+    for name, check in (("people", _person), ("grids", _grid), ("commits", _commit)):
+        _each(document[name], f"audit.json: {name}", reasons, check)
+
+
+def _each(
+    value: Any, where: str, reasons: Reasons, check: Callable[[Any, str, Reasons], None]
+) -> None:
+    if type(value) is not list:
+        reasons.append(f"{where}: expected a list, got {_shown(value)}")
         return
-    for index, entry in enumerate(entries):
-        _entry_shape(entry, f"audit.json: entries[{index}]", reasons)
+    for index, item in enumerate(value):
+        check(item, f"{where}[{index}]", reasons)
         if reasons.full:
             return
+
+
+def _person(value: Any, where: str, reasons: Reasons) -> None:
+    if _fields(value, where, _AUDIT["$defs"]["person"], reasons):
+        _text(value["name"], f"{where}.name", reasons)
+        _text(value["email"], f"{where}.email", reasons)
+
+
+def _grid(value: Any, where: str, reasons: Reasons) -> None:
+    if _fields(value, where, _AUDIT["$defs"]["grid"], reasons):
+        for name in ("environments", "applications"):
+            _strings(value[name], f"{where}.{name}", reasons)
+
+
+def _strings(value: Any, where: str, reasons: Reasons, *, least: int = 0) -> None:
+    if type(value) is not list or len(value) < least or any(type(v) is not str for v in value):
+        reasons.append(f"{where}: expected a list of strings, got {_shown(value)}")
+
+
+def _index(value: Any, where: str, reasons: Reasons) -> None:
+    if type(value) is not int or value < 0:
+        reasons.append(f"{where}: expected an index (0 or more), got {_shown(value)}")
+
+
+def _commit(value: Any, where: str, reasons: Reasons) -> None:
+    if not _fields(value, where, _COMMIT_SCHEMA, reasons):
+        return
+    _commit_metadata(value, where, reasons)
+    entries = value["entries"]
+    if type(entries) is not list or not entries:
+        reasons.append(f"{where}.entries: expected a list of entries, got {_shown(entries)}")
+        return
+    for index, entry in enumerate(entries):
+        _entry_shape(entry, f"{where}.entries[{index}]", reasons)
+
+
+def _commit_metadata(value: dict[str, Any], where: str, reasons: Reasons) -> None:
+    _matches(value["commit"], _COMMIT, f"{where}.commit", reasons)
+    for name in ("author", "committer"):
+        if name in value:
+            _index(value[name], f"{where}.{name}", reasons)
+    for name in ("timestamp", "committed_at"):
+        if name in value:
+            if value[name] is None:  # which _date_time lets by
+                reasons.append(f"{where}.{name}: expected a date-time, got null")
+            _date_time(value[name], f"{where}.{name}", reasons)
+    for name in ("subject", "reason"):
+        if name in value:
+            _text(value[name], f"{where}.{name}", reasons)
 
 
 def _entry_shape(entry: Any, where: str, reasons: Reasons) -> None:
     if not _fields(entry, where, _ENTRY, reasons):
         return
-    _matches(entry["commit"], _COMMIT, f"{where}.commit", reasons)
-    for name in ("author", "committer"):
-        person = entry[name]
-        if _fields(person, f"{where}.{name}", _AUDIT["$defs"]["person"], reasons):
-            _text(person["name"], f"{where}.{name}.name", reasons)
-            _text(person["email"], f"{where}.{name}.email", reasons)
-    for name in ("timestamp", "committed_at"):
-        if entry[name] is None:
-            reasons.append(f"{where}.{name}: expected a date-time, got null")
-        _date_time(entry[name], f"{where}.{name}", reasons)
-    _text(entry["subject"], f"{where}.subject", reasons)
-    _text(entry["reason"], f"{where}.reason", reasons)
-    if type(entry["change"]) is not str or entry["change"] not in _CHANGES:
-        reasons.append(
-            f"{where}.change: {_shown(entry['change'])} is not one of {sorted(_CHANGES)}"
-        )
-    for name in ("flag", "file", "previous_file", "invalid"):
-        _text(entry[name], f"{where}.{name}", reasons, null=True)
-    _changes(entry["fields"], f"{where}.fields", "field", reasons)
-    _changes(entry["values"], f"{where}.values", "cell", reasons)
+    change = entry.get("change", audit_format.DEFAULT_CHANGE)
+    if type(change) is not str or change not in _CHANGES:
+        reasons.append(f"{where}.change: {_shown(change)} is not one of {sorted(_CHANGES)}")
+    for name in ("flag", "file"):
+        if name in entry:
+            _text(entry[name], f"{where}.{name}", reasons, null=True)
+    for name in ("previous_file", "invalid"):
+        if name in entry:
+            _text(entry[name], f"{where}.{name}", reasons)
+    if "fields" in entry:
+        _field_changes(entry["fields"], f"{where}.fields", reasons)
+    if "values" in entry:
+        _value_changes(entry["values"], f"{where}.values", reasons)
 
 
-def _changes(value: Any, where: str, label: str, reasons: Reasons) -> None:
-    """`fields` ({field, from, to}, any values) or `values` ({cell, from, to}, booleans or
-    variant names)."""
-    if type(value) is not list:
-        reasons.append(f"{where}: expected a list, got {_shown(value)}")
+def _one_side(value: Any, where: str, reasons: Reasons, allowed: set[str]) -> str | None:
+    """An object of exactly one of `allowed` beside `grid` (if allowed): that one's name."""
+    sides = value.keys() & {"to", "from"}
+    if (
+        not value.keys() <= allowed | {"to", "from"}
+        or len(sides) != 1
+        or not allowed <= value.keys()
+    ):
+        expected = " and ".join([*sorted(allowed), "one of to or from"])
+        reasons.append(f"{where}: expected {expected}, got {_shown(value)}")
+        return None
+    return str(sides.pop())
+
+
+def _field_changes(value: Any, where: str, reasons: Reasons) -> None:
+    """[[field, from, to], ...], or {"to": {field: value}} / {"from": ...}."""
+    if type(value) is dict:
+        side = _one_side(value, where, reasons, set())
+        if side is not None and (type(value[side]) is not dict or not value[side]):
+            reasons.append(
+                f"{where}.{side}: expected an object of fields, got {_shown(value[side])}"
+            )
+        return
+    if type(value) is not list or not value:
+        reasons.append(f"{where}: expected a list or an object, got {_shown(value)}")
         return
     for index, item in enumerate(value):
+        if type(item) is not list or len(item) != 3 or type(item[0]) is not str:
+            reasons.append(f"{where}[{index}]: expected [field, from, to], got {_shown(item)}")
+
+
+def _value_changes(value: Any, where: str, reasons: Reasons) -> None:
+    """[[from, to, [cell, ...]], ...], or {"grid": i, "to": [...]} / "from"."""
+    if type(value) is dict:
+        side = _one_side(value, where, reasons, {"grid"})
+        if side is None:
+            return
+        _index(value["grid"], f"{where}.grid", reasons)
+        _each(value[side], f"{where}.{side}", reasons, _environment_values)
+        return
+    if type(value) is not list or not value:
+        reasons.append(f"{where}: expected a list or an object, got {_shown(value)}")
+        return
+    for index, run in enumerate(value):
         here = f"{where}[{index}]"
-        if type(item) is not dict or item.keys() != {label, "from", "to"}:
-            reasons.append(f"{here}: expected exactly {label}, from and to")
+        if type(run) is not list or len(run) != 3:
+            reasons.append(f"{here}: expected [from, to, [cell, ...]], got {_shown(run)}")
             continue
-        _text(item[label], f"{here}.{label}", reasons)
-        if label == "cell":
-            for name in ("from", "to"):
-                if item[name] is not None:
-                    _value(item[name], f"{here}.{name}", reasons)
+        for side, name in ((run[0], "from"), (run[1], "to")):
+            if side is not None:
+                _value(side, f"{here} {name}", reasons)
+        _strings(run[2], f"{here} cells", reasons, least=1)
 
 
-def _contiguous(entries: list[dict[str, Any]], reasons: Reasons) -> None:
+def _environment_values(value: Any, where: str, reasons: Reasons) -> None:
+    """An environment's value, or [its value, {application: value where it differs}]."""
+    if type(value) is list and len(value) == 2 and type(value[1]) is dict and value[1]:
+        _value(value[0], where, reasons)
+        for name, item in value[1].items():
+            _value(item, f"{where}.{name}", reasons)
+        return
+    _value(value, where, reasons)
+
+
+def _contiguous(commits: list[dict[str, Any]], reasons: Reasons) -> None:
     """Newest commit first, each commit's entries together: a commit seen again after
     another is out of order."""
     seen: set[str] = set()
-    previous = None
-    for index, entry in enumerate(entries):
-        commit = entry["commit"]
-        if commit != previous and commit in seen:
+    for index, commit in enumerate(commits):
+        if commit["commit"] in seen:
             reasons.append(
-                f"audit.json: entries[{index}]: commit {commit} appears again after another "
-                "commit; the log is not in order"
+                f"audit.json: commits[{index}]: commit {commit['commit']} appears again after "
+                "another commit; the log is not in order"
             )
             return
-        seen.add(commit)
-        previous = commit
+        seen.add(commit["commit"])
 
 
 # -- the snapshot's invariants: what the compiler guarantees --------------------------------

@@ -19,6 +19,7 @@ import jsonschema
 
 from compiler import audit
 from compiler.git_repository import GitRepository
+from core import audit_format
 from tests.compiler.snapshot_checks import canonical
 from tests.conftest import GIT_ENV, PROJECT, Git
 
@@ -363,7 +364,8 @@ def clone(source: Path, destination: Path, *options: str) -> Scripted:
 
 
 def check_audit(data: bytes) -> dict[str, Any]:
-    """Judge the bytes of an audit.json: canonical JSON, valid against the schema."""
+    """Judge the bytes of an audit.json: canonical JSON, valid against the schema, exactly
+    what `compact` writes for the log it holds; returns that log (as served)."""
     document: dict[str, Any] = json.loads(data)
     assert data == canonical(document), "not canonical JSON (sorted keys, no white space)"
     schema = json.loads(AUDIT_SCHEMA.read_text(encoding="utf-8"))
@@ -373,8 +375,10 @@ def check_audit(data: bytes) -> dict[str, Any]:
     )
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
     assert not errors, errors
-    for item in document["entries"]:  # date-time is only checked with rfc3339-validator
-        for moment in (item["timestamp"], item["committed_at"]):
+    for commit in document["commits"]:  # date-time is only checked with rfc3339-validator
+        for moment in (commit["timestamp"], commit.get("committed_at", commit["timestamp"])):
             assert TIMESTAMP.match(moment), moment
             datetime.datetime.fromisoformat(moment)
-    return document
+    log = audit_format.expand(document)
+    assert audit_format.compact(log) == document
+    return log

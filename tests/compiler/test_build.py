@@ -5,7 +5,6 @@ and the same OUT, byte for byte, as `flagc build`; then what a build writes of t
 from __future__ import annotations
 
 import datetime
-import json
 import multiprocessing
 import subprocess
 from collections.abc import Callable, Mapping
@@ -82,7 +81,7 @@ def test_a_build_returns_what_it_wrote(committed: tuple[Path, Git, str], tmp_pat
         *(out / "flagd" / f"{environment}.json" for environment in ENVIRONMENTS),
     )
     assert all(path.is_file() for path in result.outputs)
-    log = json.loads((out / "audit.json").read_bytes())
+    log = check_audit((out / "audit.json").read_bytes())
     assert (result.revision, log["head"]) == (sha, sha)
     assert result.audit_entries == len(log["entries"]) == 3  # the project, then each flag
     assert (result.notes, result.refused) == ((), None)
@@ -358,13 +357,29 @@ def test_build_after_new_commits_equals_a_fresh_build(
         pytest.param("{not json", id="not-json"),
         pytest.param("[]", id="a-list"),
         pytest.param('{"format": 2, "head": "HEAD", "entries": []}', id="other-format"),
+        pytest.param(
+            '{"format": 1, "head": "HEAD", "complete": true, "entries": [{"commit": "HEAD", '
+            '"author": {"name": "Mallory", "email": "m@example.com"}, "committer": {"name": '
+            '"Mallory", "email": "m@example.com"}, "timestamp": "2026-01-01T00:00:00Z", '
+            '"committed_at": "2026-01-01T00:00:00Z", "subject": "Forged", "reason": "Forged", '
+            '"change": "created", "flag": "forged", "file": "forged.yaml", "previous_file": '
+            'null, "fields": [], "values": [], "invalid": null}]}',
+            id="format-1",
+        ),
+        pytest.param(
+            '{"format": 2, "head": "HEAD", "complete": true, "people": [], "grids": [], '
+            '"commits": [{"commit": "HEAD", "author": 3, "timestamp": "2026-01-01T00:00:00Z", '
+            '"reason": "Forged", "entries": [{"file": "forged.yaml"}]}]}',
+            id="format-2-damaged",
+        ),
     ],
 )
 def test_build_ignores_an_unusable_previous_audit(
     scripted: Scripted, tmp_path: Path, capsys: pytest.CaptureFixture[str], previous: str
 ) -> None:
-    """OUT/audit.json that is not JSON, or not a log this version continues, is read from
-    scratch (the shapes `audit.usable` refuses are in test_audit.py)."""
+    """OUT/audit.json that is not JSON, or not a log this version continues (a format-1
+    log of an earlier flagc, a damaged format-2 file), is never trusted: the whole history
+    is read again (the shapes `audit.usable` refuses are in test_audit.py)."""
     first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
     out = tmp_path / "out"
     out.mkdir()

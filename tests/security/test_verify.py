@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler import publish
+from compiler.cli import main as flagc
 from core import canonical, flagd, verify
 from core.model import Flag
 from core.resolve import Grid, resolve
@@ -38,6 +39,7 @@ from core.schemas import schema_document
 from server import metrics
 from server.app import create_app
 from server.store import Store
+from tests.conftest import git_in
 from tests.server.conftest import FLAGS, Built, built_in_git
 from tests.server.helpers import finish, running, sample, wait_until
 
@@ -95,7 +97,7 @@ def null_description(snapshot: Document, audit: Document) -> None:
 
 
 def garbage_timestamp(snapshot: Document, audit: Document) -> None:
-    audit["entries"][0]["timestamp"] = "garbage"
+    audit["commits"][0]["timestamp"] = "garbage"
 
 
 def dependents_not_mirrored(snapshot: Document, audit: Document) -> None:
@@ -124,7 +126,7 @@ def audit_of_another_build(snapshot: Document, audit: Document) -> None:
 
 
 def audit_out_of_order(snapshot: Document, audit: Document) -> None:
-    audit["entries"].append(audit["entries"][0])
+    audit["commits"].append(audit["commits"][0])
 
 
 CASES: list[tuple[Edit, str]] = [
@@ -133,7 +135,7 @@ CASES: list[tuple[Edit, str]] = [
     (invalid_key, "'Banner!' does not match"),
     (duplicated_environment, "environments: names a value twice"),
     (null_description, "flags.banner.description: expected a string, got null"),
-    (garbage_timestamp, "entries[0].timestamp: 'garbage' is not a date-time"),
+    (garbage_timestamp, "commits[0].timestamp: 'garbage' is not a date-time"),
     (dependents_not_mirrored, "flags.pricing-engine.dependents: [] but the flags that depend"),
     (cycle, "dependency cycle: "),
     (resolved_edited, "resolved.production: {'rules': [], 'source': 'default', 'value': True"),
@@ -349,7 +351,14 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> tuple[Document, Docum
     """A small real build (the server tests' example): jsonschema is slow on large ones."""
     root = tmp_path_factory.mktemp("verify")
     message = "Add the pricing engine, the banner and the checkout"
-    return read_build(built_in_git(root, FLAGS, message))
+    out = built_in_git(root, FLAGS, message)
+    # A change too, so that the log holds each form the file has (core.audit_format).
+    git = git_in(root / "repo")
+    banner = root / "repo" / "flags" / "growth" / "banner.yaml"
+    banner.write_text(FLAGS["growth/banner.yaml"].replace("false", "true"), encoding="utf-8")
+    git("commit", "--quiet", "--all", "--message", "Show the banner")
+    assert flagc(["build", str(root / "repo" / "flags"), "-o", str(out)]) == 0
+    return read_build(out)
 
 
 def problems_of(

@@ -8,6 +8,7 @@ from typing import Any
 import falcon.testing
 import pytest
 
+from core import audit_format
 from server.app import create_app
 from server.store import Store
 from tests.conftest import write_tree
@@ -24,7 +25,8 @@ BANNER_ON_IN_STAGING = FLAGS["growth/banner.yaml"] + "  staging: true\n"
 
 
 def audit_entries(built: Built) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = json.loads((built.out / "audit.json").read_text())["entries"]
+    document = json.loads((built.out / "audit.json").read_text())
+    entries: list[dict[str, Any]] = audit_format.expand(document)["entries"]
     return entries
 
 

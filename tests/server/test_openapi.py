@@ -77,8 +77,13 @@ def test_the_contract_schemas_are_lifted_with_their_references(document: dict[st
     assert schemas["SnapshotFlag"]["properties"]["key"] == {
         "$ref": "#/components/schemas/SnapshotName"
     }
-    assert schemas["AuditLog"]["properties"]["entries"]["items"] == {
-        "$ref": "#/components/schemas/AuditEntry"
+    assert schemas["AuditLog"]["properties"]["commits"]["items"] == {
+        "$ref": "#/components/schemas/AuditCommit"
+    }
+    # what the API serves: the entries the file's commits hold, one per commit and file
+    assert schemas["AuditEntry"]["properties"]["author"] == {
+        "description": "Who made the change: the actor.",
+        "$ref": "#/components/schemas/AuditPerson",
     }
     assert "$defs" not in str(document)
 

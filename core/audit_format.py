@@ -1,0 +1,432 @@
+"""audit.json's file format 2: the audit log with each thing said once, and back.
+
+The log in memory (what `compiler.audit.extract` makes, the API serves and `flagc audit
+--format json` prints, format 1) repeats its commit's metadata in every entry and lists
+every resolved cell of a created or deleted flag. The file (format 2) says each once:
+
+- `commits`: the entries grouped by commit (a run of entries of one commit), newest first,
+  its metadata once; author and committer as indexes into `people`; `committer` omitted
+  when it is the author, `committed_at` when it is the timestamp, `subject` when it is the
+  message's first line (as `compiler.git_log` takes git's subject).
+- An entry omits `change` when it is "modified", `flag` when it is its file's name without
+  the extension, and `previous_file`, `invalid`, `fields` and `values` when null or empty.
+- `fields`: `[field, from, to]` triples; when every `from` is null (a created flag) and the
+  fields are sorted, `{"to": {field: to}}` (every `to` null, a deleted flag: `{"from": ...}`).
+- `values`: runs of cells that changed alike, `[from, to, [cell, ...]]`; when the cells are
+  a whole grid (every environment, each followed by every application) and one side is
+  all null, `{"grid": i, "to": [...]}` (or `"from"`), `grids[i]` naming the environments
+  and applications, with one item per environment: its value, or `[its value,
+  {application: value}]` for the applications whose value differs from it.
+
+`expand(compact(log)) == log` for every log (tests/core/test_audit_format.py); `expand`
+raises ValueError, saying where, for a document `compact` does not write.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Final, NamedTuple
+
+LOG_FORMAT: Final = 1  # the log in memory, as served
+FILE_FORMAT: Final = 2  # audit.json
+DEFAULT_CHANGE: Final = "modified"  # an entry's change when the file omits it: the most common
+
+_META: Final = ("commit", "author", "committer", "timestamp", "committed_at", "subject", "reason")
+_ENTRY_KEYS: Final = frozenset(
+    ("change", "flag", "file", "previous_file", "fields", "values", "invalid")
+)
+_COMMIT_KEYS: Final = frozenset(
+    ("commit", "author", "committer", "timestamp", "committed_at", "subject", "reason", "entries")
+)
+_OPTIONAL: Final = ("previous_file", "invalid")
+
+Log = dict[str, Any]
+_CELL: Final = operator.itemgetter("cell")
+
+
+def subject_of(message: str) -> str:
+    """A message's subject, as compiler.git_log.Commit takes it."""
+    return message.split("\n", 1)[0].strip(" \t\r")
+
+
+def stem_of(file: str) -> str | None:
+    """A flag file's name without its extension (None without one)."""
+    stem, dot, _ = file.rsplit("/", 1)[-1].rpartition(".")
+    return stem if dot else None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type (True is not 1 here)."""
+    return type(a) is type(b) and a == b
+
+
+# -- compact ------------------------------------------------------------------------------
+
+
+class _Tables:
+    def __init__(self) -> None:
+        self.people: dict[tuple[str, str], int] = {}
+        self.grids: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        self.applications: list[tuple[str, ...]] = []  # by grid index
+        self.cells: dict[tuple[str, ...], int | None] = {}  # a cell list's grid, found once
+
+    def person(self, person: Mapping[str, str]) -> int:
+        return self.people.setdefault((person["name"], person["email"]), len(self.people))
+
+    def grid(self, cells: tuple[str, ...]) -> int | None:
+        if cells not in self.cells:
+            found = _grid_of(cells)
+            if found is not None and found not in self.grids:
+                self.grids[found] = len(self.grids)
+                self.applications.append(found[1])
+            self.cells[cells] = None if found is None else self.grids[found]
+        return self.cells[cells]
+
+
+def compact(log: Mapping[str, Any]) -> Log:
+    """The file's document for a log (format 1 in memory)."""
+    if log.get("format") != LOG_FORMAT:
+        raise ValueError(f"not an audit log of format {LOG_FORMAT}")
+    tables = _Tables()
+    commits = [_commit(run, tables) for run in _runs(log["entries"])]
+    return {
+        "format": FILE_FORMAT,
+        "head": log["head"],
+        "complete": log["complete"],
+        "people": [{"name": name, "email": email} for name, email in tables.people],
+        "grids": [
+            {"environments": list(envs), "applications": list(apps)} for envs, apps in tables.grids
+        ],
+        "commits": commits,
+    }
+
+
+def _metadata(entry: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(entry[name] for name in _META)
+
+
+def _runs(entries: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+    """Consecutive entries of one commit (same metadata)."""
+    run: list[Mapping[str, Any]] = []
+    for entry in entries:
+        if run and _metadata(run[0]) != _metadata(entry):
+            yield run
+            run = []
+        run.append(entry)
+    if run:
+        yield run
+
+
+def _commit(run: list[Mapping[str, Any]], tables: _Tables) -> dict[str, Any]:
+    first = run[0]
+    commit: dict[str, Any] = {
+        "commit": first["commit"],
+        "author": tables.person(first["author"]),
+        "timestamp": first["timestamp"],
+        "reason": first["reason"],
+        "entries": [_entry(entry, tables) for entry in run],
+    }
+    if first["committer"] != first["author"]:
+        commit["committer"] = tables.person(first["committer"])
+    if first["committed_at"] != first["timestamp"]:
+        commit["committed_at"] = first["committed_at"]
+    if not _same(first["subject"], subject_of(first["reason"])):
+        commit["subject"] = first["subject"]
+    return commit
+
+
+def _entry(entry: Mapping[str, Any], tables: _Tables) -> dict[str, Any]:
+    compact: dict[str, Any] = {"file": entry["file"]}
+    if not _same(entry["change"], DEFAULT_CHANGE):
+        compact["change"] = entry["change"]
+    file, flag = entry["file"], entry["flag"]
+    if not (isinstance(file, str) and isinstance(flag, str) and stem_of(file) == flag):
+        compact["flag"] = flag
+    for name in _OPTIONAL:
+        if entry[name] is not None:
+            compact[name] = entry[name]
+    if entry["fields"]:
+        compact["fields"] = _fields(entry["fields"])
+    if entry["values"]:
+        compact["values"] = _values(entry["values"], tables)
+    return compact
+
+
+def _fields(fields: Sequence[Mapping[str, Any]]) -> Any:
+    names = [item["field"] for item in fields]
+    if all(a < b for a, b in itertools.pairwise(names)):
+        for side, other in (("to", "from"), ("from", "to")):
+            if all(item[other] is None for item in fields):
+                return {side: {item["field"]: item[side] for item in fields}}
+    return [[item["field"], item["from"], item["to"]] for item in fields]
+
+
+def _values(values: Sequence[Mapping[str, Any]], tables: _Tables) -> Any:
+    sides = {"from": [item["from"] for item in values], "to": [item["to"] for item in values]}
+    for side, other in (("to", "from"), ("from", "to")):
+        cells = sides[side]
+        if sides[other].count(None) == len(values) and set(map(type, cells)) <= {bool, str}:
+            index = tables.grid(tuple(map(_CELL, values)))
+            if index is not None:
+                return {"grid": index, side: _by_environment(cells, tables, index)}
+    runs: list[list[Any]] = []
+    for item in values:
+        if runs and _same(runs[-1][0], item["from"]) and _same(runs[-1][1], item["to"]):
+            runs[-1][2].append(item["cell"])
+        else:
+            runs.append([item["from"], item["to"], [item["cell"]]])
+    return runs
+
+
+def _by_environment(cells: list[bool | str], tables: _Tables, index: int) -> list[Any]:
+    """Each environment's value, with the applications that differ from it (booleans and
+    strings only, so == is `_same`)."""
+    apps = tables.applications[index]
+    width = len(apps) + 1
+    found: list[Any] = []
+    for start in range(0, len(cells), width):
+        value = cells[start]
+        row = cells[start + 1 : start + width]
+        if row.count(value) == len(row):
+            found.append(value)
+        else:
+            found.append(
+                [value, {app: cell for app, cell in zip(apps, row, strict=True) if cell != value}]
+            )
+    return found
+
+
+def _grid_of(cells: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The environments and applications whose whole grid `cells` is, in order; None if
+    it is not one (or an application name is repeated, which a per-environment map loses)."""
+    envs = tuple(cell for cell in cells if "/" not in cell)
+    if not envs or len(cells) % len(envs):
+        return None
+    width = len(cells) // len(envs)
+    prefix = f"{envs[0]}/"
+    if not all(cell.startswith(prefix) for cell in cells[1:width]):
+        return None
+    apps = tuple(cell[len(prefix) :] for cell in cells[1:width])
+    if len(set(apps)) != len(apps) or _names(envs, apps) != cells:
+        return None
+    return envs, apps
+
+
+def _names(envs: Sequence[str], apps: Sequence[str]) -> tuple[str, ...]:
+    return tuple(name for env in envs for name in (env, *(f"{env}/{app}" for app in apps)))
+
+
+# -- expand -------------------------------------------------------------------------------
+
+
+def expand(document: Any) -> Log:
+    """The log (format 1) a file's document holds. ValueError, saying where, for anything
+    `compact` does not write."""
+    _require(isinstance(document, dict), "audit.json", "expected an object")
+    _keys(document, "audit.json", {"format", "head", "complete", "people", "grids", "commits"})
+    _require(_same(document["format"], FILE_FORMAT), "audit.json: format", f"is not {FILE_FORMAT}")
+    people = [
+        _person(p, f"audit.json: people[{i}]")
+        for i, p in enumerate(_list(document["people"], "audit.json: people"))
+    ]
+    grids = [
+        _grid(g, f"audit.json: grids[{i}]")
+        for i, g in enumerate(_list(document["grids"], "audit.json: grids"))
+    ]
+    entries: list[dict[str, Any]] = []
+    for index, commit in enumerate(_list(document["commits"], "audit.json: commits")):
+        entries += _expand_commit(commit, f"audit.json: commits[{index}]", people, grids)
+    return {
+        "format": LOG_FORMAT,
+        "head": document["head"],
+        "complete": document["complete"],
+        "entries": entries,
+    }
+
+
+def _require(condition: bool, where: str, what: str) -> None:
+    if not condition:
+        raise ValueError(f"{where}: {what}")
+
+
+def _keys(
+    value: dict[str, Any],
+    where: str,
+    allowed: set[str] | frozenset[str],
+    required: Sequence[str] = (),
+) -> None:
+    extra = value.keys() - allowed
+    _require(not extra, where, f"unexpected {', '.join(sorted(extra))}")
+    missing = (set(allowed) if not required else set(required)) - value.keys()
+    _require(not missing, where, f"missing {', '.join(sorted(missing))}")
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    _require(type(value) is list, where, "expected a list")
+    return value  # type: ignore[no-any-return]
+
+
+def _person(value: Any, where: str) -> tuple[str, str]:
+    _require(type(value) is dict, where, "expected an object")
+    _keys(value, where, {"name", "email"})
+    return value["name"], value["email"]
+
+
+class _Grid(NamedTuple):
+    environments: list[str]
+    applications: dict[str, None]  # in order
+    names: tuple[str, ...]  # every cell's, in order
+
+
+def _grid(value: Any, where: str) -> _Grid:
+    _require(type(value) is dict, where, "expected an object")
+    _keys(value, where, {"environments", "applications"})
+    envs = _list(value["environments"], f"{where}.environments")
+    apps = _list(value["applications"], f"{where}.applications")
+    _require(all(type(name) is str for name in (*envs, *apps)), where, "expected names")
+    return _Grid(envs, dict.fromkeys(apps), _names(envs, apps))
+
+
+def _index(value: Any, table: Sequence[Any], where: str) -> Any:
+    _require(type(value) is int and 0 <= value < len(table), where, "not an index of its table")
+    return table[value]
+
+
+def _expand_commit(
+    commit: Any, where: str, people: list[tuple[str, str]], grids: list[_Grid]
+) -> Iterator[dict[str, Any]]:
+    _require(type(commit) is dict, where, "expected an object")
+    _keys(commit, where, _COMMIT_KEYS, ("commit", "author", "timestamp", "reason", "entries"))
+    author = _index(commit["author"], people, f"{where}.author")
+    committer = _index(commit.get("committer", commit["author"]), people, f"{where}.committer")
+    reason = commit["reason"]
+    _require(type(reason) is str, f"{where}.reason", "expected a string")
+    meta = {
+        "commit": commit["commit"],
+        "timestamp": commit["timestamp"],
+        "committed_at": commit.get("committed_at", commit["timestamp"]),
+        "subject": commit["subject"] if "subject" in commit else subject_of(reason),
+        "reason": reason,
+    }
+    entries = _list(commit["entries"], f"{where}.entries")
+    _require(bool(entries), f"{where}.entries", "expected at least one entry")
+    for index, entry in enumerate(entries):
+        here = f"{where}.entries[{index}]"
+        expanded = {
+            **meta,
+            "author": {"name": author[0], "email": author[1]},
+            "committer": {"name": committer[0], "email": committer[1]},
+        }
+        expanded.update(_expand_entry(entry, here, grids))
+        yield expanded
+
+
+def _expand_entry(entry: Any, where: str, grids: list[_Grid]) -> dict[str, Any]:
+    _require(type(entry) is dict, where, "expected an object")
+    _keys(entry, where, _ENTRY_KEYS, ("file",))
+    file = entry["file"]
+    if "flag" in entry:
+        flag = entry["flag"]
+    else:
+        flag = stem_of(file) if type(file) is str else None
+        _require(flag is not None, f"{where}.flag", "missing, and the file does not give it")
+    for name in _OPTIONAL:
+        _require(entry.get(name, "") is not None, f"{where}.{name}", "null is written by omission")
+    return {
+        "change": entry.get("change", DEFAULT_CHANGE),
+        "flag": flag,
+        "file": file,
+        "previous_file": entry.get("previous_file"),
+        "fields": _expand_fields(entry["fields"], f"{where}.fields") if "fields" in entry else [],
+        "values": _expand_values(entry["values"], f"{where}.values", grids)
+        if "values" in entry
+        else [],
+        "invalid": entry.get("invalid"),
+    }
+
+
+def _expand_fields(fields: Any, where: str) -> list[dict[str, Any]]:
+    if type(fields) is dict:
+        _require(
+            len(fields) == 1 and fields.keys() <= {"to", "from"},
+            where,
+            "expected one of to or from",
+        )
+        side, named = next(iter(fields.items()))
+        _require(
+            type(named) is dict and bool(named), f"{where}.{side}", "expected an object of fields"
+        )
+        other = "from" if side == "to" else "to"
+        return [{"field": name, side: value, other: None} for name, value in named.items()]
+    _require(
+        type(fields) is list and bool(fields),
+        where,
+        "expected a list of [field, from, to] or an object",
+    )
+    found = []
+    for index, item in enumerate(fields):
+        _require(
+            type(item) is list and len(item) == 3 and type(item[0]) is str,
+            f"{where}[{index}]",
+            "expected [field, from, to]",
+        )
+        found.append({"field": item[0], "from": item[1], "to": item[2]})
+    return found
+
+
+def _expand_values(values: Any, where: str, grids: list[_Grid]) -> list[dict[str, Any]]:
+    if type(values) is dict:
+        return _expand_grid(values, where, grids)
+    _require(
+        type(values) is list and bool(values),
+        where,
+        "expected a list of [from, to, cells] or an object",
+    )
+    found = []
+    for index, run in enumerate(values):
+        here = f"{where}[{index}]"
+        _require(
+            type(run) is list and len(run) == 3 and type(run[2]) is list and bool(run[2]),
+            here,
+            "expected [from, to, [cell, ...]]",
+        )
+        for cell in run[2]:
+            _require(type(cell) is str, here, "a cell is not a string")
+            found.append({"cell": cell, "from": run[0], "to": run[1]})
+    return found
+
+
+def _expand_grid(values: dict[str, Any], where: str, grids: list[_Grid]) -> list[dict[str, Any]]:
+    _require(
+        len(values) == 2 and "grid" in values and ("to" in values or "from" in values),
+        where,
+        "expected grid and one of to or from",
+    )
+    side = "to" if "to" in values else "from"
+    other = "from" if side == "to" else "to"
+    grid = _index(values["grid"], grids, f"{where}.grid")
+    items = _list(values[side], f"{where}.{side}")
+    _require(
+        len(items) == len(grid.environments) and bool(items),
+        f"{where}.{side}",
+        "expected one item per environment of its grid",
+    )
+    cells: list[Any] = []
+    for env, item in zip(grid.environments, items, strict=True):
+        value, differ = (item[0], item[1]) if type(item) is list and len(item) == 2 else (item, {})
+        _require(
+            type(differ) is dict and differ.keys() <= grid.applications.keys(),
+            f"{where}.{side}",
+            f"{env}: expected [value, {{application: value}}]",
+        )
+        cells.append(value)
+        if differ:
+            cells.extend(differ.get(app, value) for app in grid.applications)
+        else:
+            cells += [value] * len(grid.applications)
+    return [
+        {"cell": name, side: value, other: None}
+        for name, value in zip(grid.names, cells, strict=True)
+    ]

@@ -1,0 +1,207 @@
+"""core.audit_format: the file says each thing once and loses nothing.
+
+`expand(compact(log)) == log` for generated logs (hypothesis), through the canonical bytes
+as audit.json holds them; the real logs of the compiler's tests go through the same round
+trip in tests/compiler/scripted.py's `check_audit`. A damaged document is refused with a
+ValueError (never another exception), so that a build reads the history again and a
+server refuses the build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import audit_format
+from core.audit_format import compact, expand, subject_of
+from core.canonical import serialize
+
+SHAS = ["a" * 40, "b" * 40, "c" * 64]
+PEOPLE = [
+    {"name": "Ada Lovelace", "email": "ada@example.com"},
+    {"name": "GitHub", "email": "noreply@github.com"},
+    {"name": "山田 太郎", "email": "taro@example.com"},
+]
+MOMENTS = ["2026-01-02T03:04:05+01:00", "2026-01-02T02:04:05Z", "2025-12-31T23:59:59-08:00"]
+MESSAGES = ["Turn it on", "Subject\n\nBody, and more.", " Padded \r\nbody", "", "\n\nodd"]
+FILES = ["banner.yaml", "growth/banner.yml", "_project.yaml", "noext", "a.b/c", None]
+KEYS = ["banner", "growth", None, "c", "Ünïcode"]
+CHANGES = ["created", "modified", "moved", "deleted", "project"]
+ANY = st.sampled_from([None, True, False, 0, 1, "x", "", [1, "a"], {"a": None}, 2.5])
+CELL_VALUE = st.sampled_from([True, False, "on", "off", "ünï"])
+ENVIRONMENTS = st.lists(st.sampled_from(["dev", "prod", "ü", "q a"]), min_size=1, unique=True)
+APPLICATIONS = st.lists(st.sampled_from(["web", "ios", "a/b", "x.y", "dev"]), unique=True)
+
+
+@st.composite
+def metadata(draw: st.DrawFn) -> dict[str, Any]:
+    reason = draw(st.sampled_from(MESSAGES))
+    subject = draw(st.sampled_from([subject_of(reason), *MESSAGES]))
+    return {
+        "commit": draw(st.sampled_from(SHAS)),
+        "author": dict(draw(st.sampled_from(PEOPLE))),
+        "committer": dict(draw(st.sampled_from(PEOPLE))),
+        "timestamp": draw(st.sampled_from(MOMENTS)),
+        "committed_at": draw(st.sampled_from(MOMENTS)),
+        "subject": subject,
+        "reason": reason,
+    }
+
+
+@st.composite
+def grid_values(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Every cell of a grid, one side absent: a created or deleted flag, some applications
+    differing from their environment."""
+    side, other = draw(st.sampled_from([("to", "from"), ("from", "to")]))
+    cells = []
+    applications = draw(APPLICATIONS)
+    for environment in draw(ENVIRONMENTS):
+        value = draw(CELL_VALUE)
+        cells.append({"cell": environment, side: value, other: None})
+        for application in applications:
+            here = draw(st.one_of(st.just(value), CELL_VALUE))
+            cells.append({"cell": f"{environment}/{application}", side: here, other: None})
+    return cells
+
+
+def any_values() -> st.SearchStrategy[list[dict[str, Any]]]:
+    names = st.sampled_from(["dev", "dev/web", "prod", "prod/web", "x/y/z", ""])
+    side = st.one_of(st.none(), CELL_VALUE, st.sampled_from([0, 1]))
+    item = st.fixed_dictionaries({"cell": names, "from": side, "to": side})
+    return st.lists(item, max_size=6)
+
+
+def fields() -> st.SearchStrategy[list[dict[str, Any]]]:
+    paths = st.sampled_from(["description", "enabled", "environments.prod", "tags", "é", "Z"])
+    item = st.fixed_dictionaries({"field": paths, "from": ANY, "to": ANY})
+    created = st.dictionaries(paths, ANY).map(
+        lambda named: [{"field": k, "from": None, "to": named[k]} for k in sorted(named)]
+    )
+    deleted = st.dictionaries(paths, ANY).map(
+        lambda named: [{"field": k, "from": named[k], "to": None} for k in sorted(named)]
+    )
+    return st.one_of(st.lists(item, max_size=5), created, deleted)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> dict[str, Any]:
+    file = draw(st.sampled_from(FILES))
+    stem = audit_format.stem_of(file) if file is not None else None
+    return {
+        "change": draw(st.sampled_from(CHANGES)),
+        "flag": draw(st.sampled_from([stem, *KEYS])),
+        "file": file,
+        "previous_file": draw(st.sampled_from([None, None, "old.yaml"])),
+        "fields": draw(fields()),
+        "values": draw(st.one_of(grid_values(), any_values())),
+        "invalid": draw(st.sampled_from([None, None, "3:1: not valid YAML"])),
+    }
+
+
+@st.composite
+def logs(draw: st.DrawFn) -> dict[str, Any]:
+    found = []
+    for meta in draw(st.lists(metadata(), max_size=5)):
+        for entry in draw(st.lists(entries(), min_size=1, max_size=4)):
+            found.append({**copy.deepcopy(meta), **entry})
+    return {
+        "format": 1,
+        "head": draw(st.sampled_from([None, *SHAS])),
+        "complete": draw(st.booleans()),
+        "entries": found,
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(log=logs())
+def test_a_log_comes_back_whole_from_its_file(log: dict[str, Any]) -> None:
+    document = compact(log)
+    assert expand(orjson.loads(serialize(document))) == log
+    assert compact(expand(document)) == document  # one file per log
+
+
+def test_a_created_flag_states_its_cells_per_environment() -> None:
+    cells = [("prod", True), ("prod/web", True), ("prod/ios", False), ("dev", False)]
+    cells += [("dev/web", False), ("dev/ios", False)]
+    meta = {"commit": SHAS[0], "author": PEOPLE[0], "committer": PEOPLE[0]}
+    meta |= {"timestamp": MOMENTS[0], "committed_at": MOMENTS[0]}
+    meta |= {"subject": "Add banner", "reason": "Add banner\n\nWhy."}
+    entry = {"change": "created", "flag": "banner", "file": "growth/banner.yaml"}
+    entry |= {"previous_file": None, "invalid": None}
+    entry |= {"fields": [{"field": "enabled", "from": None, "to": True}]}
+    entry |= {"values": [{"cell": cell, "from": None, "to": value} for cell, value in cells]}
+    log = {"format": 1, "head": SHAS[0], "complete": True, "entries": [{**meta, **entry}]}
+    assert compact(log) == {
+        "format": 2,
+        "head": SHAS[0],
+        "complete": True,
+        "people": [PEOPLE[0]],
+        "grids": [{"environments": ["prod", "dev"], "applications": ["web", "ios"]}],
+        "commits": [
+            {
+                "commit": SHAS[0],
+                "author": 0,
+                "timestamp": MOMENTS[0],
+                "reason": "Add banner\n\nWhy.",
+                "entries": [
+                    {
+                        "change": "created",
+                        "file": "growth/banner.yaml",
+                        "fields": {"to": {"enabled": True}},
+                        "values": {"grid": 0, "to": [[True, {"ios": False}], False]},
+                    }
+                ],
+            }
+        ],
+    }
+    assert expand(compact(log)) == log
+
+
+@settings(max_examples=150, deadline=None)
+@given(log=logs(), data=st.data())
+def test_a_damaged_document_is_refused_with_a_value_error(
+    log: dict[str, Any], data: st.DataObject
+) -> None:
+    document = compact(log)
+    places = list(_places(document))
+    path = data.draw(st.sampled_from(places))
+    damaged = _replace(document, path, data.draw(ANY | st.sampled_from([-1, 7, [[]], {"to": 1}])))
+    with contextlib.suppress(ValueError):  # any other exception fails the test
+        expand(damaged)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [[], {}, {"format": 1, "head": None, "complete": True, "entries": []}, {"format": 2}],
+)
+def test_another_shape_is_refused(document: Any) -> None:
+    with pytest.raises(ValueError, match=r"audit\.json"):
+        expand(document)
+
+
+def _places(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(document, dict):
+        for key, value in document.items():
+            found += _places(value, (*prefix, key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            found += _places(value, (*prefix, index))
+    return found
+
+
+def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    damaged = copy.deepcopy(document)
+    parent = damaged
+    for part in path[:-1]:
+        parent = parent[part]
+    parent[path[-1]] = value
+    return damaged
