@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.yamlsource import Data, Parsed, SourceMap, parse
 from core.model import KEY_PATTERN
@@ -50,15 +49,13 @@ class Loaded:
         return {d.key for d in self.flags} | {u.key for u in self.unread}
 
 
-def load_tree(root: Path, display_root: str | None = None, *, fork: bool = True) -> Loaded:
+def load_tree(root: Path, display_root: str | None = None) -> Loaded:
     """Read every flag file below `root` and `_project.yaml`; never raises for bad input.
 
     Paths in diagnostics are `display_root` (default: `root` as given) joined with the
     path inside the tree, so that they match what the user typed and what CI annotates.
     Only regular files inside `root` are opened (see `_open_inside`): a link that leads out
     of the folder is `file-outside-tree`, a FIFO or device an `io-error`, each at its entry.
-    A large tree is read half in a forked process (see `FORK_FROM`; `fork=False`: never),
-    with the same result.
     """
     shown = str(root) if display_root is None else display_root
     loaded = Loaded()
@@ -80,50 +77,26 @@ def load_tree(root: Path, display_root: str | None = None, *, fork: bool = True)
     for relative, error in unreadable:
         message = f"cannot read the folder ({error.strerror}); check its permissions"
         loaded.diagnostics.append(_problem(_display(shown, relative), 1, 1, "io-error", message))
-    for diagnostics, read in _load_entries(inside, shown, entries, fork):
-        loaded.diagnostics.extend(diagnostics)
-        if isinstance(read, SourceFile):
-            loaded.flags.append(read)
-        elif read is not None:
-            loaded.unread.append(read)
+    for relative, link in entries:
+        file = _display(shown, relative)
+        stem, suffix = PurePosixPath(relative).stem, PurePosixPath(relative).suffix
+        if suffix != ".yaml":
+            message = f"flag files end in .yaml: rename it to {stem}.yaml"
+            loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
+            continue
+        if not KEY_PATTERN.fullmatch(stem):
+            message = (
+                f"{stem!r} is not a valid flag key: rename the file so that its name "
+                "(without .yaml) starts with a lowercase letter and has at most 64 "
+                "lowercase letters, digits, '-' or '_'"
+            )
+            loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
+        document = _load_file(inside, relative, file, loaded.diagnostics, link, stem)
+        if document is not None:
+            loaded.flags.append(document)
+        else:
+            loaded.unread.append(Unread(stem, file, relative))
     return loaded
-
-
-# From this many files on, half of them are read in a forked process (compiler.beside): what
-# comes back is plain data and each file's text (yamlsource.SourceMap), quick to send: of
-# 5,000 generated flag files, 0.81 s to read and parse, 0.14 s to send, 0.08 s to receive.
-FORK_FROM = 1000
-
-Entry = tuple[str, bool]  # a path inside the tree, and whether it is a symbolic link
-Read = tuple[list[Diagnostic], SourceFile | Unread | None]
-
-
-def _load_entries(tree: _Tree, shown: str, entries: list[Entry], fork: bool) -> list[Read]:
-    """Each entry read, in order: its diagnostics and the file (None: not a flag file)."""
-    if not fork or len(entries) < FORK_FROM:
-        return [_load_entry(tree, shown, relative, link) for relative, link in entries]
-    half = len(entries) // 2
-    first = Beside(_load_entries, tree, shown, entries[:half], False)
-    rest = _load_entries(tree, shown, entries[half:], False)
-    return first.result() + rest
-
-
-def _load_entry(tree: _Tree, shown: str, relative: str, link: bool) -> Read:
-    diagnostics: list[Diagnostic] = []
-    file = _display(shown, relative)
-    stem, suffix = PurePosixPath(relative).stem, PurePosixPath(relative).suffix
-    if suffix != ".yaml":
-        message = f"flag files end in .yaml: rename it to {stem}.yaml"
-        return [_problem(file, 1, 1, "invalid-key", message)], None
-    if not KEY_PATTERN.fullmatch(stem):
-        message = (
-            f"{stem!r} is not a valid flag key: rename the file so that its name "
-            "(without .yaml) starts with a lowercase letter and has at most 64 "
-            "lowercase letters, digits, '-' or '_'"
-        )
-        diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
-    document = _load_file(tree, relative, file, diagnostics, link, stem)
-    return diagnostics, document if document is not None else Unread(stem, file, relative)
 
 
 def flag_key(path: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -102,28 +102,12 @@ _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _INFINITY = re.compile(r"[-+]?\.(inf|Inf|INF)")
 
 
+@dataclass(frozen=True, slots=True)
 class SourceMap:
-    """Finds the line and column (1-based) of a value or key by its path in the document.
+    """Finds the line and column (1-based) of a value or key by its path in the document."""
 
-    Sent to another process (pickled), it carries its text and not its nodes, which are
-    many times larger to send: they are composed again, from text that parsed, when a
-    diagnostic first asks for a position (compiler.load parses beside itself)."""
-
-    __slots__ = ("_root", "_text", "hidden")
-
-    def __init__(self, root: yaml.Node | None, hidden: bool = False, text: str = "") -> None:
-        self._root: yaml.Node | object | None = root
-        self._text = text  # what `root` was composed from (after `hidden`'s stand-ins)
-        self.hidden = hidden  # keys hold stand-ins for line separators (see `parse`)
-
-    @property
-    def root(self) -> yaml.Node | None:
-        if self._root is _UNCOMPOSED:
-            self._root = _Loader(self._text).get_single_node()
-        return self._root  # type: ignore[return-value]
-
-    def __reduce__(self) -> tuple[Callable[[str, bool], SourceMap], tuple[str, bool]]:
-        return (_from_text, (self._text, self.hidden))
+    root: yaml.Node | None
+    hidden: bool = False  # keys hold stand-ins for line separators (see `parse`)
 
     def locate(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
         """Position of the value at `path`, or of its key; the nearest ancestor if absent."""
@@ -140,15 +124,6 @@ class SourceMap:
             on_key = key and depth == len(path)
             mark = key_node.start_mark if on_key and key_node is not None else node.start_mark
         return (mark.line + 1, mark.column + 1)
-
-
-_UNCOMPOSED: Final = object()
-
-
-def _from_text(text: str, hidden: bool) -> SourceMap:
-    source = SourceMap(None, hidden, text)
-    source._root = _UNCOMPOSED
-    return source
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node | None, yaml.Node] | None:
@@ -200,7 +175,7 @@ def parse(text: str, file: str) -> Parsed | list[Diagnostic]:
         return sorted([*refused, *problems], key=lambda d: (d.line, d.column))
     if hidden:
         data = _shown(data)
-    return Parsed(data, SourceMap(root, hidden, text), problems)
+    return Parsed(data, SourceMap(root, hidden), problems)
 
 
 # libyaml reads U+0085, U+2028 and U+2029 as line breaks (YAML 1.1); YAML 1.2, git and

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from compiler import load
 from compiler.load import MAX_FILE_BYTES, Loaded, load_tree
 from tests.conftest import PROJECT, write_tree
 
@@ -214,29 +213,3 @@ def test_unreadable_folder_is_an_io_error(tmp_path: Path) -> None:
     loaded = load_with_mode_000(root, root / "team", 0o755)
     assert codes(loaded) == [("team", 1, 1, "io-error")]
     assert [d.key for d in loaded.flags] == ["open"]
-
-
-def test_a_tree_read_half_in_a_forked_process_is_read_alike(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every kind of entry, on both sides of the split: the same diagnostics in the same
-    order, the same flags, data and positions, the same unread files."""
-    files = {}
-    for n in range(6):
-        files[f"team/f{n}.yaml"] = FLAG + f"tags: [t{n}]\n"
-        files[f"team/g{n}.yml"] = FLAG
-        files[f"team/Bad{n}.yaml"] = FLAG
-        files[f"team/h{n}.yaml"] = "description: [unclosed\n"
-        files[f"team/i{n}.yaml"] = "owner: a\nowner: b\n"
-    root = tree(tmp_path, files)
-    monkeypatch.setattr(load, "FORK_FROM", 4)
-    forked, inline = load_tree(root, "."), load_tree(root, ".", fork=False)
-    assert forked.diagnostics == inline.diagnostics
-    assert forked.unread == inline.unread
-    assert forked.project is not None and inline.project is not None
-    assert [(f.file, f.data, f.key, f.path) for f in forked.flags] == [
-        (f.file, f.data, f.key, f.path) for f in inline.flags
-    ]
-    for a, b in zip(forked.flags, inline.flags, strict=True):
-        assert a.source.locate(("tags", 0)) == b.source.locate(("tags", 0))
-    assert len(forked.flags) == 18 and len(forked.unread) == 6

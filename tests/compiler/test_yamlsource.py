@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import pickle
 import re
 import resource
 import subprocess
@@ -263,16 +262,6 @@ def test_unicode_line_separators_are_ordinary_characters(character: str) -> None
     document = parsed(f"a{character}: 1\nb: 2\n")
     assert document.source.locate((f"a{character}",), key=True) == (1, 1)
     assert document.source.locate(("b",)) == (2, 4)
-
-
-@pytest.mark.parametrize("character", ["", "\u2028"])
-def test_a_source_map_sent_to_another_process_locates_alike(character: str) -> None:
-    """Pickled, a source map carries its text, and composes its nodes again when asked."""
-    document = parsed(f"a{character}: 1\nb:\n  - x\n  - y: [1, 2]\n")
-    copy = pickle.loads(pickle.dumps(document.source))
-    for path, key in [((f"a{character}",), True), (("b", 1, "y", 1), False), (("c",), False)]:
-        assert copy.locate(path, key=key) == document.source.locate(path, key=key)
-    assert SourceMap(None).locate(()) == pickle.loads(pickle.dumps(SourceMap(None))).locate(())
 
 
 # Run in a child interpreter with the usual 8 MiB stack: a crash there fails the test
