@@ -1,8 +1,8 @@
 """Work done beside the build: a function run in a forked process while this one goes on.
 
-The build reads the git history (the audit log) while it compiles the flags folder, and the
-flagd files while it renders the snapshot; the loader reads half of a large tree's files:
-each pair reads different things and meets only at the end. On Linux, with more than one
+The build reads the git history (the audit log) while it compiles the flags folder, and
+makes the flagd files while it renders the snapshot: each pair works on different things
+and meets only at the end. On Linux, with more than one
 CPU, in a process that runs no other thread (forking one that does can copy a held lock),
 `Beside` forks at once and the function's result comes back through a pipe, pickled, as
 does any exception it raises. Anywhere else it runs the function when the result is first
