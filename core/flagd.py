@@ -50,7 +50,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from core.canonical import serialize
-from core.rows import expanded
 from core.rules import value_kind
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
@@ -66,11 +65,11 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
     revision, as `compiler.emit.render` writes it): canonical JSON and a final newline, so
     the same snapshot always gives the same bytes."""
     revision: str = document["revision"]
-    flags: Mapping[str, Mapping[str, Any]] = expanded(document)["flags"]  # every application
+    flags: Mapping[str, Mapping[str, Any]] = document["flags"]
     gates = _gates(flags)
     found = {}
     for environment in document["environments"]:
-        compiled = _Environment(flags, environment, gates)
+        compiled = _Environment(flags, environment, gates, document["applications"])
         definition = {
             key: {
                 **compiled.flag(key),
@@ -108,15 +107,19 @@ def _variant(cell: Mapping[str, Any]) -> str:
 
 
 class _Environment:
-    """The flags of one environment, their targeting built once per flag."""
+    """The flags of one environment, their targeting built once per flag. A row lists the
+    applications whose cell is not the environment's (snapshot format 3; a row that lists
+    every application reads the same): only gating needs the others."""
 
     def __init__(
         self,
         flags: Mapping[str, Mapping[str, Any]],
         environment: str,
         gates: Mapping[str, list[tuple[str, str]]],
+        applications: Sequence[str],
     ) -> None:
         self.flags = flags
+        self.applications = applications
         self.environment = environment
         self.gates = gates
         self._static: dict[str, bool] = {}
@@ -168,8 +171,12 @@ class _Environment:
         if known is None:
             off = self.flags[key]["off"]
             row = self.flags[key]["resolved"][self.environment]
-            found = [app for app, cell in row["applications"].items() if cell["variant"] == off]
-            known = frozenset([*found, None] if row["variant"] == off else found)
+            listed = row["applications"]
+            if row["variant"] == off:  # and so every application the row does not list
+                on = {app for app, cell in listed.items() if cell["variant"] != off}
+                known = frozenset([None, *(app for app in self.applications if app not in on)])
+            else:
+                known = frozenset(app for app, cell in listed.items() if cell["variant"] == off)
             self._own[key] = known
         return known
 
@@ -200,7 +207,8 @@ class _Environment:
             off: str = self.flags[key]["off"]
             fallback = off if None in gated else fallback
             served = [
-                (app, off if app in gated else cell["variant"]) for app, cell in cells.items()
+                (app, off if app in gated else cells.get(app, row)["variant"])
+                for app in self.applications
             ]
         else:  # the usual case (gating changes nothing), kept quick
             served = [(app, cell["variant"]) for app, cell in cells.items()]
