@@ -364,15 +364,7 @@ ROLLOUT = """  - rollout: {on: 30, off: 70}
 """
 # Flags with dependencies that nothing depends on get rules that only turn them off, which
 # keeps every dependency proved.
-OFF_RULES = """rules:
-  - when:
-      country: [NL, BE]
-    serve: off
-  - when:
-      plan: {not: [free]}
-      app_version: {semver: ">=2.3.0"}
-    serve: off
-"""
+OFF_RULES = RULES.replace("serve: on", "serve: off")
 
 
 def add_rules(tree: Path, ruled: int) -> list[str]:
