@@ -15,7 +15,16 @@ import pytest
 
 from compiler.beside import Beside, can_fork
 
-forking = pytest.mark.skipif(not can_fork(), reason="forking does not help or is unsafe here")
+
+@pytest.fixture
+def forking() -> None:
+    """Decided when the test runs: a thread another test left running (flagserve's reload
+    poller) makes this process one that never forks."""
+    if not can_fork():
+        pytest.skip("this process would not fork: one CPU, or another thread runs")
+
+
+several_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU")
 
 
 def pid_and(value: int) -> tuple[int, int]:
@@ -35,7 +44,7 @@ def sleeps(marker: Path) -> None:
     time.sleep(60)
 
 
-@forking
+@pytest.mark.usefixtures("forking")
 def test_the_function_runs_in_another_process_and_its_value_comes_back() -> None:
     beside = Beside(pid_and, 21)
     assert beside.forked
@@ -57,13 +66,13 @@ def test_the_functions_exception_is_raised_here(fork: bool) -> None:
         Beside(fails, "no history", fork=fork).result()
 
 
-@forking
+@pytest.mark.usefixtures("forking")
 def test_a_child_that_dies_without_answering_is_an_os_error() -> None:
     with pytest.raises(OSError, match=r"stopped \(exit code 3\)"):
         Beside(dies).result()
 
 
-@forking
+@pytest.mark.usefixtures("forking")
 def test_cancel_stops_the_child(tmp_path: Path) -> None:
     marker = tmp_path / "pid"
     beside = Beside(sleeps, marker)
@@ -102,7 +111,7 @@ def alive(pid: int) -> bool:
     return state != "Z"  # a zombie has exited: only its parent has not reaped it
 
 
-@forking
+@several_cpus  # in a fresh interpreter, which forks
 def test_a_child_dies_with_its_parent(tmp_path: Path) -> None:
     """A build killed with SIGKILL leaves nothing running that holds OUT's lock."""
     marker = tmp_path / "pid"

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime
 import multiprocessing
+import os
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,11 @@ def documented(out: Path) -> dict[str, bytes]:
     return {str(path.relative_to(out)): path.read_bytes() for path in paths}
 
 
+def turn_the_banner_on(flags: Path, git: Git) -> None:
+    write_tree(flags, {"banner.yaml": FLAGS["banner.yaml"].replace("false", "true")})
+    commit(git, "Turn the banner on")
+
+
 @pytest.fixture
 def committed(git_repo: tuple[Path, Git]) -> tuple[Path, Git, str]:
     """A repository whose flags/ folder holds FLAGS, committed; and the commit's SHA."""
@@ -103,15 +110,39 @@ def test_the_cli_and_the_function_write_the_same_bytes(
     )
 
 
+# A build in a fresh process (this one may still run another test's thread, and then
+# never forks), its Beside watched: it says whether it forked.
+BESIDE = """
+import datetime, sys
+from pathlib import Path
+from compiler import beside, build
+
+forked = []
+
+class Watched(beside.Beside):
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        forked.append(self.forked)
+
+build.Beside = Watched
+today = datetime.date.fromisoformat(sys.argv[3])
+result = build.build(Path(sys.argv[1]), Path(sys.argv[2]), today=today)
+assert result.outputs, result
+print(forked)
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: a build never forks")
 def test_the_history_read_beside_the_compile_or_after_it_gives_the_same_bytes(
     committed: tuple[Path, Git, str], tmp_path: Path
 ) -> None:
     flags, git, _ = committed
-    write_tree(flags, {"banner.yaml": FLAGS["banner.yaml"].replace("false", "true")})
-    commit(git, "Turn the banner on")
-    beside = build(flags, tmp_path / "beside", today=TODAY)
+    turn_the_banner_on(flags, git)
+    command = [sys.executable, "-c", BESIDE, str(flags), str(tmp_path / "beside"), str(TODAY)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert done.stdout == "[True, True]\n"  # the history, and the flagd files (git's revision)
     inline = build(flags, tmp_path / "inline", today=TODAY, fork=False)
-    assert beside.outputs and inline.outputs
+    assert inline.outputs
     assert documented(tmp_path / "beside") == documented(tmp_path / "inline")
     assert multiprocessing.active_children() == []
 
@@ -200,8 +231,7 @@ def test_a_shallow_clone_is_refused_unless_allowed(
     committed: tuple[Path, Git, str], tmp_path: Path
 ) -> None:
     flags, git, _ = committed
-    write_tree(flags, {"banner.yaml": FLAGS["banner.yaml"].replace("false", "true")})
-    commit(git, "Turn the banner on")
+    turn_the_banner_on(flags, git)
     clone = tmp_path / "clone"
     git_in(tmp_path)("clone", "--quiet", "--depth", "1", f"file://{flags.parent}", str(clone))
     out = tmp_path / "out"
