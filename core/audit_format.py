@@ -19,7 +19,9 @@ every resolved cell of a created or deleted flag. The file (format 2) says each 
   {application: value}]` for the applications whose value differs from it.
 
 `expand(compact(log)) == log` for every log (tests/core/test_audit_format.py); `expand`
-raises ValueError, saying where, for a document `compact` does not write.
+raises ValueError, saying where, for a document `compact` does not write. `prepend`
+continues a document with a build's newer entries, writing what `compact` writes for the
+whole log without expanding the old commits.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 LOG_FORMAT: Final = 1  # the log in memory, as served
 FILE_FORMAT: Final = 2  # audit.json
@@ -44,6 +46,7 @@ _OPTIONAL: Final = ("previous_file", "invalid")
 
 Log = dict[str, Any]
 _CELL: Final = operator.itemgetter("cell")
+_Key = TypeVar("_Key")  # a table's key: a person's (name, email), a grid's (envs, apps)
 
 
 def subject_of(message: str) -> str:
@@ -216,6 +219,106 @@ def _grid_of(cells: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] 
 
 def _names(envs: Sequence[str], apps: Sequence[str]) -> tuple[str, ...]:
     return tuple(name for env in envs for name in (env, *(f"{env}/{app}" for app in apps)))
+
+
+# -- prepend ------------------------------------------------------------------------------
+
+
+def prepend(
+    document: Mapping[str, Any],
+    newer: Sequence[Mapping[str, Any]],
+    head: str | None,
+    complete: bool,
+) -> Log:
+    """The file document of the log whose entries are `newer` (format-1 entries, newest
+    first) followed by those of `document` (a format-2 document as `compact` writes it), with
+    `head` and `complete`; the old commits are not expanded: only the indexes into `people`
+    and `grids` they use are renumbered when the newer entries add to those tables ahead of
+    them.
+
+    The rule: `prepend(compact(L), N, h, c) == compact({"format": 1, "head": h, "complete":
+    c, "entries": [*N, *L["entries"]]})` (tests/core/test_audit_format.py). `compact` numbers
+    people and grids by first use, newest first, so N's come first and the old ones follow
+    in their old order; when N's are already the old tables' first ones nothing shifts and
+    the old commits are reused as they are (shared with the result, never changed). N's last
+    run continues the old first commit when their metadata is the same, as `_runs` would.
+    """
+    if document.get("format") != FILE_FORMAT:
+        raise ValueError(f"not an audit document of format {FILE_FORMAT}")
+    tables = _Tables()
+    runs = list(_runs(newer))
+    commits: list[Mapping[str, Any]] = [_commit(run, tables) for run in runs]
+    old_people = [(person["name"], person["email"]) for person in document["people"]]
+    old_grids = [
+        (tuple(grid["environments"]), tuple(grid["applications"])) for grid in document["grids"]
+    ]
+    people, people_map = _joined(tables.people, old_people)
+    grids, grids_map = _joined(tables.grids, old_grids)
+    old: Sequence[Mapping[str, Any]] = document["commits"]
+    if runs and old and _metadata(runs[-1][0]) == _old_metadata(old[0], document["people"]):
+        # one commit across the seam: compact's run goes on into the old first commit
+        continued = _renumbered(old[0], people_map, grids_map)
+        commits[-1]["entries"].extend(continued["entries"])
+        old = old[1:]
+    if people_map is None and grids_map is None:
+        commits.extend(old)  # the fast path: nothing shifted
+    else:
+        commits.extend(_renumbered(commit, people_map, grids_map) for commit in old)
+    return {
+        "format": FILE_FORMAT,
+        "head": head,
+        "complete": complete,
+        "people": [{"name": name, "email": email} for name, email in people],
+        "grids": [{"environments": list(envs), "applications": list(apps)} for envs, apps in grids],
+        "commits": commits,
+    }
+
+
+def _joined(new: Mapping[_Key, int], old: Sequence[_Key]) -> tuple[list[_Key], list[int] | None]:
+    """A table whose first keys are `new` (key -> index, in order), followed by the `old`
+    ones it lacks, and each old index's new one: None when every old index stays."""
+    if list(new) == list(old[: len(new)]):
+        return list(old), None
+    table = dict(new)
+    for key in old:
+        table.setdefault(key, len(table))
+    return list(table), [table[key] for key in old]
+
+
+def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> tuple[Any, ...]:
+    """A document's commit's metadata, as `_metadata` takes it from an entry."""
+    found = {
+        "commit": commit["commit"],
+        "author": people[commit["author"]],
+        "committer": people[commit.get("committer", commit["author"])],
+        "timestamp": commit["timestamp"],
+        "committed_at": commit.get("committed_at", commit["timestamp"]),
+        "subject": commit["subject"] if "subject" in commit else subject_of(commit["reason"]),
+        "reason": commit["reason"],
+    }
+    return _metadata(found)
+
+
+def _renumbered(
+    commit: Mapping[str, Any], people: Sequence[int] | None, grids: Sequence[int] | None
+) -> dict[str, Any]:
+    """A copy of an old commit with its people and grids indexes moved (its entries shared
+    when no grid moved)."""
+    moved = dict(commit)
+    if people is not None:
+        moved["author"] = people[commit["author"]]
+        if "committer" in commit:
+            moved["committer"] = people[commit["committer"]]
+    if grids is not None:
+        moved["entries"] = [_regridded(entry, grids) for entry in commit["entries"]]
+    return moved
+
+
+def _regridded(entry: Mapping[str, Any], grids: Sequence[int]) -> Mapping[str, Any]:
+    values = entry.get("values")
+    if type(values) is not dict:  # runs of cells: no index
+        return entry
+    return {**entry, "values": {**values, "grid": grids[values["grid"]]}}
 
 
 # -- expand -------------------------------------------------------------------------------

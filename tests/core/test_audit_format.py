@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import audit_format
-from core.audit_format import compact, expand, subject_of
+from core.audit_format import compact, expand, prepend, subject_of
 from core.canonical import serialize
 
 SHAS = ["a" * 40, "b" * 40, "c" * 64]
@@ -27,6 +27,10 @@ PEOPLE = [
     {"name": "Ada Lovelace", "email": "ada@example.com"},
     {"name": "GitHub", "email": "noreply@github.com"},
     {"name": "山田 太郎", "email": "taro@example.com"},
+]
+NEWCOMERS = [  # people only newer entries bring, ahead of the old ones (prepend)
+    {"name": "Grace Hopper", "email": "grace@example.com"},
+    {"name": "Ada Lovelace", "email": "ada@example.org"},
 ]
 MOMENTS = ["2026-01-02T03:04:05+01:00", "2026-01-02T02:04:05Z", "2025-12-31T23:59:59-08:00"]
 MESSAGES = ["Turn it on", "Subject\n\nBody, and more.", " Padded \r\nbody", "", "\n\nodd"]
@@ -40,13 +44,13 @@ APPLICATIONS = st.lists(st.sampled_from(["web", "ios", "a/b", "x.y", "dev"]), un
 
 
 @st.composite
-def metadata(draw: st.DrawFn) -> dict[str, Any]:
+def metadata(draw: st.DrawFn, people: list[dict[str, str]] = PEOPLE) -> dict[str, Any]:
     reason = draw(st.sampled_from(MESSAGES))
     subject = draw(st.sampled_from([subject_of(reason), *MESSAGES]))
     return {
         "commit": draw(st.sampled_from(SHAS)),
-        "author": dict(draw(st.sampled_from(PEOPLE))),
-        "committer": dict(draw(st.sampled_from(PEOPLE))),
+        "author": dict(draw(st.sampled_from(people))),
+        "committer": dict(draw(st.sampled_from(people))),
         "timestamp": draw(st.sampled_from(MOMENTS)),
         "committed_at": draw(st.sampled_from(MOMENTS)),
         "subject": subject,
@@ -105,9 +109,9 @@ def entries(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @st.composite
-def logs(draw: st.DrawFn) -> dict[str, Any]:
+def logs(draw: st.DrawFn, people: list[dict[str, str]] = PEOPLE) -> dict[str, Any]:
     found = []
-    for meta in draw(st.lists(metadata(), max_size=5)):
+    for meta in draw(st.lists(metadata(people), max_size=5)):
         for entry in draw(st.lists(entries(), min_size=1, max_size=4)):
             found.append({**copy.deepcopy(meta), **entry})
     return {
@@ -124,6 +128,70 @@ def test_a_log_comes_back_whole_from_its_file(log: dict[str, Any]) -> None:
     document = compact(log)
     assert expand(orjson.loads(serialize(document))) == log
     assert compact(expand(document)) == document  # one file per log
+
+
+@st.composite
+def continued(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """An older log, newer entries, and the whole log they make: a log split anywhere (in
+    the middle of a commit too), or newer entries of their own, whose people (newcomers
+    among them) and grids come ahead of the old ones."""
+    head, complete = draw(st.sampled_from([None, *SHAS])), draw(st.booleans())
+    if draw(st.booleans()):
+        log = draw(logs())
+        split = draw(st.integers(0, len(log["entries"])))
+        newer, older = log["entries"][:split], log["entries"][split:]
+    else:
+        newer = draw(logs([*NEWCOMERS, *PEOPLE]))["entries"]
+        older = draw(logs())["entries"]
+    old = {"format": 1, "head": draw(st.sampled_from([None, *SHAS])), "complete": True}
+    whole = {"format": 1, "head": head, "complete": complete, "entries": [*newer, *older]}
+    return {**old, "entries": older}, newer, whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=continued())
+def test_prepending_entries_writes_the_document_of_the_whole_log(
+    case: tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    older, newer, whole = case
+    document = compact(older)
+    kept = copy.deepcopy(document)
+    found = prepend(document, newer, whole["head"], whole["complete"])
+    assert found == compact(whole)
+    assert serialize(found) == serialize(compact(whole))
+    assert document == kept  # the old document is not changed
+
+
+def test_a_new_author_shifts_the_old_commits_people() -> None:
+    meta = {"commit": SHAS[0], "author": PEOPLE[0], "committer": PEOPLE[2]}
+    meta |= {"timestamp": MOMENTS[0], "committed_at": MOMENTS[0]}
+    meta |= {"subject": "Turn it on", "reason": "Turn it on"}
+    entry = {"change": "modified", "flag": "banner", "file": "banner.yaml"}
+    entry |= {"previous_file": None, "invalid": None, "fields": [], "values": []}
+    old = {"format": 1, "head": SHAS[0], "complete": True, "entries": [{**meta, **entry}]}
+    document = compact(old)
+    assert document["people"] == [PEOPLE[0], PEOPLE[2]]
+    assert document["commits"][0] | {"entries": []} == {
+        "commit": SHAS[0],
+        "author": 0,
+        "committer": 1,
+        "timestamp": MOMENTS[0],
+        "reason": "Turn it on",
+        "entries": [],
+    }
+    new = {**meta, **entry, "commit": SHAS[1], "author": PEOPLE[1], "committer": PEOPLE[1]}
+    found = prepend(document, [new], SHAS[1], True)
+    assert found["people"] == [PEOPLE[1], PEOPLE[0], PEOPLE[2]]
+    assert [(c["commit"], c["author"], c.get("committer")) for c in found["commits"]] == [
+        (SHAS[1], 0, None),
+        (SHAS[0], 1, 2),
+    ]
+    whole = {"format": 1, "head": SHAS[1], "complete": True, "entries": [new, *old["entries"]]}
+    assert found == compact(whole)
+    assert document["commits"][0]["author"] == 0  # the old document is not changed
+    # By the newest old commit's author, nothing shifts: the old commits are reused.
+    same = {**new, "author": PEOPLE[0], "committer": PEOPLE[2]}
+    assert prepend(document, [same], SHAS[1], True)["commits"][1] is document["commits"][0]
 
 
 def test_a_created_flag_states_its_cells_per_environment() -> None:
