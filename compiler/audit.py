@@ -440,3 +440,48 @@ def _metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
         "updated_by": entry["author"]["name"],
         "updated_reason": entry["reason"],
     }
+
+
+def continued(repository: GitRepository, head: str | None) -> list[dict[str, Any]] | None:
+    """The entries (as `to_json` makes them) of the commits on HEAD after `head`, the head
+    of an earlier log, newest first; None when that log cannot simply be continued (no
+    head, history rewritten since, a file broken there): then the history is read whole."""
+    if head is None or not repository.on_first_parent_line(head):
+        return None
+    if repository.head() == head:
+        return []
+    try:
+        return [to_json(entry) for entry in log(repository, head)]
+    except NeedsWholeHistory:
+        return None
+
+
+def continued_metadata(
+    previous: Mapping[str, Mapping[str, Any]], newer: Sequence[Mapping[str, Any]]
+) -> dict[str, dict[str, Any]] | None:
+    """`flag_metadata` of a log whose newest entries are `newer`, for the flags they name
+    (a flag they leave with no metadata, all None), from `previous`: the metadata of the
+    older log, of the flags it has metadata for. None when that does not decide it (a
+    flag's creation is older than `newer` but `previous` does not have the flag)."""
+    found: dict[str, dict[str, Any] | None] = {}
+    settled: set[str] = set()
+    for entry in newer:  # newest first, as flag_metadata reads
+        key = entry["flag"]
+        if key is None or key in settled:
+            continue
+        if entry["change"] == "deleted" and key not in found:
+            settled.add(key)
+            found[key] = None
+            continue
+        meta = found.setdefault(key, _metadata(entry))
+        if entry["change"] == "created" and meta is not None:
+            meta["created_at"], meta["created_by"] = entry["timestamp"], entry["author"]["name"]
+            settled.add(key)
+    for key, meta in found.items():
+        if meta is not None and key not in settled:  # created before `newer`
+            before = previous.get(key)
+            if before is None:
+                return None
+            meta["created_at"], meta["created_by"] = before["created_at"], before["created_by"]
+    none = dict.fromkeys(("created_at", "created_by", "updated_at", "updated_by", "updated_reason"))
+    return {key: dict(none) if meta is None else meta for key, meta in found.items()}

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
-from compiler import audit, emit, publish
+from compiler import audit, emit, incremental, load, publish
 from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.git_repository import GitRepository
@@ -54,7 +54,9 @@ class BuildResult:
     flags have errors (see `diagnostics`), the build was `refused` (a shallow clone), or
     reading the history or writing OUT `failed` (an I/O problem: a file in OUT's way, a
     full disk). Each message says why. `timings` gives the seconds of each stage that ran,
-    in the order they ran.
+    in the order they ran. `flag_count` flags were written; `reused` of them were taken
+    from the previous build (compiler.incremental; 0 for a full build), whose `compiled`
+    then holds only the flags compiled again (the diagnostics are the whole tree's).
     """
 
     compiled: Compiled
@@ -65,6 +67,8 @@ class BuildResult:
     notes: tuple[Note, ...] = ()
     refused: str | None = None
     failed: str | None = None
+    flag_count: int = 0
+    reused: int = 0
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -95,6 +99,7 @@ def build(
     strict: bool = False,
     allow_shallow: bool = False,
     fork: bool = True,
+    reuse: bool = True,
 ) -> BuildResult:
     """Check `flags_dir`; only when no diagnostic is an error, publish one build into `out`.
 
@@ -105,42 +110,71 @@ def build(
     `flags_dir` is not a folder. A shallow clone is refused (nothing written) unless
     `allow_shallow`, which marks the audit log incomplete. Builds into one `out` take turns.
 
-    The history is read beside the compile, in a forked process where that helps
-    (compiler.beside; `fork=False` never forks): the outputs are the same bytes either way,
-    and the `history` stage is the wait for it once the flags compiled.
+    With `reuse`, what the previous build in OUT knows is reused where the flags' files
+    show it still holds (compiler.incremental); otherwise, and when that cannot be done,
+    the build is full. A full build reads the history beside the compile, in a forked
+    process where that helps (compiler.beside; `fork=False` never forks). The outputs are
+    the same bytes either way; the `history` stage is the wait for it once the flags
+    compiled.
     """
     publish.require_usable_out(out)
     stopwatch = Stopwatch()
+    shown = str(flags_dir) if display_root is None else display_root
     with publish.locked(out):  # a second build into OUT waits for this one
-        reading = Beside(
-            summarize_history, flags_dir, out / publish.AUDIT, allow_shallow, fork=fork
+        notes: tuple[Note, ...] = ()
+        if reuse and flags_dir.is_dir():
+            try:
+                reused = _reuse(flags_dir, out, shown, today, strict, allow_shallow, stopwatch)
+            except incremental.Untrusted as exc:
+                reused, notes = None, (Note("note", f"{exc}: built in full"),)
+            if reused is not None:
+                return reused
+        result = _full(flags_dir, out, shown, today, strict, allow_shallow, fork, stopwatch)
+        return replace(result, notes=notes + result.notes) if notes else result
+
+
+def _full(
+    flags_dir: Path,
+    out: Path,
+    display_root: str,
+    today: datetime.date | None,
+    strict: bool,
+    allow_shallow: bool,
+    fork: bool,
+    stopwatch: Stopwatch,
+) -> BuildResult:
+    """Compile every flag, read the history beside, and publish (under OUT's lock)."""
+    reading = Beside(summarize_history, flags_dir, out / publish.AUDIT, allow_shallow, fork=fork)
+    try:
+        compiled = compile_tree(
+            flags_dir,
+            display_root=display_root,
+            today=today,
+            strict=strict,
+            stopwatch=stopwatch,
         )
-        try:
-            compiled = compile_tree(
-                flags_dir,
-                display_root=display_root,
-                today=today,
-                strict=strict,
-                stopwatch=stopwatch,
-            )
-        except BaseException:
-            reading.cancel()
-            raise
-        if has_errors(compiled.diagnostics) or compiled.grid is None:
-            reading.cancel()
-            return BuildResult(compiled, stopwatch.seconds)
-        return _finish(out, compiled, reading, stopwatch)
+    except BaseException:
+        reading.cancel()
+        raise
+    if has_errors(compiled.diagnostics) or compiled.grid is None:
+        reading.cancel()
+        return BuildResult(compiled, stopwatch.seconds)
+    return _finish(out, (flags_dir, display_root), compiled, reading, stopwatch)
 
 
 def _finish(
-    out: Path, compiled: Compiled, reading: Beside[HistorySummary], stopwatch: Stopwatch
+    out: Path,
+    source: tuple[Path, str],
+    compiled: Compiled,
+    reading: Beside[HistorySummary],
+    stopwatch: Stopwatch,
 ) -> BuildResult:
     """Wait for the history, then publish (under OUT's lock)."""
     history: HistorySummary | None = None
     try:
         with stopwatch.stage("history"):
             history = reading.result()
-        revision = _publish(out, compiled, history, stopwatch, reading.forked)
+        revision = _publish(out, source, compiled, history, stopwatch, reading.forked)
     except ShallowClone as exc:
         return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
     except (OSError, ValueError) as exc:  # what flagc reports as an error of its own (exit 2)
@@ -153,11 +187,17 @@ def _finish(
         revision=revision,
         audit_entries=history.entries,
         notes=history.notes,
+        flag_count=len(compiled.flags),
     )
 
 
 def _publish(
-    out: Path, compiled: Compiled, history: HistorySummary, stopwatch: Stopwatch, fork: bool
+    out: Path,
+    source: tuple[Path, str],
+    compiled: Compiled,
+    history: HistorySummary,
+    stopwatch: Stopwatch,
+    fork: bool,
 ) -> str:
     """Emit the snapshot and the flagd definitions and swap them into OUT, with the audit
     log, as one build (call under OUT's lock); returns the snapshot's revision. `fork`:
@@ -183,8 +223,33 @@ def _publish(
         else:
             definitions = flagd.definitions({**content, "revision": rendered.revision})
     with stopwatch.stage("write"):
-        publish.publish(out, rendered.data, history.log, definitions)
+        cache = _cache(out, source, compiled, history, rendered.data, definitions)
+        publish.publish(out, rendered.data, history.log, definitions, cache.to_bytes())
     return rendered.revision
+
+
+def _cache(
+    out: Path,
+    source: tuple[Path, str],
+    compiled: Compiled,
+    history: HistorySummary,
+    snapshot: bytes,
+    definitions: Mapping[str, bytes],
+) -> incremental.Cache:
+    """What the next build may reuse of this full build."""
+    assert compiled.project_file is not None  # a build that publishes has a project
+    folder, display_root = source
+    audit_bytes = history.log if history.log is not None else read_regular_file(out / publish.AUDIT)
+    return incremental.cache_of(
+        folder,
+        display_root,
+        compiled.project_file.blob,
+        {flag_file.document.path: flag_file.document.blob for flag_file in compiled.flags.values()},
+        compiled.diagnostics,
+        incremental.expires_of(compiled.flags),
+        {"head": history.head, "complete": history.complete, "entries": history.entries},
+        incremental.documented(snapshot, audit_bytes, definitions),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +263,8 @@ class HistorySummary:
     log: bytes | None
     entries: int
     notes: tuple[Note, ...]
+    head: str | None = None
+    complete: bool = False
 
 
 def summarize_history(folder: Path, audit_path: Path, allow_shallow: bool) -> HistorySummary:
@@ -213,6 +280,8 @@ def summarize_history(folder: Path, audit_path: Path, allow_shallow: bool) -> Hi
         log,
         len(history.log["entries"]),
         history.notes,
+        history.log["head"],
+        history.log["complete"],
     )
 
 
@@ -244,13 +313,15 @@ def read_history(folder: Path, previous: dict[str, Any] | None, allow_shallow: b
         log = audit.extract(repository, previous)
         revision = repository.revision()
     if revision is not None and revision.endswith("-dirty"):
-        warning = Note(
-            "warning",
-            f"{folder} has uncommitted changes: the revision is {revision}, and the audit "
-            "log covers committed changes only",
-        )
-        return History(log, revision, (warning,))
+        return History(log, revision, (Note("warning", _dirty(folder, revision)),))
     return History(log, revision)
+
+
+def _dirty(folder: Path, revision: str) -> str:
+    return (
+        f"{folder} has uncommitted changes: the revision is {revision}, and the audit "
+        "log covers committed changes only"
+    )
 
 
 def previous_log(path: Path) -> dict[str, Any] | None:
@@ -261,3 +332,141 @@ def previous_log(path: Path) -> dict[str, Any] | None:
     except (OSError, orjson.JSONDecodeError, ValueError):
         return None
     return log if audit.usable(log) else None
+
+
+# -- the incremental build ----------------------------------------------------------------
+
+
+def _reuse(
+    flags_dir: Path,
+    out: Path,
+    shown: str,
+    today: datetime.date | None,
+    strict: bool,
+    allow_shallow: bool,
+    stopwatch: Stopwatch,
+) -> BuildResult | None:
+    """The build made from what the previous build in OUT knows (compiler.incremental), or
+    None when it cannot be made so (the caller builds in full). Raises
+    incremental.Untrusted when the previous build's cache or outputs are not to be trusted."""
+    with stopwatch.stage("reuse"):
+        cache = incremental.read_cache(out, flags_dir, shown)
+        if cache is None:
+            return None
+        tree = incremental.read_tree(flags_dir)
+        if tree is None or load.blob_id(tree.project) != cache.project:
+            return None
+        previous = incremental.Previous.read(out, cache)
+        blobs = tree.blobs()
+        plan = incremental.plan(cache, blobs, previous.snapshot["flags"])
+        if plan is None:
+            return None
+    with stopwatch.stage("compile"):
+        part = incremental.compile_part(
+            tree,
+            plan,
+            cache,
+            display_root=shown,
+            today=today or datetime.date.today(),
+            strict=strict,
+        )
+    if part is None:
+        return None
+    with stopwatch.stage("history"):
+        history = _continue_history(flags_dir, cache, previous, allow_shallow)
+    if history is None or not incremental.settled(
+        plan, previous.snapshot["flags"], history.metadata
+    ):
+        return None
+    with stopwatch.stage("snapshot"):
+        content = incremental.snapshot_content(previous.snapshot, part, plan, history.metadata)
+    with stopwatch.stage("render"):
+        rendered = emit.render(content, history.revision)
+    with stopwatch.stage("flagd"):
+        document = {**content, "revision": rendered.revision}
+        definitions = incremental.flagd_files(previous.flagd, document, plan)
+    with stopwatch.stage("write"):
+        audit_bytes = history.log if history.log is not None else previous.audit()
+        kept = {
+            key: place
+            for key, place in cache.expires.items()
+            if key in plan.files and key not in plan.compile
+        }
+        new_cache = incremental.cache_of(
+            flags_dir,
+            shown,
+            cache.project,
+            blobs,
+            part.compiled.diagnostics,
+            {**kept, **incremental.expires_of(part.compiled.flags)},
+            history.audit,
+            incremental.documented(rendered.data, audit_bytes, definitions),
+        )
+        publish.publish(out, rendered.data, history.log, definitions, new_cache.to_bytes())
+    environments = part.grid.environments
+    return BuildResult(
+        part.compiled,
+        stopwatch.seconds,
+        outputs=(
+            out / publish.SNAPSHOT,
+            out / publish.AUDIT,
+            *(out / publish.FLAGD / f"{environment}.json" for environment in sorted(environments)),
+        ),
+        revision=rendered.revision,
+        audit_entries=history.audit["entries"],
+        notes=history.notes,
+        flag_count=len(plan.files),
+        reused=len(plan.files) - len(plan.changed),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Continued:
+    """The history after the previous build's: the audit log's bytes (None: unchanged),
+    the revision, the history's fields of the flags new commits name (None: none), what the
+    cache records of the log, and what to tell."""
+
+    log: bytes | None
+    revision: str | None
+    metadata: dict[str, dict[str, Any]] | None
+    audit: dict[str, Any]
+    notes: tuple[Note, ...] = ()
+
+
+def _continue_history(
+    folder: Path, cache: incremental.Cache, previous: incremental.Previous, allow_shallow: bool
+) -> _Continued | None:
+    """The history continued from the previous build's audit log, with what `read_history`
+    tells; None when it cannot simply be continued (read it whole in a full build)."""
+    repository = GitRepository.open(folder)
+    head = repository.head() if repository is not None else None
+    if repository is None or head is None:
+        if cache.audit["head"] is not None:
+            return None
+        return _Continued(None, None, None, cache.audit, read_history(folder, None, True).notes)
+    with repository:
+        if repository.is_shallow() and not allow_shallow:
+            return None
+        newer = audit.continued(repository, cache.audit["head"])
+        complete = bool(cache.audit["complete"]) and not repository.is_shallow()
+        revision = repository.revision()
+    if newer is None:
+        return None
+    notes: tuple[Note, ...] = ()
+    if revision is not None and revision.endswith("-dirty"):
+        notes = (Note("warning", _dirty(folder, revision)),)
+    if not newer:
+        return _Continued(None, revision, None, cache.audit, notes)
+    earlier = {
+        key: {name: flag[name] for name in emit.HISTORY_FIELDS}
+        for key, flag in previous.snapshot["flags"].items()
+        if flag["updated_at"] is not None
+    }
+    metadata = audit.continued_metadata(earlier, newer)
+    if metadata is None:
+        return None
+    document = audit_format.prepend(orjson.loads(previous.audit()), newer, head, complete)
+    log = serialize(document) + b"\n"
+    entries = int(cache.audit["entries"]) + len(newer)
+    counted = {"head": head, "complete": complete, "entries": entries}
+    return _Continued(log, revision, metadata, counted, notes)

@@ -12,9 +12,9 @@ from core.model import Flag
 from core.resolve import Grid, Resolution
 from core.rows import Row, declared_fields, resolved_rows
 
-_NO_HISTORY = dict.fromkeys(
-    ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
-)
+# The fields a flag's entry takes from the history (compiler.audit.flag_metadata)
+HISTORY_FIELDS = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
+_NO_HISTORY = dict.fromkeys(HISTORY_FIELDS)
 
 
 def snapshot(
@@ -38,7 +38,7 @@ def snapshot(
         "applications": list(grid.applications),
         "flags": {
             key: {
-                **_flag(flags[key], resolved[key], dependents[key], grid, rows),
+                **flag_entry(flags[key], resolved[key], dependents[key], grid, rows),
                 **history.get(key, _NO_HISTORY),
             }
             for key in sorted(flags)
@@ -67,13 +67,14 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     return Rendered(b"".join([*around_flags({**content, **extra}, flags), b"\n"]), hashed, revision)
 
 
-def _flag(
+def flag_entry(
     flag_file: FlagFile,
     resolution: Resolution,
     dependents: list[str],
     grid: Grid,
     rows: dict[Row, dict[str, Any]],
 ) -> dict[str, Any]:
+    """A flag's entry in the snapshot, but the history's fields."""
     flag: Flag = flag_file.flag
     declared: Any = flag_file.document.data  # valid, hence plain JSON-like data as written
     return {

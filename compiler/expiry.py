@@ -22,10 +22,22 @@ def _expired(
 ) -> Iterator[Diagnostic]:
     for key, flag_file in flags.items():
         expires = flag_file.flag.expires
-        if expires is not None and datetime.date.fromisoformat(expires) < today:
-            message = (
-                f"{key} expired on {expires}; remove the flag and the code paths it guards, "
-                "or set a later `expires` date"
-            )
+        if expires is not None:
             line, column = flag_file.document.source.locate(("expires",))
-            yield Diagnostic(flag_file.document.file, line, column, severity, "expired", message)
+            found = expired(key, expires, (flag_file.document.file, line, column), today, severity)
+            if found is not None:
+                yield found
+
+
+def expired(
+    key: str, expires: str, where: tuple[str, int, int], today: datetime.date, severity: Severity
+) -> Diagnostic | None:
+    """The `expired` diagnostic of flag `key` whose `expires` stands at `where` (file,
+    line, column), if that date is before `today` (an incremental build keeps `where`)."""
+    if datetime.date.fromisoformat(expires) >= today:
+        return None
+    message = (
+        f"{key} expired on {expires}; remove the flag and the code paths it guards, "
+        "or set a later `expires` date"
+    )
+    return Diagnostic(*where, severity, "expired", message)

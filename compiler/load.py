@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -24,6 +26,7 @@ class SourceFile:
     source: SourceMap
     key: str = ""
     path: str = ""  # inside the flags folder, the same however the folder was named
+    blob: str = ""  # git's blob id of the bytes read (compiler.incremental keys files so)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,40 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
         else:
             loaded.unread.append(Unread(stem, file, relative))
     return loaded
+
+
+def loaded_from(project: bytes, flags: Mapping[str, bytes], display_root: str) -> Loaded:
+    """What `load_tree` gives for a folder holding `_project.yaml` with bytes `project` and
+    the flag files `flags` (path inside the folder -> bytes), read already: an incremental
+    build reads every file once to know whether it changed, then parses only those that
+    did. The caller has made sure every path is a valid flag file name of a regular file
+    no larger than MAX_FILE_BYTES."""
+    loaded = Loaded()
+    diagnostics = loaded.diagnostics
+    shown = _display(display_root, PROJECT_FILE)
+    loaded.project = _source(project, PROJECT_FILE, shown, diagnostics, "")
+    for relative in sorted(flags):
+        key = PurePosixPath(relative).stem
+        file = _display(display_root, relative)
+        document = _source(flags[relative], relative, file, diagnostics, key)
+        if document is not None:
+            loaded.flags.append(document)
+        else:
+            loaded.unread.append(Unread(key, file, relative))
+    return loaded
+
+
+def flag_files(root: Path) -> tuple[list[tuple[str, bool]], list[str], list[tuple[str, OSError]]]:
+    """What `load_tree` finds below `root` (see `_flag_files`), for a reader of its own."""
+    return _flag_files(_Tree(root))
+
+
+def blob_id(data: bytes) -> str:
+    """Git's blob id of `data` (what `git hash-object` prints): a file's key by content,
+    the same as git's index holds for a clean file."""
+    hashed = hashlib.sha1(b"blob %d\0" % len(data))  # git's id, not a secret
+    hashed.update(data)
+    return hashed.hexdigest()
 
 
 def flag_key(path: str) -> str | None:
@@ -186,13 +223,19 @@ def _load_file(
     raw = _read(tree, relative, file, diagnostics, link)
     if raw is None:
         return None
+    return _source(raw, relative, file, diagnostics, key)
+
+
+def _source(
+    raw: bytes, relative: str, file: str, diagnostics: list[Diagnostic], key: str
+) -> SourceFile | None:
     text = _decode(raw, file, diagnostics)
     if text is None:
         return None
     parsed = parse(text, file)
     if isinstance(parsed, Parsed):
         diagnostics.extend(parsed.problems)
-        return SourceFile(file, parsed.data, parsed.source, key, relative)
+        return SourceFile(file, parsed.data, parsed.source, key, relative, blob_id(raw))
     diagnostics.extend(parsed)
     return None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from compiler.dependencies import check_dependencies
 from compiler.diagnostics import Diagnostic
 from compiler.expiry import check_expiry
-from compiler.load import load_tree
+from compiler.load import SourceFile, load_tree
 from compiler.references import check_references
 from compiler.validate import FlagFile, validate
 from compiler.variants import check_variants
@@ -45,6 +45,7 @@ class Compiled:
     grid: Grid | None = None
     flags: dict[str, FlagFile] = field(default_factory=dict)
     resolved: dict[str, Resolution] = field(default_factory=dict)
+    project_file: SourceFile | None = None
 
 
 def compile_tree(
@@ -83,4 +84,6 @@ def compile_tree(
         diagnostics += check_expiry(validated.flags, today, strict=strict)
         diagnostics += check_variants(validated.flags)
         diagnostics.sort()
-    return Compiled(diagnostics, validated.project, grid, validated.flags, resolved)
+    return Compiled(
+        diagnostics, validated.project, grid, validated.flags, resolved, validated.project_file
+    )

@@ -39,6 +39,7 @@ FLAGD = layout.FLAGD
 DOCUMENTED = layout.DOCUMENTED
 BUILDS = ".builds"
 CURRENT = ".current"
+CACHE = ".incremental.json"  # compiler.incremental's, in a build directory
 LOCK = ".lock"
 _TEMPORARY = ".tmp"  # every temporary name in OUT ends so; a run removes those it finds
 
@@ -81,11 +82,19 @@ def locked(out: Path) -> Iterator[None]:
             out.rmdir()
 
 
-def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str, bytes]) -> Path:
+def publish(
+    out: Path,
+    snapshot: bytes,
+    audit: bytes | None,
+    flagd: Mapping[str, bytes],
+    cache: bytes | None = None,
+) -> Path:
     """Write one build into OUT and make it current in one rename; returns its directory.
 
     `audit` None keeps the current build's audit.json (hard-linked, not rewritten: it can be
-    tens of megabytes). Call under `locked(out)`, after `require_usable_out`."""
+    tens of megabytes). `cache`: what the next build may reuse (compiler.incremental), a
+    hidden file of the build directory, so it is swapped in with what it describes. Call
+    under `locked(out)`, after `require_usable_out`."""
     adopt_legacy(out)
     tidy(out)
     builds = out / BUILDS
@@ -102,6 +111,8 @@ def publish(out: Path, snapshot: bytes, audit: bytes | None, flagd: Mapping[str,
     for environment, data in sorted(flagd.items()):
         _write(directory / FLAGD / f"{environment}.json", data)
     _carry_over(out / FLAGD, directory / FLAGD)
+    if cache is not None:
+        _write(directory / CACHE, cache)
     _sync(directory / FLAGD)
     _sync(directory)
     _sync(builds)

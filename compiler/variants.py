@@ -54,12 +54,17 @@ from core.rules import attribute_problem, split_semver, value_key, value_keys, v
 Path = tuple[str | int, ...]
 
 
-def check_variants(flags: Mapping[str, FlagFile]) -> list[Diagnostic]:
-    """Every finding about variants, rules and rollouts, flag by flag."""
-    dependents: dict[str, list[str]] = {}
-    for key, flag_file in flags.items():
-        for dependency in flag_file.flag.depends_on:
-            dependents.setdefault(dependency, []).append(key)
+def check_variants(
+    flags: Mapping[str, FlagFile], dependents: Mapping[str, list[str]] | None = None
+) -> list[Diagnostic]:
+    """Every finding about variants, rules and rollouts, flag by flag. `dependents`: each
+    flag's dependents in the whole tree, when `flags` is only part of it (an incremental
+    build); by default found in `flags`."""
+    if dependents is None:
+        dependents = {}
+        for key, flag_file in flags.items():
+            for dependency in flag_file.flag.depends_on:
+                dependents.setdefault(dependency, []).append(key)
     found: list[Diagnostic] = []
     for key, flag_file in flags.items():
         found.extend(_unknown_variants(flag_file))

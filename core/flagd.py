@@ -46,8 +46,10 @@ dependencies grows the file, never the meaning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Final
+
+import orjson
 
 from core.canonical import serialize
 from core.rules import value_kind
@@ -83,6 +85,49 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
             serialize({"$schema": SCHEMA, "metadata": metadata, "flags": definition}) + b"\n"
         )
     return found
+
+
+def refreshed(
+    previous: bytes, document: Mapping[str, Any], environment: str, changed: Collection[str]
+) -> bytes:
+    """`definitions(document)[environment]`, made from `previous` (the same environment's
+    bytes of an earlier build) for every flag but those in `changed`: the flags whose own
+    definition may differ, with every flag that inlines one of them (its dependents, all the
+    way down). The rest is only given this revision and its owner again. An incremental
+    build (compiler.incremental) makes a file so in a fraction of the time."""
+    revision: str = document["revision"]
+    flags: Mapping[str, Mapping[str, Any]] = document["flags"]
+    known: dict[str, Any] = orjson.loads(previous)["flags"]
+    compiled = _Environment(flags, environment, _Gates(flags), document["applications"])
+    definition = {}
+    for key, flag in flags.items():
+        found = compiled.flag(key) if key in changed else known[key]
+        found["metadata"] = {"owner": flag["owner"], "revision": revision}
+        definition[key] = found
+    metadata = {"environment": environment, "revision": revision}
+    return serialize({"$schema": SCHEMA, "metadata": metadata, "flags": definition}) + b"\n"
+
+
+class _Gates(dict[str, list[tuple[str, str]]]):
+    """`_gates(flags)` worked out per flag when asked, for flags with no cycle among them
+    (a build that is written has none): the dependencies that exist, in order."""
+
+    def __init__(self, flags: Mapping[str, Mapping[str, Any]]) -> None:
+        super().__init__()
+        self.flags = flags
+
+    def __missing__(self, key: str) -> list[tuple[str, str]]:
+        flags = self.flags
+        if _off(flags[key]) is None:
+            found: list[tuple[str, str]] = []
+        else:
+            found = [
+                (dependency, off)
+                for dependency in flags[key]["depends_on"]
+                if dependency in flags and (off := _off(flags[dependency])) is not None
+            ]
+        self[key] = found
+        return found
 
 
 def _off(flag: Mapping[str, Any]) -> str | None:

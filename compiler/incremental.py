@@ -1,0 +1,527 @@
+"""Incremental builds: what the previous build in OUT knows, reused, keyed by content.
+
+Every build that publishes writes a cache beside its outputs, in its own build directory
+(`cache_path`), so that the cache and the outputs it describes are swapped in together:
+the git blob id of `_project.yaml` and of every flag file, the diagnostics of each file
+(but `expired`, which depends on the day) and where each `expires` stands, the audit
+log's head, and the SHA-256 of every output. The next build (`compiler.build`) reads every
+flag file once and hashes it; when only flag files changed, it compiles the changed flags
+with their neighbours (`Plan`) and takes everything else from the previous outputs.
+
+Rule: an incremental build writes the bytes a full build would write, or does not build
+(the caller then builds in full). It does not build when the cache is missing or not
+trusted (damaged, another format, made by another flagc or for another folder, an output
+changed behind it: the caller says so), when `_project.yaml` changed, when a file is
+anything but a regular flag file (a link, a bad name, too large, unreadable: the full
+loader's words), when the history cannot simply be continued, or when the flags have an
+error (a build with errors writes nothing, and the full build reports every finding).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from compiler import emit, load, publish
+from compiler.dependencies import check_dependencies
+from compiler.diagnostics import Diagnostic, Severity, has_errors
+from compiler.expiry import check_expiry, expired
+from compiler.pipeline import Compiled
+from compiler.references import check_references
+from compiler.validate import FlagFile, Validated, validate
+from compiler.variants import check_variants
+from core import flagd, layout
+from core.canonical import serialize
+from core.model import KEY_PATTERN
+from core.regular import NotRegularFile, read_regular_file
+from core.resolve import Grid, grid_of, resolve
+
+CACHE_FORMAT = 1
+_SEVERITIES = {severity.value: severity for severity in Severity}
+
+
+def cache_path(out: Path) -> Path:
+    """Where the cache of OUT's current build is."""
+    return out / publish.CURRENT / publish.CACHE
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def flagc_id() -> str:
+    """What identifies this flagc: a hash of the compiler's and core's sources and of the
+    schemas, so that a cache made by another version (or a modified checkout) is not used."""
+    from core.schemas import SCHEMA_DIR  # noqa: PLC0415 - only a cache needs it
+
+    hashed = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    sources = [*sorted(here.rglob("*.py")), *sorted((here.parent / "core").glob("*.py"))]
+    for path in [*sources, *sorted(SCHEMA_DIR.glob("*.json"))]:
+        hashed.update(path.name.encode() + b"\0" + path.read_bytes())
+    return hashed.hexdigest()
+
+
+# -- the cache ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cache:
+    """What a published build knew about its input and outputs (see the module's rule)."""
+
+    folder: str
+    display_root: str
+    project: str  # blob id of _project.yaml
+    files: dict[str, str]  # flag file (path inside the folder) -> blob id
+    diagnostics: dict[str, list[list[Any]]]  # file -> [line, column, severity, code, message]
+    expires: dict[str, list[Any]]  # flag key -> [line, column, date] of its `expires`
+    audit: dict[str, Any]  # head, complete, entries
+    outputs: dict[str, str]  # documented path inside the build -> SHA-256 of its bytes
+
+    def to_bytes(self) -> bytes:
+        body = serialize(
+            {
+                "format": CACHE_FORMAT,
+                "flagc": flagc_id(),
+                "folder": self.folder,
+                "display_root": self.display_root,
+                "project": self.project,
+                "files": self.files,
+                "diagnostics": self.diagnostics,
+                "expires": self.expires,
+                "audit": self.audit,
+                "outputs": self.outputs,
+            }
+        )
+        return _sha256(body).encode() + b"\n" + body + b"\n"
+
+
+class Untrusted(Exception):
+    """The previous build's cache is there but cannot be used; the message says why."""
+
+
+def read_cache(out: Path, folder: Path, display_root: str) -> Cache | None:
+    """The cache of OUT's current build, or None when OUT has none (a first build, or one
+    made before caches). Raises Untrusted when there is one but it is damaged, of another
+    format, made by another flagc, or for another folder or display root."""
+    try:
+        raw = read_regular_file(cache_path(out))
+    except FileNotFoundError:
+        return None
+    except (OSError, NotRegularFile) as exc:
+        raise Untrusted(f"the previous build's cache cannot be read ({exc})") from None
+    checksum, _, body = raw.partition(b"\n")
+    if not body.endswith(b"\n") or _sha256(body[:-1]).encode() != checksum:
+        raise Untrusted("the previous build's cache is damaged")
+    try:
+        document = orjson.loads(body)
+        cache = _cache_of(document)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise Untrusted("the previous build's cache is not of this flagc's format") from None
+    if document["flagc"] != flagc_id():
+        raise Untrusted("the previous build's cache was made by another version of flagc")
+    if cache.folder != os.path.realpath(folder) or cache.display_root != display_root:
+        raise Untrusted("the previous build in OUT was made from another flags folder")
+    return cache
+
+
+def _cache_of(document: Any) -> Cache:
+    if not isinstance(document, dict) or document.get("format") != CACHE_FORMAT:
+        raise ValueError("another format")
+    cache = Cache(**{name: document[name] for name in Cache.__slots__})
+    shapes: list[tuple[Any, type]] = [
+        (cache.folder, str),
+        (cache.display_root, str),
+        (cache.project, str),
+        (cache.files, dict),
+        (cache.diagnostics, dict),
+        (cache.expires, dict),
+        (cache.audit, dict),
+        (cache.outputs, dict),
+    ]
+    if not all(isinstance(value, kind) for value, kind in shapes):
+        raise ValueError("another shape")
+    return cache
+
+
+# -- the folder as read -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """The flags folder as read: `_project.yaml`'s bytes and every flag file's."""
+
+    project: bytes
+    files: dict[str, bytes]  # path inside the folder -> bytes
+
+    def blobs(self) -> dict[str, str]:
+        return {relative: load.blob_id(data) for relative, data in self.files.items()}
+
+
+def read_tree(root: Path) -> Tree | None:
+    """Every file the full loader would read, or None when one of them (or the folder)
+    needs the full loader's words: a link, a bad name, unreadable, too large, no project."""
+    entries, linked_out, unreadable = load.flag_files(root)
+    if linked_out or unreadable or any(link for _, link in entries):
+        return None
+    if os.path.islink(root / load.PROJECT_FILE):
+        return None
+    try:
+        project = _read(root / load.PROJECT_FILE)
+        files = {}
+        for relative, _ in entries:
+            name = PurePosixPath(relative)
+            if name.suffix != ".yaml" or not KEY_PATTERN.fullmatch(name.stem):
+                return None
+            files[relative] = _read(root / relative)
+    except (OSError, NotRegularFile, ValueError):
+        return None
+    return Tree(project, files)
+
+
+def _read(path: Path) -> bytes:
+    data = read_regular_file(path, load.MAX_FILE_BYTES + 1)
+    if len(data) > load.MAX_FILE_BYTES:
+        raise ValueError("too large")
+    return data
+
+
+# -- what changed -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Plan:
+    """What an incremental build recompiles: the flags whose file changed (`changed`, by
+    key, with `removed` those gone), their dependents and dependencies (`compile`: the
+    flags loaded again, so that every check that reads a changed flag runs), and the edges
+    of the whole tree after the change."""
+
+    files: dict[str, str]  # key -> path inside the folder, every flag of the new tree
+    edges: dict[str, list[str]]  # key -> depends_on, every flag of the new tree
+    changed: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    compile: set[str] = field(default_factory=set)
+
+    def dependents(self) -> dict[str, list[str]]:
+        """Each flag's dependents, sorted (as the snapshot lists them)."""
+        found: dict[str, list[str]] = {key: [] for key in self.edges}
+        for key in sorted(self.edges):
+            for dependency in self.edges[key]:
+                if dependency in found:
+                    found[dependency].append(key)
+        return found
+
+    def inlining(self) -> set[str]:
+        """The changed flags and every flag that depends on one, directly or not: the flags
+        whose flagd definition may differ."""
+        reverse = self.dependents()
+        found = set(self.changed)
+        pending = list(found)
+        while pending:
+            for dependent in reverse.get(pending.pop(), []):
+                if dependent not in found:
+                    found.add(dependent)
+                    pending.append(dependent)
+        return found
+
+
+def plan(
+    cache: Cache, blobs: Mapping[str, str], previous: Mapping[str, Mapping[str, Any]]
+) -> Plan | None:
+    """The plan for the tree whose flag files have `blobs`, the cache's build having had
+    the flags `previous` (its snapshot's); None when keys repeat (two files, one key)."""
+    files: dict[str, str] = {}
+    for relative in blobs:
+        key = PurePosixPath(relative).stem
+        if key in files:
+            return None
+        files[key] = relative
+    before = {PurePosixPath(relative).stem: relative for relative in cache.files}
+    found = Plan(files, {key: list(flag["depends_on"]) for key, flag in previous.items()})
+    for key, relative in files.items():
+        same_file = before.get(key) == relative and key in previous
+        if not (same_file and cache.files[relative] == blobs[relative]):
+            found.changed.add(key)
+    found.removed = set(previous) - set(files)
+    for key in found.removed:
+        del found.edges[key]
+    return found
+
+
+def neighbours(plan: Plan, old_edges: Mapping[str, list[str]]) -> set[str]:
+    """The flags to compile again: the changed ones, those that depend on a changed or
+    removed flag (before or after the change), and the dependencies of all of these."""
+    touched = plan.changed | plan.removed
+    dependents = {
+        key
+        for edges in (old_edges, plan.edges)
+        for key, dependencies in edges.items()
+        if touched.intersection(dependencies)
+    }
+    around = (plan.changed | dependents) & plan.edges.keys()
+    for key in list(around):
+        around.update(plan.edges[key])
+    return around
+
+
+def cyclic_through(plan: Plan) -> bool:
+    """Whether a changed flag now needs itself: the only cycles a change can make (the
+    previous build had none)."""
+    for start in plan.changed:
+        seen: set[str] = set()
+        pending = list(plan.edges.get(start, []))
+        while pending:
+            key = pending.pop()
+            if key == start:
+                return True
+            if key not in seen and key in plan.edges:
+                seen.add(key)
+                pending.extend(plan.edges[key])
+    return False
+
+
+# -- compiling what changed ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Part:
+    """The flags compiled again, the project's grid, and every diagnostic of the tree."""
+
+    compiled: Compiled
+    grid: Grid
+
+
+def compile_part(
+    tree: Tree,
+    plan: Plan,
+    cache: Cache,
+    *,
+    display_root: str,
+    today: datetime.date,
+    strict: bool,
+) -> Part | None:
+    """Load, validate, resolve and check the changed flags with their neighbours
+    (`neighbours`, which this sets as `plan.compile`), against the whole tree's keys and
+    dependents; every other file's diagnostics come from the cache, `expired` worked out
+    again for `today`. None when any error is found (the full build reports it)."""
+    changed = _validated(tree, plan, plan.changed, display_root)
+    if changed is None:
+        return None
+    before = dict(plan.edges)
+    for key in plan.changed:
+        plan.edges[key] = list(changed.flags[key].flag.depends_on)
+    if plan.removed.intersection(k for deps in plan.edges.values() for k in deps):
+        return None  # a dependency on a flag now gone: unknown-dependency
+    if cyclic_through(plan):
+        return None
+    plan.compile = neighbours(plan, before)
+    validated = _validated(tree, plan, plan.compile, display_root)
+    if validated is None or validated.project is None:
+        return None
+    flags = validated.flags
+    grid = grid_of(validated.project)
+    diagnostics = validated.diagnostics
+    diagnostics += check_references(validated.project, flags, set(plan.files))
+    resolved = resolve(grid, {key: flag_file.flag for key, flag_file in flags.items()})
+    diagnostics += check_dependencies(grid, flags, resolved)
+    diagnostics += check_expiry(flags, today, strict=strict)
+    diagnostics += check_variants(flags, plan.dependents())
+    compiled_files = {plan.files[key] for key in plan.compile}
+    diagnostics += _kept_diagnostics(cache, compiled_files, display_root)
+    diagnostics += _expiring(cache, plan, display_root, today, strict)
+    if has_errors(diagnostics):
+        return None
+    diagnostics.sort()
+    project = validated.project_file
+    return Part(Compiled(diagnostics, validated.project, grid, flags, resolved, project), grid)
+
+
+def _validated(tree: Tree, plan: Plan, keys: set[str], display_root: str) -> Validated | None:
+    """The flags `keys` (and the project) loaded and validated; None with any error."""
+    chosen = {plan.files[key]: tree.files[plan.files[key]] for key in keys}
+    validated = validate(load.loaded_from(tree.project, chosen, display_root))
+    if has_errors(validated.diagnostics) or validated.flags.keys() != keys:
+        return None
+    return validated
+
+
+def _display(display_root: str, relative: str) -> str:
+    return relative if display_root in ("", ".") else f"{display_root.rstrip('/')}/{relative}"
+
+
+def _kept_diagnostics(cache: Cache, compiled: set[str], display_root: str) -> list[Diagnostic]:
+    """The cached diagnostics of the files not compiled again (`_project.yaml`'s too)."""
+    return [
+        Diagnostic(_display(display_root, relative), line, column, _SEVERITIES[sev], code, text)
+        for relative, found in cache.diagnostics.items()
+        if relative not in compiled
+        for line, column, sev, code, text in found
+    ]
+
+
+def _expiring(
+    cache: Cache, plan: Plan, display_root: str, today: datetime.date, strict: bool
+) -> list[Diagnostic]:
+    """`expired` for `today` of the flags not compiled again, from the cache's record of
+    where each `expires` stands and its date."""
+    severity = Severity.ERROR if strict else Severity.WARNING
+    found = []
+    for key, (line, column, expires) in cache.expires.items():
+        if key in plan.files and key not in plan.compile:
+            where = (_display(display_root, plan.files[key]), line, column)
+            diagnostic = expired(key, expires, where, today, severity)
+            if diagnostic is not None:
+                found.append(diagnostic)
+    return found
+
+
+# -- the previous build ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The previous build's outputs, each checked against the SHA-256 its cache recorded:
+    the snapshot's content (no digest, no revision), flagd's files, and the audit log's
+    bytes when asked for (only a build with new commits needs them)."""
+
+    out: Path
+    cache: Cache
+    snapshot: dict[str, Any]
+    flagd: dict[str, bytes]
+
+    @classmethod
+    def read(cls, out: Path, cache: Cache) -> Previous:
+        """Raises Untrusted when an output cannot be read or is not what was built."""
+        snapshot = orjson.loads(_output(out, cache, layout.SNAPSHOT))
+        snapshot.pop("digest", None)
+        snapshot.pop("revision", None)
+        flagd_files = {
+            environment: _output(out, cache, f"{layout.FLAGD}/{environment}.json")
+            for environment in snapshot["environments"]
+        }
+        return cls(out, cache, snapshot, flagd_files)
+
+    def audit(self) -> bytes:
+        return _output(self.out, self.cache, layout.AUDIT)
+
+
+def _output(out: Path, cache: Cache, name: str) -> bytes:
+    try:
+        data = read_regular_file(out / publish.CURRENT / name)
+    except OSError as exc:
+        raise Untrusted(f"the previous build's {name} cannot be read ({exc})") from None
+    if cache.outputs.get(name) != _sha256(data):
+        raise Untrusted(f"the previous build's {name} is not what it wrote")
+    return data
+
+
+def settled(
+    plan: Plan,
+    previous: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None,
+) -> bool:
+    """Whether the history's fields of every flag are known: those of a flag the previous
+    build did not have (a new file) only come from the new commits."""
+    return all(key in previous or key in (metadata or {}) for key in plan.changed)
+
+
+# -- the outputs --------------------------------------------------------------------------
+
+
+def snapshot_content(
+    previous: Mapping[str, Any],
+    part: Part,
+    plan: Plan,
+    metadata: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """The snapshot's content (as `emit.snapshot` makes it) from the previous snapshot
+    `previous`: the changed flags made again, every flag's `dependents` as they are now,
+    and the history's fields of the flags `metadata` names (None: none changed)."""
+    flags: dict[str, Any] = previous["flags"]
+    for key in plan.removed:
+        del flags[key]
+    dependents = plan.dependents()
+    compiled = part.compiled
+    rows: dict[Any, dict[str, Any]] = {}
+    for key in plan.changed:
+        history = {name: flags.get(key, {}).get(name) for name in emit.HISTORY_FIELDS}
+        flags[key] = {
+            **emit.flag_entry(compiled.flags[key], compiled.resolved[key], [], part.grid, rows),
+            **history,
+        }
+    for key, flag in flags.items():
+        flag["dependents"] = dependents[key]
+    for key, fields in (metadata or {}).items():
+        if key in flags:
+            flags[key].update(fields)
+    return {**previous, "flags": dict(sorted(flags.items()))}
+
+
+def flagd_files(
+    previous: Mapping[str, bytes], document: Mapping[str, Any], plan: Plan
+) -> dict[str, bytes]:
+    """flagd's files for the snapshot `document` (with its revision) from the previous
+    build's, only the flags whose definition may differ made again."""
+    inlining = plan.inlining()
+    return {
+        environment: flagd.refreshed(previous[environment], document, environment, inlining)
+        for environment in document["environments"]
+    }
+
+
+def cache_of(
+    folder: Path,
+    display_root: str,
+    project: str,
+    blobs: Mapping[str, str],
+    diagnostics: Iterable[Diagnostic],
+    expires: Mapping[str, list[Any]],
+    audit: Mapping[str, Any],
+    outputs: Mapping[str, bytes],
+) -> Cache:
+    """The cache of a build about to be published: `project` and `blobs` the blob ids of
+    `_project.yaml` and of each flag file, `expires` where each flag's `expires` stands
+    (`expires_of`), `audit` the log's head, completeness and number of entries."""
+    by_file: dict[str, list[list[Any]]] = {}
+    shown = {_display(display_root, relative): relative for relative in blobs}
+    shown[_display(display_root, load.PROJECT_FILE)] = load.PROJECT_FILE
+    for found in diagnostics:
+        if found.code != "expired":
+            kept = [found.line, found.column, found.severity.value, found.code, found.message]
+            by_file.setdefault(shown[found.file], []).append(kept)
+    return Cache(
+        os.path.realpath(folder),
+        display_root,
+        project,
+        dict(blobs),
+        by_file,
+        dict(expires),
+        dict(audit),
+        {name: _sha256(data) for name, data in outputs.items()},
+    )
+
+
+def expires_of(flags: Mapping[str, FlagFile]) -> dict[str, list[Any]]:
+    """Where each flag's `expires` stands and its date: [line, column, date]."""
+    found: dict[str, list[Any]] = {}
+    for key, flag_file in flags.items():
+        if flag_file.flag.expires is not None:
+            line, column = flag_file.document.source.locate(("expires",))
+            found[key] = [line, column, flag_file.flag.expires]
+    return found
+
+
+def documented(snapshot: bytes, audit: bytes, flagd_files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The outputs by their path inside a build, as the cache records them."""
+    return {
+        layout.SNAPSHOT: snapshot,
+        layout.AUDIT: audit,
+        **{f"{layout.FLAGD}/{env}.json": data for env, data in flagd_files.items()},
+    }
