@@ -13,6 +13,7 @@ It prints nothing: what the person running it should read comes back in the resu
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -124,7 +125,7 @@ def build(
         notes: tuple[Note, ...] = ()
         if reuse and flags_dir.is_dir():
             try:
-                reused = _reuse(flags_dir, out, shown, today, strict, allow_shallow, stopwatch)
+                reused = _reuse(flags_dir, out, shown, today, strict, stopwatch)
             except incremental.Untrusted as exc:
                 reused, notes = None, (Note("note", f"{exc}: built in full"),)
             if reused is not None:
@@ -343,16 +344,16 @@ def _reuse(
     shown: str,
     today: datetime.date | None,
     strict: bool,
-    allow_shallow: bool,
     stopwatch: Stopwatch,
 ) -> BuildResult | None:
     """The build made from what the previous build in OUT knows (compiler.incremental), or
     None when it cannot be made so (the caller builds in full). Raises
     incremental.Untrusted when the previous build's cache or outputs are not to be trusted."""
-    with stopwatch.stage("reuse"):
-        cache = incremental.read_cache(out, flags_dir, shown)
-        if cache is None:
-            return None
+    started = time.perf_counter()
+    cache = incremental.read_cache(out, flags_dir, shown)
+    if cache is None:  # no previous build to reuse: no `reuse` stage
+        return None
+    with stopwatch.stage("reuse", since=started):
         tree = incremental.read_tree(flags_dir)
         if tree is None or load.blob_id(tree.project) != cache.project:
             return None
@@ -373,7 +374,7 @@ def _reuse(
     if part is None:
         return None
     with stopwatch.stage("history"):
-        history = _continue_history(flags_dir, cache, previous, allow_shallow)
+        history = _continue_history(flags_dir, cache, previous)
     if history is None or not incremental.settled(
         plan, previous.snapshot["flags"], history.metadata
     ):
@@ -434,7 +435,7 @@ class _Continued:
 
 
 def _continue_history(
-    folder: Path, cache: incremental.Cache, previous: incremental.Previous, allow_shallow: bool
+    folder: Path, cache: incremental.Cache, previous: incremental.Previous
 ) -> _Continued | None:
     """The history continued from the previous build's audit log, with what `read_history`
     tells; None when it cannot simply be continued (read it whole in a full build)."""
@@ -445,10 +446,9 @@ def _continue_history(
             return None
         return _Continued(None, None, None, cache.audit, read_history(folder, None, True).notes)
     with repository:
-        if repository.is_shallow() and not allow_shallow:
-            return None
-        newer = audit.continued(repository, cache.audit["head"])
-        complete = bool(cache.audit["complete"]) and not repository.is_shallow()
+        # a shallow clone's build is refused, or its log marked incomplete, by a full build
+        shallow = repository.is_shallow()
+        newer = None if shallow else audit.continued(repository, cache.audit["head"])
         revision = repository.revision()
     if newer is None:
         return None
@@ -465,6 +465,7 @@ def _continue_history(
     metadata = audit.continued_metadata(earlier, newer)
     if metadata is None:
         return None
+    complete = bool(cache.audit["complete"])
     document = audit_format.prepend(orjson.loads(previous.audit()), newer, head, complete)
     log = serialize(document) + b"\n"
     entries = int(cache.audit["entries"]) + len(newer)

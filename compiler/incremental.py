@@ -171,7 +171,7 @@ def read_tree(root: Path) -> Tree | None:
     entries, linked_out, unreadable = load.flag_files(root)
     if linked_out or unreadable or any(link for _, link in entries):
         return None
-    if os.path.islink(root / load.PROJECT_FILE):
+    if (root / load.PROJECT_FILE).is_symlink():
         return None
     try:
         project = _read(root / load.PROJECT_FILE)

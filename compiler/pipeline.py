@@ -29,8 +29,9 @@ class Stopwatch:
         self.seconds: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
+    def stage(self, name: str, since: float | None = None) -> Iterator[None]:
+        """Time the block as stage `name`, from `since` (a time.perf_counter()) if given."""
+        started = time.perf_counter() if since is None else since
         try:
             yield
         finally:

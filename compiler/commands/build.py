@@ -36,6 +36,11 @@ def register(commands: Subcommands) -> None:
         action="store_true",
         help="build from a shallow clone anyway, marking the audit log incomplete",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="compile every flag again, reusing nothing of the previous build in OUT",
+    )
     parser.set_defaults(run=run)
 
 
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             today=args.today,
             strict=args.strict,
             allow_shallow=args.allow_shallow,
+            reuse=not (args.full or args.summary),  # --summary prints every flag's matrix
         )
     except publish.OutputError as exc:
         raise UsageError(str(exc)) from None
@@ -80,7 +86,11 @@ def built(result: BuildResult, out: Path) -> str:
     compiled = result.compiled
     assert compiled.grid is not None  # a written build compiled
     return (
-        f"flagc: built {len(compiled.flags)} flags for {len(compiled.grid.environments)} "
+        f"flagc: built {result.flag_count} flags for {len(compiled.grid.environments)} "
         f"environments x {len(compiled.grid.applications)} applications at revision "
-        f"{result.revision} ({result.audit_entries} audit entries) -> {out}/"
+        f"{result.revision} ({result.audit_entries} audit entries{_reused(result)}) -> {out}/"
     )
+
+
+def _reused(result: BuildResult) -> str:
+    return f", {result.reused} flags reused from the last build" if result.reused else ""
