@@ -210,7 +210,7 @@ def _publish(
     # are made beside the rendering; without git the revision is made from the digest.
     making = None
     if history.revision is not None:
-        making = Beside(flagd.definitions, {**content, "revision": history.revision}, fork=fork)
+        making = Beside(flagd.files, {**content, "revision": history.revision}, fork=fork)
     try:
         with stopwatch.stage("render"):
             rendered = emit.render(content, history.revision)
@@ -222,10 +222,12 @@ def _publish(
         if making is not None:
             definitions = making.result()
         else:
-            definitions = flagd.definitions({**content, "revision": rendered.revision})
+            definitions = flagd.files({**content, "revision": rendered.revision})
     with stopwatch.stage("write"):
-        cache = _cache(out, source, compiled, history, rendered.data, definitions)
-        publish.publish(out, rendered.data, history.log, definitions, cache.to_bytes())
+        head = {name: value for name, value in content.items() if name != "flags"}
+        cache = _cache(out, source, compiled, history, rendered, head, definitions)
+        data = {environment: file.data for environment, file in definitions.items()}
+        publish.publish(out, rendered.data, history.log, data, cache.to_bytes())
     return rendered.revision
 
 
@@ -234,22 +236,25 @@ def _cache(
     source: tuple[Path, str],
     compiled: Compiled,
     history: HistorySummary,
-    snapshot: bytes,
-    definitions: Mapping[str, bytes],
+    rendered: emit.Rendered,
+    head: dict[str, Any],
+    definitions: dict[str, flagd.File],
 ) -> incremental.Cache:
     """What the next build may reuse of this full build."""
     assert compiled.project_file is not None  # a build that publishes has a project
     folder, display_root = source
     audit_bytes = history.log if history.log is not None else read_regular_file(out / publish.AUDIT)
+    flags = compiled.flags
+    edges = {key: list(flag_file.flag.depends_on) for key, flag_file in flags.items()}
     return incremental.cache_of(
         folder,
         display_root,
         compiled.project_file.blob,
-        {flag_file.document.path: flag_file.document.blob for flag_file in compiled.flags.values()},
+        {flag_file.document.path: flag_file.document.blob for flag_file in flags.values()},
         compiled.diagnostics,
-        incremental.expires_of(compiled.flags),
+        incremental.expires_of(flags),
         {"head": history.head, "complete": history.complete, "entries": history.entries},
-        incremental.documented(snapshot, audit_bytes, definitions),
+        incremental.Written(rendered, head, edges, definitions, audit_bytes),
     )
 
 
@@ -359,40 +364,32 @@ def _reuse(
             return None
         previous = incremental.Previous.read(out, cache)
         blobs = tree.blobs()
-        plan = incremental.plan(cache, blobs, previous.snapshot["flags"])
+        plan = incremental.plan(cache, blobs)
         if plan is None:
             return None
     with stopwatch.stage("compile"):
+        today = today or datetime.date.today()
         part = incremental.compile_part(
-            tree,
-            plan,
-            cache,
-            display_root=shown,
-            today=today or datetime.date.today(),
-            strict=strict,
+            tree, plan, cache, display_root=shown, today=today, strict=strict
         )
     if part is None:
         return None
     with stopwatch.stage("history"):
         history = _continue_history(flags_dir, cache, previous)
-    if history is None or not incremental.settled(
-        plan, previous.snapshot["flags"], history.metadata
-    ):
+    if history is None or not incremental.settled(plan, cache, history.metadata):
         return None
     with stopwatch.stage("snapshot"):
-        content = incremental.snapshot_content(previous.snapshot, part, plan, history.metadata)
+        content, entries = incremental.snapshot_content(previous, part, plan, history.metadata)
     with stopwatch.stage("render"):
         rendered = emit.render(content, history.revision)
     with stopwatch.stage("flagd"):
-        document = {**content, "revision": rendered.revision}
-        definitions = incremental.flagd_files(previous.flagd, document, plan)
+        files = incremental.flagd_files(previous, content, entries, rendered.revision, plan)
     with stopwatch.stage("write"):
         audit_bytes = history.log if history.log is not None else previous.audit()
-        kept = {
-            key: place
-            for key, place in cache.expires.items()
-            if key in plan.files and key not in plan.compile
-        }
+        kept = {key: at for key, at in cache.expires.items() if key in plan.reused()}
+        written = incremental.Written(
+            rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
+        )
         new_cache = incremental.cache_of(
             flags_dir,
             shown,
@@ -401,17 +398,18 @@ def _reuse(
             part.compiled.diagnostics,
             {**kept, **incremental.expires_of(part.compiled.flags)},
             history.audit,
-            incremental.documented(rendered.data, audit_bytes, definitions),
+            written,
         )
+        definitions = {environment: file.data for environment, file in files.items()}
         publish.publish(out, rendered.data, history.log, definitions, new_cache.to_bytes())
-    environments = part.grid.environments
+    environments = sorted(part.grid.environments)
     return BuildResult(
         part.compiled,
         stopwatch.seconds,
         outputs=(
             out / publish.SNAPSHOT,
             out / publish.AUDIT,
-            *(out / publish.FLAGD / f"{environment}.json" for environment in sorted(environments)),
+            *(out / publish.FLAGD / f"{environment}.json" for environment in environments),
         ),
         revision=rendered.revision,
         audit_entries=history.audit["entries"],
@@ -457,11 +455,7 @@ def _continue_history(
         notes = (Note("warning", _dirty(folder, revision)),)
     if not newer:
         return _Continued(None, revision, None, cache.audit, notes)
-    earlier = {
-        key: {name: flag[name] for name in emit.HISTORY_FIELDS}
-        for key, flag in previous.snapshot["flags"].items()
-        if flag["updated_at"] is not None
-    }
+    earlier = incremental.earlier_metadata(previous, {entry["flag"] for entry in newer})
     metadata = audit.continued_metadata(earlier, newer)
     if metadata is None:
         return None

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from compiler.validate import FlagFile
-from core.canonical import SNAPSHOT_FORMAT, around_flags, digest, serialize
+from core.canonical import SNAPSHOT_FORMAT, around_flags, digest, joined, serialize
 from core.model import Flag
 from core.resolve import Grid, Resolution
 from core.rows import Row, declared_fields, resolved_rows
@@ -51,6 +51,7 @@ class Rendered(NamedTuple):
     data: bytes
     digest: str
     revision: str
+    spans: dict[str, tuple[int, int]]  # where each flag's entry stands in `data`
 
 
 def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
@@ -58,13 +59,24 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
 
     The digest is SHA-256 of the canonical bytes of everything but digest and revision, so
     it changes exactly when what a client would be told changes; without git the revision
-    is derived from it. The large `flags` part is serialized once and reused.
+    is derived from it. The large `flags` part is serialized once and reused, flag by flag
+    (an entry given as bytes is taken as it is: an incremental build's), with where each
+    entry stands in the bytes, for the next build to take them again.
     """
-    flags = serialize(content["flags"])
+    entries = content["flags"]
+    flags, spans = joined(
+        {
+            key: entry if isinstance(entry, bytes) else serialize(entry)
+            for key, entry in entries.items()
+        }
+    )
     hashed = digest(content, flags)
     revision = revision or f"content-{hashed[7:19]}"
     extra = {"digest": hashed, "revision": revision}
-    return Rendered(b"".join([*around_flags({**content, **extra}, flags), b"\n"]), hashed, revision)
+    parts = around_flags({**content, **extra}, flags)
+    offset = len(parts[0]) + len(parts[1])
+    spans = {key: (start + offset, end + offset) for key, (start, end) in spans.items()}
+    return Rendered(b"".join([*parts, b"\n"]), hashed, revision, spans)
 
 
 def flag_entry(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -84,6 +84,10 @@ class Cache:
     expires: dict[str, list[Any]]  # flag key -> [line, column, date] of its `expires`
     audit: dict[str, Any]  # head, complete, entries
     outputs: dict[str, str]  # documented path inside the build -> SHA-256 of its bytes
+    # the snapshot's `head` (format, environments, applications), `revision`, `edges` (each
+    # flag's depends_on) and `spans` (where each flag's entry stands in snapshot.json)
+    snapshot: dict[str, Any]
+    flagd: dict[str, dict[str, Any]]  # environment -> flag -> core.flagd.Span
 
     def to_bytes(self) -> bytes:
         body = serialize(
@@ -98,6 +102,8 @@ class Cache:
                 "expires": self.expires,
                 "audit": self.audit,
                 "outputs": self.outputs,
+                "snapshot": self.snapshot,
+                "flagd": self.flagd,
             }
         )
         return _sha256(body).encode() + b"\n" + body + b"\n"
@@ -145,6 +151,8 @@ def _cache_of(document: Any) -> Cache:
         (cache.expires, dict),
         (cache.audit, dict),
         (cache.outputs, dict),
+        (cache.snapshot, dict),
+        (cache.flagd, dict),
     ]
     if not all(isinstance(value, kind) for value, kind in shapes):
         raise ValueError("another shape")
@@ -218,6 +226,10 @@ class Plan:
                     found[dependency].append(key)
         return found
 
+    def reused(self) -> set[str]:
+        """The flags not compiled again."""
+        return self.files.keys() - self.compile
+
     def inlining(self) -> set[str]:
         """The changed flags and every flag that depends on one, directly or not: the flags
         whose flagd definition may differ."""
@@ -232,19 +244,18 @@ class Plan:
         return found
 
 
-def plan(
-    cache: Cache, blobs: Mapping[str, str], previous: Mapping[str, Mapping[str, Any]]
-) -> Plan | None:
-    """The plan for the tree whose flag files have `blobs`, the cache's build having had
-    the flags `previous` (its snapshot's); None when keys repeat (two files, one key)."""
+def plan(cache: Cache, blobs: Mapping[str, str]) -> Plan | None:
+    """The plan for the tree whose flag files have `blobs`, against the cache's build;
+    None when keys repeat (two files, one key)."""
     files: dict[str, str] = {}
     for relative in blobs:
         key = PurePosixPath(relative).stem
         if key in files:
             return None
         files[key] = relative
+    previous: dict[str, list[str]] = cache.snapshot["edges"]
     before = {PurePosixPath(relative).stem: relative for relative in cache.files}
-    found = Plan(files, {key: list(flag["depends_on"]) for key, flag in previous.items()})
+    found = Plan(files, {key: list(dependencies) for key, dependencies in previous.items()})
     for key, relative in files.items():
         same_file = before.get(key) == relative and key in previous
         if not (same_file and cache.files[relative] == blobs[relative]):
@@ -388,28 +399,42 @@ def _expiring(
 @dataclass(frozen=True, slots=True)
 class Previous:
     """The previous build's outputs, each checked against the SHA-256 its cache recorded:
-    the snapshot's content (no digest, no revision), flagd's files, and the audit log's
-    bytes when asked for (only a build with new commits needs them)."""
+    the snapshot's bytes, flagd's files, and the audit log's bytes when asked for (only a
+    build with new commits needs them). Nothing is parsed but what is asked for."""
 
     out: Path
     cache: Cache
-    snapshot: dict[str, Any]
-    flagd: dict[str, bytes]
+    snapshot: bytes
+    flagd: dict[str, flagd.File]
 
     @classmethod
     def read(cls, out: Path, cache: Cache) -> Previous:
         """Raises Untrusted when an output cannot be read or is not what was built."""
-        snapshot = orjson.loads(_output(out, cache, layout.SNAPSHOT))
-        snapshot.pop("digest", None)
-        snapshot.pop("revision", None)
-        flagd_files = {
-            environment: _output(out, cache, f"{layout.FLAGD}/{environment}.json")
-            for environment in snapshot["environments"]
-        }
+        snapshot = _output(out, cache, layout.SNAPSHOT)
+        flagd_files = {}
+        for environment, spans in cache.flagd.items():
+            data = _output(out, cache, f"{layout.FLAGD}/{environment}.json")
+            found = {key: (a, b, c, d) for key, (a, b, c, d) in spans.items()}
+            flagd_files[environment] = flagd.File(data, found)
         return cls(out, cache, snapshot, flagd_files)
 
     def audit(self) -> bytes:
         return _output(self.out, self.cache, layout.AUDIT)
+
+    def entry(self, key: str) -> bytes:
+        """The bytes of flag `key`'s entry in the snapshot."""
+        start, end = self.cache.snapshot["spans"][key]
+        return self.snapshot[start:end]
+
+    def flag(self, key: str) -> dict[str, Any]:
+        """Flag `key`'s entry in the snapshot, parsed; Untrusted if it is no object."""
+        try:
+            found = orjson.loads(self.entry(key))
+        except orjson.JSONDecodeError:
+            found = None
+        if not isinstance(found, dict) or found.get("key") != key:
+            raise Untrusted("the previous build's snapshot.json is not what its cache says")
+        return found
 
 
 def _output(out: Path, cache: Cache, name: str) -> bytes:
@@ -422,58 +447,130 @@ def _output(out: Path, cache: Cache, name: str) -> bytes:
     return data
 
 
-def settled(
-    plan: Plan,
-    previous: Mapping[str, Any],
-    metadata: Mapping[str, Any] | None,
-) -> bool:
+def settled(plan: Plan, cache: Cache, metadata: Mapping[str, Any] | None) -> bool:
     """Whether the history's fields of every flag are known: those of a flag the previous
     build did not have (a new file) only come from the new commits."""
-    return all(key in previous or key in (metadata or {}) for key in plan.changed)
+    earlier = cache.snapshot["edges"]
+    return all(key in earlier or key in (metadata or {}) for key in plan.changed)
 
 
-# -- the outputs --------------------------------------------------------------------------
+def earlier_metadata(previous: Previous, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The history's fields the previous snapshot gave the flags `keys` it had, for those
+    whose history it knew (as `compiler.audit.flag_metadata` of the older log)."""
+    found = {}
+    for key in keys:
+        if key in previous.cache.snapshot["edges"]:
+            flag = previous.flag(key)
+            if flag["updated_at"] is not None:
+                found[key] = {name: flag[name] for name in emit.HISTORY_FIELDS}
+    return found
+
+
+class Entries(Mapping[str, Mapping[str, Any]]):
+    """The new snapshot's flags: each either made again (a dict) or the previous entry's
+    bytes, parsed only when asked for (flagd's files ask for few)."""
+
+    def __init__(self, previous: Previous, keys: Iterable[str]) -> None:
+        self.previous = previous
+        self.raw: dict[str, dict[str, Any] | bytes] = {key: b"" for key in keys}
+        self._parsed: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        raw = self.raw[key]
+        if isinstance(raw, dict):
+            return raw
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = self.previous.flag(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def remake(self, key: str) -> dict[str, Any]:
+        """Flag `key`'s entry as a dict to change (the previous one, parsed)."""
+        found = self[key]
+        self.raw[key] = found
+        return found
 
 
 def snapshot_content(
-    previous: Mapping[str, Any],
-    part: Part,
-    plan: Plan,
-    metadata: Mapping[str, Mapping[str, Any]] | None,
-) -> dict[str, Any]:
-    """The snapshot's content (as `emit.snapshot` makes it) from the previous snapshot
-    `previous`: the changed flags made again, every flag's `dependents` as they are now,
-    and the history's fields of the flags `metadata` names (None: none changed)."""
-    flags: dict[str, Any] = previous["flags"]
-    for key in plan.removed:
-        del flags[key]
+    previous: Previous, part: Part, plan: Plan, metadata: Mapping[str, Mapping[str, Any]] | None
+) -> tuple[dict[str, Any], Entries]:
+    """The snapshot's content (as `emit.snapshot` makes it, its flags as `Entries`): the
+    changed flags made again, the flags whose `dependents` changed or whose history moved
+    on (`metadata`) changed, every other entry the previous one's bytes."""
+    entries = Entries(previous, plan.files)
+    for key in plan.files.keys() - plan.changed:
+        entries.raw[key] = previous.entry(key)
     dependents = plan.dependents()
+    before = _dependents(previous.cache.snapshot["edges"])
     compiled = part.compiled
     rows: dict[Any, dict[str, Any]] = {}
     for key in plan.changed:
-        history = {name: flags.get(key, {}).get(name) for name in emit.HISTORY_FIELDS}
-        flags[key] = {
-            **emit.flag_entry(compiled.flags[key], compiled.resolved[key], [], part.grid, rows),
-            **history,
-        }
-    for key, flag in flags.items():
-        flag["dependents"] = dependents[key]
+        history = dict.fromkeys(emit.HISTORY_FIELDS)
+        if key in before:  # the flag was there: its history as the snapshot had it
+            history = {name: previous.flag(key)[name] for name in emit.HISTORY_FIELDS}
+        flag_file, resolution = compiled.flags[key], compiled.resolved[key]
+        made = emit.flag_entry(flag_file, resolution, dependents[key], part.grid, rows)
+        entries.raw[key] = {**made, **history}
+    for key in plan.files.keys() - plan.changed:
+        if dependents[key] != before.get(key):
+            entries.remake(key)["dependents"] = dependents[key]
     for key, fields in (metadata or {}).items():
-        if key in flags:
-            flags[key].update(fields)
-    return {**previous, "flags": dict(sorted(flags.items()))}
+        if key in entries.raw:
+            entries.remake(key).update(fields)
+    content = {**previous.cache.snapshot["head"], "flags": entries.raw}
+    return content, entries
+
+
+def _dependents(edges: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {key: [] for key in edges}
+    for key in sorted(edges):
+        for dependency in edges[key]:
+            if dependency in found:
+                found[dependency].append(key)
+    return found
 
 
 def flagd_files(
-    previous: Mapping[str, bytes], document: Mapping[str, Any], plan: Plan
-) -> dict[str, bytes]:
-    """flagd's files for the snapshot `document` (with its revision) from the previous
-    build's, only the flags whose definition may differ made again."""
+    previous: Previous, content: Mapping[str, Any], entries: Entries, revision: str, plan: Plan
+) -> dict[str, flagd.File]:
+    """flagd's files for the snapshot of `content` at `revision` from the previous build's,
+    only the flags whose definition may differ made again."""
     inlining = plan.inlining()
+    document = {**content, "flags": entries, "revision": revision}
+    before = previous.cache.snapshot["revision"]
     return {
-        environment: flagd.refreshed(previous[environment], document, environment, inlining)
-        for environment in document["environments"]
+        environment: flagd.refreshed(
+            previous.flagd[environment], before, document, environment, inlining
+        )
+        for environment in content["environments"]
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a build writes, as its cache records it: the snapshot (with where each flag's
+    entry stands), its `head` (all but flags, digest and revision), each flag's
+    `depends_on`, flagd's files and the audit log's bytes."""
+
+    snapshot: emit.Rendered
+    head: dict[str, Any]
+    edges: dict[str, list[str]]
+    flagd: dict[str, flagd.File]
+    audit: bytes
+
+    def outputs(self) -> dict[str, bytes]:
+        """The outputs by their path inside a build."""
+        return {
+            layout.SNAPSHOT: self.snapshot.data,
+            layout.AUDIT: self.audit,
+            **{f"{layout.FLAGD}/{env}.json": file.data for env, file in self.flagd.items()},
+        }
 
 
 def cache_of(
@@ -484,7 +581,7 @@ def cache_of(
     diagnostics: Iterable[Diagnostic],
     expires: Mapping[str, list[Any]],
     audit: Mapping[str, Any],
-    outputs: Mapping[str, bytes],
+    written: Written,
 ) -> Cache:
     """The cache of a build about to be published: `project` and `blobs` the blob ids of
     `_project.yaml` and of each flag file, `expires` where each flag's `expires` stands
@@ -496,6 +593,12 @@ def cache_of(
         if found.code != "expired":
             kept = [found.line, found.column, found.severity.value, found.code, found.message]
             by_file.setdefault(shown[found.file], []).append(kept)
+    snapshot = {
+        "head": written.head,
+        "revision": written.snapshot.revision,
+        "edges": written.edges,
+        "spans": written.snapshot.spans,
+    }
     return Cache(
         os.path.realpath(folder),
         display_root,
@@ -504,7 +607,9 @@ def cache_of(
         by_file,
         dict(expires),
         dict(audit),
-        {name: _sha256(data) for name, data in outputs.items()},
+        {name: _sha256(data) for name, data in written.outputs().items()},
+        snapshot,
+        {env: dict(file.spans) for env, file in written.flagd.items()},
     )
 
 
@@ -516,12 +621,3 @@ def expires_of(flags: Mapping[str, FlagFile]) -> dict[str, list[Any]]:
             line, column = flag_file.document.source.locate(("expires",))
             found[key] = [line, column, flag_file.flag.expires]
     return found
-
-
-def documented(snapshot: bytes, audit: bytes, flagd_files: Mapping[str, bytes]) -> dict[str, bytes]:
-    """The outputs by their path inside a build, as the cache records them."""
-    return {
-        layout.SNAPSHOT: snapshot,
-        layout.AUDIT: audit,
-        **{f"{layout.FLAGD}/{env}.json": data for env, data in flagd_files.items()},
-    }

@@ -47,7 +47,7 @@ dependencies grows the file, never the meaning.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -62,50 +62,106 @@ Logic = str | dict[str, Any]  # a variant name, or JsonLogic that gives one
 Branch = tuple[Any, Any]  # (condition, what it serves)
 
 
+Span = tuple[int, int, int, int]  # where an entry's parts stand in its file (see `File`)
+_METADATA = b',"metadata":'
+
+
+class File(NamedTuple):
+    """One environment's definition bytes, and where each flag's entry stands in them: an
+    entry is `data[a:b] + ',"metadata":' + its metadata + ',' + data[c:d]` for its span
+    (a, b, c, d), so that a later build can take the entry again with another revision
+    (`refreshed`) without parsing the file."""
+
+    data: bytes
+    spans: dict[str, Span]
+
+
 def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
     """Per environment, flagd's flag-definition bytes for the snapshot `document` (with its
     revision, as `compiler.emit.render` writes it): canonical JSON and a final newline, so
     the same snapshot always gives the same bytes."""
-    revision: str = document["revision"]
+    return {environment: file.data for environment, file in files(document).items()}
+
+
+def files(document: Mapping[str, Any]) -> dict[str, File]:
+    """`definitions`, with where each flag's entry stands in each file."""
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
     gates = _gates(flags)
     found = {}
     for environment in document["environments"]:
         compiled = _Environment(flags, environment, gates, document["applications"])
-        definition = {
-            key: {
-                **compiled.flag(key),
-                # flagd's metadata values are strings, numbers or booleans: never null.
-                "metadata": {"owner": flag["owner"], "revision": revision},
-            }
-            for key, flag in flags.items()
-        }
-        metadata = {"environment": environment, "revision": revision}
-        found[environment] = (
-            serialize({"$schema": SCHEMA, "metadata": metadata, "flags": definition}) + b"\n"
-        )
+        entries = {key: _parts(compiled.flag(key)) for key in flags}
+        found[environment] = _file(document, environment, entries)
     return found
 
 
 def refreshed(
-    previous: bytes, document: Mapping[str, Any], environment: str, changed: Collection[str]
-) -> bytes:
-    """`definitions(document)[environment]`, made from `previous` (the same environment's
-    bytes of an earlier build) for every flag but those in `changed`: the flags whose own
-    definition may differ, with every flag that inlines one of them (its dependents, all the
-    way down). The rest is only given this revision and its owner again. An incremental
-    build (compiler.incremental) makes a file so in a fraction of the time."""
+    previous: File,
+    revision: str,
+    document: Mapping[str, Any],
+    environment: str,
+    changed: Collection[str],
+) -> File:
+    """`files(document)[environment]`, made from `previous` (the same environment's file of
+    an earlier build at `revision`) for every flag but those in `changed`: the flags whose
+    own definition may differ, with every flag that inlines one of them (its dependents,
+    all the way down). The others' entries are taken from `previous` as they are, given
+    only this revision: an incremental build (compiler.incremental) makes a file so in a
+    fraction of the time. `document["flags"]` may load each flag when asked: only those in
+    `changed` and what they inline are asked for. Raises ValueError when `previous` is not
+    what its spans say."""
+    flags: Mapping[str, Mapping[str, Any]] = document["flags"]
+    compiled = _Environment(flags, environment, _Gates(flags), document["applications"])
+    old = b',"revision":' + orjson.dumps(revision) + b"}"
+    data = previous.data
+    entries: dict[str, tuple[bytes, bytes, bytes]] = {}
+    for key in flags:
+        if key in changed:
+            entries[key] = _parts(compiled.flag(key))
+            continue
+        a, b, c, d = previous.spans[key]
+        metadata = data[b + len(_METADATA) : c - 1]
+        if not metadata.endswith(old) or data[b : b + len(_METADATA)] != _METADATA:
+            raise ValueError(f"the flagd file of {environment} is not what its spans say")
+        entries[key] = (data[a:b], metadata[: -len(old)], data[c:d])
+    return _file(document, environment, entries)
+
+
+def _parts(definition: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """An entry without its metadata: its bytes before the metadata, the metadata's start
+    (`{"owner":...`, the revision left out: each build adds its own) and what follows."""
+    before = serialize({"defaultVariant": definition["defaultVariant"]})[:-1]
+    after = serialize({k: v for k, v in definition.items() if k != "defaultVariant"})[1:]
+    return before, b"", after
+
+
+def _file(
+    document: Mapping[str, Any], environment: str, entries: Mapping[str, tuple[bytes, bytes, bytes]]
+) -> File:
+    """The file of `entries` (by flag: the parts `_parts` gives, their metadata's start
+    made here when empty), canonical JSON: the keys of an entry sort as defaultVariant,
+    metadata, state, targeting, variants, and those of the file as $schema, flags,
+    metadata, so the parts are joined in that order."""
     revision: str = document["revision"]
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
-    known: dict[str, Any] = orjson.loads(previous)["flags"]
-    compiled = _Environment(flags, environment, _Gates(flags), document["applications"])
-    definition = {}
-    for key, flag in flags.items():
-        found = compiled.flag(key) if key in changed else known[key]
-        found["metadata"] = {"owner": flag["owner"], "revision": revision}
-        definition[key] = found
+    tail = b',"revision":' + orjson.dumps(revision) + b"}"
+    parts = [b'{"$schema":', orjson.dumps(SCHEMA), b',"flags":{']
+    offset = sum(map(len, parts))
+    spans: dict[str, Span] = {}
+    for index, key in enumerate(sorted(entries)):
+        before, owner, after = entries[key]
+        if not owner:  # flagd's metadata values are strings, numbers or booleans: never null.
+            owner = serialize({"owner": flags[key]["owner"]})[:-1]
+        name = (b"," if index else b"") + orjson.dumps(key) + b":"
+        a = offset + len(name)
+        b = a + len(before)
+        c = b + len(_METADATA) + len(owner) + len(tail) + 1
+        parts += [name, before, _METADATA, owner, tail, b",", after]
+        offset = c + len(after)
+        spans[key] = (a, b, c, offset)
     metadata = {"environment": environment, "revision": revision}
-    return serialize({"$schema": SCHEMA, "metadata": metadata, "flags": definition}) + b"\n"
+    parts += [b'},"metadata":', serialize(metadata), b"}\n"]
+    return File(b"".join(parts), spans)
 
 
 class _Gates(dict[str, list[tuple[str, str]]]):
