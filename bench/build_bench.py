@@ -12,7 +12,16 @@ on the same files:
 - in-process: `compiler.cli.main(["build", ...])` in this process: the build without start-up;
 - stages: `compiler.build.build` in this process, the function `flagc build` calls, and
   the seconds of each stage it reports (in the order it runs them);
-- parse-only: reading every file and `yaml.load(text, Loader=yaml.CSafeLoader)`, the floor.
+- parse-only: reading every file and `yaml.load(text, Loader=yaml.CSafeLoader)`, the floor;
+- incremental: a copy of the tree (`cp -a`, a git repository of its own) built once into an
+  OUT; then, before each run, one flag's file is edited (its `enabled` flipped, so that
+  every run is a real change: true, false, true...) and committed, and `python -m compiler
+  build TREE -o OUT` rebuilds it as a subprocess (`incr`, start-up included), or
+  `compiler.build.build(TREE, OUT)` in this process (`incr in-proc`, after its own fresh
+  commit), which also says how many flags it `reused`. The flag edited is the first leaf
+  (no dependencies, no dependents) in file order, so every edit keeps the tree valid. The
+  incremental OUT is then checked against a full build of the same commit into a fresh OUT:
+  the same bytes (snapshot digest, audit log and flagd files).
 
 Times are the best of --runs runs (2 for sizes above 10,000). Stage times come from the
 library run with the best total of its stages.
@@ -27,12 +36,13 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -56,6 +66,9 @@ class Result:
     parse_only: float
     stages: dict[str, float]
     snapshot_bytes: int
+    incremental: float
+    incremental_in_process: float
+    reused: int
 
 
 def tree_for(count: int, seed: int, cache: Path, ruled: float = 0.0) -> Path:
@@ -82,28 +95,30 @@ def tree_for(count: int, seed: int, cache: Path, ruled: float = 0.0) -> Path:
     return tree
 
 
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_SYSTEM": os.devnull,
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+}
+
+
+def _git(tree: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=tree, env={**os.environ, **GIT_ENV}, check=True)
+
+
 def _commit(tree: Path) -> None:
     """Make the tree its own committed repository, as flags live in git: the build's
     history stage then does what it does in CI (the audit log and a clean `git status`)."""
     if shutil.which("git") is None:
         return
-    env = {
-        **os.environ,
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_SYSTEM": os.devnull,
-        "GIT_AUTHOR_NAME": "Bench",
-        "GIT_AUTHOR_EMAIL": "bench@example.com",
-        "GIT_COMMITTER_NAME": "Bench",
-        "GIT_COMMITTER_EMAIL": "bench@example.com",
-        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-    }
-    for command in (
-        ["init", "--quiet", "--initial-branch=main"],
-        ["add", "--all"],
-        ["commit", "--quiet", "--message", "generated flags"],
-    ):
-        subprocess.run(["git", *command], cwd=tree, env=env, check=True)
+    _git(tree, "init", "--quiet", "--initial-branch=main")
+    _git(tree, "add", "--all")
+    _git(tree, "commit", "--quiet", "--message", "generated flags")
 
 
 def best(runs: int, measure: Callable[[], T]) -> tuple[float, T]:
@@ -179,6 +194,9 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     written = [(out / kind / "snapshot.json").read_bytes() for kind in ("subprocess", "staged")]
     digests = [_digest(data) for data in written]
     assert digests[0] == digests[1], "the staged build differs from flagc build"
+    incremental, incremental_in_process, reused = measure_incremental(
+        tree, work / f"incremental-{count}", runs
+    )
     return Result(
         count,
         build_time,
@@ -187,7 +205,96 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
         parse_time,
         stages,
         len(written[0]),
+        incremental,
+        incremental_in_process,
+        reused,
     )
+
+
+def measure_incremental(tree: Path, work: Path, runs: int) -> tuple[float, float, int]:
+    """The incremental build after a one-flag commit: the best subprocess time, the best
+    in-process time and the flags that in-process build reused; then its OUT is checked
+    against a full build of the same commit."""
+    copy, out = work / "tree", work / "out"
+    work.mkdir()
+    subprocess.run(["cp", "-a", str(tree), str(copy)], check=True)
+    subprocess_build(copy, out)  # the previous build, made in full
+    edits = one_flag_commits(copy, leaf_flag(copy))
+    subprocess_time, _ = best_after(runs, edits, lambda: subprocess_build(copy, out))
+    in_process_time, reused = best_after(runs, edits, lambda: reusing_build(copy, out))
+    full = build(copy, work / "full")  # a fresh OUT: nothing to reuse
+    if not full.outputs:
+        raise SystemExit(f"the edited tree did not build: {full.diagnostics[:3]}")
+    assert written(out) == written(work / "full"), "the incremental build differs from a full one"
+    return subprocess_time, in_process_time, reused
+
+
+def best_after(runs: int, before: Iterator[None], measure: Callable[[], T]) -> tuple[float, T]:
+    """As `best`, with a step of `before`, not timed, before each run."""
+    timings: list[tuple[float, T]] = []
+    for _ in range(runs):
+        next(before)
+        timings.append(best(1, measure))
+    return min(timings, key=lambda timing: timing[0])
+
+
+LEAF_ENABLED = re.compile(rb"^enabled: (true|false)$", re.MULTILINE)
+
+
+def leaf_flag(tree: Path) -> Path:
+    """The first flag file (in path order) that depends on nothing and that nothing depends
+    on, with a top-level `enabled`: flipping it keeps the tree valid."""
+    files = sorted(path for path in tree.rglob("*.yaml") if path.name != "_project.yaml")
+    texts = {path: path.read_bytes() for path in files}
+    needed = {
+        name
+        for text in texts.values()
+        if b"depends_on:" in text
+        for name in re.findall(rb"^  - ([a-z0-9-]+)$", text.split(b"depends_on:")[-1], re.M)
+    }
+    for path, text in texts.items():
+        leaf = b"depends_on:" not in text and path.stem.encode() not in needed
+        if leaf and LEAF_ENABLED.search(text):
+            return path
+    raise SystemExit(f"no flag in {tree} can be flipped alone")
+
+
+def one_flag_commits(tree: Path, flag: Path) -> Iterator[None]:
+    """Each step flips `flag`'s `enabled` and commits it."""
+    number = 0
+    while True:
+        number += 1
+        text = flag.read_bytes()
+        enabled = LEAF_ENABLED.search(text)
+        assert enabled is not None
+        flipped = b"false" if enabled.group(1) == b"true" else b"true"
+        flag.write_bytes(LEAF_ENABLED.sub(b"enabled: " + flipped, text, count=1))
+        relative = str(flag.relative_to(tree))
+        _git(tree, "add", "--", relative)
+        _git(tree, "commit", "--quiet", "--message", f"Flip {flag.stem} (bench run {number})")
+        yield
+
+
+def reusing_build(tree: Path, out: Path) -> int:
+    """`compiler.build.build`, reusing OUT's previous build (the default), as `staged_build`
+    runs it; how many flags it reused."""
+    gc.disable()
+    try:
+        result = build(tree, out)
+    finally:
+        gc.enable()
+    if not result.outputs:
+        raise SystemExit(f"the edited tree did not build: {result.diagnostics[:3]}")
+    reused: int = getattr(result, "reused", 0)
+    return reused
+
+
+def written(out: Path) -> dict[str, str]:
+    """What a reader of OUT sees: the snapshot's digest and every other file's SHA-256."""
+    found = {"snapshot.json": _digest((out / "snapshot.json").read_bytes())}
+    for path in [out / "audit.json", *sorted((out / "flagd").glob("*.json"))]:
+        found[str(path.relative_to(out))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def _digest(data: bytes) -> str:
@@ -198,13 +305,18 @@ def _digest(data: bytes) -> str:
 def table(results: list[Result]) -> str:
     head = (
         f"{'flags':>7} {'build s':>8} {'startup s':>9} {'in-proc s':>9} {'parse s':>8} "
-        f"{'build/parse':>11} {'in-proc/parse':>13} {'snapshot MB':>11}"
+        f"{'build/parse':>11} {'in-proc/parse':>13} {'snapshot MB':>11} "
+        f"{'incr s':>7} {'incr/parse':>10} {'incr in-proc s':>14} {'incr in-proc/parse':>18} "
+        f"{'reused':>7}"
     )
     lines = [head]
     lines.extend(
         f"{r.count:>7} {r.build:>8.3f} {r.startup:>9.3f} {r.in_process:>9.3f} "
         f"{r.parse_only:>8.3f} {r.build / r.parse_only:>11.2f} "
-        f"{r.in_process / r.parse_only:>13.2f} {r.snapshot_bytes / 1e6:>11.1f}"
+        f"{r.in_process / r.parse_only:>13.2f} {r.snapshot_bytes / 1e6:>11.1f} "
+        f"{r.incremental:>7.3f} {r.incremental / r.parse_only:>10.2f} "
+        f"{r.incremental_in_process:>14.3f} {r.incremental_in_process / r.parse_only:>18.2f} "
+        f"{r.reused:>7}"
         for r in results
     )
     lines.append("")

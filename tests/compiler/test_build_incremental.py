@@ -1,0 +1,758 @@
+"""The incremental build (`compiler.build.build` with reuse, what `flagc build` does): after
+every kind of change a history can hold, it writes the same diagnostics and the same bytes
+as a full build (`reuse=False`) into a fresh OUT, and it does reuse what did not change;
+a cache it cannot trust (damaged, of another shape or flagc, another folder's, or an
+output changed behind its back) is never used: the build is then made in full and says so."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+from compiler import publish
+from compiler.build import BuildResult, build
+from compiler.cli import main
+from compiler.commands import build as build_command
+from compiler.diagnostics import has_errors
+from compiler.incremental import cache_path
+from tests.compiler.scripted import Scripted
+from tests.conftest import PROJECT, git_in
+
+TODAY = datetime.date(2026, 1, 10)
+FULL = "built in full"
+
+EVENT_BUS = """\
+description: Publish domain events on the new event bus
+owner: platform
+enabled: true
+tags: [platform]
+"""
+PRICING = """\
+description: Compute prices in the pricing service
+owner: pricing
+enabled: true
+depends_on: [event-bus]
+"""
+PAYMENTS = """\
+description: Card payments through the new gateway
+owner: payments
+enabled: false
+environments:
+  development: true
+  staging: true
+  production:
+    applications:
+      web: true
+depends_on: [pricing]
+"""
+NEW_CHECKOUT = """\
+description: The one-page checkout
+owner: checkout
+enabled: false
+environments:
+  development: true
+  production:
+    applications:
+      web: true
+depends_on: [payments]
+expires: 2099-12-31
+"""
+BUTTON = """\
+description: Colour of the pay button
+owner: growth
+type: string
+variants:
+  blue: "#1f6feb"
+  green: "#2da44e"
+default: blue
+environments:
+  development: green
+  production:
+    rules:
+      - when:
+          country: [NL, BE]
+        serve: green
+      - rollout: {green: 10, blue: 90}
+        seed: button-2027
+"""
+PAGE_SIZE = """\
+description: Results on a search page
+owner: search
+type: integer
+variants:
+  standard: 20
+  large: 50
+default: standard
+rules:
+  - when:
+      email: {ends_with: "@example.com"}
+    serve: large
+"""
+RATE_LIMITS = """\
+description: API rate limits by plan
+owner: platform
+type: object
+variants:
+  standard: {requests_per_minute: 600}
+  generous: {requests_per_minute: 6000}
+default: standard
+off: standard
+environments:
+  production:
+    rules:
+      - when:
+          plan: [enterprise]
+        serve: generous
+depends_on: [event-bus]
+"""
+BANNER = """\
+description: Free shipping banner
+owner: marketing
+enabled: false
+environments:
+  development: true
+  production:
+    rules:
+      - rollout: {on: 20, off: 80}
+        seed: banner-2027
+"""
+NEW_SEARCH = """\
+description: The new search page, rolled out
+owner: search
+enabled: false
+environments:
+  development: true
+  production:
+    rules:
+      - rollout: {on: 25, off: 75}
+        seed: search-2027
+"""
+SUGGESTIONS = """\
+description: Suggestions under the search box, within the new search's rollout
+owner: search
+enabled: false
+depends_on: [new-search]
+environments:
+  development: true
+  production:
+    rules:
+      - rollout: {on: 10, off: 90}
+        seed: search-2027
+"""
+MAINTENANCE = """\
+description: The maintenance page
+owner: sre
+enabled: false
+"""
+DARK_MODE = """\
+description: Dark mode
+owner: web
+enabled: false
+environments:
+  development: true
+depends_on: [banner]
+"""
+BANNER_IOS = BANNER + "applications:\n  ios: true\n"
+START = {
+    "_project.yaml": PROJECT,
+    "platform/event-bus.yaml": EVENT_BUS,
+    "checkout/pricing.yaml": PRICING,
+    "checkout/payments.yaml": PAYMENTS,
+    "checkout/new-checkout.yaml": NEW_CHECKOUT,
+    "checkout/button-colour.yaml": BUTTON,
+    "platform/page-size.yaml": PAGE_SIZE,
+    "platform/rate-limits.yaml": RATE_LIMITS,
+    "growth/banner.yaml": BANNER,
+    "search/new-search.yaml": NEW_SEARCH,
+    "search/suggestions.yaml": SUGGESTIONS,
+    "platform/maintenance.yaml": MAINTENANCE,
+}
+
+
+# Building twice and comparing
+
+
+def documented(out: Path) -> dict[str, bytes]:
+    """Every file a reader of OUT sees through the documented paths, by its path below OUT."""
+    paths = [out / publish.SNAPSHOT, out / publish.AUDIT, *sorted((out / publish.FLAGD).glob("*"))]
+    return {str(path.relative_to(out)): path.read_bytes() for path in paths}
+
+
+def below(result: BuildResult, out: Path) -> list[str]:
+    return [str(path.relative_to(out)) for path in result.outputs]
+
+
+def build_into(
+    flags: Path,
+    out: Path,
+    *,
+    reuse: bool = True,
+    today: datetime.date = TODAY,
+    display_root: str | None = None,
+) -> BuildResult:
+    return build(flags, out, today=today, fork=False, reuse=reuse, display_root=display_root)
+
+
+def full_build(
+    flags: Path, fresh: Path, *, today: datetime.date = TODAY, display_root: str | None = None
+) -> BuildResult:
+    """A full build into `fresh`, an OUT that must not exist yet."""
+    assert not fresh.exists()
+    return build_into(flags, fresh, reuse=False, today=today, display_root=display_root)
+
+
+def assert_same_build(
+    incremental: BuildResult, out: Path, full: BuildResult, fresh: Path, step: str = ""
+) -> None:
+    """The same findings, notes and outputs; and, when written, the same bytes."""
+    assert incremental.diagnostics == full.diagnostics, step
+    assert incremental.notes == full.notes, step
+    assert below(incremental, out) == below(full, fresh), step
+    if not full.outputs:
+        assert not fresh.exists(), step
+        return
+    written, expected = documented(out), documented(fresh)
+    assert sorted(written) == sorted(expected), step
+    for name, data in expected.items():
+        assert written[name] == data, f"{step}: {name} differs"
+
+
+def full_notes(result: BuildResult) -> list[str]:
+    return [note.message for note in result.notes if FULL in note.message]
+
+
+# a) A scripted history: every kind of change, built incrementally and in full after each
+
+
+@dataclass(frozen=True)
+class Step:
+    """One change: `files` written in the flags folder (None deletes), `moves` made there
+    and `outside` written elsewhere in the repository, then committed unless `dirty`.
+    `codes`: the diagnostic codes the build must then report; `reuses`: a one-flag edit
+    after a clean, written build, which must reuse flags."""
+
+    name: str
+    files: Mapping[str, str | None] = field(default_factory=dict)
+    moves: tuple[tuple[str, str], ...] = ()
+    outside: Mapping[str, str] = field(default_factory=dict)
+    codes: frozenset[str] = frozenset()
+    dirty: bool = False
+    reuses: bool = False
+
+
+def project(environments: str, applications: str) -> str:
+    return f"environments: [{environments}]\napplications: [{applications}]\n"
+
+
+BANNER_STAGING = BANNER.replace("development: true", "development: true\n  staging: true")
+PAYMENTS_V2 = PAYMENTS.replace("owner: payments", "owner: payments-team").replace(
+    "new gateway", "gateway v2"
+)
+BUTTON_30 = BUTTON.replace("{green: 10, blue: 90}", "{green: 30, blue: 70}")
+NO_RATE_DEPENDENCY = RATE_LIMITS.replace("depends_on: [event-bus]\n", "")
+WITH_TV = project("development, staging, production", "web, ios, android, tv")
+WITH_CANARY = project("development, staging, canary, production", "web, ios, android, tv")
+
+STEPS = [
+    Step("start", START),
+    Step("change a value", {"growth/banner.yaml": BANNER_STAGING}, reuses=True),
+    Step("change the owner and description", {"checkout/payments.yaml": PAYMENTS_V2}, reuses=True),
+    Step(
+        "add a dependency",
+        {"growth/banner.yaml": BANNER_STAGING + "depends_on: [event-bus]\n"},
+    ),
+    Step("remove a dependency", {"platform/rate-limits.yaml": NO_RATE_DEPENDENCY}),
+    Step("change the rules", {"checkout/button-colour.yaml": BUTTON_30}, reuses=True),
+    Step(
+        "change the rules of a dependency whose dependent inlines them (flagd)",
+        {"search/new-search.yaml": NEW_SEARCH.replace("{on: 25, off: 75}", "{on: 40, off: 60}")},
+        reuses=True,
+    ),
+    Step(
+        "turn a dependency on in more places",
+        {
+            "checkout/payments.yaml": PAYMENTS_V2.replace(
+                "      web: true", "      web: true\n      ios: true"
+            )
+        },
+        reuses=True,
+    ),
+    Step("add a flag", {"web/dark-mode.yaml": DARK_MODE}),
+    Step("move a file to another folder", moves=(("growth/banner.yaml", "marketing/banner.yaml"),)),
+    Step("a commit outside the flags folder", outside={"README.md": "# The shop\n"}),
+    Step("delete a flag nobody depends on", {"platform/maintenance.yaml": None}),
+    Step(
+        "make a file invalid YAML",
+        {"checkout/pricing.yaml": "description: [\n"},
+        codes=frozenset({"yaml-syntax"}),
+    ),
+    Step("fix it", {"checkout/pricing.yaml": PRICING}),
+    Step(
+        "make a file schema-invalid",
+        {"checkout/new-checkout.yaml": NEW_CHECKOUT.replace("enabled:", "enabeld:")},
+        codes=frozenset({"schema"}),
+    ),
+    Step("fix the schema", {"checkout/new-checkout.yaml": NEW_CHECKOUT}),
+    Step(
+        "break a dependency: new-checkout is on where payments is off",
+        {"checkout/payments.yaml": PAYMENTS.replace("      web: true", "      web: false")},
+        codes=frozenset({"dependency-disabled"}),
+    ),
+    Step("repair the dependency", {"checkout/payments.yaml": PAYMENTS}),
+    Step("add an application", {"_project.yaml": WITH_TV}),
+    Step("add an environment", {"_project.yaml": WITH_CANARY}),
+    Step(
+        "an uncommitted edit",
+        {"platform/page-size.yaml": PAGE_SIZE.replace("@example.com", "@example.org")},
+        dirty=True,
+    ),
+    Step("commit the edit"),
+    Step(
+        "change a file",
+        {"checkout/pricing.yaml": PRICING.replace("owner: pricing", "owner: finance")},
+        reuses=True,
+    ),
+    Step("change it back", {"checkout/pricing.yaml": PRICING}, reuses=True),
+    Step(
+        "change two flags at once",
+        {
+            "platform/event-bus.yaml": EVENT_BUS.replace("new event bus", "event bus v2"),
+            "platform/page-size.yaml": PAGE_SIZE.replace("large: 50", "large: 100"),
+        },
+    ),
+    Step(
+        "an expiry in the past",
+        {"platform/rate-limits.yaml": NO_RATE_DEPENDENCY + "expires: 2020-01-01\n"},
+        codes=frozenset({"expired"}),
+    ),
+]
+
+
+def take(scripted: Scripted, step: Step) -> None:
+    if step.dirty:
+        assert not step.moves
+        for relative, text in step.files.items():
+            assert text is not None
+            (scripted.flags / relative).write_text(text, encoding="utf-8")
+    else:
+        scripted.commit(step.name, step.files, moves=step.moves, outside=step.outside)
+
+
+def test_every_step_of_a_history_builds_as_a_full_build_does(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    previous: BuildResult | None = None
+    for number, step in enumerate(STEPS):
+        take(scripted, step)
+        before = documented(out) if out.exists() else None
+        incremental = build_into(scripted.flags, out)
+        full = full_build(scripted.flags, tmp_path / f"full-{number}")
+        assert {d.code for d in full.diagnostics} == step.codes, step.name
+        assert_same_build(incremental, out, full, tmp_path / f"full-{number}", step.name)
+        if has_errors(full.diagnostics):
+            assert documented(out) == before, f"{step.name}: OUT changed"
+        assert full.reused == 0
+        if step.reuses:
+            assert previous is not None and previous.outputs and not previous.notes, step.name
+            assert 0 < incremental.reused < len(full.compiled.flags), step.name
+        previous = incremental
+
+
+def test_a_change_to_the_project_may_build_in_full(scripted: Scripted, tmp_path: Path) -> None:
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    scripted.commit("add tv", {"_project.yaml": PROJECT.replace("android]", "android, tv]")})
+    incremental = build_into(scripted.flags, out)
+    full = full_build(scripted.flags, tmp_path / "full")
+    assert_same_build(incremental, out, full, tmp_path / "full")
+    assert 0 <= incremental.reused <= len(full.compiled.flags)
+
+
+def test_a_rebuild_with_nothing_changed_reuses_and_writes_the_same_bytes(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    first = build_into(scripted.flags, out)
+    assert first.outputs and first.reused == 0
+    written = documented(out)
+    again = build_into(scripted.flags, out)
+    assert again.reused > 0
+    assert (again.diagnostics, again.notes) == (first.diagnostics, first.notes)
+    assert documented(out) == written
+
+
+# b) Random sequences of edits
+
+
+ENVIRONMENTS = ("development", "staging", "production")
+
+
+@dataclass
+class ModelFlag:
+    """A boolean flag: its value, per environment where it differs, and (`rollout`) a
+    production rollout with a seed all rollouts share, so that a dependent with a smaller
+    share stays within its dependency's (and flagd inlines the dependency's targeting)."""
+
+    owner: str
+    enabled: bool
+    environments: dict[str, bool] = field(default_factory=dict)
+    depends_on: list[str] = field(default_factory=list)
+    rollout: int | None = None
+
+    def yaml(self, key: str) -> str:
+        lines = [
+            f"description: Flag {key}",
+            f"owner: {self.owner}",
+            f"enabled: {_yaml(self.enabled)}",
+        ]
+        cells = [
+            f"  {name}: {_yaml(self.environments[name])}"
+            for name in ENVIRONMENTS
+            if name in self.environments and not (name == "production" and self.rollout)
+        ]
+        if self.rollout is not None:
+            cells.append("  production:")
+            if "production" in self.environments:
+                cells.append(f"    enabled: {_yaml(self.environments['production'])}")
+            on = self.rollout
+            cells.append(f"    rules: [{{rollout: {{on: {on}, off: {100 - on}}}, seed: s}}]")
+        if cells:
+            lines += ["environments:", *cells]
+        if self.depends_on:
+            lines.append(f"depends_on: [{', '.join(self.depends_on)}]")
+        return "\n".join(lines) + "\n"
+
+
+def _yaml(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def initial_model() -> dict[str, ModelFlag]:
+    """f6 rolls out in production, and f7, which depends on it, within its share."""
+    return {
+        "f0": ModelFlag("alpha", True),
+        "f1": ModelFlag("beta", True, {"production": False}, ["f0"]),
+        "f2": ModelFlag("gamma", False, {"development": True}, ["f1"]),
+        "f3": ModelFlag("delta", False, {"development": True, "staging": True}, ["f0"]),
+        "f4": ModelFlag("alpha", True),
+        "f5": ModelFlag("beta", False, {"staging": True}, ["f3", "f4"]),
+        "f6": ModelFlag("search", False, {"development": True}, rollout=25),
+        "f7": ModelFlag("search", False, {"development": True}, ["f6"], rollout=10),
+    }
+
+
+def path_of(key: str) -> str:
+    return f"team-{int(key[1:]) % 3}/{key}.yaml"
+
+
+Edit = tuple[str, int, int]  # (kind, which flag, which environment, owner or share)
+EDITS = st.tuples(
+    st.sampled_from(["flip", "flip", "owner", "delete", "add", "rollout"]),
+    st.integers(0, 99),
+    st.integers(0, 99),
+)
+
+
+def apply_edit(model: dict[str, ModelFlag], edit: Edit) -> dict[str, str | None]:
+    """Change `model` by `edit`; the files it changes (None: deleted; none: an empty commit)."""
+    kind, which, other = edit
+    keys = sorted(model)
+    key = keys[which % len(keys)]
+    if kind == "flip":
+        environment = ENVIRONMENTS[other % len(ENVIRONMENTS)]
+        flag = model[key]
+        flag.environments[environment] = not flag.environments.get(environment, flag.enabled)
+    elif kind == "owner":
+        model[key].owner = f"team-{other % 5}"
+    elif kind == "delete":
+        needed = {dependency for flag in model.values() for dependency in flag.depends_on}
+        leaves = [k for k in keys if k not in needed]
+        if len(leaves) < 2:
+            return {}
+        key = leaves[which % len(leaves)]
+        del model[key]
+        return {path_of(key): None}
+    elif kind == "rollout":
+        if "f6" not in model:
+            return {}
+        key = "f6"
+        model[key].rollout = 10 + other % 90  # never below f7's 10
+    else:
+        key = f"f{max(int(k[1:]) for k in keys) + 1}"
+        dependency = [keys[which % len(keys)]] if other % 3 == 0 else []
+        model[key] = ModelFlag("new", other % 2 == 0, depends_on=dependency)
+    return {path_of(key): model[key].yaml(key)}
+
+
+# A few seconds when it passes; not shrunk (a sequence is six edits at most, and a
+# failure names its edit), so that a failure does not take minutes either.
+@settings(max_examples=15, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(edits=st.lists(EDITS, min_size=1, max_size=6))
+def test_random_edits_build_as_a_full_build_does(edits: list[Edit]) -> None:
+    with tempfile.TemporaryDirectory(prefix="incremental-") as folder:
+        root = Path(folder)
+        (root / "repo").mkdir()
+        git = git_in(root / "repo")
+        git("init", "--quiet", "--initial-branch=main")
+        scripted = Scripted(root / "repo", git)
+        model = initial_model()
+        start: dict[str, str | None] = {"_project.yaml": PROJECT}
+        start.update({path_of(key): flag.yaml(key) for key, flag in model.items()})
+        scripted.commit("start", start)
+        out = root / "out"
+        assert build_into(scripted.flags, out).outputs
+        for number, edit in enumerate(edits):
+            scripted.commit(f"edit {number}: {edit}", apply_edit(model, edit))
+            fresh = root / f"full-{number}"
+            incremental = build_into(scripted.flags, out)
+            full = full_build(scripted.flags, fresh)
+            assert_same_build(incremental, out, full, fresh, f"edit {number}: {edit}")
+
+
+# c) Caches that cannot be trusted
+
+
+def built_then_changed(scripted: Scripted, out: Path) -> None:
+    """A written build in `out` (and its cache), then one flag changed and committed."""
+    scripted.commit("start", START)
+    assert build_into(scripted.flags, out).outputs
+    assert cache_path(out).is_file()
+    scripted.commit("banner on ios", {"growth/banner.yaml": BANNER_IOS})
+
+
+def assert_built_in_full(
+    scripted: Scripted, out: Path, tmp_path: Path, display_root: str | None = None
+) -> BuildResult:
+    """The next build into `out` says it was made in full, reuses nothing, and writes what
+    a full build does; returns that full build."""
+    incremental = build_into(scripted.flags, out, display_root=display_root)
+    full = full_build(scripted.flags, tmp_path / "full", display_root=display_root)
+    assert len(full_notes(incremental)) == 1, incremental.notes
+    assert incremental.reused == 0
+    assert incremental.diagnostics == full.diagnostics
+    assert below(incremental, out) == below(full, tmp_path / "full")
+    assert documented(out) == documented(tmp_path / "full")
+    return full
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def one_byte_flipped(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+
+
+def sealed(body: bytes) -> bytes:
+    """`body` framed as the cache frames its JSON: its SHA-256 on the first line, so that
+    what is judged is the document's shape, not its checksum."""
+    return hashlib.sha256(body).hexdigest().encode() + b"\n" + body + b"\n"
+
+
+def resealed(change: Callable[[dict[str, Any]], object]) -> Callable[[bytes], bytes]:
+    """The cache's own document, changed by `change` (which may return another value to
+    put in its place), sealed again."""
+
+    def damage(data: bytes) -> bytes:
+        _, _, body = data.partition(b"\n")
+        assert sealed(body[:-1]) == data, "the cache is not framed as `sealed` frames it"
+        document = json.loads(body)
+        replaced = change(document)
+        return sealed(json.dumps(document if replaced is None else replaced).encode())
+
+    return damage
+
+
+def _files_as_a_list(document: dict[str, Any]) -> None:
+    document["files"] = sorted(document["files"])
+
+
+def _another_flagc(document: dict[str, Any]) -> None:
+    document["flagc"] = "0" * 64
+
+
+def _another_format(document: dict[str, Any]) -> None:
+    document["format"] += 1
+
+
+DAMAGES: list[tuple[str, Callable[[bytes], bytes]]] = [
+    ("truncated", truncated),
+    ("one byte flipped", one_byte_flipped),
+    ("empty", lambda data: b""),
+    ("a JSON list", lambda data: b"[]\n"),
+    ("a JSON object of another shape", lambda data: b'{"format": 1, "flags": {"banner": 1}}\n'),
+    ("sealed: a JSON list", resealed(lambda document: [document])),
+    ("sealed: files as a list", resealed(_files_as_a_list)),
+    ("sealed: no outputs", resealed(lambda document: document.pop("outputs") and None)),
+    ("sealed: another format", resealed(_another_format)),
+    ("sealed: another flagc", resealed(_another_flagc)),
+]
+
+
+@pytest.mark.parametrize("damage", [d[1] for d in DAMAGES], ids=[d[0] for d in DAMAGES])
+def test_a_damaged_cache_is_not_trusted(
+    scripted: Scripted, tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    out = tmp_path / "out"
+    built_then_changed(scripted, out)
+    cache = cache_path(out)
+    data = cache.read_bytes()
+    assert damage(data) != data
+    cache.write_bytes(damage(data))
+    assert_built_in_full(scripted, out, tmp_path)
+
+
+def same_size(data: bytes) -> bytes:
+    """One hex digit of the (first) revision changed: still valid JSON, of the same size."""
+    start = data.index(b'"revision":"') + len(b'"revision":"')
+    digit = b"0" if data[start : start + 1] != b"0" else b"1"
+    return data[:start] + digit + data[start + 1 :]
+
+
+def other_size(data: bytes) -> bytes:
+    return data.replace(b"{", b"{ ", 1)
+
+
+OUTPUTS = [
+    (publish.SNAPSHOT, same_size),
+    (publish.SNAPSHOT, other_size),
+    (f"{publish.FLAGD}/production.json", same_size),
+    (f"{publish.FLAGD}/staging.json", other_size),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "change"), OUTPUTS, ids=[f"{name}, {change.__name__}" for name, change in OUTPUTS]
+)
+def test_an_output_changed_behind_the_cache_is_not_trusted(
+    scripted: Scripted, tmp_path: Path, name: str, change: Callable[[bytes], bytes]
+) -> None:
+    """A file of OUT's current build rewritten in place, its modification time kept."""
+    out = tmp_path / "out"
+    built_then_changed(scripted, out)
+    path = out / name
+    data, stat = path.read_bytes(), path.stat()
+    changed = change(data)
+    assert changed != data and (len(changed) == len(data)) == (change is same_size)
+    path.write_bytes(changed)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert_built_in_full(scripted, out, tmp_path)
+
+
+@pytest.mark.parametrize("display_root", [None, "flags"], ids=["own paths", "both shown as flags"])
+def test_a_cache_of_another_folder_is_not_trusted(
+    scripted: Scripted, tmp_path: Path, display_root: str | None
+) -> None:
+    """Folder Y, another repository holding X's files with one flag changed, built into
+    the OUT of X: shown by its own path (an expired flag in both makes a finding that names
+    each folder's own file), or both shown as `flags` (two checkouts built by one CI job)."""
+    expired = {"platform/old.yaml": MAINTENANCE + "expires: 2020-01-01\n"}
+    scripted.commit("start", {**START, **expired})
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out, display_root=display_root).outputs
+    (tmp_path / "other").mkdir()
+    other_git = git_in(tmp_path / "other")
+    other_git("init", "--quiet", "--initial-branch=main")
+    other = Scripted(tmp_path / "other", other_git)
+    other.commit("start", {**START, **expired, "growth/banner.yaml": BANNER_IOS})
+    [finding] = assert_built_in_full(other, out, tmp_path, display_root).diagnostics
+    shown = other.flags if display_root is None else Path(display_root)
+    assert finding.file == str(shown / "platform/old.yaml")
+
+
+def test_without_a_cache_the_build_is_full_and_correct(scripted: Scripted, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    built_then_changed(scripted, out)
+    cache_path(out).unlink()
+    incremental = build_into(scripted.flags, out)
+    full = full_build(scripted.flags, tmp_path / "full")
+    assert incremental.reused == 0
+    assert incremental.diagnostics == full.diagnostics
+    assert documented(out) == documented(tmp_path / "full")
+
+
+def test_an_out_without_a_previous_build_says_nothing(scripted: Scripted, tmp_path: Path) -> None:
+    scripted.commit("start", START)
+    result = build_into(scripted.flags, tmp_path / "out")
+    assert result.outputs
+    assert (result.notes, result.reused) == ((), 0)
+
+
+# d) The day of the build, and --strict
+
+
+def test_an_expiry_that_passes_between_builds_is_found(scripted: Scripted, tmp_path: Path) -> None:
+    expiring = {"platform/old.yaml": MAINTENANCE + "expires: 2026-03-01\n"}
+    scripted.commit("start", {**START, **expiring})
+    out = tmp_path / "out"
+    before = build_into(scripted.flags, out, today=datetime.date(2026, 2, 1))
+    assert before.outputs and before.diagnostics == []
+    later = datetime.date(2026, 4, 1)
+    incremental = build_into(scripted.flags, out, today=later)
+    full = full_build(scripted.flags, tmp_path / "full", today=later)
+    assert [d.code for d in full.diagnostics] == ["expired"]
+    assert_same_build(incremental, out, full, tmp_path / "full")
+    earlier = build_into(scripted.flags, out, today=datetime.date(2026, 2, 1))
+    assert earlier.diagnostics == []
+
+
+def test_strict_differing_between_builds_gives_a_full_builds_findings(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """An expired flag: a warning, then (--strict) an error that writes nothing."""
+    scripted.commit("start", {**START, "platform/old.yaml": MAINTENANCE + "expires: 2020-01-01\n"})
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    written = documented(out)
+    strict = build(scripted.flags, out, today=TODAY, strict=True, fork=False)
+    full = build(scripted.flags, tmp_path / "full", today=TODAY, strict=True, reuse=False)
+    assert has_errors(full.diagnostics)
+    assert_same_build(strict, out, full, tmp_path / "full")
+    assert documented(out) == written
+
+
+# e) flagc build --full
+
+
+def test_flagc_build_full_writes_the_same_bytes(
+    scripted: Scripted,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--full` (reuse=False) into an OUT with a previous build, and into a fresh one,
+    writes what the incremental `flagc build` (reuse=True) writes."""
+    reuses: list[bool] = []
+
+    def watched(*args: Any, **options: Any) -> BuildResult:
+        reuses.append(options.get("reuse", True))
+        return build(*args, **options)
+
+    monkeypatch.setattr(build_command, "build", watched)
+    scripted.commit("start", START)
+    flags, today = str(scripted.flags), ["--today", TODAY.isoformat()]
+    for out in ("full", "incremental"):
+        assert main(["build", flags, "-o", str(tmp_path / out), *today]) == 0
+    scripted.commit("banner on ios", {"growth/banner.yaml": BANNER_IOS})
+    for out in ("full", "fresh"):
+        code = main(["build", flags, "-o", str(tmp_path / out), "--full", *today])
+        assert code == 0, capsys.readouterr().err
+    assert main(["build", flags, "-o", str(tmp_path / "incremental"), *today]) == 0
+    assert reuses == [True, True, False, False, True]
+    written = documented(tmp_path / "incremental")
+    assert documented(tmp_path / "full") == written == documented(tmp_path / "fresh")
