@@ -453,7 +453,7 @@ def _continue_history(
     notes: tuple[Note, ...] = ()
     if revision is not None and revision.endswith("-dirty"):
         notes = (Note("warning", _dirty(folder, revision)),)
-    if not newer:
+    if not newer and head == cache.audit["head"]:  # no new commit: the log as it was
         return _Continued(None, revision, None, cache.audit, notes)
     earlier = incremental.earlier_metadata(previous, {entry["flag"] for entry in newer})
     metadata = audit.continued_metadata(earlier, newer)
