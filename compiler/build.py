@@ -227,7 +227,8 @@ def _publish(
         head = {name: value for name, value in content.items() if name != "flags"}
         cache = _cache(out, source, compiled, history, rendered, head, definitions)
         data = {environment: file.data for environment, file in definitions.items()}
-        publish.publish(out, rendered.data, history.log, data, cache.to_bytes())
+        cached = cache.to_bytes() if cache is not None else None
+        publish.publish(out, rendered.data, history.log, data, cached)
     return rendered.revision
 
 
@@ -239,7 +240,7 @@ def _cache(
     rendered: emit.Rendered,
     head: dict[str, Any],
     definitions: dict[str, flagd.File],
-) -> incremental.Cache:
+) -> incremental.Cache | None:
     """What the next build may reuse of this full build."""
     assert compiled.project_file is not None  # a build that publishes has a project
     folder, display_root = source
@@ -401,7 +402,8 @@ def _reuse(
             written,
         )
         definitions = {environment: file.data for environment, file in files.items()}
-        publish.publish(out, rendered.data, history.log, definitions, new_cache.to_bytes())
+        cached = new_cache.to_bytes() if new_cache is not None else None
+        publish.publish(out, rendered.data, history.log, definitions, cached)
     environments = sorted(part.grid.environments)
     return BuildResult(
         part.compiled,

@@ -344,7 +344,8 @@ def compile_part(
     diagnostics += check_dependencies(grid, flags, resolved)
     diagnostics += check_expiry(flags, today, strict=strict)
     diagnostics += check_variants(flags, plan.dependents())
-    compiled_files = {plan.files[key] for key in plan.compile}
+    # the project was validated again too: its diagnostics are among those found here
+    compiled_files = {plan.files[key] for key in plan.compile} | {load.PROJECT_FILE}
     diagnostics += _kept_diagnostics(cache, compiled_files, display_root)
     diagnostics += _expiring(cache, plan, display_root, today, strict)
     if has_errors(diagnostics):
@@ -487,6 +488,9 @@ class Entries(Mapping[str, Mapping[str, Any]]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.raw)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self.raw  # without parsing the entry, as Mapping's would
+
     def __len__(self) -> int:
         return len(self.raw)
 
@@ -582,8 +586,9 @@ def cache_of(
     expires: Mapping[str, list[Any]],
     audit: Mapping[str, Any],
     written: Written,
-) -> Cache:
-    """The cache of a build about to be published: `project` and `blobs` the blob ids of
+) -> Cache | None:
+    """The cache of a build about to be published (None if a diagnostic names no file of
+    the tree, which the cache could not give back): `project` and `blobs` the blob ids of
     `_project.yaml` and of each flag file, `expires` where each flag's `expires` stands
     (`expires_of`), `audit` the log's head, completeness and number of entries."""
     by_file: dict[str, list[list[Any]]] = {}
@@ -592,7 +597,10 @@ def cache_of(
     for found in diagnostics:
         if found.code != "expired":
             kept = [found.line, found.column, found.severity.value, found.code, found.message]
-            by_file.setdefault(shown[found.file], []).append(kept)
+            # a finding about no file of the tree (none is known) would be lost: no cache
+            by_file.setdefault(shown.get(found.file, ""), []).append(kept)
+    if "" in by_file:
+        return None
     snapshot = {
         "head": written.head,
         "revision": written.snapshot.revision,
