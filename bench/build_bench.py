@@ -132,8 +132,11 @@ def best(runs: int, measure: Callable[[], T]) -> tuple[float, T]:
     return min(timings, key=lambda timing: timing[0])
 
 
-def subprocess_build(tree: Path, out: Path) -> None:
+def subprocess_build(tree: Path, out: Path, *, full: bool = True) -> None:
+    """`flagc build` as a process; `full`: reusing nothing of OUT's previous build (the
+    audit log is still continued, as in CI)."""
     command = [sys.executable, "-m", "compiler", "build", str(tree), "-o", str(out)]
+    command += ["--full"] if full else []
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
@@ -146,7 +149,7 @@ def startup() -> None:
 
 def in_process_build(tree: Path, out: Path) -> None:
     with contextlib.redirect_stderr(io.StringIO()) as stderr:
-        code = cli.main(["build", str(tree), "-o", str(out)])
+        code = cli.main(["build", str(tree), "-o", str(out), "--full"])
     if code != 0:
         raise SystemExit(f"in-process build failed ({code}): {stderr.getvalue()}")
 
@@ -170,7 +173,7 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
     flagc pauses it; the seconds of each stage, in the order the build ran them."""
     gc.disable()
     try:
-        result = build(tree, out, display_root=str(tree))
+        result = build(tree, out, display_root=str(tree), reuse=False)
     finally:
         gc.enable()
     if not result.outputs:  # errors in the flags, or a refused history
@@ -220,7 +223,7 @@ def measure_incremental(tree: Path, work: Path, runs: int) -> tuple[float, float
     subprocess.run(["cp", "-a", str(tree), str(copy)], check=True)
     subprocess_build(copy, out)  # the previous build, made in full
     edits = one_flag_commits(copy, leaf_flag(copy))
-    subprocess_time, _ = best_after(runs, edits, lambda: subprocess_build(copy, out))
+    subprocess_time, _ = best_after(runs, edits, lambda: subprocess_build(copy, out, full=False))
     in_process_time, reused = best_after(runs, edits, lambda: reusing_build(copy, out))
     full = build(copy, work / "full")  # a fresh OUT: nothing to reuse
     if not full.outputs:
