@@ -364,7 +364,7 @@ def _reuse(
         if tree is None or load.blob_id(tree.project) != cache.project:
             return None
         previous = incremental.Previous.read(out, cache)
-        blobs = tree.blobs()
+        blobs = tree.blobs
         plan = incremental.plan(cache, blobs)
         if plan is None:
             return None
@@ -387,7 +387,8 @@ def _reuse(
         files = incremental.flagd_files(previous, content, entries, rendered.revision, plan)
     with stopwatch.stage("write"):
         audit_bytes = history.log if history.log is not None else previous.audit()
-        kept = {key: at for key, at in cache.expires.items() if key in plan.reused()}
+        reused = plan.reused()
+        kept = {key: at for key, at in cache.expires.items() if key in reused}
         written = incremental.Written(
             rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
         )

@@ -22,9 +22,10 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -164,34 +165,99 @@ def _cache_of(document: Any) -> Cache:
 
 @dataclass(frozen=True, slots=True)
 class Tree:
-    """The flags folder as read: `_project.yaml`'s bytes and every flag file's."""
+    """The flags folder as found: `_project.yaml`'s bytes and every flag file's blob id,
+    with the bytes of those read to know it (`read` reads the others when asked)."""
 
+    root: Path
     project: bytes
-    files: dict[str, bytes]  # path inside the folder -> bytes
+    blobs: dict[str, str]  # path inside the folder -> git's blob id of its content
+    files: dict[str, bytes]  # path inside the folder -> bytes, of the files read so far
 
-    def blobs(self) -> dict[str, str]:
-        return {relative: load.blob_id(data) for relative, data in self.files.items()}
+    def read(self, relative: str) -> bytes:
+        """The bytes of a flag file, which must still be those its blob id names; raises
+        OSError (or ValueError: too large, changed since) when they cannot be had."""
+        found = self.files.get(relative)
+        if found is None:
+            found = _read(self.root / relative)
+            if load.blob_id(found) != self.blobs[relative]:
+                raise ValueError(f"{relative} changed while it was read")
+            self.files[relative] = found
+        return found
 
 
 def read_tree(root: Path) -> Tree | None:
     """Every file the full loader would read, or None when one of them (or the folder)
-    needs the full loader's words: a link, a bad name, unreadable, too large, no project."""
+    needs the full loader's words: a link, a bad name, unreadable, too large, no project.
+    A file git's index holds and the work tree has unchanged (`_clean_blobs`) is not read:
+    its blob id is the index's; every other file is read and hashed."""
     entries, linked_out, unreadable = load.flag_files(root)
     if linked_out or unreadable or any(link for _, link in entries):
         return None
     if (root / load.PROJECT_FILE).is_symlink():
         return None
+    clean = _clean_blobs(root)
+    blobs: dict[str, str] = {}
+    files: dict[str, bytes] = {}
     try:
         project = _read(root / load.PROJECT_FILE)
-        files = {}
         for relative, _ in entries:
-            name = PurePosixPath(relative)
-            if name.suffix != ".yaml" or not KEY_PATTERN.fullmatch(name.stem):
+            name = relative.rsplit("/", 1)[-1]
+            if not name.endswith(".yaml") or not KEY_PATTERN.fullmatch(name[: -len(".yaml")]):
                 return None
-            files[relative] = _read(root / relative)
-    except (OSError, NotRegularFile, ValueError):
+            blob = clean.get(relative)
+            if blob is None:
+                data = files[relative] = _read(root / relative)
+                blob = load.blob_id(data)
+            blobs[relative] = blob
+    except (OSError, ValueError):
         return None
-    return Tree(project, files)
+    return Tree(root, project, blobs, files)
+
+
+def _clean_blobs(root: Path) -> dict[str, str]:
+    """The blob ids of the regular files below `root` that git's index holds and the work
+    tree has as the index does (what `git status` does not list: not modified, not
+    untracked, not ignored), by path inside `root`; none outside git, or without git.
+    `git status` compares the content of a file whose stat data changed, so a clean file's
+    content is the index's blob; a file git is told to assume unchanged or to skip is read."""
+
+    def git(*arguments: str) -> bytes:
+        done = subprocess.run(
+            ["git", *arguments], cwd=root, capture_output=True, check=True, timeout=60
+        )
+        return done.stdout
+
+    try:
+        prefix = os.fsdecode(git("rev-parse", "--show-prefix").strip())
+        listed = git("ls-files", "--stage", "-v", "-z", "--", ".")
+        status = git(
+            "status",
+            "--porcelain",
+            "-z",
+            "--untracked-files=all",
+            "--ignored",
+            "--no-renames",
+            "--",
+            ".",
+        )
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    dirty = {os.fsdecode(entry[3:]).removeprefix(prefix) for entry in status.split(b"\0") if entry}
+    found = {}
+    for line in listed.split(b"\0"):
+        info, _, path = line.partition(b"\t")
+        fields = info.split()
+        # `H`: git checks the file (not assumed unchanged, `h`, nor skipped, `S`); a
+        # regular file's mode; stage 0 (no merge conflict)
+        if (
+            fields[:1] == [b"H"]
+            and fields[1:2] in ([b"100644"], [b"100755"])
+            and fields[3:] == [b"0"]
+        ):
+            relative = os.fsdecode(path)
+            if relative not in dirty:
+                found[relative] = fields[2].decode()
+    return found
 
 
 def _read(path: Path) -> bytes:
@@ -249,12 +315,14 @@ def plan(cache: Cache, blobs: Mapping[str, str]) -> Plan | None:
     None when keys repeat (two files, one key)."""
     files: dict[str, str] = {}
     for relative in blobs:
-        key = PurePosixPath(relative).stem
+        key = relative.rsplit("/", 1)[-1].removesuffix(".yaml")
         if key in files:
             return None
         files[key] = relative
     previous: dict[str, list[str]] = cache.snapshot["edges"]
-    before = {PurePosixPath(relative).stem: relative for relative in cache.files}
+    before = {
+        relative.rsplit("/", 1)[-1].removesuffix(".yaml"): relative for relative in cache.files
+    }
     found = Plan(files, {key: list(dependencies) for key, dependencies in previous.items()})
     for key, relative in files.items():
         same_file = before.get(key) == relative and key in previous
@@ -357,7 +425,10 @@ def compile_part(
 
 def _validated(tree: Tree, plan: Plan, keys: set[str], display_root: str) -> Validated | None:
     """The flags `keys` (and the project) loaded and validated; None with any error."""
-    chosen = {plan.files[key]: tree.files[plan.files[key]] for key in keys}
+    try:
+        chosen = {plan.files[key]: tree.read(plan.files[key]) for key in keys}
+    except (OSError, ValueError):
+        return None
     validated = validate(load.loaded_from(tree.project, chosen, display_root))
     if has_errors(validated.diagnostics) or validated.flags.keys() != keys:
         return None

@@ -395,6 +395,51 @@ def test_a_rebuild_with_nothing_changed_reuses_and_writes_the_same_bytes(
     assert documented(out) == written
 
 
+@pytest.mark.parametrize("told", ["--assume-unchanged", "--skip-worktree"])
+def test_a_file_git_is_told_not_to_check_is_read(
+    scripted: Scripted, tmp_path: Path, told: str
+) -> None:
+    """git's index vouches for a clean file's content, but not for one it is told to assume
+    unchanged or to skip: that file's edit must be seen."""
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    scripted.git("update-index", told, "flags/growth/banner.yaml")
+    (scripted.flags / "growth/banner.yaml").write_text(BANNER_IOS, encoding="utf-8")
+    incremental = build_into(scripted.flags, out)
+    full = full_build(scripted.flags, tmp_path / "full")
+    assert_same_build(incremental, out, full, tmp_path / "full")
+    assert b'"ios":{' in documented(out)["snapshot.json"]  # the edit is in the snapshot
+
+
+def test_an_ignored_or_untracked_flag_file_is_read(scripted: Scripted, tmp_path: Path) -> None:
+    """Files git does not hold (untracked, or ignored yet read by flagc) are hashed: an edit
+    to one is seen."""
+    scripted.commit("start", START, outside={".gitignore": "flags/growth/ignored.yaml\n"})
+    for name in ("ignored", "untracked"):
+        (scripted.flags / f"growth/{name}.yaml").write_text(EVENT_BUS, encoding="utf-8")
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    for name in ("ignored", "untracked"):
+        edited = EVENT_BUS.replace("owner: platform", f"owner: {name}-owner")
+        (scripted.flags / f"growth/{name}.yaml").write_text(edited, encoding="utf-8")
+        incremental = build_into(scripted.flags, out)
+        full = full_build(scripted.flags, tmp_path / f"full-{name}")
+        assert_same_build(incremental, out, full, tmp_path / f"full-{name}", name)
+        assert incremental.reused > 0, name
+        assert f"{name}-owner".encode() in documented(out)["snapshot.json"], name
+
+
+def test_a_touched_file_with_the_same_content_is_reused(scripted: Scripted, tmp_path: Path) -> None:
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    os.utime(scripted.flags / "growth/banner.yaml", (1, 1))  # its stat data no longer the index's
+    again = build_into(scripted.flags, out)
+    assert again.reused == len(START) - 1  # every flag
+    assert_same_build(again, out, full_build(scripted.flags, tmp_path / "full"), tmp_path / "full")
+
+
 # b) Random sequences of edits
 
 
