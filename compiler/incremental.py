@@ -282,15 +282,14 @@ class Plan:
     changed: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
     compile: set[str] = field(default_factory=set)
+    _dependents: dict[str, list[str]] | None = None
 
     def dependents(self) -> dict[str, list[str]]:
-        """Each flag's dependents, sorted (as the snapshot lists them)."""
-        found: dict[str, list[str]] = {key: [] for key in self.edges}
-        for key in sorted(self.edges):
-            for dependency in self.edges[key]:
-                if dependency in found:
-                    found[dependency].append(key)
-        return found
+        """Each flag's dependents, sorted (as the snapshot lists them); worked out once,
+        when `edges` are those after the change."""
+        if self._dependents is None:
+            self._dependents = _dependents(self.edges)
+        return self._dependents
 
     def reused(self) -> set[str]:
         """The flags not compiled again."""

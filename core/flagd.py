@@ -64,6 +64,7 @@ Branch = tuple[Any, Any]  # (condition, what it serves)
 
 Span = tuple[int, int, int, int]  # where an entry's parts stand in its file (see `File`)
 _METADATA = b',"metadata":'
+_REVISION = b',"revision":'
 
 
 class File(NamedTuple):
@@ -90,8 +91,8 @@ def files(document: Mapping[str, Any]) -> dict[str, File]:
     found = {}
     for environment in document["environments"]:
         compiled = _Environment(flags, environment, gates, document["applications"])
-        entries = {key: _parts(compiled.flag(key)) for key in flags}
-        found[environment] = _file(document, environment, entries)
+        fresh = {key: _parts(compiled.flag(key)) for key in flags}
+        found[environment] = _file(document, environment, fresh)
     return found
 
 
@@ -112,54 +113,60 @@ def refreshed(
     what its spans say."""
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
     compiled = _Environment(flags, environment, _Gates(flags), document["applications"])
-    old = b',"revision":' + orjson.dumps(revision) + b"}"
-    data = previous.data
-    entries: dict[str, tuple[bytes, bytes, bytes]] = {}
-    for key in flags:
-        if key in changed:
-            entries[key] = _parts(compiled.flag(key))
-            continue
-        a, b, c, d = previous.spans[key]
-        metadata = data[b + len(_METADATA) : c - 1]
-        if not metadata.endswith(old) or data[b : b + len(_METADATA)] != _METADATA:
-            raise ValueError(f"the flagd file of {environment} is not what its spans say")
-        entries[key] = (data[a:b], metadata[: -len(old)], data[c:d])
-    return _file(document, environment, entries)
+    fresh = {key: _parts(compiled.flag(key)) for key in flags if key in changed}
+    return _file(document, environment, fresh, (previous, revision))
 
 
-def _parts(definition: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
-    """An entry without its metadata: its bytes before the metadata, the metadata's start
-    (`{"owner":...`, the revision left out: each build adds its own) and what follows."""
+def _parts(definition: Mapping[str, Any]) -> tuple[bytes, bytes]:
+    """An entry but its metadata: its bytes before the metadata and those after."""
     before = serialize({"defaultVariant": definition["defaultVariant"]})[:-1]
     after = serialize({k: v for k, v in definition.items() if k != "defaultVariant"})[1:]
-    return before, b"", after
+    return before, after
 
 
 def _file(
-    document: Mapping[str, Any], environment: str, entries: Mapping[str, tuple[bytes, bytes, bytes]]
+    document: Mapping[str, Any],
+    environment: str,
+    fresh: Mapping[str, tuple[bytes, bytes]],
+    previous: tuple[File, str] | None = None,
 ) -> File:
-    """The file of `entries` (by flag: the parts `_parts` gives, their metadata's start
-    made here when empty), canonical JSON: the keys of an entry sort as defaultVariant,
-    metadata, state, targeting, variants, and those of the file as $schema, flags,
-    metadata, so the parts are joined in that order."""
-    revision: str = document["revision"]
+    """The file of `document`'s flags: canonical JSON, whose keys sort as $schema, flags,
+    metadata, and those of an entry as defaultVariant, metadata, state, targeting,
+    variants, so the parts are joined in that order. An entry is made of its `fresh`
+    parts (`_parts`) and its metadata; one not in `fresh` is taken from `previous` (a file
+    and its revision) with only its revision replaced. Raises ValueError when `previous`
+    is not what its spans say."""
+    revision = orjson.dumps(document["revision"])
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
-    tail = b',"revision":' + orjson.dumps(revision) + b"}"
     parts = [b'{"$schema":', orjson.dumps(SCHEMA), b',"flags":{']
     offset = sum(map(len, parts))
     spans: dict[str, Span] = {}
-    for index, key in enumerate(sorted(entries)):
-        before, owner, after = entries[key]
-        if not owner:  # flagd's metadata values are strings, numbers or booleans: never null.
-            owner = serialize({"owner": flags[key]["owner"]})[:-1]
+    data, spans_before, old = b"", {}, b""
+    if previous is not None:
+        data, spans_before, old = previous[0].data, previous[0].spans, orjson.dumps(previous[1])
+    for index, key in enumerate(sorted(flags)):
         name = (b"," if index else b"") + orjson.dumps(key) + b":"
         a = offset + len(name)
-        b = a + len(before)
-        c = b + len(_METADATA) + len(owner) + len(tail) + 1
-        parts += [name, before, _METADATA, owner, tail, b",", after]
+        made = fresh.get(key)
+        if made is not None:
+            before, after = made
+            # flagd's metadata values are strings, numbers or booleans: never null.
+            owner = serialize({"owner": flags[key]["owner"]})[:-1]
+            b = a + len(before)
+            head = [before, _METADATA, owner, _REVISION, revision]
+        else:  # the entry as it was, up to its revision, which is `old`'s bytes at `at`
+            was_a, was_b, was_c, was_d = spans_before[key]
+            at = was_c - 2 - len(old)
+            if data[at:was_c] != old + b"}," or data[was_b : was_b + len(_METADATA)] != _METADATA:
+                raise ValueError(f"the flagd file of {environment} is not what its spans say")
+            b = a + (was_b - was_a)
+            head = [data[was_a:at], revision]
+            after = data[was_c:was_d]
+        parts += [name, *head, b"},", after]
+        c = a + sum(map(len, head)) + 2
         offset = c + len(after)
         spans[key] = (a, b, c, offset)
-    metadata = {"environment": environment, "revision": revision}
+    metadata = {"environment": environment, "revision": document["revision"]}
     parts += [b'},"metadata":', serialize(metadata), b"}\n"]
     return File(b"".join(parts), spans)
 
