@@ -121,6 +121,54 @@ def test_the_bytes_are_canonical_and_do_not_depend_on_the_order_of_flags() -> No
 # What `flagc build` writes --------------------------------------------------------------
 
 
+def cells(value: bool, **applications: bool) -> tuple[bool, dict[str, bool]]:
+    """A row of `snapshot`: `value` everywhere but in the `applications` given."""
+    return value, {app: applications.get(app, value) for app in APPS}
+
+
+def test_each_entry_stands_where_its_span_says() -> None:
+    """An entry is its bytes before the metadata, the metadata, and its bytes after: what
+    a later build takes again (core.flagd.refreshed)."""
+    rows = {"a": cells(True, web=False), "b": cells(False), "c": cells(False, ios=True)}
+    document = snapshot(rows, APPS)
+    file = flagd.files(document)["production"]
+    assert file.data == flagd.definitions(document)["production"]
+    entries = json.loads(file.data)["flags"]
+    for key, (a, b, c, d) in file.spans.items():
+        metadata = json.dumps(entries[key]["metadata"], separators=(",", ":")).encode()
+        rebuilt = file.data[a:b] + b',"metadata":' + metadata + b"," + file.data[c:d]
+        assert json.loads(rebuilt) == entries[key]
+
+
+@pytest.mark.parametrize("changed", [set(), {"b"}, {"a", "b", "c"}])
+def test_a_refreshed_file_is_the_file_made_anew(changed: set[str]) -> None:
+    """Taken from an earlier file at another revision (with an entry added and one gone),
+    only the `changed` entries made again: the bytes and spans of a file made anew."""
+    before = snapshot({"a": cells(True), "b": cells(False), "gone": cells(True)}, APPS)
+    now = snapshot({"a": cells(True), "b": cells(False, ios=True), "c": cells(True)}, APPS)
+    now["revision"] = "f" * 40 + "-dirty"  # another length: every later span moves
+    previous = flagd.files(before)["production"]
+    refreshed = flagd.refreshed(previous, REVISION, now, "production", changed | {"c"})
+    expected = flagd.files(now)["production"]
+    if "b" in changed:
+        assert refreshed == expected
+    else:  # b's entry was taken as it was: its old targeting, the new revision
+        assert refreshed.data != expected.data
+        assert json.loads(refreshed.data)["flags"]["b"] == {
+            **json.loads(flagd.files({**before, "revision": now["revision"]})["production"].data)[
+                "flags"
+            ]["b"]
+        }
+
+
+def test_a_file_that_is_not_what_its_spans_say_is_refused() -> None:
+    document = snapshot({"a": cells(True), "b": cells(False)}, APPS)
+    previous = flagd.files(document)["production"]
+    shifted = flagd.File(b" " + previous.data, previous.spans)
+    with pytest.raises(ValueError, match="not what its spans say"):
+        flagd.refreshed(shifted, REVISION, document, "production", set())
+
+
 def build(folder: Path, out: Path) -> int:
     return main(["build", str(folder), "-o", str(out)])
 
