@@ -128,6 +128,9 @@ def build(
                 reused = _reuse(flags_dir, out, shown, today, strict, stopwatch)
             except incremental.Untrusted as exc:
                 reused, notes = None, (Note("note", f"{exc}: built in full"),)
+            except (KeyError, TypeError, ValueError) as exc:  # a cache this flagc misread
+                why = f"the previous build could not be reused ({exc!r}): built in full"
+                reused, notes = None, (Note("warning", why),)
             if reused is not None:
                 return reused
         result = _full(flags_dir, out, shown, today, strict, allow_shallow, fork, stopwatch)
@@ -364,8 +367,7 @@ def _reuse(
         if tree is None or load.blob_id(tree.project) != cache.project:
             return None
         previous = incremental.Previous.read(out, cache)
-        blobs = tree.blobs
-        plan = incremental.plan(cache, blobs)
+        plan = incremental.plan(cache, tree.blobs)
         if plan is None:
             return None
     with stopwatch.stage("compile"):
@@ -379,6 +381,21 @@ def _reuse(
         history = _continue_history(flags_dir, cache, previous)
     if history is None or not incremental.settled(plan, cache, history.metadata):
         return None
+    return _publish_reused(out, (flags_dir, shown), previous, tree, plan, part, history, stopwatch)
+
+
+def _publish_reused(
+    out: Path,
+    source: tuple[Path, str],
+    previous: incremental.Previous,
+    tree: incremental.Tree,
+    plan: incremental.Plan,
+    part: incremental.Part,
+    history: _Continued,
+    stopwatch: Stopwatch,
+) -> BuildResult:
+    """Make the outputs from the previous build's and publish them (under OUT's lock)."""
+    cache = previous.cache
     with stopwatch.stage("snapshot"):
         content, entries = incremental.snapshot_content(previous, part, plan, history.metadata)
     with stopwatch.stage("render"):
@@ -393,10 +410,9 @@ def _reuse(
             rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
         )
         new_cache = incremental.cache_of(
-            flags_dir,
-            shown,
+            *source,
             cache.project,
-            blobs,
+            tree.blobs,
             part.compiled.diagnostics,
             {**kept, **incremental.expires_of(part.compiled.flags)},
             history.audit,
@@ -404,7 +420,11 @@ def _reuse(
         )
         definitions = {environment: file.data for environment, file in files.items()}
         cached = new_cache.to_bytes() if new_cache is not None else None
-        publish.publish(out, rendered.data, history.log, definitions, cached)
+        try:
+            publish.publish(out, rendered.data, history.log, definitions, cached)
+        except OSError as exc:  # as a full build reports it (flagc exits 2)
+            notes = history.notes
+            return BuildResult(part.compiled, stopwatch.seconds, notes=notes, failed=str(exc))
     environments = sorted(part.grid.environments)
     return BuildResult(
         part.compiled,

@@ -493,9 +493,15 @@ class Previous:
         return _output(self.out, self.cache, layout.AUDIT)
 
     def entry(self, key: str) -> bytes:
-        """The bytes of flag `key`'s entry in the snapshot."""
+        """The bytes of flag `key`'s entry in the snapshot: an object after the key's name,
+        or Untrusted (the cache's spans are not those of its snapshot)."""
         start, end = self.cache.snapshot["spans"][key]
-        return self.snapshot[start:end]
+        name = orjson.dumps(key) + b":"
+        data = self.snapshot
+        framed = data[start - len(name) : start] == name and data[end : end + 1] in (b",", b"}")
+        if not (framed and data[start : start + 1] == b"{" and data[end - 1 : end] == b"}"):
+            raise Untrusted("the previous build's snapshot.json is not what its cache says")
+        return data[start:end]
 
     def flag(self, key: str) -> dict[str, Any]:
         """Flag `key`'s entry in the snapshot, parsed; Untrusted if it is no object."""

@@ -635,6 +635,17 @@ def _another_format(document: dict[str, Any]) -> None:
     document["format"] += 1
 
 
+def _snapshot_spans_shifted(document: dict[str, Any]) -> None:
+    spans = document["snapshot"]["spans"]
+    document["snapshot"]["spans"] = {key: [a + 1, b + 1] for key, (a, b) in spans.items()}
+
+
+def _flagd_spans_shifted(document: dict[str, Any]) -> None:
+    for spans in document["flagd"].values():
+        for key, span in spans.items():
+            spans[key] = [offset + 1 for offset in span]
+
+
 DAMAGES: list[tuple[str, Callable[[bytes], bytes]]] = [
     ("truncated", truncated),
     ("one byte flipped", one_byte_flipped),
@@ -646,6 +657,8 @@ DAMAGES: list[tuple[str, Callable[[bytes], bytes]]] = [
     ("sealed: no outputs", resealed(lambda document: document.pop("outputs") and None)),
     ("sealed: another format", resealed(_another_format)),
     ("sealed: another flagc", resealed(_another_flagc)),
+    ("sealed: the snapshot's spans shifted", resealed(_snapshot_spans_shifted)),
+    ("sealed: flagd's spans shifted", resealed(_flagd_spans_shifted)),
 ]
 
 
