@@ -7,7 +7,15 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from compiler.validate import FlagFile
-from core.canonical import SNAPSHOT_FORMAT, around_flags, digest, joined, serialize
+from core.canonical import (
+    SNAPSHOT_FORMAT,
+    around_flags,
+    digest,
+    joined,
+    marked,
+    serialize,
+    unmarked,
+)
 from core.model import Flag
 from core.resolve import Grid, Resolution
 from core.rows import Row, declared_fields, resolved_rows
@@ -64,12 +72,13 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     entry stands in the bytes, for the next build to take them again.
     """
     entries = content["flags"]
-    flags, spans = joined(
-        {
-            key: entry if isinstance(entry, bytes) else serialize(entry)
-            for key, entry in entries.items()
-        }
-    )
+    if any(isinstance(entry, bytes) for entry in entries.values()):
+        flags, spans = joined(
+            {key: e if isinstance(e, bytes) else serialize(e) for key, e in entries.items()}
+        )
+    else:  # one call for the whole (a full build's)
+        flags, places = unmarked(serialize({key: marked(e) for key, e in entries.items()}))
+        spans = dict(zip(sorted(entries), places, strict=True))
     hashed = digest(content, flags)
     revision = revision or f"content-{hashed[7:19]}"
     extra = {"digest": hashed, "revision": revision}

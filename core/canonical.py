@@ -67,3 +67,34 @@ def joined(values: Mapping[str, bytes]) -> tuple[bytes, dict[str, tuple[int, int
         parts += [head, value]
     parts.append(b"}")
     return b"".join(parts), spans
+
+
+# A value serialized as `marked(value)` is found again in the bytes by `unmarked`: orjson
+# escapes every control character inside a string, so a NUL byte is only ever a mark.
+_MARK_BYTE = b"\0"
+_HOLE = orjson.Fragment(_MARK_BYTE)
+
+
+def marked(value: Any) -> list[Any]:
+    """`value` wrapped so that `unmarked` finds where it stands in one `serialize` call of
+    a whole document (one call is what keeps a large document fast)."""
+    return [_HOLE, value, _HOLE]
+
+
+def unmarked(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """The canonical bytes `data` would be with every `marked` value unwrapped, and where
+    each of those values stands in them, in order."""
+    pieces = data.split(_MARK_BYTE)
+    last = len(pieces) - 1
+    if not last:
+        return data, []
+    parts = [pieces[0][:-1]]  # up to the `[` of the first mark
+    offset = len(parts[0])
+    spans = []
+    for index in range(1, last, 2):
+        value = pieces[index][1:-1]  # `,value,` between the marks
+        after = pieces[index + 1][1:] if index + 1 == last else pieces[index + 1][1:-1]
+        spans.append((offset, offset + len(value)))
+        parts += [value, after]
+        offset += len(value) + len(after)
+    return b"".join(parts), spans

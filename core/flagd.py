@@ -51,7 +51,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from core.canonical import serialize
+from core.canonical import marked, serialize, unmarked
 from core.rules import value_kind
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
@@ -85,14 +85,31 @@ def definitions(document: Mapping[str, Any]) -> dict[str, bytes]:
 
 
 def files(document: Mapping[str, Any]) -> dict[str, File]:
-    """`definitions`, with where each flag's entry stands in each file."""
+    """`definitions`, with where each flag's entry stands in each file. Each file is one
+    `serialize` of the whole definition, its entries `marked` to find them again: an entry
+    starts with its default variant, then its metadata, whose owner and revision strings
+    hold no unquoted `"` (so the first `},"state":` after it ends it)."""
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
+    revision: str = document["revision"]
     gates = _gates(flags)
     found = {}
     for environment in document["environments"]:
         compiled = _Environment(flags, environment, gates, document["applications"])
-        fresh = {key: _parts(compiled.flag(key)) for key in flags}
-        found[environment] = _file(document, environment, fresh)
+        definition = {}
+        for key, flag in flags.items():
+            # flagd's metadata values are strings, numbers or booleans: never null.
+            metadata = {"owner": flag["owner"], "revision": revision}
+            definition[key] = marked({**compiled.flag(key), "metadata": metadata})
+        metadata = {"environment": environment, "revision": revision}
+        data, places = unmarked(
+            serialize({"$schema": SCHEMA, "metadata": metadata, "flags": definition}) + b"\n"
+        )
+        spans: dict[str, Span] = {}
+        for key, (a, d) in zip(sorted(definition), places, strict=True):
+            b = data.index(_METADATA, a, d)
+            c = data.index(b'},"state":', b, d) + 2
+            spans[key] = (a, b, c, d)
+        found[environment] = File(data, spans)
     return found
 
 
