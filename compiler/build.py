@@ -209,11 +209,15 @@ def _publish(
     assert compiled.grid is not None  # build() publishes only what compiled
     with stopwatch.stage("snapshot"):
         content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, history.metadata)
-    # flagd's files need the revision and not the digest: git's revision is known, so they
-    # are made beside the rendering; without git the revision is made from the digest.
-    making = None
-    if history.revision is not None:
-        making = Beside(flagd.files, {**content, "revision": history.revision}, fork=fork)
+    # flagd's files need the revision and not the digest: git's revision is known, so the
+    # first environments' are made beside the rendering, and this process makes the others
+    # meanwhile; without git the revision is made from the digest.
+    making, environments = None, list(content["environments"])
+    if history.revision is not None and fork:
+        half = (len(environments) + 1) // 2
+        beside, environments = environments[:half], environments[half:]
+        document = {**content, "revision": history.revision, "environments": beside}
+        making = Beside(flagd.files, document, fork=fork)
     try:
         with stopwatch.stage("render"):
             rendered = emit.render(content, history.revision)
@@ -222,10 +226,10 @@ def _publish(
             making.cancel()
         raise
     with stopwatch.stage("flagd"):
+        document = {**content, "revision": rendered.revision, "environments": environments}
+        definitions = flagd.files(document)
         if making is not None:
-            definitions = making.result()
-        else:
-            definitions = flagd.files({**content, "revision": rendered.revision})
+            definitions.update(making.result())
     with stopwatch.stage("write"):
         head = {name: value for name, value in content.items() if name != "flags"}
         cache = _cache(out, source, compiled, history, rendered, head, definitions)

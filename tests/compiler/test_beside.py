@@ -93,7 +93,8 @@ from pathlib import Path
 from compiler.beside import Beside
 
 def sleeps(marker):
-    Path(marker).write_text(str(os.getpid()))
+    Path(marker + ".tmp").write_text(str(os.getpid()))
+    os.rename(marker + ".tmp", marker)  # whole when it is there: the parent reads it killed
     time.sleep(60)
 
 beside = Beside(sleeps, sys.argv[1])
