@@ -430,6 +430,39 @@ def test_an_ignored_or_untracked_flag_file_is_read(scripted: Scripted, tmp_path:
         assert f"{name}-owner".encode() in documented(out)["snapshot.json"], name
 
 
+UNUSED_VARIANT = """\
+description: Greeting text
+owner: growth
+type: string
+variants:
+  hello: "Hello"
+  hi: "Hi"
+  hey: "Hey"
+default: hello
+environments:
+  production: hi
+"""
+
+
+def test_the_findings_of_files_not_compiled_again_are_kept(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """A warning about a file the incremental build does not read again comes from the
+    cache, where and as a full build says it."""
+    scripted.commit("start", {**START, "growth/greeting.yaml": UNUSED_VARIANT})
+    out = tmp_path / "out"
+    first = build_into(scripted.flags, out)
+    warned = {(d.file, d.code) for d in first.diagnostics}
+    assert any(file.endswith("greeting.yaml") for file, _ in warned), first.diagnostics
+    scripted.commit("banner on ios", {"growth/banner.yaml": BANNER_IOS})
+    incremental = build_into(scripted.flags, out)
+    assert incremental.reused > 0 and "greeting" not in incremental.compiled.flags
+    assert_same_build(
+        incremental, out, full_build(scripted.flags, tmp_path / "full"), tmp_path / "full"
+    )
+    assert {(d.file, d.code) for d in incremental.diagnostics} == warned
+
+
 def test_a_touched_file_with_the_same_content_is_reused(scripted: Scripted, tmp_path: Path) -> None:
     scripted.commit("start", START)
     out = tmp_path / "out"
