@@ -16,9 +16,18 @@ per generator version and cached under bench/out/ (git-ignored). Then, on that h
 - plumbing, the floor: `git log --first-parent --raw -z --no-abbrev -M --root` over the
   flags folder, then one `git cat-file --batch` fed every blob SHA that log names (old and
   new, deduplicated) in one go and read to the end; both processes, and picking the SHAs
-  out of the log, timed together.
+  out of the log, timed together;
+- the history as a user meets it: `build, history` is `python -m compiler build
+  REPO/flags -o OUT --full` as a subprocess into an empty OUT (--full: nothing of a previous
+  build reused); `build, no git` the same, of a copy of the flags folder alone (no .git)
+  in a temporary folder outside any git work tree (checked), so that it has no history and
+  no revision. `history cost` is the first minus the second, and `history cost / plumbing`
+  its ratio to the plumbing's time (the audit issue's target: at most 2x). The two builds
+  and the plumbing alternate, run by run, so that a slower moment of a shared machine falls
+  on all three: the ratio is taken against the best plumbing time of those runs (printed
+  with it), not the table's, which was timed earlier.
 
-Times are the best of --runs runs.
+Times are the best of --runs runs (each measure its own best).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -102,10 +112,53 @@ def build(repo: Path, out: Path, previous: bytes | None = None) -> None:
     out.mkdir(parents=True)
     if previous is not None:
         (out / "audit.json").write_bytes(previous)
-    command = [sys.executable, "-m", "compiler", "build", str(repo / gen_history.FLAGS)]
-    done = subprocess.run([*command, "-o", str(out)], capture_output=True, text=True, check=False)
+    build_folder(repo / gen_history.FLAGS, out)
+
+
+def build_folder(flags: Path, out: Path, *options: str) -> str:
+    """`python -m compiler build FLAGS -o OUT [options]` into `out` as it is; returns the
+    line on stderr that says what was built."""
+    command = [sys.executable, "-m", "compiler", "build", str(flags), "-o", str(out), *options]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return next((line for line in done.stderr.splitlines() if "flagc: built" in line), "")
+
+
+AUDIT_ENTRIES = re.compile(r"\((\d+) audit entries")
+
+
+def full_builds(repo: Path, work: Path, runs: int) -> tuple[float, float, float, int, str]:
+    """`flagc build --full` of the repository's flags folder and of a copy of it outside
+    git, each into an empty OUT, and the plumbing, alternating; the best time of each, the
+    audit entries the first build wrote, and what the second wrote as its audit log."""
+    copy = work / "no-git" / gen_history.FLAGS
+    shutil.copytree(repo / gen_history.FLAGS, copy, symlinks=True)
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=copy, capture_output=True, check=False
+    )
+    if inside.returncode == 0 or GitRepository.open(copy) is not None:
+        raise SystemExit(f"{copy} is inside a git work tree: cannot build it without git")
+
+    def fresh(flags: Path, out: Path) -> tuple[float, str]:
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        return best(1, lambda: build_folder(flags, out, "--full"))
+
+    with_git: list[tuple[float, str]] = []
+    without: list[tuple[float, str]] = []
+    floor: list[float] = []
+    for _ in range(runs):
+        with_git.append(fresh(repo / gen_history.FLAGS, work / "build-history"))
+        without.append(fresh(copy, work / "build-no-git"))
+        floor.append(best(1, lambda: plumbing(repo))[0])
+    (history_time, line), (bare_time, bare_line) = min(with_git), min(without)
+    found, bare_found = AUDIT_ENTRIES.search(line), AUDIT_ENTRIES.search(bare_line)
+    if found is None or bare_found is None or int(bare_found.group(1)) != 0:
+        raise SystemExit(f"unexpected build lines:\n{line}\n{bare_line}")
+    audit = audit_format.expand(json.loads((work / "build-no-git" / "audit.json").read_bytes()))
+    bare_note = f"{len(audit['entries'])} entries, head {audit['head']}"
+    return history_time, bare_time, min(floor), int(found.group(1)), bare_note
 
 
 def plumbing(repo: Path) -> tuple[int, int, int]:
@@ -138,7 +191,7 @@ def first_parent_commits(repo: Path, revisions: str) -> int:
 def measure(repo: Path, work: Path, appended: int, runs: int) -> tuple[list[Row], list[str]]:
     rows: list[Row] = []
     notes: list[str] = []
-    plumbing_time, (commits, blobs, size) = best(runs, lambda: plumbing(repo))
+    plumbing_time, (commits, blobs, read) = best(runs, lambda: plumbing(repo))
     full_time, full = best(runs, lambda: extract_in_process(repo))
     entries = len(full["entries"])
     rows.append(Row("full: extract()", full_time, commits, entries, blobs))
@@ -155,7 +208,7 @@ def measure(repo: Path, work: Path, appended: int, runs: int) -> tuple[list[Row]
     else:
         rows.append(Row("full: flagc build", None, note="writes no audit.json"))
     rows.append(Row("plumbing: git log + cat-file", plumbing_time, commits, None, blobs))
-    notes.append(f"cat-file read {size / 1e6:.1f} MB; flagc build includes start-up and compile")
+    notes.append(f"cat-file read {read / 1e6:.1f} MB; flagc build includes start-up and compile")
 
     copy = work / "appended"
     shutil.copytree(repo, copy, symlinks=True)
@@ -172,8 +225,18 @@ def measure(repo: Path, work: Path, appended: int, runs: int) -> tuple[list[Row]
     notes.append(
         f"incremental document == full extraction of the new HEAD: {'yes' if same else 'NO'}"
     )
+
+    history_time, bare_time, floor, built_entries, bare_note = full_builds(repo, work, runs)
+    cost = history_time - bare_time
+    rows.append(
+        Row("build, history (--full, subprocess)", history_time, commits, built_entries, blobs)
+    )
+    rows.append(Row("build, no git (--full, subprocess)", bare_time, note=f"audit: {bare_note}"))
+    rows.append(Row("history cost (history - no git)", cost, commits, built_entries, blobs))
     ratios = [
         f"full extract / plumbing: {full_time / plumbing_time:.2f}x (target <= 2x)",
+        f"history cost / plumbing: {cost / floor:.2f}x (target <= 2x; {history_time:.3f} - "
+        f"{bare_time:.3f} s against {floor:.3f} s of plumbing, timed between them)",
         f"incremental / full extract: {incremental_time / full_time:.3f}x",
     ]
     return rows, [*ratios, *notes]
