@@ -3,9 +3,11 @@
     python bench/memory_bench.py [--sizes 10000,50000] [--seed 1] [--ruled 0]
 
 For each size, the tree of bench/build_bench.py (generated once, committed, cached under
-bench/out/) is built with `flagc build` as a subprocess; /proc is read every 20 ms for the
-resident memory (RSS) of flagc and every process it forked (compiler.beside), summed: the
-peak of that sum is the build's peak. Then flagserve (one worker) serves the build, every
+bench/out/) is built with `flagc build --full` as a subprocess (the audit log already there);
+/proc is read every 20 ms for the resident memory (RSS) of flagc and every process it forked
+(compiler.beside), summed: the peak of that sum is the build's peak. `incr peak` is the same
+of the incremental build that follows (nothing changed: what reading the cache and the
+previous outputs holds). Then flagserve (one worker) serves the build, every
 environment's flat map, flagd file and an OFREP bulk evaluation are fetched once, and the
 worker's RSS is read. Each is set against the size of what it holds: the YAML files
 (read and parsed by the build) and snapshot.json (loaded and answered from by the worker).
@@ -40,9 +42,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def peak_build_mb(tree: Path, out: Path) -> float:
-    """The peak of the summed RSS of `flagc build` and its forked processes, in MB."""
+def peak_build_mb(tree: Path, out: Path, *, full: bool = True) -> float:
+    """The peak of the summed RSS of `flagc build` and its forked processes, in MB; `full`:
+    reusing nothing of OUT's previous build (else an incremental build)."""
     command = [sys.executable, "-m", "compiler", "build", str(tree), "-o", str(out)]
+    command += ["--full"] if full else []
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0.0
     while child.poll() is None:
@@ -99,7 +103,8 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}")
     print(
         f"{'flags':>7} {'YAML MB':>8} {'snapshot MB':>11} {'build peak MB':>13} "
-        f"{'build/YAML':>10} {'build/snapshot':>14} {'worker MB':>9} {'worker/snapshot':>15}"
+        f"{'build/YAML':>10} {'build/snapshot':>14} {'worker MB':>9} {'worker/snapshot':>15} "
+        f"{'incr peak MB':>12}"
     )
     for count in args.sizes:
         tree = build_bench.tree_for(count, args.seed, args.cache, args.ruled)
@@ -107,13 +112,14 @@ def main() -> int:
             work = Path(scratch)
             peak_build_mb(tree, work / "out")  # the audit log now exists, as in CI
             build = peak_build_mb(tree, work / "out")
+            incremental = peak_build_mb(tree, work / "out", full=False)
             snapshot = (work / "out" / "snapshot.json").stat().st_size / 1e6
             worker = worker_mb(work / "out", work)
         source = yaml_mb(tree)
         print(
             f"{count:>7} {source:>8.1f} {snapshot:>11.1f} {build:>13.0f} "
             f"{build / source:>10.1f} {build / snapshot:>14.1f} {worker:>9.0f} "
-            f"{worker / snapshot:>15.1f}",
+            f"{worker / snapshot:>15.1f} {incremental:>12.0f}",
             flush=True,
         )
     return 0

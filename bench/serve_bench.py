@@ -155,7 +155,7 @@ def wait_for(url: str, log: Path, timeout: float = 60) -> None:
             with urllib.request.urlopen(url, timeout=2) as answer:
                 if answer.status == 200:
                     return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset, or slow to answer while a large build loads
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
