@@ -3,10 +3,13 @@
 Every build that publishes writes a cache beside its outputs, in its own build directory
 (`cache_path`), so that the cache and the outputs it describes are swapped in together:
 the git blob id of `_project.yaml` and of every flag file, the diagnostics of each file
-(but `expired`, which depends on the day) and where each `expires` stands, the audit
-log's head, and the SHA-256 of every output. The next build (`compiler.build`) reads every
-flag file once and hashes it; when only flag files changed, it compiles the changed flags
-with their neighbours (`Plan`) and takes everything else from the previous outputs.
+(but `expired`, which depends on the day) and where each `expires` stands, every flag's
+`depends_on`, where each flag's entry stands in the snapshot and in flagd's files, the
+audit log's head, and the SHA-256 of every output. The next build (`compiler.build`) finds
+each file's blob id (git's index vouches for clean files; the others are read and hashed,
+`read_tree`); when only flag files changed, it compiles the changed flags with their
+neighbours (`Plan`, `compile_part`) and takes everything else from the previous outputs
+(`Previous`, `snapshot_content`, `flagd_files`), parsing only what it needs.
 
 Rule: an incremental build writes the bytes a full build would write, or does not build
 (the caller then builds in full). It does not build when the cache is missing or not
