@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -148,7 +148,7 @@ def _full(
     stopwatch: Stopwatch,
 ) -> BuildResult:
     """Compile every flag, read the history beside, and publish (under OUT's lock)."""
-    reading = Beside(summarize_history, flags_dir, out / publish.AUDIT, allow_shallow, fork=fork)
+    reading = Beside(summarize_history, flags_dir, out, allow_shallow, fork=fork)
     try:
         compiled = compile_tree(
             flags_dir,
@@ -281,10 +281,16 @@ class HistorySummary:
     complete: bool = False
 
 
-def summarize_history(folder: Path, audit_path: Path, allow_shallow: bool) -> HistorySummary:
-    """Read the history of `folder`, continuing the audit log at `audit_path` (the last
-    build's, when usable), and say what publishing needs of it."""
-    previous = previous_log(audit_path)
+def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
+    """Read the history of `folder`, continuing OUT's audit log (the last build's, when
+    usable), and say what publishing needs of it. A log the last build's cache vouches for
+    is continued as its file says it, not expanded (`core.audit_format.prepend`)."""
+    vouched = incremental.vouched_audit(out)
+    if vouched is not None:
+        summary = _summary_continued(folder, vouched)
+        if summary is not None:
+            return summary
+    previous = previous_log(out / publish.AUDIT)
     history = read_history(folder, previous, allow_shallow)
     # a build with no new commit keeps the (possibly large) log as it is
     log = None if history.log == previous else serialize(audit_format.compact(history.log)) + b"\n"
@@ -296,6 +302,30 @@ def summarize_history(folder: Path, audit_path: Path, allow_shallow: bool) -> Hi
         history.notes,
         history.log["head"],
         history.log["complete"],
+    )
+
+
+def _summary_continued(folder: Path, document: dict[str, Any]) -> HistorySummary | None:
+    """`summarize_history` from the file document of the last build's audit log, read as
+    the incremental build reads it; None when it cannot simply be continued."""
+    earlier = audit.flag_metadata({"entries": list(audit_format.headings(document))})
+    recorded = {
+        "head": document["head"],
+        "complete": document["complete"],
+        "entries": sum(len(commit["entries"]) for commit in document["commits"]),
+    }
+    continued = _continue_history(folder, recorded, lambda: document, lambda _: earlier)
+    if continued is None:
+        return None
+    counted = continued.audit
+    return HistorySummary(
+        {**earlier, **(continued.metadata or {})},
+        continued.revision,
+        continued.log,
+        counted["entries"],
+        continued.notes,
+        counted["head"],
+        counted["complete"],
     )
 
 
@@ -382,7 +412,12 @@ def _reuse(
     if part is None:
         return None
     with stopwatch.stage("history"):
-        history = _continue_history(flags_dir, cache, previous)
+        history = _continue_history(
+            flags_dir,
+            cache.audit,
+            lambda: orjson.loads(previous.audit()),
+            lambda keys: incremental.earlier_metadata(previous, keys),
+        )
     if history is None or not incremental.settled(plan, cache, history.metadata):
         return None
     return _publish_reused(out, (flags_dir, shown), previous, tree, plan, part, history, stopwatch)
@@ -460,35 +495,40 @@ class _Continued:
 
 
 def _continue_history(
-    folder: Path, cache: incremental.Cache, previous: incremental.Previous
+    folder: Path,
+    recorded: Mapping[str, Any],
+    document: Callable[[], dict[str, Any]],
+    earlier: Callable[[set[str]], dict[str, dict[str, Any]]],
 ) -> _Continued | None:
     """The history continued from the previous build's audit log, with what `read_history`
-    tells; None when it cannot simply be continued (read it whole in a full build)."""
+    tells; None when it cannot simply be continued (read it whole in a full build).
+    `recorded`: the log's head, completeness and number of entries; `document`: the log's
+    file document (read only when there are new commits); `earlier`: the history's fields
+    of the flags named, from the log."""
     repository = GitRepository.open(folder)
     head = repository.head() if repository is not None else None
     if repository is None or head is None:
-        if cache.audit["head"] is not None:
+        if recorded["head"] is not None:
             return None
-        return _Continued(None, None, None, cache.audit, read_history(folder, None, True).notes)
+        told = read_history(folder, None, True).notes
+        return _Continued(None, None, None, dict(recorded), told)
     with repository:
         # a shallow clone's build is refused, or its log marked incomplete, by a full build
         shallow = repository.is_shallow()
-        newer = None if shallow else audit.continued(repository, cache.audit["head"])
+        newer = None if shallow else audit.continued(repository, recorded["head"])
         revision = repository.revision()
     if newer is None:
         return None
     notes: tuple[Note, ...] = ()
     if revision is not None and revision.endswith("-dirty"):
         notes = (Note("warning", _dirty(folder, revision)),)
-    if not newer and head == cache.audit["head"]:  # no new commit: the log as it was
-        return _Continued(None, revision, None, cache.audit, notes)
-    earlier = incremental.earlier_metadata(previous, {entry["flag"] for entry in newer})
-    metadata = audit.continued_metadata(earlier, newer)
+    if not newer and head == recorded["head"]:  # no new commit: the log as it was
+        return _Continued(None, revision, None, dict(recorded), notes)
+    metadata = audit.continued_metadata(earlier({entry["flag"] for entry in newer}), newer)
     if metadata is None:
         return None
-    complete = bool(cache.audit["complete"])
-    document = audit_format.prepend(orjson.loads(previous.audit()), newer, head, complete)
-    log = serialize(document) + b"\n"
-    entries = int(cache.audit["entries"]) + len(newer)
+    complete = bool(recorded["complete"])
+    log = serialize(audit_format.prepend(document(), newer, head, complete)) + b"\n"
+    entries = int(recorded["entries"]) + len(newer)
     counted = {"head": head, "complete": complete, "entries": entries}
     return _Continued(log, revision, metadata, counted, notes)

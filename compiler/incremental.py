@@ -44,7 +44,7 @@ from compiler.variants import check_variants
 from core import flagd, layout
 from core.canonical import serialize
 from core.model import KEY_PATTERN
-from core.regular import NotRegularFile, read_regular_file
+from core.regular import read_regular_file
 from core.resolve import Grid, grid_of, resolve
 
 CACHE_FORMAT = 1
@@ -122,10 +122,22 @@ def read_cache(out: Path, folder: Path, display_root: str) -> Cache | None:
     made before caches). Raises Untrusted when there is one but it is damaged, of another
     format, made by another flagc, or for another folder or display root."""
     try:
-        raw = read_regular_file(cache_path(out))
+        cache = _sealed(out)
     except FileNotFoundError:
         return None
-    except (OSError, NotRegularFile) as exc:
+    if cache.folder != os.path.realpath(folder) or cache.display_root != display_root:
+        raise Untrusted("the previous build in OUT was made from another flags folder")
+    return cache
+
+
+def _sealed(out: Path) -> Cache:
+    """OUT's cache, whole and made by this flagc (for whatever folder), or Untrusted;
+    FileNotFoundError without one."""
+    try:
+        raw = read_regular_file(cache_path(out))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
         raise Untrusted(f"the previous build's cache cannot be read ({exc})") from None
     checksum, _, body = raw.partition(b"\n")
     if not body.endswith(b"\n") or _sha256(body[:-1]).encode() != checksum:
@@ -137,9 +149,19 @@ def read_cache(out: Path, folder: Path, display_root: str) -> Cache | None:
         raise Untrusted("the previous build's cache is not of this flagc's format") from None
     if document["flagc"] != flagc_id():
         raise Untrusted("the previous build's cache was made by another version of flagc")
-    if cache.folder != os.path.realpath(folder) or cache.display_root != display_root:
-        raise Untrusted("the previous build in OUT was made from another flags folder")
     return cache
+
+
+def vouched_audit(out: Path) -> dict[str, Any] | None:
+    """OUT's audit log's file document, when the cache of OUT's build (whatever folder it
+    was built from) has its SHA-256; else None."""
+    try:
+        cache = _sealed(out)
+        data = read_regular_file(out / publish.CURRENT / layout.AUDIT)
+        found = orjson.loads(data) if cache.outputs.get(layout.AUDIT) == _sha256(data) else None
+    except (OSError, Untrusted, orjson.JSONDecodeError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _cache_of(document: Any) -> Cache:

@@ -321,6 +321,25 @@ def _regridded(entry: Mapping[str, Any], grids: Sequence[int]) -> Mapping[str, A
     return {**entry, "values": {**values, "grid": grids[values["grid"]]}}
 
 
+def headings(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Each entry of a file's document (newest first) with only what names it and its
+    commit: `flag`, `change`, `timestamp`, `author` (its name) and `reason`, as `expand`
+    gives them, without expanding fields and values (what a flag's history fields are made
+    of, `compiler.audit.flag_metadata`). For a document of trusted origin: it checks little."""
+    people = document["people"]
+    for commit in document["commits"]:
+        author = {"name": people[commit["author"]]["name"]}
+        timestamp, reason = commit["timestamp"], commit["reason"]
+        for entry in commit["entries"]:
+            yield {
+                "flag": entry["flag"] if "flag" in entry else stem_of(entry["file"]),
+                "change": entry.get("change", DEFAULT_CHANGE),
+                "timestamp": timestamp,
+                "author": author,
+                "reason": reason,
+            }
+
+
 # -- expand -------------------------------------------------------------------------------
 
 

@@ -370,6 +370,21 @@ def test_every_step_of_a_history_builds_as_a_full_build_does(
         previous = incremental
 
 
+def test_a_full_build_continues_the_audit_log_its_cache_vouches_for(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """`--full` into the OUT of the previous build compiles every flag, and continues the
+    audit log as its file says it (not expanded: core.audit_format.prepend) when the cache
+    vouches for it: the same bytes as a build that reads the whole history into a fresh OUT."""
+    out = tmp_path / "out"
+    for number, step in enumerate(STEPS):
+        take(scripted, step)
+        again = build_into(scripted.flags, out, reuse=False)
+        fresh = tmp_path / f"full-{number}"
+        assert_same_build(again, out, full_build(scripted.flags, fresh), fresh, step.name)
+        assert again.reused == 0
+
+
 def test_a_change_to_the_project_may_build_in_full(scripted: Scripted, tmp_path: Path) -> None:
     scripted.commit("start", START)
     out = tmp_path / "out"

@@ -273,3 +273,14 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
         parent = parent[part]
     parent[path[-1]] = value
     return damaged
+
+
+@settings(max_examples=150, deadline=None)
+@given(log=logs())
+def test_headings_are_the_entries_names_and_commits(log: dict[str, Any]) -> None:
+    names = ("flag", "change", "timestamp", "reason")
+    expected = [
+        {**{name: entry[name] for name in names}, "author": {"name": entry["author"]["name"]}}
+        for entry in log["entries"]
+    ]
+    assert list(audit_format.headings(audit_format.compact(log))) == expected
