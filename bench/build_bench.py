@@ -288,8 +288,7 @@ def reusing_build(tree: Path, out: Path) -> int:
         gc.enable()
     if not result.outputs:
         raise SystemExit(f"the edited tree did not build: {result.diagnostics[:3]}")
-    reused: int = getattr(result, "reused", 0)
-    return reused
+    return result.reused
 
 
 def written(out: Path) -> dict[str, str]:

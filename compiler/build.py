@@ -464,15 +464,10 @@ def _publish_reused(
         except OSError as exc:  # as a full build reports it (flagc exits 2)
             notes = history.notes
             return BuildResult(part.compiled, stopwatch.seconds, notes=notes, failed=str(exc))
-    environments = sorted(part.grid.environments)
     return BuildResult(
         part.compiled,
         stopwatch.seconds,
-        outputs=(
-            out / publish.SNAPSHOT,
-            out / publish.AUDIT,
-            *(out / publish.FLAGD / f"{environment}.json" for environment in environments),
-        ),
+        outputs=outputs(out, part.compiled),
         revision=rendered.revision,
         audit_entries=history.audit["entries"],
         notes=history.notes,

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+import orjson
+
 from compiler.validate import FlagFile
+from core import graph
 from core.canonical import (
     SNAPSHOT_FORMAT,
     around_flags,
     digest,
-    joined,
     marked,
     serialize,
     unmarked,
@@ -36,10 +38,7 @@ def snapshot(
     and revision."""
     history = history or {}
     rows: dict[Row, dict[str, Any]] = {}  # identical rows are built once and shared
-    dependents: dict[str, list[str]] = {key: [] for key in flags}
-    for key in sorted(flags):
-        for dependency in flags[key].flag.depends_on:
-            dependents[dependency].append(key)
+    dependents = graph.dependents({key: flag.flag.depends_on for key, flag in flags.items()})
     document: dict[str, Any] = {
         "format": SNAPSHOT_FORMAT,
         "environments": list(grid.environments),
@@ -71,14 +70,12 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     (an entry given as bytes is taken as it is: an incremental build's), with where each
     entry stands in the bytes, for the next build to take them again.
     """
-    entries = content["flags"]
-    if any(isinstance(entry, bytes) for entry in entries.values()):
-        flags, spans = joined(
-            {key: e if isinstance(e, bytes) else serialize(e) for key, e in entries.items()}
-        )
-    else:  # one call for the whole (a full build's)
-        flags, places = unmarked(serialize({key: marked(e) for key, e in entries.items()}))
-        spans = dict(zip(sorted(entries), places, strict=True))
+    entries = {  # an entry given as bytes goes in as it is (an incremental build's)
+        key: marked(orjson.Fragment(e) if isinstance(e, bytes) else e)
+        for key, e in content["flags"].items()
+    }
+    flags, places = unmarked(serialize(entries))
+    spans = dict(zip(sorted(entries), places, strict=True))
     hashed = digest(content, flags)
     revision = revision or f"content-{hashed[7:19]}"
     extra = {"digest": hashed, "revision": revision}

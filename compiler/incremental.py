@@ -23,6 +23,7 @@ error (a build with errors writes nothing, and the full build reports every find
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import os
 import subprocess
@@ -41,7 +42,7 @@ from compiler.pipeline import Compiled
 from compiler.references import check_references
 from compiler.validate import FlagFile, Validated, validate
 from compiler.variants import check_variants
-from core import flagd, layout
+from core import flagd, graph, layout
 from core.canonical import serialize
 from core.model import KEY_PATTERN
 from core.regular import read_regular_file
@@ -60,6 +61,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@functools.cache
 def flagc_id() -> str:
     """What identifies this flagc: a hash of the compiler's and core's sources and of the
     schemas, so that a cache made by another version (or a modified checkout) is not used."""
@@ -313,7 +315,7 @@ class Plan:
         """Each flag's dependents, sorted (as the snapshot lists them); worked out once,
         when `edges` are those after the change."""
         if self._dependents is None:
-            self._dependents = _dependents(self.edges)
+            self._dependents = graph.dependents(self.edges)
         return self._dependents
 
     def reused(self) -> set[str]:
@@ -459,14 +461,12 @@ def _validated(tree: Tree, plan: Plan, keys: set[str], display_root: str) -> Val
     return validated
 
 
-def _display(display_root: str, relative: str) -> str:
-    return relative if display_root in ("", ".") else f"{display_root.rstrip('/')}/{relative}"
-
-
 def _kept_diagnostics(cache: Cache, compiled: set[str], display_root: str) -> list[Diagnostic]:
     """The cached diagnostics of the files not compiled again (`_project.yaml`'s too)."""
     return [
-        Diagnostic(_display(display_root, relative), line, column, _SEVERITIES[sev], code, text)
+        Diagnostic(
+            load.display_path(display_root, relative), line, column, _SEVERITIES[sev], code, text
+        )
         for relative, found in cache.diagnostics.items()
         if relative not in compiled
         for line, column, sev, code, text in found
@@ -482,7 +482,7 @@ def _expiring(
     found = []
     for key, (line, column, expires) in cache.expires.items():
         if key in plan.files and key not in plan.compile:
-            where = (_display(display_root, plan.files[key]), line, column)
+            where = (load.display_path(display_root, plan.files[key]), line, column)
             diagnostic = expired(key, expires, where, today, severity)
             if diagnostic is not None:
                 found.append(diagnostic)
@@ -612,7 +612,7 @@ def snapshot_content(
     for key in plan.files.keys() - plan.changed:
         entries.raw[key] = previous.entry(key)
     dependents = plan.dependents()
-    before = _dependents(previous.cache.snapshot["edges"])
+    before = graph.dependents(previous.cache.snapshot["edges"])
     compiled = part.compiled
     rows: dict[Any, dict[str, Any]] = {}
     for key in plan.changed:
@@ -630,15 +630,6 @@ def snapshot_content(
             entries.remake(key).update(fields)
     content = {**previous.cache.snapshot["head"], "flags": entries.raw}
     return content, entries
-
-
-def _dependents(edges: Mapping[str, list[str]]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {key: [] for key in edges}
-    for key in sorted(edges):
-        for dependency in edges[key]:
-            if dependency in found:
-                found[dependency].append(key)
-    return found
 
 
 def flagd_files(
@@ -693,8 +684,8 @@ def cache_of(
     `_project.yaml` and of each flag file, `expires` where each flag's `expires` stands
     (`expires_of`), `audit` the log's head, completeness and number of entries."""
     by_file: dict[str, list[list[Any]]] = {}
-    shown = {_display(display_root, relative): relative for relative in blobs}
-    shown[_display(display_root, load.PROJECT_FILE)] = load.PROJECT_FILE
+    shown = {load.display_path(display_root, relative): relative for relative in blobs}
+    shown[load.display_path(display_root, load.PROJECT_FILE)] = load.PROJECT_FILE
     for found in diagnostics:
         if found.code != "expired":
             kept = [found.line, found.column, found.severity.value, found.code, found.message]

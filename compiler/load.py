@@ -63,7 +63,7 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
     shown = str(root) if display_root is None else display_root
     loaded = Loaded()
     inside = _Tree(root)
-    project_file = _display(shown, PROJECT_FILE)
+    project_file = display_path(shown, PROJECT_FILE)
     if os.path.lexists(root / PROJECT_FILE):
         link = (root / PROJECT_FILE).is_symlink()
         loaded.project = _load_file(inside, PROJECT_FILE, project_file, loaded.diagnostics, link)
@@ -76,12 +76,14 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
         loaded.diagnostics.append(_problem(project_file, 1, 1, "project-config", message))
     entries, linked_out, unreadable = _flag_files(inside)
     for relative in linked_out:
-        loaded.diagnostics.append(_outside(_display(shown, relative), inside, relative))
+        loaded.diagnostics.append(_outside(display_path(shown, relative), inside, relative))
     for relative, error in unreadable:
         message = f"cannot read the folder ({error.strerror}); check its permissions"
-        loaded.diagnostics.append(_problem(_display(shown, relative), 1, 1, "io-error", message))
+        loaded.diagnostics.append(
+            _problem(display_path(shown, relative), 1, 1, "io-error", message)
+        )
     for relative, link in entries:
-        file = _display(shown, relative)
+        file = display_path(shown, relative)
         stem, suffix = PurePosixPath(relative).stem, PurePosixPath(relative).suffix
         if suffix != ".yaml":
             message = f"flag files end in .yaml: rename it to {stem}.yaml"
@@ -110,11 +112,11 @@ def loaded_from(project: bytes, flags: Mapping[str, bytes], display_root: str) -
     no larger than MAX_FILE_BYTES."""
     loaded = Loaded()
     diagnostics = loaded.diagnostics
-    shown = _display(display_root, PROJECT_FILE)
+    shown = display_path(display_root, PROJECT_FILE)
     loaded.project = _source(project, PROJECT_FILE, shown, diagnostics, "")
     for relative in sorted(flags):
         key = PurePosixPath(relative).stem
-        file = _display(display_root, relative)
+        file = display_path(display_root, relative)
         document = _source(flags[relative], relative, file, diagnostics, key)
         if document is not None:
             loaded.flags.append(document)
@@ -147,7 +149,8 @@ def flag_key(path: str) -> str | None:
     return stem if dot and suffix.lower() in ("yaml", "yml") else None
 
 
-def _display(shown: str, relative: str) -> str:
+def display_path(shown: str, relative: str) -> str:
+    """A path inside the flags folder as diagnostics show it: after the folder as given."""
     return relative if shown in ("", ".") else f"{shown.rstrip('/')}/{relative}"
 
 

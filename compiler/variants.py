@@ -47,6 +47,7 @@ from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
+from core import graph
 from core.evaluate import version_key
 from core.model import EnvironmentOverride, Flag, Operators, Rule
 from core.rules import attribute_problem, split_semver, value_key, value_keys, value_kind
@@ -61,10 +62,7 @@ def check_variants(
     flag's dependents in the whole tree, when `flags` is only part of it (an incremental
     build); by default found in `flags`."""
     if dependents is None:
-        dependents = {}
-        for key, flag_file in flags.items():
-            for dependency in flag_file.flag.depends_on:
-                dependents.setdefault(dependency, []).append(key)
+        dependents = graph.dependents({key: f.flag.depends_on for key, f in flags.items()})
     found: list[Diagnostic] = []
     for key, flag_file in flags.items():
         found.extend(_unknown_variants(flag_file))

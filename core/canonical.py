@@ -51,24 +51,6 @@ def around_flags(document: Mapping[str, Any], flags: bytes) -> list[bytes]:
     return [before, b'"flags":', flags, after]
 
 
-def joined(values: Mapping[str, bytes]) -> tuple[bytes, dict[str, tuple[int, int]]]:
-    """The canonical bytes of the object whose members are `values` (name -> the canonical
-    bytes of its value), and where each value stands in them: what `serialize` gives for
-    the values parsed, made without parsing them (an incremental build keeps most)."""
-    parts = [b"{"]
-    offset = 1
-    spans: dict[str, tuple[int, int]] = {}
-    for index, name in enumerate(sorted(values)):
-        head = (b"," if index else b"") + orjson.dumps(name) + b":"
-        value = values[name]
-        start = offset + len(head)
-        offset = start + len(value)
-        spans[name] = (start, offset)
-        parts += [head, value]
-    parts.append(b"}")
-    return b"".join(parts), spans
-
-
 # A value serialized as `marked(value)` is found again in the bytes by `unmarked`: orjson
 # escapes every control character inside a string, so a NUL byte is only ever a mark.
 _MARK_BYTE = b"\0"

@@ -85,3 +85,14 @@ def find_cycle(component: Sequence[str], edges: Mapping[str, Sequence[str]]) -> 
                 came_from[target] = node
                 queue.append(target)
     raise ValueError(f"no cycle through {start}")
+
+
+def dependents(edges: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Each node's dependents (the nodes whose edges name it), in sorted order, as the
+    snapshot lists them; edges to nodes not in `edges` are left out."""
+    found: dict[str, list[str]] = {node: [] for node in edges}
+    for node in sorted(edges):
+        for target in edges[node]:
+            if target in found:
+                found[target].append(node)
+    return found
