@@ -145,8 +145,29 @@ def test_bad_usage_exits_2(argv: list[str], capsys: pytest.CaptureFixture[str]) 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["--help"], capsys)
     assert code == 0
-    assert "check" in out
-    assert "build" in out
+    assert all(command in out for command in ("check", "build", "audit", "diff", "export"))
+
+
+# What a clean build needs, and what it must not load: the other commands and what only a
+# document the models refuse needs (jsonschema).
+UNNEEDED = ("jsonschema", "compiler.plan", "compiler.commands.diff", "compiler.commands.export",
+            "compiler.commands.audit", "core.documents")  # fmt: skip
+
+
+def test_a_build_imports_only_what_it_needs(tmp_path: Path) -> None:
+    folder = tree(tmp_path, CLEAN)
+    script = (
+        "import sys; from compiler.cli import main; code = main(sys.argv[1:]); "
+        f"print(sorted(set(sys.modules) & set({UNNEEDED!r}))); sys.exit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "build", str(folder), "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
 # Formats
