@@ -151,41 +151,108 @@ def _file(
     metadata, and those of an entry as defaultVariant, metadata, state, targeting,
     variants, so the parts are joined in that order. An entry is made of its `fresh`
     parts (`_parts`) and its metadata; one not in `fresh` is taken from `previous` (a file
-    and its revision) with only its revision replaced. Raises ValueError when `previous`
-    is not what its spans say."""
+    and its revision) with only its revision replaced, a run of such entries that stood
+    together in `previous` in one piece (`_Taken`). Raises ValueError when `previous` is
+    not what its spans say."""
     revision = orjson.dumps(document["revision"])
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
     parts = [b'{"$schema":', orjson.dumps(SCHEMA), b',"flags":{']
     offset = sum(map(len, parts))
     spans: dict[str, Span] = {}
-    data, spans_before, old = b"", {}, b""
-    if previous is not None:
-        data, spans_before, old = previous[0].data, previous[0].spans, orjson.dumps(previous[1])
+    taken = _Taken(previous, revision, environment)
     for index, key in enumerate(sorted(flags)):
-        name = (b"," if index else b"") + orjson.dumps(key) + b":"
-        a = offset + len(name)
         made = fresh.get(key)
-        if made is not None:
-            before, after = made
-            # flagd's metadata values are strings, numbers or booleans: never null.
-            owner = serialize({"owner": flags[key]["owner"]})[:-1]
-            b = a + len(before)
-            head = [before, _METADATA, owner, _REVISION, revision]
-        else:  # the entry as it was, up to its revision, which is `old`'s bytes at `at`
-            was_a, was_b, was_c, was_d = spans_before[key]
-            at = was_c - 2 - len(old)
-            if data[at:was_c] != old + b"}," or data[was_b : was_b + len(_METADATA)] != _METADATA:
-                raise ValueError(f"the flagd file of {environment} is not what its spans say")
-            b = a + (was_b - was_a)
-            head = [data[was_a:at], revision]
-            after = data[was_c:was_d]
+        if made is None and taken.extends(key, index):
+            continue
+        offset = taken.flush(parts, spans, offset)
+        name = (b"," if index else b"") + orjson.dumps(key) + b":"
+        if made is None:  # starts a run, the separator before it its own
+            parts.append(name)
+            taken.start(key, offset + len(name))
+            continue
+        a = offset + len(name)
+        before, after = made
+        # flagd's metadata values are strings, numbers or booleans: never null.
+        owner = serialize({"owner": flags[key]["owner"]})[:-1]
+        head = [before, _METADATA, owner, _REVISION, revision]
         parts += [name, *head, b"},", after]
         c = a + sum(map(len, head)) + 2
         offset = c + len(after)
-        spans[key] = (a, b, c, offset)
+        spans[key] = (a, a + len(before), c, offset)
+    offset = taken.flush(parts, spans, offset)
     metadata = {"environment": environment, "revision": document["revision"]}
     parts += [b'},"metadata":', serialize(metadata), b"}\n"]
     return File(b"".join(parts), spans)
+
+
+class _Taken:
+    """Entries taken from a previous file: a run of them that stood one after the other
+    there (in the same order, the first of the run already separated) is one slice of its
+    bytes with the revision of each replaced by one `bytes.replace`, exact when the old
+    revision's ending of a metadata object occurs in the slice once per entry (a variant's
+    value could hold those bytes too: then each entry is taken alone). Joining entry by
+    entry cost 0.1 s of a 0.6 s incremental build of 10,000 flags in five environments."""
+
+    def __init__(self, previous: tuple[File, str] | None, revision: bytes, environment: str):
+        self.data, self.spans = (previous[0].data, previous[0].spans) if previous else (b"", {})
+        old = orjson.dumps(previous[1]) if previous else b""
+        self.old, self.new = _REVISION + old + b"}", _REVISION + revision + b"}"
+        self.environment = environment
+        self.order = {key: n for n, key in enumerate(sorted(self.spans))}
+        self.run: list[str] = []
+        self.at = 0  # where the run starts in the new file
+
+    def start(self, key: str, at: int) -> None:
+        if key not in self.spans:
+            raise KeyError(key)  # neither made again nor in the previous file
+        self.run, self.at = [key], at
+
+    def extends(self, key: str, index: int) -> bool:
+        """Whether `key` continues the run: it stood right after the run's last entry."""
+        if not self.run or self.order.get(key) != self.order[self.run[-1]] + 1:
+            return False
+        self.run.append(key)
+        return True
+
+    def flush(self, parts: list[bytes], spans: dict[str, Span], offset: int) -> int:
+        """Append the run's bytes to `parts` and its entries' `spans`; the new offset."""
+        if not self.run:
+            return offset
+        run, self.run = self.run, []
+        first, last = self.spans[run[0]], self.spans[run[-1]]
+        piece = self.data[first[0] : last[3]]
+        if piece.count(self.old) != len(run):
+            return self._one_by_one(run, parts, spans)
+        self._check(run)
+        parts.append(piece.replace(self.old, self.new))
+        shift, delta = self.at - first[0], len(self.new) - len(self.old)
+        for n, key in enumerate(run):
+            a, b, c, d = self.spans[key]
+            moved = shift + n * delta
+            spans[key] = (a + moved, b + moved, c + moved + delta, d + moved + delta)
+        return self.at + len(piece) + len(run) * delta
+
+    def _one_by_one(self, run: list[str], parts: list[bytes], spans: dict[str, Span]) -> int:
+        offset = self.at
+        for n, key in enumerate(run):
+            a, b, c, d = self.spans[key]
+            if n:  # the separator and name before it, as they were
+                gap = self.data[self.spans[run[n - 1]][3] : a]
+                parts.append(gap)
+                offset += len(gap)
+            self._check([key])
+            cut = c - 1 - len(self.old)  # where its revision's bytes start
+            parts += [self.data[a:cut], self.new, self.data[c - 1 : d]]
+            start, offset = offset, offset + (cut - a) + len(self.new) + (d - c + 1)
+            spans[key] = (start, start + (b - a), offset - (d - c), offset)
+        return offset
+
+    def _check(self, run: list[str]) -> None:
+        for key in (run[0], run[-1]) if len(run) > 1 else run:
+            _, b, c, _ = self.spans[key]
+            ended = self.data[c - len(self.old) - 1 : c]
+            if ended != self.old + b"," or self.data[b : b + len(_METADATA)] != _METADATA:
+                raise ValueError(f"the flagd file of {self.environment} is not what its spans say")
 
 
 class _Gates(dict[str, list[tuple[str, str]]]):

@@ -13,6 +13,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.cli import main
 from core import flagd
@@ -159,6 +161,45 @@ def test_a_refreshed_file_is_the_file_made_anew(changed: set[str]) -> None:
                 "flags"
             ]["b"]
         }
+
+
+KEYS = st.sampled_from([f"f{n:02}" for n in range(12)])
+REVISIONS = st.sampled_from(["a" * 40, "b" * 40, "c" * 40 + "-dirty", REVISION])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    before=st.dictionaries(KEYS, st.booleans(), max_size=10),
+    now=st.dictionaries(KEYS, st.booleans(), max_size=10),
+    holding=st.sets(KEYS),
+    revisions=st.tuples(REVISIONS, REVISIONS),
+)
+def test_a_refreshed_file_is_the_file_made_anew_for_any_change(
+    before: dict[str, bool],
+    now: dict[str, bool],
+    holding: set[str],
+    revisions: tuple[str, str],
+) -> None:
+    """Any flags added, removed or changed between two revisions of any length; some flags
+    hold the old revision's bytes in a variant's value, so that a run of entries taken
+    again is taken entry by entry: the same bytes and spans as a file made anew."""
+    old, new = revisions
+
+    def document(rows: dict[str, bool], revision: str) -> dict[str, Any]:
+        made = snapshot({key: cells(value) for key, value in rows.items()}, APPS)
+        for key in holding & rows.keys():
+            flag = made["flags"][key]
+            flag["type"], flag["variants"] = "object", {"off": {}, "on": {"a": 1, "revision": old}}
+            for cell in [flag["resolved"]["production"], *flag["resolved"]["production"][
+                "applications"
+            ].values()]:  # fmt: skip
+                cell["value"] = flag["variants"][cell["variant"]]
+        return {**made, "revision": revision}
+
+    previous = flagd.files(document(before, old))["production"]
+    changed = {key for key in now if before.get(key) != now[key]}
+    refreshed = flagd.refreshed(previous, old, document(now, new), "production", changed)
+    assert refreshed == flagd.files(document(now, new))["production"]
 
 
 def test_a_file_that_is_not_what_its_spans_say_is_refused() -> None:
