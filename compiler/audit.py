@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pydantic
+
 from compiler.changes import (
     Cell,
     FieldChange,
@@ -25,7 +27,7 @@ from compiler.git_repository import GitRepository
 from compiler.load import PROJECT_FILE, SourceFile, flag_key
 from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
 from compiler.validate import validate_document
-from compiler.yamlsource import Data, Parsed, parse
+from compiler.yamlsource import Data, Parsed, parse, read_plain
 from core import audit_format
 from core.model import Flag, Project
 from core.resolve import CellValue, Grid, grid_of, resolve
@@ -47,13 +49,37 @@ class Version:
 
 
 def read_version(content: bytes | None, path: str) -> Version:
-    """Parse and check one file's content; a broken file is a value, never an exception."""
+    """Parse and check one file's content; a broken file is a value, never an exception.
+
+    Most versions are plain and valid: read without source positions (`read_plain`) and
+    valid, they are done; any other is read again with them, for where it is wrong."""
     if content is None:
         return Version(invalid="the file could not be read from git")
     try:
         text = content.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError:
         return Version(invalid="the file is not UTF-8")
+    plain = read_plain(text)
+    if plain is not None:
+        valid = _valid(plain[0], path)
+        if valid is not None:
+            return valid
+    return _read_checked(text, path)
+
+
+def _valid(data: Data, path: str) -> Version | None:
+    """The version of `data` if it is valid; None to read it again for what is wrong."""
+    try:
+        if path == PROJECT_FILE:
+            project = Project.model_validate(data)
+            return Version(data, project=project, grid=grid_of(project))
+        return Version(data, flag=Flag.model_validate(data))
+    except pydantic.ValidationError:
+        return None
+
+
+def _read_checked(text: str, path: str) -> Version:
+    """The version of `text` read with source positions, which say where it is wrong."""
     parsed = parse(text, path)
     if not isinstance(parsed, Parsed):
         where = parsed[0]

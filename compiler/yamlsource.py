@@ -210,8 +210,14 @@ def _needs_scan(text: str) -> bool:
     return (
         any(c in text for c in _SUSPECT_CHARS)
         or text.count("[") + text.count("{") > MAX_DEPTH
-        or _PACKED_INDICATORS.search(text) is not None
+        or (_may_pack(text) and _PACKED_INDICATORS.search(text) is not None)
     )
+
+
+def _may_pack(text: str) -> bool:
+    # The search tries every position; 16 indicators must be there first, which is rare.
+    counts = text.count("- ") + text.count("? ") + text.count("-\t") + text.count("?\t")
+    return counts >= 16
 
 
 def _error(file: str, mark: Any, code: str, message: str) -> Diagnostic:
@@ -364,6 +370,11 @@ def _scalar(node: yaml.ScalarNode) -> Data:
     value: str = node.value
     if node.style:  # quoted, literal or folded: always a string
         return value
+    return _plain(value)
+
+
+def _plain(value: str) -> Data:
+    """A plain (unquoted) scalar, typed by YAML 1.2's core schema."""
     constant = _CONSTANTS.get(value, _NOT_CONSTANT)
     if constant is not _NOT_CONSTANT:
         return constant  # type: ignore[return-value]
@@ -384,3 +395,143 @@ def _number(value: str) -> Data:
     if _INFINITY.fullmatch(value):
         return float("-inf") if value.startswith("-") else float("inf")
     return float("nan") if value in (".nan", ".NaN", ".NAN") else value
+
+
+# `read_plain`: the common shape of a flag file read line by line, without libyaml's nodes.
+# Any line outside that shape, or any doubt, and `parse` reads the text instead.
+_PLAIN_LINES = re.compile(
+    r"^( *)(?:#.*|(- +)(.*)|([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}):(?: +(.*))?|(.+))?$", re.M
+)
+# Characters libyaml reads as ordinary ones, but for tabs, carriage returns and line
+# separators (see `_SEPARATORS`), which change how lines and blanks are read.
+_UNUSUAL = re.compile(
+    r"[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_AFTER = r"(?: +(?:#.*)?)?"  # blanks, then maybe a comment
+_DOUBLE_QUOTED = re.compile(r'"([^"\\]*)"' + _AFTER)
+_SINGLE_QUOTED = re.compile(r"'([^']*)'" + _AFTER)
+_FLOW_SEQUENCE = re.compile(r"\[([^][{}\"'#:]*)\]" + _AFTER)
+_PLAIN_DEPTH = 32
+Plain = tuple[Data] | None  # (the data,) or None: not in the shape `read_plain` reads
+
+
+def read_plain(text: str) -> Plain:
+    """The data of a document written in the plain block style flag files use (`key: value`
+    lines, nested by indentation; `- item` lists; one-line `[a, b]` lists; scalars plain,
+    or quoted without escapes), exactly as `parse` gives it for a document with no
+    problems; None for any other text, which `parse` must read. Cheaper than `parse`: it
+    keeps no node or source position, and every problem is left to `parse` to report."""
+    if _UNUSUAL.search(text) is not None:
+        return None
+    blocks = _Blocks()
+    for spaces, dash, item, key, value, other in _PLAIN_LINES.findall(text):
+        if other:
+            return None
+        if not (dash or key):
+            continue  # blank, or a comment
+        indent = len(spaces)
+        container = blocks.container_at(indent, bool(dash))
+        if dash:
+            if not (isinstance(container, list) and (found := _plain_value(item))):
+                return None
+            container.append(found[0])
+        elif not (isinstance(container, dict) and blocks.add(container, key, value, indent)):
+            return None
+    return None if blocks.root is None else (blocks.root,)
+
+
+Block = dict[str, Data] | list[Data]
+
+
+class _Blocks:
+    """The mappings and lists open while `read_plain` reads, with the indent of their
+    entries, innermost last; and a `key:` whose block may start on the next line."""
+
+    __slots__ = ("pending", "root", "stack")
+
+    def __init__(self) -> None:
+        self.root: Block | None = None
+        self.stack: list[tuple[int, Block]] = []
+        self.pending: tuple[dict[str, Data], str, int] | None = None
+
+    def container_at(self, indent: int, dash: bool) -> Block | None:
+        """Where a line at `indent` goes (None: a line YAML would refuse, or read otherwise)."""
+        self._open(indent, dash)
+        stack = self.stack
+        if not stack:
+            return self._start(indent, dash)
+        while stack[-1][0] > indent:  # the root's 0 stops it
+            stack.pop()
+        if stack[-1][0] != indent or len(stack) > _PLAIN_DEPTH:
+            return None
+        container = stack[-1][1]
+        if not dash and isinstance(container, list):  # a list at its key's indent ends
+            stack.pop()
+            if not stack or stack[-1][0] != indent:
+                return None
+            container = stack[-1][1]
+        return container
+
+    def _open(self, indent: int, dash: bool) -> None:
+        """The pending key's block, if the line at `indent` starts one."""
+        if self.pending is None:
+            return
+        parent, key, at = self.pending
+        self.pending = None
+        if indent > at or (indent == at and dash):  # a list may sit at its key's indent
+            block: Block = [] if dash else {}
+            parent[key] = block
+            self.stack.append((indent, block))
+
+    def _start(self, indent: int, dash: bool) -> Block | None:
+        if self.root is not None or indent != 0:
+            return None
+        self.root = [] if dash else {}
+        self.stack.append((0, self.root))
+        return self.root
+
+    def add(self, mapping: dict[str, Data], key: str, value: str, indent: int) -> bool:
+        """Add `key: value` (a bare `key:` is null unless a block follows); False when YAML
+        would not read it so."""
+        if key in mapping:
+            return False
+        if value[:1] in ("", "#"):
+            mapping[key] = None
+            self.pending = (mapping, key, indent)
+            return True
+        found = _plain_value(value)
+        if found is not None:
+            mapping[key] = found[0]
+        return found is not None
+
+
+def _plain_value(text: str) -> Plain:
+    """A one-line value: a scalar, plain or quoted without escapes, or a flow list of plain
+    scalars; comments dropped. None for anything else."""
+    first = text[0] if text else "-"
+    if first in "\"'":
+        quoted = (_DOUBLE_QUOTED if first == '"' else _SINGLE_QUOTED).fullmatch(text)
+        return None if quoted is None else (quoted[1],)
+    if first == "[":
+        flow = _FLOW_SEQUENCE.fullmatch(text)
+        return None if flow is None else _flow_items(flow[1])
+    if first in _INDICATORS:
+        return None
+    comment = text.find(" #")
+    value = (text if comment < 0 else text[:comment]).rstrip(" ")
+    if ": " in value or value.endswith(":"):
+        return None
+    return (_plain(value),)
+
+
+def _flow_items(inside: str) -> Plain:
+    if not inside.strip(" "):
+        return ([],)
+    items: list[Data] = []
+    for part in inside.split(","):
+        item = part.strip(" ")
+        if not item or item[0] in _INDICATORS:
+            return None
+        items.append(_plain(item))
+    return (items,)

@@ -1060,3 +1060,57 @@ def test_a_build_outside_git_is_served_and_continued(tmp_path: Path) -> None:
     git("commit", "--quiet", "--message", "Declare the environments")
     with GitRepository.open(tmp_path / "flags") as repository:
         assert audit.extract(repository, audit.empty()) == audit.extract(repository)
+
+
+# Reading one version: most are read without source positions (yamlsource.read_plain), the
+# others with them; either way the Version is the one the positions' reading gives.
+
+VALID_FLAG = "description: A banner\nowner: team-growth\nenabled: false\n"
+VERSIONS: list[tuple[str, str]] = [
+    ("a.yaml", VALID_FLAG),
+    ("a.yaml", VALID_FLAG + "environments:\n  production:\n    applications:\n      web: true\n"),
+    ("a.yaml", VALID_FLAG + "tags: [a, b]\nexpires: 2027-06-30\ndepends_on:\n- b\n"),
+    ("a.yaml", VALID_FLAG + "expires: 2027-13-45\n"),
+    ("a.yaml", VALID_FLAG + "expires: '2027-06-30'\n"),
+    ("a.yaml", VALID_FLAG.replace("false", "yes")),
+    ("a.yaml", VALID_FLAG.replace("false", "on")),
+    ("a.yaml", VALID_FLAG.replace("false", "1")),
+    ("a.yaml", VALID_FLAG.replace("A banner", "0o7")),
+    ("a.yaml", VALID_FLAG.replace("A banner", "2026-01-01")),
+    ("a.yaml", VALID_FLAG.replace("A banner", "'yes'")),
+    ("a.yaml", VALID_FLAG.replace("owner: team-growth\n", "")),
+    ("a.yaml", VALID_FLAG + "colour: blue\n"),
+    ("a.yaml", VALID_FLAG + "enabled: true\n"),
+    ("a.yaml", VALID_FLAG + "environments:\n  production: maybe\n"),
+    ("a.yaml", VALID_FLAG + "environments:\n\tproduction: true\n"),
+    ("a.yaml", VALID_FLAG + "tags: [a, b\n"),
+    ("a.yaml", "\ufeff" + VALID_FLAG),
+    ("a.yaml", VALID_FLAG + "tags: &t [a]\n"),
+    ("a.yaml", "- a\n"),
+    ("a.yaml", ""),
+    (
+        "a.yaml",
+        "description: Colour\nowner: growth\ntype: string\nvariants:\n  blue: '#1f6feb'\n"
+        '  green: "#2da44e"\ndefault: blue\noff: blue\nenvironments:\n  production: green\n',
+    ),
+    ("_project.yaml", "environments: [development, production]\napplications: [web, ios]\n"),
+    ("_project.yaml", "environments:\n- production\napplications: []\n"),
+    ("_project.yaml", "environments: [Production]\napplications: [web]\n"),
+    ("_project.yaml", "environments: [a, a]\napplications: [web]\n"),
+    ("_project.yaml", "environments: [a]\n"),
+]
+
+
+@pytest.mark.parametrize(("path", "text"), VERSIONS)
+def test_read_version_is_the_reading_with_positions(path: str, text: str) -> None:
+    assert audit.read_version(text.encode(), path) == audit._read_checked(
+        text.removeprefix("\ufeff"), path
+    )
+
+
+def test_read_version_reads_most_files_without_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    read = []
+    monkeypatch.setattr(audit, "_read_checked", lambda *args: read.append(args))
+    audit.read_version(VERSIONS[1][1].encode(), "a.yaml")
+    audit.read_version(VERSIONS[-4][1].encode(), "_project.yaml")
+    assert read == []

@@ -17,7 +17,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from compiler.diagnostics import Diagnostic
-from compiler.yamlsource import MAX_DEPTH, Data, Parsed, SourceMap, _PyLoader, _scan_events, parse
+from compiler.yamlsource import (
+    MAX_DEPTH,
+    Data,
+    Parsed,
+    SourceMap,
+    _PyLoader,
+    _scan_events,
+    parse,
+    read_plain,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -468,3 +477,218 @@ def test_deep_flow_gives_one_diagnostic_whatever_the_parser(levels: int) -> None
     assert places(refused(text)) == expected
     assert places(_scan_events(text, "f.yaml", _PyLoader)[0]) == expected
     assert "nested more than 64 levels" in refused(text)[0].message
+
+
+# read_plain: the plain block style read without source positions, as `parse` reads it.
+
+
+def agrees(text: str) -> Data | None:
+    """read_plain's data for `text`, after checking it with parse's; None if it declined."""
+    found = read_plain(text)
+    if found is None:
+        return None
+    result = parse(text, "f.yaml")
+    assert isinstance(result, Parsed), (text, result)
+    assert result.problems == [], text
+    assert repr(found[0]) == repr(result.data), text  # repr: 1 is not True, nor 1.0; nan
+    return found[0]
+
+
+FLAG_FILE = """\
+# yaml-language-server: $schema=../../schemas/flag.schema.json
+description: Single-page checkout, with saved cards   # required, not blank
+owner: team-checkout
+enabled: false
+type: string
+variants:
+  blue: "#1f6feb"
+  green: 'green # too'
+applications:
+  ios: true
+
+environments:
+  staging: true
+  production:
+    enabled: false
+    applications:
+      web: true
+depends_on: [payments-v2, ~]
+tags:
+- checkout
+- q3-launch
+expires: 2027-06-30
+rules:
+"""
+
+
+def test_read_plain_reads_a_flag_file() -> None:
+    assert agrees(FLAG_FILE) == {
+        "description": "Single-page checkout, with saved cards",
+        "owner": "team-checkout",
+        "enabled": False,
+        "type": "string",
+        "variants": {"blue": "#1f6feb", "green": "green # too"},
+        "applications": {"ios": True},
+        "environments": {
+            "staging": True,
+            "production": {"enabled": False, "applications": {"web": True}},
+        },
+        "depends_on": ["payments-v2", None],
+        "tags": ["checkout", "q3-launch"],
+        "expires": "2027-06-30",
+        "rules": None,
+    }
+
+
+@pytest.mark.parametrize(("value", "expected"), [*SCALARS, ("0o7", 7), ("1e3", 1000.0)])
+def test_read_plain_types_scalars_as_parse_does(value: str, expected: Data) -> None:
+    found = agrees(f"a: {value}\n")
+    if found is not None:
+        assert found == {"a": expected}
+
+
+# Read by `parse` alone: a problem to report, or a construct read_plain does not read.
+DECLINED = [
+    "",
+    "# only a comment\n",
+    "a: 1\na: 2\n",
+    "a: b: c\n",
+    "a: b\n  c\n",
+    "a:\n  - x\n  b: 1\n",
+    "  a: 1\n",
+    "a:\n    b: 1\n  c: 2\n",
+    "a: &x 1\nb: *x\n",
+    "a: !!str 1\n",
+    "a: |\n  text\n",
+    "a: >\n  text\n",
+    "a: {b: 1}\n",
+    "a: [b, [c]]\n",
+    "a: [b,]\n",
+    "a: [b: c]\n",
+    "a: 'it''s'\n",
+    'a: "esc\\n"\n',
+    'a: "x"#c\n',
+    "a: 'open\n  close'\n",
+    "a:\tb\n",
+    "a: b\r\n",
+    "a: \u2028\n",
+    "a: \x01\n",
+    "---\na: 1\n",
+    "a: 1\n...\n",
+    "%YAML 1.2\n---\na: 1\n",
+    "? a\n: b\n",
+    "a:b\n",
+    "- a\nb: 1\n",
+    "- a: 1\n",
+    "- - a\n",
+    "-\n",
+    "a: -1\n",
+    "a: @x\n",
+    "'a': 1\n",
+    "plain\n",
+]
+
+
+@pytest.mark.parametrize("text", DECLINED)
+def test_read_plain_declines(text: str) -> None:
+    assert read_plain(text) is None
+
+
+PLAIN_VALUES = [
+    *(value for value, _ in SCALARS if "\n" not in value),
+    "0o7", "0o8", "0x1f", "1e3", "1.", ".5", "+1", ".inf", ".nan", "2026-01-01", "a#b", "x,y",
+    "[x]y", "a  b", "a, [b] {c}", "é", "\xa0x", "x\xa0", "a:b", "b:", "#", "it's", 'say "hi"',
+    "'single'", '"double"', '"a # b"', "'#'", "[a, b]", "[]", "[ ]", "[yes, 1, ~, 0o7]",
+    "[a b, c]", "[ a ,b ]", "a #c", "x # [y]", "{a: 1}", "&a x", "*a", "!t x", "|", ">",
+    "%x", "`x`", "-x", "- x", "?x", ":x", "#", '"', "'", '"open', "a: b", "[a", "a]",
+]  # fmt: skip
+LINES = st.one_of(
+    st.builds(
+        "{}{}:{}{}".format,
+        st.sampled_from(["", " ", "  ", "    "]),
+        st.sampled_from(["a", "b", "c-d", "1", "true", "x.y", "_", "'q'", "a b"]),
+        st.sampled_from(["", " ", "  "]),
+        st.sampled_from(["", *PLAIN_VALUES]),
+    ),
+    st.builds(
+        "{}-{}{}".format,
+        st.sampled_from(["", " ", "  ", "    "]),
+        st.sampled_from([" ", "  ", ""]),
+        st.sampled_from(PLAIN_VALUES),
+    ),
+    st.sampled_from(["", "  ", "# c", "    # c", "---", "..."]),
+    st.text(alphabet=YAML_ALPHABET, max_size=12),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(LINES, max_size=12), st.sampled_from(["", "\n"]))
+def test_read_plain_agrees_with_parse(lines: list[str], end: str) -> None:
+    """Whatever read_plain reads, parse reads the same, without problems."""
+    agrees("\n".join(lines) + end)
+
+
+# Mostly values read_plain reads, so that most documents are read by both.
+READ_VALUES = [value for value in PLAIN_VALUES if read_plain(f"a: {value}") is not None]
+TREES = st.recursive(
+    st.sampled_from(READ_VALUES) | st.sampled_from(READ_VALUES) | st.sampled_from(PLAIN_VALUES),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c-d", "1", "on"]), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+def block_lines(tree: Any, indent: int, step: int, flush: bool) -> list[str]:
+    """`tree` in the block style, nested by `step` spaces; `flush`: a list at its key's
+    indent. A leaf is a value's text as written."""
+    pad = " " * indent
+    if isinstance(tree, list):
+        return [line for item in tree for line in _item_lines(item, pad, indent, step, flush)]
+    if not isinstance(tree, dict):
+        return [f"{pad}{tree}"]
+    lines = []
+    for key, value in tree.items():
+        if isinstance(value, str):
+            lines.append(f"{pad}{key}: {value}")
+            continue
+        lines.append(f"{pad}{key}:")
+        inner = indent if flush and isinstance(value, list) else indent + step
+        lines.extend(block_lines(value, inner, step, flush))
+    return lines
+
+
+def _item_lines(item: Any, pad: str, indent: int, step: int, flush: bool) -> list[str]:
+    if isinstance(item, str):
+        return [f"{pad}- {item}"]
+    inner = block_lines(item, indent + 2, step, flush)
+    return [f"{pad}- {inner[0].lstrip(' ')}", *inner[1:]] if inner else [f"{pad}-"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(TREES, st.integers(1, 4), st.booleans(), st.data())
+def test_read_plain_agrees_on_block_documents(
+    tree: Any, step: int, flush: bool, data: st.DataObject
+) -> None:
+    """Documents in the block style read_plain reads, with lines shifted, added or dropped."""
+    lines = block_lines(tree, 0, step, flush)
+    for _ in range(data.draw(st.integers(0, 2))):
+        at = data.draw(st.integers(0, len(lines)))
+        change = data.draw(st.sampled_from(["comment", "shift", "drop", "blank"]))
+        if change == "comment":
+            lines.insert(at, " " * data.draw(st.integers(0, 6)) + "# note")
+        elif change == "blank":
+            lines.insert(at, " " * data.draw(st.integers(0, 2)))
+        elif lines and change == "shift":
+            line = lines[at % len(lines)]
+            lines[at % len(lines)] = " " * data.draw(st.integers(0, 6)) + line.lstrip(" ")
+        elif lines:
+            del lines[at % len(lines)]
+    agrees("\n".join(lines) + "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_LIKE)
+def test_read_plain_agrees_on_dumped_documents(data: Any) -> None:
+    agrees(yaml.safe_dump(data, default_flow_style=False, allow_unicode=True))
