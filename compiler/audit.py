@@ -150,21 +150,21 @@ class _State:
     partial: bool = False
     seen: set[str] = field(default_factory=set)
     # Each version's cells on each grid, resolved once: a version is the "after" of one
-    # change and the "before" of the next. Keyed by id(), so each entry holds the objects
-    # its key names: an id is reused only once its object is gone.
-    cells: dict[tuple[int, int], tuple[Version, Grid, dict[Cell, CellValue]]] = field(
-        default_factory=dict
-    )
+    # change and the "before" of the next, and most changes leave what decides the cells
+    # as it was, so they are kept by that (`_cell_inputs`) and the grid. Keyed by id(),
+    # so each entry holds the grid its key names: an id is reused only once it is gone.
+    cells: dict[tuple[int, str], dict[Cell, CellValue]] = field(default_factory=dict)
     grid_cells: dict[int, tuple[Grid, tuple[Cell, ...]]] = field(default_factory=dict)
 
     def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, CellValue]:
         if version is None or version.flag is None or grid is None:
             return {}
-        key = (id(version), id(grid))
-        if key not in self.cells:
+        key = (id(grid), _cell_inputs(version.data))
+        found = self.cells.get(key)
+        if found is None:
             values = (c.value for c in resolve(grid, {"_": version.flag})["_"].cells)
-            self.cells[key] = (version, grid, dict(zip(self._cells(grid), values, strict=True)))
-        return self.cells[key][2]
+            found = self.cells[key] = dict(zip(self._cells(grid), values, strict=True))
+        return found
 
     def _cells(self, grid: Grid) -> tuple[Cell, ...]:
         # A grid's cells are listed once: the same few grids serve the whole history.
@@ -172,6 +172,17 @@ class _State:
             count = len(grid.environments) * grid.width
             self.grid_cells[id(grid)] = (grid, tuple(grid.cell(index) for index in range(count)))
         return self.grid_cells[id(grid)][1]
+
+
+# What only describes a flag, its dependencies and its rules: its cells do not depend on
+# them (the rules decide values per context, not the cells; tests/compiler/test_audit.py).
+_NOT_CELL_INPUTS = frozenset(("description", "owner", "tags", "expires", "depends_on", "rules"))
+
+
+def _cell_inputs(data: Data) -> str:
+    """What decides a valid flag's cells on a grid, as text: equal text, equal cells."""
+    assert isinstance(data, dict)
+    return repr([item for item in data.items() if item[0] not in _NOT_CELL_INPUTS])
 
 
 class NeedsWholeHistory(Exception):

@@ -19,6 +19,8 @@ from compiler import audit
 from compiler.cli import main
 from compiler.git_repository import GitRepository
 from core import snapshot as store
+from core.model import Flag
+from core.resolve import Grid, resolve
 from tests.compiler.scripted import (
     ADA,
     APPLICATIONS,
@@ -1114,3 +1116,36 @@ def test_read_version_reads_most_files_without_positions(monkeypatch: pytest.Mon
     audit.read_version(VERSIONS[1][1].encode(), "a.yaml")
     audit.read_version(VERSIONS[-4][1].encode(), "_project.yaml")
     assert read == []
+
+
+# The replay resolves a flag's cells once per grid and what decides them (audit's
+# _cell_inputs): the fields it leaves out must not change any cell.
+RULED_FLAG = {
+    "description": "Colour",
+    "owner": "growth",
+    "type": "string",
+    "variants": {"blue": "#1f6feb", "green": "#2da44e"},
+    "default": "blue",
+    "off": "blue",
+    "applications": {"ios": "green"},
+    "environments": {"production": {"default": "green", "applications": {"web": "blue"}}},
+    "rules": [{"when": {"plan": ["pro"]}, "serve": "green"}],
+}
+NOT_CELL_INPUTS = [
+    ("description", "Another colour"),
+    ("owner", "checkout"),
+    ("tags", ["ui"]),
+    ("expires", "2027-06-30"),
+    ("depends_on", ["pricing"]),
+    ("rules", [{"rollout": {"green": 10, "blue": 90}}]),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), NOT_CELL_INPUTS)
+def test_cells_do_not_depend_on_what_the_replay_leaves_out(name: str, value: object) -> None:
+    grid = Grid(("staging", "production"), ("web", "ios"))
+    before = Flag.model_validate(RULED_FLAG)
+    after = Flag.model_validate({**RULED_FLAG, name: value})
+    assert resolve(grid, {"a": before})["a"].cells == resolve(grid, {"a": after})["a"].cells
+    assert name in audit._NOT_CELL_INPUTS
+    assert audit._cell_inputs(RULED_FLAG) == audit._cell_inputs({**RULED_FLAG, name: value})
