@@ -314,7 +314,7 @@ def _summary_continued(folder: Path, document: dict[str, Any]) -> HistorySummary
         "complete": document["complete"],
         "entries": sum(len(commit["entries"]) for commit in document["commits"]),
     }
-    continued = _continue_history(folder, recorded, lambda: document, lambda _: earlier)
+    continued = _continue_history(folder, None, recorded, lambda: document, lambda _: earlier)
     if continued is None:
         return None
     counted = continued.audit
@@ -414,6 +414,7 @@ def _reuse(
     with stopwatch.stage("history"):
         history = _continue_history(
             flags_dir,
+            tree.dirty,
             cache.audit,
             lambda: orjson.loads(previous.audit()),
             lambda keys: incremental.earlier_metadata(previous, keys),
@@ -491,12 +492,14 @@ class _Continued:
 
 def _continue_history(
     folder: Path,
+    dirty: bool | None,
     recorded: Mapping[str, Any],
     document: Callable[[], dict[str, Any]],
     earlier: Callable[[set[str]], dict[str, dict[str, Any]]],
 ) -> _Continued | None:
     """The history continued from the previous build's audit log, with what `read_history`
     tells; None when it cannot simply be continued (read it whole in a full build).
+    `dirty`: whether the flags folder differs from HEAD, when already known (None: ask git);
     `recorded`: the log's head, completeness and number of entries; `document`: the log's
     file document (read only when there are new commits); `earlier`: the history's fields
     of the flags named, from the log."""
@@ -511,7 +514,7 @@ def _continue_history(
         # a shallow clone's build is refused, or its log marked incomplete, by a full build
         shallow = repository.is_shallow()
         newer = None if shallow else audit.continued(repository, recorded["head"])
-        revision = repository.revision()
+        revision = repository.revision() if dirty is None else f"{head}-dirty" if dirty else head
     if newer is None:
         return None
     notes: tuple[Note, ...] = ()

@@ -199,6 +199,8 @@ class Tree:
     project: bytes
     blobs: dict[str, str]  # path inside the folder -> git's blob id of its content
     files: dict[str, bytes]  # path inside the folder -> bytes, of the files read so far
+    # whether a YAML file differs from HEAD, as GitRepository.dirty says; None: not known
+    dirty: bool | None = None
 
     def read(self, relative: str) -> bytes:
         """The bytes of a flag file, which must still be those its blob id names; raises
@@ -222,7 +224,7 @@ def read_tree(root: Path) -> Tree | None:
         return None
     if (root / load.PROJECT_FILE).is_symlink():
         return None
-    clean = _clean_blobs(root)
+    clean, dirty = _clean_blobs(root)
     blobs: dict[str, str] = {}
     files: dict[str, bytes] = {}
     try:
@@ -238,15 +240,17 @@ def read_tree(root: Path) -> Tree | None:
             blobs[relative] = blob
     except (OSError, ValueError):
         return None
-    return Tree(root, project, blobs, files)
+    return Tree(root, project, blobs, files, dirty)
 
 
-def _clean_blobs(root: Path) -> dict[str, str]:
+def _clean_blobs(root: Path) -> tuple[dict[str, str], bool | None]:
     """The blob ids of the regular files below `root` that git's index holds and the work
     tree has as the index does (what `git status` does not list: not modified, not
     untracked, not ignored), by path inside `root`; none outside git, or without git.
     `git status` compares the content of a file whose stat data changed, so a clean file's
-    content is the index's blob; a file git is told to assume unchanged or to skip is read."""
+    content is the index's blob; a file git is told to assume unchanged or to skip is read.
+    With them, whether `git status` lists a YAML file (GitRepository.dirty's rule, so that
+    the build need not ask git again; None outside git)."""
 
     def git(*arguments: str) -> bytes:
         done = subprocess.run(
@@ -268,8 +272,9 @@ def _clean_blobs(root: Path) -> dict[str, str]:
             ".",
         )
     except (OSError, subprocess.SubprocessError):
-        return {}
-    dirty = {os.fsdecode(entry[3:]).removeprefix(prefix) for entry in status.split(b"\0") if entry}
+        return {}, None
+    entries = [entry for entry in status.split(b"\0") if entry]
+    dirty = {os.fsdecode(entry[3:]).removeprefix(prefix) for entry in entries}
     found = {}
     for line in listed.split(b"\0"):
         info, _, path = line.partition(b"\t")
@@ -284,7 +289,7 @@ def _clean_blobs(root: Path) -> dict[str, str]:
             relative = os.fsdecode(path)
             if relative not in dirty:
                 found[relative] = fields[2].decode()
-    return found
+    return found, any(entry.lower().endswith((b".yaml", b".yml")) for entry in entries)
 
 
 def _read(path: Path) -> bytes:
