@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.yamlsource import Data, Parsed, SourceMap, parse
+from compiler.yamlsource import Data, Parsed, Path_, SourceMap, parse, read_plain
 from core.model import KEY_PATTERN
 from core.regular import NotRegularFile, read_regular_file
 
@@ -23,10 +24,44 @@ class SourceFile:
 
     file: str  # as shown to people: the folder as given, then the path inside it
     data: Data
-    source: SourceMap
+    source: SourceMap | LaterSource
     key: str = ""
     path: str = ""  # inside the flags folder, the same however the folder was named
     blob: str = ""  # git's blob id of the bytes read (compiler.incremental keys files so)
+
+
+class LaterSource:
+    """The source map of a text `read_plain` read, made by `parse` only when a position is
+    asked for (most files of a clean tree never are: parsing with positions took twice as
+    long as `read_plain`, 1.1 s against 0.56 s for 10,000 flags). A top-level key with a
+    one-line value is placed from the text itself, where parse places it: where each
+    `expires` stands is asked of every flag that has one."""
+
+    __slots__ = ("_map", "file", "text")
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text, self.file = text, file
+        self._map: SourceMap | None = None
+
+    def locate(self, path: Path_, *, key: bool = False) -> tuple[int, int]:
+        """As `SourceMap.locate`."""
+        if len(path) == 1 and isinstance(path[0], str):
+            found = _TOP_LEVEL.search(self.text)
+            while found is not None and found[1] != path[0]:
+                found = _TOP_LEVEL.search(self.text, found.end())
+            if found is not None and found[2]:  # `key: value` on one line
+                line = self.text.count("\n", 0, found.start()) + 1
+                return (line, 1) if key else (line, len(found[0]) - len(found[2]) + 1)
+        if self._map is None:
+            parsed = parse(self.text, self.file)
+            assert isinstance(parsed, Parsed)  # what read_plain reads, parse reads
+            self._map = parsed.source
+        return self._map.locate(path, key=key)
+
+
+# A top-level key as read_plain reads it, and its value's first character when the value
+# is on the line (not a comment): a mapping's keys are the lines that start unindented.
+_TOP_LEVEL = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*):(?: +([^ #\n]))?", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +270,9 @@ def _source(
     text = _decode(raw, file, diagnostics)
     if text is None:
         return None
+    plain = read_plain(text)
+    if plain is not None:
+        return SourceFile(file, plain[0], LaterSource(text, file), key, relative, blob_id(raw))
     parsed = parse(text, file)
     if isinstance(parsed, Parsed):
         diagnostics.extend(parsed.problems)

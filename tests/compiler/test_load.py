@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from compiler.load import MAX_FILE_BYTES, Loaded, load_tree
+from compiler.load import MAX_FILE_BYTES, LaterSource, Loaded, load_tree
+from compiler.yamlsource import Parsed, parse, read_plain
 from tests.conftest import PROJECT, write_tree
 
 FLAG = "description: Test flag\nowner: team-a\nenabled: true\n"
@@ -213,3 +218,62 @@ def test_unreadable_folder_is_an_io_error(tmp_path: Path) -> None:
     loaded = load_with_mode_000(root, root / "team", 0o755)
     assert codes(loaded) == [("team", 1, 1, "io-error")]
     assert [d.key for d in loaded.flags] == ["open"]
+
+
+# Where values stand in a file read without positions (compiler.load.LaterSource) ---------
+
+LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(-99, 99), st.sampled_from(["x", "on", "a b", "0o7"])
+)
+KEYS = st.sampled_from(["a", "b", "expires", "c-d", "1", "x.y"])
+DOCUMENTS = st.dictionaries(
+    KEYS,
+    st.recursive(
+        LEAVES,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+        max_leaves=8,
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def paths(data: Any, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Every path in `data`, and one below each that is not there."""
+    found: list[tuple[str | int, ...]] = [prefix, (*prefix, "absent")]
+    if isinstance(data, dict):
+        for name, value in data.items():
+            found += paths(value, (*prefix, name))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += paths(value, (*prefix, index))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(DOCUMENTS, st.sampled_from(["", "# a comment\n", "\n"]), st.integers(1, 3))
+def test_a_file_read_without_positions_places_values_as_parse_does(
+    data: dict[str, Any], before: str, spaces: int
+) -> None:
+    text = before + yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+    text = text.replace(": ", ":" + " " * spaces)  # more blanks before a value
+    plain = read_plain(text)
+    assume(plain is not None)
+    assert plain is not None
+    parsed = parse(text, "f.yaml")
+    assert isinstance(parsed, Parsed)
+    later = LaterSource(text, "f.yaml")
+    for path in paths(plain[0]):
+        for key in (False, True):
+            assert later.locate(path, key=key) == parsed.source.locate(path, key=key), path
+
+
+def test_a_clean_file_is_not_parsed_with_positions_until_asked(tmp_path: Path) -> None:
+    root = tree(tmp_path, {"alpha.yaml": FLAG + "expires: 2027-01-01\n"})
+    document = load_tree(root, ".").flags[0]
+    assert isinstance(document.source, LaterSource)
+    assert document.source.locate(("expires",)) == (4, 10)
+    assert document.source._map is None  # placed from the text
+    assert document.source.locate(("owner",), key=True) == (2, 1)
+    assert document.source.locate(("nothing", 0)) == (1, 1)
+    assert document.source._map is not None
