@@ -315,9 +315,12 @@ class _Environment:
         self.environment = environment
         self.gates = gates
         self._static: dict[str, bool] = {}
-        self._offs: dict[str, frozenset[str | None]] = {}
-        self._own: dict[str, frozenset[str | None]] = {}
-        self._gated_at: dict[str, frozenset[str | None]] = {}
+        # an application's bit in the masks of `offs`; bit 0 stands for no application
+        self.bits = {app: 1 << number for number, app in enumerate(applications, start=1)}
+        self.every = (1 << (len(applications) + 1)) - 1
+        self._offs: dict[str, int] = {}
+        self._own: dict[str, int] = {}
+        self._gated_at: dict[str, int] = {}
         self._logic: dict[str, Logic] = {}
 
     def flag(self, key: str) -> dict[str, Any]:
@@ -350,36 +353,43 @@ class _Environment:
             self._static[key] = known
         return known
 
-    def offs(self, key: str) -> frozenset[str | None]:
-        """Where a static flag that has an `off` serves it: the applications (None: none)
-        whose cell is `off`, and those where a dependency gates it."""
+    def offs(self, key: str) -> int:
+        """Where a static flag that has an `off` serves it, as a mask of `self.bits`: the
+        applications (and bit 0, none) whose cell is `off`, and those where a dependency
+        gates it. Masks, not sets: their unions are most of making the files."""
         known = self._offs.get(key)
         if known is None:
             known = self._offs[key] = self._own_offs(key) | self._gated(key)
         return known
 
-    def _own_offs(self, key: str) -> frozenset[str | None]:
+    def _own_offs(self, key: str) -> int:
         known = self._own.get(key)
         if known is None:
             off = self.flags[key]["off"]
             row = self.flags[key]["resolved"][self.environment]
-            listed = row["applications"]
+            bits = self.bits
             if row["variant"] == off:  # and so every application the row does not list
-                on = {app for app, cell in listed.items() if cell["variant"] != off}
-                known = frozenset([None, *(app for app in self.applications if app not in on)])
+                on = 0
+                for app, cell in row["applications"].items():
+                    if cell["variant"] != off:
+                        on |= bits.get(app, 0)
+                known = self.every & ~on
             else:
-                known = frozenset(app for app, cell in listed.items() if cell["variant"] == off)
+                known = 0
+                for app, cell in row["applications"].items():
+                    if cell["variant"] == off:
+                        known |= bits.get(app, 0)
             self._own[key] = known
         return known
 
-    def _gated(self, key: str) -> frozenset[str | None]:
+    def _gated(self, key: str) -> int:
         """Where a static flag's dependencies gate it."""
         known = self._gated_at.get(key)
         if known is None:
-            found: set[str | None] = set()
+            known = 0
             for dependency, _ in self.gates[key]:
-                found.update(self.offs(dependency))
-            known = self._gated_at[key] = frozenset(found)
+                known |= self.offs(dependency)
+            self._gated_at[key] = known
         return known
 
     def logic(self, key: str) -> Logic:
@@ -394,12 +404,13 @@ class _Environment:
         row = self.flags[key]["resolved"][self.environment]
         cells = row["applications"]
         fallback: str = row["variant"]
-        gated = self._gated(key) if self.gates[key] else frozenset()
-        if gated and not gated <= self._own_offs(key):
+        gated = self._gated(key) if self.gates[key] else 0
+        if gated & ~self._own_offs(key):
             off: str = self.flags[key]["off"]
-            fallback = off if None in gated else fallback
+            fallback = off if gated & 1 else fallback
+            bits = self.bits
             served = [
-                (app, off if app in gated else cells.get(app, row)["variant"])
+                (app, off if gated & bits[app] else cells.get(app, row)["variant"])
                 for app in self.applications
             ]
         else:  # the usual case (gating changes nothing), kept quick
