@@ -261,7 +261,7 @@ def _cache(
         {flag_file.document.path: flag_file.document.blob for flag_file in flags.values()},
         compiled.diagnostics,
         incremental.expires_of(flags),
-        {"head": history.head, "complete": history.complete, "entries": history.entries},
+        history.record(),
         incremental.Written(rendered, head, edges, definitions, audit_bytes),
     )
 
@@ -279,6 +279,10 @@ class HistorySummary:
     notes: tuple[Note, ...]
     head: str | None = None
     complete: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """What the incremental build's cache records of the log."""
+        return {"head": self.head, "complete": self.complete, "entries": self.entries}
 
 
 def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
@@ -315,17 +319,10 @@ def _summary_continued(folder: Path, document: dict[str, Any]) -> HistorySummary
         "entries": sum(len(commit["entries"]) for commit in document["commits"]),
     }
     continued = _continue_history(folder, None, recorded, lambda: document, lambda _: earlier)
-    if continued is None:
-        return None
-    counted = continued.audit
-    return HistorySummary(
-        {**earlier, **(continued.metadata or {})},
-        continued.revision,
-        continued.log,
-        counted["entries"],
-        continued.notes,
-        counted["head"],
-        counted["complete"],
+    return (
+        None
+        if continued is None
+        else replace(continued, metadata={**earlier, **continued.metadata})
     )
 
 
@@ -431,7 +428,7 @@ def _publish_reused(
     tree: incremental.Tree,
     plan: incremental.Plan,
     part: incremental.Part,
-    history: _Continued,
+    history: HistorySummary,
     stopwatch: Stopwatch,
 ) -> BuildResult:
     """Make the outputs from the previous build's and publish them (under OUT's lock)."""
@@ -455,7 +452,7 @@ def _publish_reused(
             tree.blobs,
             part.compiled.diagnostics,
             {**kept, **incremental.expires_of(part.compiled.flags)},
-            history.audit,
+            history.record(),
             written,
         )
         definitions = {environment: file.data for environment, file in files.items()}
@@ -470,24 +467,11 @@ def _publish_reused(
         stopwatch.seconds,
         outputs=outputs(out, part.compiled),
         revision=rendered.revision,
-        audit_entries=history.audit["entries"],
+        audit_entries=history.entries,
         notes=history.notes,
         flag_count=len(plan.files),
         reused=len(plan.files) - len(plan.changed),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Continued:
-    """The history after the previous build's: the audit log's bytes (None: unchanged),
-    the revision, the history's fields of the flags new commits name (None: none), what the
-    cache records of the log, and what to tell."""
-
-    log: bytes | None
-    revision: str | None
-    metadata: dict[str, dict[str, Any]] | None
-    audit: dict[str, Any]
-    notes: tuple[Note, ...] = ()
 
 
 def _continue_history(
@@ -496,9 +480,10 @@ def _continue_history(
     recorded: Mapping[str, Any],
     document: Callable[[], dict[str, Any]],
     earlier: Callable[[set[str]], dict[str, dict[str, Any]]],
-) -> _Continued | None:
+) -> HistorySummary | None:
     """The history continued from the previous build's audit log, with what `read_history`
-    tells; None when it cannot simply be continued (read it whole in a full build).
+    tells, its `metadata` that of the flags the new commits name only; None when it cannot
+    simply be continued (read it whole in a full build).
     `dirty`: whether the flags folder differs from HEAD, when already known (None: ask git);
     `recorded`: the log's head, completeness and number of entries; `document`: the log's
     file document (read only when there are new commits); `earlier`: the history's fields
@@ -509,7 +494,7 @@ def _continue_history(
         if recorded["head"] is not None:
             return None
         told = read_history(folder, None, True).notes
-        return _Continued(None, None, None, dict(recorded), told)
+        return _summary({}, None, None, recorded, told)
     with repository:
         # a shallow clone's build is refused, or its log marked incomplete, by a full build
         shallow = repository.is_shallow()
@@ -521,7 +506,7 @@ def _continue_history(
     if revision is not None and revision.endswith("-dirty"):
         notes = (Note("warning", _dirty(folder, revision)),)
     if not newer and head == recorded["head"]:  # no new commit: the log as it was
-        return _Continued(None, revision, None, dict(recorded), notes)
+        return _summary({}, revision, None, recorded, notes)
     metadata = audit.continued_metadata(earlier({entry["flag"] for entry in newer}), newer)
     if metadata is None:
         return None
@@ -529,4 +514,16 @@ def _continue_history(
     log = serialize(audit_format.prepend(document(), newer, head, complete)) + b"\n"
     entries = int(recorded["entries"]) + len(newer)
     counted = {"head": head, "complete": complete, "entries": entries}
-    return _Continued(log, revision, metadata, counted, notes)
+    return _summary(metadata, revision, log, counted, notes)
+
+
+def _summary(
+    metadata: dict[str, dict[str, Any]],
+    revision: str | None,
+    log: bytes | None,
+    recorded: Mapping[str, Any],
+    notes: tuple[Note, ...],
+) -> HistorySummary:
+    """A HistorySummary of a log whose head, completeness and entries are `recorded`."""
+    entries, head, complete = int(recorded["entries"]), recorded["head"], bool(recorded["complete"])
+    return HistorySummary(metadata, revision, log, entries, notes, head, complete)
