@@ -155,11 +155,15 @@ class _State:
     # so each entry holds the grid its key names: an id is reused only once it is gone.
     cells: dict[tuple[int, str], dict[Cell, CellValue]] = field(default_factory=dict)
     grid_cells: dict[int, tuple[Grid, tuple[Cell, ...]]] = field(default_factory=dict)
+    inputs: dict[int, tuple[Version, str]] = field(default_factory=dict)  # by id(version)
 
     def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, CellValue]:
         if version is None or version.flag is None or grid is None:
             return {}
-        key = (id(grid), _cell_inputs(version.data))
+        inputs = self.inputs.get(id(version))
+        if inputs is None:
+            inputs = self.inputs[id(version)] = (version, _cell_inputs(version.data))
+        key = (id(grid), inputs[1])
         found = self.cells.get(key)
         if found is None:
             values = (c.value for c in resolve(grid, {"_": version.flag})["_"].cells)
@@ -359,7 +363,7 @@ def value_changes(
 ) -> tuple[ValueChange, ...]:
     """Cells whose value changed, in the order of `after` then `before` (each in its grid's
     order); None is absent. `off`: the value that means off before and after."""
-    if before == after:  # most changes leave every value as it was
+    if before is after or before == after:  # most changes leave every value as it was
         return ()
     cells = [*after, *(cell for cell in before if cell not in after)]
     return changed_values(before, after, cells, off)

@@ -85,7 +85,13 @@ def _differences(before: Data, after: Data, prefix: str, found: list[FieldChange
         old = before if isinstance(before, dict) else {}
         new = after if isinstance(after, dict) else {}
         for key in old.keys() | new.keys():
-            _differences(old.get(key), new.get(key), f"{prefix}{key}.", found)
+            value, other = old.get(key), new.get(key)
+            if value == other:
+                continue
+            if isinstance(value, dict) or isinstance(other, dict):
+                _differences(value, other, f"{prefix}{key}.", found)
+            else:  # a leaf: what the call would find, without the call (most of them)
+                found.append(FieldChange(f"{prefix}{key}", value, other))
         if prefix and not (isinstance(before, dict) and isinstance(after, dict)):
             # A mapping replaced a value or the reverse: that value changed as well.
             old_leaf = None if isinstance(before, dict) else before

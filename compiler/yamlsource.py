@@ -7,6 +7,7 @@ silently accepted, and so that scalars follow YAML 1.2's core schema (`yes` is a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -425,18 +426,9 @@ def read_plain(text: str) -> Plain:
     if _UNUSUAL.search(text) is not None:
         return None
     blocks = _Blocks()
+    line = blocks.line
     for spaces, dash, item, key, value, other in _PLAIN_LINES.findall(text):
-        if other:
-            return None
-        if not (dash or key):
-            continue  # blank, or a comment
-        indent = len(spaces)
-        container = blocks.container_at(indent, bool(dash))
-        if dash:
-            if not (isinstance(container, list) and (found := _plain_value(item))):
-                return None
-            container.append(found[0])
-        elif not (isinstance(container, dict) and blocks.add(container, key, value, indent)):
+        if other or ((dash or key) and not line(len(spaces), dash, item if dash else value, key)):
             return None
     return None if blocks.root is None else (blocks.root,)
 
@@ -448,14 +440,40 @@ class _Blocks:
     """The mappings and lists open while `read_plain` reads, with the indent of their
     entries, innermost last; and a `key:` whose block may start on the next line."""
 
-    __slots__ = ("pending", "root", "stack")
+    __slots__ = ("indent", "pending", "root", "stack", "top")
 
     def __init__(self) -> None:
         self.root: Block | None = None
         self.stack: list[tuple[int, Block]] = []
         self.pending: tuple[dict[str, Data], str, int] | None = None
+        self.top: Block = []  # the innermost block, and the indent of its entries
+        self.indent = -1
 
-    def container_at(self, indent: int, dash: bool) -> Block | None:
+    def line(self, indent: int, dash: str, text: str, key: str) -> bool:
+        """Add a `- item` (`dash`) or `key: text` line; False when YAML would not read it so."""
+        top = self.top
+        if indent != self.indent or self.pending is not None or isinstance(top, dict) == bool(dash):
+            found_top = self._block_at(indent, bool(dash))  # most lines continue the last block
+            if found_top is None:
+                return False
+            top = found_top
+        if isinstance(top, list):
+            found = _plain_value(text)
+            if found is not None:
+                top.append(found[0])
+            return found is not None
+        if key in top:
+            return False
+        if text[:1] in ("", "#"):
+            top[key] = None
+            self.pending = (top, key, indent)
+            return True
+        found = _plain_value(text)
+        if found is not None:
+            top[key] = found[0]
+        return found is not None
+
+    def _block_at(self, indent: int, dash: bool) -> Block | None:
         """Where a line at `indent` goes (None: a line YAML would refuse, or read otherwise)."""
         self._open(indent, dash)
         stack = self.stack
@@ -465,13 +483,12 @@ class _Blocks:
             stack.pop()
         if stack[-1][0] != indent or len(stack) > _PLAIN_DEPTH:
             return None
-        container = stack[-1][1]
-        if not dash and isinstance(container, list):  # a list at its key's indent ends
+        if not dash and isinstance(stack[-1][1], list):  # a list at its key's indent ends
             stack.pop()
             if not stack or stack[-1][0] != indent:
                 return None
-            container = stack[-1][1]
-        return container
+        self.indent, self.top = stack[-1]
+        return self.top if isinstance(self.top, list) == dash else None
 
     def _open(self, indent: int, dash: bool) -> None:
         """The pending key's block, if the line at `indent` starts one."""
@@ -489,33 +506,25 @@ class _Blocks:
             return None
         self.root = [] if dash else {}
         self.stack.append((0, self.root))
+        self.indent, self.top = 0, self.root
         return self.root
-
-    def add(self, mapping: dict[str, Data], key: str, value: str, indent: int) -> bool:
-        """Add `key: value` (a bare `key:` is null unless a block follows); False when YAML
-        would not read it so."""
-        if key in mapping:
-            return False
-        if value[:1] in ("", "#"):
-            mapping[key] = None
-            self.pending = (mapping, key, indent)
-            return True
-        found = _plain_value(value)
-        if found is not None:
-            mapping[key] = found[0]
-        return found is not None
 
 
 def _plain_value(text: str) -> Plain:
     """A one-line value: a scalar, plain or quoted without escapes, or a flow list of plain
     scalars; comments dropped. None for anything else."""
+    if text[:1] == "[":  # a new list each time: the data is the caller's
+        flow = _FLOW_SEQUENCE.fullmatch(text)
+        return None if flow is None else _flow_items(flow[1])
+    return _scalar_value(text)
+
+
+@functools.lru_cache(maxsize=4096)  # a history repeats its values (true, owners, dates)
+def _scalar_value(text: str) -> Plain:
     first = text[0] if text else "-"
     if first in "\"'":
         quoted = (_DOUBLE_QUOTED if first == '"' else _SINGLE_QUOTED).fullmatch(text)
         return None if quoted is None else (quoted[1],)
-    if first == "[":
-        flow = _FLOW_SEQUENCE.fullmatch(text)
-        return None if flow is None else _flow_items(flow[1])
     if first in _INDICATORS:
         return None
     comment = text.find(" #")
