@@ -9,6 +9,7 @@ module never imports GitPython.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import queue
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ class HistoryStream:
 
     def __init__(self, log: Any, cat_file: Any, prefix: str) -> None:
         self._log, self._cat_file, self._prefix = log, cat_file, prefix
+        for process in (log, cat_file):
+            _widen(process.stdout)
         self._requested: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
         self._newest_first: list[Commit] = []
         self._failure: BaseException | None = None
@@ -102,6 +105,19 @@ class HistoryStream:
                 process.stdout.close()
             with contextlib.suppress(Exception):
                 process.wait()
+
+
+# git writes ahead into the pipe while we parse; with the default 64 KiB it soon waits for
+# us (the thread reading the log waits for the interpreter lock), and the log takes longer.
+_PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged process
+
+
+def _widen(pipe: Any) -> None:
+    """Let `pipe` hold more of git's output, where the system allows (Linux)."""
+    setting = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setting is not None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            fcntl.fcntl(pipe.fileno(), setting, _PIPE_SIZE)
 
 
 def _read_blob(stream: IO[bytes], sha: str) -> bytes:
