@@ -25,7 +25,7 @@ from compiler.changes import (
 from compiler.git_log import Change, Commit
 from compiler.git_repository import GitRepository
 from compiler.load import PROJECT_FILE, SourceFile, flag_key
-from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
+from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes, has_rules
 from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse, read_plain
 from core import audit_format
@@ -243,6 +243,8 @@ def _paired(changes: Sequence[Change]) -> list[Change]:
         elif change.status == "A" and change.new_path and (key := flag_key(change.new_path)):
             added.setdefault(key, change)
     moved = {key: (deleted[key], added[key]) for key in deleted.keys() & added.keys()}
+    if not moved:  # most commits
+        return sorted(changes, key=lambda c: c.new_path or c.old_path or "")
     paired = [c for c in changes if not any(c in pair for pair in moved.values())]
     for old, new in moved.values():
         paired.append(Change("R", old.old_path, new.new_path, old.old_blob, new.new_blob))
@@ -268,7 +270,8 @@ def _entries_for(
         yield from _project_entry(commit, change, state, version)
         return
     old_key = flag_key(change.old_path) if change.old_path else None
-    new_key = flag_key(change.new_path) if change.new_path else None
+    same_path = change.new_path == change.old_path  # most changes: one key to find
+    new_key = old_key if same_path else flag_key(change.new_path) if change.new_path else None
     if old_key is not None and state.partial:
         _seed(state, old_key, version(change.old_blob, change.old_path))
     if old_key is not None and old_key != new_key:
@@ -320,7 +323,8 @@ def _flag_entry(
         state.cells_of(new, grids[1]),
         (off_value(old_flag), off_value(new_flag)),
     )
-    rules = rule_changes(key, old_flag, new_flag, grids) if fields else ()
+    ruled = fields and (has_rules(old_flag) or has_rules(new_flag))
+    rules = rule_changes(key, old_flag, new_flag, grids) if ruled else ()
     if new is None:
         state.flags.pop(key, None)
     else:
