@@ -3,6 +3,8 @@
 PyYAML's composer gives a node tree that carries marks; we construct plain JSON-like data
 from it ourselves so that duplicate keys, anchors, aliases and tags are caught instead of
 silently accepted, and so that scalars follow YAML 1.2's core schema (`yes` is a string).
+`read_plain` reads the plain block style most flag files are written in, without nodes or
+positions, to the same data; any other text is `parse`'s to read and report on.
 """
 
 from __future__ import annotations
