@@ -8,8 +8,9 @@ audit.json and `flagc audit --format json`. `extract` drives `entries` over a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 import pydantic
@@ -30,7 +31,7 @@ from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse, read_plain
 from core import audit_format
 from core.model import Flag, Project
-from core.resolve import CellValue, Grid, grid_of, resolve
+from core.resolve import CellValue, Grid, cell_values, grid_of
 
 AUDIT_FORMAT = audit_format.LOG_FORMAT  # the log in memory; the file is compact (format 2)
 EntryKind = Literal["created", "modified", "moved", "deleted", "project"]
@@ -96,13 +97,21 @@ def _read_checked(text: str, path: str) -> Version:
     return Version(parsed.data, flag=value if isinstance(value, Flag) else None)
 
 
+Cells = Mapping[Cell, CellValue]  # a version's value in each cell of a grid, in its order
+_NO_CELLS: Cells = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """What one commit did to one flag (`flag`), or to _project.yaml (`flag` None, `change`
     "project"). `file` is where the flag is after the commit (where it was, if deleted),
     `previous_file` where it was before a move. A version whose file was not valid says why
     in `invalid` and lists no changes: the next valid version is compared with the last
-    valid one, not with it."""
+    valid one, not with it.
+
+    `values` and `rules` are computed when asked, from the flag before and after (`flags`),
+    its cells on each side's grid (`cells`, `grids`): audit.json writes a created flag's
+    every cell per environment from its cells (`document`), and has no rules."""
 
     commit: Commit
     change: EntryKind
@@ -110,10 +119,25 @@ class Entry:
     file: str | None
     previous_file: str | None = None
     fields: tuple[FieldChange, ...] = ()
-    values: tuple[ValueChange, ...] = ()
     invalid: str | None = None
-    # For `flagc audit`'s words; audit.json has the rules' declared fields instead.
-    rules: tuple[RuleChange, ...] = ()
+    flags: tuple[Flag | None, Flag | None] = (None, None)
+    cells: tuple[Cells, Cells] = (_NO_CELLS, _NO_CELLS)
+    grids: Grids = (None, None)
+
+    @property
+    def values(self) -> tuple[ValueChange, ...]:
+        """The cells whose value changed (`value_changes`)."""
+        before, after = self.flags
+        return value_changes(*self.cells, (off_value(before), off_value(after)))
+
+    @property
+    def rules(self) -> tuple[RuleChange, ...]:
+        """The changes to the rules (`rule_changes`), for `flagc audit`'s words: only when a
+        declared field changed and a side has rules."""
+        before, after = self.flags
+        if self.flag is None or not self.fields or not (has_rules(before) or has_rules(after)):
+            return ()
+        return rule_changes(self.flag, before, after, self.grids)
 
 
 def to_json(entry: Entry) -> dict[str, Any]:
@@ -138,6 +162,54 @@ def to_json(entry: Entry) -> dict[str, Any]:
     }
 
 
+def document(entries: Sequence[Entry], head: str | None, complete: bool) -> dict[str, Any]:
+    """The file's document (format 2) of the log of `entries` (newest first): what
+    `core.audit_format.compact` makes of their `to_json`, written from them without it, so
+    that a created or deleted flag's every cell is no format-1 item (tests/compiler/
+    test_audit.py holds the two equal)."""
+    writer = audit_format.Writer()
+    last: Commit | None = None
+    for entry in entries:
+        if entry.commit is not last:
+            last = entry.commit
+            writer.commit(_commit_metadata(last))
+        fields = [(change.path, change.before, change.after) for change in entry.fields]
+        writer.entry(
+            entry.change, entry.flag, entry.file, fields, _values(writer, entry),
+            previous_file=entry.previous_file, invalid=entry.invalid,
+        )  # fmt: skip
+    return writer.document(head, complete)
+
+
+def _commit_metadata(commit: Commit) -> audit_format.Metadata:
+    """The commit's metadata, as `to_json` gives it."""
+    return audit_format.Metadata(
+        commit.sha,
+        (commit.author_name, commit.author_email),
+        (commit.committer_name, commit.committer_email),
+        commit.authored_at,
+        commit.committed_at,
+        commit.subject,
+        commit.message,
+    )
+
+
+def _values(writer: audit_format.Writer, entry: Entry) -> Any:
+    """The entry's values as the writer writes `to_json`'s; None for none."""
+    before, after = entry.cells
+    if before is after or before == after:  # most changes leave every value as it was
+        return None
+    if not before or not after:  # every cell of one side's grid: by environment
+        side, grid, cells = (
+            ("to", entry.grids[1], after) if after else ("from", entry.grids[0], before)
+        )
+        assert grid is not None  # cells come from a grid
+        found = writer.grid_values(grid.names, side, list(cells.values()))
+        if found is not None:
+            return found
+    return writer.values([(value.cell, value.before, value.after) for value in entry.values])
+
+
 @dataclass(slots=True)
 class _State:
     """What the replay knows between commits: the project's last valid version, and each
@@ -153,20 +225,20 @@ class _State:
     # change and the "before" of the next, and most changes leave what decides the cells
     # as it was, so they are kept by that (`_cell_inputs`) and the grid. Keyed by id(),
     # so each entry holds the grid its key names: an id is reused only once it is gone.
-    cells: dict[tuple[int, str], dict[Cell, CellValue]] = field(default_factory=dict)
+    cells: dict[tuple[int, str], Cells] = field(default_factory=dict)
     grid_cells: dict[int, tuple[Grid, tuple[Cell, ...]]] = field(default_factory=dict)
     inputs: dict[int, tuple[Version, str]] = field(default_factory=dict)  # by id(version)
 
-    def cells_of(self, version: Version | None, grid: Grid | None) -> dict[Cell, CellValue]:
+    def cells_of(self, version: Version | None, grid: Grid | None) -> Cells:
         if version is None or version.flag is None or grid is None:
-            return {}
+            return _NO_CELLS
         inputs = self.inputs.get(id(version))
         if inputs is None:
             inputs = self.inputs[id(version)] = (version, _cell_inputs(version.data))
         key = (id(grid), inputs[1])
         found = self.cells.get(key)
         if found is None:
-            values = (c.value for c in resolve(grid, {"_": version.flag})["_"].cells)
+            values = cell_values(grid, version.flag)
             found = self.cells[key] = dict(zip(self._cells(grid), values, strict=True))
         return found
 
@@ -317,19 +389,13 @@ def _flag_entry(
         return Entry(commit, kind, key, path, previous_file, invalid=new.invalid)
     old = state.flags.get(key) if kind != "created" else None
     fields = field_changes(old.data if old else None, new.data if new else None)
-    old_flag, new_flag = old.flag if old else None, new.flag if new else None
-    values = value_changes(
-        state.cells_of(old, grids[0]),
-        state.cells_of(new, grids[1]),
-        (off_value(old_flag), off_value(new_flag)),
-    )
-    ruled = fields and (has_rules(old_flag) or has_rules(new_flag))
-    rules = rule_changes(key, old_flag, new_flag, grids) if ruled else ()
+    flags = (old.flag if old else None, new.flag if new else None)
+    cells = (state.cells_of(old, grids[0]), state.cells_of(new, grids[1]))
     if new is None:
         state.flags.pop(key, None)
     else:
         state.flags[key] = new
-    return Entry(commit, kind, key, path, previous_file, fields, values, rules=rules)
+    return Entry(commit, kind, key, path, previous_file, fields, None, flags, cells, grids)
 
 
 def rule_changes(
@@ -393,6 +459,25 @@ def extract(repository: GitRepository, previous: Mapping[str, Any] | None = None
     continued = bool(previous["complete"]) if since is not None and previous else True
     complete = continued and not repository.is_shallow()
     return {"format": AUDIT_FORMAT, "head": head, "complete": complete, "entries": new + older}
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """A whole history's audit log as a build writes it: the file's document (format 2),
+    each flag's metadata (`flag_metadata`) and the number of entries."""
+
+    document: dict[str, Any]
+    metadata: dict[str, dict[str, Any]]
+    entries: int
+
+
+def extract_whole(repository: GitRepository, *, shallow: bool) -> Whole:
+    """`compact(extract(repository))` and its `flag_metadata` (`shallow`: whether the
+    repository is, as `extract` asks it), made from the entries rather than through the log
+    in memory (format 1), which lists a created flag's every cell."""
+    found = log(repository)
+    document_ = document(found, repository.head(), not shallow)
+    return Whole(document_, entries_metadata(found), len(found))
 
 
 def log(repository: GitRepository, since: str | None = None) -> list[Entry]:
@@ -461,29 +546,54 @@ def empty() -> dict[str, Any]:
 def flag_metadata(audit: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Per flag: when and by whom it was created (its latest creation, if it was deleted and
     created again) and last changed, and why."""
+    return _flag_metadata(
+        (
+            entry["flag"],
+            entry["change"],
+            entry["timestamp"],
+            entry["author"]["name"],
+            entry["reason"],
+        )
+        for entry in audit["entries"]
+    )
+
+
+def entries_metadata(entries: Iterable[Entry]) -> dict[str, dict[str, Any]]:
+    """`flag_metadata` of the log of `entries` (newest first)."""
+    return _flag_metadata(
+        (e.flag, e.change, e.commit.authored_at, e.commit.author_name, e.commit.message)
+        for e in entries
+    )
+
+
+Heading = tuple[str | None, str, Any, Any, Any]  # flag, change, timestamp, author, reason
+
+
+def _flag_metadata(headings: Iterable[Heading]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     settled: set[str] = set()  # deleted for good, or creation found: older entries are past
-    for entry in audit["entries"]:  # newest first
-        key = entry["flag"]
+    for key, change, timestamp, author, reason in headings:  # newest first
         if key is None or key in settled:
             continue
-        if entry["change"] == "deleted" and key not in found:
+        if change == "deleted" and key not in found:
             settled.add(key)
             continue
-        meta = found.setdefault(key, _metadata(entry))
-        if entry["change"] == "created":
-            meta["created_at"], meta["created_by"] = entry["timestamp"], entry["author"]["name"]
+        meta = found.get(key)
+        if meta is None:
+            meta = found[key] = _metadata(timestamp, author, reason)
+        if change == "created":
+            meta["created_at"], meta["created_by"] = timestamp, author
             settled.add(key)
     return found
 
 
-def _metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
+def _metadata(timestamp: Any, author: Any, reason: Any) -> dict[str, Any]:
     return {
         "created_at": None,
         "created_by": None,
-        "updated_at": entry["timestamp"],
-        "updated_by": entry["author"]["name"],
-        "updated_reason": entry["reason"],
+        "updated_at": timestamp,
+        "updated_by": author,
+        "updated_reason": reason,
     }
 
 
@@ -518,7 +628,9 @@ def continued_metadata(
             settled.add(key)
             found[key] = None
             continue
-        meta = found.setdefault(key, _metadata(entry))
+        meta = found.setdefault(
+            key, _metadata(entry["timestamp"], entry["author"]["name"], entry["reason"])
+        )
         if entry["change"] == "created" and meta is not None:
             meta["created_at"], meta["created_by"] = entry["timestamp"], entry["author"]["name"]
             settled.add(key)

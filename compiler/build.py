@@ -288,13 +288,31 @@ class HistorySummary:
 def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
     """Read the history of `folder`, continuing OUT's audit log (the last build's, when
     usable), and say what publishing needs of it. A log the last build's cache vouches for
-    is continued as its file says it, not expanded (`core.audit_format.prepend`)."""
+    is continued as its file says it, not expanded (`core.audit_format.prepend`); with
+    none to continue, the file is written from the entries (`audit.extract_whole`)."""
     vouched = incremental.vouched_audit(out)
     if vouched is not None:
         summary = _summary_continued(folder, vouched)
         if summary is not None:
             return summary
     previous = previous_log(out / publish.AUDIT)
+    repository = GitRepository.open(folder) if previous is None else None
+    if repository is not None and repository.head() is not None:
+        # Nothing to continue: what read_history tells, the log written from its entries.
+        with repository:
+            shallow = repository.is_shallow()
+            if shallow and not allow_shallow:
+                raise ShallowClone(SHALLOW)
+            whole = audit.extract_whole(repository, shallow=shallow)
+            revision = repository.revision()
+        dirty = revision is not None and revision.endswith("-dirty")
+        notes = (Note("warning", _dirty(folder, revision)),) if dirty and revision else ()
+        written, head = serialize(whole.document) + b"\n", whole.document["head"]
+        return HistorySummary(
+            whole.metadata, revision, written, whole.entries, notes, head, not shallow
+        )
+    if repository is not None:
+        repository.close()
     history = read_history(folder, previous, allow_shallow)
     # a build with no new commit keeps the (possibly large) log as it is
     log = None if history.log == previous else serialize(audit_format.compact(history.log)) + b"\n"

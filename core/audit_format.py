@@ -27,7 +27,6 @@ whole log without expanding the old commits.
 from __future__ import annotations
 
 import itertools
-import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple, TypeVar
 
@@ -35,7 +34,6 @@ LOG_FORMAT: Final = 1  # the log in memory, as served
 FILE_FORMAT: Final = 2  # audit.json
 DEFAULT_CHANGE: Final = "modified"  # an entry's change when the file omits it: the most common
 
-_META: Final = ("commit", "author", "committer", "timestamp", "committed_at", "subject", "reason")
 _ENTRY_KEYS: Final = frozenset(
     ("change", "flag", "file", "previous_file", "fields", "values", "invalid")
 )
@@ -45,7 +43,6 @@ _COMMIT_KEYS: Final = frozenset(
 _OPTIONAL: Final = ("previous_file", "invalid")
 
 Log = dict[str, Any]
-_CELL: Final = operator.itemgetter("cell")
 _Key = TypeVar("_Key")  # a table's key: a person's (name, email), a grid's (envs, apps)
 
 
@@ -75,8 +72,8 @@ class _Tables:
         self.applications: list[tuple[str, ...]] = []  # by grid index
         self.cells: dict[tuple[str, ...], int | None] = {}  # a cell list's grid, found once
 
-    def person(self, person: Mapping[str, str]) -> int:
-        return self.people.setdefault((person["name"], person["email"]), len(self.people))
+    def person(self, person: tuple[str, str]) -> int:
+        return self.people.setdefault(person, len(self.people))
 
     def grid(self, cells: tuple[str, ...]) -> int | None:
         if cells not in self.cells:
@@ -88,102 +85,180 @@ class _Tables:
         return self.cells[cells]
 
 
+class Metadata(NamedTuple):
+    """A commit's metadata, which format 1 repeats in each of its entries (people as
+    (name, email))."""
+
+    commit: Any
+    author: tuple[str, str]
+    committer: tuple[str, str]
+    timestamp: Any
+    committed_at: Any
+    subject: Any
+    reason: Any
+
+
+Change = tuple[str, Any, Any]  # a field's (field, from, to), or a value's (cell, from, to)
+
+
+class Writer:
+    """The file's document, written entry by entry (newest first) as `compact` writes a
+    log's: `compact` feeds it format-1 entries (`add`), and a caller holding its entries in
+    another form feeds their parts (`commit`, `entry`), so that the rules stay in one place
+    (compiler.audit writes a created flag's values from its cells, with no format-1 item per
+    cell: `grid_values`)."""
+
+    def __init__(self) -> None:
+        self.tables = _Tables()
+        self.commits: list[dict[str, Any]] = []
+        self.metadata: Metadata | None = None  # the last commit's
+
+    def add(self, entry: Mapping[str, Any]) -> None:
+        """A format-1 entry."""
+        self.commit(_metadata(entry))
+        items = entry["values"]
+        values = self.values([(v["cell"], v["from"], v["to"]) for v in items]) if items else None
+        fields = [(f["field"], f["from"], f["to"]) for f in entry["fields"]]
+        self.entry(
+            entry["change"], entry["flag"], entry["file"], fields, values,
+            previous_file=entry["previous_file"], invalid=entry["invalid"],
+        )  # fmt: skip
+
+    def commit(self, metadata: Metadata) -> None:
+        """The next entries are this commit's: a run of the last one when its metadata is
+        the same (`compact` groups a log's consecutive entries of one commit so), else a new
+        commit."""
+        if metadata != self.metadata:
+            self.metadata = metadata
+            self.commits.append(_commit(metadata, self.tables))
+
+    def entry(
+        self,
+        change: Any,
+        flag: Any,
+        file: Any,
+        fields: Sequence[Change],
+        values: Any,
+        *,
+        previous_file: Any = None,
+        invalid: Any = None,
+    ) -> None:
+        """An entry of the last commit; `values` as `values` or `grid_values` write them
+        (None for none)."""
+        compact: dict[str, Any] = {"file": file}
+        if not _same(change, DEFAULT_CHANGE):
+            compact["change"] = change
+        if not (isinstance(file, str) and isinstance(flag, str) and stem_of(file) == flag):
+            compact["flag"] = flag
+        if previous_file is not None:
+            compact["previous_file"] = previous_file
+        if invalid is not None:
+            compact["invalid"] = invalid
+        if fields:
+            compact["fields"] = _fields(fields)
+        if values is not None:
+            compact["values"] = values
+        self.commits[-1]["entries"].append(compact)
+
+    def values(self, changes: Sequence[Change]) -> Any:
+        """An entry's values (at least one): a whole grid's, one side all null, per
+        environment (`grid_values`); any others as runs of cells that changed alike."""
+        sides = [item[1] for item in changes], [item[2] for item in changes]
+        for side, cells, other in (("to", sides[1], sides[0]), ("from", sides[0], sides[1])):
+            if other.count(None) == len(changes):
+                found = self.grid_values(tuple(item[0] for item in changes), side, cells)
+                if found is not None:
+                    return found
+        runs: list[list[Any]] = []
+        for cell, before, after in changes:
+            if runs and _same(runs[-1][0], before) and _same(runs[-1][1], after):
+                runs[-1][2].append(cell)
+            else:
+                runs.append([before, after, [cell]])
+        return runs
+
+    def grid_values(self, names: tuple[str, ...], side: str, cells: Sequence[Any]) -> Any:
+        """The values of the cells `names` (in order), whose values on `side` ("to" or
+        "from") are `cells` and on the other side all null, per environment, when the names
+        are a whole grid and the values booleans or strings; else None."""
+        if not set(map(type, cells)) <= {bool, str}:
+            return None
+        index = self.tables.grid(names)
+        if index is None:
+            return None
+        return {"grid": index, side: _by_environment(cells, self.tables, index)}
+
+    def document(self, head: Any, complete: Any) -> Log:
+        tables = self.tables
+        return {
+            "format": FILE_FORMAT,
+            "head": head,
+            "complete": complete,
+            "people": [{"name": name, "email": email} for name, email in tables.people],
+            "grids": [
+                {"environments": list(envs), "applications": list(apps)}
+                for envs, apps in tables.grids
+            ],
+            "commits": self.commits,
+        }
+
+
 def compact(log: Mapping[str, Any]) -> Log:
     """The file's document for a log (format 1 in memory)."""
     if log.get("format") != LOG_FORMAT:
         raise ValueError(f"not an audit log of format {LOG_FORMAT}")
-    tables = _Tables()
-    commits = [_commit(run, tables) for run in _runs(log["entries"])]
-    return {
-        "format": FILE_FORMAT,
-        "head": log["head"],
-        "complete": log["complete"],
-        "people": [{"name": name, "email": email} for name, email in tables.people],
-        "grids": [
-            {"environments": list(envs), "applications": list(apps)} for envs, apps in tables.grids
-        ],
-        "commits": commits,
-    }
+    writer = Writer()
+    for entry in log["entries"]:
+        writer.add(entry)
+    return writer.document(log["head"], log["complete"])
 
 
-def _metadata(entry: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(entry[name] for name in _META)
+def _who(person: Mapping[str, str]) -> tuple[str, str]:
+    return person["name"], person["email"]
 
 
-def _runs(entries: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
-    """Consecutive entries of one commit (same metadata)."""
-    run: list[Mapping[str, Any]] = []
-    for entry in entries:
-        if run and _metadata(run[0]) != _metadata(entry):
-            yield run
-            run = []
-        run.append(entry)
-    if run:
-        yield run
+def _metadata(entry: Mapping[str, Any]) -> Metadata:
+    return Metadata(
+        entry["commit"],
+        _who(entry["author"]),
+        _who(entry["committer"]),
+        entry["timestamp"],
+        entry["committed_at"],
+        entry["subject"],
+        entry["reason"],
+    )
 
 
-def _commit(run: list[Mapping[str, Any]], tables: _Tables) -> dict[str, Any]:
-    first = run[0]
+def _commit(metadata: Metadata, tables: _Tables) -> dict[str, Any]:
     commit: dict[str, Any] = {
-        "commit": first["commit"],
-        "author": tables.person(first["author"]),
-        "timestamp": first["timestamp"],
-        "reason": first["reason"],
-        "entries": [_entry(entry, tables) for entry in run],
+        "commit": metadata.commit,
+        "author": tables.person(metadata.author),
+        "timestamp": metadata.timestamp,
+        "reason": metadata.reason,
+        "entries": [],
     }
-    if first["committer"] != first["author"]:
-        commit["committer"] = tables.person(first["committer"])
-    if first["committed_at"] != first["timestamp"]:
-        commit["committed_at"] = first["committed_at"]
-    if not _same(first["subject"], subject_of(first["reason"])):
-        commit["subject"] = first["subject"]
+    if metadata.committer != metadata.author:
+        commit["committer"] = tables.person(metadata.committer)
+    if metadata.committed_at != metadata.timestamp:
+        commit["committed_at"] = metadata.committed_at
+    if not _same(metadata.subject, subject_of(metadata.reason)):
+        commit["subject"] = metadata.subject
     return commit
 
 
-def _entry(entry: Mapping[str, Any], tables: _Tables) -> dict[str, Any]:
-    compact: dict[str, Any] = {"file": entry["file"]}
-    if not _same(entry["change"], DEFAULT_CHANGE):
-        compact["change"] = entry["change"]
-    file, flag = entry["file"], entry["flag"]
-    if not (isinstance(file, str) and isinstance(flag, str) and stem_of(file) == flag):
-        compact["flag"] = flag
-    for name in _OPTIONAL:
-        if entry[name] is not None:
-            compact[name] = entry[name]
-    if entry["fields"]:
-        compact["fields"] = _fields(entry["fields"])
-    if entry["values"]:
-        compact["values"] = _values(entry["values"], tables)
-    return compact
-
-
-def _fields(fields: Sequence[Mapping[str, Any]]) -> Any:
-    names = [item["field"] for item in fields]
+def _fields(fields: Sequence[Change]) -> Any:
+    names = [item[0] for item in fields]
     if all(a < b for a, b in itertools.pairwise(names)):
-        for side, other in (("to", "from"), ("from", "to")):
+        for side, other in ((2, 1), (1, 2)):
             if all(item[other] is None for item in fields):
-                return {side: {item["field"]: item[side] for item in fields}}
-    return [[item["field"], item["from"], item["to"]] for item in fields]
+                return {_SIDES[side]: {item[0]: item[side] for item in fields}}
+    return [list(item) for item in fields]
 
 
-def _values(values: Sequence[Mapping[str, Any]], tables: _Tables) -> Any:
-    sides = {"from": [item["from"] for item in values], "to": [item["to"] for item in values]}
-    for side, other in (("to", "from"), ("from", "to")):
-        cells = sides[side]
-        if sides[other].count(None) == len(values) and set(map(type, cells)) <= {bool, str}:
-            index = tables.grid(tuple(map(_CELL, values)))
-            if index is not None:
-                return {"grid": index, side: _by_environment(cells, tables, index)}
-    runs: list[list[Any]] = []
-    for item in values:
-        if runs and _same(runs[-1][0], item["from"]) and _same(runs[-1][1], item["to"]):
-            runs[-1][2].append(item["cell"])
-        else:
-            runs.append([item["from"], item["to"], [item["cell"]]])
-    return runs
+_SIDES: Final = {1: "from", 2: "to"}  # a change's item by index
 
 
-def _by_environment(cells: list[bool | str], tables: _Tables, index: int) -> list[Any]:
+def _by_environment(cells: Sequence[Any], tables: _Tables, index: int) -> list[Any]:
     """Each environment's value, with the applications that differ from it (booleans and
     strings only, so == is `_same`)."""
     apps = tables.applications[index]
@@ -241,13 +316,15 @@ def prepend(
     people and grids by first use, newest first, so N's come first and the old ones follow
     in their old order; when N's are already the old tables' first ones nothing shifts and
     the old commits are reused as they are (shared with the result, never changed). N's last
-    run continues the old first commit when their metadata is the same, as `_runs` would.
+    run continues the old first commit when their metadata is the same, as `compact` would.
     """
     if document.get("format") != FILE_FORMAT:
         raise ValueError(f"not an audit document of format {FILE_FORMAT}")
-    tables = _Tables()
-    runs = list(_runs(newer))
-    commits: list[Mapping[str, Any]] = [_commit(run, tables) for run in runs]
+    writer = Writer()
+    for entry in newer:
+        writer.add(entry)
+    tables = writer.tables
+    commits: list[Mapping[str, Any]] = list(writer.commits)
     old_people = [(person["name"], person["email"]) for person in document["people"]]
     old_grids = [
         (tuple(grid["environments"]), tuple(grid["applications"])) for grid in document["grids"]
@@ -255,10 +332,11 @@ def prepend(
     people, people_map = _joined(tables.people, old_people)
     grids, grids_map = _joined(tables.grids, old_grids)
     old: Sequence[Mapping[str, Any]] = document["commits"]
-    if runs and old and _metadata(runs[-1][0]) == _old_metadata(old[0], document["people"]):
+    last = writer.metadata
+    if last is not None and old and last == _old_metadata(old[0], document["people"]):
         # one commit across the seam: compact's run goes on into the old first commit
         continued = _renumbered(old[0], people_map, grids_map)
-        commits[-1]["entries"].extend(continued["entries"])
+        writer.commits[-1]["entries"].extend(continued["entries"])
         old = old[1:]
     if people_map is None and grids_map is None:
         commits.extend(old)  # the fast path: nothing shifted
@@ -285,18 +363,17 @@ def _joined(new: Mapping[_Key, int], old: Sequence[_Key]) -> tuple[list[_Key], l
     return list(table), [table[key] for key in old]
 
 
-def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> tuple[Any, ...]:
+def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> Metadata:
     """A document's commit's metadata, as `_metadata` takes it from an entry."""
-    found = {
-        "commit": commit["commit"],
-        "author": people[commit["author"]],
-        "committer": people[commit.get("committer", commit["author"])],
-        "timestamp": commit["timestamp"],
-        "committed_at": commit.get("committed_at", commit["timestamp"]),
-        "subject": commit["subject"] if "subject" in commit else subject_of(commit["reason"]),
-        "reason": commit["reason"],
-    }
-    return _metadata(found)
+    return Metadata(
+        commit["commit"],
+        _who(people[commit["author"]]),
+        _who(people[commit.get("committer", commit["author"])]),
+        commit["timestamp"],
+        commit.get("committed_at", commit["timestamp"]),
+        commit["subject"] if "subject" in commit else subject_of(commit["reason"]),
+        commit["reason"],
+    )
 
 
 def _renumbered(

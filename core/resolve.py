@@ -98,12 +98,29 @@ def resolve(grid: Grid, flags: Mapping[str, Flag]) -> dict[str, Resolution]:
 _RowBits = dict[tuple[tuple[Cell, ...], CellValue | None, bool, bool], tuple[int, int]]
 
 
-def _resolve_flag(grid: Grid, flag: Flag, bits: _RowBits) -> Resolution:
+def cell_values(grid: Grid, flag: Flag) -> tuple[CellValue, ...]:
+    """Each cell's value, as `resolve` gives it (the same rules), without the bits of what
+    it can serve: what a flag's history compares."""
+    default, app_cells = _application_cells(grid, flag)
+    return tuple(
+        cell.value
+        for environment in grid.environments
+        for cell in _environment_cells(grid.applications, flag, environment, default, app_cells)
+    )
+
+
+def _application_cells(grid: Grid, flag: Flag) -> tuple[Cell, list[Cell]]:
+    """The flag's default cell, and each application's cell where no environment decides."""
     default = shared_cell(_default(flag), DEFAULT)
     app_cells = [
         shared_cell(flag.applications[app], APPLICATION) if app in flag.applications else default
         for app in grid.applications
     ]
+    return default, app_cells
+
+
+def _resolve_flag(grid: Grid, flag: Flag, bits: _RowBits) -> Resolution:
+    default, app_cells = _application_cells(grid, flag)
     cells: list[Cell] = []
     off = _off_value(flag)
     on = always = 0

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from compiler import audit
 from compiler.cli import main
 from compiler.git_repository import GitRepository
+from core import audit_format
 from core import snapshot as store
+from core.canonical import serialize
 from core.model import Flag
 from core.resolve import Grid, resolve
 from tests.compiler.scripted import (
@@ -51,6 +54,26 @@ from tests.compiler.scripted import (
     vanished,
 )
 from tests.conftest import PROJECT, Git, git_in, write_tree
+
+
+@pytest.fixture(autouse=True)
+def _whole_is_what_compact_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every history of these tests, read whole: the file a build writes from the entries
+    (`audit.extract_whole`) has the bytes `compact` makes of the log in memory, and the
+    same metadata and number of entries."""
+    extract = audit.extract
+
+    def checked(repository: GitRepository, previous: Any = None) -> dict[str, Any]:
+        found = extract(repository, previous)
+        if previous is None:
+            whole = audit.extract_whole(repository, shallow=repository.is_shallow())
+            assert serialize(whole.document) == serialize(audit_format.compact(found))
+            assert whole.metadata == audit.flag_metadata(found)
+            assert whole.entries == len(found["entries"])
+        return found
+
+    monkeypatch.setattr(audit, "extract", checked)
+
 
 # Created, modified, deleted
 

@@ -20,6 +20,7 @@ from core.resolve import (
     Cell,
     Grid,
     Resolution,
+    cell_values,
     resolve,
     source_path,
 )
@@ -271,3 +272,23 @@ def test_matches_a_plain_reimplementation(grid: Grid, declared: dict[str, Any]) 
         assert cell.source in SOURCES
         assert bool(resolution.on >> i & 1) == cell.value
     assert 0 <= resolution.on < 1 << size
+
+
+@settings(max_examples=200, deadline=None)
+@given(grids(), FLAGS)
+def test_cell_values_are_the_resolved_cells_values(grid: Grid, declared: dict[str, Any]) -> None:
+    """The values-only reading (the audit log's) follows the same rules as `resolve`."""
+    resolution = resolve_one(grid, declared)
+    assert cell_values(grid, flag(**declared)) == tuple(cell.value for cell in resolution.cells)
+
+
+def test_cell_values_of_typed_flags() -> None:
+    typed = flag(
+        type="string",
+        variants={"a": "x", "b": "y", "c": "z"},
+        default="a",
+        applications={"web": "b"},
+        environments={"production": {"default": "c", "applications": {"ios": "b"}}},
+    )
+    resolution = resolve(GRID, {"f": typed})["f"]
+    assert cell_values(GRID, typed) == tuple(cell.value for cell in resolution.cells)
