@@ -207,6 +207,10 @@ def _values(writer: audit_format.Writer, entry: Entry) -> Any:
         found = writer.grid_values(grid.names, side, list(cells.values()))
         if found is not None:
             return found
+    elif entry.grids[0] is entry.grids[1] and entry.grids[1] is not None:
+        # One grid, so both sides list its cells in its order: `value_changes`, in pairs.
+        pairs = zip(entry.grids[1].names, before.values(), after.values(), strict=True)
+        return writer.values([(name, old, new) for name, old, new in pairs if old != new])
     return writer.values([(value.cell, value.before, value.after) for value in entry.values])
 
 

@@ -247,6 +247,11 @@ def _commit(metadata: Metadata, tables: _Tables) -> dict[str, Any]:
 
 
 def _fields(fields: Sequence[Change]) -> Any:
+    if len(fields) == 1:  # most entries: sorted, and one side may be null
+        name, before, after = fields[0]
+        if before is None:
+            return {"to": {name: after}}
+        return {"from": {name: before}} if after is None else [[name, before, after]]
     names = [item[0] for item in fields]
     if all(a < b for a, b in itertools.pairwise(names)):
         for side, other in ((2, 1), (1, 2)):
