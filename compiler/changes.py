@@ -73,8 +73,27 @@ def changed_fields(before: Data, after: Data) -> list[FieldChange]:
     are single values, as people read them; an empty mapping declares nothing, so adding or
     removing one (`environments: {}`) is no change."""
     found: list[FieldChange] = []
-    _differences(before, after, "", found)
+    if before is None and isinstance(after, dict):  # a created flag: every field it declares
+        _declared(after, "", found, created=True)
+    elif after is None and isinstance(before, dict):  # a deleted flag
+        _declared(before, "", found, created=False)
+    else:
+        _differences(before, after, "", found)
     return found
+
+
+def _declared(
+    data: dict[str, Data], prefix: str, found: list[FieldChange], *, created: bool
+) -> None:
+    """What `_differences` finds between nothing and `data`, without comparing."""
+    for key, value in data.items():
+        if isinstance(value, dict):
+            _declared(value, f"{prefix}{key}.", found, created=created)
+        elif value is not None:
+            path = f"{prefix}{key}"
+            found.append(
+                FieldChange(path, None, value) if created else FieldChange(path, value, None)
+            )
 
 
 def _differences(before: Data, after: Data, prefix: str, found: list[FieldChange]) -> None:

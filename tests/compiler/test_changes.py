@@ -113,6 +113,14 @@ def test_changed_fields_properties(before: dict[str, Any], after: dict[str, Any]
     assert by_path(found) == by_path(reversed_)
 
 
+@given(st.dictionaries(_names, _trees, max_size=4))
+def test_a_created_or_deleted_flag_declares_what_a_comparison_finds(tree: dict[str, Any]) -> None:
+    """Nothing before (or after): the shortcut that lists the fields finds what comparing
+    with an empty mapping finds, sides and all."""
+    assert by_path(changed_fields(None, tree)) == by_path(changed_fields({}, tree))
+    assert by_path(changed_fields(tree, None)) == by_path(changed_fields(tree, {}))
+
+
 PRODUCTION: Cell = ("production", None)
 WEB: Cell = ("production", "web")
 QA: Cell = ("qa", None)
