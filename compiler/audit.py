@@ -2,8 +2,10 @@
 
 `entries` is pure (commits and blob contents in, typed `Entry`s out, their field and value
 changes those of `compiler.changes`); `to_json` is the one place an entry becomes the JSON of
-audit.json and `flagc audit --format json`. `extract` drives `entries` over a
-`GitRepository`, which reads the history in one `git log` pass and the blobs in one batch.
+the log in memory (format 1) and `flagc audit --format json`, and `document` writes the
+entries as audit.json (format 2), what `core.audit_format.compact` makes of their `to_json`.
+`extract` drives `entries` over a `GitRepository`, which reads the history in one `git log`
+pass and the blobs in one batch (`extract_whole`: a whole history as a build writes it).
 """
 
 from __future__ import annotations
@@ -175,9 +177,14 @@ def document(entries: Sequence[Entry], head: str | None, complete: bool) -> dict
             writer.commit(_commit_metadata(last))
         fields = [(change.path, change.before, change.after) for change in entry.fields]
         writer.entry(
-            entry.change, entry.flag, entry.file, fields, _values(writer, entry),
-            previous_file=entry.previous_file, invalid=entry.invalid,
-        )  # fmt: skip
+            entry.change,
+            entry.flag,
+            entry.file,
+            fields,
+            _values(writer, entry),
+            previous_file=entry.previous_file,
+            invalid=entry.invalid,
+        )
     return writer.document(head, complete)
 
 

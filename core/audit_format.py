@@ -120,9 +120,14 @@ class Writer:
         values = self.values([(v["cell"], v["from"], v["to"]) for v in items]) if items else None
         fields = [(f["field"], f["from"], f["to"]) for f in entry["fields"]]
         self.entry(
-            entry["change"], entry["flag"], entry["file"], fields, values,
-            previous_file=entry["previous_file"], invalid=entry["invalid"],
-        )  # fmt: skip
+            entry["change"],
+            entry["flag"],
+            entry["file"],
+            fields,
+            values,
+            previous_file=entry["previous_file"],
+            invalid=entry["invalid"],
+        )
 
     def commit(self, metadata: Metadata) -> None:
         """The next entries are this commit's: a run of the last one when its metadata is
