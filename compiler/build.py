@@ -296,23 +296,10 @@ def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySu
         if summary is not None:
             return summary
     previous = previous_log(out / publish.AUDIT)
-    repository = GitRepository.open(folder) if previous is None else None
-    if repository is not None and repository.head() is not None:
-        # Nothing to continue: what read_history tells, the log written from its entries.
-        with repository:
-            shallow = repository.is_shallow()
-            if shallow and not allow_shallow:
-                raise ShallowClone(SHALLOW)
-            whole = audit.extract_whole(repository, shallow=shallow)
-            revision = repository.revision()
-        dirty = revision is not None and revision.endswith("-dirty")
-        notes = (Note("warning", _dirty(folder, revision)),) if dirty and revision else ()
-        written, head = serialize(whole.document) + b"\n", whole.document["head"]
-        return HistorySummary(
-            whole.metadata, revision, written, whole.entries, notes, head, not shallow
-        )
-    if repository is not None:
-        repository.close()
+    if previous is None:
+        whole = _whole_history(folder, allow_shallow)
+        if whole is not None:
+            return whole
     history = read_history(folder, previous, allow_shallow)
     # a build with no new commit keeps the (possibly large) log as it is
     log = None if history.log == previous else serialize(audit_format.compact(history.log)) + b"\n"
@@ -325,6 +312,24 @@ def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySu
         history.log["head"],
         history.log["complete"],
     )
+
+
+def _whole_history(folder: Path, allow_shallow: bool) -> HistorySummary | None:
+    """`summarize_history` with nothing to continue: the history read whole, its audit log
+    written from the entries; None outside git or before the first commit (`read_history`
+    says what then)."""
+    repository = GitRepository.open(folder)
+    if repository is None:
+        return None
+    with repository:
+        if repository.head() is None:
+            return None
+        shallow = _shallow(repository, allow_shallow)
+        whole = audit.extract_whole(repository, shallow=shallow)
+        revision = repository.revision()
+    written, told = serialize(whole.document) + b"\n", _told(folder, revision)
+    head = whole.document["head"]
+    return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)
 
 
 def _summary_continued(folder: Path, document: dict[str, Any]) -> HistorySummary | None:
@@ -367,13 +372,25 @@ def read_history(folder: Path, previous: dict[str, Any] | None, allow_shallow: b
         )
         return History(audit.empty(), None, (note,))
     with repository:
-        if repository.is_shallow() and not allow_shallow:
-            raise ShallowClone(SHALLOW)
+        _shallow(repository, allow_shallow)
         log = audit.extract(repository, previous)
         revision = repository.revision()
+    return History(log, revision, _told(folder, revision))
+
+
+def _shallow(repository: GitRepository, allow_shallow: bool) -> bool:
+    """Whether the clone is shallow; raises ShallowClone for one unless `allow_shallow`."""
+    shallow = repository.is_shallow()
+    if shallow and not allow_shallow:
+        raise ShallowClone(SHALLOW)
+    return shallow
+
+
+def _told(folder: Path, revision: str | None) -> tuple[Note, ...]:
+    """The warning a build of uncommitted changes gets (its revision ends in -dirty)."""
     if revision is not None and revision.endswith("-dirty"):
-        return History(log, revision, (Note("warning", _dirty(folder, revision)),))
-    return History(log, revision)
+        return (Note("warning", _dirty(folder, revision)),)
+    return ()
 
 
 def _dirty(folder: Path, revision: str) -> str:
@@ -520,9 +537,7 @@ def _continue_history(
         revision = repository.revision() if dirty is None else f"{head}-dirty" if dirty else head
     if newer is None:
         return None
-    notes: tuple[Note, ...] = ()
-    if revision is not None and revision.endswith("-dirty"):
-        notes = (Note("warning", _dirty(folder, revision)),)
+    notes = _told(folder, revision)
     if not newer and head == recorded["head"]:  # no new commit: the log as it was
         return _summary({}, revision, None, recorded, notes)
     metadata = audit.continued_metadata(earlier({entry["flag"] for entry in newer}), newer)
