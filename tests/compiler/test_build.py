@@ -24,6 +24,7 @@ from tests.compiler.scripted import (
     ADA,
     BANNER,
     BANNER_FIELDS,
+    CHECKOUT,
     DWAYNE,
     Made,
     Scripted,
@@ -31,6 +32,7 @@ from tests.compiler.scripted import (
     appeared,
     cells,
     check_audit,
+    clone,
     created_fields,
     entry,
     project_created,
@@ -303,6 +305,26 @@ def test_build_allow_shallow_marks_the_audit_incomplete(
     snapshot = check_snapshot((out / "snapshot.json").read_bytes(), clone.flags)
     assert snapshot["revision"] == last.sha
     assert snapshot["flags"]["banner"]["created_at"] == last.date  # as far as the clone knows
+
+
+def test_a_shallow_clone_continues_the_log_in_out_that_holds_what_it_lacks(
+    scripted: Scripted, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log in OUT that no cache vouches for is read again from the history, but a shallow
+    clone lacks the history: there the log is continued, and keeps the older commits."""
+    scripted.commit("Add the banner", {"_project.yaml": PROJECT, "growth/banner.yaml": BANNER})
+    scripted.commit("Banner on", {"growth/banner.yaml": BANNER.replace("false", "true")})
+    out = tmp_path / "out"
+    assert run(["build", str(scripted.flags), "-o", str(out)], capsys)[0] == 0
+    scripted.commit("Add the checkout", {"checkout/new-checkout.yaml": CHECKOUT})
+    shallow = clone(scripted.repo, tmp_path / "shallow", "--depth", "2")
+    code, _, err = run(["build", str(shallow.flags), "-o", str(out), "--allow-shallow"], capsys)
+    assert code == 0, err
+    whole = scripted.extract()["entries"]
+    assert check_audit((out / "audit.json").read_bytes())["entries"] == whole
+    alone = tmp_path / "alone"  # the same clone, with no log to continue
+    assert run(["build", str(shallow.flags), "-o", str(alone), "--allow-shallow"], capsys)[0] == 0
+    assert len(check_audit((alone / "audit.json").read_bytes())["entries"]) < len(whole)
 
 
 _HISTORY_NAMES = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
