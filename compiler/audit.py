@@ -72,11 +72,9 @@ def read_version(content: bytes | None, path: str) -> Version:
 
 def _valid(data: Data, path: str) -> Version | None:
     """The version of `data` if it is valid; None to read it again for what is wrong."""
+    model = Project if path == PROJECT_FILE else Flag
     try:
-        if path == PROJECT_FILE:
-            project = Project.model_validate(data)
-            return Version(data, project=project, grid=grid_of(project))
-        return Version(data, flag=Flag.model_validate(data))
+        return _version(data, model.model_validate(data))
     except pydantic.ValidationError:
         return None
 
@@ -94,9 +92,14 @@ def _read_checked(text: str, path: str) -> Version:
     if problems:
         where = problems[0]
         return Version(parsed.data, invalid=f"{where.line}:{where.column}: {where.message}")
+    return _version(parsed.data, value)
+
+
+def _version(data: Data, value: object) -> Version:
+    """The version of a valid file: its flag, or its project and grid."""
     if isinstance(value, Project):
-        return Version(parsed.data, project=value, grid=grid_of(value))
-    return Version(parsed.data, flag=value if isinstance(value, Flag) else None)
+        return Version(data, project=value, grid=grid_of(value))
+    return Version(data, flag=value if isinstance(value, Flag) else None)
 
 
 Cells = Mapping[Cell, CellValue]  # a version's value in each cell of a grid, in its order
@@ -406,7 +409,9 @@ def _flag_entry(
         state.flags.pop(key, None)
     else:
         state.flags[key] = new
-    return Entry(commit, kind, key, path, previous_file, fields, None, flags, cells, grids)
+    return Entry(
+        commit, kind, key, path, previous_file, fields, flags=flags, cells=cells, grids=grids
+    )
 
 
 def rule_changes(

@@ -539,7 +539,7 @@ def _continue_history(
         # a shallow clone's build is refused, or its log marked incomplete, by a full build
         shallow = repository.is_shallow()
         newer = None if shallow else audit.continued(repository, recorded["head"])
-        revision = repository.revision() if dirty is None else f"{head}-dirty" if dirty else head
+        revision = repository.revision(dirty)
     if newer is None:
         return None
     notes = _told(folder, revision)

@@ -63,10 +63,13 @@ class GitRepository:
     def is_shallow(self) -> bool:
         return str(self._repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
 
-    def revision(self) -> str | None:
-        """HEAD's commit, with `-dirty` when the flags folder differs from it."""
+    def revision(self, dirty: bool | None = None) -> str | None:
+        """HEAD's commit, with `-dirty` when the flags folder differs from it (`dirty`, when
+        the caller knows already; else asked of git)."""
         head = self.head()
-        return None if head is None else f"{head}-dirty" if self.dirty() else head
+        if head is None:
+            return None
+        return f"{head}-dirty" if (self.dirty() if dirty is None else dirty) else head
 
     def dirty(self) -> bool:
         """Whether a YAML file below the flags folder differs from HEAD: changed, untracked,
