@@ -26,6 +26,7 @@ from compiler import audit, emit, incremental, load, publish
 from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.git_repository import GitRepository
+from compiler.load import ReadAhead
 from compiler.pipeline import Compiled, Stopwatch, compile_tree
 from core import audit_format, flagd
 from core.canonical import serialize
@@ -102,6 +103,7 @@ def build(
     allow_shallow: bool = False,
     fork: bool = True,
     reuse: bool = True,
+    ahead: ReadAhead | None = None,
 ) -> BuildResult:
     """Check `flags_dir`; only when no diagnostic is an error, publish one build into `out`.
 
@@ -117,8 +119,28 @@ def build(
     the build is full. A full build reads the history beside the compile, in a forked
     process where that helps (compiler.beside; `fork=False` never forks). The outputs are
     the same bytes either way; the `history` stage is the wait for it once the flags
-    compiled.
+    compiled. `ahead` is the flag files' reading, started already (compiler.load).
     """
+    try:
+        return _build(
+            flags_dir, out, display_root, today, strict, allow_shallow, fork, reuse, ahead
+        )
+    finally:
+        if ahead is not None:  # whatever the build read, or did not
+            ahead.cancel()
+
+
+def _build(
+    flags_dir: Path,
+    out: Path,
+    display_root: str | None,
+    today: datetime.date | None,
+    strict: bool,
+    allow_shallow: bool,
+    fork: bool,
+    reuse: bool,
+    ahead: ReadAhead | None,
+) -> BuildResult:
     publish.require_usable_out(out)
     stopwatch = Stopwatch()
     shown = str(flags_dir) if display_root is None else display_root
@@ -134,7 +156,7 @@ def build(
                 reused, notes = None, (Note("warning", why),)
             if reused is not None:
                 return reused
-        result = _full(flags_dir, out, shown, today, strict, allow_shallow, fork, stopwatch)
+        result = _full(flags_dir, out, shown, today, strict, allow_shallow, fork, stopwatch, ahead)
         return replace(result, notes=notes + result.notes) if notes else result
 
 
@@ -147,6 +169,7 @@ def _full(
     allow_shallow: bool,
     fork: bool,
     stopwatch: Stopwatch,
+    ahead: ReadAhead | None,
 ) -> BuildResult:
     """Compile every flag, read the history beside, and publish (under OUT's lock)."""
     reading = Beside(summarize_history, flags_dir, out, allow_shallow, fork=fork)
@@ -157,6 +180,7 @@ def _full(
             today=today,
             strict=strict,
             stopwatch=stopwatch,
+            ahead=ahead,
         )
     except BaseException:
         reading.cancel()

@@ -1,8 +1,8 @@
 """Incremental builds: what the previous build in OUT knows, reused, keyed by content.
 
 Every build that publishes writes a cache beside its outputs, in its own build directory
-(`cache_path`), so that the cache and the outputs it describes are swapped in together:
-the git blob id of `_project.yaml` and of every flag file, the diagnostics of each file
+(`publish.cache_path`), so that the cache and the outputs it describes are swapped in
+together: the git blob id of `_project.yaml` and of every flag file, the diagnostics of each file
 (but `expired`, which depends on the day) and where each `expires` stands, every flag's
 `depends_on`, where each flag's entry stands in the snapshot and in flagd's files, the
 audit log's head, and the SHA-256 of every output. The next build (`compiler.build`) finds
@@ -44,17 +44,12 @@ from compiler.validate import FlagFile, Validated, validate
 from compiler.variants import check_variants
 from core import flagd, graph, layout
 from core.canonical import serialize
-from core.model import KEY_PATTERN
+from core.keys import KEY_PATTERN
 from core.regular import read_regular_file
 from core.resolve import Grid, grid_of, resolve
 
 CACHE_FORMAT = 1
 _SEVERITIES = {severity.value: severity for severity in Severity}
-
-
-def cache_path(out: Path) -> Path:
-    """Where the cache of OUT's current build is."""
-    return out / publish.CURRENT / publish.CACHE
 
 
 def _sha256(data: bytes) -> str:
@@ -136,7 +131,7 @@ def _sealed(out: Path) -> Cache:
     """OUT's cache, whole and made by this flagc (for whatever folder), or Untrusted;
     FileNotFoundError without one."""
     try:
-        raw = read_regular_file(cache_path(out))
+        raw = read_regular_file(publish.cache_path(out))
     except FileNotFoundError:
         raise
     except OSError as exc:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import marshal
+import mmap
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.yamlsource import Data, Parsed, Path_, SourceMap, parse, read_plain
-from core.model import KEY_PATTERN
+from core.keys import KEY_PATTERN
 from core.regular import NotRegularFile, read_regular_file
 
 MAX_FILE_BYTES = 64 * 1024
@@ -87,13 +90,16 @@ class Loaded:
         return {d.key for d in self.flags} | {u.key for u in self.unread}
 
 
-def load_tree(root: Path, display_root: str | None = None) -> Loaded:
+def load_tree(
+    root: Path, display_root: str | None = None, ahead: ReadAhead | None = None
+) -> Loaded:
     """Read every flag file below `root` and `_project.yaml`; never raises for bad input.
 
     Paths in diagnostics are `display_root` (default: `root` as given) joined with the
     path inside the tree, so that they match what the user typed and what CI annotates.
     Only regular files inside `root` are opened (see `_open_inside`): a link that leads out
     of the folder is `file-outside-tree`, a FIFO or device an `io-error`, each at its entry.
+    With `ahead`, the files it has read already are not read again (`ReadAhead`).
     """
     shown = str(root) if display_root is None else display_root
     loaded = Loaded()
@@ -110,6 +116,7 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
         )
         loaded.diagnostics.append(_problem(project_file, 1, 1, "project-config", message))
     entries, linked_out, unreadable = _flag_files(inside)
+    read = ahead.read(inside, entries) if ahead is not None else {}
     for relative in linked_out:
         loaded.diagnostics.append(_outside(display_path(shown, relative), inside, relative))
     for relative, error in unreadable:
@@ -131,12 +138,105 @@ def load_tree(root: Path, display_root: str | None = None) -> Loaded:
                 "lowercase letters, digits, '-' or '_'"
             )
             loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
-        document = _load_file(inside, relative, file, loaded.diagnostics, link, stem)
+        plain = read.get(relative)
+        if plain is not None:
+            data, text, blob = plain
+            document: SourceFile | None = SourceFile(
+                file, data, LaterSource(text, file), stem, relative, blob
+            )
+        else:
+            document = _load_file(inside, relative, file, loaded.diagnostics, link, stem)
         if document is not None:
             loaded.flags.append(document)
         else:
             loaded.unread.append(Unread(stem, file, relative))
     return loaded
+
+
+# A flag file read whole by `read_plain`: its data, its text and its blob id.
+_Plain = tuple[Data, str, str]
+
+
+class ReadAhead:
+    """The flag files below a folder, read and parsed by `read_plain` in a forked process
+    (compiler.beside) from the first on, while this one goes on: `flagc build` starts it
+    before it imports the compiler (0.25 s), then `load_tree` reads from the last file
+    back until the two meet. Only plain regular files that are not links are read ahead;
+    any other file, and any the other process has not read, is read as usual, so what is
+    loaded never depends on how far it got. Reading 10,000 flag files takes 0.55 s."""
+
+    __slots__ = ("_beside", "_counts")
+
+    def __init__(self, root: Path) -> None:
+        # Shared by both processes, each writes one: how many files the forked one has read
+        # from the front, and the first this one has taken from the back. Each is one
+        # aligned 8-byte store (struct.pack_into would zero the bytes first, and the other
+        # process could read that 0).
+        self._counts = memoryview(mmap.mmap(-1, 16)).cast("q")
+        self._counts[_FRONT], self._counts[_BACK] = 0, _NONE_TAKEN
+        self._beside: Beside[bytes] | None = Beside(_read_front, root, self._counts)
+
+    def read(self, tree: _Tree, entries: list[tuple[str, bool]]) -> dict[str, _Plain]:
+        """What both processes read of `entries` (`_flag_files`), by path; call once."""
+        beside, self._beside = self._beside, None
+        if beside is None or not beside.forked:  # one CPU: this process reads them all
+            return {}
+        mine: dict[str, _Plain] = {}
+        for index in range(len(entries) - 1, -1, -1):
+            if index < self._counts[_FRONT]:
+                break  # the other process has read this one and every one before it
+            self._counts[_BACK] = index
+            relative, link = entries[index]
+            plain = None if link else _read_plain_file(tree, relative)
+            if plain is not None:
+                mine[relative] = plain
+        theirs: dict[str, _Plain] = marshal.loads(beside.result())
+        return theirs | mine
+
+    def cancel(self) -> None:
+        """Stop reading, unless read already: the files are not wanted (the build reused
+        the last one's, or failed)."""
+        if self._beside is not None:
+            self._beside.cancel()
+            self._beside = None
+
+
+_FRONT, _BACK = 0, 1  # which count is which
+_NONE_TAKEN = 2**62
+
+
+def _read_front(root: Path, counts: memoryview) -> bytes:
+    """`ReadAhead`'s forked half: the files from the first on, until one the other process
+    has taken (a file both take is read twice, harmlessly); marshalled, which takes half
+    the time pickle does and keeps what `read_plain` reads as it is."""
+    tree = _Tree(root)
+    entries, _, _ = _flag_files(tree)
+    read: dict[str, _Plain] = {}
+    for index, (relative, link) in enumerate(entries):
+        if index >= counts[_BACK]:
+            break
+        plain = None if link else _read_plain_file(tree, relative)
+        if plain is not None:
+            read[relative] = plain
+        counts[_FRONT] = index + 1
+    return marshal.dumps(read)
+
+
+def _read_plain_file(tree: _Tree, relative: str) -> _Plain | None:
+    """The file, when it is a regular file `read_plain` reads whole, within the size
+    limit and valid UTF-8; None for any other (`_load_file` then says what is wrong)."""
+    try:
+        raw = read_regular_file(tree.root / relative, MAX_FILE_BYTES + 1)
+    except (NotRegularFile, OSError):
+        return None
+    if len(raw) > MAX_FILE_BYTES:
+        return None
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    plain = read_plain(text)
+    return None if plain is None else (plain[0], text, blob_id(raw))
 
 
 def loaded_from(project: bytes, flags: Mapping[str, bytes], display_root: str) -> Loaded:

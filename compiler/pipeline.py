@@ -13,7 +13,7 @@ from pathlib import Path
 from compiler.dependencies import check_dependencies
 from compiler.diagnostics import Diagnostic
 from compiler.expiry import check_expiry
-from compiler.load import SourceFile, load_tree
+from compiler.load import ReadAhead, SourceFile, load_tree
 from compiler.references import check_references
 from compiler.validate import FlagFile, validate
 from compiler.variants import check_variants
@@ -56,9 +56,10 @@ def compile_tree(
     today: datetime.date | None = None,
     strict: bool = False,
     stopwatch: Stopwatch | None = None,
+    ahead: ReadAhead | None = None,
 ) -> Compiled:
     """Check every file below `root`; the diagnostics come sorted by file and position.
-    Each stage is timed on `stopwatch` when one is given.
+    Each stage is timed on `stopwatch` when one is given; `ahead` reads files beside.
 
     Raises NotADirectoryError when `root` is not a folder: that is a usage error, not a
     finding about the flags.
@@ -67,7 +68,7 @@ def compile_tree(
         raise NotADirectoryError(f"{root} is not a folder of flag files")
     stage = (stopwatch or Stopwatch()).stage
     with stage("load"):
-        loaded = load_tree(root, display_root)
+        loaded = load_tree(root, display_root, ahead)
     with stage("validate"):
         validated = validate(loaded)
     # A flag whose file is broken is still known by its file name (docs/check.md, "What is read").

@@ -48,6 +48,11 @@ class OutputError(Exception):
     """OUT cannot take a build (the message says why); nothing was changed."""
 
 
+def cache_path(out: Path) -> Path:
+    """Where the cache of OUT's current build is (compiler.incremental's)."""
+    return out / CURRENT / CACHE
+
+
 def require_usable_out(out: Path) -> None:
     """OutputError when OUT could not take a build, before anything is compiled."""
     if out.exists() and not out.is_dir():

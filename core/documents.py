@@ -23,7 +23,7 @@ from typing import NamedTuple
 from core import audit_bodies as audit
 from core import flag_bodies as flags
 from core.bodies import Body
-from core.model import KEY_PATTERN
+from core.keys import KEY_PATTERN
 from core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from core.snapshot import Snapshot, SnapshotError
 

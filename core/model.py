@@ -8,7 +8,6 @@ over the same fixtures so that they cannot drift apart).
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Self
 
@@ -31,9 +30,6 @@ NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}(?!\n)$"
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:/-]{0,63}(?!\n)$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?!\n)$"
 TEXT_PATTERN = r"\S"
-# A flag key, or any name used as a path segment (the server's URLs, the export's files):
-# NAME_PATTERN, compiled for fullmatch.
-KEY_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 def _unique(items: list[str]) -> list[str]:

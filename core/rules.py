@@ -15,9 +15,9 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from core.keys import TARGETING_KEY
 from core.model import EnvironmentOverride, Flag, Operators, Rule
 
-TARGETING_KEY = "targetingKey"
 _SEMVER = re.compile(r"\s*(!=|<=|>=|=|<|>|\^|~)?\s*(.*?)\s*", re.DOTALL)
 
 

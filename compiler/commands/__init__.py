@@ -10,6 +10,7 @@ import datetime
 from typing import TYPE_CHECKING
 
 from compiler.diagnostics import Diagnostic, has_errors, unreadable
+from compiler.render.diagnostics import REPORTERS
 
 OK, FINDINGS, USAGE = 0, 1, 2
 
@@ -35,3 +36,12 @@ def date_argument(text: str) -> datetime.date:
         return datetime.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def add_check_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", nargs="?", default="flags", help="the flags folder (default: flags)")
+    parser.add_argument("--format", choices=sorted(REPORTERS), default="text")
+    parser.add_argument("--strict", action="store_true", help="expired flags are errors")
+    parser.add_argument(
+        "--today", type=date_argument, default=None, help="judge expiry on this date (YYYY-MM-DD)"
+    )

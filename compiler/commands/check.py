@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from compiler.commands import Subcommands, UsageError, date_argument, exit_code
+from compiler.commands import Subcommands, UsageError, add_check_options, exit_code
 from compiler.git_log import Commit
 from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, compile_tree
@@ -31,15 +31,6 @@ def register(commands: Subcommands) -> None:
         "(BASE...HEAD means the same; a single REV means REV..HEAD)",
     )
     parser.set_defaults(run=run)
-
-
-def add_check_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", default="flags", help="the flags folder (default: flags)")
-    parser.add_argument("--format", choices=sorted(REPORTERS), default="text")
-    parser.add_argument("--strict", action="store_true", help="expired flags are errors")
-    parser.add_argument(
-        "--today", type=date_argument, default=None, help="judge expiry on this date (YYYY-MM-DD)"
-    )
 
 
 def _compile(args: argparse.Namespace) -> Compiled:

@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from compiler.rule_changes import NormalizedRule, RuleChange, RuleChangeKind
-from compiler.yamlsource import Data
-from core.resolve import CellValue
-from core.rules import TARGETING_KEY
+from core.keys import TARGETING_KEY
+
+if TYPE_CHECKING:  # only named here: render/diagnostics is imported before the models
+    from collections.abc import Callable
+
+    from compiler.rule_changes import NormalizedRule, RuleChange, RuleChangeKind
+    from compiler.yamlsource import Data
+    from core.resolve import CellValue
 
 
 def state(value: CellValue | None) -> str:
@@ -92,7 +96,7 @@ def rule_change(change: RuleChange) -> str:
     return _RULE_WORDS[change.kind](change, change.before or {}, change.after or {})
 
 
-Words = Callable[[RuleChange, NormalizedRule, NormalizedRule], str]
+Words: TypeAlias = "Callable[[RuleChange, NormalizedRule, NormalizedRule], str]"
 
 
 def _cleared(change: RuleChange, before: NormalizedRule, after: NormalizedRule) -> str:

@@ -20,12 +20,11 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+import compiler.build
 from compiler import publish
 from compiler.build import BuildResult, build
 from compiler.cli import main
-from compiler.commands import build as build_command
 from compiler.diagnostics import has_errors
-from compiler.incremental import cache_path
 from tests.compiler.scripted import Scripted
 from tests.conftest import PROJECT, git_in
 
@@ -623,7 +622,7 @@ def built_then_changed(scripted: Scripted, out: Path) -> None:
     """A written build in `out` (and its cache), then one flag changed and committed."""
     scripted.commit("start", START)
     assert build_into(scripted.flags, out).outputs
-    assert cache_path(out).is_file()
+    assert publish.cache_path(out).is_file()
     scripted.commit("banner on ios", {"growth/banner.yaml": BANNER_IOS})
 
 
@@ -716,7 +715,7 @@ def test_a_damaged_cache_is_not_trusted(
 ) -> None:
     out = tmp_path / "out"
     built_then_changed(scripted, out)
-    cache = cache_path(out)
+    cache = publish.cache_path(out)
     data = cache.read_bytes()
     assert damage(data) != data
     cache.write_bytes(damage(data))
@@ -784,7 +783,7 @@ def test_a_cache_of_another_folder_is_not_trusted(
 def test_without_a_cache_the_build_is_full_and_correct(scripted: Scripted, tmp_path: Path) -> None:
     out = tmp_path / "out"
     built_then_changed(scripted, out)
-    cache_path(out).unlink()
+    publish.cache_path(out).unlink()
     incremental = build_into(scripted.flags, out)
     full = full_build(scripted.flags, tmp_path / "full")
     assert incremental.reused == 0
@@ -849,7 +848,7 @@ def test_flagc_build_full_writes_the_same_bytes(
         reuses.append(options.get("reuse", True))
         return build(*args, **options)
 
-    monkeypatch.setattr(build_command, "build", watched)
+    monkeypatch.setattr(compiler.build, "build", watched)  # as `flagc build` imports it
     scripted.commit("start", START)
     flags, today = str(scripted.flags), ["--today", TODAY.isoformat()]
     for out in ("full", "incremental"):

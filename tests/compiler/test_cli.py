@@ -16,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.cli import main
+from compiler.commands import build as build_command
 from compiler.diagnostics import CODES
 from tests.compiler.helpers import run
 from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
@@ -168,6 +170,35 @@ def test_a_build_imports_only_what_it_needs(tmp_path: Path) -> None:
         check=False,
     )
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+def test_a_build_starts_reading_before_it_imports_the_models() -> None:
+    # `flagc build` reads the flag files beside its imports (compiler.load.ReadAhead): what
+    # it imports before it starts must not include the models (pydantic) or the compiler.
+    script = (
+        "import sys, compiler.cli, compiler.commands.build; "
+        "print(sorted(m for m in ('pydantic', 'core.model', 'compiler.build') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("built_before", "full", "reads_ahead"),
+    [(False, False, True), (True, False, False), (True, True, True), (False, True, True)],
+)
+def test_a_build_reads_ahead_unless_it_may_reuse_the_last(
+    tmp_path: Path, built_before: bool, full: bool, reads_ahead: bool
+) -> None:
+    folder, out = tree(tmp_path, CLEAN), tmp_path / "out"
+    if built_before:
+        assert main(["build", str(folder), "-o", str(out)]) == 0
+    ahead = build_command._read_ahead(folder, out, reuse=not full)
+    assert (ahead is not None) == reads_ahead
+    if ahead is not None:
+        ahead.cancel()
 
 
 # Formats

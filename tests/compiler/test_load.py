@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,8 @@ import yaml
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from compiler.load import MAX_FILE_BYTES, LaterSource, Loaded, load_tree
+from compiler.beside import can_fork
+from compiler.load import MAX_FILE_BYTES, LaterSource, Loaded, ReadAhead, load_tree
 from compiler.yamlsource import Parsed, parse, read_plain
 from tests.conftest import PROJECT, write_tree
 
@@ -277,3 +280,77 @@ def test_a_clean_file_is_not_parsed_with_positions_until_asked(tmp_path: Path) -
     assert document.source.locate(("owner",), key=True) == (2, 1)
     assert document.source.locate(("nothing", 0)) == (1, 1)
     assert document.source._map is not None
+
+
+# Reading ahead: the files read in a forked process while this one goes on (ReadAhead).
+# However far either process got, what is loaded is the same as reading alone.
+
+
+def mixed_tree(tmp_path: Path) -> Path:
+    """Flag files of every kind the loader meets: plain, parsed with positions, broken,
+    not UTF-8, too large, links in and out of the folder, a FIFO, misnamed."""
+    root = tree(
+        tmp_path,
+        {
+            **{f"team-{n % 3}/flag-{n:02d}.yaml": FLAG for n in range(40)},
+            "anchored.yaml": "owner: &o team-a\ndescription: x\nenabled: true\ncopy: *o\n",
+            "escaped.yaml": 'description: "tab\\there"\nowner: team-a\nenabled: true\n',
+            "broken.yaml": "not: [valid",
+            "bom.yaml": "\ufeff" + FLAG,
+            "large.yaml": FLAG + "# " + "x" * MAX_FILE_BYTES + "\n",
+            "misnamed.yml": FLAG,
+            "Bad-Key.yaml": FLAG,
+        },
+    )
+    (root / "latin.yaml").write_bytes(b"description: caf\xe9\nowner: team-a\nenabled: true\n")
+    (root / "inside.yaml").symlink_to(root / "team-0" / "flag-00.yaml")
+    (tmp_path / "secret.yaml").write_text(FLAG, encoding="utf-8")
+    (root / "outside.yaml").symlink_to(tmp_path / "secret.yaml")
+    os.mkfifo(root / "fifo.yaml")
+    return root
+
+
+def loaded_as_seen(loaded: Loaded) -> tuple[Any, ...]:
+    """Everything a later stage can see of `loaded`, positions included."""
+    files = [loaded.project, *loaded.flags] if loaded.project is not None else loaded.flags
+    seen = [(d.file, d.data, d.key, d.path, d.blob, d.source.locate(("owner",))) for d in files]
+    return (loaded.diagnostics, loaded.unread, seen)
+
+
+def all_read_ahead(ahead: ReadAhead, count: int) -> ReadAhead:
+    """`ahead`, once its forked process has read all `count` files."""
+    for _ in range(1000):
+        if ahead._counts[0] >= count:
+            return ahead
+        time.sleep(0.01)
+    raise AssertionError("the forked reader did not read every file in 10 s")
+
+
+def none_read_ahead(ahead: ReadAhead, count: int) -> ReadAhead:
+    ahead._counts[1] = 0  # as if this process had taken every file already
+    return ahead
+
+
+def whatever_read_ahead(ahead: ReadAhead, count: int) -> ReadAhead:
+    return ahead
+
+
+@pytest.mark.skipif(not can_fork(), reason="reading ahead forks only with more than one CPU")
+@pytest.mark.parametrize("split", [all_read_ahead, none_read_ahead, whatever_read_ahead])
+def test_reading_ahead_loads_what_reading_alone_does(
+    tmp_path: Path, split: Callable[[ReadAhead, int], ReadAhead]
+) -> None:
+    root = mixed_tree(tmp_path)
+    alone = loaded_as_seen(load_tree(root, "."))
+    assert len(alone[2]) == 45 and len(alone[0]) == 9  # what the tree is made to hold
+    entries = 51  # the files flag_key names: every .yaml and .yml but _project.yaml
+    assert loaded_as_seen(load_tree(root, ".", split(ReadAhead(root), entries))) == alone
+
+
+def test_a_read_ahead_that_is_cancelled_stops_its_process(tmp_path: Path) -> None:
+    ahead = ReadAhead(tree(tmp_path, {f"flag-{n}.yaml": FLAG for n in range(200)}))
+    beside = ahead._beside
+    ahead.cancel()
+    ahead.cancel()  # twice is harmless
+    assert beside is not None and (beside._process is None or not beside._process.is_alive())
+    assert load_tree(tmp_path / "flags", ".", ahead).flags  # and then reads alone
