@@ -138,7 +138,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="flagserve",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Reload: every FLAGSERVE_RELOAD_INTERVAL seconds (2), and on SIGHUP.",
+        epilog="Reload: as each build lands (inotify; FLAGSERVE_RELOAD_NOTIFY=off: not), "
+        "at least every FLAGSERVE_RELOAD_INTERVAL seconds (2), and on SIGHUP.",
     )
     parser.add_argument("out", nargs="?", help="the build directory (FLAGSERVE_DIR, build)")
     for option in OPTIONS:

@@ -155,18 +155,20 @@ def _raise_file_limit(server: Any, wanted: int) -> None:
 
 def when_ready(server: Any) -> None:
     """One line saying what runs, from gunicorn's effective configuration."""
-    if _service() is None:
+    service = _service()
+    if service is None:
         return
     cfg, settings = server.cfg, _settings
     server.log.info(
         "flagserve: serving %s on %s with %d workers x %d threads; API keys: %s; "
-        "/metrics: %s; reload every %gs and on SIGHUP; log format %s",
+        "/metrics: %s; reload %severy %gs and on SIGHUP; log format %s",
         settings.directory,
         ", ".join(cfg.bind),
         cfg.workers,
         cfg.threads,
         settings.api_keys or "off",
         settings.metrics_bind or "on the API's port",
+        "as each build lands (inotify) and " if service.store.notifying else "",
         settings.reload_interval,
         settings.log_format,
     )

@@ -60,6 +60,16 @@ def parse_seconds(value: str) -> float:
     return seconds
 
 
+def parse_switch(value: str) -> bool:
+    """on or off (also true/false, yes/no, 1/0)."""
+    switch = {"on": True, "true": True, "yes": True, "1": True}
+    switch |= {"off": False, "false": False, "no": False, "0": False}
+    try:
+        return switch[value.lower()]
+    except KeyError:
+        raise ValueError(f"{value!r} is neither on nor off") from None
+
+
 def parse_url(value: str) -> str:
     """An http(s) URL of a repository, without a trailing slash."""
     url = value.strip().rstrip("/")
@@ -87,6 +97,8 @@ class Settings:
     api_keys: Path | None = None
     default_environment: str | None = None
     reload_interval: float = 2.0
+    # Notice a new build as it lands (inotify, server.watch); off: only the interval's poll.
+    reload_notify: bool = True
     metrics_bind: str | None = None  # /metrics on its own port, served by the master
     repository_url: str | None = None  # the dashboard links flag files and commits there
     flags_path: str = "flags"  # the flags folder inside that repository
@@ -119,6 +131,7 @@ class Settings:
             api_keys=Path(keys) if keys else None,
             default_environment=get("DEFAULT_ENVIRONMENT", parse_name, None),
             reload_interval=get("RELOAD_INTERVAL", parse_seconds, DEFAULTS.reload_interval),
+            reload_notify=get("RELOAD_NOTIFY", parse_switch, DEFAULTS.reload_notify),
             header_timeout=get("HEADER_TIMEOUT", parse_seconds, DEFAULTS.header_timeout),
             write_timeout=get("WRITE_TIMEOUT", parse_seconds, DEFAULTS.write_timeout),
             metrics_bind=get("METRICS_BIND", parse_bind, None),

@@ -2,7 +2,8 @@
 
 The `Store` holds the current `core.snapshot.Snapshot` of a build directory and swaps in a
 new build only when it loads and verifies completely (`core.snapshot.load`): a refused
-build is logged and counted, and the old one keeps serving.
+build is logged and counted, and the old one keeps serving. It notices a new build as it
+lands (`server.watch`: inotify), and polls as the fallback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from core.layout import AUDIT, FLAGD, SNAPSHOT
 from core.snapshot import Snapshot, SnapshotError, load
+from server.watch import Watch
 
 log = logging.getLogger("flagserve")
 
@@ -35,6 +37,7 @@ class Store:
     _signature: tuple[int, ...] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _watcher: threading.Thread | None = None
+    _watch: Watch | None = None
 
     @property
     def current(self) -> Snapshot:
@@ -90,26 +93,37 @@ class Store:
                 parts += [-1, -1, -1]
         return tuple(parts)
 
-    def watch(self, interval: float = 2.0) -> threading.Thread:
-        """Poll the directory every `interval` seconds in a daemon thread (one per process:
-        a second call returns the running poller)."""
+    def watch(self, interval: float = 2.0, *, notify: bool = True) -> threading.Thread:
+        """Reload in a daemon thread at each change in the directory (`server.watch`, unless
+        not `notify`) and at least every `interval` seconds: one per process, a second call
+        returns the running one."""
         if self._watcher is not None and self._watcher.is_alive():
             return self._watcher
+        watch = self._watch = Watch(self.directory, notify=notify)
 
         def poll() -> None:
-            while True:
-                time.sleep(interval)
+            while True:  # a reload first: for a build that landed before the watch began
                 try:
                     self.reload()
                 except Exception:  # a poller must never die: log, and try again later
                     log.exception("reload failed")
+                watch.wait(interval)
 
         self._watcher = threading.Thread(target=poll, name="flagserve-reload", daemon=True)
         self._watcher.start()
         return self._watcher
 
+    @property
+    def notifying(self) -> bool:
+        """Whether this process notices a new build as it lands (else polls for it)."""
+        return self._watch is not None and self._watch.notifying
+
     def after_fork(self) -> None:
         """In a child process right after fork(): only the forking thread survives, so the
-        lock may be held by a thread that no longer exists, and there is no poller."""
+        lock may be held by a thread that no longer exists, and there is no poller (and
+        the parent's inotify instance is not this process's to read)."""
         self._lock = threading.Lock()
         self._watcher = None
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None

@@ -72,7 +72,7 @@ class Service:
         logs.hand_off_access_log()
         metrics.observe(self.store)
         metrics.start_flushing()
-        self.store.watch(self.settings.reload_interval)
+        self.store.watch(self.settings.reload_interval, notify=self.settings.reload_notify)
 
 
 def freeze_heap() -> None:
@@ -110,7 +110,7 @@ def build(settings: Settings) -> Service:
         metrics_route=settings.metrics_bind is None,
         links=dashboard.SourceLinks(settings.repository_url, settings.flags_path),
     )
-    store.watch(settings.reload_interval)
+    store.watch(settings.reload_interval, notify=settings.reload_notify)
     return Service(settings, store, access, app)
 
 

@@ -92,6 +92,7 @@ def test_bad_options_exit_2_with_a_message(arguments: list[str], message: str) -
         ("FLAGSERVE_WORKERS", "zero", "FLAGSERVE_WORKERS: 'zero' is not a whole number"),
         ("FLAGSERVE_LOG_FORMAT", "xml", "FLAGSERVE_LOG_FORMAT: 'xml' is not one of text, json"),
         ("FLAGSERVE_RELOAD_INTERVAL", "0", "FLAGSERVE_RELOAD_INTERVAL: '0' must be more than 0"),
+        ("FLAGSERVE_RELOAD_NOTIFY", "maybe", "FLAGSERVE_RELOAD_NOTIFY: 'maybe' is neither on nor"),
     ],
 )
 def test_bad_variables_exit_2_with_a_message(
@@ -225,6 +226,7 @@ def test_settings_from_the_environment() -> None:
             "FLAGSERVE_API_KEYS": "keys.yaml",
             "FLAGSERVE_DEFAULT_ENVIRONMENT": "production",
             "FLAGSERVE_RELOAD_INTERVAL": "0.5",
+            "FLAGSERVE_RELOAD_NOTIFY": "off",
             "FLAGSERVE_METRICS_BIND": "0.0.0.0:9100",
             "FLAGSERVE_HEADER_TIMEOUT": "2.5",
             "FLAGSERVE_WRITE_TIMEOUT": "7",
@@ -239,6 +241,7 @@ def test_settings_from_the_environment() -> None:
         Path("keys.yaml"),
         "production",
         0.5,
+        False,
         "0.0.0.0:9100",
         header_timeout=2.5,
         write_timeout=7.0,

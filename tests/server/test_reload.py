@@ -183,7 +183,8 @@ def test_reload_under_load_never_serves_a_broken_build(built: Built, tmp_path: P
 def test_sighup_brings_up_workers_with_the_newest_good_build(built: Built, tmp_path: Path) -> None:
     builds = Builds(built.out)
     log = tmp_path / "flagserve.log"
-    no_polling = {"FLAGSERVE_RELOAD_INTERVAL": "3600"}  # only SIGHUP reloads here
+    # only SIGHUP reloads here
+    no_polling = {"FLAGSERVE_RELOAD_INTERVAL": "3600", "FLAGSERVE_RELOAD_NOTIFY": "off"}
     with running([str(built.out)], log, no_polling) as live, load(live) as client:
         # both workers forked: a later fork would take the new build (as it should)
         wait_until(lambda: len(workers(live.process.pid)) == 2, what="both workers")
@@ -265,6 +266,27 @@ def _replaced(live: Live, killed: int) -> bool:
     return len(found) == 1 and found[0] != killed
 
 
+def test_a_build_is_served_as_it_lands_with_no_poll_to_wait_for(
+    built: Built, tmp_path: Path
+) -> None:
+    builds = Builds(built.out)
+    no_polling = {"FLAGSERVE_RELOAD_INTERVAL": "3600"}  # inotify alone (server.watch)
+    with running([str(built.out)], tmp_path / "flagserve.log", no_polling) as live:
+        wait_until(lambda: len(workers(live.process.pid)) == 2, what="both workers")
+        newer = builds.good(1)
+        wait_until(lambda: serving(live, newer, times=6), what="every worker with it", live=live)
+        assert "reload as each build lands (inotify)" in live.log.read_text()
+
+
+def test_a_store_reloads_when_a_build_lands(built: Built, store: Store) -> None:
+    store.watch(3600)
+    assert store.notifying
+    banner = FLAGS["growth/banner.yaml"].replace("development: true", "development: false")
+    before = store.current.revision
+    built.commit("Hide the banner in development", {"growth/banner.yaml": banner})
+    wait_until(lambda: store.current.revision != before, what="the store's reload")
+
+
 def test_a_forked_store_gets_a_fresh_lock_and_one_poller_per_process(store: Store) -> None:
     assert store.last_load_seconds > 0
     first = store.watch(3600)
@@ -275,6 +297,7 @@ def test_a_forked_store_gets_a_fresh_lock_and_one_poller_per_process(store: Stor
     second = store.watch(3600)
     assert second is not first
     assert second.is_alive()
+    assert store.notifying  # with an inotify instance of its own: the parent's is closed
 
 
 def test_a_reload_changes_the_answers_and_their_etags(
