@@ -2,7 +2,7 @@
 against the poll it replaced.
 
     python bench/notice_bench.py [--flags 0] [--seed 1] [--rounds 20] [--poll-rounds 10]
-                                 [--connections 8] [--cache bench/out]
+                                 [--connections 8] [--pause 1] [--cache bench/out]
 
 The bundled flags/ (with --flags N, a generated tree of N flags, bench/gen_tree.py, cached
 as build_bench.py caches it) is built once into OUT with `flagc build`. Builds derived from
@@ -11,7 +11,8 @@ each round publishes one into OUT as flagc does (`compiler.publish`: the complet
 build directory of its own, then the `.current` link renamed into place) and takes the time
 from `publish` returning to the moment every one of --connections kept-alive connections
 (spread over the workers by flagserve's worker class) has answered the flat map with the new
-revision; a connection asks again as soon as it has its answer, taking turns with the others.
+revision: the connections ask in turn, one pass after the other, --pause ms apart (asking
+without a pause takes a core from the server, which reloads in a thread beside them).
 
 Two servers in one run, both `python -m server OUT` with the default workers and threads,
 on free loopback ports: `notify` (the default: inotify, server.watch) and `poll`
@@ -78,7 +79,8 @@ class Builds:
 class Clients:
     """Kept-alive connections to one server, each asking for the flat map in turn."""
 
-    def __init__(self, port: int, count: int) -> None:
+    def __init__(self, port: int, count: int, pause: float) -> None:
+        self.pause = pause
         self.connections = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(count)]
 
     def revision(self, connection: http.client.HTTPConnection) -> str:
@@ -95,6 +97,7 @@ class Clients:
         waiting = list(self.connections)
         while waiting:
             waiting = [c for c in waiting if self.revision(c) != revision]
+            time.sleep(self.pause)
             if time.monotonic() - landed > timeout:
                 raise SystemExit(f"{revision} was not served within {timeout:.0f} s")
         return time.monotonic() - landed
@@ -105,13 +108,15 @@ class Clients:
 
 
 @contextmanager
-def server(out: Path, work: Path, name: str, connections: int, **env: str) -> Iterator[Clients]:
+def server(
+    out: Path, work: Path, name: str, connections: int, pause: float, **env: str
+) -> Iterator[Clients]:
     port = free_port()
     log = work / f"{name}.log"
     command = [sys.executable, "-m", "server", str(out)]
     with process(command, gunicorn_env(port, **env), log):
         wait_for(f"http://127.0.0.1:{port}/readyz", log)
-        clients = Clients(port, connections)
+        clients = Clients(port, connections, pause)
         try:
             yield clients
         finally:
@@ -149,6 +154,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--poll-rounds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--pause", type=float, default=1.0, help="ms between the passes")
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     tree = tree_for(args.flags, args.seed, args.cache) if args.flags else ROOT / "flags"
@@ -162,10 +168,11 @@ def main() -> int:
             started = time.perf_counter()
             load(out)
             loads.append(time.perf_counter() - started)
-        with server(out, work, "notify", args.connections) as clients:
+        pause = args.pause / 1000
+        with server(out, work, "notify", args.connections, pause) as clients:
             notified = rounds(builds, clients, args.rounds, 1)
         polling = {"FLAGSERVE_RELOAD_NOTIFY": "off"}
-        with server(out, work, "poll", args.connections, **polling) as clients:
+        with server(out, work, "poll", args.connections, pause, **polling) as clients:
             polled = rounds(builds, clients, args.poll_rounds, 1000)
     flags = f"{args.flags} flags" if args.flags else "the bundled flags/"
     print(f"landed -> served by every connection ({args.connections}), {flags}, ms")

@@ -154,10 +154,12 @@ def _raise_file_limit(server: Any, wanted: int) -> None:
 
 
 def when_ready(server: Any) -> None:
-    """One line saying what runs, from gunicorn's effective configuration."""
+    """One line saying what runs, from gunicorn's effective configuration; the master only
+    polls from here on (`Store.poll_only`)."""
     service = _service()
     if service is None:
         return
+    service.store.poll_only()  # the workers notice builds as they land; the master polls
     cfg, settings = server.cfg, _settings
     server.log.info(
         "flagserve: serving %s on %s with %d workers x %d threads; API keys: %s; "
@@ -168,7 +170,7 @@ def when_ready(server: Any) -> None:
         cfg.threads,
         settings.api_keys or "off",
         settings.metrics_bind or "on the API's port",
-        "as each build lands (inotify) and " if service.store.notifying else "",
+        "as each build lands (inotify) and " if settings.reload_notify else "",
         settings.reload_interval,
         settings.log_format,
     )

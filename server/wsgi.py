@@ -6,9 +6,10 @@ so that gunicorn, which loads it in the master (`preload_app`), never starts wor
 without a good build.
 
 Never a bad snapshot, not even in a fresh worker. The master loads the build before it
-forks, keeps polling the directory like the workers do, and reloads it once more just
-before each fork (`pre_fork` in server.gunicorn_conf, which covers SIGHUP's new workers and
-the replacement of a worker that died). Each load is checked in full and refused when it
+forks, keeps polling the directory (the workers notice each build as it lands, the master
+only polls: `Store.poll_only`), and reloads it once more just before each fork (`pre_fork`
+in server.gunicorn_conf, which covers SIGHUP's new workers and the replacement of a worker
+that died). Each load is checked in full and refused when it
 is broken, so what the master holds is always the newest good build it has seen; a forked
 worker inherits it in memory and starts serving it at once, whatever is on disk then. This
 needs no state outside the process and no re-reading of files that may be broken at that

@@ -287,6 +287,16 @@ def test_a_store_reloads_when_a_build_lands(built: Built, store: Store) -> None:
     wait_until(lambda: store.current.revision != before, what="the store's reload")
 
 
+def test_a_store_that_polls_only_stops_watching(store: Store) -> None:
+    store.watch(0.05)
+    assert store.notifying
+    store.poll_only()  # as gunicorn's master does
+    assert not store.notifying
+    watch = store._watch
+    assert watch is not None
+    wait_until(lambda: not watch.notifying, what="the watcher closing its watch")
+
+
 def test_a_forked_store_gets_a_fresh_lock_and_one_poller_per_process(store: Store) -> None:
     assert store.last_load_seconds > 0
     first = store.watch(3600)
