@@ -12,15 +12,15 @@ which way it ran.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
+
+from core.parent import die_with
 
 T = TypeVar("T")
 
@@ -97,21 +97,10 @@ def _run(
     # answer would wait for a reader for ever). So it closes that end, and dies with the
     # parent (or at once, if the parent is gone already).
     receiving.close()
-    _die_with(parent)
+    die_with(parent)
     try:
         answer: tuple[bool, Any] = (True, function(*args))
     except BaseException as exc:  # every outcome goes back to the parent
         answer = (False, exc)
     sending.send(answer)
     sending.close()
-
-
-_PR_SET_PDEATHSIG = 1  # prctl(2)
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel kill this process when its parent dies (Linux's prctl)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the call
-        os._exit(1)

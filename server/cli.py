@@ -102,6 +102,13 @@ OPTIONS = (
     ),
     Option("--flags-path", "FLAGS_PATH", "PATH", parse_name, "the flags folder in it (flags)"),
     Option(
+        "--sync-bind",
+        "SYNC_BIND",
+        "HOST:PORT",
+        parse_bind,
+        "also serve flagd's sync protocol (gRPC) here, for flagd and in-process providers",
+    ),
+    Option(
         "--header-timeout",
         "HEADER_TIMEOUT",
         "SECONDS",

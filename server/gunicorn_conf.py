@@ -29,10 +29,12 @@ import atexit
 import os
 import resource
 import shutil
+import signal
 import socket
 import sys
 import tempfile
 from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +67,7 @@ def _remove_metrics_dir() -> None:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
-from server import metrics  # noqa: E402  (prometheus_client reads the variable on import)
+from server import metrics, sync  # noqa: E402  (prometheus_client reads the variable on import)
 from server import worker as balance  # noqa: E402
 
 bind = [_settings.bind]
@@ -108,6 +110,7 @@ def _service() -> Service | None:
 def on_starting(server: Any) -> None:
     _require_free_bind(_settings.bind)
     _raise_file_limit(server, workers * worker_connections + 256)
+    _start_sync(server)
     if _settings.metrics_bind is None:
         return
     try:
@@ -117,6 +120,26 @@ def on_starting(server: Any) -> None:
         print(message, file=sys.stderr, flush=True)
         raise SystemExit(1) from None
     server.log.info("Serving /metrics on %s (master)", _settings.metrics_bind)
+
+
+_sync_process: list[BaseProcess] = []  # flagd sync's, when FLAGSERVE_SYNC_BIND is set
+
+
+def _start_sync(server: Any) -> None:
+    """flagd's sync protocol, in a process of its own (server.sync), before any worker."""
+    if _settings.sync_bind is None:
+        return
+    try:
+        _sync_process.append(sync.start(_settings))
+    except OSError as exc:
+        print(f"flagserve: error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    server.log.info("Serving flagd sync on %s", _settings.sync_bind)
+
+
+def on_exit(server: Any) -> None:
+    for child in _sync_process:
+        sync.stop(child)
 
 
 def _require_free_bind(bind: str) -> None:
@@ -177,6 +200,8 @@ def when_ready(server: Any) -> None:
 
 
 def on_reload(server: Any) -> None:
+    for child in _sync_process:  # it re-reads the API keys too
+        sync.forward(child, signal.SIGHUP)
     service = _service()
     if service is not None:
         service.reread_keys()

@@ -100,6 +100,7 @@ class Settings:
     # Notice a new build as it lands (inotify, server.watch); off: only the interval's poll.
     reload_notify: bool = True
     metrics_bind: str | None = None  # /metrics on its own port, served by the master
+    sync_bind: str | None = None  # flagd's sync protocol over gRPC (server.flag_sync)
     repository_url: str | None = None  # the dashboard links flag files and commits there
     flags_path: str = "flags"  # the flags folder inside that repository
     # A connection that has not sent a whole request this long after its first byte (after
@@ -135,6 +136,7 @@ class Settings:
             header_timeout=get("HEADER_TIMEOUT", parse_seconds, DEFAULTS.header_timeout),
             write_timeout=get("WRITE_TIMEOUT", parse_seconds, DEFAULTS.write_timeout),
             metrics_bind=get("METRICS_BIND", parse_bind, None),
+            sync_bind=get("SYNC_BIND", parse_bind, None),
             repository_url=get("REPOSITORY_URL", parse_url, None),
             flags_path=get("FLAGS_PATH", parse_name, DEFAULTS.flags_path),
         )
@@ -142,6 +144,14 @@ class Settings:
             raise SettingsError(
                 f"FLAGSERVE_METRICS_BIND: {settings.bind} is already the API's address; "
                 "give /metrics another port, or leave it unset to serve /metrics with the API"
+            )
+        if settings.sync_bind is not None and settings.sync_bind in (
+            settings.bind,
+            settings.metrics_bind,
+        ):
+            raise SettingsError(
+                f"FLAGSERVE_SYNC_BIND: {settings.sync_bind} is already taken by the API or "
+                "/metrics; give flagd sync a port of its own (flagd's is 8015)"
             )
         return settings
 

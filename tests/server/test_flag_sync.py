@@ -1,0 +1,186 @@
+"""flagserve --sync-bind: flagd's sync protocol over gRPC, followed by the unmodified flagd
+provider in its in-process mode and called with the stubs it ships, against a live server:
+the flags it evaluates, a new build pushed to it with no polling, API keys and selectors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import pytest
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.contrib.provider.flagd import FlagdProvider
+from openfeature.contrib.provider.flagd.config import ResolverType
+from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
+
+from server.settings import Settings, SettingsError
+from tests.server.conftest import FLAGS, Built, Live, free_port
+from tests.server.helpers import (
+    SECRET,
+    STAGING_SECRET,
+    finish,
+    keys_file,
+    running,
+    wait_until,
+)
+
+BANNER_ON = FLAGS["growth/banner.yaml"].replace(
+    "development: true", "development: true\n  production: true"
+)
+
+
+def synced(built: Built, log: Path, *extra: str) -> Iterator[tuple[Live, str]]:
+    address = f"127.0.0.1:{free_port()}"
+    with running([str(built.out), "--sync-bind", address, *extra], log) as live:
+        yield live, address
+
+
+@pytest.fixture
+def sync_server(built: Built, tmp_path: Path) -> Iterator[tuple[Live, str]]:
+    yield from synced(built, tmp_path / "flagserve.log")
+
+
+@pytest.fixture
+def keyed_server(built: Built, tmp_path: Path) -> Iterator[tuple[Live, str]]:
+    keys = keys_file(tmp_path / "keys.yaml")
+    yield from synced(built, tmp_path / "flagserve.log", "--api-keys", str(keys))
+
+
+@contextmanager
+def provider_client(address: str, environment: str) -> Iterator[OpenFeatureClient]:
+    host, port = address.rsplit(":", 1)
+    provider = FlagdProvider(
+        resolver_type=ResolverType.IN_PROCESS, host=host, port=int(port), selector=environment
+    )
+    domain = f"gitflags-{uuid.uuid4().hex}"
+    api.set_provider(provider, domain)
+    try:
+        yield api.get_client(domain)
+    finally:
+        provider.shutdown()
+
+
+def banner(client: OpenFeatureClient) -> bool | None:
+    """The banner as the provider evaluates it; None until it has the flags."""
+    details = client.get_boolean_details("banner", False)
+    return None if details.error_code is not None else details.value
+
+
+def test_the_flagd_provider_in_process_follows_each_build(
+    built: Built, sync_server: tuple[Live, str]
+) -> None:
+    _, address = sync_server
+    with provider_client(address, "production") as client:
+        synced_once = functools.partial(banner, client)
+        wait_until(lambda: synced_once() is not None, what="the provider's first sync")
+        assert banner(client) is False
+        assert client.get_boolean_value("pricing-engine", False) is True
+        built.commit("Show the banner in production", {"growth/banner.yaml": BANNER_ON})
+        landed = time.monotonic()
+        wait_until(lambda: synced_once() is True, what="the new build, pushed")
+        assert time.monotonic() - landed < 1.0  # no poll: noticed and sent as it landed
+
+
+def stub(address: str) -> Iterator[sync_pb2_grpc.FlagSyncServiceStub]:
+    with grpc.insecure_channel(address) as channel:
+        yield sync_pb2_grpc.FlagSyncServiceStub(channel)
+
+
+def fetch(address: str, environment: str, key: str | None = None) -> str:
+    metadata = [("flagd-selector", environment)]
+    if key is not None:
+        metadata.append(("authorization", f"Bearer {key}"))
+    for service in stub(address):
+        answer = service.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(), metadata=metadata)
+        return str(answer.flag_configuration)
+    raise AssertionError("no channel")
+
+
+def test_fetch_all_flags_answers_the_flagd_file(
+    built: Built, sync_server: tuple[Live, str]
+) -> None:
+    _, address = sync_server
+    for environment in ("development", "production"):
+        expected = (built.out / "flagd" / f"{environment}.json").read_text(encoding="utf-8")
+        assert fetch(address, environment) == expected
+
+
+def test_the_request_selector_is_read_as_flagd_sent_it_before(
+    built: Built, sync_server: tuple[Live, str]
+) -> None:
+    _, address = sync_server
+    for service in stub(address):
+        request = sync_pb2.SyncFlagsRequest(selector="staging")
+        first = next(iter(service.SyncFlags(request, timeout=10)))
+        document = json.loads(first.flag_configuration)
+        assert document["metadata"]["environment"] == "staging"
+
+
+@pytest.mark.parametrize(
+    ("environment", "key", "status"),
+    [
+        ("production", None, grpc.StatusCode.UNAUTHENTICATED),
+        ("production", "not-a-key", grpc.StatusCode.UNAUTHENTICATED),
+        ("production", STAGING_SECRET, grpc.StatusCode.PERMISSION_DENIED),
+        ("nowhere", SECRET, grpc.StatusCode.NOT_FOUND),
+        ("", SECRET, grpc.StatusCode.INVALID_ARGUMENT),
+    ],
+)
+def test_calls_are_refused_with_the_status_that_says_why(
+    keyed_server: tuple[Live, str], environment: str, key: str | None, status: grpc.StatusCode
+) -> None:
+    _, address = keyed_server
+    with pytest.raises(grpc.RpcError) as refused:
+        fetch(address, environment, key)
+    assert refused.value.code() == status
+
+
+def test_a_key_reads_its_environments(built: Built, keyed_server: tuple[Live, str]) -> None:
+    _, address = keyed_server
+    expected = (built.out / "flagd" / "staging.json").read_text(encoding="utf-8")
+    assert fetch(address, "staging", STAGING_SECRET) == expected
+    assert fetch(address, "staging", SECRET) == expected
+
+
+def test_an_address_in_use_stops_flagserve_with_a_message(built: Built, tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    with running([str(built.out), "--sync-bind", address], tmp_path / "first.log"):
+        done = finish([str(built.out), "--sync-bind", address])
+    assert done.returncode == 2
+    assert f"cannot serve flagd sync on {address}" in done.stderr
+
+
+def test_sighup_rereads_the_keys_in_the_sync_process(built: Built, tmp_path: Path) -> None:
+    keys = keys_file(tmp_path / "keys.yaml")
+    log = tmp_path / "flagserve.log"
+    for live, address in synced(built, log, "--api-keys", str(keys)):
+        reads = functools.partial(_reads, address, "production", STAGING_SECRET)
+        assert not reads()
+        text = keys.read_text(encoding="utf-8").replace("[staging]", "['*']")
+        keys.write_text(text, encoding="utf-8")
+        os.kill(live.process.pid, signal.SIGHUP)
+        wait_until(reads, what="the new keys")
+
+
+def _reads(address: str, environment: str, key: str) -> bool:
+    try:
+        fetch(address, environment, key)
+    except grpc.RpcError:
+        return False
+    return True
+
+
+def test_the_sync_address_must_be_its_own() -> None:
+    with pytest.raises(SettingsError, match=r"FLAGSERVE_SYNC_BIND: 127\.0\.0\.1:9000 is already"):
+        Settings.from_env(
+            {"FLAGSERVE_BIND": "127.0.0.1:9000", "FLAGSERVE_SYNC_BIND": "127.0.0.1:9000"}
+        )
