@@ -4,15 +4,17 @@ the flags it evaluates, a new build pushed to it with no polling, API keys and s
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -22,7 +24,10 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 
+from server.auth import KeyRing, load_keys
+from server.flag_sync import FlagSync
 from server.settings import Settings, SettingsError
+from server.store import Store
 from tests.server.conftest import FLAGS, Built, Live, free_port
 from tests.server.helpers import (
     SECRET,
@@ -33,6 +38,7 @@ from tests.server.helpers import (
     wait_until,
 )
 
+T = TypeVar("T")
 BANNER_ON = FLAGS["growth/banner.yaml"].replace(
     "development: true", "development: true\n  production: true"
 )
@@ -136,12 +142,25 @@ def test_the_request_selector_is_read_as_flagd_sent_it_before(
     ],
 )
 def test_calls_are_refused_with_the_status_that_says_why(
-    keyed_server: tuple[Live, str], environment: str, key: str | None, status: grpc.StatusCode
+    built: Built, tmp_path: Path, environment: str, key: str | None, status: grpc.StatusCode
 ) -> None:
-    _, address = keyed_server
-    with pytest.raises(grpc.RpcError) as refused:
-        fetch(address, environment, key)
-    assert refused.value.code() == status
+    keys = load_keys(keys_file(tmp_path / "keys.yaml"))
+    metadata = [("flagd-selector", environment)]
+    metadata += [("authorization", f"Bearer {key}")] if key is not None else []
+
+    async def scenario(service: sync_pb2_grpc.FlagSyncServiceStub) -> list[grpc.StatusCode]:
+        codes = []
+        try:
+            await service.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(), metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            codes.append(exc.code())
+        try:
+            await service.SyncFlags(sync_pb2.SyncFlagsRequest(), metadata=metadata).read()
+        except grpc.aio.AioRpcError as exc:
+            codes.append(exc.code())
+        return codes
+
+    assert in_process(built, keys, None, scenario) == [status, status]
 
 
 def test_a_key_reads_its_environments(built: Built, keyed_server: tuple[Live, str]) -> None:
@@ -184,3 +203,60 @@ def test_the_sync_address_must_be_its_own() -> None:
         Settings.from_env(
             {"FLAGSERVE_BIND": "127.0.0.1:9000", "FLAGSERVE_SYNC_BIND": "127.0.0.1:9000"}
         )
+
+
+def test_in_process_a_stream_gets_each_build_the_store_swaps_in(built: Built) -> None:
+    """The service itself, beside a store this test reloads (the live tests above run it
+    in flagserve's own process)."""
+    store = loaded(built)
+
+    async def scenario(
+        service: sync_pb2_grpc.FlagSyncServiceStub,
+    ) -> tuple[list[str], sync_pb2.GetMetadataResponse]:
+        revisions: list[str] = []
+        call = service.SyncFlags(sync_pb2.SyncFlagsRequest())  # the default environment
+        async for message in call:
+            document = json.loads(message.flag_configuration)
+            assert document["metadata"]["environment"] == "production"
+            revisions.append(document["metadata"]["revision"])
+            if len(revisions) == 2:
+                break
+            banner: dict[str, str | None] = {"growth/banner.yaml": BANNER_ON}
+            await asyncio.to_thread(built.commit, "Show the banner in production", banner)
+            assert await asyncio.to_thread(store.reload)
+        call.cancel()
+        return revisions, await service.GetMetadata(sync_pb2.GetMetadataRequest())
+
+    revisions, metadata = in_process(built, None, "production", scenario, store)
+    assert len(set(revisions)) == 2  # the first build, then the one swapped in
+    assert dict(metadata.metadata) == {}  # nothing added to the evaluation context
+
+
+def in_process(
+    built: Built,
+    keys: KeyRing | None,
+    default: str | None,
+    scenario: Callable[[sync_pb2_grpc.FlagSyncServiceStub], Awaitable[T]],
+    store: Store | None = None,
+) -> T:
+    """`scenario` run against the service in this process, on a free port."""
+
+    async def served() -> T:
+        server = grpc.aio.server()
+        service = FlagSync(store or loaded(built), keys, default)
+        sync_pb2_grpc.add_FlagSyncServiceServicer_to_server(service, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                return await scenario(sync_pb2_grpc.FlagSyncServiceStub(channel))
+        finally:
+            await server.stop(None)
+
+    return asyncio.run(served())
+
+
+def loaded(built: Built) -> Store:
+    store = Store(built.out)
+    store.start()
+    return store
