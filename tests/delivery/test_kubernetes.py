@@ -155,12 +155,14 @@ def test_probes_ask_real_endpoints_on_the_bound_port(
     assert action["path"] == expected
 
 
-def test_the_service_and_the_scrape_annotations_name_the_servers_port() -> None:
+def test_the_service_and_the_scrape_annotations_name_the_servers_ports() -> None:
     ports = {port["name"]: port["containerPort"] for port in SERVER["ports"]}
-    (service_port,) = KINDS["Service"]["spec"]["ports"]
-    assert service_port["targetPort"] in ports
+    service_ports = {port["name"]: port for port in KINDS["Service"]["spec"]["ports"]}
+    assert {port["targetPort"] for port in service_ports.values()} == set(ports)
     annotations = DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]
-    assert int(annotations["prometheus.io/port"]) == ports[service_port["targetPort"]]
+    assert int(annotations["prometheus.io/port"]) == ports[service_ports["http"]["targetPort"]]
+    sync_port = int(env(SERVER)["FLAGSERVE_SYNC_BIND"].rsplit(":", 1)[1])
+    assert ports[service_ports["flagd-sync"]["targetPort"]] == sync_port
 
 
 def test_the_builds_volume_is_what_flagserve_serves_and_the_builder_writes() -> None:
