@@ -1,0 +1,173 @@
+"""The whole path of a change, measured: a commit in a flags repository -> `flagc build` ->
+flagserve -> its clients, each segment and the total, pushed against polled.
+
+    python bench/push_bench.py [--flags 0] [--seed 1] [--rounds 20] [--poll-rounds 10]
+                               [--connections 8] [--pause 1] [--cache bench/out]
+
+The bundled flags/ (with --flags N, a generated tree, bench/gen_tree.py) is copied into a
+git repository of its own and built into OUT. flagserve serves OUT (`python -m server OUT`,
+default workers and threads) with flagd's sync protocol on (FLAGSERVE_SYNC_BIND), and a
+flagd sync stream (`SyncFlags`, the stubs flagd's provider ships) and --connections
+kept-alive HTTP clients of the flat map follow it (bench/notice_bench.py). Each round flips
+one flag that nothing depends on and commits it, then runs `flagc build` as the builder loop
+does (a process, reusing OUT's last build), and times:
+
+- commit: `git commit` of the change;
+- build: `flagc build`, the build's own time, until it has published (the `.current`
+  link's time: the process still tears down after that);
+- served: from then until every HTTP connection answers the flat map with the new revision;
+- pushed: from then until the stream has the new definitions;
+- total: from the commit to served (and to pushed).
+
+Then the same with the server that polls as flagserve did before (FLAGSERVE_RELOAD_NOTIFY
+off, every 2 s) and no stream. The target (the push issue): total under 1 s plus the
+build's own time. What an OFREP client sees follows the flat map here: OFREP's event
+streams (server-sent events) are not built yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from build_bench import GIT_ENV, leaf_flag, one_flag_commits, tree_for
+from notice_bench import Clients, Stream, p99, server
+from serve_bench import ROOT, build, free_port
+
+
+@dataclass
+class Segments:
+    """Milliseconds per round of each segment."""
+
+    commit: list[float] = field(default_factory=list)
+    build: list[float] = field(default_factory=list)
+    served: list[float] = field(default_factory=list)
+    pushed: list[float] = field(default_factory=list)
+
+    def totals(self, after: list[float]) -> list[float]:
+        return [c + b + a for c, b, a in zip(self.commit, self.build, after, strict=True)]
+
+
+def repository(tree: Path, work: Path) -> Path:
+    """`tree` copied into a git repository of its own, committed."""
+    copy = work / "repo"
+    shutil.copytree(tree, copy, ignore=shutil.ignore_patterns(".git"))
+    for command in (["init", "--quiet", "--initial-branch=main"], ["add", "--all"]):
+        git(copy, *command)
+    git(copy, "commit", "--quiet", "--message", "The flags, to measure changes to")
+    return copy
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {"PATH": "/usr/bin:/bin", **GIT_ENV}
+    command = ["git", *args]
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"git {' '.join(args)} failed: {done.stderr}")
+    return done.stdout.strip()
+
+
+def landed(out: Path) -> float:
+    """When the build in OUT landed, on the monotonic clock: when `.current`, the link whose
+    rename publishes a build, was made (flagc's process still tears down after that)."""
+    made = os.lstat(out / ".current").st_mtime_ns / 1e9
+    return time.monotonic() - (time.time() - made)
+
+
+def rounds(
+    repo: Path,
+    out: Path,
+    commits: Iterator[None],
+    clients: Clients,
+    count: int,
+    stream: Stream | None,
+) -> Segments:
+    segments = Segments()
+    for _ in range(count):
+        time.sleep(0.2)  # apart: each round starts with every worker idle
+        started = time.monotonic()
+        next(commits)
+        committed = time.monotonic()
+        build(repo, out)
+        published = landed(out)
+        revision = git(repo, "rev-parse", "HEAD")
+        segments.commit.append((committed - started) * 1000)
+        segments.build.append((published - committed) * 1000)
+        segments.served.append(clients.served(revision, published) * 1000)
+        if stream is not None:
+            segments.pushed.append(stream.pushed(revision, published) * 1000)
+    return segments
+
+
+def line(name: str, timings: list[float]) -> str:
+    ordered = sorted(timings)
+    return f"  {name:<22}{ordered[len(ordered) // 2]:>10.1f}{p99(timings):>10.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--flags", type=int, default=0, help="0: the bundled flags/")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--poll-rounds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--pause", type=float, default=1.0, help="ms between the passes")
+    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
+    args = parser.parse_args()
+    tree = tree_for(args.flags, args.seed, args.cache) if args.flags else ROOT / "flags"
+    pause = args.pause / 1000
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="push-bench-")))
+        repo, out = repository(tree, work), work / "out"
+        build(repo, out)
+        commits = one_flag_commits(repo, leaf_flag(repo))
+        address = f"127.0.0.1:{free_port()}"
+        syncing = {"FLAGSERVE_SYNC_BIND": address}
+        with server(out, work, "push", args.connections, pause, **syncing) as clients:
+            stream = Stream(address)
+            try:
+                pushing = rounds(repo, out, commits, clients, args.rounds, stream)
+            finally:
+                stream.close()
+        polling = {"FLAGSERVE_RELOAD_NOTIFY": "off"}
+        with server(out, work, "poll", args.connections, pause, **polling) as clients:
+            polled = rounds(repo, out, commits, clients, args.poll_rounds, None)
+    flags = f"{args.flags} flags" if args.flags else "the bundled flags/"
+    print(f"a commit -> flagc build -> flagserve -> its clients, {flags}, ms")
+    print(f"  {'segment':<22}{'p50':>10}{'p99':>10}")
+    print(f"pushed ({args.rounds} commits)")
+    for name, timings in [
+        ("commit", pushing.commit),
+        ("build", pushing.build),
+        ("served (HTTP)", pushing.served),
+        ("pushed (flagd sync)", pushing.pushed),
+        ("total to served", pushing.totals(pushing.served)),
+        ("total to pushed", pushing.totals(pushing.pushed)),
+    ]:
+        print(line(name, timings))
+    print(f"polled ({args.poll_rounds} commits)")
+    for name, timings in [
+        ("build", polled.build),
+        ("served (HTTP)", polled.served),
+        ("total to served", polled.totals(polled.served)),
+    ]:
+        print(line(name, timings))
+    # the later of the two clients, each round
+    last = [max(a, b) for a, b in zip(pushing.served, pushing.pushed, strict=True)]
+    beyond = [t - b for t, b in zip(pushing.totals(last), pushing.build, strict=True)]
+    verdict = "met" if p99(beyond) < 1000 else "not met"
+    print(f"total beyond the build's own time, p99: {p99(beyond):.1f} ms (target < 1 s: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
