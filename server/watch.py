@@ -75,9 +75,12 @@ class Watch:
                 return True  # the caller looks at once: a change before the watch began
             time.sleep(timeout)
             return False
-        deadline = time.monotonic() + timeout
+        deadline, inotify = time.monotonic() + timeout, self._inotify
         while (left := deadline - time.monotonic()) > 0:
-            events = self._inotify.read(timeout=max(int(left * 1000), 1), read_delay=SETTLE_MS)
+            try:
+                events = inotify.read(timeout=max(int(left * 1000), 1), read_delay=SETTLE_MS)
+            except (OSError, ValueError):  # closed meanwhile (`close`): polled from now on
+                return False
             # Only the directory watched now counts (a watch given up reports IN_IGNORED),
             # and an overflowed queue (descriptor -1), which may have lost any event.
             ours = [event for event in events if event.wd in (self._descriptor, -1)]

@@ -4,6 +4,7 @@ folder), or after its interval; following the directory when it is replaced."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +101,16 @@ def test_a_closed_watch_polls(tmp_path: Path) -> None:
     watch.close()  # twice is harmless
     assert not watch.notifying
     assert watch.wait(0.05) is False
+
+
+def test_a_watch_closed_while_waited_on_ends_the_wait(tmp_path: Path) -> None:
+    watch = Watch(tmp_path)
+    returned: list[bool] = []
+    waiting = threading.Thread(target=lambda: returned.append(watch.wait(LONG)))
+    waiting.start()
+    time.sleep(0.1)  # waiting in inotify's read
+    watch.close()  # as Store.after_fork does, in a store whose watcher still runs
+    (tmp_path / "woken").write_bytes(b"")  # a change the closed watch may not report
+    waiting.join(LONG + 5)
+    assert returned in ([False], [True])  # ended, not raised
+    assert watch.wait(0.01) is False  # and polled from now on
