@@ -30,7 +30,7 @@ import gen_tree  # noqa: E402
 
 from compiler import publish  # noqa: E402
 from compiler.cli import main as flagc  # noqa: E402
-from core import canonical, flagd, verify  # noqa: E402
+from core import audit_format, canonical, flagd, verify  # noqa: E402
 from core import snapshot as store  # noqa: E402
 
 
@@ -40,19 +40,20 @@ def best(runs: int, work: Callable[[], object]) -> float:
 
 
 def synthetic_audit(flags: list[str], per_flag: int) -> dict[str, Any]:
-    """Well-formed entries, newest first, five to a commit."""
+    """Well-formed entries, newest first, five to a commit (one author and message each),
+    as the file holds them (format 2, `core.audit_format.compact`)."""
     entries = []
     for index in range(len(flags) * per_flag):
-        key = flags[index % len(flags)]
+        key, commit = flags[index % len(flags)], index // 5
         entries.append(
             {
-                "commit": f"{index // 5:040x}",
-                "author": {"name": f"Author {index % 50}", "email": "a@example.com"},
+                "commit": f"{commit:040x}",
+                "author": {"name": f"Author {commit % 50}", "email": "a@example.com"},
                 "committer": {"name": "CI", "email": "ci@example.com"},
                 "timestamp": "2026-01-02T03:04:05+01:00",
                 "committed_at": "2026-01-02T03:04:05+01:00",
-                "subject": f"Change {key}",
-                "reason": f"Change {key}\n\nBecause.",
+                "subject": f"Change five flags ({commit})",
+                "reason": f"Change five flags ({commit})\n\nBecause.",
                 "change": "modified",
                 "flag": key,
                 "file": f"team/{key}.yaml",
@@ -62,7 +63,8 @@ def synthetic_audit(flags: list[str], per_flag: int) -> dict[str, Any]:
                 "invalid": None,
             }
         )
-    return {"format": 1, "head": None, "complete": False, "entries": entries}
+    log = {"format": 1, "head": None, "complete": False, "entries": entries}
+    return audit_format.compact(log)
 
 
 def measure(count: int, work: Path, per_flag: int, runs: int) -> dict[str, float]:
@@ -83,7 +85,7 @@ def measure(count: int, work: Path, per_flag: int, runs: int) -> dict[str, float
         "snapshot": best(runs, lambda: verify.snapshot_problems(document)),
         "audit": best(runs, lambda: verify.audit_problems(audit, document["revision"])),
         "flagd": best(runs, lambda: verify.flagd_problems(expected, found)),
-        "entries": len(audit["entries"]),
+        "entries": sum(len(commit["entries"]) for commit in audit["commits"]),
         "megabytes": len(raw) / 1e6,
     }
 

@@ -93,11 +93,13 @@ class Snapshot:
     @functools.cached_property
     def flat_maps(self) -> dict[tuple[str, str | None], Body]:
         """The hot path, `{flag: bool}` per environment and application, all precomputed."""
-        return {
-            (environment, application): json_body(self._flat(environment, application))
-            for environment in self.environments
-            for application in [None, *self.applications]
-        }
+        maps = {}
+        for environment in self.environments:
+            rows = [(key, flag["resolved"][environment]) for key, flag in self.flags.items()]
+            for application in [None, *self.applications]:
+                flat = self._flat(environment, application, rows)
+                maps[environment, application] = json_body(flat)
+        return maps
 
     @functools.cached_property
     def evaluator(self) -> Evaluator:
@@ -126,9 +128,11 @@ class Snapshot:
         definitions = flagd.definitions(self.document).items()
         return {environment: body(data) for environment, data in definitions}
 
-    def _flat(self, environment: str, application: str | None) -> dict[str, Any]:
-        # `cell` inlined: 105 maps of 2,000 flags took 0.15 s more through it
-        rows = ((key, flag["resolved"][environment]) for key, flag in self.flags.items())
+    def _flat(
+        self, environment: str, application: str | None, rows: list[tuple[str, Any]]
+    ) -> dict[str, Any]:
+        """The flat map of a cell from the environment's `rows` (each flag's, in order):
+        `cell` inlined, which took 0.15 s more for 105 maps of 2,000 flags."""
         if application is None:
             values = {key: row["value"] for key, row in rows}
         else:
