@@ -229,18 +229,22 @@ def cell(flag: Mapping[str, Any], environment: str, application: str | None) -> 
     return found
 
 
-def load(directory: Path, clock: Callable[[], float] = time.time) -> Snapshot:
+def load(
+    directory: Path, clock: Callable[[], float] = time.time, *, answers: bool = True
+) -> Snapshot:
     """Read and verify the build in `directory` (OUT); SnapshotError says what is wrong.
 
     Every file comes from one directory: the one OUT/snapshot.json resolves into (the
     current build of a `flagc build` OUT, or OUT itself for a folder of plain files). A
     file of it that vanishes while being read means a newer build replaced it meanwhile:
-    the newer one is read instead."""
+    the newer one is read instead. With `answers`, the answers every request looks up (the
+    flat maps, the evaluator) are made now, off the request path; without, when first asked
+    for (flagd's sync process asks for none of them)."""
     for _ in range(RETRIES):
         build = _build_directory(directory)
         try:
             with _collector_paused():
-                snapshot = _load_build(build, clock, whole=build != directory)
+                snapshot = _load_build(build, clock, whole=build != directory, answers=answers)
         except FileNotFoundError as exc:
             if _build_directory(directory) == build:
                 raise SnapshotError(
@@ -281,7 +285,7 @@ def _build_directory(directory: Path) -> Path:
         raise SnapshotError(f"{path} cannot be resolved: {exc}") from None
 
 
-def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snapshot:
+def _load_build(build: Path, clock: Callable[[], float], *, whole: bool, answers: bool) -> Snapshot:
     """One build's files, verified together (`core.verify`); FileNotFoundError for a
     missing one. A build `flagc build` swapped in (`whole`) has every part; a folder of
     plain files may lack audit.json and flagd/ (a build made by hand, or by an earlier
@@ -305,7 +309,9 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool) -> Snap
         expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
         _verified(verify.flagd_problems, expected, found)
     # Computed now, off the request path.
-    _ = snapshot.evaluator, snapshot.flat_maps, snapshot.flagd_definitions
+    _ = snapshot.flagd_definitions
+    if answers:
+        _ = snapshot.evaluator, snapshot.flat_maps
     return snapshot
 
 

@@ -114,7 +114,7 @@ class FlagSync(sync_pb2_grpc.FlagSyncServiceServicer):
 async def serve(settings: Settings, ready: Connection) -> None:
     """Serve until SIGTERM; `ready` is sent None once serving, or why it cannot."""
     assert settings.sync_bind is not None  # server.sync starts this only when it is set
-    store = Store(settings.directory)
+    store = Store(settings.directory, answers=False)  # only flagd's files are sent here
     store.start()
     keys = load_keys(settings.api_keys) if settings.api_keys is not None else None
     service = FlagSync(store, keys, settings.default_environment)

@@ -33,6 +33,7 @@ class Store:
     failures: int = 0
     last_error: str | None = None
     last_load_seconds: float = 0.0  # how long the current snapshot took to load and check
+    answers: bool = True  # make each build's answers as it loads (core.snapshot.load)
     _current: Snapshot | None = None
     _signature: tuple[int, ...] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -60,7 +61,7 @@ class Store:
                 return False
             started = time.perf_counter()
             try:
-                snapshot = load(self.directory, self.clock)
+                snapshot = load(self.directory, self.clock, answers=self.answers)
             except SnapshotError as exc:
                 self._signature = signature  # do not retry the same broken files
                 self._failed(str(exc))

@@ -5,9 +5,12 @@ And the skeleton end to end: a real build, served by a real gunicorn."""
 
 from __future__ import annotations
 
+import gc
+
 import falcon.testing
 import pytest
 
+from core.snapshot import load
 from tests.server.conftest import Built, Live
 
 PROBLEMS = "https://gitflags.dev/problems/"
@@ -82,3 +85,12 @@ def test_flat_map_from_gunicorn(live: Live) -> None:
         headers={"If-None-Match": first.headers["ETag"]},
     )
     assert again.status_code == 304
+
+
+def test_a_build_loads_with_its_answers_made_or_made_when_asked(built: Built) -> None:
+    eager, lazy = load(built.out), load(built.out, answers=False)
+    assert {"flat_maps", "evaluator", "flagd_definitions"} <= set(vars(eager))
+    assert "flat_maps" not in vars(lazy) and "evaluator" not in vars(lazy)
+    assert "flagd_definitions" in vars(lazy)  # verified against the files, so made
+    assert lazy.flat_maps == eager.flat_maps  # the same answers, made when first asked for
+    assert gc.isenabled()  # the collector runs again once a build has loaded
