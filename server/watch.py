@@ -57,7 +57,7 @@ class Watch:
             except OSError as exc:  # not Linux, or the user's instance limit reached
                 log.warning("cannot watch %s (%s): polling it instead", directory, exc)
             else:
-                self._follow()
+                self._follow(self._inotify)
 
     @property
     def notifying(self) -> bool:
@@ -67,25 +67,29 @@ class Watch:
     def wait(self, timeout: float) -> bool:
         """Return at the first change in the directory, or when it has just begun to watch
         a directory again (True: look now), or after `timeout` seconds (False)."""
-        if self._inotify is None:
+        inotify = self._inotify  # `close` may run in another thread meanwhile
+        if inotify is None:
             time.sleep(timeout)
             return False
+        try:
+            return self._wait(inotify, timeout)
+        except (OSError, ValueError):  # closed meanwhile (`close`): polled from now on
+            return False
+
+    def _wait(self, inotify: Any, timeout: float) -> bool:
         if os.path.realpath(self.directory) != self._watched:
-            if self._follow():
+            if self._follow(inotify):
                 return True  # the caller looks at once: a change before the watch began
             time.sleep(timeout)
             return False
-        deadline, inotify = time.monotonic() + timeout, self._inotify
+        deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            try:
-                events = inotify.read(timeout=max(int(left * 1000), 1), read_delay=SETTLE_MS)
-            except (OSError, ValueError):  # closed meanwhile (`close`): polled from now on
-                return False
+            events = inotify.read(timeout=max(int(left * 1000), 1), read_delay=SETTLE_MS)
             # Only the directory watched now counts (a watch given up reports IN_IGNORED),
             # and an overflowed queue (descriptor -1), which may have lost any event.
             ours = [event for event in events if event.wd in (self._descriptor, -1)]
             if any(event.mask & _GONE for event in ours):
-                self._forget()  # the next wait watches whatever the path names then
+                self._forget(inotify)  # the next wait watches whatever the path names then
             if ours:
                 return True
         return False
@@ -96,12 +100,12 @@ class Watch:
             self._inotify.close()
             self._inotify, self._watched, self._descriptor = None, None, None
 
-    def _follow(self) -> bool:
+    def _follow(self, inotify: Any) -> bool:
         """Watch the directory the path names now; False when it cannot be watched."""
         real = os.path.realpath(self.directory)
-        self._forget()
+        self._forget(inotify)
         try:
-            self._descriptor = self._inotify.add_watch(real, _CHANGES)
+            self._descriptor = inotify.add_watch(real, _CHANGES)
         except OSError as exc:  # gone, not a directory, or the user's watch limit reached
             if not self._failing:  # once, not at every interval
                 log.warning("cannot watch %s (%s): polling it", self.directory, exc)
@@ -110,9 +114,9 @@ class Watch:
         self._watched, self._failing = real, False
         return True
 
-    def _forget(self) -> None:
+    def _forget(self, inotify: Any) -> None:
         if self._descriptor is not None:
             # OSError: the kernel has dropped it already (the directory is gone)
             with contextlib.suppress(OSError):
-                self._inotify.rm_watch(self._descriptor)
+                inotify.rm_watch(self._descriptor)
         self._watched, self._descriptor = None, None
