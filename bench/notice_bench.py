@@ -190,8 +190,9 @@ def summary(name: str, timings: list[float]) -> str:
     )
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def arguments(doc: str) -> tuple[argparse.Namespace, Path]:
+    """The options this bench and push_bench.py share, and the flags tree they name."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--flags", type=int, default=0, help="0: the bundled flags/")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=20)
@@ -201,6 +202,11 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     tree = tree_for(args.flags, args.seed, args.cache) if args.flags else ROOT / "flags"
+    return args, tree
+
+
+def main() -> int:
+    args, tree = arguments(__doc__ or "")
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="notice-bench-")))
         out = work / "out"

@@ -27,7 +27,6 @@ streams (server-sent events) are not built yet.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -39,9 +38,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from build_bench import GIT_ENV, leaf_flag, one_flag_commits, tree_for
-from notice_bench import Clients, Stream, p99, server
-from serve_bench import ROOT, build, free_port
+from build_bench import GIT_ENV, leaf_flag, one_flag_commits
+from notice_bench import Clients, Stream, arguments, p99, server
+from serve_bench import build, free_port
 
 
 @dataclass
@@ -114,16 +113,7 @@ def line(name: str, timings: list[float]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flags", type=int, default=0, help="0: the bundled flags/")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--poll-rounds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--pause", type=float, default=1.0, help="ms between the passes")
-    parser.add_argument("--cache", type=Path, default=ROOT / "bench" / "out")
-    args = parser.parse_args()
-    tree = tree_for(args.flags, args.seed, args.cache) if args.flags else ROOT / "flags"
+    args, tree = arguments(__doc__ or "")
     pause = args.pause / 1000
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="push-bench-")))
