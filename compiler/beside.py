@@ -20,7 +20,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
 
-from core.parent import die_with
+from core.process import die_with
 
 T = TypeVar("T")
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import importlib
 import io
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from compiler.commands import OK, USAGE, UsageError
 from compiler.printable import printable
+from core.process import collector_paused
 
 COMMANDS = ("check", "build", "audit", "diff", "export")  # compiler.commands.<name>
 
@@ -31,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse has printed the usage error
         return USAGE if exc.code else OK
     try:
-        with _collector_paused():
+        # A run makes millions of objects that all live until it ends.
+        with collector_paused():
             code: int = args.run(args)
     except (OSError, ValueError, UsageError) as exc:
         print(printable(f"flagc: error: {exc}"), file=sys.stderr)  # may name a file or revision
@@ -44,14 +44,3 @@ def _commands(argv: Sequence[str]) -> Sequence[str]:
     imports (every command's together take 0.4 s, a third of an incremental build); all of
     them for `flagc --help`, a mistyped command and the like, so argparse lists them."""
     return argv[:1] if argv[:1] and argv[0] in COMMANDS else COMMANDS
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    # A run allocates millions of objects that all live until it ends; the cyclic garbage
-    # collector would scan them again and again (it made loading three times slower).
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

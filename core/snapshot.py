@@ -10,14 +10,12 @@ one and swaps in a new one on a good reload; `flagc export` writes one's documen
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import functools
-import gc
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar, cast
@@ -28,6 +26,7 @@ from core import flagd, verify
 from core.bodies import Body, body, json_body
 from core.evaluate import Evaluator
 from core.layout import AUDIT, FLAGD, SNAPSHOT
+from core.process import collector_paused
 from core.regular import NotRegularFile, read_regular_file
 from core.rows import expanded
 
@@ -243,7 +242,7 @@ def load(
     for _ in range(RETRIES):
         build = _build_directory(directory)
         try:
-            with _collector_paused():
+            with collector_paused():
                 snapshot = _load_build(build, clock, whole=build != directory, answers=answers)
         except FileNotFoundError as exc:
             if _build_directory(directory) == build:
@@ -257,21 +256,6 @@ def load(
 
 
 RETRIES = 3
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while a build loads: the millions of objects it
-    makes all live on, and the collector walked them again and again (2.1 s of a 6.4 s load
-    of 10,000 flags). Process-wide, briefly: what other threads drop meanwhile is still
-    freed by reference counting, and cycles wait until it resumes."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _build_directory(directory: Path) -> Path:

@@ -11,7 +11,7 @@ import os
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from core.parent import die_with
+from core.process import die_with
 from server.settings import Settings
 
 
