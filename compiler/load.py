@@ -223,20 +223,15 @@ def _read_front(root: Path, counts: memoryview) -> bytes:
 
 
 def _read_plain_file(tree: _Tree, relative: str) -> _Plain | None:
-    """The file, when it is a regular file `read_plain` reads whole, within the size
-    limit and valid UTF-8; None for any other (`_load_file` then says what is wrong)."""
-    try:
-        raw = read_regular_file(tree.root / relative, MAX_FILE_BYTES + 1)
-    except (NotRegularFile, OSError):
+    """The file (not a link), when `_read` and `_decode` take it and `read_plain` reads it
+    whole; None for any other, which `_load_file` reads again to say what is wrong."""
+    unsaid: list[Diagnostic] = []
+    raw = _read(tree, relative, relative, unsaid, link=False)
+    text = None if raw is None else _decode(raw, relative, unsaid)
+    plain = None if text is None else read_plain(text)
+    if raw is None or text is None or plain is None:
         return None
-    if len(raw) > MAX_FILE_BYTES:
-        return None
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError:
-        return None
-    plain = read_plain(text)
-    return None if plain is None else (plain[0], text, blob_id(raw))
+    return plain[0], text, blob_id(raw)
 
 
 def loaded_from(project: bytes, flags: Mapping[str, bytes], display_root: str) -> Loaded:
