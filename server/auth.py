@@ -202,13 +202,20 @@ def _presented(req: falcon.Request, need: Access) -> str | None:
     (OFREP) or as the password of `Authorization: Basic` (pages)."""
     header = req.get_header("Authorization")
     if header is not None:
-        scheme, _, secret = header.strip().partition(" ")
+        scheme, _, credentials = header.strip().partition(" ")
         if need.basic and scheme.lower() == "basic":
-            return _basic_password(secret.strip())
-        return secret.strip() if scheme.lower() == "bearer" else ""
+            return _basic_password(credentials.strip())
+        return bearer(header)
     if need.ofrep:
         return req.get_header("X-API-Key")
     return None
+
+
+def bearer(authorization: str) -> str:
+    """The key in an Authorization value `Bearer <key>` (HTTP's header, gRPC's metadata);
+    "" for another scheme."""
+    scheme, _, secret = authorization.strip().partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" else ""
 
 
 def _basic_password(credentials: str) -> str:

@@ -23,12 +23,13 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
+from typing import TypeVar
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
 from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 
-from server.auth import KeyFileError, KeyRing, load_keys
+from server.auth import KeyFileError, KeyRing, bearer, load_keys
 from server.settings import Settings
 from server.store import Store
 
@@ -60,18 +61,17 @@ class FlagSync(sync_pb2_grpc.FlagSyncServiceServicer):
         sent = None
         while True:
             changed = self._changed
-            data = await self._definitions(environment, context)
-            if data != sent:
-                sent = data
-                yield sync_pb2.SyncFlagsResponse(flag_configuration=data.decode())
+            answer = await self._answer(environment, sync_pb2.SyncFlagsResponse, context)
+            if answer.flag_configuration != sent:  # a build that changes this environment
+                sent = answer.flag_configuration
+                yield answer
             await changed.wait()
 
     async def FetchAllFlags(
         self, request: sync_pb2.FetchAllFlagsRequest, context: grpc.aio.ServicerContext
     ) -> sync_pb2.FetchAllFlagsResponse:
         environment = await self._environment(request.selector, context)
-        data = await self._definitions(environment, context)
-        return sync_pb2.FetchAllFlagsResponse(flag_configuration=data.decode())
+        return await self._answer(environment, sync_pb2.FetchAllFlagsResponse, context)
 
     async def GetMetadata(
         self, request: sync_pb2.GetMetadataRequest, context: grpc.aio.ServicerContext
@@ -84,8 +84,8 @@ class FlagSync(sync_pb2_grpc.FlagSyncServiceServicer):
         metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
         environment = metadata.get("flagd-selector") or selector or self.default
         if self.keys is not None:
-            scheme, _, secret = str(metadata.get("authorization", "")).partition(" ")
-            key = self.keys.find(secret) if scheme.lower() == "bearer" and secret else None
+            secret = bearer(str(metadata.get("authorization", "")))
+            key = self.keys.find(secret) if secret else None
             if key is None:
                 why = "an API key is needed: send `authorization: Bearer <key>` metadata"
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, why)
@@ -101,14 +101,28 @@ class FlagSync(sync_pb2_grpc.FlagSyncServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, why)
         return str(environment)
 
-    async def _definitions(self, environment: str, context: grpc.aio.ServicerContext) -> bytes:
-        found = self.store.current.flagd_definitions.get(environment)
+    async def _answer(
+        self, environment: str, kind: type[_Answer], context: grpc.aio.ServicerContext
+    ) -> _Answer:
+        """The current build's `kind` of answer for `environment`, made once per build and
+        environment (`Snapshot.per_cell`), not once per stream; NOT_FOUND when the build has
+        no such environment."""
+        snapshot = self.store.current
+        found = snapshot.flagd_definitions.get(environment)
         if found is None:
-            known = ", ".join(self.store.current.environments)
+            known = ", ".join(snapshot.environments)
             why = f"no environment {environment!r} in the build (it has {known})"
             await context.abort(grpc.StatusCode.NOT_FOUND, why)
             raise AssertionError("abort returns only by raising")
-        return found.data
+        data = found.data
+
+        def make() -> _Answer:
+            return kind(flag_configuration=data.decode())
+
+        return snapshot.per_cell(f"flagd-sync {kind.__name__}", environment, None, make)
+
+
+_Answer = TypeVar("_Answer", sync_pb2.SyncFlagsResponse, sync_pb2.FetchAllFlagsResponse)
 
 
 async def serve(settings: Settings, ready: Connection) -> None:
