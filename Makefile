@@ -10,6 +10,10 @@ RUNTIME_LOCK := requirements/runtime.lock
 STAMP := $(VENV)/.installed-dev
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 PIP := $(BIN)/python -m pip --disable-pip-version-check
+# The browser tests of OFREP load OpenFeature's web packages, unmodified, from npm: tests/js's
+# lock pins each with its sha512 integrity, and `npm ci` installs exactly that.
+JS := tests/js
+JS_STAMP := $(JS)/node_modules/.installed
 UV_VERSION := 0.13.9
 
 .PHONY: setup setup-runtime run build check test lint types pytest bench clean graphviz lock
@@ -29,7 +33,7 @@ $(STAMP): pyproject.toml $(LOCK)
 $(RUNTIME_STAMP): pyproject.toml $(RUNTIME_LOCK)
 	$(call install-from,$(RUNTIME_LOCK))
 
-setup: $(STAMP) graphviz
+setup: $(STAMP) graphviz $(JS_STAMP)
 
 # What `make run` needs and no more: the runtime lock.
 setup-runtime: $(RUNTIME_STAMP) graphviz
@@ -53,6 +57,16 @@ graphviz:
 	@command -v dot >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 		&& apt-get update -q && apt-get install -y -q graphviz; } \
 		|| echo "make: Graphviz's dot is missing: apt-get install graphviz" >&2
+
+# Again only when the lock changes (`npm ci` starts from an empty node_modules, the stamp
+# included), and with no package's install scripts, which these packages do not need. Without
+# npm, apt-get installs Debian's when root can; otherwise say so and go on (the browser tests
+# of OFREP then skip, saying why).
+$(JS_STAMP): $(JS)/package-lock.json
+	@if command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -q && apt-get install -y -q nodejs npm; }; then \
+		(cd $(JS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null) && touch $@; \
+	else echo "make: npm is missing: apt-get install nodejs npm (the OFREP browser tests skip)" >&2; fi
 
 # Compile flags/, print what is on where, and serve it on 127.0.0.1:8000.
 run: setup-runtime
@@ -83,4 +97,4 @@ bench: setup
 	$(BIN)/python bench/audit_bench.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .coverage $(JS)/node_modules

@@ -1,11 +1,13 @@
 """The locks (requirements/*.lock): every package pinned to one version with its hashes, no
 index, path or URL of this machine in them, every dependency pyproject.toml declares (and
 the build's setuptools) inside its range, the runtime lock the dev lock's subset, this
-environment installed from them, and the Makefile installing them with --require-hashes."""
+environment installed from them, and the Makefile installing them with --require-hashes.
+And the npm lock of the browser tests (tests/js): the same, installed by `npm ci`."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import tomllib
@@ -195,5 +197,39 @@ def test_make_installs_the_locks_with_hashes() -> None:
     assert "install --quiet --require-hashes -r $(1)" in makefile
     assert "install --quiet --no-deps --no-build-isolation -e ." in makefile
     assert make_rule("run")[0] == ["setup-runtime"]
-    assert make_rule("setup")[0] == ["$(STAMP)", "graphviz"]
+    assert make_rule("setup")[0] == ["$(STAMP)", "graphviz", "$(JS_STAMP)"]
     assert make_rule("setup-runtime")[0] == ["$(RUNTIME_STAMP)", "graphviz"]
+
+
+JS = ROOT / "tests" / "js"
+
+
+def test_the_npm_lock_pins_what_package_json_declares_with_integrity_and_no_url() -> None:
+    """Each package one version with its sha512 integrity, the ones package.json names at
+    exactly its version, and no address: `npm ci` fetches from whatever registry npm is
+    configured with (tests/js/.npmrc keeps npm from writing one in)."""
+    declared_js = json.loads((JS / "package.json").read_text(encoding="utf-8"))["dependencies"]
+    text = (JS / "package-lock.json").read_text(encoding="utf-8")
+    locked = json.loads(text)
+    assert locked["lockfileVersion"] == 3
+    packages = {
+        path.removeprefix("node_modules/"): entry
+        for path, entry in locked["packages"].items()
+        if path  # "" is the project itself
+    }
+    assert packages, "an empty npm lock"
+    for name, entry in packages.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", entry["version"]), (name, entry)
+        assert re.fullmatch(r"sha512-[A-Za-z0-9+/]{86}==", entry["integrity"]), (name, entry)
+        assert "resolved" not in entry, name
+    for name, version in declared_js.items():
+        assert packages[name]["version"] == version, name
+    assert locked["packages"][""]["dependencies"] == declared_js
+    assert "://" not in text and "file:" not in text
+    assert (JS / ".npmrc").read_text(encoding="utf-8") == "omit-lockfile-registry-resolved=true\n"
+
+
+def test_make_installs_the_npm_lock_with_npm_ci() -> None:
+    prerequisites, recipe = make_rule("$(JS_STAMP)")
+    assert prerequisites == ["$(JS)/package-lock.json"]
+    assert "npm ci --no-audit --no-fund --ignore-scripts" in " ".join(recipe)
