@@ -4,43 +4,24 @@ each page is saved under the test's temporary directory."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
+from playwright.sync_api import expect as page_expect
 
 from server.dashboard import overview
+from tests.server import browser as shared
+from tests.server.browser import NEEDS_CHROMIUM, TIMEOUT_MS
 from tests.server.conftest import ROOT, Built, Live, built_in_git, start_server, stop_server
 from tests.server.helpers import GATED, HOSTILE
 
-# Debian's chromium; elsewhere (a GitHub runner has Google Chrome) GITFLAGS_CHROMIUM names it.
-CHROMIUM = Path(os.environ.get("GITFLAGS_CHROMIUM", "/usr/bin/chromium"))
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+pytestmark = NEEDS_CHROMIUM
+browser = shared.browser  # the fixture, found here by name
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason=f"no {CHROMIUM}: apt-get install chromium, or set GITFLAGS_CHROMIUM to a Chromium "
-    "or Chrome binary (CI's .ci/run installs chromium)",
-)
-
-if CHROMIUM.exists():
-    from playwright.sync_api import Browser, Page, sync_playwright
-    from playwright.sync_api import expect as page_expect
-
-TIMEOUT_MS = 30_000  # a loaded 2-core machine
 CSP = "Content Security Policy"  # in chromium's console message for each violation
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
