@@ -10,8 +10,10 @@ one and swaps in a new one on a good reload; `flagc export` writes one's documen
 from __future__ import annotations
 
 import collections
+import datetime
 import errno
 import functools
+import hashlib
 import os
 import threading
 import time
@@ -128,6 +130,30 @@ class Snapshot:
         OUT/flagd/ (`core.flagd`), for flagd's HTTP sync to poll."""
         definitions = flagd.definitions(self.document).items()
         return {environment: body(data) for environment, data in definitions}
+
+    @functools.cached_property
+    def definition_tags(self) -> dict[str, str]:
+        """Per environment, a tag of what it serves: a hash of its flagd definitions (every
+        flag's variants, rules, values per application and dependencies) with the build's
+        revision left out, so two builds that serve an environment alike give it the same
+        tag whatever else changed, on every replica. An OFREP event stream sends it as
+        `etag` when it changes (server.streams)."""
+        revision = orjson.dumps(self.revision)
+        return {
+            environment: hashlib.sha256(found.data.replace(revision, b'""')).hexdigest()[:32]
+            for environment, found in self.flagd_definitions.items()
+        }
+
+    @functools.cached_property
+    def last_modified(self) -> int | None:
+        """When the newest change in the audit log was committed (Unix seconds), or None
+        without an audit log."""
+        moments = [
+            datetime.datetime.fromisoformat(entry["committed_at"])
+            for entry in self.entries
+            if isinstance(entry.get("committed_at"), str)
+        ]
+        return int(max(moments).timestamp()) if moments else None
 
     def _flat(
         self, environment: str, application: str | None, rows: list[tuple[str, Any]]

@@ -31,6 +31,7 @@ class Access:
     every_environment: bool = False  # only a key allowed every environment ('*')
     basic: bool = False  # the key may be Basic authentication's password (a browser prompts)
     ofrep: bool = False  # `X-API-Key` accepted, and refusals in OFREP's error shape
+    token: bool = False  # a stream token in `?token=` accepted instead (server.streams)
 
 
 OPEN: Final = Access(key=False)
@@ -45,6 +46,10 @@ EVERY: Final = Access(every_environment=True)
 
 OFREP: Final = Access(ofrep=True)
 """OFREP evaluation: a known key (Bearer or `X-API-Key`), refused in OFREP's shape."""
+
+STREAM: Final = Access(ofrep=True, token=True)
+"""OFREP's event stream: as OFREP, or a token from a bulk answer, since a browser's
+EventSource cannot send headers."""
 
 PAGE: Final = Access(every_environment=True, basic=True)
 """The dashboard's pages: they show every environment and its history."""

@@ -9,8 +9,19 @@ import falcon
 
 from server import dashboard, errors
 from server.exchange import Exchange, Observer
-from server.resources import audit, flagd, flags, health, metrics, ofrep, openapi, snapshot
+from server.resources import (
+    audit,
+    events,
+    flagd,
+    flags,
+    health,
+    metrics,
+    ofrep,
+    openapi,
+    snapshot,
+)
 from server.store import Store
+from server.streams import KEEPALIVE_SECONDS, PATH, Hub, Offer, Tokens
 
 
 def create_app(
@@ -21,8 +32,12 @@ def create_app(
     default_environment: str | None = None,
     metrics_route: bool = True,  # False when /metrics has its own port (--metrics-bind)
     links: dashboard.SourceLinks | None = None,  # the dashboard's links to flag files
+    tokens: Tokens | None = None,  # signs stream URLs (server.streams); None: a new secret
+    keepalive: float = KEEPALIVE_SECONDS,  # an event stream's keep-alive comments, at least
 ) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App(middleware=[Exchange(observers), *middleware])
+    hub = Hub(store)
+    offer = Offer(hub, tokens if tokens is not None else Tokens.from_file(None))
     # problem+json outside /ofrep/; 500s logged, never a traceback
     errors.install(app, own_shapes={"/ofrep/": ofrep.serialize_error})
     app.add_error_handler(ofrep.OfrepError, ofrep.OfrepError.handle)
@@ -43,7 +58,8 @@ def create_app(
     app.add_route("/api/v1/flags/{key}", flags.Detail(store))
     app.add_route("/api/v1/flags/{key}/audit", audit.FlagLog(store))
     app.add_route("/api/v1/audit", audit.Log(store))
-    app.add_route("/ofrep/v1/evaluate/flags", ofrep.Bulk(store, default_environment))
+    app.add_route("/ofrep/v1/evaluate/flags", ofrep.Bulk(store, default_environment, offer))
+    app.add_route(PATH, events.Events(hub, default_environment, keepalive))
     app.add_route("/ofrep/v1/evaluate/flags/{key}", ofrep.Single(store, default_environment))
     dashboard.add_routes(app, store, links)  # the read-only pages: /, /flags/{key}, ...
     return app

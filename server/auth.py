@@ -40,7 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import falcon
 import yaml
@@ -48,6 +48,7 @@ import yaml
 from server.access import Access, declared
 from server.errors import Problem
 from server.resources.ofrep import GENERAL, OfrepError
+from server.streams import Tokens
 
 ALL: Final = "*"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -80,6 +81,10 @@ class KeyRing:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def named(self, name: str) -> ApiKey | None:
+        """The key called `name` (a stream token names its key)."""
+        return next((key for key in self._keys if key.name == name), None)
 
     def find(self, secret: str) -> ApiKey | None:
         """The key whose digest is the presented secret's. Every stored digest is compared
@@ -165,8 +170,9 @@ class AccessControl:
     the routed resource declares (server.access), never by the request's path. With `keys`
     None, access control is off: every request may read every environment."""
 
-    def __init__(self, keys: KeyRing | None) -> None:
+    def __init__(self, keys: KeyRing | None, tokens: Tokens | None = None) -> None:
         self._keys = keys
+        self._tokens = tokens
 
     def use(self, keys: KeyRing) -> None:
         """Check requests against `keys` from now on (a re-read keys file)."""
@@ -187,14 +193,36 @@ class AccessControl:
             raise Problem("forbidden", "This resource declares no access rule; it is refused.")
         if not need.key:
             return
-        secret = _presented(req, need)
-        key = self._keys.find(secret) if secret else None
+        token = req.get_param("token") if need.token else None
+        key = self._granted(req, resp, token, self._keys) if token is not None else None
         if key is None:
-            _deny(resp, _why(secret), need)
-        elif need.every_environment and key.environments is not None:
+            secret = _presented(req, need)
+            key = self._keys.find(secret) if secret else None
+            if key is None:
+                _deny(resp, _why(secret), need)
+        if need.every_environment and key.environments is not None:
             _forbid(req)
-        else:
-            req.context.environments = key.environments
+        req.context.environments = key.environments
+        req.context.key_name = key.name
+
+    def _granted(
+        self, req: falcon.Request, resp: falcon.Response, token: str, keys: KeyRing
+    ) -> ApiKey:
+        """The key a stream token was issued to, as the keys file has it now (a key taken
+        out of the file takes its tokens with it), with the token's grant in
+        `req.context.grant`."""
+        grant = self._tokens.check(token) if self._tokens is not None else None
+        key = keys.named(grant.key) if grant is not None else None
+        if grant is None or key is None:
+            resp.set_header("WWW-Authenticate", _CHALLENGE)
+            raise OfrepError(
+                falcon.HTTP_401,
+                GENERAL,
+                "the stream token is not valid: it expired, or another server issued it; "
+                "fetch the flags again for a new stream URL",
+            )
+        req.context.grant = grant
+        return key
 
 
 def _presented(req: falcon.Request, need: Access) -> str | None:
@@ -235,7 +263,7 @@ def _why(secret: str | None) -> str:
     return "the API key is not known"
 
 
-def _deny(resp: falcon.Response, why: str, need: Access) -> None:
+def _deny(resp: falcon.Response, why: str, need: Access) -> NoReturn:
     """401, in the shape the resource's clients read."""
     if need.basic:
         resp.set_header("WWW-Authenticate", _PAGE_CHALLENGE)

@@ -232,7 +232,23 @@ def _ofrep_paths() -> Schema:
                 "summary": "Evaluate every flag in the request's context (OFREP)",
                 "tags": ["OFREP"],
                 "security": OFREP_SECURITY,
-                "parameters": [{"$ref": "#/components/parameters/IfNoneMatch"}],
+                "parameters": [
+                    {"$ref": "#/components/parameters/IfNoneMatch"},
+                    {
+                        "name": "flagConfigEtag",
+                        "in": "query",
+                        "description": "The `etag` of the stream event that prompted this "
+                        "request: never answered 304 when the environment is tagged otherwise "
+                        "here, and waits up to 2 s for this server to take in that build.",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "flagConfigLastModified",
+                        "in": "query",
+                        "description": "The event's `lastModified` (accepted, not needed).",
+                        "schema": {"type": "string"},
+                    },
+                ],
                 "requestBody": {"$ref": "#/components/requestBodies/Evaluation"},
                 "responses": {
                     "200": _ok(_ref("OfrepBulkEvaluation")),
@@ -243,6 +259,52 @@ def _ofrep_paths() -> Schema:
                     "401": _ofrep_error("OfrepBulkFailure", "Credentials are missing or wrong."),
                     "403": _ofrep_error("OfrepBulkFailure", "The credentials may not read it."),
                     "413": _ofrep_error("OfrepBulkFailure", "The body is larger than 64 KiB."),
+                },
+            }
+        },
+        "/ofrep/v1/events": {
+            "get": {
+                "operationId": "ofrepEventStream",
+                "summary": "An environment's OFREP event stream (server-sent events)",
+                "description": "Sends `refetchEvaluation` (its `id` and `etag` the tag of "
+                "what the environment serves) when a new build changes the environment, and a "
+                "comment at least every FLAGSERVE_STREAM_KEEPALIVE seconds. Its URL comes from "
+                "a bulk answer's `eventStreams`: with API keys, a signed `token` in place of "
+                "the key (EventSource sends no headers). `Last-Event-ID` or `since` naming "
+                "another tag: the event comes at once.",
+                "tags": ["OFREP"],
+                "security": [*OFREP_SECURITY, {"StreamToken": []}],
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "query",
+                        "description": description,
+                        "schema": {"type": "string"},
+                    }
+                    for name, description in (
+                        ("environment", "Without a token: the environment, as OFREP's context"),
+                        ("application", "Without a token: the application, if any"),
+                        ("since", "The tag the client has (a bulk answer's URL gives it)"),
+                    )
+                ]
+                + [
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "description": "The last event's id (tag) an EventSource saw",
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The stream; it does not end.",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "400": _ofrep_error("OfrepBulkFailure", "No such environment."),
+                    "401": _ofrep_error(
+                        "OfrepBulkFailure", "Credentials or token missing, wrong or expired."
+                    ),
+                    "403": _ofrep_error("OfrepBulkFailure", "The credentials may not read it."),
                 },
             }
         },
@@ -333,6 +395,12 @@ def components() -> Schema:
                 "description": "`Authorization: Bearer <API key>`.",
             },
             "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "StreamToken": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "token",
+                "description": "A stream URL's signed token, from a bulk answer.",
+            },
         },
     }
 
@@ -576,6 +644,23 @@ def _ofrep_schemas() -> Schema:
             "type": "object",
             "required": ["flags", "metadata"],
             "properties": {
+                "eventStreams": {
+                    "description": "Where to hear of changes (OFREP 0.3): an SSE endpoint.",
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "endpoint"],
+                        "properties": {
+                            "type": {"type": "string", "enum": ["sse"]},
+                            "endpoint": {
+                                "type": "object",
+                                "required": ["requestUri"],
+                                "properties": {"requestUri": {"type": "string"}},
+                            },
+                            "inactivityDelaySec": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                },
                 "flags": {"type": "array", "items": _ref("OfrepEvaluation")},
                 "metadata": {
                     "type": "object",

@@ -22,12 +22,15 @@ from core.bodies import Body
 CACHE_CONTROL = "no-cache"  # clients may keep a copy, but revalidate it (cheap: a 304)
 
 
-def send(req: falcon.Request, resp: falcon.Response, body: Body) -> None:
-    """Answer with `body`, or 304 when the client already has it."""
+def send(
+    req: falcon.Request, resp: falcon.Response, body: Body, *, revalidate: bool = True
+) -> None:
+    """Answer with `body`, or 304 when the client already has it (and `revalidate`: not
+    when it was told something changed)."""
     resp.etag = body.etag
     resp.cache_control = [CACHE_CONTROL]
     resp.vary = ["Accept-Encoding"]
-    if _matches(req.get_header("If-None-Match"), body.etag):
+    if revalidate and _matches(req.get_header("If-None-Match"), body.etag):
         resp.status = falcon.HTTP_304
         resp.content_type = None  # a 304 carries no content, nor its type
         return

@@ -108,6 +108,11 @@ class Settings:
     header_timeout: float = 10.0
     # A client that takes no byte of its answer for this long is disconnected (server.worker).
     write_timeout: float = 30.0
+    # An OFREP event stream sends a comment at least this often, so proxies keep it open.
+    stream_keepalive: float = 15.0
+    # The secret that signs stream URLs' tokens, shared by replicas behind one load
+    # balancer (server.streams); without it, each flagserve makes its own.
+    stream_secret: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -135,6 +140,8 @@ class Settings:
             reload_notify=get("RELOAD_NOTIFY", parse_switch, DEFAULTS.reload_notify),
             header_timeout=get("HEADER_TIMEOUT", parse_seconds, DEFAULTS.header_timeout),
             write_timeout=get("WRITE_TIMEOUT", parse_seconds, DEFAULTS.write_timeout),
+            stream_keepalive=get("STREAM_KEEPALIVE", parse_seconds, DEFAULTS.stream_keepalive),
+            stream_secret=get("STREAM_SECRET_FILE", Path, None),
             metrics_bind=get("METRICS_BIND", parse_bind, None),
             sync_bind=get("SYNC_BIND", parse_bind, None),
             repository_url=get("REPOSITORY_URL", parse_url, None),

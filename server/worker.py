@@ -64,6 +64,7 @@ from gunicorn import http, util  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
 from server import reading
+from server.streams import HOLD, KEEPALIVE, KEEPALIVE_SECONDS, Held, Hub, News
 
 SLOTS: Final = 256  # workers at once, stopping ones included (SIGHUP doubles them briefly)
 SLACK: Final = 1  # connections a worker may hold beyond the mean
@@ -76,6 +77,8 @@ LINGER: Final = 2.0  # seconds to read what a client sends after its last answer
 LINGER_BYTES: Final = 65536  # and at most this much (gthread's)
 RECEIVE: Final = 65536  # bytes read at once from a connection
 RESET: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
+LAST_CHUNK: Final = b"0\r\n\r\n"  # how gunicorn ends a chunked answer (util.write_chunk)
+STREAM_RECEIVE_LIMIT: Final = 4096  # bytes a stream's client may send (it should send none)
 
 
 class Board:
@@ -220,8 +223,17 @@ class Outgoing:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self.pending: deque[memoryview] = deque()
+        self.held: Held | None = None  # the answer is a stream to keep open (server.streams)
+        self.chunked = False  # whether gunicorn framed it in chunks
+
+    def hold(self, held: Held) -> None:
+        """The application's `HOLD`: keep this connection open once answered."""
+        self.held = held
 
     def sendall(self, data: bytes) -> None:
+        if self.held is not None and data == LAST_CHUNK:
+            self.chunked = True  # gunicorn ends a chunked answer so; a held stream goes on
+            return
         view = memoryview(data).cast("B")
         if not self.pending:
             with contextlib.suppress(BlockingIOError):
@@ -244,12 +256,33 @@ class Outgoing:
         return getattr(self._sock, name)
 
 
+@dataclass(eq=False)
+class Stream:
+    """A held stream: its connection, environment, the tag its client was last sent (None:
+    unknown), whether its bytes are framed in chunks, and what it has still to take."""
+
+    conn: Any  # gunicorn's TConn
+    environment: str
+    seen: str | None
+    chunked: bool
+    pending: deque[memoryview]
+    wait: Wait | None = None  # while it holds bytes: until when it must take some
+    events: int = selectors.EVENT_READ  # what the poller waits for on it
+    received: int = 0  # bytes its client sent
+
+
 class NonBlockingWorker(BalancedThreadWorker):
     """BalancedThreadWorker whose threads never wait on a client (the module's doc): each
     request is read in the event loop, the part of an answer a client does not take at
     once is sent from there, and so is the lingering close after `Connection: close`."""
 
+    wsgi: Any  # gunicorn's Worker sets it in load_wsgi
+
     def init_process(self) -> None:
+        self._streams: dict[str, dict[Any, Stream]] = {}  # environment: its held streams
+        self._hubs: list[Hub] = []  # the hubs this worker has subscribed to
+        self._keepalive = KEEPALIVE_SECONDS
+        self._next_keepalive = time.monotonic() + self._keepalive
         self._reading: dict[Any, Wait] = {}  # connection: its request's wait
         self._writing: dict[Any, Wait] = {}
         self._waits = {kind: Waits() for kind in ("reading", "writing", "lingering")}
@@ -259,6 +292,20 @@ class NonBlockingWorker(BalancedThreadWorker):
             self.cfg.limit_request_field_size,
         )
         super().init_process()  # runs the worker
+
+    def load_wsgi(self) -> None:
+        """The application, given `HOLD` (server.streams) in each request's environ: the
+        answer's Outgoing takes what it asks to keep open."""
+        super().load_wsgi()
+        application: Any = self.wsgi
+
+        def with_hold(environ: dict[str, Any], start_response: Any) -> Any:
+            outgoing = environ.get("gunicorn.socket")
+            if isinstance(outgoing, Outgoing) and not self.cfg.is_ssl:
+                environ[HOLD] = outgoing.hold
+            return application(environ, start_response)
+
+        self.wsgi = with_hold
 
     def accept(self, listener: socket.socket) -> None:
         """gthread's accept, with connections that close gracefully in the event loop."""
@@ -371,6 +418,9 @@ class NonBlockingWorker(BalancedThreadWorker):
     def finish_request(self, conn: Any, fs: Any) -> None:
         outgoing: Outgoing | None = getattr(conn, "outgoing", None)
         conn.outgoing = None
+        if outgoing is not None and outgoing.held is not None and self._answered(conn, fs):
+            self._hold(conn, outgoing, outgoing.held)
+            return
         if outgoing is None or not outgoing.pending or conn.sock.fileno() < 0:
             super().finish_request(conn, fs)
             return
@@ -453,8 +503,137 @@ class NonBlockingWorker(BalancedThreadWorker):
         util.close(conn.sock)
 
     def murder_pending(self) -> None:
-        """gthread's own expiry, then the waits that are over."""
+        """gthread's own expiry, then the waits that are over, then keep-alive comments on
+        the streams when they are due."""
         super().murder_pending()
         now = time.monotonic()
         for waits in self._waits.values():
             waits.expire(now)
+        if now >= self._next_keepalive:
+            self._next_keepalive = now + self._keepalive
+            for streams in list(self._streams.values()):
+                for stream in list(streams.values()):
+                    self._send(stream, KEEPALIVE)
+
+    # Streams (server.streams): a held connection stays in the event loop, with no thread;
+    # it is sent its environment's events and keep-alive comments, and ends when the
+    # client closes it, takes nothing for WRITE_TIMEOUT seconds, or the worker stops.
+
+    def _answered(self, conn: Any, fs: Any) -> bool:
+        """Whether the thread answered the stream's request whole (no error) in a worker
+        that goes on serving."""
+        return (
+            self.alive and not fs.cancelled() and fs.exception() is None and conn.sock.fileno() >= 0
+        )
+
+    def _hold(self, conn: Any, outgoing: Outgoing, held: Held) -> None:
+        conn.sock.setblocking(False)
+        stream = Stream(conn, held.environment, held.seen, outgoing.chunked, outgoing.pending)
+        self._streams.setdefault(held.environment, {})[conn] = stream
+        if held.hub not in self._hubs:
+            self._hubs.append(held.hub)
+            held.hub.subscribe(partial(self.method_queue.defer, self._publish))
+        if held.keepalive < self._keepalive:
+            self._keepalive = held.keepalive
+            self._next_keepalive = min(self._next_keepalive, time.monotonic() + held.keepalive)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._stream_ready, stream))
+        if stream.pending:
+            self._flush(stream)
+        # A build may have come since the thread looked (its news may still be on its way).
+        tag = held.hub.tags.get(held.environment)
+        if tag is None:
+            self._end(stream)
+        elif stream.seen is not None and stream.seen != tag:
+            self._send(stream, held.hub.events[held.environment], tag)
+
+    def _publish(self, news: News) -> None:
+        """A new build's news: each changed environment's streams get its event (unless
+        already sent it), a vanished environment's streams end."""
+        for environment, found in news.items():
+            for stream in list(self._streams.get(environment, {}).values()):
+                if found is None:
+                    self._end(stream)
+                elif stream.seen != found[0]:
+                    self._send(stream, found[1], found[0])
+
+    def _send(self, stream: Stream, data: bytes, tag: str | None = None) -> None:
+        if tag is not None:
+            stream.seen = tag
+        frame = b"%X\r\n%s\r\n" % (len(data), data) if stream.chunked else data
+        stream.pending.append(memoryview(frame))
+        if len(stream.pending) == 1:
+            self._flush(stream)
+
+    def _stream_ready(self, stream: Stream, _sock: Any) -> None:
+        """Readable (the client closed, or sent what it should not) or writable."""
+        try:
+            data = stream.conn.sock.recv(STREAM_RECEIVE_LIMIT)
+        except (BlockingIOError, InterruptedError):
+            data = None
+        except OSError:
+            data = b""
+        if data is not None:
+            stream.received += len(data)
+            if not data or stream.received >= STREAM_RECEIVE_LIMIT:
+                self._end(stream)
+                return
+        if stream.pending:
+            self._flush(stream)
+
+    def _flush(self, stream: Stream) -> None:
+        """Send what the stream holds, as far as the client takes it; wait for it to be
+        writable (with a deadline) for the rest."""
+        sock = stream.conn.sock
+        try:
+            while stream.pending:
+                head = stream.pending[0]
+                sent = sock.send(head)
+                if sent < len(head):
+                    stream.pending[0] = head[sent:]
+                    break
+                stream.pending.popleft()
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._end(stream)
+            return
+        if stream.wait is not None:
+            stream.wait.done = True  # it took bytes (or all): a new deadline, or none
+            stream.wait = None
+        events = selectors.EVENT_READ
+        if stream.pending:
+            events |= selectors.EVENT_WRITE
+            wait = Wait(stream.conn, time.monotonic() + WRITE_TIMEOUT, partial(self._stuck, stream))
+            stream.wait = self._waits["writing"].add(wait)
+        if events != stream.events:
+            stream.events = events
+            self.poller.modify(sock, events, partial(self._stream_ready, stream))
+
+    def _stuck(self, stream: Stream) -> None:
+        """A stream's client that took nothing for WRITE_TIMEOUT seconds: reset."""
+        stream.wait = None
+        with contextlib.suppress(OSError):
+            stream.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        self._end(stream)
+
+    def _end(self, stream: Stream) -> None:
+        held = self._streams.get(stream.environment, {})
+        if held.pop(stream.conn, None) is None:
+            return
+        if not held:
+            del self._streams[stream.environment]
+        if stream.wait is not None:
+            stream.wait.done = True
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(stream.conn.sock)
+        self._drop(stream.conn)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """A stopping worker ends its streams at once (their clients reconnect to another
+        worker, and say with Last-Event-ID what they have) rather than waiting on them for
+        the graceful timeout."""
+        if not self.alive and self._streams:
+            for streams in list(self._streams.values()):
+                for stream in list(streams.values()):
+                    self._end(stream)
+        super().wait_for_and_dispatch_events(timeout)

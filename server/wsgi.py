@@ -35,6 +35,7 @@ from server.app import create_app
 from server.auth import AccessControl, KeyFileError, load_keys
 from server.settings import Settings, SettingsError
 from server.store import Store
+from server.streams import Tokens
 
 log = logging.getLogger("flagserve")
 
@@ -101,8 +102,12 @@ def build(settings: Settings) -> Service:
             f"FLAGSERVE_DEFAULT_ENVIRONMENT: {default!r} is not an environment of the build "
             f"({', '.join(store.current.environments)})"
         )
+    try:
+        tokens = Tokens.from_file(settings.stream_secret)
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"FLAGSERVE_STREAM_SECRET_FILE: {exc}") from None
     # Without keys there is nothing to check: resources read no scope as "everything".
-    access = AccessControl(keys) if keys is not None else None
+    access = AccessControl(keys, tokens) if keys is not None else None
     app = create_app(
         store,
         observers=[logs.note_access, metrics.note_request],
@@ -110,6 +115,8 @@ def build(settings: Settings) -> Service:
         default_environment=default,
         metrics_route=settings.metrics_bind is None,
         links=dashboard.SourceLinks(settings.repository_url, settings.flags_path),
+        tokens=tokens,
+        keepalive=settings.stream_keepalive,
     )
     store.watch(settings.reload_interval, notify=settings.reload_notify)
     return Service(settings, store, access, app)

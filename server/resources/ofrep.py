@@ -26,6 +26,7 @@ from server.access import OFREP, allowed_environments
 from server.reading import MAX_BODY
 from server.send import accepts_gzip, send
 from server.store import Store
+from server.streams import CATCH_UP_SECONDS, Offer
 
 if TYPE_CHECKING:
     from falcon.typing import ReadableIO
@@ -100,22 +101,53 @@ class Bulk:
 
     access = OFREP
 
-    def __init__(self, store: Store, default_environment: str | None = None) -> None:
+    def __init__(
+        self, store: Store, default_environment: str | None = None, offer: Offer | None = None
+    ) -> None:
         self._store = store
         self._default = default_environment
+        self._offer = offer
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         snapshot = self._store.current
         environment, application, context = target(req, snapshot, self._default, None)
-        if snapshot.evaluator.targeted(environment, application):
-            compress = accepts_gzip(req.get_header("Accept-Encoding"))
-            found = bulk_body(snapshot, environment, application, context, compress=compress)
+        told = self._told_of_change(req, environment)
+        if told:
+            snapshot = self._store.current  # perhaps newer: what the client was told of
+            if environment not in snapshot.environments:
+                raise _unknown("environment", environment, snapshot.environments, None)
+        targeted = bool(snapshot.evaluator.targeted(environment, application))
+        # A body made for this request alone is compressed only once it is whole.
+        compress = accepts_gzip(req.get_header("Accept-Encoding"))
+        if targeted:
+            alone = compress and self._offer is None
+            found = bulk_body(snapshot, environment, application, context, compress=alone)
         else:
             found = snapshot.memo(
                 ("ofrep-bulk", environment, application),
                 lambda: bulk_body(snapshot, environment, application, {}),
             )
-        send(req, resp, found)
+        if self._offer is not None:
+            found = self._offer.attach(
+                req,
+                snapshot,
+                (environment, application),
+                found,
+                kept=not targeted,
+                compress=compress,
+            )
+        send(req, resp, found, revalidate=not told)
+
+    def _told_of_change(self, req: falcon.Request, environment: str) -> bool:
+        """Whether the request follows a stream's event naming a tag (`flagConfigEtag`)
+        other than the environment's here: then it waits a little for this process to take
+        in that build (another replica may have sent the event) and is never a 304."""
+        told = req.get_param("flagConfigEtag")
+        hub = self._offer.hub if self._offer is not None else None
+        if told is None or hub is None or hub.tags.get(environment) == told:
+            return False
+        hub.catch_up(environment, told, CATCH_UP_SECONDS)
+        return True
 
 
 def evaluation(
@@ -205,9 +237,23 @@ def target(
     environment it was given, or the one chosen for it)."""
     context = read_context(req, key)
     scope = allowed_environments(req)
-    environment = _name(context, "environment", key)
-    if environment is None:
-        environment = _default(scope, default)
+    named = _name(context, "environment", key)
+    environment = choose_environment(named, scope, default, snapshot, key)
+    application = _name(context, "application", key)
+    check_application(snapshot, application, key)
+    return environment, application, {**context, "environment": environment}
+
+
+def choose_environment(
+    named: str | None,
+    scope: frozenset[str] | None,
+    default: str | None,
+    snapshot: Snapshot,
+    key: str | None,
+) -> str:
+    """The environment `named` (or, when None, the one chosen for the credentials),
+    checked against the credentials' `scope` and then against the snapshot."""
+    environment = named if named is not None else _default(scope, default)
     if environment is None:
         allowed = sorted(scope) if scope is not None else snapshot.environments
         raise OfrepError(
@@ -225,10 +271,13 @@ def target(
         )
     if environment not in snapshot.environments:
         raise _unknown("environment", environment, snapshot.environments, key)
-    application = _name(context, "application", key)
+    return environment
+
+
+def check_application(snapshot: Snapshot, application: str | None, key: str | None) -> None:
+    """INVALID_CONTEXT for an application the snapshot does not have."""
     if application is not None and application not in snapshot.applications:
         raise _unknown("application", application, snapshot.applications, key)
-    return environment, application, {**context, "environment": environment}
 
 
 def _default(scope: frozenset[str] | None, default: str | None) -> str | None:
