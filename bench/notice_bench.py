@@ -86,7 +86,7 @@ class Clients:
     """Kept-alive connections to one server, each asking for the flat map in turn."""
 
     def __init__(self, port: int, count: int, pause: float) -> None:
-        self.pause = pause
+        self.port, self.pause = port, pause
         self.connections = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(count)]
 
     def revision(self, connection: http.client.HTTPConnection) -> str:
