@@ -16,7 +16,9 @@ What is measured, per worker and summed:
   builds it has served before (so that a rollout shows as two revisions for a while);
 - `flagserve_snapshot_loaded_timestamp_seconds` (the newest among live workers) and
   `flagserve_snapshot_load_seconds` (how long loading and checking it took);
-- `flagserve_reloads_total{result="success"|"failure"}`: builds swapped in or refused.
+- `flagserve_reloads_total{result="success"|"failure"}`: builds swapped in or refused;
+- `flagserve_event_streams` (OFREP event streams open) and `flagserve_stream_events_total`
+  (events sent on them), kept by each worker's event loop (server.worker).
 
 The master does not record: it only polls the build for the workers it forks, and counting
 its reloads too would count every build once more than there are workers.
@@ -83,6 +85,15 @@ RELOADS = Counter(
     "flagserve_reloads",
     "Builds swapped in (success) or refused, the old one kept serving (failure)",
     ["result"],
+)
+STREAMS = Gauge(
+    "flagserve_event_streams",
+    "OFREP event streams held open (server.streams)",
+    multiprocess_mode="livesum",
+)
+STREAM_EVENTS = Counter(
+    "flagserve_stream_events",
+    "refetchEvaluation events sent on OFREP event streams",
 )
 
 

@@ -63,7 +63,7 @@ from typing import Any, Final
 from gunicorn import http, util  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
-from server import reading
+from server import metrics, reading
 from server.streams import HOLD, KEEPALIVE, KEEPALIVE_SECONDS, Held, Hub, News
 
 SLOTS: Final = 256  # workers at once, stopping ones included (SIGHUP doubles them briefly)
@@ -530,6 +530,7 @@ class NonBlockingWorker(BalancedThreadWorker):
         conn.sock.setblocking(False)
         stream = Stream(conn, held.environment, held.seen, outgoing.chunked, outgoing.pending)
         self._streams.setdefault(held.environment, {})[conn] = stream
+        metrics.STREAMS.inc()
         if held.hub not in self._hubs:
             self._hubs.append(held.hub)
             held.hub.subscribe(partial(self.method_queue.defer, self._publish))
@@ -557,8 +558,10 @@ class NonBlockingWorker(BalancedThreadWorker):
                     self._send(stream, found[1], found[0])
 
     def _send(self, stream: Stream, data: bytes, tag: str | None = None) -> None:
+        """`data` to the stream; `tag`: it is the event telling of that tag."""
         if tag is not None:
             stream.seen = tag
+            metrics.STREAM_EVENTS.inc()
         frame = b"%X\r\n%s\r\n" % (len(data), data) if stream.chunked else data
         stream.pending.append(memoryview(frame))
         if len(stream.pending) == 1:
@@ -622,6 +625,7 @@ class NonBlockingWorker(BalancedThreadWorker):
             return
         if not held:
             del self._streams[stream.environment]
+        metrics.STREAMS.dec()
         if stream.wait is not None:
             stream.wait.done = True
         with contextlib.suppress(KeyError, ValueError, OSError):

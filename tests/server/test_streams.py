@@ -400,8 +400,19 @@ def test_a_build_reaches_the_streams_of_what_it_changed_within_a_second(
     # Production serves what it did: no event, and keep-alive comments all along.
     production.read_until(1.5)
     assert production.events == [] and production.comments >= 2
+    assert scraped(quick, "flagserve_event_streams") == 2
+    assert scraped(quick, "flagserve_stream_events_total") == 1
     staging.close()
     production.close()
+    wait_until(lambda: scraped(quick, "flagserve_event_streams") == 0, what="streams closed")
+
+
+def scraped(live: Live, name: str) -> float:
+    """A sample's value in flagserve's /metrics (summed over its workers)."""
+    for line in live.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def test_a_reconnecting_client_hears_of_what_it_missed(quick: Live, built: Built) -> None:
