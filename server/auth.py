@@ -47,6 +47,7 @@ import yaml
 
 from server.access import Access, declared
 from server.errors import Problem
+from server.params import param
 from server.resources.ofrep import GENERAL, OfrepError
 from server.streams import Tokens
 
@@ -193,7 +194,7 @@ class AccessControl:
             raise Problem("forbidden", "This resource declares no access rule; it is refused.")
         if not need.key:
             return
-        token = req.get_param("token") if need.token else None
+        token = param(req, "token") if need.token else None
         key = self._granted(req, resp, token, self._keys) if token is not None else None
         if key is None:
             secret = _presented(req, need)

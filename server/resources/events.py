@@ -14,6 +14,7 @@ from typing import Final
 import falcon
 
 from server.access import STREAM, allowed_environments
+from server.params import param
 from server.resources.ofrep import (
     INVALID_CONTEXT,
     OfrepError,
@@ -53,15 +54,15 @@ class Events:
         if grant is not None:
             environment, application = grant.environment, grant.application
         else:
-            environment = req.get_param("environment")
-            application = req.get_param("application")
+            environment = param(req, "environment")
+            application = param(req, "application")
         scope = allowed_environments(req)
         environment = choose_environment(environment, scope, self._default, snapshot, None)
         check_application(snapshot, application, None)
         tag = self._hub.tags.get(environment)
         if tag is None:  # a build without this environment swapped in just now
             raise OfrepError(falcon.HTTP_400, INVALID_CONTEXT, "the environment is gone")
-        seen = req.get_header("Last-Event-ID") or req.get_param("since")
+        seen = req.get_header("Last-Event-ID") or param(req, "since")
         first = opening()
         if seen is not None and seen != tag:
             first += self._hub.events[environment]

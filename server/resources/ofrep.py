@@ -23,6 +23,7 @@ from core.canonical import serialize
 from core.evaluate import Evaluation
 from core.snapshot import Snapshot, cell
 from server.access import OFREP, allowed_environments
+from server.params import param
 from server.reading import MAX_BODY
 from server.send import accepts_gzip, send
 from server.store import Store
@@ -142,7 +143,7 @@ class Bulk:
         """Whether the request follows a stream's event naming a tag (`flagConfigEtag`)
         other than the environment's here: then it waits a little for this process to take
         in that build (another replica may have sent the event) and is never a 304."""
-        told = req.get_param("flagConfigEtag")
+        told = param(req, "flagConfigEtag")
         hub = self._offer.hub if self._offer is not None else None
         if told is None or hub is None or hub.tags.get(environment) == told:
             return False

@@ -214,6 +214,8 @@ def test_a_client_that_missed_a_change_hears_of_it_at_once(
         ({"environment": "nowhere"}, 400, "INVALID_CONTEXT"),
         ({"environment": "production", "application": "fridge"}, 400, "INVALID_CONTEXT"),
         ({}, 400, "INVALID_CONTEXT"),  # no environment and no default
+        ({"environment": ["staging", "production"]}, 400, "GENERAL"),  # which? not a guess
+        ({"environment": "staging", "since": ["a", "b"]}, 400, "GENERAL"),
     ],
 )
 def test_a_stream_of_nothing_is_refused_in_ofreps_shape(
@@ -222,6 +224,16 @@ def test_a_stream_of_nothing_is_refused_in_ofreps_shape(
     answer = client.simulate_get(PATH, params=params)
     assert answer.status_code == status
     assert answer.json["errorCode"] == code
+
+
+@pytest.mark.parametrize("seen", ["x" * 5000, "\u00e9t\u00e9", "", " ", "id\x7f"])
+def test_any_tag_a_client_names_is_only_compared(
+    client: falcon.testing.TestClient, seen: str
+) -> None:
+    params = {"environment": "staging", "since": seen}
+    answer = client.simulate_get(PATH, params=params)
+    assert answer.status_code == 200
+    assert seen == "" or "event: message" in answer.text
 
 
 def test_head_answers_the_streams_headers_and_holds_nothing(
