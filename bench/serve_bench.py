@@ -88,9 +88,10 @@ class Server:
     group: int  # its process group: CPU time is summed over it
 
 
-def require_tools() -> None:
-    """wrk and nginx on PATH: installed with apt-get when root, else exit 2 naming them."""
-    missing = sorted(name for name in TOOLS if shutil.which(name) is None)
+def require_tools(tools: Sequence[str] = tuple(TOOLS)) -> None:
+    """`tools` (of TOOLS: by default wrk and nginx) on PATH: installed with apt-get when
+    root, else exit 2 naming them."""
+    missing = sorted(name for name in tools if shutil.which(name) is None)
     if not missing:
         return
     packages = [TOOLS[name] for name in missing]
@@ -98,10 +99,11 @@ def require_tools() -> None:
         print(f"installing {' '.join(packages)} with apt-get", file=sys.stderr)
         subprocess.run(["apt-get", "update", "-qq"], check=True)
         subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True)
-        missing = sorted(name for name in TOOLS if shutil.which(name) is None)
+        missing = sorted(name for name in tools if shutil.which(name) is None)
     if missing:
         raise SystemExit(
-            f"serve_bench: missing {', '.join(missing)}; install the Debian packages "
+            f"{Path(sys.argv[0]).stem or 'serve_bench'}: missing {', '.join(missing)}; "
+            "install the Debian packages "
             f"{' '.join(TOOLS[name] for name in missing)} (as root: apt-get update && "
             f"apt-get install -y {' '.join(TOOLS[name] for name in missing)})"
         )
