@@ -34,7 +34,6 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,7 +121,7 @@ def on_starting(server: Any) -> None:
     server.log.info("Serving /metrics on %s (master)", _settings.metrics_bind)
 
 
-_sync_process: list[BaseProcess] = []  # flagd sync's, when FLAGSERVE_SYNC_BIND is set
+_sync_process: list[sync.Supervised] = []  # flagd sync's, when FLAGSERVE_SYNC_BIND is set
 
 
 def _start_sync(server: Any) -> None:
@@ -130,7 +129,7 @@ def _start_sync(server: Any) -> None:
     if _settings.sync_bind is None:
         return
     try:
-        _sync_process.append(sync.start(_settings))
+        _sync_process.append(sync.Supervised(_settings))
     except OSError as exc:
         print(f"flagserve: error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
@@ -139,7 +138,7 @@ def _start_sync(server: Any) -> None:
 
 def on_exit(server: Any) -> None:
     for child in _sync_process:
-        sync.stop(child)
+        child.stop()
 
 
 def _require_free_bind(bind: str) -> None:
@@ -201,7 +200,7 @@ def when_ready(server: Any) -> None:
 
 def on_reload(server: Any) -> None:
     for child in _sync_process:  # it re-reads the API keys too
-        sync.forward(child, signal.SIGHUP)
+        child.forward(signal.SIGHUP)
     service = _service()
     if service is not None:
         service.reread_keys()

@@ -1,18 +1,27 @@
 """The flagd sync process (server.flag_sync) beside gunicorn's: started by gunicorn's
 master before any worker (server.gunicorn_conf), in a process of its own because gRPC's
 threads must not be forked into the workers, and grpc is imported only there. It dies with
-the master; the master forwards SIGHUP to it (re-read the API keys) and stops it on exit."""
+the master; the master forwards SIGHUP to it (re-read the API keys), starts it again when it
+dies (`Supervised`, as gunicorn does a worker), and stops it on exit."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
-from multiprocessing.connection import Connection
+import threading
+import time
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 
 from core.process import die_with
 from server.settings import Settings
+
+log = logging.getLogger("flagserve")
+FIRST_DELAY = 0.5  # seconds before the first restart; doubled after each quick death
+LAST_DELAY = 30.0  # at most
+STEADY = 60.0  # a process that ran this long died of something new: the delay starts over
 
 
 def start(settings: Settings) -> BaseProcess:
@@ -54,3 +63,51 @@ def stop(child: BaseProcess | None) -> None:
     if child is not None and child.is_alive():
         child.terminate()
         child.join(5)
+
+
+class Supervised:
+    """The sync process, started again whenever it exits while the master runs (a crash,
+    the kernel's OOM killer): after FIRST_DELAY seconds, doubled up to LAST_DELAY while it
+    keeps dying within STEADY seconds, each death and restart logged. A thread of the
+    master waits on it; `stop` ends both."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.child: BaseProcess | None = start(settings)
+        self._stopping = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="flagserve-sync", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        delay, started = FIRST_DELAY, time.monotonic()
+        while True:
+            child = self.child
+            if child is not None:  # None: it could not start; try again after the delay
+                wait([child.sentinel])
+                if self._stopping.is_set():
+                    return
+                child.join(5)  # its pipes close a moment before it can be reaped
+                if time.monotonic() - started >= STEADY:
+                    delay = FIRST_DELAY
+                log.error(
+                    "the flagd sync process exited (code %s); starting it again in %g s",
+                    child.exitcode,
+                    delay,
+                )
+            if self._stopping.wait(delay):
+                return
+            delay, started = min(delay * 2, LAST_DELAY), time.monotonic()
+            try:
+                self.child = start(self._settings)
+            except OSError as exc:
+                log.error("the flagd sync process did not start again: %s", exc)
+                self.child = None
+            else:
+                log.info("the flagd sync process serves again on %s", self._settings.sync_bind)
+
+    def forward(self, number: int) -> None:
+        forward(self.child, number)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        stop(self.child)

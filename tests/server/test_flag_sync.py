@@ -5,6 +5,7 @@ the flags it evaluates, a new build pushed to it with no polling, API keys and s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -36,6 +37,7 @@ from tests.server.helpers import (
     keys_file,
     running,
     wait_until,
+    workers,
 )
 
 T = TypeVar("T")
@@ -188,6 +190,46 @@ def test_sighup_rereads_the_keys_in_the_sync_process(built: Built, tmp_path: Pat
         keys.write_text(text, encoding="utf-8")
         os.kill(live.process.pid, signal.SIGHUP)
         wait_until(reads, what="the new keys")
+
+
+def test_a_sync_process_that_dies_is_started_again(
+    built: Built, sync_server: tuple[Live, str]
+) -> None:
+    live, address = sync_server
+    first = listener_of(live.process.pid, address)
+    os.kill(first, signal.SIGKILL)  # as the kernel's OOM killer would
+    wait_until(lambda: _fetches(address), timeout=20, what="flagd sync serving again")
+    assert listener_of(live.process.pid, address) != first
+    said = "the flagd sync process exited (code -9); starting it again in 0.5 s"
+    wait_until(lambda: said in live.log.read_text(), what="the death logged")
+    assert '"banner"' in fetch(address, "development")
+
+
+def listener_of(master: int, address: str) -> int:
+    """The child of `master` that listens on `address` (the sync process): the one holding
+    the socket that /proc/net/tcp (or tcp6: gRPC listens on IPv6 sockets, IPv4 mapped)
+    lists as listening on its port."""
+    port = int(address.rpartition(":")[2])
+    inodes = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rpartition(":")[2], 16) == port and fields[3] == "0A":
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in workers(master):
+        with contextlib.suppress(OSError):
+            fds = Path(f"/proc/{pid}/fd")
+            if any(str(fd.readlink()) in inodes for fd in fds.iterdir()):
+                return pid
+    raise AssertionError(f"no child of {master} listens on {address}")
+
+
+def _fetches(address: str) -> bool:
+    try:
+        fetch(address, "development")
+    except grpc.RpcError:
+        return False
+    return True
 
 
 def _reads(address: str, environment: str, key: str) -> bool:
