@@ -108,7 +108,7 @@ def _service() -> Service | None:
 
 def on_starting(server: Any) -> None:
     _require_free_bind(_settings.bind)
-    _raise_file_limit(server, workers * worker_connections + 256)
+    _raise_file_limit(server, worker_connections + 256)  # a limit per process
     _start_sync(server)
     if _settings.metrics_bind is None:
         return
@@ -161,8 +161,8 @@ def _require_free_bind(bind: str) -> None:
 
 def _raise_file_limit(server: Any, wanted: int) -> None:
     """The soft limit on open files up to `wanted` (at most the hard limit), in the master:
-    the workers inherit it. Debian's default soft limit, 1,024, would cap a worker's
-    connections far below `worker_connections`."""
+    the workers inherit it, and each counts its own files against it. Debian's default soft
+    limit, 1,024, would cap a worker's connections far below `worker_connections`."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:

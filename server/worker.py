@@ -8,7 +8,8 @@ connections stay where they landed: measured with wrk's 64 connections against 2
 requests (one core busy, the other idle). Here each worker publishes how many
 connections it holds on a small board in memory shared by the workers (set up by the
 master before it forks them), and stops accepting while it holds more than its share
-(the mean over the workers, plus `SLACK`); the others take the next connections.
+(the mean over the workers, plus `SLACK` and a `SHARE`th of the mean); the others take the
+next connections.
 
 Never a connection left waiting for nobody: the worker with the fewest connections is
 always within its share (see `may_accept`), a worker that has not looked at the board for
@@ -68,6 +69,10 @@ from server.streams import HOLD, KEEPALIVE, KEEPALIVE_SECONDS, Held, Hub, News
 
 SLOTS: Final = 256  # workers at once, stopping ones included (SIGHUP doubles them briefly)
 SLACK: Final = 1  # connections a worker may hold beyond the mean
+# and a 1/SHARE of the mean on top: with a fixed slack, two workers holding thousands of
+# streams took turns accepting a few connections per RECHECK_EVERY, 500 a second in all
+# (bench/stream_bench.py), where one worker accepted 2,600 a second.
+SHARE: Final = 16
 STALE_AFTER: Final = 3.0  # seconds: an idle worker looks at least every second
 RECHECK_EVERY: Final = 0.02  # seconds, while not accepting
 _FREE: Final = -1
@@ -120,12 +125,14 @@ class Board:
         ]
 
 
-def may_accept(mine: int, others: Sequence[int], slack: int = SLACK) -> bool:
+def may_accept(mine: int, others: Sequence[int]) -> bool:
     """Whether a worker holding `mine` connections takes more, when the other live workers
-    hold `others`: while it holds no more than the mean plus `slack`. The worker with the
-    fewest always may, so some worker always accepts."""
+    hold `others`: while it holds no more than the mean plus SLACK plus a SHAREth of the
+    mean (whole numbers throughout: mine <= mean x (1 + 1/SHARE) + SLACK). The worker with
+    the fewest always may, so some worker always accepts."""
     workers = len(others) + 1
-    return mine * workers <= mine + sum(others) + slack * workers
+    total = mine + sum(others)
+    return mine * workers * SHARE <= total * (SHARE + 1) + SLACK * workers * SHARE
 
 
 _board: Board | None = None

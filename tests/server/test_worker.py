@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,8 +44,9 @@ def test_a_lone_worker_always_accepts(mine: int) -> None:
 def test_a_worker_accepts_exactly_while_within_the_mean_plus_slack(
     others: list[int], mine: int
 ) -> None:
-    mean = (mine + sum(others)) / (len(others) + 1)
-    assert worker.may_accept(mine, others) == (mine <= mean + worker.SLACK)
+    mean = Fraction(mine + sum(others), len(others) + 1)
+    allowed = mean + worker.SLACK + mean / worker.SHARE
+    assert worker.may_accept(mine, others) == (mine <= allowed)
 
 
 @pytest.mark.parametrize(
@@ -54,11 +56,14 @@ def test_a_worker_accepts_exactly_while_within_the_mean_plus_slack(
         (2, [0], True),  # mean 1, plus slack 1
         (3, [0], False),
         (32, [32], True),
-        (32, [30], True),
-        (33, [30], False),
+        (34, [30], True),  # mean 32, plus 1, plus 2
+        (36, [30], True),  # mean 33: 36.06 allowed
+        (37, [30], False),  # mean 33.5: 36.59 allowed
         (10, [0, 20], True),
-        (11, [0, 20], True),  # mean 10.33
-        (12, [0, 20], False),  # mean 10.67
+        (12, [0, 20], True),  # mean 10.67: 12.33 allowed
+        (13, [0, 20], False),  # mean 11: 12.69 allowed
+        (5500, [5000], True),  # thousands: a worker may run 300 or so ahead of the mean
+        (5700, [5000], False),
     ],
 )
 def test_may_accept_cases(mine: int, others: list[int], accepts: bool) -> None:
