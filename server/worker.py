@@ -50,7 +50,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
+import itertools
 import mmap
+import random
 import selectors
 import socket
 import struct
@@ -65,7 +68,7 @@ from gunicorn import http, util  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
 from server import metrics, reading
-from server.streams import HOLD, KEEPALIVE, KEEPALIVE_SECONDS, Held, Hub, News
+from server.streams import HOLD, KEEPALIVE, Held, Hub, News
 
 SLOTS: Final = 256  # workers at once, stopping ones included (SIGHUP doubles them briefly)
 SLACK: Final = 1  # connections a worker may hold beyond the mean
@@ -84,6 +87,11 @@ RECEIVE: Final = 65536  # bytes read at once from a connection
 RESET: Final = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 LAST_CHUNK: Final = b"0\r\n\r\n"  # how gunicorn ends a chunked answer (util.write_chunk)
 STREAM_RECEIVE_LIMIT: Final = 4096  # bytes a stream's client may send (it should send none)
+# Keep-alive comments are sent at most this many per turn of the event loop, the next batch
+# at most PING_TURN seconds later: 10,000 streams opened together, all due at once, took the
+# loop away from every request for tens of milliseconds (bench/stream_bench.py).
+PINGS_PER_TURN: Final = 200
+PING_TURN: Final = 0.005
 
 
 class Board:
@@ -273,6 +281,7 @@ class Stream:
     seen: str | None
     chunked: bool
     pending: deque[memoryview]
+    keepalive: float  # seconds between keep-alive comments, at most
     wait: Wait | None = None  # while it holds bytes: until when it must take some
     events: int = selectors.EVENT_READ  # what the poller waits for on it
     received: int = 0  # bytes its client sent
@@ -288,8 +297,9 @@ class NonBlockingWorker(BalancedThreadWorker):
     def init_process(self) -> None:
         self._streams: dict[str, dict[Any, Stream]] = {}  # environment: its held streams
         self._hubs: list[Hub] = []  # the hubs this worker has subscribed to
-        self._keepalive = KEEPALIVE_SECONDS
-        self._next_keepalive = time.monotonic() + self._keepalive
+        # When each stream is due its next keep-alive comment: (when, order, stream).
+        self._pings: list[tuple[float, int, Stream]] = []
+        self._pinged = itertools.count()
         self._reading: dict[Any, Wait] = {}  # connection: its request's wait
         self._writing: dict[Any, Wait] = {}
         self._waits = {kind: Waits() for kind in ("reading", "writing", "lingering")}
@@ -516,11 +526,20 @@ class NonBlockingWorker(BalancedThreadWorker):
         now = time.monotonic()
         for waits in self._waits.values():
             waits.expire(now)
-        if now >= self._next_keepalive:
-            self._next_keepalive = now + self._keepalive
-            for streams in list(self._streams.values()):
-                for stream in list(streams.values()):
-                    self._send(stream, KEEPALIVE)
+        for _ in range(PINGS_PER_TURN):
+            if not self._pings or self._pings[0][0] > now:
+                break
+            _, _, stream = heapq.heappop(self._pings)
+            if stream.conn in self._streams.get(stream.environment, ()):
+                self._send(stream, KEEPALIVE)
+                self._ping_later(stream, now)
+
+    def _ping_later(self, stream: Stream, now: float) -> None:
+        """Its next keep-alive comment, 3/4 to all of `keepalive` from now: spread out,
+        so that thousands of streams opened together are not all written to in one turn of
+        the event loop (a pause every answer waiting then would show)."""
+        due = now + stream.keepalive * random.uniform(0.75, 1.0)
+        heapq.heappush(self._pings, (due, next(self._pinged), stream))
 
     # Streams (server.streams): a held connection stays in the event loop, with no thread;
     # it is sent its environment's events and keep-alive comments, and ends when the
@@ -535,15 +554,15 @@ class NonBlockingWorker(BalancedThreadWorker):
 
     def _hold(self, conn: Any, outgoing: Outgoing, held: Held) -> None:
         conn.sock.setblocking(False)
-        stream = Stream(conn, held.environment, held.seen, outgoing.chunked, outgoing.pending)
+        stream = Stream(
+            conn, held.environment, held.seen, outgoing.chunked, outgoing.pending, held.keepalive
+        )
         self._streams.setdefault(held.environment, {})[conn] = stream
         metrics.STREAMS.inc()
         if held.hub not in self._hubs:
             self._hubs.append(held.hub)
             held.hub.subscribe(partial(self.method_queue.defer, self._publish))
-        if held.keepalive < self._keepalive:
-            self._keepalive = held.keepalive
-            self._next_keepalive = min(self._next_keepalive, time.monotonic() + held.keepalive)
+        self._ping_later(stream, time.monotonic())
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._stream_ready, stream))
         if stream.pending:
             self._flush(stream)
@@ -647,4 +666,6 @@ class NonBlockingWorker(BalancedThreadWorker):
             for streams in list(self._streams.values()):
                 for stream in list(streams.values()):
                     self._end(stream)
+        if self._pings and self._pings[0][0] <= time.monotonic():
+            timeout = min(timeout, PING_TURN)  # more are due: back soon for the next batch
         super().wait_for_and_dispatch_events(timeout)
