@@ -275,25 +275,13 @@ def _ofrep_paths() -> Schema:
                 "tags": ["OFREP"],
                 "security": [*OFREP_SECURITY, {"StreamToken": []}],
                 "parameters": [
-                    {
-                        "name": name,
-                        "in": "query",
-                        "description": description,
-                        "schema": {"type": "string"},
-                    }
-                    for name, description in (
-                        ("environment", "Without a token: the environment, as OFREP's context"),
-                        ("application", "Without a token: the application, if any"),
-                        ("since", "The tag the client has (a bulk answer's URL gives it)"),
+                    {"$ref": f"#/components/parameters/{name}"}
+                    for name in (
+                        "StreamEnvironment",
+                        "StreamApplication",
+                        "StreamSince",
+                        "LastEventId",
                     )
-                ]
-                + [
-                    {
-                        "name": "Last-Event-ID",
-                        "in": "header",
-                        "description": "The last event's id (tag) an EventSource saw",
-                        "schema": {"type": "string"},
-                    }
                 ],
                 "responses": {
                     "200": {
@@ -448,6 +436,25 @@ def _parameters() -> Schema:
             "name": "If-None-Match",
             "in": "header",
             "description": "The ETag of the copy the client has: 304 if it is still current.",
+            "schema": {"type": "string"},
+        },
+        "StreamEnvironment": query(
+            "environment",
+            "Without a token: the environment, as an OFREP context names it.",
+            {"type": "string"},
+        ),
+        "StreamApplication": query(
+            "application", "Without a token: the application, if any.", {"type": "string"}
+        ),
+        "StreamSince": query(
+            "since",
+            "The tag the client has (a bulk answer's stream URL gives it); another: told at once.",
+            {"type": "string"},
+        ),
+        "LastEventId": {
+            "name": "Last-Event-ID",
+            "in": "header",
+            "description": "The last event's id (a tag), sent by a reconnecting EventSource.",
             "schema": {"type": "string"},
         },
     }

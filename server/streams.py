@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -41,7 +42,7 @@ import orjson
 from core.bodies import Body, body
 from core.canonical import serialize
 from core.regular import read_regular_file
-from core.snapshot import Snapshot
+from core.snapshot import Snapshot, SnapshotError
 from server.store import Store
 
 PATH: Final = "/ofrep/v1/events"
@@ -83,10 +84,12 @@ class Hub:
         self._subscribers: tuple[Subscriber, ...] = ()
         self._lock = threading.Lock()
         self._swaps = threading.Condition()
+        self._waiting = threading.Lock()  # held by the one request that waits (catch_up)
         self.tags: dict[str, str] = {}
         self.events: dict[str, bytes] = {}
         self._past: collections.deque[str] = collections.deque(maxlen=PAST_TAGS)
-        self._take(store.current.definition_tags, store.current.last_modified)
+        with contextlib.suppress(SnapshotError):  # none loaded yet: the first swap brings it
+            self._take(store.current.definition_tags, store.current.last_modified)
         store.listeners.append(self._swapped)
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -113,14 +116,21 @@ class Hub:
     def catch_up(self, environment: str, tag: str, timeout: float) -> None:
         """Wait, at most `timeout` seconds, until this process serves `environment` as
         `tag`: a client told of a change by one replica may ask another that has not taken
-        in that build yet. A tag this process has served before is old news: no wait."""
-        deadline = time.monotonic() + timeout
-        with self._swaps:
-            while self.tags.get(environment) != tag and tag not in self._past:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._swaps.wait(left)
+        in that build yet. A tag this process has served before is old news: no wait. One
+        request of the process waits at a time, the others are answered at once: any client
+        can name a tag that never comes, and each wait holds one of the few threads."""
+        if not self._waiting.acquire(blocking=False):
+            return
+        try:
+            deadline = time.monotonic() + timeout
+            with self._swaps:
+                while self.tags.get(environment) != tag and tag not in self._past:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    self._swaps.wait(left)
+        finally:
+            self._waiting.release()
 
     def _swapped(self, swapped: bool, error: str | None) -> None:
         if not swapped:
@@ -228,8 +238,10 @@ def _decode(text: str) -> bytes | None:
 class Offer:
     """What a bulk answer says about streams: OFREP's `eventStreams`, one SSE endpoint for
     the request's environment and application (a token URL when the request came with an
-    API key), spliced into the flags' body with the flags' ETag kept, so that a client
-    revalidating with If-None-Match still gets a 304 while its flags are unchanged."""
+    API key), spliced into the flags' body. The bytes, and so the ETag, change with a new
+    build that changes the environment and, with a key, with each window of tokens: a
+    client that revalidates across windows gets the body again, not a 304, about once in
+    ten minutes at most (the web provider revalidates only when told of a change)."""
 
     def __init__(self, hub: Hub, tokens: Tokens) -> None:
         self.hub = hub
@@ -277,6 +289,6 @@ class Offer:
 
 def spliced(flags: Body, head: bytes, *, compress: bool) -> Body:
     """`flags` (a JSON object whose keys all sort after `eventStreams`) with `head` in
-    front of its first key, so the document stays canonical, and with its ETag."""
-    made = body(head + flags.data[1:], flags.content_type, compress=compress)
-    return Body(made.data, flags.etag, made.gzipped, made.content_type)
+    front of its first key, so the document stays canonical; a body of its own (its ETag
+    the hash of these bytes, as every ETag: the same for every request of a window)."""
+    return body(head + flags.data[1:], flags.content_type, compress=compress)

@@ -50,6 +50,7 @@ class Events:
     def _answer(self, req: falcon.Request, resp: falcon.Response) -> Held:
         """The stream's headers and first bytes, and what the server is to keep open."""
         snapshot = self._hub.store.current
+        since = param(req, "since")  # every parameter read (each given once) before any check
         grant = getattr(req.context, "grant", None)
         if grant is not None:
             environment, application = grant.environment, grant.application
@@ -62,7 +63,7 @@ class Events:
         tag = self._hub.tags.get(environment)
         if tag is None:  # a build without this environment swapped in just now
             raise OfrepError(falcon.HTTP_400, INVALID_CONTEXT, "the environment is gone")
-        seen = req.get_header("Last-Event-ID") or param(req, "since")
+        seen = req.get_header("Last-Event-ID") or since
         first = opening()
         if seen is not None and seen != tag:
             first += self._hub.events[environment]

@@ -188,3 +188,14 @@ def live(built: Built, tmp_path: Path) -> Iterator[Live]:
     server = start_server(built.out, tmp_path / "flagserve.log")
     yield server
     stop_server(server)
+
+
+@pytest.fixture
+def keyed_live(built: Built, tmp_path: Path) -> Iterator[Live]:
+    """flagserve checking API keys: `ops` may read everything, `staging` only staging."""
+    from tests.server.helpers import keys_file  # noqa: PLC0415 - helpers imports this module
+
+    env = {"FLAGSERVE_API_KEYS": str(keys_file(tmp_path / "keys.yaml"))}
+    server = start_server(built.out, tmp_path / "flagserve.log", env)
+    yield server
+    stop_server(server)

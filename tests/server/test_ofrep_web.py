@@ -58,15 +58,6 @@ def served(request: pytest.FixtureRequest, built: Built, tmp_path: Path) -> Iter
     stop_server(live)
 
 
-@pytest.fixture
-def guarded(built: Built, tmp_path: Path) -> Iterator[Live]:
-    """flagserve checking API keys: `ops` may read everything, `staging` only staging."""
-    env = {"FLAGSERVE_API_KEYS": str(keys_file(tmp_path / "keys.yaml"))}
-    live = start_server(built.out, tmp_path / "flagserve.log", env)
-    yield live
-    stop_server(live)
-
-
 def shown(page: OfrepPage, key: str) -> dict[str, Any]:
     """What the page's client resolves for `key`, in the shape of an OFREP bulk entry."""
     details = page.details(key)
@@ -139,11 +130,11 @@ def test_a_build_is_pushed_to_the_page_within_a_second_without_polling(
     ids=["outside its scope", "unknown key"],
 )
 def test_a_key_that_may_not_read_the_environment_gets_the_providers_error(
-    guarded: Live, ofrep_pages: OpenOfrep, environment: str, key: str, status: int
+    keyed_live: Live, ofrep_pages: OpenOfrep, environment: str, key: str, status: int
 ) -> None:
-    allowed = ofrep_pages(guarded, "staging", key=STAGING_SECRET)
+    allowed = ofrep_pages(keyed_live, "staging", key=STAGING_SECRET)
     assert allowed.started == "ready" and allowed.value("pricing-engine") is True
-    page = ofrep_pages(guarded, environment, key=key)
+    page = ofrep_pages(keyed_live, environment, key=key)
     assert page.started.startswith("ProviderFatalError"), page.started
     (sent,) = page.bulk_requests()
     answer = sent.response()

@@ -179,6 +179,21 @@ def test_catching_up_waits_for_the_build_that_brings_a_tag(built: Built) -> None
     assert time.monotonic() - started < 2
 
 
+def test_one_request_waits_to_catch_up_at_a_time(built: Built) -> None:
+    """Any client can name a tag that never comes: while one request waits for it, the
+    others are answered at once rather than each holding a thread."""
+    store = Store(built.out)
+    store.start()
+    hub = Hub(store)
+    waiting = threading.Thread(target=hub.catch_up, args=("staging", "a" * 32, 3))
+    waiting.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    hub.catch_up("staging", "b" * 32, 30)
+    assert time.monotonic() - started < 1
+    waiting.join()
+
+
 # The resource, in-process (a test client holds nothing: the stream ends after its start) --
 
 
@@ -501,29 +516,21 @@ def test_a_stopping_worker_ends_its_streams_at_once(built: Built, tmp_path: Path
 # With API keys ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def guarded(built: Built, tmp_path: Path) -> Iterator[Live]:
-    env = {"FLAGSERVE_API_KEYS": str(keys_file(tmp_path / "keys.yaml"))}
-    live = start_server(built.out, tmp_path / "flagserve.log", env)
-    yield live
-    stop_server(live)
-
-
 def test_under_api_keys_the_stream_url_carries_a_token_not_the_key(
-    guarded: Live, built: Built
+    keyed_live: Live, built: Built
 ) -> None:
-    answer = bulk(guarded, "staging", {"Authorization": f"Bearer {STAGING_SECRET}"})
+    answer = bulk(keyed_live, "staging", {"Authorization": f"Bearer {STAGING_SECRET}"})
     path = stream_path(answer)
     query = parse_qs(urlsplit(path).query)
     assert set(query) == {"token", "since"}
     assert STAGING_SECRET not in path and SECRET not in path
-    listener = Listener(guarded, path)  # no header: as EventSource connects
+    listener = Listener(keyed_live, path)  # no header: as EventSource connects
     assert listener.status == 200
     built.commit("Banner on in staging", {"growth/banner.yaml": BANNER_IN_STAGING})
     listener.read_until(5)
     assert len(listener.events) == 1
     listener.close()
-    access = guarded.log.read_text()
+    access = keyed_live.log.read_text()
     assert query["token"][0] not in access  # the access log never shows a query string
 
 
@@ -538,9 +545,9 @@ def test_under_api_keys_the_stream_url_carries_a_token_not_the_key(
     ],
 )
 def test_a_stream_needs_a_key_or_a_token_for_its_environment(
-    guarded: Live, path: str, headers: dict[str, str], status: int
+    keyed_live: Live, path: str, headers: dict[str, str], status: int
 ) -> None:
-    answer = guarded.get(path, headers=headers, stream=True)
+    answer = keyed_live.get(path, headers=headers, stream=True)
     assert answer.status_code == status
     if status != 200:
         assert answer.json()["errorCode"] == "GENERAL"
