@@ -59,9 +59,9 @@ KEEPALIVE: Final = b": keep-alive\n\n"  # a comment: proxies see traffic, client
 
 def event(tag: str, last_modified: int | None) -> bytes:
     """OFREP's `refetchEvaluation` event for an environment now tagged `tag`."""
-    data = {"type": "refetchEvaluation", "etag": tag}
+    data: dict[str, str | int] = {"type": "refetchEvaluation", "etag": tag}
     if last_modified is not None:
-        data["lastModified"] = last_modified  # type: ignore[assignment]
+        data["lastModified"] = last_modified
     return b"id: %s\nevent: message\ndata: %s\n\n" % (tag.encode(), serialize(data))
 
 
@@ -85,8 +85,9 @@ class Hub:
         self._lock = threading.Lock()
         self._swaps = threading.Condition()
         self._waiting = threading.Lock()  # held by the one request that waits (catch_up)
-        self.tags: dict[str, str] = {}
-        self.events: dict[str, bytes] = {}
+        # Per environment, its tag and its event: one dict, replaced whole at each swap, so
+        # that a reader in another thread sees a tag with its own event, never a mix.
+        self._served: dict[str, tuple[str, bytes]] = {}
         self._past: collections.deque[str] = collections.deque(maxlen=PAST_TAGS)
         with contextlib.suppress(SnapshotError):  # none loaded yet: the first swap brings it
             self._take(store.current.definition_tags, store.current.last_modified)
@@ -99,18 +100,29 @@ class Hub:
             if subscriber not in self._subscribers:
                 self._subscribers = (*self._subscribers, subscriber)
 
+    def news(self, environment: str) -> tuple[str, bytes] | None:
+        """The environment's current tag and its event; None when it has none (no such
+        environment in the build being served)."""
+        return self._served.get(environment)
+
+    def tag(self, environment: str) -> str | None:
+        found = self._served.get(environment)
+        return None if found is None else found[0]
+
     def _take(self, tags: dict[str, str], last_modified: int | None) -> News:
-        """The new tags in; returns what changed. The dicts are replaced whole, so a reader
-        in another thread sees the old ones or the new ones."""
-        changed: News = {environment: None for environment in self.tags if environment not in tags}
-        events = dict(self.events)
+        """The new tags in; returns what changed."""
+        old = self._served
+        changed: News = {environment: None for environment in old if environment not in tags}
+        served = {}
         for environment, tag in tags.items():
-            if self.tags.get(environment) != tag:
-                events[environment] = event(tag, last_modified)
-                changed[environment] = (tag, events[environment])
-        self.events = {name: found for name, found in events.items() if name in tags}
-        self._past.extend(self.tags.values())
-        self.tags = dict(tags)
+            kept = old.get(environment)
+            served[environment] = (
+                kept if kept and kept[0] == tag else (tag, event(tag, last_modified))
+            )
+            if served[environment] is not kept:
+                changed[environment] = served[environment]
+        self._past.extend(tag for tag, _ in old.values())
+        self._served = served
         return changed
 
     def catch_up(self, environment: str, tag: str, timeout: float) -> None:
@@ -124,7 +136,7 @@ class Hub:
         try:
             deadline = time.monotonic() + timeout
             with self._swaps:
-                while self.tags.get(environment) != tag and tag not in self._past:
+                while self.tag(environment) != tag and tag not in self._past:
                     left = deadline - time.monotonic()
                     if left <= 0:
                         return

@@ -567,11 +567,11 @@ class NonBlockingWorker(BalancedThreadWorker):
         if stream.pending:
             self._flush(stream)
         # A build may have come since the thread looked (its news may still be on its way).
-        tag = held.hub.tags.get(held.environment)
-        if tag is None:
+        news = held.hub.news(held.environment)
+        if news is None:
             self._end(stream)
-        elif stream.seen is not None and stream.seen != tag:
-            self._send(stream, held.hub.events[held.environment], tag)
+        elif stream.seen is not None and stream.seen != news[0]:
+            self._send(stream, news[1], news[0])
 
     def _publish(self, news: News) -> None:
         """A new build's news: each changed environment's streams get its event (unless

@@ -60,13 +60,14 @@ class Events:
         scope = allowed_environments(req)
         environment = choose_environment(environment, scope, self._default, snapshot, None)
         check_application(snapshot, application, None)
-        tag = self._hub.tags.get(environment)
-        if tag is None:  # a build without this environment swapped in just now
+        news = self._hub.news(environment)
+        if news is None:  # a build without this environment swapped in just now
             raise OfrepError(falcon.HTTP_400, INVALID_CONTEXT, "the environment is gone")
+        tag, told = news
         seen = req.get_header("Last-Event-ID") or since
         first = opening()
         if seen is not None and seen != tag:
-            first += self._hub.events[environment]
+            first += told
             seen = tag
         resp.content_type = EVENT_STREAM
         resp.cache_control = ["no-store"]

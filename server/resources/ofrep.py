@@ -145,7 +145,7 @@ class Bulk:
         in that build (another replica may have sent the event) and is never a 304."""
         told = param(req, "flagConfigEtag")
         hub = self._offer.hub if self._offer is not None else None
-        if told is None or hub is None or hub.tags.get(environment) == told:
+        if told is None or hub is None or hub.tag(environment) == told:
             return False
         hub.catch_up(environment, told, CATCH_UP_SECONDS)
         return True
