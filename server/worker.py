@@ -566,6 +566,8 @@ class NonBlockingWorker(BalancedThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._stream_ready, stream))
         if stream.pending:
             self._flush(stream)
+            if conn not in self._streams.get(held.environment, ()):
+                return  # the client had gone
         # A build may have come since the thread looked (its news may still be on its way).
         news = held.hub.news(held.environment)
         if news is None:
