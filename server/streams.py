@@ -242,9 +242,12 @@ def _decode(text: str) -> bytes | None:
     if not text or len(text) > 1024:
         return None
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return None
+    # One spelling per token: base64's last character has bits decoding ignores, so other
+    # spellings of the same bytes would pass too.
+    return decoded if _encode(decoded) == text else None
 
 
 class Offer:
