@@ -65,10 +65,9 @@ def event(tag: str, last_modified: int | None) -> bytes:
     return b"id: %s\nevent: message\ndata: %s\n\n" % (tag.encode(), serialize(data))
 
 
-def opening(retry_ms: int = RETRY_MS) -> bytes:
-    """A stream's first bytes: how soon to reconnect, and a comment (some proxies hold a
-    response back until its first bytes of content)."""
-    return b"retry: %d\n: gitflags\n\n" % retry_ms
+# A stream's first bytes: how soon to reconnect, and a comment (some proxies hold a response
+# back until its first bytes of content).
+OPENING: Final = b"retry: %d\n: gitflags\n\n" % RETRY_MS
 
 
 News = dict[str, tuple[str, bytes] | None]  # per environment: its new tag and event, or gone
@@ -82,8 +81,7 @@ class Hub:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._subscribers: tuple[Subscriber, ...] = ()
-        self._lock = threading.Lock()
-        self._swaps = threading.Condition()
+        self._swaps = threading.Condition()  # a swap's news; guards the subscribers too
         self._waiting = threading.Lock()  # held by the one request that waits (catch_up)
         # Per environment, its tag and its event: one dict, replaced whole at each swap, so
         # that a reader in another thread sees a tag with its own event, never a mix.
@@ -96,7 +94,7 @@ class Hub:
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call `subscriber` with the `News` of each new build that changes some
         environment (in the store's reload thread)."""
-        with self._lock:
+        with self._swaps:
             if subscriber not in self._subscribers:
                 self._subscribers = (*self._subscribers, subscriber)
 

@@ -21,7 +21,7 @@ from server.resources.ofrep import (
     check_application,
     choose_environment,
 )
-from server.streams import HOLD, Held, Hub, opening
+from server.streams import HOLD, OPENING, Held, Hub
 
 EVENT_STREAM: Final = "text/event-stream"
 
@@ -65,7 +65,7 @@ class Events:
             raise OfrepError(falcon.HTTP_400, INVALID_CONTEXT, "the environment is gone")
         tag, told = news
         seen = req.get_header("Last-Event-ID") or since
-        first = opening()
+        first = OPENING
         if seen is not None and seen != tag:
             first += told
             seen = tag

@@ -97,14 +97,14 @@ class Single:
 
 
 class Bulk:
-    """`POST /ofrep/v1/evaluate/flags`: every flag in the request's context, the same bytes
-    (and ETag) for every request in one environment and application, until a new build."""
+    """`POST /ofrep/v1/evaluate/flags`: every flag in the request's context, with its event
+    stream (server.streams.Offer); the same bytes (and ETag) for every request in one
+    environment and application (and API key, within a window of stream tokens), until a
+    new build."""
 
     access = OFREP
 
-    def __init__(
-        self, store: Store, default_environment: str | None = None, offer: Offer | None = None
-    ) -> None:
+    def __init__(self, store: Store, default_environment: str | None, offer: Offer) -> None:
         self._store = store
         self._default = default_environment
         self._offer = offer
@@ -118,25 +118,17 @@ class Bulk:
             if environment not in snapshot.environments:
                 raise _unknown("environment", environment, snapshot.environments, None)
         targeted = bool(snapshot.evaluator.targeted(environment, application))
-        # A body made for this request alone is compressed only once it is whole.
-        compress = accepts_gzip(req.get_header("Accept-Encoding"))
+        # The flags' body is never sent alone: it is compressed once its stream is in.
         if targeted:
-            alone = compress and self._offer is None
-            found = bulk_body(snapshot, environment, application, context, compress=alone)
+            found = bulk_body(snapshot, environment, application, context, compress=False)
         else:
             found = snapshot.memo(
                 ("ofrep-bulk", environment, application),
-                lambda: bulk_body(snapshot, environment, application, {}),
+                lambda: bulk_body(snapshot, environment, application, {}, compress=False),
             )
-        if self._offer is not None:
-            found = self._offer.attach(
-                req,
-                snapshot,
-                (environment, application),
-                found,
-                kept=not targeted,
-                compress=compress,
-            )
+        compress = accepts_gzip(req.get_header("Accept-Encoding"))
+        cell = (environment, application)
+        found = self._offer.attach(req, snapshot, cell, found, kept=not targeted, compress=compress)
         send(req, resp, found, revalidate=not told)
 
     def _told_of_change(self, req: falcon.Request, environment: str) -> bool:
@@ -144,10 +136,9 @@ class Bulk:
         other than the environment's here: then it waits a little for this process to take
         in that build (another replica may have sent the event) and is never a 304."""
         told = param(req, "flagConfigEtag")
-        hub = self._offer.hub if self._offer is not None else None
-        if told is None or hub is None or hub.tag(environment) == told:
+        if told is None or self._offer.hub.tag(environment) == told:
             return False
-        hub.catch_up(environment, told, CATCH_UP_SECONDS)
+        self._offer.hub.catch_up(environment, told, CATCH_UP_SECONDS)
         return True
 
 
