@@ -113,7 +113,25 @@ class Clients:
             connection.close()
 
 
-class Stream:
+class Arrivals:
+    """A client that follows flagserve in a thread: when each revision first reached it
+    (`arrived`, filled by the thread), and how long after a build landed."""
+
+    client = "the stream"  # what the client is, in a timeout's message
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+
+    def pushed(self, revision: str, landed: float, timeout: float = 30) -> float:
+        """Seconds from `landed` until the client had `revision`."""
+        while revision not in self.arrived:
+            if time.monotonic() - landed > timeout:
+                raise SystemExit(f"{revision} did not reach {self.client} in {timeout:.0f} s")
+            time.sleep(0.001)
+        return self.arrived[revision] - landed
+
+
+class Stream(Arrivals):
     """A flagd sync stream (`SyncFlags`, the stubs flagd's provider ships), read in a
     thread: when each revision arrived."""
 
@@ -122,7 +140,7 @@ class Stream:
         stub = sync_pb2_grpc.FlagSyncServiceStub(self.channel)
         selector = [("flagd-selector", ENVIRONMENT)]
         self.calls = stub.SyncFlags(sync_pb2.SyncFlagsRequest(), metadata=selector)
-        self.arrived: dict[str, float] = {}
+        super().__init__()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -132,14 +150,6 @@ class Stream:
                 self.arrived[document["metadata"]["revision"]] = time.monotonic()
         except grpc.RpcError:  # cancelled at the end
             pass
-
-    def pushed(self, revision: str, landed: float, timeout: float = 30) -> float:
-        """Seconds from `landed` until the stream had `revision`."""
-        while revision not in self.arrived:
-            if time.monotonic() - landed > timeout:
-                raise SystemExit(f"{revision} was not pushed within {timeout:.0f} s")
-            time.sleep(0.001)
-        return self.arrived[revision] - landed
 
     def close(self) -> None:
         self.calls.cancel()

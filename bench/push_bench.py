@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from build_bench import GIT_ENV, leaf_flag, one_flag_commits
-from notice_bench import Clients, Stream, arguments, p99, server
+from notice_bench import Arrivals, Clients, Stream, arguments, p99, server
 from serve_bench import build, free_port
 
 
@@ -65,15 +65,17 @@ class Segments:
         return [c + b + a for c, b, a in zip(self.commit, self.build, after, strict=True)]
 
 
-class OfrepStreams:
+class OfrepStreams(Arrivals):
     """OFREP clients that behave as the web provider does, one per environment, each in a
     thread: a bulk answer, its event stream held, and on each `refetchEvaluation` the bulk
     fetched again with `flagConfigEtag`; when each revision first arrived (whichever
     environment the change was in)."""
 
+    client = "the OFREP client"
+
     def __init__(self, port: int, environments: list[str]) -> None:
+        super().__init__()
         self.port = port
-        self.arrived: dict[str, float] = {}
         self.sockets: list[socket.socket] = []
         for environment in environments:
             threading.Thread(target=self._follow, args=(environment,), daemon=True).start()
@@ -103,14 +105,6 @@ class OfrepStreams:
                 received = received[received.rfind(b"\n") + 1 :]
         except OSError:  # closed at the end
             pass
-
-    def pushed(self, revision: str, landed: float, timeout: float = 30) -> float:
-        """Seconds from `landed` until an OFREP client had `revision`."""
-        while revision not in self.arrived:
-            if time.monotonic() - landed > timeout:
-                raise SystemExit(f"{revision} did not reach the OFREP client in {timeout:.0f} s")
-            time.sleep(0.001)
-        return self.arrived[revision] - landed
 
     def close(self) -> None:
         for stream in self.sockets:

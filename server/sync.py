@@ -52,19 +52,6 @@ def _run(settings: Settings, ready: Connection, parent: int) -> None:
     asyncio.run(flag_sync.serve(settings, ready))
 
 
-def forward(child: BaseProcess | None, number: int) -> None:
-    """Pass signal `number` to the sync process, if it runs."""
-    if child is not None and child.is_alive() and child.pid is not None:
-        os.kill(child.pid, number)
-
-
-def stop(child: BaseProcess | None) -> None:
-    """Stop the sync process (the master is exiting)."""
-    if child is not None and child.is_alive():
-        child.terminate()
-        child.join(5)
-
-
 class Supervised:
     """The sync process, started again whenever it exits while the master runs (a crash,
     the kernel's OOM killer): after FIRST_DELAY seconds, doubled up to LAST_DELAY while it
@@ -106,8 +93,15 @@ class Supervised:
                 log.info("the flagd sync process serves again on %s", self._settings.sync_bind)
 
     def forward(self, number: int) -> None:
-        forward(self.child, number)
+        """Pass signal `number` to the sync process, if it runs."""
+        child = self.child
+        if child is not None and child.is_alive() and child.pid is not None:
+            os.kill(child.pid, number)
 
     def stop(self) -> None:
+        """Stop the sync process for good (the master is exiting)."""
         self._stopping.set()
-        stop(self.child)
+        child = self.child
+        if child is not None and child.is_alive():
+            child.terminate()
+            child.join(5)
