@@ -195,12 +195,14 @@ class AccessControl:
         if not need.key:
             return
         token = param(req, "token") if need.token else None
-        key = self._granted(req, resp, token, self._keys) if token is not None else None
-        if key is None:
+        if token is not None:
+            key = self._granted(req, resp, token, self._keys)
+        else:
             secret = _presented(req, need)
-            key = self._keys.find(secret) if secret else None
-            if key is None:
+            found = self._keys.find(secret) if secret else None
+            if found is None:
                 _deny(resp, _why(secret), need)
+            key = found
         if need.every_environment and key.environments is not None:
             _forbid(req)
         req.context.environments = key.environments

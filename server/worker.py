@@ -287,6 +287,31 @@ class Stream:
     received: int = 0  # bytes its client sent
 
 
+def send_pending(sock: socket.socket, pending: deque[memoryview]) -> bool:
+    """Send from the front of `pending` what the kernel takes at once, and drop it from
+    there; True when it took any byte. Other OSErrors than "it would block" are raised."""
+    took = False
+    try:
+        while pending:
+            head = pending[0]
+            sent = sock.send(head)
+            took = took or sent > 0
+            if sent < len(head):
+                pending[0] = head[sent:]
+                break
+            pending.popleft()
+    except (BlockingIOError, InterruptedError):
+        pass
+    return took
+
+
+def reset(sock: socket.socket) -> None:
+    """Make the coming close() a reset, so that the kernel drops what it still holds for a
+    client that reads nothing (up to megabytes)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+
+
 class NonBlockingWorker(BalancedThreadWorker):
     """BalancedThreadWorker whose threads never wait on a client (the module's doc): each
     request is read in the event loop, the part of an answer a client does not take at
@@ -454,33 +479,26 @@ class NonBlockingWorker(BalancedThreadWorker):
 
     def _writable(self, conn: Any, outgoing: Outgoing, done: Callable[[], None], _: Any) -> None:
         try:
-            while outgoing.pending:
-                head = outgoing.pending[0]
-                sent = conn.sock.send(head)
-                if sent < len(head):
-                    outgoing.pending[0] = head[sent:]
-                    self._writing[conn].done = True  # it reads: a new deadline
-                    self._writing[conn] = self._write_wait(conn)
-                    return
-                outgoing.pending.popleft()
-        except (BlockingIOError, InterruptedError):
-            return
+            took = send_pending(conn.sock, outgoing.pending)
         except OSError:
             self._writing.pop(conn).done = True
             self.poller.unregister(conn.sock)
             self._drop(conn)
+            return
+        if outgoing.pending:
+            if took:  # it reads: a new deadline
+                self._writing[conn].done = True
+                self._writing[conn] = self._write_wait(conn)
             return
         self._writing.pop(conn).done = True
         self.poller.unregister(conn.sock)
         done()
 
     def _stalled(self, conn: Any) -> None:
-        """A client that took nothing of its answer for WRITE_TIMEOUT seconds: reset, so
-        that the kernel drops what it still holds for it too (up to megabytes)."""
+        """A client that took nothing of its answer for WRITE_TIMEOUT seconds: reset."""
         del self._writing[conn]
         self.poller.unregister(conn.sock)
-        with contextlib.suppress(OSError):
-            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        reset(conn.sock)
         self._drop(conn)
 
     # Closing: after `Connection: close` gthread half-closes and reads what the client still
@@ -616,26 +634,20 @@ class NonBlockingWorker(BalancedThreadWorker):
         writable (with a deadline) for the rest."""
         sock = stream.conn.sock
         try:
-            while stream.pending:
-                head = stream.pending[0]
-                sent = sock.send(head)
-                if sent < len(head):
-                    stream.pending[0] = head[sent:]
-                    break
-                stream.pending.popleft()
-        except (BlockingIOError, InterruptedError):
-            pass
+            took = send_pending(sock, stream.pending)
         except OSError:
             self._end(stream)
             return
-        if stream.wait is not None:
+        if stream.wait is not None and (took or not stream.pending):
             stream.wait.done = True  # it took bytes (or all): a new deadline, or none
             stream.wait = None
         events = selectors.EVENT_READ
         if stream.pending:
             events |= selectors.EVENT_WRITE
-            wait = Wait(stream.conn, time.monotonic() + WRITE_TIMEOUT, partial(self._stuck, stream))
-            stream.wait = self._waits["writing"].add(wait)
+            if stream.wait is None:
+                deadline = time.monotonic() + WRITE_TIMEOUT
+                wait = Wait(stream.conn, deadline, partial(self._stuck, stream))
+                stream.wait = self._waits["writing"].add(wait)
         if events != stream.events:
             stream.events = events
             self.poller.modify(sock, events, partial(self._stream_ready, stream))
@@ -643,8 +655,7 @@ class NonBlockingWorker(BalancedThreadWorker):
     def _stuck(self, stream: Stream) -> None:
         """A stream's client that took nothing for WRITE_TIMEOUT seconds: reset."""
         stream.wait = None
-        with contextlib.suppress(OSError):
-            stream.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+        reset(stream.conn.sock)
         self._end(stream)
 
     def _end(self, stream: Stream) -> None:
