@@ -321,7 +321,7 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool, answers
     # Computed now, off the request path.
     _ = snapshot.flagd_definitions
     if answers:
-        _ = snapshot.evaluator, snapshot.flat_maps
+        _ = snapshot.evaluator, snapshot.flat_maps, snapshot.definition_tags
     return snapshot
 
 
