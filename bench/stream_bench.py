@@ -54,7 +54,6 @@ import contextlib
 import json
 import os
 import re
-import resource
 import signal
 import socket
 import statistics
@@ -93,6 +92,7 @@ from serve_bench import (
     wait_for,
 )
 
+from core.process import raise_file_limit
 from core.snapshot import load
 
 EVENTS = "/ofrep/v1/events"
@@ -273,16 +273,6 @@ class Followers:
             case "close":
                 return self.close()
         raise ValueError(f"unknown command {command!r}")
-
-
-def raise_file_limit(wanted: int) -> int:
-    """The soft limit on open files up to `wanted` (at most the hard limit); the new one."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        return target
-    return soft
 
 
 async def client(port: int) -> None:

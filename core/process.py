@@ -1,5 +1,6 @@
-"""What a process does about itself: die with its parent, and pause the cyclic garbage
-collector while it makes millions of objects that all live on (a build, a build loaded)."""
+"""What a process does about itself: die with its parent, pause the cyclic garbage
+collector while it makes millions of objects that all live on (a build, a build loaded), and
+raise its limit on open files (a server's connections, a benchmark's clients)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import ctypes
 import gc
 import os
+import resource
 import signal
 from collections.abc import Iterator
 
@@ -36,3 +38,14 @@ def collector_paused() -> Iterator[None]:
     finally:
         if running:
             gc.enable()
+
+
+def raise_file_limit(wanted: int) -> int:
+    """The soft limit on open files raised to `wanted`, at most to the hard limit (a limit
+    of each process, inherited by its children); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.process import raise_file_limit
 from server import logs
 from server.settings import Settings, SettingsError
 
@@ -163,14 +164,11 @@ def _raise_file_limit(server: Any, wanted: int) -> None:
     """The soft limit on open files up to `wanted` (at most the hard limit), in the master:
     the workers inherit it, and each counts its own files against it. Debian's default soft
     limit, 1,024, would cap a worker's connections far below `worker_connections`."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < wanted:
+    limit = raise_file_limit(wanted)
+    if limit != resource.RLIM_INFINITY and limit < wanted:
         server.log.warning(
             "flagserve: at most %d open files (hard limit): fewer connections than %d",
-            target,
+            limit,
             wanted,
         )
 
