@@ -92,7 +92,8 @@ def test_the_expect_line_alone_is_dropped(made: tuple[bytes, bool]) -> None:
     head = find_head(request)
     assert head is not None
     dropped = without_expect(request, head)
-    assert b"100-continue" not in dropped
+    # in the head: the body is the client's bytes, and may read "100-continue" itself
+    assert b"100-continue" not in dropped.partition(b"\r\n\r\n")[0]
     assert (len(request) - len(dropped) == len(b"Expect: 100-continue\r\n")) is expect
     assert progress(dropped, HEAD_LIMIT, MAX_BODY) is Progress.WHOLE
 
