@@ -20,7 +20,8 @@ from core.canonical import (
 )
 from core.model import Flag
 from core.resolve import Grid, Resolution
-from core.rows import Row, declared_fields, resolved_rows
+from core.rows import Row, declared_fields, resolved_rows, steps
+from core.schedule import scheduled
 
 # The fields a flag's entry takes from the history (compiler.audit.flag_metadata)
 HISTORY_FIELDS = ("created_at", "created_by", "updated_at", "updated_by", "updated_reason")
@@ -95,7 +96,7 @@ def flag_entry(
     """A flag's entry in the snapshot, but the history's fields."""
     flag: Flag = flag_file.flag
     declared: Any = flag_file.document.data  # valid, hence plain JSON-like data as written
-    return {
+    entry = {
         "key": flag_file.key,
         "file": flag_file.document.path,
         "description": flag.description,
@@ -110,3 +111,7 @@ def flag_entry(
         "dependents": dependents,
         "resolved": resolved_rows(flag_file.key, flag, resolution, grid, rows),
     }
+    if scheduled(flag):  # only then: other entries are as they were before schedules
+        entry["schedule"] = declared.get("schedule", [])
+        entry["steps"] = steps(flag_file.key, flag, grid, rows)
+    return entry

@@ -29,6 +29,13 @@ from pydantic import (
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}(?!\n)$"
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:/-]{0,63}(?!\n)$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?!\n)$"
+# RFC 3339, the zone offset optional here so that `schedule-zone` can say that it is missing
+# (compiler/schedules.py) rather than the schema only that the text does not match.
+MOMENT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?(?!\n)$"
+)
+DURATION_PATTERN = r"^[1-9][0-9]{0,5}[mhd](?!\n)$"  # 30m, 1h, 1d: at least a minute
 TEXT_PATTERN = r"\S"
 
 
@@ -40,6 +47,12 @@ def _unique(items: list[str]) -> list[str]:
 
 def _real_date(text: str) -> str:
     datetime.date.fromisoformat(text)
+    return text
+
+
+def _real_moment(text: str) -> str:
+    # The pattern holds the shape; this, that the date and time exist (no 25:00, no Feb 30).
+    datetime.datetime.fromisoformat(text)
     return text
 
 
@@ -55,6 +68,8 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Text = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=4096)]
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 DateText = Annotated[str, Field(pattern=DATE_PATTERN), AfterValidator(_real_date)]
+Moment = Annotated[str, Field(pattern=MOMENT_PATTERN), AfterValidator(_real_moment)]
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
 Names = Annotated[list[Name], AfterValidator(_unique)]
 Tags = Annotated[list[Tag], AfterValidator(_unique)]
 
@@ -130,6 +145,49 @@ class Rule(_Strict):
 Rules = list[Rule]
 # A value at some level: a boolean for boolean flags, a variant name for typed ones.
 Value = StrictBool | Name
+Percent = Annotated[StrictInt, BeforeValidator(_integral), Field(ge=0, le=100)]
+
+
+class Ramp(_Strict):
+    """A progressive rollout: from `from` to `to`, `variant`'s share of the users grows (or
+    falls) linearly from `start` to `end` percent, changing at most every `every`; the rest
+    get `off`. The share's rule is core/schedule.py's."""
+
+    model_config = ConfigDict(populate_by_name=False)
+
+    from_: Moment = Field(alias="from")
+    to: Moment
+    variant: Name
+    start: Percent = 0
+    end: Percent = 100
+    every: Duration = "1h"
+    by: Attribute | None = None
+    seed: Text | None = None
+
+
+class Step(_Strict):
+    """One step of a schedule: `at` a moment, the value-level fields that change from then
+    on; or a `ramp`, alone."""
+
+    at: Moment | None = None
+    ramp: Ramp | None = None
+    enabled: StrictBool | None = None
+    default: Name | None = None
+    applications: dict[Name, Value] = Field(default_factory=dict)
+    rules: Rules | None = None
+
+    @model_validator(mode="after")
+    def _at_or_ramp(self) -> Self:
+        # The schema's oneOf: a step at a moment changes something; a ramp is alone.
+        if self.ramp is None:
+            if self.at is None or self.model_fields_set <= {"at"}:
+                raise ValueError("a step has `at` and the fields that change then, or a `ramp`")
+        elif self.model_fields_set != {"ramp"}:
+            raise ValueError("a `ramp` step has no other fields")
+        return self
+
+
+Schedule = Annotated[list[Step], Field(min_length=1)]
 
 
 class EnvironmentOverride(_Strict):
@@ -137,6 +195,7 @@ class EnvironmentOverride(_Strict):
     default: Name | None = None
     applications: dict[Name, Value] = Field(default_factory=dict)
     rules: Rules | None = None
+    schedule: Schedule | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -159,6 +218,7 @@ class Flag(_Strict):
     environments: dict[Name, Value | EnvironmentOverride] = Field(default_factory=dict)
     applications: dict[Name, Value] = Field(default_factory=dict)
     rules: Rules | None = None
+    schedule: Schedule | None = None
     depends_on: Names = Field(default_factory=list)
     tags: Tags = Field(default_factory=list)
     expires: DateText | None = None
@@ -186,13 +246,16 @@ class Flag(_Strict):
         flag's)."""
         yield from self.applications.values()
         other = "default" if self.type == "boolean" else "enabled"
+        levels: list[EnvironmentOverride | Step] = list(self.schedule or ())
         for override in self.environments.values():
             if isinstance(override, EnvironmentOverride):
-                yield from override.applications.values()
-                if other in override.model_fields_set:
-                    yield _WRONG
+                levels += [override, *(override.schedule or ())]
             else:
                 yield override
+        for level in levels:
+            yield from level.applications.values()
+            if other in level.model_fields_set:
+                yield _WRONG
 
     @property
     def variant_values(self) -> dict[str, Any]:

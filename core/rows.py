@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.model import Flag
-from core.resolve import Cell, Grid, Resolution
+from core.resolve import Cell, Grid, Resolution, resolve
 from core.rules import normalized, rules_in
+from core.schedule import phases, scheduled, utc_text
 
 Row = tuple[Cell, ...]  # one environment: without application, then each application
 
@@ -63,6 +64,28 @@ def resolved_rows(
     return resolved
 
 
+def steps(
+    key: str, flag: Flag, grid: Grid, shared: dict[Row, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """`steps`: for each moment of the flag's schedule (`core.schedule.phases`) at which a
+    row changes, `at` (UTC, `2027-01-11T08:00:00Z`) and the rows of the environments that
+    change then, as `resolved` has them; empty without a schedule. The rows of `resolved`
+    are those before the first step, so nothing here depends on when a build ran."""
+    if not scheduled(flag):
+        return []
+    found = []
+    before: dict[str, dict[str, Any]] | None = None
+    for phase in phases(flag, grid.environments):
+        resolution = resolve(grid, {key: phase.flag})[key]
+        rows = resolved_rows(key, phase.flag, resolution, grid, shared)
+        if before is not None and phase.start is not None:
+            changed = {name: found for name, found in rows.items() if found != before[name]}
+            if changed:
+                found.append({"at": utc_text(phase.start), "resolved": changed})
+        before = rows
+    return found
+
+
 def row(
     cells: Row, applications: tuple[str, ...], variants: Mapping[str, Any], rules: list[Any]
 ) -> dict[str, Any]:
@@ -86,16 +109,26 @@ def expanded(document: Mapping[str, Any]) -> dict[str, Any]:
     every application are kept as they are, so a document already expanded costs a pass."""
     applications = document["applications"]
     flags = {}
-    for key, flag in document["flags"].items():
+    for key, entry in document["flags"].items():
+        flag = entry if "steps" not in entry else _with_steps_expanded(entry, applications)
         rows = flag["resolved"]
         if all(len(found["applications"]) == len(applications) for found in rows.values()):
             flags[key] = flag
             continue
-        full = {
-            environment: _expanded_row(found, applications) for environment, found in rows.items()
-        }
-        flags[key] = {**flag, "resolved": full}
+        flags[key] = {**flag, "resolved": _expanded(rows, applications)}
     return {**document, "flags": flags}
+
+
+def _with_steps_expanded(flag: Mapping[str, Any], applications: list[str]) -> dict[str, Any]:
+    """A flag with a schedule (few have one) with each step's rows expanded too."""
+    later = [
+        {**step, "resolved": _expanded(step["resolved"], applications)} for step in flag["steps"]
+    ]
+    return {**flag, "steps": later}
+
+
+def _expanded(rows: Mapping[str, Any], applications: list[str]) -> dict[str, Any]:
+    return {environment: _expanded_row(found, applications) for environment, found in rows.items()}
 
 
 def _expanded_row(found: Mapping[str, Any], applications: list[str]) -> Mapping[str, Any]:

@@ -39,7 +39,8 @@ from core.canonical import SNAPSHOT_FORMAT, digest_of, serialize
 from core.graph import find_cycle, is_cyclic, strongly_connected
 from core.model import Flag
 from core.resolve import Grid, Resolution, resolve
-from core.rows import Row, declared_fields, resolved_rows
+from core.rows import Row, declared_fields, resolved_rows, steps
+from core.schedule import Phase, phase_at, phases, scheduled, utc_text
 from core.schemas import schema_document
 
 MAX_REASONS: Final = 20  # a broken build is refused on the first few; the rest are noise
@@ -85,9 +86,40 @@ def snapshot_problems(document: Any) -> list[str]:
     if digest_of(document) != document["digest"]:  # edited, or damaged: nothing else counts
         return ["snapshot.json: the snapshot's content does not match its digest"]
     grid = Grid(tuple(document["environments"]), tuple(document["applications"]))
-    resolved = _resolutions(document["flags"], grid, reasons)
+    timelines: dict[str, list[Phase]] = {}
+    resolved = _resolutions(document["flags"], grid, reasons, timelines)
     _dependencies(document["flags"], resolved, grid, reasons)
+    if not reasons:
+        reasons.extend(_disabled_later(document["flags"], resolved, timelines, grid))
+        del reasons[MAX_REASONS:]
     return reasons
+
+
+def _disabled_later(
+    flags: Mapping[str, Any],
+    resolved: Mapping[str, Resolution],
+    timelines: Mapping[str, list[Phase]],
+    grid: Grid,
+) -> Iterator[str]:
+    """No flag on where a dependency is off at any step either: at each moment something
+    changes, the edges with a flag that has a schedule at either end."""
+    edges = {
+        key: [
+            dependency for dependency in flag["depends_on"] if {key, dependency} & timelines.keys()
+        ]
+        for key, flag in flags.items()
+    }
+    edges = {key: found for key, found in edges.items() if found}
+    moments = sorted(
+        {p.start for found in timelines.values() for p in found if p.start is not None}
+    )
+    for at in moments:
+        now = dict(resolved)
+        for key, found in timelines.items():
+            now[key] = resolve(grid, {key: phase_at(found, at).flag})[key]
+        for reason in _disabled(edges, now, grid):
+            yield f"{reason} from {utc_text(at)}"
+            return
 
 
 def audit_problems(document: Any, revision: str) -> list[str]:
@@ -277,6 +309,27 @@ def _flag_shape(flag: Any, where: str, reasons: Reasons) -> None:
     _names(flag["dependents"], f"{where}.dependents", reasons)
     if type(flag["resolved"]) is not dict:
         reasons.append(f"{where}.resolved: expected an object, got {_shown(flag['resolved'])}")
+    _schedule_shape(flag, where, reasons)
+
+
+def _schedule_shape(flag: dict[str, Any], where: str, reasons: Reasons) -> None:
+    """`schedule` and `steps`: both, or neither (a flag without a schedule)."""
+    if ("schedule" in flag) != ("steps" in flag):
+        reasons.append(f"{where}: has one of 'schedule' and 'steps' without the other")
+    elif "schedule" in flag:
+        _objects(flag["schedule"], f"{where}.schedule", reasons)
+        _each(flag["steps"], f"{where}.steps", reasons, _step_shape)
+
+
+def _step_shape(step: Any, where: str, reasons: Reasons) -> None:
+    if type(step) is not dict or step.keys() != {"at", "resolved"}:
+        reasons.append(f"{where}: expected {{at, resolved}}, got {_shown(step)}")
+        return
+    _date_time(step["at"], f"{where}.at", reasons)
+    if type(step["resolved"]) is not dict or any(
+        type(row) is not dict for row in step["resolved"].values()
+    ):
+        reasons.append(f"{where}.resolved: expected an object of rows")
 
 
 def _value(value: Any, where: str, reasons: Reasons) -> None:
@@ -304,6 +357,8 @@ def _override_shape(value: Any, where: str, reasons: Reasons) -> None:
         _mapping(value["applications"], f"{where}.applications", reasons, _value)
     if "rules" in value:
         _objects(value["rules"], f"{where}.rules", reasons)
+    if "schedule" in value:
+        _objects(value["schedule"], f"{where}.schedule", reasons)
 
 
 def _audit_shape(document: Any, reasons: Reasons) -> None:
@@ -485,6 +540,8 @@ def _declared(flag: Mapping[str, Any]) -> dict[str, Any]:
     """The flag file's fields as the snapshot records them (empty optional ones omitted)."""
     declared = {name: flag[name] for name in _DECLARED}
     declared.update({name: flag[name] for name in _OPTIONAL if flag[name]})
+    if flag.get("schedule"):
+        declared["schedule"] = flag["schedule"]
     if flag["type"] == "boolean":
         declared["enabled"] = flag["enabled"]
     else:
@@ -515,8 +572,11 @@ def _bucket_order(flag: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict[str, Resolution]:
-    """Each flag's resolution by the compiler, for the flags whose `resolved` is exactly it."""
+def _resolutions(
+    flags: Mapping[str, Any], grid: Grid, reasons: Reasons, timelines: dict[str, list[Phase]]
+) -> dict[str, Resolution]:
+    """Each flag's resolution by the compiler, for the flags whose `resolved` (and `steps`)
+    is exactly it; `timelines` gets the phases of those with a schedule."""
     found: dict[str, Resolution] = {}
     shared: dict[Row, dict[str, Any]] = {}  # a large snapshot has few distinct rows
     known: dict[int, tuple[Any, bytes]] = {}  # rows' bytes by id(), each with its row
@@ -542,13 +602,26 @@ def _resolutions(flags: Mapping[str, Any], grid: Grid, reasons: Reasons) -> dict
             reasons.append(f"{where}: names the variant {exc}, which it does not declare")
             continue
         mismatch = _first_mismatch(flag["resolved"], expected, grid, known)
-        if mismatch is None:
-            found[key] = resolution
-        else:
+        if mismatch is not None:
             reasons.append(f"{where}.resolved.{mismatch}")
+        elif _steps_mismatch(key, flag, model, grid):
+            reasons.append(f"{where}.steps: not what the schedule gives")
+        else:
+            found[key] = resolution
+            if scheduled(model):
+                timelines[key] = phases(model, grid.environments)
         if reasons.full:
             break
     return found
+
+
+def _steps_mismatch(key: str, flag: Mapping[str, Any], model: Flag, grid: Grid) -> bool:
+    """Whether the flag's `steps` (expanded or not) are not what its schedule gives."""
+    if not scheduled(model):
+        return "steps" in flag
+    if "steps" not in flag:
+        return True
+    return serialize({"_": flag["steps"]}) != serialize({"_": steps(key, model, grid)})
 
 
 def _field_mismatch(flag: Mapping[str, Any], model: Flag) -> str | None:
