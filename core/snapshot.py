@@ -9,6 +9,7 @@ one and swaps in a new one on a good reload; `flagc export` writes one's documen
 
 from __future__ import annotations
 
+import bisect
 import collections
 import datetime
 import errno
@@ -24,7 +25,7 @@ from typing import Any, Final, TypeVar, cast
 
 import orjson
 
-from core import flagd, verify
+from core import flagd, schedule, verify
 from core.bodies import Body, body, json_body
 from core.evaluate import Evaluator
 from core.layout import AUDIT, FLAGD, SNAPSHOT
@@ -39,13 +40,58 @@ class SnapshotError(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Snapshot:
-    """One checked build and what the server answers from it."""
+    """One checked build and what the server answers from it, as it stands at `moment`.
+
+    A build whose flags have schedules (`core.schedule`) changes what it serves at each
+    step without a new build: `document` is then the build's snapshot as of `moment`
+    (`core.schedule.view`), `built` the build's own document with its steps, and `at`
+    gives the same build at another moment. Everything that reads `resolved` (flat maps,
+    evaluation, OFREP) serves the moment; flagd's files and the snapshot's bytes are the
+    build's, which carry the steps themselves."""
 
     document: dict[str, Any]
     raw: bytes
     entries: list[dict[str, Any]]
     audit_complete: bool
     loaded_at: float  # time.time() when it was loaded
+    built: dict[str, Any] | None = None  # the build's document, when `document` is a view
+    moment: int | None = None  # the moment `document` stands at; None: the build has no steps
+
+    @property
+    def source(self) -> dict[str, Any]:
+        """The build's document, steps and all (`document` itself without steps)."""
+        return self.document if self.built is None else self.built
+
+    @functools.cached_property
+    def step_moments(self) -> tuple[int, ...]:
+        """Every moment at which something this build serves changes, in order."""
+        return tuple(schedule.step_moments(self.source))
+
+    @property
+    def next_step(self) -> int | None:
+        """The first step after `moment` (Unix seconds), or None."""
+        if self.moment is None:
+            return None
+        index = bisect.bisect_right(self.step_moments, self.moment)
+        return self.step_moments[index] if index < len(self.step_moments) else None
+
+    def at(self, moment: int) -> Snapshot:
+        """This build as it stands at `moment` (Unix seconds); itself without steps. The
+        view shares the build's flagd files and bodies that do not change with time."""
+        if not self.step_moments:
+            return self
+        view = Snapshot(
+            schedule.view(self.source, moment),
+            self.raw,
+            self.entries,
+            self.audit_complete,
+            self.loaded_at,
+            self.source,
+            moment,
+        )
+        if "flagd_definitions" in self.__dict__:  # made once per build, not per step
+            view.__dict__["flagd_definitions"] = self.__dict__["flagd_definitions"]
+        return view
 
     @property
     def revision(self) -> str:
@@ -128,7 +174,7 @@ class Snapshot:
     def flagd_definitions(self) -> dict[str, Body]:
         """flagd's flag definitions per environment, the bytes `flagc build` writes to
         OUT/flagd/ (`core.flagd`), for flagd's HTTP sync to poll."""
-        definitions = flagd.definitions(self.document).items()
+        definitions = flagd.definitions(self.source).items()
         return {environment: body(data) for environment, data in definitions}
 
     @functools.cached_property
@@ -140,9 +186,28 @@ class Snapshot:
         `etag` when it changes (server.streams)."""
         revision = orjson.dumps(self.revision)
         return {
-            environment: hashlib.sha256(found.data.replace(revision, b'""')).hexdigest()[:32]
+            environment: hashlib.sha256(
+                found.data.replace(revision, b'""') + self._step_in(environment)
+            ).hexdigest()[:32]
             for environment, found in self.flagd_definitions.items()
         }
+
+    def _step_in(self, environment: str) -> bytes:
+        """The last step up to `moment` that changed a row in `environment` (b"" for none):
+        flagd's file holds every step, so a step changes the tag only through this."""
+        if self.moment is None:
+            return b""
+        last = max(
+            (
+                at
+                for flag in self.source["flags"].values()
+                for step in flag.get("steps", ())
+                if environment in step["resolved"]
+                and (at := schedule.moment(step["at"])) <= self.moment
+            ),
+            default=None,
+        )
+        return b"" if last is None else b"@%d" % last
 
     @functools.cached_property
     def last_modified(self) -> int | None:
@@ -311,7 +376,8 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool, answers
     else:
         log = _audit_log(_parse(audit_raw, AUDIT), document["revision"])
         entries, complete = log["entries"], log["complete"]  # checked: a list, a bool
-    snapshot = Snapshot(document, raw, entries, complete, clock())
+    loaded_at = clock()
+    snapshot = Snapshot(document, raw, entries, complete, loaded_at).at(int(loaded_at))
     found = _flagd_files(build / FLAGD)
     if found is None and whole:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(build / FLAGD))
