@@ -28,9 +28,11 @@ from compiler.diagnostics import Diagnostic, has_errors
 from compiler.git_repository import GitRepository
 from compiler.load import ReadAhead
 from compiler.pipeline import Compiled, Stopwatch, compile_tree
+from compiler.validate import FlagFile
 from core import audit_format, flagd
 from core.canonical import serialize
 from core.regular import read_regular_file
+from core.schedule import scheduled
 
 SHALLOW = (
     "this is a shallow clone, so the audit log would miss older changes; fetch "
@@ -273,11 +275,14 @@ def _cache(
     head: dict[str, Any],
     definitions: dict[str, flagd.File],
 ) -> incremental.Cache | None:
-    """What the next build may reuse of this full build."""
+    """What the next build may reuse of this full build: nothing when a flag has a
+    schedule (`_reusable`)."""
     assert compiled.project_file is not None  # a build that publishes has a project
+    flags = compiled.flags
+    if not _reusable(flags):
+        return None
     folder, display_root = source
     audit_bytes = history.log if history.log is not None else read_regular_file(out / publish.AUDIT)
-    flags = compiled.flags
     edges = {key: list(flag_file.flag.depends_on) for key, flag_file in flags.items()}
     return incremental.cache_of(
         folder,
@@ -289,6 +294,14 @@ def _cache(
         history.record(),
         incremental.Written(rendered, head, edges, definitions, audit_bytes),
     )
+
+
+def _reusable(flags: Mapping[str, FlagFile]) -> bool:
+    """Whether a build of `flags` may leave a cache for the next: not when one has a
+    schedule, so that the next build is full. A schedule's dependency checks span the
+    steps of every flag it meets, and `schedule-past` changes with the day, which the
+    cache's findings do not."""
+    return not any(scheduled(flag_file.flag) for flag_file in flags.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,14 +523,18 @@ def _publish_reused(
         written = incremental.Written(
             rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
         )
-        new_cache = incremental.cache_of(
-            *source,
-            cache.project,
-            tree.blobs,
-            part.compiled.diagnostics,
-            {**kept, **incremental.expires_of(part.compiled.flags)},
-            history.record(),
-            written,
+        new_cache = (
+            None
+            if not _reusable(part.compiled.flags)
+            else incremental.cache_of(
+                *source,
+                cache.project,
+                tree.blobs,
+                part.compiled.diagnostics,
+                {**kept, **incremental.expires_of(part.compiled.flags)},
+                history.record(),
+                written,
+            )
         )
         definitions = {environment: file.data for environment, file in files.items()}
         cached = new_cache.to_bytes() if new_cache is not None else None

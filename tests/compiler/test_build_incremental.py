@@ -861,3 +861,33 @@ def test_flagc_build_full_writes_the_same_bytes(
     assert reuses == [True, True, False, False, True]
     written = documented(tmp_path / "incremental")
     assert documented(tmp_path / "full") == written == documented(tmp_path / "fresh")
+
+
+# Schedules: a build with one leaves no cache, so the next build is full
+
+
+SCHEDULED_BANNER = BANNER + ("schedule:\n  - at: 2099-01-11T09:00:00+01:00\n    enabled: true\n")
+
+
+def test_a_build_with_a_schedule_leaves_no_cache_and_the_next_is_full(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    assert publish.cache_path(out).is_file()
+    # the incremental build that brings the schedule in leaves no cache behind it
+    scripted.commit("schedule the banner", {"growth/banner.yaml": SCHEDULED_BANNER})
+    scheduled = build_into(scripted.flags, out)
+    assert scheduled.outputs and not publish.cache_path(out).exists()
+    assert_same_build(scheduled, out, full_build(scripted.flags, tmp_path / "a"), tmp_path / "a")
+    scripted.commit(
+        "pricing owner", {"checkout/pricing.yaml": PRICING.replace("pricing\n", "prices\n")}
+    )
+    again = build_into(scripted.flags, out)
+    assert again.reused == 0
+    assert_same_build(again, out, full_build(scripted.flags, tmp_path / "b"), tmp_path / "b")
+    # and once the schedule is gone, the build after the next reuses again
+    scripted.commit("unschedule", {"growth/banner.yaml": BANNER})
+    assert build_into(scripted.flags, out).reused == 0
+    assert publish.cache_path(out).is_file()
