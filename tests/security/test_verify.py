@@ -34,7 +34,7 @@ from compiler.cli import main as flagc
 from core import canonical, flagd, verify
 from core.model import Flag
 from core.resolve import Grid, resolve
-from core.rows import resolved_rows
+from core.rows import resolved_rows, steps
 from core.schemas import schema_document
 from server import metrics
 from server.app import create_app
@@ -350,8 +350,8 @@ def mutate(document: Any, path: tuple[Any, ...], how: str, value: Any) -> Any:
 def documents(tmp_path_factory: pytest.TempPathFactory) -> tuple[Document, Document]:
     """A small real build (the server tests' example): jsonschema is slow on large ones."""
     root = tmp_path_factory.mktemp("verify")
-    message = "Add the pricing engine, the banner and the checkout"
-    out = built_in_git(root, FLAGS, message)
+    message = "Add the pricing engine, the banner, the checkout and the launch"
+    out = built_in_git(root, {**FLAGS, "growth/launch.yaml": LAUNCH}, message)
     # A change too, so that the log holds each form the file has (core.audit_format).
     git = git_in(root / "repo")
     banner = root / "repo" / "flags" / "growth" / "banner.yaml"
@@ -359,6 +359,24 @@ def documents(tmp_path_factory: pytest.TempPathFactory) -> tuple[Document, Docum
     git("commit", "--quiet", "--all", "--message", "Show the banner")
     assert flagc(["build", str(root / "repo" / "flags"), "-o", str(out)]) == 0
     return read_build(out)
+
+
+LAUNCH = """\
+description: A launch on a schedule
+owner: team-growth
+enabled: false
+environments:
+  production:
+    enabled: false
+    schedule:
+      - at: 2031-01-11T09:00:00+01:00
+        enabled: true
+schedule:
+  - ramp:
+      from: 2031-01-01T00:00:00Z
+      to: 2031-01-01T05:00:00Z
+      variant: on
+"""
 
 
 def problems_of(
@@ -414,3 +432,50 @@ def test_a_build_as_flagc_writes_it_is_accepted(documents: tuple[Document, Docum
         assert list(VALIDATORS[name].iter_errors(document)) == []
     assert verify.snapshot_problems(snapshot) == []
     assert verify.audit_problems(audit, snapshot["revision"]) == []
+
+
+# -- schedules: the steps are what the declared schedule gives, and hold dependencies --------
+
+
+def test_steps_that_are_not_the_schedules_are_refused(documents: tuple[Document, Document]) -> None:
+    snapshot = copy.deepcopy(documents[0])
+    steps = snapshot["flags"]["launch"]["steps"]
+    assert [step["at"] for step in steps][-1] == "2031-01-11T08:00:00Z"
+    steps[-1]["at"] = "2031-01-11T09:00:00Z"  # an hour late
+    snapshot["digest"] = canonical.digest_of(snapshot)
+    assert verify.snapshot_problems(snapshot) == [
+        "snapshot.json: flags.launch.steps: not what the schedule gives"
+    ]
+
+
+@pytest.mark.parametrize("removed", ["steps", "schedule"])
+def test_a_schedule_without_its_steps_is_refused(
+    documents: tuple[Document, Document], removed: str
+) -> None:
+    snapshot = copy.deepcopy(documents[0])
+    del snapshot["flags"]["launch"][removed]
+    snapshot["digest"] = canonical.digest_of(snapshot)
+    assert verify.snapshot_problems(snapshot) == [
+        "snapshot.json: flags.launch: has one of 'schedule' and 'steps' without the other"
+    ]
+
+
+def test_a_dependency_switched_off_by_a_step_is_refused(
+    documents: tuple[Document, Document],
+) -> None:
+    """pricing-engine is on everywhere; a step turns it off in production while
+    new-checkout, which depends on it, stays on for web there."""
+    snapshot = copy.deepcopy(documents[0])
+    engine = snapshot["flags"]["pricing-engine"]
+    engine["environments"] = {
+        "production": {"schedule": [{"at": "2030-05-01T12:00:00Z", "enabled": False}]}
+    }
+    declared = {name: engine[name] for name in ("description", "owner", "enabled")}
+    model = Flag.model_validate({**declared, "environments": engine["environments"]})
+    grid = Grid(tuple(snapshot["environments"]), tuple(snapshot["applications"]))
+    engine["schedule"], engine["steps"] = [], steps("pricing-engine", model, grid)
+    snapshot["digest"] = canonical.digest_of(snapshot)
+    assert verify.snapshot_problems(snapshot) == [
+        "snapshot.json: flags.new-checkout is on in production/web, but its dependency "
+        "pricing-engine is off there from 2030-05-01T12:00:00Z"
+    ]
