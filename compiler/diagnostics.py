@@ -39,6 +39,10 @@ CODES: dict[str, str] = {
     "unreachable-rule": "a rule can never apply",
     "attribute-type": "an attribute is compared as a number in one place, as a string in another",
     "unused-variant": "a variant that nothing serves",
+    "schedule-order": "schedule steps are not in time order, or overlap a ramp's window",
+    "schedule-zone": "a schedule's moment does not name its zone offset",
+    "schedule-past": "a schedule step already took effect: fold it into the base value",
+    "schedule-ramp": "a ramp that cannot roll out: no `off` variant, or it ramps `off` itself",
     "expired": "the flag is past its expiry date",
     "missing-reason": "a commit that changes flags does not say why in its message",
 }

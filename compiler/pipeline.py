@@ -1,5 +1,5 @@
 """The whole compiler, stage after stage: load -> validate -> references -> resolve ->
-dependencies and expiry."""
+dependencies, expiry, variants and schedules."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from compiler.diagnostics import Diagnostic
 from compiler.expiry import check_expiry
 from compiler.load import ReadAhead, SourceFile, load_tree
 from compiler.references import check_references
+from compiler.schedules import check_schedules
 from compiler.validate import FlagFile, validate
 from compiler.variants import check_variants
 from core.model import Project
@@ -80,12 +81,20 @@ def compile_tree(
         grid = grid_of(validated.project) if validated.project is not None else None
         flags = {key: flag_file.flag for key, flag_file in validated.flags.items()}
         resolved = resolve(grid, flags) if grid is not None else {}
+    # Schedules are judged against midnight UTC of `today` when one is given, else now.
+    now = _midnight(today) if today is not None else int(time.time())
     today = today or datetime.date.today()
     with stage("check"):  # the label the build's timings and benchmarks have always shown
         diagnostics += check_dependencies(grid, validated.flags, resolved)
         diagnostics += check_expiry(validated.flags, today, strict=strict)
         diagnostics += check_variants(validated.flags)
+        diagnostics += check_schedules(validated.flags, now)
         diagnostics.sort()
     return Compiled(
         diagnostics, validated.project, grid, validated.flags, resolved, validated.project_file
     )
+
+
+def _midnight(day: datetime.date) -> int:
+    """Midnight UTC of `day`, in seconds since the epoch (core.schedule's moments)."""
+    return int(datetime.datetime.combine(day, datetime.time(), datetime.UTC).timestamp())

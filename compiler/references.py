@@ -1,4 +1,5 @@
-"""References between files: environments, applications and dependencies must exist."""
+"""References between files: environments, applications (a schedule step's too) and
+dependencies must exist."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
 from core.model import EnvironmentOverride, Project
+from core.schedule import declared
 
 
 def check_references(
@@ -48,22 +50,27 @@ def _names(flag_file: FlagFile, project: Project) -> Iterator[Diagnostic]:
                 yield from _application(flag_file, path, project)
     for application in flag.applications:
         yield from _application(flag_file, ("applications", application), project)
+    for where, steps in declared(flag):
+        for number, step in enumerate(steps):
+            for application in step.applications:
+                step_path: tuple[str | int, ...] = (*where, number, "applications", application)
+                yield from _application(flag_file, step_path, project)
 
 
 def _application(
-    flag_file: FlagFile, path: tuple[str, ...], project: Project
+    flag_file: FlagFile, path: tuple[str | int, ...], project: Project
 ) -> Iterator[Diagnostic]:
     if path[-1] not in project.applications:
         yield _unknown(flag_file, path, "application", project.applications)
 
 
 def _unknown(
-    flag_file: FlagFile, path: tuple[str, ...], kind: str, declared: list[str]
+    flag_file: FlagFile, path: tuple[str | int, ...], kind: str, names: list[str]
 ) -> Diagnostic:
-    name = path[-1]
+    name = str(path[-1])
     message = (
-        f"{kind} {name!r} is not declared in _project.yaml{did_you_mean(name, declared)}; "
-        f"declared {kind}s: {', '.join(declared) or 'none'}"
+        f"{kind} {name!r} is not declared in _project.yaml{did_you_mean(name, names)}; "
+        f"declared {kind}s: {', '.join(names) or 'none'}"
     )
     return _at(flag_file, path, f"unknown-{kind}", message, key=True)
 

@@ -1,9 +1,11 @@
 """Stage 4, variants: what the schema cannot see in variants, rules and rollouts.
 
-Each finding is at the offending value (a variant name at its key), per flag:
+Each finding is at the offending value (a variant name at its key), per flag. A schedule's
+steps are levels like the others: a step's `default`, `applications` and `rules`, and a
+ramp's `variant` and `by`, are checked where they are written.
 
 - `unknown-variant` (error): `default`, `off`, an environment's or application's value, a
-  rule's `serve` or a rollout's variant that is not one of the flag's `variants` (boolean
+  rule's `serve`, a rollout's or a ramp's variant that is not one of the flag's `variants` (boolean
   flags: `serve` and rollouts name `on` or `off`), with a close name if there is one.
 - `missing-off` (error): a typed flag without `off` that has `depends_on` (at `depends_on`)
   or that valid flags depend on (at `type`, naming them): nothing would say when it is off.
@@ -30,10 +32,11 @@ Each finding is at the offending value (a variant name at its key), per flag:
   leave no number, or operators that want a number and text at once). One per rule.
 - `attribute-type` (warning): an attribute compared as a number (gt, gte, lt, lte, or
   number values) in one place and as text (starts_with, ends_with, semver, or string
-  values) in another, across the flag's rules (top-level and every environment's), once
+  values) in another, across the flag's rules (top-level, every environment's and step's), once
   per attribute and flag, where the second kind first appears.
 - `unused-variant` (warning): a typed flag's variant that no `default`, `off`,
-  environment, application, `serve` or rollout weight above 0 names.
+  environment, application, `serve`, rollout weight above 0 or ramp (whose share is above
+  0 at some time) names, in the file or its steps.
 """
 
 from __future__ import annotations
@@ -49,8 +52,9 @@ from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile, did_you_mean
 from core import graph
 from core.evaluate import version_key
-from core.model import EnvironmentOverride, Flag, Operators, Rule
+from core.model import EnvironmentOverride, Flag, Operators, Rule, Step
 from core.rules import attribute_problem, split_semver, value_key, value_keys, value_kind
+from core.schedule import declared
 
 Path = tuple[str | int, ...]
 
@@ -86,11 +90,22 @@ class _Named:
 
 
 def _rule_lists(flag: Flag) -> Iterator[tuple[Path, list[Rule]]]:
+    """Every list of rules the file writes: top-level, each environment's, each step's."""
     if flag.rules is not None:
         yield ("rules",), flag.rules
     for environment, override in flag.environments.items():
         if isinstance(override, EnvironmentOverride) and override.rules is not None:
             yield ("environments", environment, "rules"), override.rules
+    for (where, number), step in _steps(flag):
+        if step.rules is not None:
+            yield (*where, number, "rules"), step.rules
+
+
+def _steps(flag: Flag) -> Iterator[tuple[tuple[Path, int], Step]]:
+    """Each step of each schedule, with its schedule's path and its position."""
+    for where, steps in declared(flag):
+        for number, step in enumerate(steps):
+            yield (where, number), step
 
 
 def _rules(flag: Flag) -> Iterator[tuple[Path, Rule]]:
@@ -116,6 +131,24 @@ def _level_names(flag: Flag) -> Iterator[_Named]:
             yield _Named(("environments", environment, "default"), override.default)
         for application, value in override.applications.items():
             yield _Named(("environments", environment, "applications", application), str(value))
+    yield from _step_names(flag)
+
+
+def _step_names(flag: Flag) -> Iterator[_Named]:
+    """Typed flags' variant names in steps (boolean flags' are true and false)."""
+    for (where, number), step in _steps(flag):
+        if step.default is not None:
+            yield _Named((*where, number, "default"), step.default)
+        for application, value in step.applications.items():
+            yield _Named((*where, number, "applications", application), str(value))
+
+
+def _ramp_names(flag: Flag) -> Iterator[_Named]:
+    """Each ramp's variant; it serves some users unless its share stays at 0."""
+    for (where, number), step in _steps(flag):
+        if step.ramp is not None:
+            share = max(step.ramp.start, step.ramp.end)
+            yield _Named((*where, number, "ramp", "variant"), step.ramp.variant, weight=share)
 
 
 def _rule_names(flag: Flag) -> Iterator[_Named]:
@@ -129,7 +162,7 @@ def _rule_names(flag: Flag) -> Iterator[_Named]:
 def _unknown_variants(flag_file: FlagFile) -> Iterator[Diagnostic]:
     flag = flag_file.flag
     variants = list(flag.variant_values)
-    for named in (*_level_names(flag), *_rule_names(flag)):
+    for named in (*_level_names(flag), *_rule_names(flag), *_ramp_names(flag)):
         if named.name not in variants:
             message = (
                 f"{named.name!r} is not a variant of {flag_file.key}"
@@ -261,19 +294,24 @@ def _condition_values(condition: Any) -> Iterator[tuple[Path, Any]]:
 
 
 def _attribute_names(flag_file: FlagFile) -> Iterator[Diagnostic]:
-    """invalid-rule at each `when` attribute and `by` that outputs would read differently."""
+    """invalid-rule at each `when` attribute and `by` (a ramp's too) that outputs would read
+    differently."""
+    named: list[tuple[Path, str, bool]] = []
     for where, rule in _rules(flag_file.flag):
-        named = [((*where, "when", name), name, True) for name in rule.when or {}]
+        named += [((*where, "when", name), name, True) for name in rule.when or {}]
         if rule.by is not None:
             named.append(((*where, "by"), rule.by, False))
-        for path, name, key in named:
-            problem = attribute_problem(name)
-            if problem is not None:
-                usable = name.lstrip("$").replace(".", "_")
-                rename = f"rename it, as {usable!r}, and send it so" if usable else "rename it"
-                rule_of_names = "attribute names have no '.' and do not start with '$'"
-                message = f"{name!r} {problem}; {rename}: {rule_of_names}"
-                yield _at(flag_file, path, "invalid-rule", message, key=key)
+    for (where, number), step in _steps(flag_file.flag):
+        if step.ramp is not None and step.ramp.by is not None:
+            named.append(((*where, number, "ramp", "by"), step.ramp.by, False))
+    for path, name, key in named:
+        problem = attribute_problem(name)
+        if problem is not None:
+            usable = name.lstrip("$").replace(".", "_")
+            rename = f"rename it, as {usable!r}, and send it so" if usable else "rename it"
+            rule_of_names = "attribute names have no '.' and do not start with '$'"
+            message = f"{name!r} {problem}; {rename}: {rule_of_names}"
+            yield _at(flag_file, path, "invalid-rule", message, key=key)
 
 
 def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
@@ -433,7 +471,7 @@ def _unreachable(
             else f"matches every context this one matches ({', '.join(shared)})"
         )
         message = (
-            f"this rule never applies: {_dotted((*path, earlier))} before it {matched}, "
+            f"this rule never applies: {dotted((*path, earlier))} before it {matched}, "
             f"and serves {first.serve}; move this rule above it, or remove it"
         )
         yield _at(flag_file, where, "unreachable-rule", message, severity=Severity.WARNING)
@@ -455,7 +493,7 @@ def _attribute_types(flag_file: FlagFile) -> Iterator[Diagnostic]:
             here, other = ("text", "a number") if number != path else ("a number", "text")
             there = text if number == path else number
             line = flag_file.document.source.locate(there)[0]
-            elsewhere = "in this condition too" if there == path else f"at {_dotted(there)} "
+            elsewhere = "in this condition too" if there == path else f"at {dotted(there)} "
             elsewhere += "" if there == path else f"(line {line})"
             message = (
                 f"{attribute!r} is compared as {here} here, and as {other} {elsewhere}; a "
@@ -483,12 +521,13 @@ def _unused_variants(flag_file: FlagFile) -> Iterator[Diagnostic]:
     flag = flag_file.flag
     if flag.variants is None:
         return
-    named = {n.name for n in (*_level_names(flag), *_rule_names(flag)) if n.weight > 0}
+    names = (*_level_names(flag), *_rule_names(flag), *_ramp_names(flag))
+    named = {n.name for n in names if n.weight > 0}
     for name in flag.variants:
         if name not in named:
             message = (
                 f"variant {name!r} of {flag_file.key} is never served: no default, off, "
-                "environment, application, rule or rollout names it; remove it, or serve it"
+                "environment, application, rule, rollout or ramp names it; remove it, or serve it"
             )
             yield _at(
                 flag_file, ("variants", name), "unused-variant", message,
@@ -504,7 +543,8 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else f"{text[:59]}…"
 
 
-def _dotted(path: Path) -> str:
+def dotted(path: Path) -> str:
+    """A field's path as messages name it: `environments.production.rules[0].serve`."""
     return "".join(f"[{p}]" if isinstance(p, int) else f".{_name(p)}" for p in path).lstrip(".")
 
 
@@ -523,5 +563,5 @@ def _at(
     severity: Severity = Severity.ERROR,
 ) -> Diagnostic:
     line, column = flag_file.document.source.locate(path, key=key)
-    text = f"{_dotted(path)}: {message}"
+    text = f"{dotted(path)}: {message}"
     return Diagnostic(flag_file.document.file, line, column, severity, code, text)

@@ -139,6 +139,16 @@ def schedules(flag: Flag, environments: Sequence[str]) -> Iterator[tuple[str, li
             yield environment, flag.schedule
 
 
+def declared(flag: Flag) -> Iterator[tuple[tuple[str, ...], list[Step]]]:
+    """Each schedule as the file writes it, with its path in the file: the top-level one
+    (once, whichever environments it applies in), then each environment's own."""
+    if flag.schedule is not None:
+        yield ("schedule",), flag.schedule
+    for environment, override in flag.environments.items():
+        if isinstance(override, EnvironmentOverride) and override.schedule is not None:
+            yield ("environments", environment, "schedule"), override.schedule
+
+
 Change = tuple[Moment, int, str, Step, int | None]  # when, order, environment, step, share
 
 
