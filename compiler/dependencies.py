@@ -1,17 +1,32 @@
-"""Stage 4, dependencies: dependency cycles, and flags on where a dependency is off."""
+"""Stage 4, dependencies: dependency cycles, and flags on where a dependency is off, at
+every moment.
+
+Dependencies hold at every moment: time is split at each moment a flag's value changes
+(`core.schedule.phases`: each step, each share change of a ramp), and from each such moment
+on, the edges with a scheduled flag at either end are checked again on the flags as they
+then stand. A failure the flags already have before their first steps is reported as
+always, without times; one that only a later interval has is reported once, naming the
+intervals it holds in, in UTC (`from 2027-01-15T09:00Z to 2027-01-15T10:00Z`, and `from
+2027-01-15T09:00Z on` for the last), consecutive ones merged. Without schedules nothing of
+this runs.
+"""
 
 from __future__ import annotations
 
+import bisect
 from collections import deque
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from compiler.dependency_proofs import InCell, Unproved, first_unproved
 from compiler.diagnostics import Diagnostic, Severity
+from compiler.schedules import when
 from compiler.validate import FlagFile
 from core.graph import find_cycle, is_cyclic, strongly_connected
-from core.resolve import Grid, Resolution, source_path
+from core.resolve import Grid, Resolution, resolve, source_path
 from core.rules import normalized, rules_in
+from core.schedule import Moment, Phase, phases, scheduled
 
 MAX_NAMED = 10  # cells or flags named in one message before "and N more"
 
@@ -26,6 +41,7 @@ def check_dependencies(
         *_cycles(flags, edges),
         *(_disabled(grid, flags, resolved, edges) if grid is not None else ()),
         *(_partial(grid, flags, resolved) if grid is not None else ()),
+        *(_over_time(grid, flags, resolved, edges) if grid is not None else ()),
     ]
 
 
@@ -62,18 +78,35 @@ def _disabled(
         for position, dependency in enumerate(flag_file.flag.depends_on):
             if dependency not in resolved:
                 continue
-            broken = resolved[key].on & ~resolved[dependency].on
-            if broken:
-                cells = _bits(broken)
-                message = _disabled_message(
-                    grid,
-                    key,
-                    flags[dependency],
-                    resolved[dependency],
-                    cells,
-                    _on_dependents(key, dependents, resolved, broken),
-                )
+            found = _disabled_edge(grid, flags, resolved, dependents, (key, dependency))
+            if found is not None:
+                message = found[1]
                 yield _at(flag_file, ("depends_on", position), "dependency-disabled", message)
+
+
+def _disabled_edge(
+    grid: Grid,
+    flags: Mapping[str, FlagFile],
+    resolved: Mapping[str, Resolution],
+    dependents: Mapping[str, list[str]],
+    edge: tuple[str, str],
+    known: int = 0,
+) -> tuple[int, str] | None:
+    """The cells where the dependent is on and its dependency off for every context
+    (but those of `known`), and the message naming them; None when there are none."""
+    key, dependency = edge
+    broken = resolved[key].on & ~resolved[dependency].on & ~known
+    if not broken:
+        return None
+    message = _disabled_message(
+        grid,
+        key,
+        flags[dependency],
+        resolved[dependency],
+        _bits(broken),
+        _on_dependents(key, dependents, resolved, broken),
+    )
+    return broken, message
 
 
 def _partial(
@@ -86,17 +119,175 @@ def _partial(
         for position, dependency in enumerate(flag_file.flag.depends_on):
             if dependency not in resolved or key not in resolved:
                 continue
-            mine, theirs = resolved[key], resolved[dependency]
-            doubtful = mine.on & theirs.on & ~theirs.always
-            if not doubtful:
-                continue
-            failures = _unproved_cells(
-                grid, (flag_file, mine), (flags[dependency], theirs), doubtful
-            )
+            failures = _partial_edge(grid, flags, resolved, (key, dependency))
             if failures:
                 cells = [index for index, _ in failures]
                 message = _partial_message(grid, key, dependency, cells, failures[0][1])
                 yield _at(flag_file, ("depends_on", position), "dependency-partial", message)
+
+
+def _partial_edge(
+    grid: Grid,
+    flags: Mapping[str, FlagFile],
+    resolved: Mapping[str, Resolution],
+    edge: tuple[str, str],
+) -> list[tuple[int, Unproved]]:
+    """The cells where the dependent can be on for contexts where its dependency may be
+    off, each with the first path the proofs failed for."""
+    key, dependency = edge
+    mine, theirs = resolved[key], resolved[dependency]
+    doubtful = mine.on & theirs.on & ~theirs.always
+    if not doubtful:
+        return []
+    return _unproved_cells(grid, (flags[key], mine), (flags[dependency], theirs), doubtful)
+
+
+# -- at every moment ---------------------------------------------------------------------
+
+
+_V = TypeVar("_V")
+
+
+@dataclass(slots=True)
+class _Timeline:
+    """A scheduled flag's phases, each as a FlagFile and resolved when first asked for."""
+
+    flag_file: FlagFile
+    phases: list[Phase]
+    starts: list[Moment] = field(init=False)  # each phase's but the base's
+    made: dict[int, tuple[FlagFile, Resolution]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.starts = [phase.start for phase in self.phases[1:] if phase.start is not None]
+
+    def at(self, grid: Grid, moment: Moment) -> tuple[FlagFile, Resolution] | None:
+        """The flag as it stands at `moment`; None before its first step (the base)."""
+        index = bisect.bisect_right(self.starts, moment)
+        if index == 0:
+            return None
+        if index not in self.made:
+            flag_file, flag = self.flag_file, self.phases[index].flag
+            resolution = resolve(grid, {flag_file.key: flag})[flag_file.key]
+            self.made[index] = FlagFile(flag_file.key, flag_file.document, flag), resolution
+        return self.made[index]
+
+
+class _At(Mapping[str, _V]):
+    """`base`, with each scheduled flag's value as `changed` gives it (None: unchanged)."""
+
+    def __init__(self, base: Mapping[str, _V], changed: Callable[[str], _V | None]) -> None:
+        self._base, self._changed = base, changed
+
+    def __getitem__(self, key: str) -> _V:
+        found = self._changed(key)
+        return self._base[key] if found is None else found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._base)
+
+    def __len__(self) -> int:
+        return len(self._base)
+
+
+def _over_time(
+    grid: Grid,
+    flags: Mapping[str, FlagFile],
+    resolved: Mapping[str, Resolution],
+    edges: Mapping[str, list[str]],
+) -> Iterator[Diagnostic]:
+    """dependency-disabled and dependency-partial from each moment a scheduled flag at
+    either end of an edge changes on, for the cells its base did not already fail in."""
+    timelines = {
+        key: _Timeline(flag_file, phases(flag_file.flag, grid.environments))
+        for key, flag_file in flags.items()
+        if scheduled(flag_file.flag)
+    }
+    if not timelines:
+        return
+    dependents = _reverse(edges)
+    for key, flag_file in flags.items():
+        for position, dependency in enumerate(flag_file.flag.depends_on):
+            if dependency not in resolved or not {key, dependency} & timelines.keys():
+                continue
+            edge = (key, dependency)
+            found = _edge_over_time(grid, (flags, resolved), timelines, dependents, edge)
+            for (code, message), intervals in found.items():
+                text = f"{intervals}, {message}"
+                yield _at(flag_file, ("depends_on", position), code, text)
+
+
+def _edge_over_time(
+    grid: Grid,
+    base: tuple[Mapping[str, FlagFile], Mapping[str, Resolution]],
+    timelines: Mapping[str, _Timeline],
+    dependents: Mapping[str, list[str]],
+    edge: tuple[str, str],
+) -> dict[tuple[str, str], str]:
+    """Each failure of `edge` after its base, (code, message), with the intervals it holds
+    in, as a message names them."""
+    flags, resolved = base
+    starts = sorted({at for key in edge if key in timelines for at in timelines[key].starts})
+    known = resolved[edge[0]].on & ~resolved[edge[1]].on
+    known_partial = {cell for cell, _ in _partial_edge(grid, flags, resolved, edge)}
+    found: dict[tuple[str, str], list[int]] = {}
+    for number, start in enumerate(starts):
+        now_flags, now_resolved = _then(grid, base, timelines, start)
+        disabled = _disabled_edge(grid, now_flags, now_resolved, dependents, edge, known)
+        if disabled is not None:
+            found.setdefault(("dependency-disabled", disabled[1]), []).append(number)
+        failures = [
+            (cell, failure)
+            for cell, failure in _partial_edge(grid, now_flags, now_resolved, edge)
+            if cell not in known_partial
+        ]
+        if failures:
+            cells = [cell for cell, _ in failures]
+            message = _partial_message(grid, *edge, cells, failures[0][1])
+            found.setdefault(("dependency-partial", message), []).append(number)
+    return {failure: _intervals(starts, numbers) for failure, numbers in found.items()}
+
+
+def _then(
+    grid: Grid,
+    base: tuple[Mapping[str, FlagFile], Mapping[str, Resolution]],
+    timelines: Mapping[str, _Timeline],
+    moment: Moment,
+) -> tuple[Mapping[str, FlagFile], Mapping[str, Resolution]]:
+    """The flags and their resolutions as they stand at `moment`."""
+
+    def at(key: str) -> tuple[FlagFile, Resolution] | None:
+        timeline = timelines.get(key)
+        return None if timeline is None else timeline.at(grid, moment)
+
+    def flag_file(key: str) -> FlagFile | None:
+        found = at(key)
+        return None if found is None else found[0]
+
+    def resolution(key: str) -> Resolution | None:
+        found = at(key)
+        return None if found is None else found[1]
+
+    return _At(base[0], flag_file), _At(base[1], resolution)
+
+
+def _intervals(starts: list[Moment], numbers: list[int]) -> str:
+    """The intervals from `starts[n]` to the next start for each n of `numbers`, those
+    that follow one another merged: `from A to B and from C on`."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and runs[-1][-1] == number - 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    named = [
+        f"from {when(starts[run[0]])} to {when(starts[run[-1] + 1])}"
+        if run[-1] + 1 < len(starts)
+        else f"from {when(starts[run[0]])} on"
+        for run in runs
+    ]
+    if len(named) > MAX_NAMED:
+        named = [*named[: MAX_NAMED - 1], f"{len(named) - MAX_NAMED + 1} more intervals"]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
 
 
 def _unproved_cells(
