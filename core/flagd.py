@@ -42,22 +42,35 @@ is `{"if": [true, variant]}`.
 
 Inlining repeats a dependency's targeting in each dependent: a deep diamond of targeted
 dependencies grows the file, never the meaning.
+
+Schedules (`core.schedule`): a flag whose targeting in an environment changes over time (it
+has `steps` there, or a flag that gates it does, all the way down) keeps the default
+variant it has before its first step, and its targeting is one `if` over flagd's clock,
+latest first: `{">=": [{"var": "$flagd.timestamp"}, T]}` (T in whole Unix seconds, as
+flagd's `$flagd.timestamp` counts) serves the targeting that the snapshot as it stands from
+T on (`core.schedule.view`) gives as above, always with an explicit variant (the format-1
+null would be the default of before the first step); the targeting before the first step
+comes last. Only the moments at which the flag's own targeting changes are branches. So the
+file holds every step and does not change at one, and a flag whose targeting never changes
+has the bytes it would have without schedules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import orjson
 
 from core.canonical import marked, serialize, unmarked
 from core.rules import value_kind
+from core.schedule import Moment, entry_at, row_moments
 
 SCHEMA: Final = "https://flagd.dev/schema/v0/flags.json"
 ATTRIBUTE: Final = "application"  # the evaluation-context attribute targeting reads
 FLAGD_CORE_VERSION: Final = "2.0.0"  # openfeature-flagd-core, whose meaning this follows
 
+TIMESTAMP: Final = {"var": "$flagd.timestamp"}  # flagd's clock: whole Unix seconds
 Logic = str | dict[str, Any]  # a variant name, or JsonLogic that gives one
 Branch = tuple[Any, Any]  # (condition, what it serves)
 
@@ -92,9 +105,10 @@ def files(document: Mapping[str, Any]) -> dict[str, File]:
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
     revision: str = document["revision"]
     gates = _gates(flags)
+    scheduled = any("steps" in flag for flag in flags.values())  # most builds have none
     found = {}
     for environment in document["environments"]:
-        compiled = _Environment(flags, environment, gates, document["applications"])
+        compiled = _Environment(flags, environment, gates, document["applications"], scheduled)
         definition = {}
         for key, flag in flags.items():
             # flagd's metadata values are strings, numbers or booleans: never null.
@@ -309,9 +323,11 @@ class _Environment:
         environment: str,
         gates: Mapping[str, list[tuple[str, str]]],
         applications: Sequence[str],
+        scheduled: bool = True,
     ) -> None:
         self.flags = flags
         self.applications = applications
+        self.scheduled = scheduled  # whether a flag may have steps: only then are they sought
         self.environment = environment
         self.gates = gates
         self._static: dict[str, bool] = {}
@@ -322,6 +338,8 @@ class _Environment:
         self._own: dict[str, int] = {}
         self._gated_at: dict[str, int] = {}
         self._logic: dict[str, Logic] = {}
+        self._moments: dict[str, tuple[Moment, ...]] = {}
+        self._later: dict[Moment, _Environment] = {}
 
     def flag(self, key: str) -> dict[str, Any]:
         """State, variants, default variant and (where needed) targeting of flag `key`."""
@@ -332,6 +350,10 @@ class _Environment:
             "variants": flag["variants"],
             "defaultVariant": default,
         }
+        timed = self.timed(key) if self.scheduled and self.moments(key) else None
+        if timed is not None:
+            definition["targeting"] = timed
+            return definition
         logic = self.logic(key)
         if isinstance(logic, str):
             if logic != default:
@@ -341,6 +363,45 @@ class _Environment:
         else:
             definition["targeting"] = logic
         return definition
+
+    def moments(self, key: str) -> tuple[Moment, ...]:
+        """The moments at which a row `key`'s targeting reads changes in this environment:
+        its own steps' and those of every flag that gates it, all the way down."""
+        known = self._moments.get(key)
+        if known is None:
+            known = row_moments(self.flags[key], self.environment)
+            below = [self.moments(dependency) for dependency, _ in self.gates[key]]
+            if any(below):
+                known = tuple(sorted(set(known).union(*below)))
+            self._moments[key] = known
+        return known
+
+    def timed(self, key: str) -> dict[str, Any] | None:
+        """`key`'s targeting over time, latest phase first: from each moment its logic
+        changes on, that logic as made from the snapshot then (`core.schedule.view`), each
+        with an explicit variant; the logic before the first moment last. None when it
+        never changes."""
+        phases: list[Branch] = []
+        before = self.logic(key)
+        shown = serialize({"_": before})  # bytes, not ==, which holds 1 and true equal
+        for at in self.moments(key):
+            logic = self.later(at).logic(key)
+            made = serialize({"_": logic})
+            if made != shown:
+                phases.append(({">=": [TIMESTAMP, at]}, logic))
+                shown = made
+        if not phases:
+            return None
+        return {"if": [*(part for phase in reversed(phases) for part in phase), before]}
+
+    def later(self, at: Moment) -> _Environment:
+        """This environment as it stands at `at`."""
+        found = self._later.get(at)
+        if found is None:
+            flags = _At(self.flags, at)
+            found = _Environment(flags, self.environment, self.gates, self.applications, False)
+            self._later[at] = found
+        return found
 
     def static(self, key: str) -> bool:
         """Whether `key`'s value depends on the application alone (no rules to it)."""
@@ -437,6 +498,27 @@ class _Environment:
         fallback = _variant(row)
         cells = {app: cell["variant"] for app, cell in row["applications"].items()}
         return _chain([*branches, *_application_branches(cells.items(), fallback)], fallback)
+
+
+class _At(Mapping[str, Mapping[str, Any]]):
+    """Flags as they stand at a moment (`core.schedule.entry_at`), each made when first
+    asked for: a phase asks for the few flags whose targeting it makes."""
+
+    def __init__(self, flags: Mapping[str, Mapping[str, Any]], at: Moment) -> None:
+        self.flags, self.at = flags, at
+        self.made: dict[str, Mapping[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> Mapping[str, Any]:
+        found = self.made.get(key)
+        if found is None:
+            found = self.made[key] = entry_at(self.flags[key], self.at)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.flags)
+
+    def __len__(self) -> int:
+        return len(self.flags)
 
 
 def _acyclic(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:

@@ -257,3 +257,23 @@ def view(document: Mapping[str, Any], at: Moment) -> dict[str, Any]:
                 resolved.update(step["resolved"])
             flags[key] = {**flag, "resolved": resolved}
     return {**document, "flags": flags}
+
+
+def entry_at(flag: Mapping[str, Any], at: Moment) -> Mapping[str, Any]:
+    """One flag entry of a snapshot as `view` has it at `at` (the entry itself when no
+    step has come yet): for a reader that asks for a few flags, not the whole document."""
+    taken = [step for step in flag.get("steps", ()) if moment(step["at"]) <= at]
+    if not taken:
+        return flag
+    resolved = dict(flag["resolved"])
+    for step in taken:
+        resolved.update(step["resolved"])
+    return {**flag, "resolved": resolved}
+
+
+def row_moments(flag: Mapping[str, Any], environment: str) -> tuple[Moment, ...]:
+    """The moments at which a snapshot flag entry's row of `environment` changes, in order."""
+    steps = flag.get("steps")
+    if not steps:
+        return ()
+    return tuple(moment(step["at"]) for step in steps if environment in step["resolved"])
