@@ -25,6 +25,7 @@ from compiler.cli import main
 from core import flagd
 from core.evaluate import Evaluator
 from core.schedule import moment, utc_text, view
+from tests.compiler.test_flagd import VALIDATOR
 from tests.conftest import Git
 from tests.core.test_evaluate import (
     APPLICATIONS,
@@ -177,9 +178,11 @@ ENCODINGS = {
 def test_a_flag_whose_definition_changes_has_one_if_over_the_time(
     flags: dict[str, Any], key: str, expected: tuple[str, dict[str, Any]]
 ) -> None:
-    entry = json.loads(flagd.definitions(make_document(flags))["production"])["flags"][key]
+    definition = json.loads(flagd.definitions(make_document(flags))["production"])
+    entry = definition["flags"][key]
     assert (entry["defaultVariant"], entry["targeting"]) == expected
     assert entry["state"] == "ENABLED"
+    VALIDATOR.validate(definition)  # schemas/flagd.schema.json, the subset flagc writes
 
 
 UNCHANGED = {  # flags whose entry `f`, in production, is what it would be without steps
