@@ -1,8 +1,9 @@
 """The plan of a change to the flags, as `flagc diff` shows it for a pull request.
 
 A pure function of two compiled trees, BASE and HEAD: the flags added, removed, moved and
-changed (which declared fields, from what to what), and every resolved value that changes,
-including those that appear or disappear with an environment or application of the project.
+changed (which declared fields, from what to what), every resolved value that changes,
+including those that appear or disappear with an environment or application of the project,
+and the steps of their schedules added, removed or moved (compiler.step_changes).
 Either side may be missing (no flags folder at that revision) or have errors: the plan
 compares what compiled and says what it could not.
 """
@@ -25,6 +26,7 @@ from compiler.changes import (
 from compiler.diagnostics import Severity
 from compiler.pipeline import Compiled
 from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
+from compiler.step_changes import ScheduleAt, StepChange, flag_step_changes
 from compiler.validate import FlagFile
 from core.model import Flag
 from core.resolve import CellValue, Grid, Resolution
@@ -42,6 +44,7 @@ class FlagChange:
     fields: tuple[FieldChange, ...] = ()
     values: tuple[ValueChange, ...] = ()
     rules: tuple[RuleChange, ...] = ()  # the rules in force, per environment
+    steps: tuple[StepChange, ...] = ()  # the schedules' steps, in time order
 
     @property
     def kind(self) -> Kind:
@@ -110,6 +113,7 @@ class EnvironmentSummary:
     on: int  # values that end on, having been off or absent (typed: not the `off` variant)
     off: int  # values that were on and end off or absent
     rules: int = 0  # changes to the rules in force there (compiler.rule_changes)
+    steps: int = 0  # steps added, removed or moved there (compiler.step_changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,7 @@ class Plan:
 
     def by_environment(self) -> tuple[EnvironmentSummary, ...]:
         """Every environment of either side, in order, with how many values change there."""
-        counts = {environment: [0, 0, 0, 0] for environment in self.environments}
+        counts = {environment: [0, 0, 0, 0, 0] for environment in self.environments}
         for change in self.flags:
             for value in change.values:
                 row = counts[value.environment]
@@ -137,6 +141,8 @@ class Plan:
                 row[2] += value.turns_off
             for rule in change.rules:
                 counts[rule.environment][3] += 1
+            for step in change.steps:
+                counts[step.environment][4] += 1
         return tuple(EnvironmentSummary(env, *row) for env, row in counts.items())
 
     @property
@@ -288,8 +294,12 @@ def _flag_change(
         _field_changes(before, after, order),
         _value_changes(key, old, new, order) if compared else (),
         _rule_changes(key, old, new, order) if compared else (),
+        _step_changes(key, old, new, order) if compared else (),
     )
-    if change.kind == "changed" and not (change.fields or change.values or change.rules):
+    # A schedule's change shows in its fields too; its steps say what it does and when.
+    if change.kind == "changed" and not (
+        change.fields or change.values or change.rules or change.steps
+    ):
         return None
     return change
 
@@ -326,6 +336,17 @@ def _rule_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[Rule
         order.environments,  # either side's, in the plan's order
         FlagAt(key, before.flag if before else None, _names(old.grid, "environments")),
         FlagAt(key, after.flag if after else None, _names(new.grid, "environments")),
+    )
+
+
+def _step_changes(key: str, old: _Tree, new: _Tree, order: _Order) -> tuple[StepChange, ...]:
+    before, after = old.flags.get(key), new.flags.get(key)
+    if before and after and before.document.data == after.document.data and old.grid == new.grid:
+        return ()  # the common case, as for rules
+    return flag_step_changes(
+        order.environments,
+        ScheduleAt(key, before.flag if before else None, old.grid),
+        ScheduleAt(key, after.flag if after else None, new.grid),
     )
 
 

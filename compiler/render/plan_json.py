@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
 from compiler.plan import KINDS, FlagChange, Plan, Side
+from compiler.render.plan_words import step_line
 from compiler.render.words import rule_change
+from compiler.step_changes import ScheduledStep, StepChange
 
 PLAN_FORMAT = 1
 
@@ -39,6 +42,7 @@ def to_json(plan: Plan) -> dict[str, Any]:
                     "on": r.on,
                     "off": r.off,
                     "rules": r.rules,
+                    "steps": r.steps,
                 }
                 for r in plan.by_environment()
             ],
@@ -90,7 +94,51 @@ def _flag_json(change: FlagChange) -> dict[str, Any]:
             }
             for r in change.rules
         ],
+        "steps": [_step_json(step) for step in change.steps],
     }
+
+
+def _step_json(change: StepChange) -> dict[str, Any]:
+    step = change.step
+    return {
+        "environment": step.environment,
+        "change": change.kind,
+        **_timing(step),
+        "was": None if change.was is None else _timing(change.was),
+        "values": [
+            {"application": v.application, "cell": v.cell, "from": v.before, "to": v.after}
+            for v in step.values
+        ],
+        "rules": [rule_change(rule) for rule in step.rules],
+        "ramp": None
+        if step.rise is None
+        else {
+            "variant": step.rise.variant,
+            "start": step.rise.start,
+            "end": step.rise.end,
+            "every": step.rise.every,
+            "by": step.rise.by,
+            "seed": step.rise.seed,
+        },
+        "text": step_line(change),
+    }
+
+
+def _timing(step: ScheduledStep) -> dict[str, str | None]:
+    """`at` for a step at a moment; `from` and `to` for a ramp (the others null)."""
+    if step.end is None:
+        return {"at": _utc(step.start), "from": None, "to": None}
+    return {"at": None, "from": _utc(step.start), "to": _utc(step.end)}
+
+
+def _utc(at: int) -> str:
+    """`2027-01-11T08:00:00Z`, as the snapshot writes a step's moment; a moment that falls
+    outside years 1 to 9999 once in UTC as its seconds since the Unix epoch."""
+    try:
+        shown = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return str(at)
+    return f"{shown.year:04d}-{shown:%m-%dT%H:%M:%S}Z"
 
 
 def render(plan: Plan) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from compiler.plan import KINDS, FlagChange, Kind, Plan
-from compiler.render.plan_words import notes, side_name, value_groups
+from compiler.render.plan_words import notes, side_name, step_line, value_groups
 from compiler.render.words import literal, plural, rule_groups, state
 from core.resolve import CellValue
 
@@ -47,7 +47,12 @@ def render(plan: Plan) -> str:
     ]
     if plan.empty:
         parts.append("No changes.")
-    blocks = [*_rule_blocks(plan), *_environment_blocks(plan), *_kind_blocks(plan)]
+    blocks = [
+        *_rule_blocks(plan),
+        *_step_blocks(plan),
+        *_environment_blocks(plan),
+        *_kind_blocks(plan),
+    ]
     limit = max(MIN_ROWS, ROW_BUDGET // max(1, len(blocks)))
     while True:
         details = [_details(summary, header, rows, limit) for summary, header, rows in blocks]
@@ -69,14 +74,18 @@ def _markdown_summary(plan: Plan) -> str:
     if not plan.values_compared:
         return "\n".join([*kinds, "", "Values not compared."])
     rows = plan.by_environment()
-    rules = any(row.rules for row in rows)  # a column only for plans that change rules
+    # A column only for plans that change rules, or steps.
+    rules, steps = any(row.rules for row in rows), any(row.steps for row in rows)
     environments = [
-        "| environment | values that change | turn on | turn off |" + " rule changes |" * rules,
-        "|---|---:|---:|---:|" + "---:|" * rules,
+        "| environment | values that change | turn on | turn off |"
+        + " rule changes |" * rules
+        + " step changes |" * steps,
+        "|---|---:|---:|---:|" + "---:|" * (rules + steps),
     ]
     environments += [
         f"| {escape(row.environment)} | {row.changes} | {row.on} | {row.off} |"
         + f" {row.rules} |" * rules
+        + f" {row.steps} |" * steps
         for row in rows
     ]
     return "\n".join([*kinds, "", *environments])
@@ -109,6 +118,18 @@ def _rule_blocks(plan: Plan) -> Iterator[Block]:
         count = sum(len(change.rules) for change in plan.flags)
         summary = f"rules and rollouts: {plural(count, 'change')}"
         yield summary, ("flag", "environments", "change"), rows
+
+
+def _step_blocks(plan: Plan) -> Iterator[Block]:
+    """Then the schedules: what each step added, removed or moved does, and when."""
+    rows: list[Row] = [
+        (_code(change.key), step.kind, escape(step_line(step)))
+        for change in plan.flags
+        for step in change.steps
+    ]
+    if rows:
+        summary = f"schedules: {plural(len(rows), 'step change')}"
+        yield summary, ("flag", "step", "when and what"), rows
 
 
 def _environment_blocks(plan: Plan) -> Iterator[Block]:

@@ -1,6 +1,6 @@
 """A plan for a terminal, read like `terraform plan`: `+` added, `-` removed, `→` moved,
-`~` changed, with the changed fields and values under each flag and one summary line at the
-end."""
+`~` changed, with the changed fields, rules, values and schedule steps (`+`, `-`, `→` again)
+under each flag and one summary line at the end."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from compiler.render.plan_words import (
     notes,
     rule_summary,
     side_name,
+    step_line,
+    step_summary,
     value_groups,
     value_summary,
 )
@@ -33,8 +35,8 @@ def render(plan: Plan) -> str:
     ]
     if plan.empty:
         lines.append("No changes.")
-    rules = rule_summary(plan)
-    lines += ["", f"{kind_summary(plan)}; {value_summary(plan)}{f'; {rules}' if rules else ''}"]
+    counts = [kind_summary(plan), value_summary(plan), rule_summary(plan), step_summary(plan)]
+    lines += ["", "; ".join(part for part in counts if part)]
     return "".join(f"{printable(line)}\n" for line in lines)
 
 
@@ -63,6 +65,7 @@ def _text_flag(plan: Plan, change: FlagChange) -> list[str]:
             f"    {cells}: {state(before)} -> {state(after)}"
             for _, cells, before, after in value_groups(plan, change.values)
         ),
+        *(f"    {SYMBOLS[step.kind]} {step_line(step)}" for step in change.steps),
     ]
 
 

@@ -1,14 +1,17 @@
 """Wording of a plan shared by its text and Markdown renderers: how a side is named, the
-notes a reader must see first, the one-line summaries, and values grouped per transition."""
+notes a reader must see first, the one-line summaries, values grouped per transition, and a
+schedule's steps in the reviewer's terms (the JSON's `text` too)."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
-from itertools import groupby
+from itertools import groupby, pairwise
 
 from compiler.changes import ValueChange
 from compiler.plan import KINDS, Plan, Side
-from compiler.render.words import plural
+from compiler.render.words import plural, rule_change, state
+from compiler.step_changes import Rise, ScheduledStep, StepChange
 from core.resolve import CellValue
 
 
@@ -76,3 +79,100 @@ def rule_summary(plan: Plan) -> str:
 def kind_summary(plan: Plan) -> str:
     """`1 added, 0 removed, 2 moved, 0 changed`: every kind, in KINDS' order."""
     return ", ".join(f"{plan.count(kind)} {kind}" for kind in KINDS)
+
+
+def step_summary(plan: Plan) -> str:
+    """`2 step changes in production`, per environment; empty when no step changes."""
+    return ", ".join(
+        f"{plural(row.steps, 'step change')} in {row.environment}"
+        for row in plan.by_environment()
+        if row.steps
+    )
+
+
+# Steps, in the words of docs/diff.md: `at 2027-01-11 08:00 UTC, production: off -> on`,
+# `from 2027-01-13 09:00 to 2027-01-20 09:00 UTC, production: on rises 0% -> 100%, 1% more
+# each hour`; a moved step adds `(was ...)` after its time.
+
+_UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second"))
+
+
+def step_line(change: StepChange) -> str:
+    """A step added, removed or moved, without its kind: when, then what, per environment."""
+    when = _when(change.step)
+    if change.was is not None:
+        when += f" (was {_when(change.was).split(' ', 1)[1]})"
+    return f"{when}, {'; '.join(step_effects(change.step))}"
+
+
+def moment_text(at: int) -> str:
+    """`2027-01-11 08:00` (seconds only when not 0), UTC."""
+    try:
+        shown = datetime.datetime.fromtimestamp(at, datetime.UTC)
+    except (OverflowError, OSError, ValueError):  # beyond year 9999 once in UTC
+        return f"{at} seconds after 1970-01-01 00:00"
+    seconds = f":{shown.second:02d}" if shown.second else ""
+    return (
+        f"{shown.year:04d}-{shown.month:02d}-{shown.day:02d} "
+        f"{shown.hour:02d}:{shown.minute:02d}{seconds}"
+    )
+
+
+def _when(step: ScheduledStep) -> str:
+    if step.end is None:
+        return f"at {moment_text(step.start)} UTC"
+    return f"from {moment_text(step.start)} to {moment_text(step.end)} UTC"
+
+
+def step_effects(step: ScheduledStep) -> list[str]:
+    """What the step does, one phrase per transition or rule change, each naming its
+    environment (`production: off -> on`), or its cells when not all of them change alike
+    (`production/web: off -> on`); `production: nothing changes` for a step that changes
+    nothing there."""
+    environment = step.environment
+    if step.rise is not None:
+        return [f"{environment}: {rise_words(step.rise)}"]
+    found: list[str] = []
+    by_transition: dict[tuple[CellValue | None, CellValue | None], list[ValueChange]] = {}
+    for value in step.values:
+        by_transition.setdefault((value.before, value.after), []).append(value)
+    for (before, after), values in by_transition.items():
+        whole = len(by_transition) == 1 and len(values) == step.cells
+        cells = environment if whole else ", ".join(map(_cell_name, values))
+        found.append(f"{cells}: {state(before)} -> {state(after)}")
+    found += [f"{environment}: {rule_change(change)}" for change in step.rules]
+    return found or [f"{environment}: nothing changes"]
+
+
+def _cell_name(value: ValueChange) -> str:
+    # The bare environment names the whole environment in a step's words.
+    return value.cell if value.application is not None else f"{value.cell} (no application)"
+
+
+def rise_words(rise: Rise) -> str:
+    """`on rises 0% -> 100%, 1% more each hour`; `falls` and `less` for a ramp down; the
+    pace from the moments the share changes (`1% more each 1 to 2 hours` when they are
+    not evenly spread)."""
+    how = "" if rise.by is None else f" by {rise.by}"
+    how += "" if rise.seed is None else f" (seed {rise.seed})"
+    if rise.start == rise.end:
+        return f"{rise.variant} stays at {rise.start}%{how}"
+    verb, more = ("rises", "more") if rise.end > rise.start else ("falls", "less")
+    shares = f"{rise.variant} {verb} {rise.start}% -> {rise.end}%{how}"
+    if len(rise.shares) < 2:  # a ramp that ends where it starts: all at once
+        return f"{shares} at once"
+    sizes = sorted({abs(after - before) for (_, before), (_, after) in pairwise(rise.shares)})
+    gaps = sorted({later - earlier for (earlier, _), (later, _) in pairwise(rise.shares)})
+    size = f"{sizes[0]}%" if len(sizes) == 1 else f"{sizes[0]}% to {sizes[-1]}%"
+    return f"{shares}, {size} {more} each {_period(gaps[0], gaps[-1])}"
+
+
+def _period(shortest: int, longest: int) -> str:
+    """`hour`, `30 minutes`, `1 to 2 hours`: in the largest unit that measures both."""
+    unit, name = next(
+        (size, name) for size, name in _UNITS if shortest % size == 0 and longest % size == 0
+    )
+    low, high = shortest // unit, longest // unit
+    if low == high:
+        return name if low == 1 else f"{low} {name}s"
+    return f"{low} to {high} {name}s"

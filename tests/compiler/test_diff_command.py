@@ -4,6 +4,7 @@ The renderers' own rules are tested in tests/compiler/render/."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,148 @@ def test_rule_and_rollout_changes_text_and_markdown(
         ("rollout", 2, 15, False),
     ]
     assert button["rules"][1]["text"] == "rollout of green 10% -> 25% (moves 15% of users)"
+
+
+# Schedules: the steps a pull request adds, removes or moves
+
+LAUNCH = """description: The new checkout, launched on a schedule
+owner: team-checkout
+enabled: false
+environments:
+  staging: true
+  production:
+    enabled: false
+    schedule:
+"""
+RULES_STEP = """      - at: 2027-01-12T09:00:00Z
+        rules:
+          - rollout: {on: 50, off: 50}
+"""
+LAUNCH_HEAD = (
+    LAUNCH
+    + "      - at: 2027-01-11T09:00:00+01:00  # Monday, 09:00 in Amsterdam\n"
+    + "        enabled: true\n"
+    + RULES_STEP.replace("T09:00", "T12:00")
+    + """      - ramp:
+          from: 2027-01-13T09:00:00Z
+          to: 2027-01-20T09:00:00Z
+          variant: on
+          every: 1h
+"""
+)
+BANNER = """description: The winter banner
+owner: team-growth
+enabled: false
+environments:
+  staging:
+    enabled: false
+    schedule:
+      - at: 2027-02-01T00:00:00Z
+        enabled: true
+"""
+
+
+def test_schedule_steps_text_markdown_and_json(
+    git_repo: tuple[Path, Git], capsys: pytest.CaptureFixture[str], update_golden: bool
+) -> None:
+    """One step added, one moved, a ramp added, and a flag's whole schedule removed."""
+    root, git = git_repo
+    files = {"_project.yaml": PROJECT, "launch.yaml": LAUNCH + RULES_STEP, "banner.yaml": BANNER}
+    folder = write_tree(root / FLAGS, files)
+    commit(git, "base")
+    unscheduled = BANNER.split("    schedule", maxsplit=1)[0]
+    change(folder, {"launch.yaml": LAUNCH_HEAD, "banner.yaml": unscheduled})
+    commit(git, "the pull request")
+    outputs = {}
+    for form, suffix in (("text", "txt"), ("markdown", "md")):
+        argv = ["diff", "HEAD~1", "HEAD", "--dir", str(folder), "--format", form]
+        code, out, err = run(argv, capsys)
+        assert (code, err) == (0, "")
+        outputs[suffix] = out.split("\n", 1)[1]  # the commits' SHAs differ from run to run
+        check_golden(f"schedules.{suffix}", outputs[suffix], update_golden)
+    assert (
+        "    + at 2027-01-11 08:00 UTC, production: off -> on\n"
+        "    → at 2027-01-12 12:00 UTC (was 2027-01-12 09:00 UTC), production: new rule 1"
+        " (everyone) rolls out on 50%, off 50%\n"
+        "    + from 2027-01-13 09:00 to 2027-01-20 09:00 UTC, production: on rises 0% -> 100%,"
+        " 1% more each 1 to 2 hours\n"
+    ) in outputs["txt"]
+    assert "    - at 2027-02-01 00:00 UTC, staging: off -> on\n" in outputs["txt"]
+    assert outputs["txt"].endswith(
+        "0 added, 0 removed, 0 moved, 2 changed; no values change; "
+        "1 step change in staging, 3 step changes in production\n"
+    )
+    assert "| production | 0 | 0 | 0 | 3 |" in outputs["md"]
+    document = plan_json(["diff", "HEAD~1", "HEAD", "--dir", str(folder)], capsys)
+    banner, launch = document["flags"]
+    assert [row["steps"] for row in document["summary"]["environments"]] == [0, 1, 3]
+    assert banner["steps"] == [
+        {
+            "environment": "staging",
+            "change": "removed",
+            "at": "2027-02-01T00:00:00Z",
+            "from": None,
+            "to": None,
+            "was": None,
+            "values": [
+                {"application": application, "cell": cell, "from": False, "to": True}
+                for application, cell in [
+                    (None, "staging"),
+                    ("web", "staging/web"),
+                    ("ios", "staging/ios"),
+                    ("android", "staging/android"),
+                ]
+            ],
+            "rules": [],
+            "ramp": None,
+            "text": "at 2027-02-01 00:00 UTC, staging: off -> on",
+        }
+    ]
+    added, moved, ramp = launch["steps"]
+    assert (added["change"], added["at"]) == ("added", "2027-01-11T08:00:00Z")
+    assert (moved["change"], moved["at"], moved["was"]) == (
+        "moved",
+        "2027-01-12T12:00:00Z",
+        {"at": "2027-01-12T09:00:00Z", "from": None, "to": None},
+    )
+    assert moved["rules"] == ["new rule 1 (everyone) rolls out on 50%, off 50%"]
+    assert (ramp["at"], ramp["from"], ramp["to"]) == (
+        None,
+        "2027-01-13T09:00:00Z",
+        "2027-01-20T09:00:00Z",
+    )
+    assert ramp["ramp"] == {
+        "variant": "on",
+        "start": 0,
+        "end": 100,
+        "every": 3600,
+        "by": None,
+        "seed": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param(lambda step: {**step, "change": "changed"}, id="unknown-change"),
+        pytest.param(lambda step: {**step, "from": step["at"]}, id="at-and-from"),
+        pytest.param(lambda step: {**step, "at": "2027-01-11 08:00"}, id="not-a-utc-moment"),
+        pytest.param(lambda step: {**step, "was": {"at": None, "from": None}}, id="was-cut"),
+        pytest.param(lambda step: {k: v for k, v in step.items() if k != "text"}, id="no-text"),
+    ],
+)
+def test_the_plan_schema_holds_steps_to_their_shape(
+    git_repo: tuple[Path, Git],
+    capsys: pytest.CaptureFixture[str],
+    broken: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    root, git = git_repo
+    folder = write_tree(root / FLAGS, {"_project.yaml": PROJECT, "launch.yaml": LAUNCH_HEAD})
+    commit(git, "base")
+    change(folder, {"launch.yaml": LAUNCH + RULES_STEP})
+    document = plan_json(["diff", "HEAD", "--dir", str(folder)], capsys)
+    flag = document["flags"][0]
+    step = flag["steps"][0]
+    assert step["change"] == "removed"
+    bad = {**document, "flags": [{**flag, "steps": [broken(step)]}]}
+    assert not plan_validator().is_valid(bad)
