@@ -5,6 +5,8 @@ data over a snapshot, kept with it.
 Rules: a query is normalized against the log (`since` to the earliest timestamp at or
 after it, `actor` casefolded, matched against authors' names and emails) so that equal
 answers share one kept body; a filter that names nothing in the log gives an empty page.
+The log of one flag with a schedule also lists the steps that have taken effect by the
+snapshot's moment, each with the commit that scheduled it (`steps_taken`).
 The Falcon resources (`server.resources.audit`) turn a request into a query; the static
 export (`core.documents`) asks for the unfiltered pages.
 """
@@ -14,12 +16,17 @@ from __future__ import annotations
 import bisect
 import collections
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from core.bodies import Body, json_body
+from core.flag_bodies import declared_schedules, ramp_of
 from core.paging import Page, per_snapshot
+from core.schedule import Moment, moment, share_at, utc_text
 from core.snapshot import Snapshot
 
 
@@ -110,16 +117,17 @@ def build_query(
 
 def _body(snapshot: Snapshot, query: Query) -> Body:
     entries = _select(snapshot, query) if query.matchable else []
-    return json_body(
-        {
-            "revision": snapshot.revision,
-            "complete": snapshot.audit_complete,
-            "total": len(entries),
-            "limit": query.limit,
-            "offset": query.offset,
-            "items": Page(query.limit, query.offset).cut(entries),
-        }
-    )
+    page = {
+        "revision": snapshot.revision,
+        "complete": snapshot.audit_complete,
+        "total": len(entries),
+        "limit": query.limit,
+        "offset": query.offset,
+        "items": Page(query.limit, query.offset).cut(entries),
+    }
+    if query.flag is not None and "steps" in snapshot.source["flags"].get(query.flag, {}):
+        page["took_effect"] = took_effect(snapshot, query.flag)  # whatever the page and filters
+    return json_body(page)
 
 
 def _select(snapshot: Snapshot, query: Query) -> list[dict[str, Any]]:
@@ -135,3 +143,130 @@ def _select(snapshot: Snapshot, query: Query) -> list[dict[str, Any]]:
 
 def _people(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["author"]["name"].casefold(), entry["author"]["email"].casefold()
+
+
+# Steps that took effect ------------------------------------------------------------------
+
+
+def took_effect(snapshot: Snapshot, key: str) -> list[dict[str, Any]]:
+    """The steps of flag `key`'s schedule that have taken effect by the snapshot's moment,
+    newest first: see `steps_taken`. Empty for a flag without a schedule (or deleted)."""
+    flag = snapshot.source["flags"].get(key)
+    if flag is None or "steps" not in flag or snapshot.moment is None:
+        return []
+    entries = [entry for entry in snapshot.entries if entry["flag"] == key]
+    return steps_taken(flag, snapshot.environments, entries, snapshot.moment)
+
+
+def steps_taken(
+    flag: Mapping[str, Any],
+    environments: Sequence[str],
+    entries: Sequence[Mapping[str, Any]],
+    now: Moment,
+) -> list[dict[str, Any]]:
+    """Each declared step of `flag` (a snapshot's flag) whose moment (a ramp's `from`) is at
+    or before `now`, newest first: `at` (UTC), the `environments` it applies to, the step
+    as written, a ramp's `share` at `now` (else null), and the `commit` that scheduled it.
+
+    The commit that scheduled a step is the one that put it, exactly as it stands (its `at`
+    and fields), into the file, where it has stayed since: `entries` (the flag's, newest
+    first, as the audit log has them) carry each declared schedule before and after a
+    change (`fields`), so a step is scheduled by the oldest change in which it appears
+    without having been there before, since which every change kept it (`attribution`:
+    "added"). A step the log never shows arriving (a history cut short, before the step
+    was added) is attributed to the flag's last change at or before the step's moment
+    ("last-change"), that is the commit behind its `updated_at` then; with no such change,
+    `commit` is null ("none")."""
+    added = _scheduled_by(entries)
+    found: dict[tuple[str, bytes], dict[str, Any]] = {}
+    for environment, location, steps in declared_schedules(flag, environments):
+        for step in steps:
+            start = _start(step)
+            if start is None or start > now:
+                continue
+            identity = (location, _step_key(step))
+            item = found.get(identity)
+            if item is None:
+                item = found[identity] = _taken(step, start, now, added.get(identity), entries)
+            item["environments"].append(environment)
+    return sorted(found.values(), key=lambda item: item["at"], reverse=True)
+
+
+def _taken(
+    step: Mapping[str, Any],
+    start: Moment,
+    now: Moment,
+    scheduler: Mapping[str, Any] | None,
+    entries: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    attribution = "added"
+    if scheduler is None:
+        scheduler = _last_change(entries, start)
+        attribution = "last-change" if scheduler is not None else "none"
+    ramp = ramp_of(step)
+    return {
+        "at": utc_text(start),
+        "environments": [],
+        "step": step,
+        "share": None if ramp is None else share_at(ramp, now),
+        "commit": None if scheduler is None else scheduler["commit"],
+        "attribution": attribution,
+    }
+
+
+def _scheduled_by(entries: Sequence[Mapping[str, Any]]) -> dict[tuple[str, bytes], Any]:
+    """(where the file declares the schedule, a step) -> the entry that added that step,
+    for each step still in the file after the newest entry: `entries` replayed oldest first,
+    each change of a schedule adding the steps its new list has and its old one had not,
+    and dropping those it no longer has."""
+    added: dict[tuple[str, bytes], Any] = {}
+    for entry in reversed(entries):
+        for change in entry["fields"]:
+            location = change["field"]
+            if not _is_schedule(location):
+                continue
+            before = {_step_key(step) for step in _steps(change["from"])}
+            after = {_step_key(step): step for step in _steps(change["to"])}
+            for identity in [found for found in added if found[0] == location]:
+                if identity[1] not in after:
+                    del added[identity]
+            for step in after.keys() - before:
+                added[location, step] = entry
+    return added
+
+
+def _is_schedule(field: str) -> bool:
+    parts = field.split(".")
+    return parts == ["schedule"] or (
+        len(parts) == 3 and parts[0] == "environments" and parts[2] == "schedule"
+    )
+
+
+def _steps(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _step_key(step: Any) -> bytes:
+    """A step as written, comparable whatever the order of its keys."""
+    return orjson.dumps(step, option=orjson.OPT_SORT_KEYS)
+
+
+def _start(step: Any) -> Moment | None:
+    """When a declared step takes effect: its `at`, or its ramp's `from` (None if it has
+    neither, in a build flagc did not check)."""
+    ramp = ramp_of(step)
+    if ramp is not None:
+        return moment(ramp.from_)
+    at = step.get("at") if isinstance(step, dict) else None
+    try:
+        return moment(at) if isinstance(at, str) else None
+    except ValueError:
+        return None
+
+
+def _last_change(entries: Sequence[Mapping[str, Any]], at: Moment) -> Mapping[str, Any] | None:
+    """The newest of the flag's `entries` (newest first) authored at or before `at`."""
+    for entry in entries:
+        if aware(datetime.fromisoformat(entry["timestamp"])).timestamp() <= at:
+            return entry
+    return None

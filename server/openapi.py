@@ -127,9 +127,10 @@ def _flag_paths() -> Schema:
         "/api/v1/flags/{key}": {
             "get": _get(
                 "getFlag",
-                "One flag as the snapshot has it (visible environments only)",
+                "One flag as the snapshot has it (visible environments only), and a "
+                "scheduled flag's timeline as of the moment served",
                 "flags",
-                _ref("SnapshotFlag"),
+                _ref("FlagDetail"),
                 parameters=("Key",),
                 errors=(404,),
             )
@@ -558,8 +559,19 @@ def _schemas() -> Schema:
                 "limit": {"type": "integer", "minimum": 1},
                 "offset": {"type": "integer", "minimum": 0},
                 "items": {"type": "array", "items": _ref("AuditEntry")},
+                "took_effect": {
+                    "description": "Only in the log of one flag with a schedule: the steps "
+                    "of it that have taken effect by the moment served, newest first, each "
+                    "with the commit that scheduled it (the same on every page, whatever the "
+                    "filters).",
+                    "type": "array",
+                    "items": _ref("StepTaken"),
+                },
             },
         },
+        "StepTaken": _step_taken(),
+        "FlagDetail": _flag_detail(),
+        "TimelineMoment": _timeline_moment(cell),
         "Liveness": {
             "type": "object",
             "required": ["status"],
@@ -599,6 +611,114 @@ def _flag_item(cell: Schema) -> Schema:
                 "type": "object",
                 "propertyNames": NAME,
                 "additionalProperties": cell,
+            },
+        },
+    }
+
+
+def _flag_detail() -> Schema:
+    """The snapshot's flag (its environments limited to the visible ones) and, with a
+    schedule, its timeline (core.flag_bodies.timeline)."""
+    flag = _rewrite(_contract("snapshot")["$defs"]["flag"], "Snapshot")
+    properties = {
+        **flag["properties"],
+        "timeline": {
+            "description": "Only in a flag with a schedule: each moment at which a visible "
+            "environment's value changes, oldest first, marked against the moment served.",
+            "type": "array",
+            "items": _ref("TimelineMoment"),
+        },
+    }
+    return {**flag, "properties": properties}
+
+
+def _timeline_moment(cell: Schema) -> Schema:
+    shift = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["from", "to"],
+        "properties": {"from": cell, "to": cell},
+    }
+    change = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["environment", "from", "to", "applications", "rules", "ramp"],
+        "properties": {
+            "environment": NAME,
+            "from": cell,
+            "to": cell,
+            "applications": {
+                "description": "The applications whose cells before and after are not "
+                "the environment's.",
+                "type": "object",
+                "propertyNames": NAME,
+                "additionalProperties": shift,
+            },
+            "rules": {
+                "description": "The rules from then on, when they change; else null.",
+                "oneOf": [{"type": "array", "items": _ref("SnapshotRule")}, {"type": "null"}],
+            },
+            "ramp": {
+                "description": "When a ramp's share changes then: its variant and share (%).",
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["variant", "share"],
+                        "properties": {
+                            "variant": NAME,
+                            "share": {"type": "integer", "minimum": 0, "maximum": 100},
+                        },
+                    },
+                    {"type": "null"},
+                ],
+            },
+        },
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["at", "state", "changes"],
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "state": {
+                "description": "`current`: the last at or before the moment served; `past`: "
+                "before it; `next`: the first after it; `later`: the rest.",
+                "enum": ["past", "current", "next", "later"],
+            },
+            "changes": {"type": "array", "minItems": 1, "items": change},
+        },
+    }
+
+
+def _step_taken() -> Schema:
+    return {
+        "description": "A step of a flag's schedule that has taken effect.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["at", "environments", "step", "share", "commit", "attribution"],
+        "properties": {
+            "at": {
+                "description": "When it took effect (a ramp: its `from`), UTC.",
+                "type": "string",
+                "format": "date-time",
+            },
+            "environments": {"type": "array", "items": NAME},
+            "step": {"description": "The step as the file declares it.", "type": "object"},
+            "share": {
+                "description": "A ramp's share (%) at the moment served; else null.",
+                "type": ["integer", "null"],
+            },
+            "commit": {
+                "description": "The commit that scheduled it; null when unknown.",
+                "type": ["string", "null"],
+            },
+            "attribution": {
+                "description": "`added`: the commit that put the step in the file as it "
+                "stands; `last-change`: the log does not show it arriving (a history cut "
+                "short), so the flag's last change at or before the step's moment; `none`: "
+                "no such change.",
+                "enum": ["added", "last-change", "none"],
             },
         },
     }

@@ -1,0 +1,384 @@
+"""A scheduled flag's timeline (`GET /api/v1/flags/{key}`) and the steps that took effect
+beside the commits that scheduled them (`GET /api/v1/flags/{key}/audit`), over real builds
+of real git repositories served at a fixed moment, and `core.audit_bodies.steps_taken` on
+its own."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from compiler.cli import main as flagc
+from core.audit_bodies import steps_taken
+from core.schedule import moment
+from server.app import create_app
+from server.auth import AccessControl, ApiKey, KeyRing
+from server.store import Store
+from tests.conftest import Git, git_in, write_tree
+from tests.server.conftest import PROJECT
+from tests.server.contract import conforms
+from tests.server.helpers import HOSTILE
+
+NOW = moment("2026-06-01T00:00:00Z")  # the moment served: steps in 2020 past, 2098 ahead
+SALE = """\
+description: The sale
+owner: team-growth
+enabled: false
+environments:
+  staging: true
+  production:
+    enabled: false
+    schedule:
+      - at: 2020-01-01T09:00:00+01:00
+        enabled: true
+        applications:
+          ios: false
+      - ramp:
+          from: 2020-02-01T00:00:00Z
+          to: 2020-02-01T02:00:00Z
+          variant: "on"
+"""
+QUOTED = HOSTILE.replace('"', '\\"')
+LATER_IN_PRODUCTION = f"""\
+      - at: 2020-03-01T00:00:00Z
+        rules:
+          - when: {{country: ["{QUOTED}"]}}
+            serve: "off"
+      - at: 2098-01-01T00:00:00Z
+        enabled: false
+"""
+DEVELOPMENT = """\
+schedule:
+  - at: 2020-04-01T00:00:00Z
+    enabled: true
+  - at: 2099-01-01T00:00:00Z
+    enabled: false
+"""
+THEME = """\
+description: The theme
+owner: team-design
+type: string
+variants: {blue: "#00f", green: "#0f0"}
+default: blue
+environments:
+  staging:
+    default: blue
+    schedule:
+      - at: 2097-01-01T00:00:00Z
+        default: green
+"""
+PLAIN = "description: Plain\nowner: team-growth\nenabled: true\n"
+
+
+def commit(git: Git, message: str, date: str) -> str:
+    when = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    git("add", "--all")
+    git("commit", "--quiet", "--message", message, env=when)
+    return git("rev-parse", "HEAD").strip()
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A repository where the sale is created with two past steps (A), gets a past and a
+    future step in production (B) and a top-level schedule for development (C), then only
+    its description changes (D); built once for the module."""
+    root = tmp_path_factory.mktemp("timeline")
+    repo = root / "repo"
+    repo.mkdir()
+    git = git_in(repo)
+    git("init", "--quiet", "--initial-branch=main")
+    flags = repo / "flags"
+    files = {"_project.yaml": PROJECT, "sale.yaml": SALE, "theme.yaml": THEME, "plain.yaml": PLAIN}
+    write_tree(flags, files)
+    shas = {"A": commit(git, "Add the sale, on in production from January", "2019-06-01T10:00:00Z")}
+    write_tree(flags, {"sale.yaml": SALE + LATER_IN_PRODUCTION})
+    shas["B"] = commit(git, "Sale: no country rule, and off again in 2098", "2019-07-01T10:00:00Z")
+    write_tree(flags, {"sale.yaml": SALE + LATER_IN_PRODUCTION + DEVELOPMENT})
+    shas["C"] = commit(git, "Sale: development from April", "2019-08-01T10:00:00Z")
+    reworded = SALE.replace("The sale", "The spring sale") + LATER_IN_PRODUCTION + DEVELOPMENT
+    write_tree(flags, {"sale.yaml": reworded})
+    shas["D"] = commit(git, "Sale: a better description", "2026-01-02T10:00:00Z")
+    out = root / "out"
+    assert flagc(["build", str(flags), "-o", str(out)]) == 0
+    return {"out": out, "shas": shas}
+
+
+@pytest.fixture
+def client(history: dict[str, Any]) -> falcon.testing.TestClient:
+    store = Store(history["out"], clock=lambda: NOW)
+    store.start()
+    return falcon.testing.TestClient(create_app(store))
+
+
+def summary(timeline: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Each moment as (at, state, [(environment, from -> to, applications, rules?, ramp)])."""
+    return [
+        (
+            item["at"],
+            item["state"],
+            [
+                (
+                    change["environment"],
+                    f"{change['from']['variant']} -> {change['to']['variant']}",
+                    {
+                        name: f"{moved['from']['variant']} -> {moved['to']['variant']}"
+                        for name, moved in change["applications"].items()
+                    },
+                    change["rules"] is not None,
+                    change["ramp"],
+                )
+                for change in item["changes"]
+            ],
+        )
+        for item in timeline
+    ]
+
+
+def ramp(share: int) -> dict[str, Any]:
+    return {"variant": "on", "share": share}
+
+
+IOS_STAYS_OFF = {"ios": "off -> off"}
+SALE_TIMELINE = [
+    ("2020-01-01T08:00:00Z", "past", [("production", "off -> on", IOS_STAYS_OFF, False, None)]),
+    ("2020-02-01T00:00:00Z", "past", [("production", "on -> on", {}, True, ramp(0))]),
+    ("2020-02-01T01:00:00Z", "past", [("production", "on -> on", {}, True, ramp(50))]),
+    ("2020-02-01T02:00:00Z", "past", [("production", "on -> on", {}, True, ramp(100))]),
+    ("2020-03-01T00:00:00Z", "past", [("production", "on -> on", {}, True, None)]),
+    ("2020-04-01T00:00:00Z", "current", [("development", "off -> on", {}, False, None)]),
+    ("2098-01-01T00:00:00Z", "next", [("production", "on -> off", IOS_STAYS_OFF, False, None)]),
+    ("2099-01-01T00:00:00Z", "later", [("development", "on -> off", {}, False, None)]),
+]  # fmt: skip
+
+
+def test_a_scheduled_flag_has_its_timeline_marked_against_the_moment_served(
+    client: falcon.testing.TestClient,
+) -> None:
+    found = client.simulate_get("/api/v1/flags/sale").json
+    assert summary(found["timeline"]) == SALE_TIMELINE
+    assert [step["at"] for step in found["steps"]] == [at for at, _, _ in SALE_TIMELINE]
+    # the values served are those of the current moment
+    assert found["resolved"]["development"]["variant"] == "on"
+    assert found["resolved"]["production"]["rules"][0]["serve"] == "off"
+
+
+def test_a_typed_flag_before_its_only_step_and_a_flag_without_a_schedule(
+    client: falcon.testing.TestClient,
+) -> None:
+    theme = client.simulate_get("/api/v1/flags/theme").json
+    assert summary(theme["timeline"]) == [
+        ("2097-01-01T00:00:00Z", "next", [("staging", "blue -> green", {}, False, None)])
+    ]
+    assert theme["timeline"][0]["changes"][0]["to"] == {
+        "variant": "green",
+        "value": "#0f0",
+        "source": "environment",
+    }
+    plain = client.simulate_get("/api/v1/flags/plain").json
+    assert "timeline" not in plain and "steps" not in plain
+
+
+PRODUCTION_MOMENTS = [
+    ("2020-01-01T08:00:00Z", "past"),
+    ("2020-02-01T00:00:00Z", "past"),
+    ("2020-02-01T01:00:00Z", "past"),
+    ("2020-02-01T02:00:00Z", "past"),
+    ("2020-03-01T00:00:00Z", "current"),
+    ("2098-01-01T00:00:00Z", "next"),
+]
+
+
+@pytest.mark.parametrize(
+    ("environments", "moments"),
+    [
+        (["production"], PRODUCTION_MOMENTS),
+        (["development"], [("2020-04-01T00:00:00Z", "current"), ("2099-01-01T00:00:00Z", "next")]),
+        (["staging"], []),
+        (["staging", "development", "production"], [(at, state) for at, state, _ in SALE_TIMELINE]),
+    ],
+)
+def test_a_key_for_some_environments_sees_only_their_moments_and_steps(
+    history: dict[str, Any], environments: list[str], moments: list[tuple[str, str]]
+) -> None:
+    store = Store(history["out"], clock=lambda: NOW)
+    store.start()
+    key = ApiKey("some", hashlib.sha256(b"some-secret").digest(), frozenset(environments))
+    app = create_app(store, middleware=[AccessControl(KeyRing([key]))])
+    found = falcon.testing.TestClient(app).simulate_get(
+        "/api/v1/flags/sale", headers={"Authorization": "Bearer some-secret"}
+    )
+    assert found.status_code == 200
+    timeline, steps = found.json["timeline"], found.json["steps"]
+    assert [(item["at"], item["state"]) for item in timeline] == moments
+    changed = {change["environment"] for item in timeline for change in item["changes"]}
+    assert changed <= set(environments)
+    assert {env for step in steps for env in step["resolved"]} <= set(environments)
+    assert [step["at"] for step in steps] == [at for at, _ in moments]  # none left that names none
+
+
+def test_the_states_follow_the_moment_served(history: dict[str, Any]) -> None:
+    def states(at: str) -> list[str]:
+        store = Store(history["out"], clock=lambda: moment(at))
+        store.start()
+        body = falcon.testing.TestClient(create_app(store)).simulate_get("/api/v1/flags/sale")
+        return [item["state"] for item in body.json["timeline"]]
+
+    assert states("2019-12-31T00:00:00Z") == ["next", *["later"] * 7]
+    assert states("2020-02-01T01:30:00Z") == ["past", "past", "current", "next", *["later"] * 4]
+    assert states("2099-06-01T00:00:00Z") == [*["past"] * 7, "current"]
+
+
+# The steps that took effect, beside the commits that scheduled them ----------------------
+
+
+def test_each_step_that_took_effect_names_the_commit_that_scheduled_it(
+    client: falcon.testing.TestClient, history: dict[str, Any]
+) -> None:
+    shas = history["shas"]
+    page = client.simulate_get("/api/v1/flags/sale/audit").json
+    taken = [
+        (item["at"], item["environments"], item["share"], item["commit"], item["attribution"])
+        for item in page["took_effect"]
+    ]
+    assert taken == [  # newest first; D changed no step, and the 2098 and 2099 steps are ahead
+        ("2020-04-01T00:00:00Z", ["development"], None, shas["C"], "added"),
+        ("2020-03-01T00:00:00Z", ["production"], None, shas["B"], "added"),
+        ("2020-02-01T00:00:00Z", ["production"], 100, shas["A"], "added"),
+        ("2020-01-01T08:00:00Z", ["production"], None, shas["A"], "added"),
+    ]
+    assert page["took_effect"][3]["step"] == {
+        "at": "2020-01-01T09:00:00+01:00",
+        "enabled": True,
+        "applications": {"ios": False},
+    }
+    # the same on every page and whatever the filters: it concerns steps, not entries
+    for query in ("limit=1&offset=3", "actor=nobody", "since=2030-01-01"):
+        other = client.simulate_get("/api/v1/flags/sale/audit", query_string=query).json
+        assert other["took_effect"] == page["took_effect"], query
+    flagged = client.simulate_get("/api/v1/audit", params={"flag": "sale"}).json
+    assert flagged["took_effect"] == page["took_effect"]
+    assert "took_effect" not in client.simulate_get("/api/v1/audit").json
+    assert "took_effect" not in client.simulate_get("/api/v1/flags/plain/audit").json
+    assert client.simulate_get("/api/v1/flags/theme/audit").json["took_effect"] == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/flags/sale",
+        "/api/v1/flags/theme",
+        "/api/v1/flags/plain",
+        "/api/v1/flags/sale/audit",
+        "/api/v1/flags/sale/audit?limit=1",
+        "/api/v1/audit?flag=sale",
+    ],
+)
+def test_the_bodies_match_the_openapi_document(client: falcon.testing.TestClient, url: str) -> None:
+    document = client.simulate_get("/openapi.json").json
+    conforms(client, document, "GET", url, {}, 200)
+
+
+def test_hostile_input_is_refused_as_before(client: falcon.testing.TestClient) -> None:
+    for path in ("/api/v1/flags/..%2Fsale", f"/api/v1/flags/{HOSTILE}/audit"):
+        result = client.simulate_get(path)
+        assert result.status_code == 404 and "took_effect" not in result.text
+    result = client.simulate_get("/api/v1/flags/sale/audit", params={"since": HOSTILE})
+    assert result.status_code == 400
+
+
+# steps_taken on its own: the attribution rule --------------------------------------------
+
+STEP = {"at": "2020-01-01T00:00:00Z", "enabled": True}
+OTHER = {"at": "2020-02-01T00:00:00Z", "enabled": False}
+FLAG = {"schedule": [], "environments": {"production": {"enabled": False, "schedule": [STEP]}}}
+WHERE = "environments.production.schedule"
+
+
+def entry(sha: str, date: str, *lists: Any) -> dict[str, Any]:
+    """An entry of the flag's log; with `lists`, its production schedule went from the first
+    to the second."""
+    fields = [{"field": WHERE, "from": lists[0], "to": lists[1]}] if lists else []
+    return {
+        "commit": sha * 40,
+        "timestamp": f"{date}T00:00:00Z",
+        "change": "modified",
+        "fields": fields,
+    }
+
+
+REWRITTEN = {**STEP, "at": "2020-01-01T01:00:00+01:00"}  # the same moment, written otherwise
+
+
+@pytest.mark.parametrize(
+    ("entries", "commit", "attribution"),
+    [
+        pytest.param(
+            [entry("c", "2021-01-01"), entry("b", "2019-06-01", None, [STEP])],
+            "b", "added", id="added by b, kept since",
+        ),
+        pytest.param(
+            [
+                entry("c", "2019-09-01", [STEP], [STEP, OTHER]),
+                entry("b", "2019-06-01", None, [STEP]),
+            ],
+            "b", "added", id="the list changed around it",
+        ),
+        pytest.param(
+            [
+                entry("d", "2019-10-01", None, [STEP]),
+                entry("c", "2019-09-01", [STEP], None),
+                entry("b", "2019-06-01", None, [STEP]),
+            ],
+            "d", "added", id="removed, then put back",
+        ),
+        pytest.param(
+            [
+                entry("c", "2019-09-01", [REWRITTEN], [STEP]),
+                entry("b", "2019-06-01", None, [REWRITTEN]),
+            ],
+            "c", "added", id="rewritten: as it stands",
+        ),
+        pytest.param(
+            [entry("c", "2021-01-01", [STEP], [STEP, OTHER]), entry("b", "2019-06-01")],
+            "b", "last-change", id="a history cut short: the last change before its moment",
+        ),
+        pytest.param([entry("c", "2021-01-01")], None, "none", id="no change before its moment"),
+        pytest.param([], None, "none", id="no history"),
+    ],
+)  # fmt: skip
+def test_the_commit_that_scheduled_a_step(
+    entries: list[dict[str, Any]], commit: str | None, attribution: str
+) -> None:
+    (found,) = steps_taken(FLAG, ["development", "production"], entries, NOW)
+    assert found["commit"] == (None if commit is None else commit * 40)
+    assert found["attribution"] == attribution
+    assert found["environments"] == ["production"] and found["at"] == "2020-01-01T00:00:00Z"
+
+
+def test_a_top_level_step_applies_where_no_schedule_of_its_own_is_and_no_bare_value() -> None:
+    flag = {
+        "schedule": [STEP],
+        "environments": {"staging": True, "production": {"schedule": [OTHER]}},
+    }
+    found = steps_taken(flag, ["development", "staging", "production"], [], NOW)
+    assert [(item["at"], item["environments"]) for item in found] == [
+        ("2020-02-01T00:00:00Z", ["production"]),
+        ("2020-01-01T00:00:00Z", ["development"]),
+    ]
+    before = moment("2020-01-15T00:00:00Z")
+    assert [item["at"] for item in steps_taken(flag, ["development"], [], before)] == [STEP["at"]]
+    assert steps_taken(flag, ["development"], [], moment("2019-01-01T00:00:00Z")) == []
+
+
+def test_a_step_flagc_would_refuse_is_skipped_not_a_crash() -> None:
+    flag = {
+        "schedule": [],
+        "environments": {
+            "production": {"schedule": [{"at": "not a time"}, {"ramp": {"from": 3}}, "x", STEP]}
+        },
+    }
+    found = steps_taken(flag, ["production"], [], NOW)
+    assert [item["at"] for item in found] == [STEP["at"]]
