@@ -248,14 +248,7 @@ def step_moments(document: Mapping[str, Any]) -> list[Moment]:
 def view(document: Mapping[str, Any], at: Moment) -> dict[str, Any]:
     """The snapshot `document` as it stands at `at`: each flag's `resolved` with the rows
     of every step up to `at` over it. Everything that reads `resolved` then serves `at`."""
-    flags = dict(document["flags"])
-    for key, flag in flags.items():
-        taken = [step for step in flag.get("steps", ()) if moment(step["at"]) <= at]
-        if taken:
-            resolved = dict(flag["resolved"])
-            for step in taken:
-                resolved.update(step["resolved"])
-            flags[key] = {**flag, "resolved": resolved}
+    flags = {key: entry_at(flag, at) for key, flag in document["flags"].items()}
     return {**document, "flags": flags}
 
 
