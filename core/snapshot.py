@@ -89,9 +89,19 @@ class Snapshot:
             self.source,
             moment,
         )
-        if "flagd_definitions" in self.__dict__:  # made once per build, not per step
-            view.__dict__["flagd_definitions"] = self.__dict__["flagd_definitions"]
+        for name in _TIMELESS:  # made once per build, not per step
+            if name in self.__dict__:
+                view.__dict__[name] = self.__dict__[name]
         return view
+
+    def precompute(self, *, answers: bool = True) -> Snapshot:
+        """Itself, with flagd's files made, and with `answers` the answers every request
+        looks up (the evaluator, the flat maps, the definition tags): off the request path,
+        when a build loads and before a step's moment (server.store)."""
+        _ = self.flagd_definitions
+        if answers:
+            _ = self.evaluator, self.flat_maps, self.definition_tags
+        return self
 
     @property
     def revision(self) -> str:
@@ -283,6 +293,8 @@ class Snapshot:
 
 T = TypeVar("T")
 _MISSING: Final = object()
+# What a build's views at other moments share with it: what does not read `resolved`.
+_TIMELESS: Final = ("flagd_definitions", "step_moments", "snapshot_body", "last_modified", "actors")
 
 
 _MEMO_LOCK = threading.Lock()
@@ -384,11 +396,7 @@ def _load_build(build: Path, clock: Callable[[], float], *, whole: bool, answers
     if found is not None:
         expected = {name: body.data for name, body in snapshot.flagd_definitions.items()}
         _verified(verify.flagd_problems, expected, found)
-    # Computed now, off the request path.
-    _ = snapshot.flagd_definitions
-    if answers:
-        _ = snapshot.evaluator, snapshot.flat_maps, snapshot.definition_tags
-    return snapshot
+    return snapshot.precompute(answers=answers)  # off the request path
 
 
 def _audit_log(document: Any, revision: str) -> dict[str, Any]:
