@@ -1,20 +1,25 @@
 """What the server's tests share beyond fixtures: flagserve started as operators start it
 (`flagserve` with options, plain gunicorn with FLAGSERVE_* variables) and waited on, what its
 logs say, the API keys file the access tests use, a metric's value in this process, the
-hostile text the dashboard must show as text, and flags whose value depends on the context
-through a dependency. Test modules import these from here, never from one another."""
+hostile text the dashboard must show as text, flags whose value depends on the context
+through a dependency, and an OFREP event stream read as EventSource reads it. Test modules
+import these from here, never from one another."""
 
 from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import falcon.testing
 import requests
@@ -228,3 +233,86 @@ def request(
         query_string=query,
         headers={k.replace("_", "-"): v for k, v in headers.items()},
     )
+
+
+@dataclass
+class Listener:
+    """A stream read the way EventSource reads it (HTTP/1.1, chunked): events as dicts,
+    comments counted, over a plain socket so that each wait is bounded."""
+
+    live: Live
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    events: list[dict[str, str]] = field(default_factory=list)
+    comments: int = 0
+
+    def __post_init__(self) -> None:
+        port = urlsplit(self.live.url).port
+        self.sock = socket.create_connection(("127.0.0.1", port or 80), timeout=10)
+        lines = [f"GET {self.path} HTTP/1.1", "Host: flagserve", "Accept: text/event-stream"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self._raw = b""
+        self._text = b""  # the content, unchunked, not yet parsed into events
+        self._fields: dict[str, str] = {}
+        while b"\r\n\r\n" not in self._raw:
+            assert self._receive(time.monotonic() + 10), "no answer"
+        head, _, self._raw = self._raw.partition(b"\r\n\r\n")
+        status, *fields = head.decode("latin-1").split("\r\n")
+        self.status = int(status.split()[1])
+        self.head = {k.lower(): v.strip() for k, _, v in (f.partition(":") for f in fields)}
+
+    def _receive(self, deadline: float) -> bool:
+        """Bytes from the connection until `deadline`: False when none came; AssertionError
+        when the connection ended."""
+        ready, _, _ = select.select([self.sock], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            return False
+        data = self.sock.recv(65536)
+        if not data:
+            raise AssertionError("the stream ended")
+        self._raw += data
+        return True
+
+    def _unchunk(self) -> None:
+        while b"\r\n" in self._raw:
+            size_line, _, rest = self._raw.partition(b"\r\n")
+            size = int(size_line, 16)
+            if size == 0:
+                raise AssertionError("the stream ended (its last chunk)")
+            if len(rest) < size + 2:
+                return
+            self._text += rest[:size]
+            self._raw = rest[size + 2 :]
+
+    def read_until(self, seconds: float, *, events: int = 1) -> float:
+        """Read until `events` events in all have come (or `seconds` have passed); returns
+        when the last one came (time.monotonic())."""
+        deadline = time.monotonic() + seconds
+        came = 0.0
+        while len(self.events) < events:
+            self._unchunk()
+            while b"\n" in self._text and len(self.events) < events:
+                line, _, self._text = self._text.partition(b"\n")
+                if self._line(line.decode()):
+                    came = time.monotonic()
+            if len(self.events) >= events or not self._receive(deadline):
+                break
+        return came
+
+    def _line(self, line: str) -> bool:
+        """One line of the stream; True when it ended an event."""
+        if not line:  # an event is dispatched only when it has data (as EventSource does)
+            found, self._fields = self._fields, {}
+            if "data" in found:
+                self.events.append(found)
+            return "data" in found
+        if line.startswith(":"):
+            self.comments += 1
+        else:
+            name, _, value = line.partition(": ")
+            self._fields[name] = value
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
