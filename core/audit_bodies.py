@@ -155,7 +155,9 @@ def took_effect(snapshot: Snapshot, key: str) -> list[dict[str, Any]]:
     if flag is None or "steps" not in flag or snapshot.moment is None:
         return []
     entries = [entry for entry in snapshot.entries if entry["flag"] == key]
-    return steps_taken(flag, snapshot.environments, entries, snapshot.moment)
+    return steps_taken(
+        flag, snapshot.environments, entries, snapshot.moment, complete=snapshot.audit_complete
+    )
 
 
 def steps_taken(
@@ -163,6 +165,8 @@ def steps_taken(
     environments: Sequence[str],
     entries: Sequence[Mapping[str, Any]],
     now: Moment,
+    *,
+    complete: bool = True,
 ) -> list[dict[str, Any]]:
     """Each declared step of `flag` (a snapshot's flag) whose moment (a ramp's `from`) is at
     or before `now`, newest first: `at` (UTC), the `environments` it applies to, the step
@@ -173,11 +177,14 @@ def steps_taken(
     first, as the audit log has them) carry each declared schedule before and after a
     change (`fields`), so a step is scheduled by the oldest change in which it appears
     without having been there before, since which every change kept it (`attribution`:
-    "added"). A step the log never shows arriving (a history cut short, before the step
-    was added) is attributed to the flag's last change at or before the step's moment
-    ("last-change"), that is the commit behind its `updated_at` then; with no such change,
-    `commit` is null ("none")."""
+    "added"). A step the log never shows arriving is attributed to the flag's last change
+    at or before the step's moment ("last-change"), that is the commit behind its
+    `updated_at` then; with no such change, `commit` is null ("none"). In a log that is not
+    `complete` (a shallow clone), the flag's oldest entry when it reads "created" shows
+    where the history was cut, not where its steps arrived."""
     added = _scheduled_by(entries)
+    if not complete and entries and entries[-1]["change"] == "created":
+        added = {key: entry for key, entry in added.items() if entry is not entries[-1]}
     found: dict[tuple[str, bytes], dict[str, Any]] = {}
     for environment, location, steps in declared_schedules(flag, environments):
         for step in steps:

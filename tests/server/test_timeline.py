@@ -103,7 +103,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shas["D"] = commit(git, "Sale: a better description", "2026-01-02T10:00:00Z")
     out = root / "out"
     assert flagc(["build", str(flags), "-o", str(out)]) == 0
-    return {"out": out, "shas": shas}
+    return {"out": out, "shas": shas, "repo": repo}
 
 
 @pytest.fixture
@@ -356,6 +356,14 @@ def test_the_commit_that_scheduled_a_step(
     assert found["commit"] == (None if commit is None else commit * 40)
     assert found["attribution"] == attribution
     assert found["environments"] == ["production"] and found["at"] == "2020-01-01T00:00:00Z"
+
+
+def test_in_a_log_cut_short_the_oldest_created_entry_added_nothing() -> None:
+    created = {**entry("b", "2019-06-01", None, [STEP]), "change": "created"}
+    newer = entry("c", "2019-09-01")
+    for complete, commit in ((True, "b" * 40), (False, "c" * 40)):
+        (found,) = steps_taken(FLAG, ["production"], [newer, created], NOW, complete=complete)
+        assert found["commit"] == commit, complete
 
 
 def test_a_top_level_step_applies_where_no_schedule_of_its_own_is_and_no_bare_value() -> None:
