@@ -17,6 +17,9 @@ What is measured, per worker and summed:
 - `flagserve_snapshot_loaded_timestamp_seconds` (the newest among live workers) and
   `flagserve_snapshot_load_seconds` (how long loading and checking it took);
 - `flagserve_reloads_total{result="success"|"failure"}`: builds swapped in or refused;
+- `flagserve_next_step_timestamp_seconds`: when a scheduled step next changes what is
+  served (Unix time), NaN when no step is ahead (the value of the worker that set it last),
+  and `flagserve_steps_applied_total`: steps taken in without a new build (server.store);
 - `flagserve_event_streams` (OFREP event streams open) and `flagserve_stream_events_total`
   (events sent on them), kept by each worker's event loop (server.worker).
 
@@ -27,6 +30,7 @@ its reloads too would count every build once more than there are workers.
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 import time
@@ -86,6 +90,15 @@ RELOADS = Counter(
     "Builds swapped in (success) or refused, the old one kept serving (failure)",
     ["result"],
 )
+NEXT_STEP = Gauge(
+    "flagserve_next_step_timestamp_seconds",
+    "When a scheduled step next changes what is served (Unix time); NaN: no step ahead",
+    multiprocess_mode="livemostrecent",  # NaN compares with nothing: no min or max of it
+)
+STEPS = Counter(
+    "flagserve_steps_applied",
+    "Scheduled steps taken in without a new build, each counted once per worker",
+)
 STREAMS = Gauge(
     "flagserve_event_streams",
     "OFREP event streams held open (server.streams)",
@@ -129,7 +142,8 @@ def forget(pid: int) -> None:
 
 
 def observe(store: Store) -> None:
-    """Publish the build `store` serves and count its reloads (once per worker process)."""
+    """Publish the build `store` serves and its next step, and count its reloads and steps
+    (once per worker process)."""
     served: list[tuple[str, str]] = []
 
     def publish() -> None:
@@ -142,16 +156,26 @@ def observe(store: Store) -> None:
         served[:] = [labels]
         LOADED_AT.set(snapshot.loaded_at)
         LOAD_TIME.set(store.last_load_seconds)
+        publish_step()
+
+    def publish_step() -> None:
+        step = store.next_step
+        NEXT_STEP.set(math.nan if step is None else step)
 
     def listener(swapped: bool, error: str | None) -> None:
         RELOADS.labels("success" if swapped else "failure").inc()
         if swapped:
             publish()
 
+    def stepped() -> None:
+        STEPS.inc()
+        publish_step()
+
     for result in ("success", "failure"):
         RELOADS.labels(result)  # present, at 0, from the start
     publish()
     store.listeners.append(listener)
+    store.step_listeners.append(stepped)
 
 
 def note_request(req: falcon.Request, resp: falcon.Response, elapsed: float) -> None:

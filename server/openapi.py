@@ -586,6 +586,18 @@ def _schemas() -> Schema:
                 "age_seconds": {"type": "number"},
                 "reload_failures": {"type": "integer", "minimum": 0},
                 "last_error": {"type": ["string", "null"]},
+                "moment": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "The moment the flags served stand at (every scheduled "
+                    "step up to it applied), UTC; null for a build without steps.",
+                },
+                "next_step": {
+                    "type": ["string", "null"],
+                    "format": "date-time",
+                    "description": "When a scheduled step next changes what is served "
+                    "(no new build needed), UTC; null when none is ahead.",
+                },
             },
         },
     }

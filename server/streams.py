@@ -1,6 +1,7 @@
 """OFREP event streams (OFREP 0.3, decision records 0008 and 0010): a client keeps a
 server-sent events stream open per environment and is told to fetch its flags again when a
-new build changes what that environment serves.
+new build, or a scheduled step of the one served (server.store), changes what that
+environment serves.
 
 - What an environment serves is named by a tag (`Snapshot.definition_tags`): the same for
   two builds that serve it alike, on every replica. The `Hub` of a process knows each
@@ -76,7 +77,8 @@ Subscriber = Callable[[News], None]
 
 class Hub:
     """Per process: each environment's current tag and event, and who to tell when a new
-    build changes them (a store listener, called in the store's reload thread)."""
+    build or a step changes them (a store listener, called in the store's reload thread or
+    its step thread)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -90,10 +92,11 @@ class Hub:
         with contextlib.suppress(SnapshotError):  # none loaded yet: the first swap brings it
             self._take(store.current.definition_tags, store.current.last_modified)
         store.listeners.append(self._swapped)
+        store.step_listeners.append(self._served_changed)  # a step changes tags as a build does
 
     def subscribe(self, subscriber: Subscriber) -> None:
-        """Call `subscriber` with the `News` of each new build that changes some
-        environment (in the store's reload thread)."""
+        """Call `subscriber` with the `News` of each new build or step that changes some
+        environment (in the store's reload or step thread)."""
         with self._swaps:
             if subscriber not in self._subscribers:
                 self._subscribers = (*self._subscribers, subscriber)
@@ -143,8 +146,11 @@ class Hub:
             self._waiting.release()
 
     def _swapped(self, swapped: bool, error: str | None) -> None:
-        if not swapped:
-            return
+        if swapped:
+            self._served_changed()
+
+    def _served_changed(self) -> None:
+        """A new build, or a step of the one served: tell of the environments it changes."""
         snapshot = self.store.current
         with self._swaps:
             changed = self._take(snapshot.definition_tags, snapshot.last_modified)

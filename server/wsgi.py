@@ -9,13 +9,14 @@ Never a bad snapshot, not even in a fresh worker. The master loads the build bef
 forks, keeps polling the directory (the workers notice each build as it lands, the master
 only polls: `Store.poll_only`), and reloads it once more just before each fork (`pre_fork`
 in server.gunicorn_conf, which covers SIGHUP's new workers and the replacement of a worker
-that died). Each load is checked in full and refused when it
-is broken, so what the master holds is always the newest good build it has seen; a forked
-worker inherits it in memory and starts serving it at once, whatever is on disk then. This
-needs no state outside the process and no re-reading of files that may be broken at that
-moment: copy-on-write gives every worker the snapshot already parsed. fork() keeps only the
-forking thread, so a worker gets a new store lock (one the master's poller held at that
-instant would stay locked) and its own poller (`Service.worker_started`).
+that died), as it stands then (`Store.advance`: the step that is current). Each load is
+checked in full and refused when it is broken, so what the master holds is always the
+newest good build it has seen; a forked worker inherits it in memory and starts serving it
+at once, whatever is on disk then. This needs no state outside the process and no
+re-reading of files that may be broken at that moment: copy-on-write gives every worker the
+snapshot already parsed. fork() keeps only the forking thread, so a worker gets a new store
+lock (one the master's poller held at that instant would stay locked), its own poller and
+its own step thread (`Service.worker_started`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ class Service:
     app: falcon.App[falcon.Request, falcon.Response]
 
     def before_fork(self) -> None:
-        """In the master, before it forks a worker: take in the newest good build."""
+        """In the master, before it forks a worker: take in the newest good build, as it
+        stands now (the master makes no step's view ahead: `Store.poll_only`)."""
         self.store.reload()
+        self.store.advance()
 
     def reread_keys(self) -> None:
         """In the master, on SIGHUP (before new workers start): the API keys file again.
@@ -71,6 +74,7 @@ class Service:
         self.store.after_fork()
         freeze_heap()
         self.store.listeners.append(_freeze_after_swap)
+        self.store.step_listeners.append(freeze_heap)
         logs.hand_off_access_log()
         metrics.observe(self.store)
         metrics.start_flushing()

@@ -23,3 +23,11 @@ def test_head_of_liveness_has_the_headers_of_get(client: falcon.testing.TestClie
         k: v for k, v in get.headers.items() if k not in ignore
     }
     assert int(head.headers["Content-Length"]) == len(get.content)
+
+
+def test_readiness_of_a_build_without_steps_names_no_moment(
+    client: falcon.testing.TestClient,
+) -> None:
+    """(For one with steps: tests/server/test_schedule_serving.py.)"""
+    ready = client.simulate_get("/readyz").json
+    assert (ready["moment"], ready["next_step"]) == (None, None)

@@ -3,6 +3,7 @@ process, and summed over the workers of a real gunicorn."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -95,6 +96,7 @@ def test_the_served_snapshot_and_its_reloads(built: Built, store: Store) -> None
     assert sample("flagserve_snapshot_info", **info) == 1
     assert sample("flagserve_snapshot_loaded_timestamp_seconds") == first.loaded_at
     assert sample("flagserve_snapshot_load_seconds") == store.last_load_seconds > 0
+    assert math.isnan(sample("flagserve_next_step_timestamp_seconds"))  # a build without steps
     success = sample("flagserve_reloads_total", result="success")
     failure = sample("flagserve_reloads_total", result="failure")
 
