@@ -8,14 +8,17 @@ today), so pages are kept with the snapshot (`Snapshot.memo`) and sent with its 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import orjson
 
+from core.audit_bodies import took_effect
 from core.bodies import Body, body
+from core.flag_bodies import timeline
 from core.snapshot import Snapshot
 from server.dashboard import graph, overview
 from server.dashboard.links import SourceLinks
@@ -120,6 +123,8 @@ def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
     dependence = _dependence(snapshot, cells)
     needs, needed_by = graph.neighbourhood(snapshot.flags, key)
     history = [entry for entry in snapshot.entries if entry["flag"] == key]
+    took = _took(snapshot, [key])
+    shown = {entry["commit"] for entry in history[:FLAG_HISTORY]}
     picture, complete = graph.around(snapshot.flags, key) if needs or needed_by else ("", True)
     return render(
         "flag.html",
@@ -135,6 +140,9 @@ def flag_page(snapshot: Snapshot, site: Site, key: str) -> Body:
         whole_neighbourhood=complete,
         history=history[:FLAG_HISTORY],
         more_history=max(0, len(history) - FLAG_HISTORY),
+        schedule=timeline(snapshot, key, snapshot.environments) if "steps" in flag else [],
+        took=took,
+        unplaced=[item for items in took.values() for item in items if item["commit"] not in shown],
         environments=snapshot.environments,
         applications=list(snapshot.applications),  # flag.html adds it to a list
         levels=overview.LEVELS,
@@ -163,6 +171,49 @@ def _declared(
     return table
 
 
+def _took(
+    snapshot: Snapshot, keys: Iterable[str | None]
+) -> dict[tuple[str | None, str], list[dict[str, Any]]]:
+    """The steps of these flags that have taken effect, by (commit that scheduled them,
+    flag), for the history to show each beside its commit; (None, flag): no commit known."""
+    found: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+    for key in sorted(key for key in keys if key is not None):
+        for item in took_effect(snapshot, key):
+            found.setdefault((item["commit"], key), []).append(item)
+    return found
+
+
+def _rules_words(rules: Sequence[Mapping[str, Any]]) -> str:
+    """Rules in one line: `country in NL: serve on; everyone: on 30%, off 70%`."""
+    parts = []
+    for rule in overview.rule_lines(rules):
+        if rule["serve"] is not None:
+            parts.append(f"{rule['when']}: serve {rule['serve']}")
+        else:
+            shares = ", ".join(f"{part['variant']} {part['share']}%" for part in rule["rollout"])
+            parts.append(f"{rule['when']}: {shares}")
+    return "; ".join(parts) or "none"
+
+
+def _step_words(step: Mapping[str, Any]) -> str:
+    """A declared step in one line: its fields (`enabled: true, applications: {"ios":
+    false}`), or its ramp (`on 0% → 100% until 2027-01-20T09:00:00Z, every 1h`)."""
+    ramp = step.get("ramp")
+    if isinstance(ramp, dict):
+        return (
+            f"{ramp.get('variant')} {ramp.get('start', 0)}% → {ramp.get('end', 100)}% "
+            f"until {ramp.get('to')}, every {ramp.get('every', '1h')}"
+        )
+    return ", ".join(f"{name}: {_json(value)}" for name, value in step.items() if name != "at")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+_TEMPLATES.globals.update(rules_words=_rules_words, step_words=_step_words)
+
+
 @dataclass(frozen=True)
 class AuditQuery:
     actor: str = ""
@@ -187,6 +238,7 @@ def audit_page(snapshot: Snapshot, site: Site, query: AuditQuery) -> Body:
         start=start,
         size=AUDIT_PAGE,
         query=query,
+        took=_took(snapshot, {entry["flag"] for entry in entries[start : start + AUDIT_PAGE]}),
         actors=snapshot.actors,
         flags=sorted(snapshot.flags),
         complete=snapshot.audit_complete,

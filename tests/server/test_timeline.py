@@ -1,11 +1,13 @@
-"""A scheduled flag's timeline (`GET /api/v1/flags/{key}`) and the steps that took effect
-beside the commits that scheduled them (`GET /api/v1/flags/{key}/audit`), over real builds
-of real git repositories served at a fixed moment, and `core.audit_bodies.steps_taken` on
-its own."""
+"""A scheduled flag's timeline (`GET /api/v1/flags/{key}`, the flag page) and the steps that
+took effect beside the commits that scheduled them (`GET /api/v1/flags/{key}/audit`, the
+history on the flag page and `/audit`), over real builds of real git repositories served
+at a fixed moment, and `core.audit_bodies.steps_taken` on its own."""
 
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 from typing import Any
 
 import falcon.testing
@@ -265,6 +267,33 @@ def test_each_step_that_took_effect_names_the_commit_that_scheduled_it(
     assert client.simulate_get("/api/v1/flags/theme/audit").json["took_effect"] == []
 
 
+@pytest.fixture(scope="module")
+def shallow(history: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same flags built from a clone of depth 1: the log holds D alone, as "created"."""
+    root = tmp_path_factory.mktemp("shallow")
+    git_in(root)("clone", "--quiet", "--depth", "1", f"file://{history['repo']}", "clone")
+    out = root / "out"
+    assert flagc(["build", str(root / "clone" / "flags"), "-o", str(out), "--allow-shallow"]) == 0
+    return out
+
+
+def test_a_history_cut_short_names_no_commit_it_cannot_know(
+    shallow: Path, history: dict[str, Any]
+) -> None:
+    store = Store(shallow, clock=lambda: NOW)
+    store.start()
+    client = falcon.testing.TestClient(create_app(store))
+    page = client.simulate_get("/api/v1/flags/sale/audit").json
+    assert page["complete"] is False
+    assert [item["commit"] for item in page["took_effect"]] == [None] * 4
+    assert {item["attribution"] for item in page["took_effect"]} == {"none"}
+    html = client.simulate_get("/flags/sale").text
+    unplaced = html.split("scheduled by a commit not listed above:", 1)[1].split("</ul>", 1)[0]
+    assert unplaced.count("<li>") == 4
+    assert "took effect at 2020-04-01T00:00:00Z in development" in re.sub(r"<[^>]+>", "", unplaced)
+    assert took_effect_under(html, history["shas"]["D"]) == []
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -287,6 +316,66 @@ def test_hostile_input_is_refused_as_before(client: falcon.testing.TestClient) -
         assert result.status_code == 404 and "took_effect" not in result.text
     result = client.simulate_get("/api/v1/flags/sale/audit", params={"since": HOSTILE})
     assert result.status_code == 400
+
+
+# The dashboard -----------------------------------------------------------------------------
+
+
+def rows(html: str) -> list[tuple[str, str, str]]:
+    """The schedule table's rows: (class, time, what changes as text)."""
+    table = html.split('<table class="timeline">', 1)[1].split("</table>", 1)[0]
+    found = re.findall(
+        r'<tr class="(\w+)"><td><time[^>]*>([^<]+)</time></td>.*?<td>(.*?)</td></tr>', table, re.S
+    )
+    return [(state, at, re.sub(r"<[^>]+>", "", text)) for state, at, text in found]
+
+
+def test_the_flag_page_shows_the_timeline_with_the_current_moment_highlighted(
+    client: falcon.testing.TestClient,
+) -> None:
+    html = client.simulate_get("/flags/sale").text
+    found = rows(html)
+    assert [(state, at) for state, at, _ in found] == [(s, at) for at, s, _ in SALE_TIMELINE]
+    assert found[0][2] == "production: off → on, production/ios: off → off"
+    assert found[2][2] == "production: on → on; ramp: on 50%"
+    assert found[4][2].startswith("production: on → on; rules: country in &lt;script&gt;")
+    assert found[5][2] == "development: off → on"
+    assert '<td class="state">now</td>' in html and '<td class="state">next</td>' in html
+    assert "<h2>Schedule</h2>" not in client.simulate_get("/flags/plain").text
+
+
+def took_effect_under(html: str, sha: str) -> list[str]:
+    """The took-effect lines of the history entries of commit `sha`, as text."""
+    history = html.split('<ol class="history">', 1)[1].split("\n</ol>", 1)[0]
+    entries = [
+        part for part in history.split('<li class="entry">') if f">{sha[:10]}</code>" in part
+    ]
+    blocks = re.findall(r'<ul class="took-effect">(.*?)</ul>', "".join(entries), re.S)
+    return [
+        re.sub(r"<[^>]+>", "", line) for block in blocks for line in block.split("</li>") if line
+    ]
+
+
+def test_the_history_shows_each_step_that_took_effect_beside_its_commit(
+    client: falcon.testing.TestClient, history: dict[str, Any]
+) -> None:
+    shas = history["shas"]
+    for page in ("/flags/sale", "/audit?flag=sale", "/audit"):
+        html = client.simulate_get(page).text
+        assert took_effect_under(html, shas["A"]) == [
+            "ramp began at 2020-02-01T00:00:00Z in production (now 100%): on 0% → 100% until "
+            "2020-02-01T02:00:00Z, every 1h",
+            "took effect at 2020-01-01T08:00:00Z in production: "
+            "applications: {&#34;ios&#34;:false}, enabled: true",
+        ], page
+        assert took_effect_under(html, shas["B"])[0].startswith(
+            "took effect at 2020-03-01T00:00:00Z in production: rules: "
+        )
+        assert took_effect_under(html, shas["C"]) == [
+            "took effect at 2020-04-01T00:00:00Z in development: enabled: true"
+        ]
+        assert took_effect_under(html, shas["D"]) == []
+        assert "<script>document" not in html
 
 
 # steps_taken on its own: the attribution rule --------------------------------------------
