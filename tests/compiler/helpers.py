@@ -1,16 +1,21 @@
-"""Helpers shared by the compiler's tests: flagc run in process, and plans of two trees."""
+"""Helpers shared by the compiler's tests: flagc run in process, plans of two trees, and
+flag files parsed in memory."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 from compiler.cli import main
+from compiler.load import Loaded, SourceFile
 from compiler.pipeline import Compiled, compile_tree
 from compiler.plan import Label, Plan, plan
+from compiler.validate import FlagFile, validate
+from compiler.yamlsource import Parsed, parse
 from tests.conftest import write_tree
 
 
@@ -51,3 +56,16 @@ def plan_validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(PLAN_SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
+
+
+def flag_files(tree: dict[str, dict[str, Any]]) -> dict[str, FlagFile]:
+    """Valid flag documents by key, parsed and validated in memory as `flags/KEY.yaml` (as
+    JSON, which is YAML, so that shared values make no aliases)."""
+    documents = []
+    for key, flag in tree.items():
+        parsed = parse(json.dumps(flag, indent=1), f"{key}.yaml")
+        assert isinstance(parsed, Parsed), parsed
+        documents.append(SourceFile(f"flags/{key}.yaml", parsed.data, parsed.source, key))
+    validated = validate(Loaded(flags=documents))
+    assert validated.diagnostics == []
+    return validated.flags
