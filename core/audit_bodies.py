@@ -277,3 +277,22 @@ def _last_change(entries: Sequence[Mapping[str, Any]], at: Moment) -> Mapping[st
         if aware(datetime.fromisoformat(entry["timestamp"])).timestamp() <= at:
             return entry
     return None
+
+
+def step_words(step: Any, arrow: str = "→") -> str:
+    """A declared step in one line, for people: its fields (`enabled: true, applications:
+    {"ios":false}`), or its ramp (`on 0% → 100% until 2027-01-20T09:00:00Z, every 1h`)."""
+    if not isinstance(step, dict):
+        return _json(step)
+    ramp = step.get("ramp")
+    if isinstance(ramp, dict):
+        return (
+            f"{ramp.get('variant')} {ramp.get('start', 0)}% {arrow} {ramp.get('end', 100)}% "
+            f"until {ramp.get('to')}, every {ramp.get('every', '1h')}"
+        )
+    fields = sorted(step.items())  # as the snapshot writes them, whatever the file's order
+    return ", ".join(f"{name}: {_json(value)}" for name, value in fields if name != "at")
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()

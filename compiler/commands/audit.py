@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from compiler import audit as audit_log
 from compiler.audit import Entry
@@ -16,6 +18,7 @@ from compiler.git_repository import GitRepository
 from compiler.printable import printable
 from compiler.render.words import literal, rule_lines, state
 from compiler.validate import did_you_mean
+from core.audit_bodies import step_words, steps_taken
 
 
 def register(commands: Subcommands) -> None:
@@ -32,21 +35,68 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.dir} is not in a git work tree: there is no history to read")
     with repository:
         log = audit_log.log(repository)
+        complete = not repository.is_shallow()
     entries = [entry for entry in log if entry.flag == args.key]
     if not entries:
         keys = sorted({entry.flag for entry in log if entry.flag})
         raise UsageError(f"no flag {args.key!r} in the history{did_you_mean(args.key, keys)}")
+    rows = [audit_log.to_json(entry) for entry in entries]
     if args.format == "json":
-        rows = [audit_log.to_json(entry) for entry in entries]
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     else:
-        sys.stdout.write("\n".join(_text(entry) for entry in entries))
+        taken = _steps_taken(entries, rows, complete)
+        sys.stdout.write("\n".join(_text(entry, taken) for entry in entries))
     return OK
 
 
-def _text(entry: Entry) -> str:
-    """One entry as `git log` shows a commit; every line `printable` (names, messages and
-    file names come from whoever made the commit)."""
+def _steps_taken(
+    entries: list[Entry], rows: list[dict[str, Any]], complete: bool
+) -> dict[str | None, list[dict[str, Any]]]:
+    """The flag's steps that have taken effect by now, by the commit that scheduled them
+    (`core.audit_bodies.steps_taken`), the flag as its file declares it now replayed from
+    the log's fields; none for a flag deleted since."""
+    grid = entries[0].grids[1]
+    if entries[0].change == "deleted" or grid is None:
+        return {}
+    declared = _declared(rows)
+    found: dict[str | None, list[dict[str, Any]]] = {}
+    for item in steps_taken(declared, grid.environments, rows, int(time.time()), complete=complete):
+        found.setdefault(item["commit"], []).append(item)
+    return found
+
+
+def _declared(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The flag's declared fields after the newest of `rows` (newest first): every change
+    replayed, oldest first (a created flag's entry holds every field it declares)."""
+    data: dict[str, Any] = {}
+    for row in reversed(rows):
+        for change in sorted(row["fields"], key=lambda change: change["field"]):
+            _put(data, change["field"], change["to"])
+    return {"schedule": [], "environments": {}, **data}
+
+
+def _put(data: dict[str, Any], path: str, value: Any) -> None:
+    """`value` at the dotted `path` of `data`; None removes it. Sorted by path, a mapping
+    that replaces a value comes after the value's removal, and the reverse before."""
+    *parents, leaf = path.split(".")
+    node = data
+    for name in parents:
+        child = node.get(name)
+        if not isinstance(child, dict):
+            if value is None:
+                return  # nothing was declared below a plain value
+            child = node[name] = {}
+        node = child
+    if value is None:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+
+
+def _text(entry: Entry, taken: dict[str | None, list[dict[str, Any]]]) -> str:
+    """One entry as `git log` shows a commit, with the steps it scheduled that have taken
+    effect; every line `printable` (names, messages and file names come from whoever made
+    the commit)."""
     commit = entry.commit
     where = entry.file
     if entry.previous_file:
@@ -59,8 +109,17 @@ def _text(entry: Entry) -> str:
         *(f"    {line}".rstrip() for line in (commit.message or "(no message)").split("\n")),
         "",
         *_changes(entry),
+        *(_took_effect(item) for item in taken.get(commit.sha, ())),
     ]
     return "\n".join(printable(line) for line in lines).rstrip("\n") + "\n"
+
+
+def _took_effect(item: dict[str, Any]) -> str:
+    """`  took effect at 2027-01-11T08:00:00Z in production: enabled: true`."""
+    began = "ramp began" if item["share"] is not None else "took effect"
+    share = f" (now {item['share']}%)" if item["share"] is not None else ""
+    where = ", ".join(item["environments"])
+    return f"  {began} at {item['at']} in {where}{share}: {step_words(item['step'], '->')}"
 
 
 def _changes(entry: Entry) -> Iterator[str]:

@@ -14,9 +14,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
-import orjson
 
-from core.audit_bodies import took_effect
+from core.audit_bodies import step_words, took_effect
 from core.bodies import Body, body
 from core.flag_bodies import timeline
 from core.snapshot import Snapshot
@@ -195,23 +194,7 @@ def _rules_words(rules: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(parts) or "none"
 
 
-def _step_words(step: Mapping[str, Any]) -> str:
-    """A declared step in one line: its fields (`enabled: true, applications: {"ios":
-    false}`), or its ramp (`on 0% → 100% until 2027-01-20T09:00:00Z, every 1h`)."""
-    ramp = step.get("ramp")
-    if isinstance(ramp, dict):
-        return (
-            f"{ramp.get('variant')} {ramp.get('start', 0)}% → {ramp.get('end', 100)}% "
-            f"until {ramp.get('to')}, every {ramp.get('every', '1h')}"
-        )
-    return ", ".join(f"{name}: {_json(value)}" for name, value in step.items() if name != "at")
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-
-
-_TEMPLATES.globals.update(rules_words=_rules_words, step_words=_step_words)
+_TEMPLATES.globals.update(rules_words=_rules_words, step_words=step_words)
 
 
 @dataclass(frozen=True)

@@ -479,3 +479,36 @@ def test_a_step_flagc_would_refuse_is_skipped_not_a_crash() -> None:
     }
     found = steps_taken(flag, ["production"], [], NOW)
     assert [item["at"] for item in found] == [STEP["at"]]
+
+
+# flagc audit: the same lines beneath each commit, judged against now -----------------------
+
+
+def test_flagc_audit_shows_each_step_that_took_effect_beneath_its_commit(
+    history: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert flagc(["audit", "sale", str(history["repo"] / "flags")]) == 0
+    commits = re.split(r"^commit ", capsys.readouterr().out, flags=re.M)[1:]
+    shas = history["shas"]
+    took = {
+        sha[:10]: [line.strip() for line in text.splitlines() if "at 20" in line and ": " in line]
+        for text in commits
+        for sha in [text.split(" ", 1)[0]]
+    }
+    assert (
+        took
+        == {  # the steps of 2098 and 2099 have not taken effect (until 2098)
+            shas["D"][:10]: [],
+            shas["C"][:10]: ["took effect at 2020-04-01T00:00:00Z in development: enabled: true"],
+            shas["B"][:10]: [
+                "took effect at 2020-03-01T00:00:00Z in production: rules: "
+                f'[{{"serve":"off","when":{{"country":["{QUOTED}"]}}}}]'
+            ],
+            shas["A"][:10]: [
+                "ramp began at 2020-02-01T00:00:00Z in production (now 100%): on 0% -> 100% until "
+                "2020-02-01T02:00:00Z, every 1h",
+                'took effect at 2020-01-01T08:00:00Z in production: applications: {"ios":false}, '
+                "enabled: true",
+            ],
+        }
+    )
