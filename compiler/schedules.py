@@ -46,12 +46,12 @@ def check_schedules(flags: Mapping[str, FlagFile], now: Moment) -> list[Diagnost
 
 
 def when(at: Moment) -> str:
-    """A moment as messages name it (core.schedule.short_text), or in seconds when it lies
-    outside the years 1 to 9999 in UTC (9999-12-31T23:00:00-01:00 is a valid text)."""
+    """A moment as messages name it (core.schedule.short_text), or as Unix time when it
+    lies outside the years 1 to 9999 in UTC (9999-12-31T23:00:00-01:00 is a valid text)."""
     try:
         return short_text(at)
     except (ValueError, OverflowError):
-        return f"{at} s after 1970-01-01T00:00Z"
+        return f"Unix time {at}"
 
 
 def _moments(path: Path, step: Step) -> Iterator[tuple[Path, str]]:
