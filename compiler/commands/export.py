@@ -15,6 +15,11 @@ new one lacks are removed, and the manifest comes last. A run killed at any poin
 that temporary folder, whose manifest tells the next run which files it may replace; the
 next run finishes the job and removes it (and the folders the former whole-folder swap
 left beside SITE).
+
+A build whose flags have schedules serves, at each moment, what its steps say by then: the
+documents are the build as it stands at the export's moment (now, or `--at`), and the
+manifest's `valid_until` is its next step (null when none is ahead), when the site must be
+exported again. The same build and moment give the same bytes.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +47,10 @@ from core import canonical
 # The documents are the server's own answers, computed by the code its resources look them
 # up with, which lives below both (core/): no import of the server, nor of Falcon.
 from core.documents import Document, documents
+from core.model import MOMENT_PATTERN
 from core.paging import MAX_LIMIT
 from core.regular import read_regular_file
+from core.schedule import Moment, has_offset, moment, utc_text
 from core.snapshot import Snapshot, SnapshotError, load
 
 MANIFEST = "index.json"
@@ -73,6 +81,11 @@ def register(commands: Subcommands) -> None:
         help="items per page of the full lists: 1 up to the server's largest page (the default)",
     )  # fmt: skip
     parser.add_argument(
+        "--at", type=moment_argument, metavar="MOMENT",
+        help="export the build as it stands at this RFC 3339 moment with its zone offset, "
+        "e.g. 2027-01-11T09:00:00+01:00 (default: now): what its schedules' steps serve then",
+    )  # fmt: skip
+    parser.add_argument(
         "--into-nonempty", action="store_true",
         help="write into a folder that holds other files but no previous export (a Pages "
         "checkout with .git and CNAME); its files are kept, and none may be at a path the "
@@ -81,23 +94,47 @@ def register(commands: Subcommands) -> None:
     parser.set_defaults(run=run)
 
 
+def moment_argument(text: str) -> Moment:
+    """An RFC 3339 moment with its zone offset, as whole seconds (core.schedule.moment)."""
+    if not re.fullmatch(MOMENT_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 moment (2027-01-11T09:00:00+01:00)"
+        )
+    try:
+        if not has_offset(text):
+            raise argparse.ArgumentTypeError(f"{text!r} has no zone offset; add Z or +01:00")
+        return moment(text)
+    except (ValueError, OverflowError):  # a day or hour that does not exist
+        raise argparse.ArgumentTypeError(f"{text!r} is not a moment that exists") from None
+
+
 def run(args: argparse.Namespace) -> int:
     site: Path = args.site
     page_size: int = MAX_LIMIT if args.page_size is None else args.page_size
+    at: Moment = int(time.time()) if args.at is None else args.at
     try:
         require_site_folder(site)
-        snapshot = load(args.out)
+        snapshot = load(args.out).at(at)  # what the build serves at that moment
         found = documents(snapshot, page_size)
         written = write_site(site, found, snapshot, page_size, into_nonempty=args.into_nonempty)
     except SnapshotError as exc:
         raise UsageError(f"cannot export the build in {args.out}: {exc}") from None
     except OSError as exc:
         raise UsageError(f"cannot write {exc.filename or site}: {exc.strerror or exc}") from None
+    until = valid_until(snapshot)
+    valid = "" if until is None else f" (valid until {until}, its next step)"
     print(
-        f"flagc: exported {written} documents of revision {snapshot.revision} -> {site}/",
+        f"flagc: exported {written} documents of revision {snapshot.revision} -> {site}/{valid}",
         file=sys.stderr,
     )
     return OK
+
+
+def valid_until(snapshot: Snapshot) -> str | None:
+    """The first step after the moment `snapshot` stands at (core.schedule.step_moments of
+    the build's document), in UTC: when the export stops being what the build serves."""
+    ahead = snapshot.next_step  # None too for a build without steps: valid until the next
+    return None if ahead is None else utc_text(ahead)
 
 
 def require_site_folder(site: Path) -> None:
@@ -285,13 +322,16 @@ def _stage(
 
 def manifest(snapshot: Snapshot, page_size: int, listed: dict[str, dict[str, Any]]) -> bytes:
     """index.json: every document's path with the server URL it holds, our ETag (object
-    stores and CDNs compute their own), size and content type."""
+    stores and CDNs compute their own), size and content type; and until when the site is
+    what the build serves (its next step, or null). Not the export's own time: exports at
+    two moments between the same steps are the same bytes."""
     document = {
         "generator": GENERATOR,
         "format": FORMAT,
         "revision": snapshot.revision,
         "digest": snapshot.digest,
         "page_size": page_size,
+        "valid_until": valid_until(snapshot),
         "documents": listed,
     }
     return canonical.serialize(document) + b"\n"
