@@ -5,11 +5,16 @@ the GitHub expressions replaced by the pull request's values, the job summary in
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 import pytest
 
 from compiler.yamlsource import Parsed, parse
+from core.schedule import moment, utc_text
 from tests.conftest import PROJECT, Git, write_tree
 from tests.delivery.helpers import make_rule
 
@@ -142,8 +148,9 @@ def test_flags_steps_that_matter() -> None:
 
 def test_release_on_a_tag_pushes_the_image() -> None:
     workflow = load("release.yml")
-    assert workflow["on"] == {"push": {"tags": ["v*"]}}
+    assert workflow["on"]["push"] == {"tags": ["v*"]}
     image = workflow["jobs"]["image"]
+    assert image["if"] == "github.event_name == 'push'"  # not on a schedule
     assert image["permissions"]["packages"] == "write"
     login = using(workflow, "docker/login-action")["with"]
     assert login["registry"] == "ghcr.io"
@@ -161,9 +168,35 @@ def test_release_publishes_the_static_export_on_pages() -> None:
     scripts = [step["run"] for step in pages["steps"] if "run" in step]
     build = scripts.index("flagc build flags -o build")
     assert scripts[build + 1] == "flagc export site --from build"
-    assert using(pages, "actions/checkout")["with"]["fetch-depth"] == 0
+    checkout = using(pages, "actions/checkout")["with"]
+    assert checkout == {"ref": "${{ needs.release.outputs.tag }}", "fetch-depth": 0}
     assert using(workflow, "actions/upload-pages-artifact")["with"]["path"] == "site/"
     assert using(workflow, "actions/deploy-pages")["id"] == "deployment"
+
+
+def test_release_exports_again_every_5_minutes_and_at_each_step() -> None:
+    """Schedules change what a release serves without a new build: a run every 5 minutes
+    exports the newest release again, waits for a step due before the next run, and
+    deploys when the site changed; one deployment at a time."""
+    workflow = load("release.yml")
+    assert workflow["on"]["schedule"] == [{"cron": "*/5 * * * *"}]
+    assert "workflow_dispatch" in workflow["on"]
+    release, pages = workflow["jobs"]["release"], workflow["jobs"]["pages"]
+    assert "if" not in release  # every run publishes the newest tag, a push's or a schedule's
+    assert release["outputs"] == {"tag": "${{ steps.newest.outputs.tag }}"}
+    assert (pages["needs"], pages["if"]) == ("release", "needs.release.outputs.tag != ''")
+    assert pages["concurrency"] == {"group": "pages", "cancel-in-progress": False}
+    names = [step.get("name", step.get("uses", "")) for step in pages["steps"]]
+    export = names.index("Export every document the server serves, as static files")
+    again = pages["steps"][export + 1]
+    assert "valid_until" in again["run"]
+    assert again["run"].count("flagc export site --from build") == 1
+    changed = next(step for step in pages["steps"] if step.get("id") == "changed")
+    assert changed["if"] == "github.event_name == 'schedule'"
+    assert changed["env"] == {"SITE_URL": "${{ steps.pages.outputs.base_url }}"}
+    assert using(pages, "actions/configure-pages")["id"] == "pages"
+    for action in ("actions/upload-pages-artifact", "actions/deploy-pages"):
+        assert using(pages, action)["if"] == "steps.changed.outputs.deploy != 'false'"
 
 
 # The flags workflow, run for real.
@@ -229,15 +262,23 @@ ALWAYS = {"${{ !cancelled() }}", "${{ always() }}"}
 
 
 def run_job(
-    job: dict[str, Any], repo: Path, expressions: dict[str, str], summary: Path
+    job: dict[str, Any],
+    repo: Path,
+    expressions: dict[str, str],
+    summary: Path,
+    runner: dict[str, str] | None = None,
 ) -> dict[str, Ran]:
     """Each step's script, by step name, as the runner would: after a failure, only the
-    steps marked to run anyway. Installing and the actions' steps are not run here (the
-    project is installed in this interpreter's environment)."""
+    steps marked to run anyway; `runner`, variables the runner sets (GITHUB_EVENT_NAME).
+    The steps' outputs go to a file beside `summary` named `output`. Installing and the
+    actions' steps are not run here (the project is installed in this interpreter's
+    environment); of the steps' `if`s, only the failure's is taken into account."""
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_OUTPUT": str(summary.with_name("output")),
+        **(runner or {}),
         **{name: substitute(value, expressions) for name, value in job.get("env", {}).items()},
     }
     results: dict[str, Ran] = {}
@@ -245,22 +286,26 @@ def run_job(
     for step in job["steps"]:
         if "run" not in step or "pip install" in step["run"]:
             continue
+        name = step.get("name", step.get("id", ""))
         if failed and step.get("if") not in ALWAYS:
-            results[step["name"]] = Ran("skipped", "")
+            results[name] = Ran("skipped", "")
             continue
         script = substitute(step["run"], expressions)
+        step_env = {
+            key: substitute(value, expressions) for key, value in step.get("env", {}).items()
+        }
         done = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
             check=False,
             cwd=repo,
-            env=env,
+            env={**env, **step_env},
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=600,
         )
         failed = failed or done.returncode != 0
         outcome = "success" if done.returncode == 0 else "failure"
-        results[step["name"]] = Ran(outcome, done.stdout + done.stderr)
+        results[name] = Ran(outcome, done.stdout + done.stderr)
     return results
 
 
@@ -355,21 +400,146 @@ def test_a_file_name_cannot_run_a_workflow_command(
         assert all(ANNOTATION.fullmatch(line) for line in commands), (step, commands)
 
 
-def test_the_release_pages_commands_export_the_build(
-    git_repo: tuple[Path, Git], tmp_path: Path
-) -> None:
-    """The pages job's commands on a tagged checkout: the site holds what the server serves."""
+@pytest.fixture
+def published(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A static host on a free loopback port, as GitHub Pages serves the published site:
+    (the folder it serves, its base URL)."""
+    folder = tmp_path / "published"
+    folder.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    host = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=host.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{host.server_address[1]}"
+    finally:
+        host.shutdown()
+        host.server_close()
+        thread.join()
+
+
+def release_repo(git_repo: tuple[Path, Git], files: dict[str, str], tag: str = "v1.0.0") -> Path:
+    """The flags committed and tagged, as the pages job checks them out."""
     repo, git = git_repo
-    write_tree(repo, {**BASE_TREE, "flags/checkout/new-checkout.yaml": GOOD_CHANGE})
+    write_tree(repo, {**BASE_TREE, **files})
     git("add", "--all")
     git("commit", "--quiet", "--message", "Launch the new checkout in production")
-    git("tag", "v1.0.0")
-    pages = load("release.yml")["jobs"]["pages"]
-    ran = run_job(pages, repo, {}, tmp_path / "summary.md")
+    git("tag", tag)
+    return repo
+
+
+def pages_job() -> dict[str, Any]:
+    job: dict[str, Any] = load("release.yml")["jobs"]["pages"]
+    return job
+
+
+def outputs(summary: Path) -> dict[str, str]:
+    """What the steps wrote to GITHUB_OUTPUT."""
+    found = summary.with_name("output")
+    lines = found.read_text(encoding="utf-8").splitlines() if found.exists() else []
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_the_release_pages_commands_export_the_build(
+    git_repo: tuple[Path, Git], tmp_path: Path, published: tuple[Path, str]
+) -> None:
+    """The pages job's commands on a tagged checkout: the site holds what the server serves;
+    nothing published yet, so a scheduled run deploys it."""
+    repo = release_repo(git_repo, {"flags/checkout/new-checkout.yaml": GOOD_CHANGE})
+    summary = tmp_path / "summary.md"
+    expressions = {"steps.pages.outputs.base_url": published[1]}
+    ran = run_job(pages_job(), repo, expressions, summary, {"GITHUB_EVENT_NAME": "schedule"})
 
     assert {result.outcome for result in ran.values()} == {"success"}, ran
-    site = repo / using(pages, "actions/upload-pages-artifact")["with"]["path"]
+    site = repo / using(pages_job(), "actions/upload-pages-artifact")["with"]["path"]
     snapshot = (repo / "build" / "snapshot.json").read_bytes()
     assert (site / "api" / "v1" / "snapshot.json").read_bytes() == snapshot
     flat = json.loads((site / "api/v1/environments/production/flags.json").read_bytes())
     assert flat["flags"] == {"banner": False, "new-checkout": True}
+    assert json.loads((site / "index.json").read_bytes())["valid_until"] is None
+    assert outputs(summary) == {"deploy": "true"}
+
+
+def test_a_scheduled_run_deploys_only_a_site_that_changed(
+    git_repo: tuple[Path, Git], tmp_path: Path, published: tuple[Path, str]
+) -> None:
+    """The published index.json is the export's, byte for byte: nothing to deploy."""
+    repo = release_repo(git_repo, {"flags/checkout/new-checkout.yaml": GOOD_CHANGE})
+    expressions = {"steps.pages.outputs.base_url": published[1]}
+    first, second = tmp_path / "first" / "summary.md", tmp_path / "second" / "summary.md"
+    for summary in (first, second):
+        summary.parent.mkdir()
+        ran = run_job(pages_job(), repo, expressions, summary, {"GITHUB_EVENT_NAME": "schedule"})
+        assert {result.outcome for result in ran.values()} == {"success"}, ran
+        shutil.copytree(repo / "site", published[0], dirs_exist_ok=True)  # the deployment
+    assert outputs(first) == {"deploy": "true"}
+    assert outputs(second) == {"deploy": "false"}
+    assert "nothing to deploy" in ran["On a schedule, deploy only a site that changed"].output
+
+
+def test_a_step_due_before_the_next_run_is_waited_for_and_exported(
+    git_repo: tuple[Path, Git], tmp_path: Path, published: tuple[Path, str]
+) -> None:
+    """Real time: production turns on 20 seconds after the job starts (its build and first
+    export come before); the job waits for the step, exports again, and the site it leaves
+    serves it, valid until the next step, an hour ahead, which it does not wait for."""
+    now = int(time.time())
+    soon, later = utc_text(now + 20), utc_text(now + 3600)
+    launch = (
+        f"{CHECKOUT}environments:\n  production:\n    enabled: false\n    schedule:\n"
+        f"      - at: {soon}\n        enabled: true\n"
+        f"      - at: {later}\n        applications:\n          ios: false\n"
+    )
+    repo = release_repo(git_repo, {"flags/checkout/new-checkout.yaml": launch})
+    expressions = {"steps.pages.outputs.base_url": published[1]}
+    ran = run_job(pages_job(), repo, expressions, tmp_path / "summary.md")
+
+    assert {result.outcome for result in ran.values()} == {"success"}, ran
+    assert time.time() >= moment(soon)
+    first = ran["Export every document the server serves, as static files"].output
+    assert f"(valid until {soon}, its next step)" in first  # built and exported before it
+    again = ran["Export again at a step due before the next run"].output
+    assert f"for the step at {soon}" in again
+    assert f"(valid until {later}, its next step)" in again
+    site = repo / "site"
+    flat = json.loads((site / "api/v1/environments/production/flags.json").read_bytes())
+    assert flat["flags"]["new-checkout"] is True
+    assert json.loads((site / "index.json").read_bytes())["valid_until"] == later
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (["v1.2.0", "v1.10.0", "v1.9.3", "other-2.0"], "v1.10.0"),  # by version, v* only
+        (["v0.1.0"], "v0.1.0"),
+        ([], ""),  # no release yet: the pages job does not run
+    ],
+)
+def test_the_release_to_publish_is_the_newest_tag(
+    git_repo: tuple[Path, Git], tmp_path: Path, tags: list[str], expected: str
+) -> None:
+    """The release job's script, asking a real remote (another repository) for its tags."""
+    origin, git = git_repo
+    write_tree(origin, BASE_TREE)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "Add the checkout and the banner flags")
+    for tag in tags:
+        git("tag", tag)
+    clone = tmp_path / "clone"
+    git("clone", "--quiet", "--depth", "1", f"file://{origin}", str(clone))
+    summary = tmp_path / "summary.md"
+    job = load("release.yml")["jobs"]["release"]
+    ran = run_job(job, clone, {}, summary, {"GITHUB_EVENT_NAME": "schedule"})
+
+    assert ran["The release to publish"].outcome == "success", ran
+    assert outputs(summary) == {"tag": expected}
+    assert (
+        f"The release to publish: {expected or 'none yet'}" in ran["The release to publish"].output
+    )
