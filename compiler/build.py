@@ -523,18 +523,14 @@ def _publish_reused(
         written = incremental.Written(
             rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
         )
-        new_cache = (
-            None
-            if not _reusable(part.compiled.flags)
-            else incremental.cache_of(
-                *source,
-                cache.project,
-                tree.blobs,
-                part.compiled.diagnostics,
-                {**kept, **incremental.expires_of(part.compiled.flags)},
-                history.record(),
-                written,
-            )
+        new_cache = incremental.cache_of(
+            *source,
+            cache.project,
+            tree.blobs,
+            part.compiled.diagnostics,
+            {**kept, **incremental.expires_of(part.compiled.flags)},
+            history.record(),
+            written,
         )
         definitions = {environment: file.data for environment, file in files.items()}
         cached = new_cache.to_bytes() if new_cache is not None else None

@@ -16,7 +16,8 @@ Rule: an incremental build writes the bytes a full build would write, or does no
 trusted (damaged, another format, made by another flagc or for another folder, an output
 changed behind it: the caller says so), when `_project.yaml` changed, when a file is
 anything but a regular flag file (a link, a bad name, too large, unreadable: the full
-loader's words), when the history cannot simply be continued, or when the flags have an
+loader's words), when the history cannot simply be continued, when a changed flag has a
+schedule (a build with one leaves no cache: `compiler.build`), or when the flags have an
 error (a build with errors writes nothing, and the full build reports every finding).
 """
 
@@ -47,6 +48,7 @@ from core.canonical import serialize
 from core.keys import KEY_PATTERN
 from core.regular import read_regular_file
 from core.resolve import Grid, grid_of, resolve
+from core.schedule import scheduled
 
 CACHE_FORMAT = 1
 _SEVERITIES = {severity.value: severity for severity in Severity}
@@ -417,8 +419,8 @@ def compile_part(
     dependents; every other file's diagnostics come from the cache, `expired` worked out
     again for `today`. None when any error is found (the full build reports it)."""
     changed = _validated(tree, plan, plan.changed, display_root)
-    if changed is None:
-        return None
+    if changed is None or any(scheduled(found.flag) for found in changed.flags.values()):
+        return None  # a schedule is checked against every step, and the clock: in full
     before = dict(plan.edges)
     for key in plan.changed:
         plan.edges[key] = list(changed.flags[key].flag.depends_on)

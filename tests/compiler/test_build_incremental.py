@@ -869,25 +869,38 @@ def test_flagc_build_full_writes_the_same_bytes(
 SCHEDULED_BANNER = BANNER + ("schedule:\n  - at: 2099-01-11T09:00:00+01:00\n    enabled: true\n")
 
 
-def test_a_build_with_a_schedule_leaves_no_cache_and_the_next_is_full(
+def test_a_build_with_a_schedule_is_full_and_leaves_no_cache(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """A schedule's checks span every step of every flag it meets and the clock, which the
+    cache does not record: the build that brings one in is full, and leaves no cache for
+    the next; once the schedule is gone, builds reuse again."""
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    assert publish.cache_path(out).is_file()
+    scripted.commit("schedule the banner", {"growth/banner.yaml": SCHEDULED_BANNER})
+    scheduled = build_into(scripted.flags, out)
+    assert scheduled.reused == 0 and not publish.cache_path(out).exists()
+    assert_same_build(scheduled, out, full_build(scripted.flags, tmp_path / "a"), tmp_path / "a")
+    pricing = {"checkout/pricing.yaml": PRICING.replace("pricing\n", "prices\n")}
+    scripted.commit("pricing owner", pricing)
+    again = build_into(scripted.flags, out)
+    assert again.reused == 0
+    assert_same_build(again, out, full_build(scripted.flags, tmp_path / "b"), tmp_path / "b")
+    scripted.commit("unschedule", {"growth/banner.yaml": BANNER})
+    assert build_into(scripted.flags, out).reused == 0
+    assert publish.cache_path(out).is_file()
+
+
+def test_a_broken_schedule_brought_in_is_reported_as_a_full_build_does(
     scripted: Scripted, tmp_path: Path
 ) -> None:
     scripted.commit("start", START)
     out = tmp_path / "out"
     assert build_into(scripted.flags, out).outputs
-    assert publish.cache_path(out).is_file()
-    # the incremental build that brings the schedule in leaves no cache behind it
-    scripted.commit("schedule the banner", {"growth/banner.yaml": SCHEDULED_BANNER})
-    scheduled = build_into(scripted.flags, out)
-    assert scheduled.outputs and not publish.cache_path(out).exists()
-    assert_same_build(scheduled, out, full_build(scripted.flags, tmp_path / "a"), tmp_path / "a")
-    scripted.commit(
-        "pricing owner", {"checkout/pricing.yaml": PRICING.replace("pricing\n", "prices\n")}
-    )
-    again = build_into(scripted.flags, out)
-    assert again.reused == 0
-    assert_same_build(again, out, full_build(scripted.flags, tmp_path / "b"), tmp_path / "b")
-    # and once the schedule is gone, the build after the next reuses again
-    scripted.commit("unschedule", {"growth/banner.yaml": BANNER})
-    assert build_into(scripted.flags, out).reused == 0
-    assert publish.cache_path(out).is_file()
+    broken = BANNER + "schedule:\n  - at: 2099-01-12T09:00:00\n    enabled: true\n"
+    scripted.commit("schedule the banner, with no zone", {"growth/banner.yaml": broken})
+    incremental = build_into(scripted.flags, out)
+    assert "schedule-zone" in {found.code for found in incremental.diagnostics}
+    assert_same_build(incremental, out, full_build(scripted.flags, tmp_path / "a"), tmp_path / "a")
