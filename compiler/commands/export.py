@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     at: Moment = int(time.time()) if args.at is None else args.at
     try:
         require_site_folder(site)
-        snapshot = load(args.out).at(at)  # what the build serves at that moment
+        # What the build serves at that moment; its answers are made as the documents ask.
+        snapshot = load(args.out, answers=False).at(at)
         found = documents(snapshot, page_size)
         written = write_site(site, found, snapshot, page_size, into_nonempty=args.into_nonempty)
     except SnapshotError as exc:
