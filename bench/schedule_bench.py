@@ -4,11 +4,13 @@
                                    [--gap 3] [--seed 1] [--cache bench/out]
 
 - build: the generated tree (bench/gen_tree.py, cached as build_bench.py caches it) against
-  a copy of it in which a share --scheduled of the flags (leaves: no `depends_on`, and
-  nothing depends on them) has a schedule: a step that turns the flag on, then a ramp of
-  `on` from 0% to 100% over four days, every hour (100 share changes). `flagc build --full`
-  as a process, best of --runs, with the ratio; and the size of snapshot.json and of the
-  flagd files, which carry every step.
+  a copy of it in which a share --scheduled of the flags of each kind has a schedule that
+  keeps every dependency (`kinds`): the flags nothing depends on and that depend on nothing
+  a step that turns them on, then a ramp of `on` from 0% to 100% over four days, every hour
+  (100 share changes); those that depend on nothing a step that turns them on; those that
+  nothing depends on a step that turns them off. `flagc build --full` as a process, best of
+  --runs, with the ratio; and the size of snapshot.json and of the flagd files, which
+  carry every step.
 - view: what flagserve does before each step (in this process, best of 3): the build at the
   step's moment (`Snapshot.at`) with the answers a request looks up made (flat maps,
   evaluator, definition tags), for the scheduled tree.
@@ -50,13 +52,21 @@ schedule:
       variant: on
       every: 1h
 """
+STEP = """\
+schedule:
+  - at: {at}
+    enabled: {value}
+"""
 ENVIRONMENT = "production"
 FLAT = f"/api/v1/environments/{ENVIRONMENT}/flags"
 LEAF = re.compile(rb"^  - ([a-z0-9-]+)$", re.M)
 
 
-def leaves(tree: Path) -> list[Path]:
-    """The flag files that depend on nothing and that nothing depends on, in path order."""
+def kinds(tree: Path) -> dict[str, list[Path]]:
+    """The flag files, in path order, by what a schedule may do to them and keep every
+    dependency: `leaf` (no `depends_on`, and nothing depends on it: any schedule), `root`
+    (no `depends_on`: a step may turn it on) and `end` (nothing depends on it: a step may
+    turn it off). Flags with both are left alone."""
     files = sorted(path for path in tree.rglob("*.yaml") if path.name != "_project.yaml")
     texts = {path: path.read_bytes() for path in files}
     needed = {
@@ -65,11 +75,14 @@ def leaves(tree: Path) -> list[Path]:
         if b"depends_on:" in text
         for name in LEAF.findall(text.split(b"depends_on:")[-1])
     }
-    return [
-        path
-        for path, text in texts.items()
-        if b"depends_on:" not in text and path.stem.encode() not in needed
-    ]
+    found: dict[str, list[Path]] = {"leaf": [], "root": [], "end": []}
+    for path, text in texts.items():
+        depends, depended = b"depends_on:" in text, path.stem.encode() in needed
+        if not depends:
+            found["root" if depended else "leaf"].append(path)
+        elif not depended:
+            found["end"].append(path)
+    return found
 
 
 def text(at: datetime.datetime) -> str:
@@ -85,14 +98,21 @@ def scheduled_copy(tree: Path, into: Path, share: float, switches: list[int] | N
     production on and off at those moments. The keys scheduled."""
     shutil.copytree(tree, into, symlinks=True, ignore=shutil.ignore_patterns(".git"))
     base = datetime.datetime(2030, 1, 6, 9, tzinfo=datetime.UTC)
-    chosen = leaves(into)[: max(1, round(len(leaves(into)) * share))]
-    schedule = RAMP.format(
+    ramp = RAMP.format(
         at=text(base),
         start=text(base + datetime.timedelta(days=1)),
         end=text(base + datetime.timedelta(days=5)),
     )
-    for path in chosen:
-        path.write_text(path.read_text(encoding="utf-8") + schedule, encoding="utf-8")
+    schedules = {
+        "leaf": ramp,
+        "root": STEP.format(at=text(base + datetime.timedelta(hours=1)), value="true"),
+        "end": STEP.format(at=text(base + datetime.timedelta(hours=2)), value="false"),
+    }
+    chosen = []
+    for kind, paths in kinds(into).items():
+        for path in paths[: round(len(paths) * share)]:
+            path.write_text(path.read_text(encoding="utf-8") + schedules[kind], encoding="utf-8")
+            chosen.append(path)
     if switches is not None:
         steps = "".join(
             f"      - at: {text(datetime.datetime.fromtimestamp(at, datetime.UTC))}\n"
@@ -190,7 +210,7 @@ def main() -> int:
         plain_size, scheduled_size = size(plain_out), size(work / "scheduled-out")
         view = view_seconds(work / "scheduled-out")
         delays = step_delays(tree, work, args.scheduled, args.steps, args.gap)
-    print(f"{args.flags} flags, {count} with a schedule (a step and a ramp of 100 changes)")
+    print(f"{args.flags} flags, {count} with a schedule")
     print(f"{'':<28}{'without':>10}{'with':>10}{'ratio':>8}")
     ratio = took["scheduled"] / took["plain"]
     before, after = took["plain"], took["scheduled"]
