@@ -19,7 +19,7 @@ files, evaluation) already knows how to serve.
 from __future__ import annotations
 
 import datetime
-import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -28,14 +28,21 @@ from core.model import EnvironmentOverride, Flag, Ramp, Rule, Step
 
 Moment = int  # seconds since the Unix epoch, UTC
 _UNITS: Final = {"m": 60, "h": 3600, "d": 86400}
+_EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_SECOND: Final = datetime.timedelta(seconds=1)
+_FRACTION: Final = re.compile(r"[.,]([0-9]+)")
 
 
 def moment(text: str) -> Moment:
-    """An RFC 3339 text as whole seconds, a fraction rounded up; no offset means UTC."""
+    """An RFC 3339 text as whole seconds, a fraction with any digit but 0 rounded up; no
+    offset means UTC."""
     parsed = datetime.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=datetime.UTC)
-    return math.ceil(parsed.timestamp()) if parsed.microsecond else int(parsed.timestamp())
+    whole = (parsed.replace(microsecond=0) - _EPOCH) // _SECOND
+    # From the text: datetime keeps microseconds, and `.000000001` is a fraction too.
+    fraction = _FRACTION.search(text)
+    return whole + 1 if fraction is not None and fraction[1].strip("0") else whole
 
 
 def has_offset(text: str) -> bool:

@@ -296,16 +296,13 @@ def test_ramp_shares_are_every_change_of_the_share(ramp: Ramp, sampled: list[int
     [
         ("2027-01-11T09:00:00+01:00", "2027-01-11T08:00:00Z"),
         ("2027-01-11T08:00:00Z", "2027-01-11T08:00:00Z"),
-        pytest.param(
-            "2027-01-11T08:00:00.000000001Z",
-            "2027-01-11T08:00:01Z",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core.schedule.moment reads the fraction from datetime, which drops "
-                "digits past the microsecond (reported)",
-            ),
-        ),
         ("2027-01-11T08:00:00.000001Z", "2027-01-11T08:00:01Z"),  # a fraction rounds up
+        # Digits past the microsecond, which datetime drops: read from the text.
+        ("2027-01-11T08:00:00.000000001Z", "2027-01-11T08:00:01Z"),
+        ("2027-01-11T08:00:00.0000009+01:00", "2027-01-11T07:00:01Z"),
+        ("2027-01-11T08:00:00.000000000Z", "2027-01-11T08:00:00Z"),  # zeros are no fraction
+        ("2027-01-11T08:00:00.0Z", "2027-01-11T08:00:00Z"),
+        ("1969-12-31T23:59:59.000000001Z", "1970-01-01T00:00:00Z"),  # before 1970 too
         ("2027-01-11T08:00:00.5-00:30", "2027-01-11T08:30:01Z"),
         ("2027-01-11T08:00:00", "2027-01-11T08:00:00Z"),  # no offset: read as UTC
         ("2027-01-11T08:00:59.999Z", "2027-01-11T08:01:00Z"),
@@ -313,6 +310,21 @@ def test_ramp_shares_are_every_change_of_the_share(ramp: Ramp, sampled: list[int
 )
 def test_moments_are_whole_seconds_a_fraction_rounding_up(written: str, expected: str) -> None:
     assert utc_text(moment(written)) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 32_503_680_000),  # 1970 to 3000
+    st.text("0123456789", min_size=1, max_size=9),
+    st.sampled_from([0, 60, -330, 1439, -1439]),  # the offset, in minutes
+)
+def test_a_moment_is_its_exact_instant_rounded_up(at: int, digits: str, minutes: int) -> None:
+    """Against exact fractions: the instant the text names, rounded up to a whole second."""
+    zone = datetime.timezone(datetime.timedelta(minutes=minutes))
+    shown = datetime.datetime.fromtimestamp(at, zone).isoformat()  # ...T09:00:00+01:00
+    written = f"{shown[:19]}.{digits}{shown[19:]}"
+    exact = at + Fraction(int(digits), 10 ** len(digits))
+    assert moment(written) == -(-exact // 1)
 
 
 def test_short_text_shows_seconds_only_when_there_are_some() -> None:
