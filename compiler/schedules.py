@@ -4,8 +4,6 @@
 Each finding is at the offending field, per schedule as the file writes it (a top-level
 schedule once, whichever environments it applies in):
 
-- `schedule-zone` (error): a moment (a step's `at`, a ramp's `from` or `to`) without its
-  zone offset: `09:00` is another instant in every zone, so the file must say which.
 - `schedule-order` (error): a step that does not come after every step before it: an `at`
   not later than an earlier `at` (moments are whole seconds, a fraction rounded up, so two
   steps in one second are out of order too), or a step or ramp that starts inside an
@@ -14,6 +12,9 @@ schedule once, whichever environments it applies in):
   say what the rest of the users get), or whose `variant` is the `off` variant.
 - `schedule-past` (warning): a step, or a ramp whose `to`, at or before `now`: it is what
   is served now, which the base value no longer says; fold it into the base value.
+
+A moment without its zone offset never gets here: validation refuses it (`schedule-zone`,
+compiler/validate.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile
 from compiler.variants import dotted
 from core.model import Step
-from core.schedule import Moment, declared, has_offset, moment, short_text
+from core.schedule import Moment, declared, moment, short_text
 
 Path = tuple[str | int, ...]
 
@@ -38,7 +39,6 @@ def check_schedules(flags: Mapping[str, FlagFile], now: Moment) -> list[Diagnost
         for where, steps in declared(flag_file.flag):
             for number, step in enumerate(steps):
                 path: Path = (*where, number)
-                found.extend(_zones(flag_file, path, step))
                 found.extend(_ramp(flag_file, path, step))
                 found.extend(_past(flag_file, path, step, now))
             found.extend(_order(flag_file, where, steps))
@@ -47,30 +47,12 @@ def check_schedules(flags: Mapping[str, FlagFile], now: Moment) -> list[Diagnost
 
 def when(at: Moment) -> str:
     """A moment as messages name it (core.schedule.short_text), or as Unix time when it
-    lies outside the years 1 to 9999 in UTC (9999-12-31T23:00:00-01:00 is a valid text)."""
+    lies outside the years 1 to 9999 in UTC (a file's moments do not: their years are 1970
+    to 2999)."""
     try:
         return short_text(at)
     except (ValueError, OverflowError):
         return f"Unix time {at}"
-
-
-def _moments(path: Path, step: Step) -> Iterator[tuple[Path, str]]:
-    """Each moment a step writes, with its path."""
-    if step.ramp is not None:
-        yield (*path, "ramp", "from"), step.ramp.from_
-        yield (*path, "ramp", "to"), step.ramp.to
-    elif step.at is not None:
-        yield (*path, "at"), step.at
-
-
-def _zones(flag_file: FlagFile, path: Path, step: Step) -> Iterator[Diagnostic]:
-    for field, text in _moments(path, step):
-        if not has_offset(text):
-            message = (
-                f"{text!r} has no zone offset, so it is a different instant in every time "
-                f"zone; add one: '{text}Z' for UTC, or the zone's offset as '{text}+01:00'"
-            )
-            yield _at(flag_file, field, "schedule-zone", message)
 
 
 def _ramp(flag_file: FlagFile, path: Path, step: Step) -> Iterator[Diagnostic]:

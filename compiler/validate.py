@@ -7,9 +7,11 @@ that fail, so a clean tree of thousands of flags pays little for it.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import functools
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,7 +20,15 @@ import pydantic
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.load import PROJECT_FILE, Loaded, SourceFile
-from core.model import DATE_PATTERN, NAME_PATTERN, TAG_PATTERN, TEXT_PATTERN, Flag, Project
+from core.model import (
+    DATE_PATTERN,
+    MOMENT_PATTERN,
+    NAME_PATTERN,
+    TAG_PATTERN,
+    TEXT_PATTERN,
+    Flag,
+    Project,
+)
 from core.schemas import schema_document
 
 if TYPE_CHECKING:
@@ -110,9 +120,22 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
     # Imported here: only a document the models refuse needs it (0.05 s of imports).
     import jsonschema  # noqa: PLC0415
 
-    return jsonschema.Draft202012Validator(
-        schema_document(name), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    formats = jsonschema.FormatChecker(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
+    # jsonschema checks date-time only with rfc3339-validator, which the runtime does not
+    # install: checked here as the model checks it (core.model._real_moment).
+    formats.checks("date-time", raises=ValueError)(_moment_exists)
+    return jsonschema.Draft202012Validator(schema_document(name), format_checker=formats)
+
+
+def _moment_exists(instance: object) -> bool:
+    """Whether a text names an instant that exists, with its zone offset (the shape is the
+    pattern's)."""
+    if not isinstance(instance, str):
+        return True
+    return datetime.datetime.fromisoformat(instance).tzinfo is not None
+
+
+Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +242,9 @@ def did_you_mean(name: str, candidates: list[str]) -> str:
 def _diagnostic(document: SourceFile, problem: _Problem, code: str) -> Diagnostic:
     line, column = document.source.locate(problem.path, key=problem.on_key)
     where = _dotted(problem.path)
-    message = _rule_words(problem) or _flag_words(problem) or _words(problem)
+    message = (
+        _rule_words(problem) or _schedule_words(problem) or _flag_words(problem) or _words(problem)
+    )
     text = f"{where}: {message}" if where else message
     if code == "schema":
         code = _flag_code(problem)
@@ -230,7 +255,16 @@ def _words(problem: _Problem) -> str:
     return _MESSAGES[problem.kind](problem) if problem.kind in _MESSAGES else problem.text
 
 
-def _rule_part(path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+def _step_part(path: Path) -> Path | None:
+    """The path inside a schedule's step (`schedule[i]` at the top or in an environment),
+    or None."""
+    start = 2 if path[:1] == ("environments",) else 0
+    if path[start : start + 1] == ("schedule",) and isinstance(_at(path, start + 1), int):
+        return path[start + 2 :]
+    return None
+
+
+def _rule_part(path: Path) -> Path | None:
     """The path inside a rule (`rules[i]` at the top or in an environment), or None."""
     for start in (0, 2):
         in_place = start == 0 or path[:1] == ("environments",)
@@ -243,12 +277,14 @@ def _rule_part(path: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
     return None
 
 
-def _at(path: tuple[str | int, ...], index: int) -> str | int | None:
+def _at(path: Path, index: int) -> str | int | None:
     return path[index] if index < len(path) else None
 
 
 def _flag_code(problem: _Problem) -> str:
     """A flag file's code: `schema`, or the code of the rule check the problem is one of."""
+    if _step_part(problem.path) in _MOMENTS and _zoneless(problem.instance):
+        return "schedule-zone"
     rest = _rule_part(problem.path)
     if rest is None:
         return "schema"
@@ -412,6 +448,36 @@ _RULE_WORDS: dict[tuple[str, str], Callable[[_Problem], str]] = {
 }
 
 
+_MOMENTS = (("at",), ("ramp", "from"), ("ramp", "to"))
+_EXAMPLE_MOMENT = "2027-01-11T09:00:00Z"
+
+
+def _schedule_words(problem: _Problem) -> str | None:
+    """Words for a moment, or None."""
+    if _step_part(problem.path) in _MOMENTS and problem.kind in ("type", "pattern", "format"):
+        return _moment_words(problem.instance)
+    return None
+
+
+def _zoneless(value: object) -> bool:
+    """Whether `value` is a moment but for its zone offset."""
+    if not isinstance(value, str) or not re.fullmatch(MOMENT_PATTERN, f"{value}Z"):
+        return False
+    try:
+        return _moment_exists(f"{value}Z")
+    except ValueError:  # a day that does not exist: not a moment either way
+        return False
+
+
+def _moment_words(value: object) -> str:
+    if _zoneless(value):
+        return f"{value} has no zone offset: write Z for UTC, or the offset, as in {value}+01:00"
+    return (
+        f"{_shown(value)} is not a moment: write it as {_EXAMPLE_MOMENT} (RFC 3339, with its "
+        "zone offset), between the years 1970 and 2999"
+    )
+
+
 _LEVELS = ("applications", "environments")
 
 
@@ -523,7 +589,7 @@ _MESSAGES: dict[str, Callable[[_Problem], str]] = {
     "required": lambda p: f"missing required field {p.instance!r}; add `{p.instance}: ...`",
     "type": _type,
     "pattern": _pattern,
-    "format": _bad_date,  # the only format in our schemas; worded like its pattern: one report
+    "format": _bad_date,  # date (a moment's date-time: _schedule_words); worded like its pattern
     "propertyNames": _bad_name,
     "uniqueItems": lambda p: f"{_shown(p.instance)} is listed twice; list each once",
     "minProperties": lambda p: "an override needs `enabled` or `applications`",

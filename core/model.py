@@ -29,11 +29,14 @@ from pydantic import (
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,63}(?!\n)$"
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.:/-]{0,63}(?!\n)$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?!\n)$"
-# RFC 3339, the zone offset optional here so that `schedule-zone` can say that it is missing
-# (compiler/schedules.py) rather than the schema only that the text does not match.
+# RFC 3339 with its zone offset, each field within its range; the years 1970 to 2999, so that
+# no offset carries a moment out of what datetime and the snapshot handle (year 9999 at
+# -01:00 is in year 10000 in UTC). That the day exists (no Feb 30) is _real_moment's, and the
+# schema's `format: date-time`.
 MOMENT_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
-    r"(Z|[+-][0-9]{2}:[0-9]{2})?(?!\n)$"
+    r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])(?!\n)$"
 )
 DURATION_PATTERN = r"^[1-9][0-9]{0,5}[mhd](?!\n)$"  # 30m, 1h, 1d: at least a minute
 TEXT_PATTERN = r"\S"
@@ -51,7 +54,7 @@ def _real_date(text: str) -> str:
 
 
 def _real_moment(text: str) -> str:
-    # The pattern holds the shape; this, that the date and time exist (no 25:00, no Feb 30).
+    # The pattern holds the shape and each field's range; this, that the day exists (no Feb 30).
     datetime.datetime.fromisoformat(text)
     return text
 

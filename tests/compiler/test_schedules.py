@@ -1,10 +1,11 @@
 """compiler.schedules beyond the corpus: `schedule-past` against the real clock and against
-`--today`, moments no message can write as a date, and nothing done for flags without a
-schedule."""
+`--today`, the first and last moments a file may write (and those beyond, refused), and
+nothing done for flags without a schedule."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ from compiler.pipeline import compile_tree
 from compiler.schedules import check_schedules, when
 from core.resolve import Grid, resolve
 from core.schedule import utc_text
-from tests.compiler.helpers import compiled, flag_files
-from tests.conftest import PROJECT
+from tests.compiler.helpers import compiled, flag_files, run
+from tests.conftest import PROJECT, write_tree
 
 GRID = Grid(("staging", "production"), ("web",))
+
+
+FLAG = "description: d\nowner: o\nenabled: false\n"
 
 
 def flag(**fields: Any) -> dict[str, Any]:
@@ -77,25 +81,67 @@ def test_a_ramp_is_past_once_it_has_ended(ramp: dict[str, str], expected: list[A
     assert codes(tree, now) == expected
 
 
-def test_moments_beyond_the_calendar_are_named_in_unix_time_not_a_traceback() -> None:
-    last = "9999-12-31T23:59:59-01:00"  # a valid text, after the year 9999 in UTC
-    shown = "Unix time 253402304399"
-    tree = {
-        "base": flag(),
-        "top": flag(
-            depends_on=["base"], schedule=[at("2027-01-01T00:00:00Z"), at(last, enabled=False)]
-        ),
-        "odd": flag(schedule=[at(last), at(last, enabled=False)]),
-    }
-    files = flag_files(tree)
-    [order] = check_schedules(files, 0)
-    assert order.message == (
-        f"schedule[1].at: this step at {shown} is not after the step at {shown} (line 7); "
-        "list steps in time order, no two in the same second (a fraction of a second rounds up)"
+# The first and last moments a file may write, each a day's offset beyond its year in UTC.
+FIRST, LAST = "1970-01-01T00:00:00+23:59", "2999-12-31T23:59:59-23:59"
+
+
+def test_moments_at_the_ends_of_the_years_are_checked_built_and_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1970 to 2999 in any zone: the checks name them as dates, the build writes them."""
+    files = flag_files(
+        {
+            "base": flag(),
+            "top": flag(depends_on=["base"], schedule=[at(FIRST), at(LAST, enabled=False)]),
+            "odd": flag(schedule=[at(LAST), at(LAST, enabled=False)]),
+        }
+    )
+    [order] = check_schedules(files, -86_400)  # a day before 1970: nothing is past
+    assert order.message.startswith(
+        "schedule[1].at: this step at 3000-01-01T23:58:59Z is not after the step at "
+        "3000-01-01T23:58:59Z (line 7)"
     )
     resolved = resolve(GRID, {key: f.flag for key, f in files.items()})
     [disabled] = check_dependencies(GRID, files, resolved)
-    assert disabled.message.startswith(f"from 2027-01-01T00:00Z to {shown}, top is on")
+    assert disabled.message.startswith("from 1969-12-31T00:01Z to 3000-01-01T23:58:59Z, top is on")
+    steps = f"schedule:\n  - at: {FIRST}\n    enabled: true\n  - at: {LAST}\n    enabled: false\n"
+    folder = write_tree(tmp_path / "flags", {"_project.yaml": PROJECT, "f.yaml": FLAG + steps})
+    code, _, _ = run(["build", str(folder), "-o", str(tmp_path / "out")], capsys)
+    assert code == 0
+    built = json.loads((tmp_path / "out" / "snapshot.json").read_bytes())
+    assert [step["at"] for step in built["flags"]["f"]["steps"]] == [
+        "1969-12-31T00:01:00Z",
+        "3000-01-01T23:58:59Z",
+    ]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "9999-12-31T23:59:59-01:00",
+        "3000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "0005-01-01T00:00:00Z",
+    ],
+)
+def test_moments_outside_the_years_1970_to_2999_are_refused_at_validation(
+    written: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a traceback in the build (year 9999 at -01:00 is in the year 10000 in UTC)."""
+    steps = f"schedule:\n  - at: {written}\n    enabled: true\n"
+    folder = write_tree(tmp_path / "flags", {"_project.yaml": PROJECT, "f.yaml": FLAG + steps})
+    code, out, _ = run(["build", str(folder), "-o", str(tmp_path / "out")], capsys)
+    assert code == 1
+    assert out.endswith(
+        f'error[schema]: schedule[0].at: "{written}" is not a moment: write it as '
+        "2027-01-11T09:00:00Z (RFC 3339, with its zone offset), between the years 1970 and "
+        "2999\n"
+    )
+
+
+def test_moments_beyond_the_calendar_are_named_in_unix_time() -> None:
+    """What no file can write any more, a message would still name."""
+    assert when(253402304399) == "Unix time 253402304399"
     assert when(0) == "1970-01-01T00:00Z"
 
 
