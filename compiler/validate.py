@@ -264,6 +264,14 @@ def _step_part(path: Path) -> Path | None:
     return None
 
 
+def _in_level(path: Path) -> Path:
+    """The path inside the level that holds it: the flag, an environment, or a step."""
+    step = _step_part(path)
+    if step is not None:
+        return step
+    return path[2:] if path[:1] == ("environments",) else path
+
+
 def _rule_part(path: Path) -> Path | None:
     """The path inside a rule (`rules[i]` at the top or in an environment), or None."""
     for start in (0, 2):
@@ -493,9 +501,12 @@ def _flag_words(problem: _Problem) -> str | None:
         return f"{_shown(problem.instance)} is not a type{hint}; use {', '.join(choices)}"
     if kind == "minProperties" and path == ("variants",):
         return "a typed flag needs at least one variant, as `variants: {blue: ...}`"
-    at_a_level = path[:1] in (("applications",), ("environments",)) and len(path) in (2, 4)
+    rest = _in_level(path)
+    a_value = (rest[:1] == ("applications",) and len(rest) == 2) or (
+        path[:1] == ("environments",) and len(path) == 2
+    )
     typed = flag_type != "boolean"
-    if kind == "type" and at_a_level and typed and not isinstance(problem.instance, (str, dict)):
+    if kind == "type" and a_value and typed and not isinstance(problem.instance, (str, dict)):
         return (
             f"{_shown(problem.instance)} is not a variant name; typed flags (type: "
             f"{flag_type}) name one of their variants here{_variants_of(problem)}"
@@ -507,6 +518,8 @@ def _forbidden_words(problem: _Problem, flag_type: str) -> str:
     field = problem.instance
     if flag_type != "boolean":
         where = "" if len(problem.path) == 1 else " in an environment"
+        if _step_part(problem.path) is not None:
+            where = " in a step"
         fields = "`default` and `variants`" if len(problem.path) == 1 else "`default`"
         return (
             f"typed flags (type: {flag_type}) have {fields}, not `{field}`{where}; "

@@ -255,21 +255,28 @@ RAMP = st.fixed_dictionaries(
 RULES = st.sampled_from(
     [[], [{"serve": "on"}], [{"rollout": {"on": 5, "off": 95}}], [{"serve": "on", "rollout": {}}]]
 )
-# Left out, as the schema does not refuse them yet (KNOWN_DRIFT below): a step's value of
-# the other kind of flag ("yes" in a boolean one).
-STEP_APPS = st.dictionaries(ANY_NAME, st.booleans() | st.sampled_from([0, None, 1.0, "Yes"]))
+# A boolean flag's steps: values of a typed one ("yes", "green", `default`) among them.
+STEP_APPS = st.dictionaries(
+    ANY_NAME, st.booleans() | st.sampled_from([0, None, 1.0, "Yes", "yes", "green"])
+)
 STEP = st.fixed_dictionaries(
     {},
     optional={
-        "at": ANY_MOMENT, "enabled": ANY_BOOL, "applications": STEP_APPS | OTHER,
-        "rules": RULES | OTHER, "ramp": RAMP | OTHER, "note": st.just(1),
+        "at": ANY_MOMENT, "enabled": ANY_BOOL, "default": ANY_NAME | OTHER,
+        "applications": STEP_APPS | OTHER, "rules": RULES | OTHER, "ramp": RAMP | OTHER,
+        "note": st.just(1),
     },
 )  # fmt: skip
 VALID_STEP = st.fixed_dictionaries({"at": MOMENT, "enabled": st.booleans()}) | st.builds(
     lambda ramp: {"ramp": ramp}, VALID_RAMP
 )
+# A step that is valid but for one thing, which only one of schema and model might see.
+ODD_STEP = st.fixed_dictionaries(
+    {"at": ANY_MOMENT, "enabled": st.booleans()},
+    optional={"default": ANY_NAME, "applications": STEP_APPS},
+)
 VALID_SCHEDULE = st.lists(VALID_STEP, min_size=1, max_size=3)
-ANY_SCHEDULE = st.lists(VALID_STEP | STEP | OTHER, max_size=3) | OTHER
+ANY_SCHEDULE = st.lists(VALID_STEP | ODD_STEP | STEP | OTHER, max_size=3) | OTHER
 APP_VALUES = st.dictionaries(ANY_NAME, ANY_BOOL, max_size=3)
 OVERRIDE = st.fixed_dictionaries(
     {},
@@ -428,26 +435,26 @@ def test_information_separators_in_text(character: str) -> None:
 
 
 TYPED = {"description": "d", "owner": "o", "type": "string", "variants": {"a": 1}, "default": "a"}
+# A value at a step of either kind of flag: a boolean, a variant name, or neither.
+STEP_VALUE = st.booleans() | NAME | st.sampled_from([0, None, "B", "a\n"])
+EITHER_STEP = st.fixed_dictionaries(
+    {"at": MOMENT},
+    optional={
+        "enabled": STEP_VALUE,
+        "default": STEP_VALUE,
+        "applications": st.dictionaries(NAME, STEP_VALUE, max_size=2),
+    },
+)
 
 
-def _at(**fields: Any) -> dict[str, Any]:
-    return {"schedule": [{"at": "2027-01-11T09:00:00Z", **fields}]}
-
-
-# Documents the model refuses and the schema does not (yet): the schema's if/then/else on
-# the flag's type does not reach a schedule's steps. Strict: each fails the test once the
-# schema refuses it too, and then belongs with the fixtures.
-KNOWN_DRIFT = [
-    pytest.param({**MINIMAL, **_at(default="on")}, id="default-in-a-boolean-step"),
-    pytest.param({**MINIMAL, **_at(applications={"web": "yes"})}, id="name-in-a-boolean-step"),
-    pytest.param({**TYPED, **_at(enabled=True)}, id="enabled-in-a-typed-step"),
-    pytest.param({**TYPED, **_at(applications={"web": True})}, id="boolean-in-a-typed-step"),
-]
-
-
-@pytest.mark.xfail(strict=True, reason="the schema does not refuse it yet (reported)")
-@pytest.mark.parametrize("document", KNOWN_DRIFT)
-def test_model_and_schema_agree_on_known_drift(document: dict[str, Any]) -> None:
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([MINIMAL, TYPED]), st.lists(EITHER_STEP, max_size=3), st.booleans())
+def test_model_and_schema_agree_on_steps_of_either_kind_of_flag(
+    flag: dict[str, Any], steps: list[Any], in_an_environment: bool
+) -> None:
+    """The fields and values of the flag's kind, at a top-level step or an environment's."""
+    schedule = {"schedule": steps}
+    document = {**flag, **({"environments": {"prod": schedule}} if in_an_environment else schedule)}
     assert model_accepts("flag", document) == schema_accepts("flag", document)
 
 
