@@ -273,15 +273,10 @@ def _in_level(path: Path) -> Path:
 
 
 def _rule_part(path: Path) -> Path | None:
-    """The path inside a rule (`rules[i]` at the top or in an environment), or None."""
-    for start in (0, 2):
-        in_place = start == 0 or path[:1] == ("environments",)
-        if (
-            in_place
-            and path[start : start + 1] == ("rules",)
-            and isinstance(_at(path, start + 1), int)
-        ):
-            return path[start + 2 :]
+    """The path inside a rule (`rules[i]` of the flag, an environment or a step), or None."""
+    rest = _in_level(path)
+    if rest[:1] == ("rules",) and isinstance(_at(rest, 1), int):
+        return rest[2:]
     return None
 
 
@@ -461,9 +456,21 @@ _EXAMPLE_MOMENT = "2027-01-11T09:00:00Z"
 
 
 def _schedule_words(problem: _Problem) -> str | None:
-    """Words for a moment, or None."""
-    if _step_part(problem.path) in _MOMENTS and problem.kind in ("type", "pattern", "format"):
+    """Words for a schedule, a step, a moment or a ramp's `every`, or None."""
+    kind, rest = problem.kind, _step_part(problem.path)
+    if rest is None:
+        if kind == "minItems" and _in_level(problem.path) == ("schedule",):
+            return "a schedule lists at least one step; remove `schedule` if nothing is scheduled"
+        return None
+    if rest in _MOMENTS and kind in ("type", "pattern", "format"):
         return _moment_words(problem.instance)
+    if rest == ("ramp", "every") and kind in ("type", "pattern"):
+        return (
+            f"{_shown(problem.instance)} is not a duration: write minutes, hours or days, as "
+            "30m, 1h or 1d (at least 1m)"
+        )
+    if not rest and kind == "oneOf" and isinstance(problem.instance, dict):
+        return _step_words(problem.instance, _flag_type(problem))
     return None
 
 
@@ -484,6 +491,19 @@ def _moment_words(value: object) -> str:
         f"{_shown(value)} is not a moment: write it as {_EXAMPLE_MOMENT} (RFC 3339, with its "
         "zone offset), between the years 1970 and 2999"
     )
+
+
+def _step_words(step: dict[str, Any], flag_type: str) -> str:
+    """Why a step is neither a step `at` a moment that changes something nor a `ramp` alone."""
+    fields = f"{'enabled' if flag_type == 'boolean' else 'default'}, applications, rules"
+    if "ramp" in step and "at" in step:
+        return "a step has `at` or a `ramp`, not both: a ramp starts at its `from`"
+    if "ramp" in step:
+        others = ", ".join(f"`{_name(str(name))}`" for name in step if name != "ramp")
+        return f"a `ramp` is a step alone; move {others} to a step of its own, with `at`"
+    if "at" in step:
+        return f"the step changes nothing; give it the fields that change then ({fields})"
+    return f"a step has `at` and the fields that change then ({fields}), or a `ramp` alone"
 
 
 _LEVELS = ("applications", "environments")
