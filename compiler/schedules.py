@@ -46,13 +46,9 @@ def check_schedules(flags: Mapping[str, FlagFile], now: Moment) -> list[Diagnost
 
 
 def when(at: Moment) -> str:
-    """A moment as messages name it (core.schedule.short_text), or as Unix time when it
-    lies outside the years 1 to 9999 in UTC (a file's moments do not: their years are 1970
-    to 2999)."""
-    try:
-        return short_text(at)
-    except (ValueError, OverflowError):
-        return f"Unix time {at}"
+    """A moment as messages name it (core.schedule.short_text; a file's moments lie in the
+    years 1970 to 2999)."""
+    return short_text(at)
 
 
 def _ramp(flag_file: FlagFile, path: Path, step: Step) -> Iterator[Diagnostic]:

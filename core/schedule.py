@@ -45,11 +45,6 @@ def moment(text: str) -> Moment:
     return whole + 1 if fraction is not None and fraction[1].strip("0") else whole
 
 
-def has_offset(text: str) -> bool:
-    """Whether an RFC 3339 text names its zone offset (`Z` or `+01:00`)."""
-    return datetime.datetime.fromisoformat(text).tzinfo is not None
-
-
 def utc_text(at: Moment) -> str:
     """`2027-01-11T08:00:00Z`: how the snapshot and the plan write a moment."""
     return datetime.datetime.fromtimestamp(at, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -37,20 +37,20 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
+import pydantic
 
 from compiler.commands import OK, Subcommands, UsageError
-from core import canonical
+from core import canonical, model
 
 # The documents are the server's own answers, computed by the code its resources look them
 # up with, which lives below both (core/): no import of the server, nor of Falcon.
 from core.documents import Document, documents
-from core.model import MOMENT_PATTERN
 from core.paging import MAX_LIMIT
 from core.regular import read_regular_file
-from core.schedule import Moment, has_offset, moment, utc_text
+from core.schedule import Moment, moment, utc_text
 from core.snapshot import Snapshot, SnapshotError, load
 
 MANIFEST = "index.json"
@@ -94,18 +94,21 @@ def register(commands: Subcommands) -> None:
     parser.set_defaults(run=run)
 
 
+_MOMENT: Final = pydantic.TypeAdapter(
+    model.Moment, config=pydantic.ConfigDict(regex_engine="python-re", strict=True)
+)
+
+
 def moment_argument(text: str) -> Moment:
-    """An RFC 3339 moment with its zone offset, as whole seconds (core.schedule.moment)."""
-    if not re.fullmatch(MOMENT_PATTERN, text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an RFC 3339 moment (2027-01-11T09:00:00+01:00)"
-        )
+    """An RFC 3339 moment with its zone offset, as a flag file's schedule writes one (the
+    model's pattern and check), as whole seconds (core.schedule.moment)."""
     try:
-        if not has_offset(text):
-            raise argparse.ArgumentTypeError(f"{text!r} has no zone offset; add Z or +01:00")
-        return moment(text)
-    except (ValueError, OverflowError):  # a day or hour that does not exist
-        raise argparse.ArgumentTypeError(f"{text!r} is not a moment that exists") from None
+        return moment(_MOMENT.validate_python(text))
+    except pydantic.ValidationError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a moment: write it as 2027-01-11T09:00:00Z (RFC 3339, with its "
+            "zone offset), between the years 1970 and 2999"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:

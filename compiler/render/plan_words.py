@@ -106,12 +106,9 @@ def step_line(change: StepChange) -> str:
 
 
 def moment_text(at: int) -> str:
-    """`2027-01-11 08:00` (seconds only when not 0), UTC; `Unix time N` outside the years
-    1 to 9999 in UTC (9999-12-31T23:00:00-05:00 is a valid text)."""
-    try:
-        shown = datetime.datetime.fromtimestamp(at, datetime.UTC)
-    except (OverflowError, OSError, ValueError):  # outside years 1 to 9999 once in UTC
-        return f"Unix time {at}"  # as the checks' messages name it
+    """`2027-01-11 08:00` (seconds only when not 0), UTC (a file's moments lie in the years
+    1970 to 2999)."""
+    shown = datetime.datetime.fromtimestamp(at, datetime.UTC)
     seconds = f":{shown.second:02d}" if shown.second else ""
     return (
         f"{shown.year:04d}-{shown.month:02d}-{shown.day:02d} "
@@ -122,13 +119,8 @@ def moment_text(at: int) -> str:
 def _when(step: ScheduledStep) -> str:
     start = moment_text(step.start)
     if step.end is None:
-        return f"at {start}{_utc(start)}"
-    end = moment_text(step.end)
-    return f"from {start} to {end}{_utc(end)}"
-
-
-def _utc(last: str) -> str:
-    return "" if last.startswith("Unix time") else " UTC"
+        return f"at {start} UTC"
+    return f"from {start} to {moment_text(step.end)} UTC"
 
 
 def step_effects(step: ScheduledStep) -> list[str]:

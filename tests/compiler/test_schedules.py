@@ -15,7 +15,7 @@ import pytest
 import compiler.dependencies
 from compiler.dependencies import check_dependencies
 from compiler.pipeline import compile_tree
-from compiler.schedules import check_schedules, when
+from compiler.schedules import check_schedules
 from core.resolve import Grid, resolve
 from core.schedule import utc_text
 from tests.compiler.helpers import compiled, flag_files, run
@@ -137,12 +137,6 @@ def test_moments_outside_the_years_1970_to_2999_are_refused_at_validation(
         "2027-01-11T09:00:00Z (RFC 3339, with its zone offset), between the years 1970 and "
         "2999\n"
     )
-
-
-def test_moments_beyond_the_calendar_are_named_in_unix_time() -> None:
-    """What no file can write any more, a message would still name."""
-    assert when(253402304399) == "Unix time 253402304399"
-    assert when(0) == "1970-01-01T00:00Z"
 
 
 def test_a_tree_without_schedules_is_never_split_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
