@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 from typing import Any
 
@@ -10,6 +9,7 @@ from compiler.plan import KINDS, FlagChange, Plan, Side
 from compiler.render.plan_words import step_line
 from compiler.render.words import rule_change
 from compiler.step_changes import ScheduledStep, StepChange
+from core.schedule import utc_text
 
 PLAN_FORMAT = 1
 
@@ -132,13 +132,8 @@ def _timing(step: ScheduledStep) -> dict[str, str | None]:
 
 
 def _utc(at: int) -> str:
-    """`2027-01-11T08:00:00Z`, as the snapshot writes a step's moment; a moment that falls
-    outside years 1 to 9999 once in UTC as its seconds since the Unix epoch."""
-    try:
-        shown = datetime.datetime.fromtimestamp(at, datetime.UTC)
-    except (OverflowError, OSError, ValueError):
-        return str(at)
-    return f"{shown.year:04d}-{shown:%m-%dT%H:%M:%S}Z"
+    """`2027-01-11T08:00:00Z`, as the snapshot writes a step's moment."""
+    return utc_text(at)
 
 
 def render(plan: Plan) -> str:
