@@ -1,5 +1,5 @@
-"""Helpers shared by the compiler's tests: flagc run in process, plans of two trees, and
-flag files parsed in memory."""
+"""Helpers shared by the compiler's tests: flagc run in process, plans of two trees, the
+validators of the plan and flagd schemas, and flag files parsed in memory."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def plan_of(
 
 
 PLAN_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "plan.schema.json"
+FLAGD_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "flagd.schema.json"
+# A validator of schemas/flagd.schema.json, the subset of flagd's definitions flagc writes.
+VALIDATOR = jsonschema.Draft202012Validator(json.loads(FLAGD_SCHEMA.read_text(encoding="utf-8")))
 
 
 def plan_validator() -> jsonschema.Draft202012Validator:

@@ -11,19 +11,17 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.cli import main
 from core import flagd
+from tests.compiler.helpers import VALIDATOR
 from tests.conftest import write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "flags"
-SCHEMA = json.loads((ROOT / "schemas" / "flagd.schema.json").read_text(encoding="utf-8"))
-VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 REVISION = "content-0123456789ab"
 
 # The pure function over hand-made snapshot documents ------------------------------------

@@ -25,9 +25,9 @@ from compiler.cli import main
 from core import flagd
 from core.evaluate import Evaluator
 from core.schedule import moment, utc_text, view
-from tests.compiler.test_flagd import VALIDATOR
+from tests.compiler.helpers import VALIDATOR
 from tests.conftest import Git
-from tests.core.test_evaluate import (
+from tests.core.flagd_oracle import (
     APPLICATIONS,
     ENVIRONMENTS,
     SOURCES,
@@ -41,7 +41,7 @@ from tests.core.test_evaluate import (
     rules,
     when,
 )
-from tests.server.test_flagd import flagd_client
+from tests.server.helpers import flagd_client
 
 T = 1_800_000_000  # 2027-01-15T08:00:00Z
 NOW = {"var": "$flagd.timestamp"}

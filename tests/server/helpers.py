@@ -2,8 +2,9 @@
 (`flagserve` with options, plain gunicorn with FLAGSERVE_* variables) and waited on, what its
 logs say, the API keys file the access tests use, a metric's value in this process, the
 hostile text the dashboard must show as text, flags whose value depends on the context
-through a dependency, and an OFREP event stream read as EventSource reads it. Test modules
-import these from here, never from one another."""
+through a dependency, an OFREP event stream read as EventSource reads it, and an OpenFeature
+client of flagd's own provider reading a file. Test modules import these from here, never
+from one another."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +26,10 @@ from urllib.parse import urlsplit
 
 import falcon.testing
 import requests
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.contrib.provider.flagd import FlagdProvider
+from openfeature.contrib.provider.flagd.config import ResolverType
 from prometheus_client import REGISTRY
 
 from bench.procfs import children
@@ -316,3 +323,21 @@ class Listener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@contextmanager
+def flagd_client(path: Path, poll_ms: int = 100) -> Iterator[OpenFeatureClient]:
+    """An OpenFeature client whose provider is flagd's, reading `path` in file mode (it
+    looks at the file's modification time every `poll_ms`), in a domain of its own."""
+    provider = FlagdProvider(
+        resolver_type=ResolverType.FILE, offline_flag_source_path=str(path), deadline_ms=poll_ms
+    )
+    domain = f"flagd-{uuid.uuid4().hex}"
+    api.set_provider_and_wait(provider, domain)
+    try:
+        yield api.get_client(domain)
+    finally:
+        api.clear_providers()  # shuts the provider down: its watcher stops after one more look
+        watcher = getattr(getattr(provider.resolver, "connector", None), "thread", None)
+        if isinstance(watcher, threading.Thread):  # wait for that look, before a test
+            watcher.join(timeout=30)  # removes the file and the look would log its absence

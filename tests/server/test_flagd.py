@@ -10,16 +10,12 @@ rollouts and dependency chains, each for 200 generated contexts."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import random
 import tempfile
-import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -30,10 +26,7 @@ import requests
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from openfeature import api
 from openfeature.client import OpenFeatureClient
-from openfeature.contrib.provider.flagd import FlagdProvider
-from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 
@@ -45,6 +38,7 @@ from server.errors import PROBLEM_BASE, PROBLEM_JSON
 from server.store import Store
 from tests.conftest import PROJECT
 from tests.server.conftest import FLAGS, ROOT, Built, Live, built_if_accepted, built_in_git
+from tests.server.helpers import flagd_client
 
 URL = "/api/v1/environments/{}/flagd.json"
 ENVIRONMENTS = ("development", "staging", "production")
@@ -129,24 +123,6 @@ def test_a_live_server_answers_as_flagd_http_sync_polls(live: Live, built: Built
 # flagd's own provider, in-process from the file ------------------------------------------
 
 BANNER_EVERYWHERE = FLAGS["growth/banner.yaml"] + "  production: true\n  staging: true\n"
-
-
-@contextlib.contextmanager
-def flagd_client(path: Path, poll_ms: int = 100) -> Iterator[OpenFeatureClient]:
-    """An OpenFeature client whose provider is flagd's, reading `path` in file mode (it
-    looks at the file's modification time every `poll_ms`), in a domain of its own."""
-    provider = FlagdProvider(
-        resolver_type=ResolverType.FILE, offline_flag_source_path=str(path), deadline_ms=poll_ms
-    )
-    domain = f"flagd-{uuid.uuid4().hex}"
-    api.set_provider_and_wait(provider, domain)
-    try:
-        yield api.get_client(domain)
-    finally:
-        api.clear_providers()  # shuts the provider down: its watcher stops after one more look
-        watcher = getattr(getattr(provider.resolver, "connector", None), "thread", None)
-        if isinstance(watcher, threading.Thread):  # wait for that look, before a test
-            watcher.join(timeout=30)  # removes the file and the look would log its absence
 
 
 def context(application: str | None) -> EvaluationContext:
