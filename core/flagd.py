@@ -50,13 +50,16 @@ latest first: `{">=": [{"var": "$flagd.timestamp"}, T]}` (T in whole Unix second
 flagd's `$flagd.timestamp` counts) serves the targeting that the snapshot as it stands from
 T on (`core.schedule.view`) gives as above, always with an explicit variant (the format-1
 null would be the default of before the first step); the targeting before the first step
-comes last. Only the moments at which the flag's own targeting changes are branches. So the
-file holds every step and does not change at one, and a flag whose targeting never changes
-has the bytes it would have without schedules.
+comes last. Only the moments at which the flag's own targeting changes are branches, and it
+is made only at those at which its row or what it inlines of a flag that gates it changes
+(a step that turns on a flag that was on costs its dependents nothing). So the file holds
+every step and does not change at one, and a flag whose targeting never changes has the
+bytes it would have without schedules.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
@@ -339,6 +342,7 @@ class _Environment:
         self._gated_at: dict[str, int] = {}
         self._logic: dict[str, Logic] = {}
         self._moments: dict[str, tuple[Moment, ...]] = {}
+        self._changes: dict[str, tuple[_Change, ...]] = {}
         self._later: dict[Moment, _Environment] = {}
 
     def flag(self, key: str) -> dict[str, Any]:
@@ -365,16 +369,90 @@ class _Environment:
         return definition
 
     def moments(self, key: str) -> tuple[Moment, ...]:
-        """The moments at which a row `key`'s targeting reads changes in this environment:
-        its own steps' and those of every flag that gates it, all the way down."""
+        """The moments at which a row `key`'s targeting reads may change in this environment:
+        its own steps', and those at which a flag that gates it changes what a dependent
+        reads of it (`changes`), all the way down. A step that leaves a dependency's
+        targeting as it was (a flag turned on that was on) costs its dependents nothing."""
         known = self._moments.get(key)
         if known is None:
-            known = row_moments(self.flags[key], self.environment)
-            below = [self.moments(dependency) for dependency, _ in self.gates[key]]
-            if any(below):
-                known = tuple(sorted(set(known).union(*below)))
-            self._moments[key] = known
+            self._settle(key)
+            known = self._moments[key]
         return known
+
+    def changes(self, key: str) -> tuple[_Change, ...]:
+        """Of `moments(key)`, those at which what a dependent reads of `key` changes: its
+        logic (as bytes: == holds 1 and true equal), or whether it is `static` (the same
+        logic is inlined by a dependent once it has rules, decided per application while
+        it has none). Where a static flag serves its `off` (`offs`) follows from its
+        logic: a dependent reads no more of it."""
+        known = self._changes.get(key)
+        if known is None:
+            self._settle(key)
+            known = self._changes[key]
+        return known
+
+    def _settle(self, root: str) -> None:
+        """`moments` and `changes` of `root` and of the flags that gate it, all the way down,
+        each after those of its gates: without recursion, as `_acyclic`, so that the stack
+        does not grow with a chain of dependencies."""
+        entered = {root}
+        stack = [(root, iter(self.gates[root]))]
+        while stack:
+            key, pending = stack[-1]
+            for dependency, _ in pending:
+                if dependency not in self._changes:
+                    if dependency in entered:  # gates have no cycle (see `_Gates`)
+                        raise ValueError(f"a dependency cycle through {dependency!r}")
+                    entered.add(dependency)
+                    stack.append((dependency, iter(self.gates[dependency])))
+                    break
+            else:
+                stack.pop()
+                self._changes[key] = self._changed(key)
+
+    def _changed(self, key: str) -> tuple[_Change, ...]:
+        """`key`'s moments, stored, and its changes, its gates' already known."""
+        own = row_moments(self.flags[key], self.environment)
+        below = {
+            change.at for dependency, _ in self.gates[key] for change in self._changes[dependency]
+        }
+        moments = self._moments[key] = tuple(sorted(below.union(own))) if below else own
+        if not moments:
+            return ()
+        found = []
+        shown = self._read(key)
+        gates = self.gates[key]
+        for at in moments:
+            later = self.later(at)
+            for dependency, _ in gates:
+                later._take(dependency, self._as_of(dependency, at))
+            read = later._read(key)
+            if read != shown:
+                found.append(_Change(at, *read))
+                shown = read
+        return tuple(found)
+
+    def _read(self, key: str) -> tuple[bool, bytes]:
+        """What a dependent reads of `key`: whether it is static, and its logic's bytes."""
+        return self.static(key), serialize({"_": self.logic(key)})
+
+    def _as_of(self, key: str, at: Moment) -> _Environment:
+        """Where `key` stands as it does at `at`: at its last change by then, or before."""
+        changes = self._changes[key]
+        index = bisect_right(changes, at, key=_moment_of)
+        return self.later(changes[index - 1].at) if index else self
+
+    def _take(self, key: str, source: _Environment) -> None:
+        """What a dependent reads of `key` here, taken from `source`, where `key` stands
+        as it does here: its logic and whether it is static, and if so its `offs` (which
+        follow from its logic). Not made again at each moment, nor from its gates down, so
+        that making a phase does not add to the stack with a chain of dependencies."""
+        if key in self._logic:
+            return
+        static = self._static[key] = source.static(key)
+        self._logic[key] = source.logic(key)
+        if static:
+            self._offs[key] = source.offs(key)
 
     def timed(self, key: str) -> dict[str, Any] | None:
         """`key`'s targeting over time, latest phase first: from each moment its logic
@@ -384,12 +462,10 @@ class _Environment:
         phases: list[Branch] = []
         before = self.logic(key)
         shown = serialize({"_": before})  # bytes, not ==, which holds 1 and true equal
-        for at in self.moments(key):
-            logic = self.later(at).logic(key)
-            made = serialize({"_": logic})
-            if made != shown:
-                phases.append(({">=": [TIMESTAMP, at]}, logic))
-                shown = made
+        for change in self.changes(key):
+            if change.logic != shown:
+                phases.append(({">=": [TIMESTAMP, change.at]}, self.later(change.at).logic(key)))
+                shown = change.logic
         if not phases:
             return None
         return {"if": [*(part for phase in reversed(phases) for part in phase), before]}
@@ -498,6 +574,18 @@ class _Environment:
         fallback = _variant(row)
         cells = {app: cell["variant"] for app, cell in row["applications"].items()}
         return _chain([*branches, *_application_branches(cells.items(), fallback)], fallback)
+
+
+class _Change(NamedTuple):
+    """A moment at which what a dependent reads of a flag changes, and what it reads then."""
+
+    at: Moment
+    static: bool
+    logic: bytes  # serialized, as `_Environment._read` makes it
+
+
+def _moment_of(change: _Change) -> Moment:
+    return change.at
 
 
 class _At(Mapping[str, Mapping[str, Any]]):

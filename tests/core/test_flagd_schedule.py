@@ -81,6 +81,7 @@ ON_IN_APP = ("on", "application")
 NEVER_OFF = {"production": [rollout([("on", 100), ("off", 0)])]}
 NL = {"production": [when("country", "in", ["NL"])]}
 NL_LOGIC = {"in": [{"var": "country"}, ["NL"]]}
+IOS_LOGIC = {"if": [{"in": [APP, ["ios"]]}, "on", "off"]}
 
 # flags -> the flag asked for -> its entry's defaultVariant and targeting in production
 ENCODINGS = {
@@ -171,6 +172,31 @@ ENCODINGS = {
         "a",
         ("on", {"if": [from_(T), "on", "off"]}),
     ),
+    # The dependency's logic reads the same before and after, but from its step it has rules:
+    # the dependent, decided per application before, inlines it from then on.
+    "a dependency whose targeting stays but is no longer per application alone": (
+        {
+            "dep": scheduled(
+                make_flag(applications={"production": {"ios": ON_IN_APP}}),
+                (
+                    T,
+                    {"production": row(rules={"production": [when("application", "in", ["ios"])]})},
+                ),
+            ),
+            "f": make_flag(cell=("on", "environment"), depends_on=["dep"]),
+        },
+        "f",
+        (
+            "on",
+            {
+                "if": [
+                    from_(T),
+                    {"if": [{"===": [IOS_LOGIC, "off"]}, "off", "on"]},
+                    IOS_LOGIC,
+                ]
+            },
+        ),
+    ),
 }
 
 
@@ -217,6 +243,63 @@ def test_an_entry_whose_logic_never_changes_keeps_its_bytes(flags: dict[str, Any
     e, _, _, h = theirs.spans["f"]
     assert ours.data[a:d] == theirs.data[e:h]
     assert b"$flagd.timestamp" not in ours.data[a:d]
+
+
+def entry(file: flagd.File, key: str) -> bytes:
+    a, _, _, d = file.spans[key]
+    return file.data[a:d]
+
+
+@pytest.mark.parametrize(
+    ("before", "changed"),
+    [(("on", "environment"), set()), (("off", "default"), {"mid", "top"})],
+    ids=["on already", "off before"],
+)
+def test_a_step_that_leaves_a_dependency_as_it_was_costs_its_dependents_nothing(
+    monkeypatch: pytest.MonkeyPatch, before: tuple[str, str], changed: set[str]
+) -> None:
+    """`root` is turned on at T in production, `mid` inlines it and `top` inlines `mid`.
+    When it was on already, they have the bytes they have without the step, and no flag
+    but `root` is made as it stands at T (`core.schedule.entry_at`): what does not change
+    at a moment costs its dependents nothing then. When it was off, they change at T."""
+    flags = {
+        "root": scheduled(make_flag(rows={"production": before}), (T, {"production": ON})),
+        "mid": make_flag(cell=("on", "environment"), depends_on=["root"], rules=NL),
+        "top": make_flag(cell=("on", "environment"), depends_on=["mid"]),
+    }
+    names = {id(flag): key for key, flag in flags.items()}
+    made: set[tuple[str, int]] = set()
+    entry_at = flagd.entry_at
+
+    def recorded(flag: Mapping[str, Any], at: int) -> Mapping[str, Any]:
+        made.add((names[id(flag)], at))
+        return entry_at(flag, at)
+
+    monkeypatch.setattr(flagd, "entry_at", recorded)
+    ours = flagd.files(make_document(flags))["production"]
+    without = {**flags, "root": make_flag(rows={"production": before})}
+    theirs = flagd.files(make_document(without))["production"]
+    assert made == {(key, T) for key in {"root", *changed}}
+    for key in ("mid", "top"):
+        assert (entry(ours, key) == entry(theirs, key)) == (key not in changed), key
+        assert (b"$flagd.timestamp" in entry(ours, key)) == (key in changed), key
+
+
+def test_a_long_chain_changes_at_the_step_at_its_bottom() -> None:
+    """A chain of 400 flags, each gated by the next, listed from the top (so that the
+    first entry made asks for all the others): each changes at the step at the bottom.
+    Making the phases adds nothing to the depth the chain's targeting itself takes."""
+    length = 400
+    flags = {
+        f"c{n:03d}": make_flag(cell=("on", "environment"), depends_on=[f"c{n + 1:03d}"])
+        for n in range(length - 1)
+    }
+    flags[f"c{length - 1:03d}"] = scheduled(make_flag(), (T, {"production": ON}))
+    definition = json.loads(flagd.definitions(make_document(flags))["production"])
+    expected = ("on", {"if": [from_(T), "on", "off"]})
+    for key in list(flags)[:-1]:
+        found = definition["flags"][key]
+        assert (found["defaultVariant"], found["targeting"]) == expected, key
 
 
 def documents() -> Iterator[dict[str, Any]]:
