@@ -244,9 +244,9 @@ def best_after(runs: int, before: Iterator[None], measure: Callable[[], T]) -> t
 LEAF_ENABLED = re.compile(rb"^enabled: (true|false)$", re.MULTILINE)
 
 
-def leaf_flag(tree: Path) -> Path:
-    """The first flag file (in path order) that depends on nothing and that nothing depends
-    on, with a top-level `enabled`: flipping it keeps the tree valid."""
+def flag_texts(tree: Path) -> tuple[dict[Path, bytes], set[bytes]]:
+    """Every flag file's bytes, in path order, and the keys some flag depends on (as
+    gen_tree writes `depends_on`: last, one `  - key` a line)."""
     files = sorted(path for path in tree.rglob("*.yaml") if path.name != "_project.yaml")
     texts = {path: path.read_bytes() for path in files}
     needed = {
@@ -255,6 +255,13 @@ def leaf_flag(tree: Path) -> Path:
         if b"depends_on:" in text
         for name in re.findall(rb"^  - ([a-z0-9-]+)$", text.split(b"depends_on:")[-1], re.M)
     }
+    return texts, needed
+
+
+def leaf_flag(tree: Path) -> Path:
+    """The first flag file (in path order) that depends on nothing and that nothing depends
+    on, with a top-level `enabled`: flipping it keeps the tree valid."""
+    texts, needed = flag_texts(tree)
     for path, text in texts.items():
         leaf = b"depends_on:" not in text and path.stem.encode() not in needed
         if leaf and LEAF_ENABLED.search(text):

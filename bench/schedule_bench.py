@@ -28,7 +28,6 @@ import argparse
 import datetime
 import functools
 import http.client
-import re
 import shutil
 import statistics
 import sys
@@ -37,7 +36,7 @@ import time
 from pathlib import Path
 
 import orjson
-from build_bench import HERE, _commit, best, subprocess_build, tree_for
+from build_bench import HERE, _commit, best, flag_texts, subprocess_build, tree_for
 from serve_bench import free_port, gunicorn_env, process, wait_for
 
 from core.snapshot import load
@@ -59,7 +58,6 @@ schedule:
 """
 ENVIRONMENT = "production"
 FLAT = f"/api/v1/environments/{ENVIRONMENT}/flags"
-LEAF = re.compile(rb"^  - ([a-z0-9-]+)$", re.M)
 
 
 def kinds(tree: Path) -> dict[str, list[Path]]:
@@ -67,14 +65,7 @@ def kinds(tree: Path) -> dict[str, list[Path]]:
     dependency: `leaf` (no `depends_on`, and nothing depends on it: any schedule), `root`
     (no `depends_on`: a step may turn it on) and `end` (nothing depends on it: a step may
     turn it off). Flags with both are left alone."""
-    files = sorted(path for path in tree.rglob("*.yaml") if path.name != "_project.yaml")
-    texts = {path: path.read_bytes() for path in files}
-    needed = {
-        name
-        for text in texts.values()
-        if b"depends_on:" in text
-        for name in LEAF.findall(text.split(b"depends_on:")[-1])
-    }
+    texts, needed = flag_texts(tree)
     found: dict[str, list[Path]] = {"leaf": [], "root": [], "end": []}
     for path, text in texts.items():
         depends, depended = b"depends_on:" in text, path.stem.encode() in needed

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.validate import FlagFile
-from compiler.variants import dotted
+from compiler.variants import located
 from core.model import Step
 from core.schedule import Moment, declared, moment, short_text
 
@@ -62,14 +61,14 @@ def _ramp(flag_file: FlagFile, path: Path, step: Step) -> Iterator[Diagnostic]:
             f"the ramp's share of {ramp.variant!r} get; add `off: VARIANT`, the variant that "
             "means off"
         )
-        yield _at(flag_file, (*path, "ramp"), "schedule-ramp", message, key=True)
+        yield located(flag_file, (*path, "ramp"), "schedule-ramp", message, key=True)
     elif ramp.variant == off:
         message = (
             f"the ramp rolls out {off!r}, {flag_file.key}'s `off` variant, which the users "
             "outside its share get anyway; ramp another variant, its `start` above its `end` "
             "to turn it off step by step"
         )
-        yield _at(flag_file, (*path, "ramp", "variant"), "schedule-ramp", message)
+        yield located(flag_file, (*path, "ramp", "variant"), "schedule-ramp", message)
 
 
 def _past(flag_file: FlagFile, path: Path, step: Step, now: Moment) -> Iterator[Diagnostic]:
@@ -91,7 +90,7 @@ def _past(flag_file: FlagFile, path: Path, step: Step, now: Moment) -> Iterator[
 
 
 def _past_at(flag_file: FlagFile, path: Path, message: str) -> Diagnostic:
-    return _at(flag_file, path, "schedule-past", message, severity=Severity.WARNING)
+    return located(flag_file, path, "schedule-past", message, severity=Severity.WARNING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +124,10 @@ def _order(flag_file: FlagFile, where: Path, steps: list[Step]) -> Iterator[Diag
                 f"the ramp ends at {when(moment(step.ramp.to))}, not after it starts at "
                 f"{when(span.start)}; make `to` later than `from`"
             )
-            yield _at(flag_file, (*where, number, "ramp", "to"), "schedule-order", message)
+            yield located(flag_file, (*where, number, "ramp", "to"), "schedule-order", message)
         if latest is not None and span.start < latest.bound:
             message = _order_message(flag_file, latest, span)
-            yield _at(flag_file, span.path, "schedule-order", message)
+            yield located(flag_file, span.path, "schedule-order", message)
         if latest is None or span.bound > latest.bound:
             latest = span
 
@@ -146,17 +145,3 @@ def _order_message(flag_file: FlagFile, earlier: _Span, span: _Span) -> str:
         f"{this} is not after {earlier.words} (line {line}); list steps in time order, no "
         "two in the same second (a fraction of a second rounds up)"
     )
-
-
-def _at(
-    flag_file: FlagFile,
-    path: tuple[Any, ...],
-    code: str,
-    message: str,
-    *,
-    key: bool = False,
-    severity: Severity = Severity.ERROR,
-) -> Diagnostic:
-    line, column = flag_file.document.source.locate(path, key=key)
-    text = f"{dotted(path)}: {message}"
-    return Diagnostic(flag_file.document.file, line, column, severity, code, text)

@@ -168,7 +168,7 @@ def _unknown_variants(flag_file: FlagFile) -> Iterator[Diagnostic]:
                 f"{named.name!r} is not a variant of {flag_file.key}"
                 f"{did_you_mean(named.name, variants)}; its variants: {', '.join(variants)}"
             )
-            yield _at(flag_file, named.path, "unknown-variant", message, key=named.key)
+            yield located(flag_file, named.path, "unknown-variant", message, key=named.key)
 
 
 def _missing_off(flag_file: FlagFile, dependents: list[str]) -> Iterator[Diagnostic]:
@@ -182,14 +182,14 @@ def _missing_off(flag_file: FlagFile, dependents: list[str]) -> Iterator[Diagnos
             f"{key} depends on {', '.join(flag.depends_on)}{also}, but has no `off` variant "
             f"to serve where a dependency is off; {fix}"
         )
-        yield _at(flag_file, ("depends_on",), "missing-off", message)
+        yield located(flag_file, ("depends_on",), "missing-off", message)
     elif dependents:
         verb = "depends" if len(dependents) == 1 else "depend"
         message = (
             f"{', '.join(dependents)} {verb} on {key}, a typed flag (type: {flag.type}) without "
             f"an `off` variant, so nothing says when {key} is off; {fix}"
         )
-        yield _at(flag_file, ("type",), "missing-off", message)
+        yield located(flag_file, ("type",), "missing-off", message)
 
 
 def _variant_types(flag_file: FlagFile) -> Iterator[Diagnostic]:
@@ -198,7 +198,7 @@ def _variant_types(flag_file: FlagFile) -> Iterator[Diagnostic]:
         problem = _type_problem(flag.type, value)
         if problem is not None:
             message = f"{flag_file.key} has type: {flag.type}, and {problem}"
-            yield _at(flag_file, ("variants", name), "variant-type", message)
+            yield located(flag_file, ("variants", name), "variant-type", message)
 
 
 _INT64 = range(-(2**63), 2**63)
@@ -276,7 +276,7 @@ def _non_finite(flag_file: FlagFile, where: Path, rule: Rule) -> Iterator[Diagno
         for inner, value in _condition_values(condition):
             if isinstance(value, float) and not math.isfinite(value):
                 path = (*where, "when", attribute, *inner)
-                yield _at(flag_file, path, "invalid-rule", f"{_yaml_number(value)} {NO_JSON}")
+                yield located(flag_file, path, "invalid-rule", f"{_yaml_number(value)} {NO_JSON}")
 
 
 def _condition_values(condition: Any) -> Iterator[tuple[Path, Any]]:
@@ -311,7 +311,7 @@ def _attribute_names(flag_file: FlagFile) -> Iterator[Diagnostic]:
             rename = f"rename it, as {usable!r}, and send it so" if usable else "rename it"
             rule_of_names = "attribute names have no '.' and do not start with '$'"
             message = f"{name!r} {problem}; {rename}: {rule_of_names}"
-            yield _at(flag_file, path, "invalid-rule", message, key=key)
+            yield located(flag_file, path, "invalid-rule", message, key=key)
 
 
 def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
@@ -324,13 +324,13 @@ def _rule_findings(flag_file: FlagFile) -> Iterator[Diagnostic]:
                     f"the rollout's weights sum to {total}, not 100; make the percentages of "
                     f"{', '.join(rule.rollout)} add up to 100"
                 )
-                yield _at(flag_file, (*where, "rollout"), "rollout-weights", message)
+                yield located(flag_file, (*where, "rollout"), "rollout-weights", message)
             for attribute, condition in (rule.when or {}).items():
                 semver = condition.semver if isinstance(condition, Operators) else None
                 problem = None if semver is None else semver_problem(semver)
                 if problem is not None:
                     semver_path = (*where, "when", attribute, "semver")
-                    yield _at(flag_file, semver_path, "invalid-semver", problem)
+                    yield located(flag_file, semver_path, "invalid-semver", problem)
             non_finite = list(_non_finite(flag_file, where, rule))
             yield from non_finite
             if not non_finite:  # NaN compares false with everything: no words about it
@@ -457,7 +457,7 @@ def _unreachable(
                 f"({reason}); fix the condition, or remove the rule"
             )
             path = (*where, "when", attribute)
-            yield _at(flag_file, path, "unreachable-rule", message, severity=Severity.WARNING)
+            yield located(flag_file, path, "unreachable-rule", message, severity=Severity.WARNING)
             return
     when = _normal_when(rule)
     for earlier in range(index):
@@ -474,7 +474,7 @@ def _unreachable(
             f"this rule never applies: {dotted((*path, earlier))} before it {matched}, "
             f"and serves {first.serve}; move this rule above it, or remove it"
         )
-        yield _at(flag_file, where, "unreachable-rule", message, severity=Severity.WARNING)
+        yield located(flag_file, where, "unreachable-rule", message, severity=Severity.WARNING)
         return
 
 
@@ -500,7 +500,7 @@ def _attribute_types(flag_file: FlagFile) -> Iterator[Diagnostic]:
                 "context's value is one or the other, so one of these conditions never holds "
                 "for it: compare it one way"
             )
-            yield _at(flag_file, path, "attribute-type", message, severity=Severity.WARNING)
+            yield located(flag_file, path, "attribute-type", message, severity=Severity.WARNING)
 
 
 def _compared_as(operators: dict[str, Any]) -> list[str]:
@@ -529,7 +529,7 @@ def _unused_variants(flag_file: FlagFile) -> Iterator[Diagnostic]:
                 f"variant {name!r} of {flag_file.key} is never served: no default, off, "
                 "environment, application, rule, rollout or ramp names it; remove it, or serve it"
             )
-            yield _at(
+            yield located(
                 flag_file, ("variants", name), "unused-variant", message,
                 key=True, severity=Severity.WARNING,
             )  # fmt: skip
@@ -553,7 +553,7 @@ def _name(part: str) -> str:
     return part if part.isprintable() and part.strip() and "." not in part else repr(part)
 
 
-def _at(
+def located(
     flag_file: FlagFile,
     path: Path,
     code: str,
@@ -562,6 +562,8 @@ def _at(
     key: bool = False,
     severity: Severity = Severity.ERROR,
 ) -> Diagnostic:
+    """A finding at `path` in the flag's file (at its key, with `key`), its message after
+    the dotted path: how the variants and schedule checks place theirs."""
     line, column = flag_file.document.source.locate(path, key=key)
     text = f"{dotted(path)}: {message}"
     return Diagnostic(flag_file.document.file, line, column, severity, code, text)
