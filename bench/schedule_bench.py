@@ -10,7 +10,11 @@
   (100 share changes); those that depend on nothing a step that turns them on; those that
   nothing depends on a step that turns them off. `flagc build --full` as a process, best of
   --runs, with the ratio; and the size of snapshot.json and of the flagd files, which
-  carry every step.
+  carry every step. Each scheduled flag's moments lie a minute after the previous one's,
+  so that no two flags share a moment (every step is a moment of its own to check, serve
+  and verify).
+- load: what loading the build takes flagserve (`core.snapshot.load`: reading, verifying
+  every step and dependency at every moment, the answers), best of 3, in this process.
 - view: what flagserve does before each step (in this process, best of 3): the build at the
   step's moment (`Snapshot.at`) with the answers a request looks up made (flat maps,
   evaluator, definition tags), for the scheduled tree.
@@ -89,20 +93,21 @@ def scheduled_copy(tree: Path, into: Path, share: float, switches: list[int] | N
     production on and off at those moments. The keys scheduled."""
     shutil.copytree(tree, into, symlinks=True, ignore=shutil.ignore_patterns(".git"))
     base = datetime.datetime(2030, 1, 6, 9, tzinfo=datetime.UTC)
-    ramp = RAMP.format(
-        at=text(base),
-        start=text(base + datetime.timedelta(days=1)),
-        end=text(base + datetime.timedelta(days=5)),
-    )
-    schedules = {
-        "leaf": ramp,
-        "root": STEP.format(at=text(base + datetime.timedelta(hours=1)), value="true"),
-        "end": STEP.format(at=text(base + datetime.timedelta(hours=2)), value="false"),
-    }
     chosen = []
     for kind, paths in kinds(into).items():
-        for path in paths[: round(len(paths) * share)]:
-            path.write_text(path.read_text(encoding="utf-8") + schedules[kind], encoding="utf-8")
+        for number, path in enumerate(paths[: round(len(paths) * share)]):
+            # each flag's moments a minute after the one before: no two share a moment
+            start = base + datetime.timedelta(minutes=number)
+            added = {
+                "leaf": RAMP.format(
+                    at=text(start),
+                    start=text(start + datetime.timedelta(days=1)),
+                    end=text(start + datetime.timedelta(days=5)),
+                ),
+                "root": STEP.format(at=text(start + datetime.timedelta(hours=1)), value="true"),
+                "end": STEP.format(at=text(start + datetime.timedelta(hours=2)), value="false"),
+            }[kind]
+            path.write_text(path.read_text(encoding="utf-8") + added, encoding="utf-8")
             chosen.append(path)
     if switches is not None:
         steps = "".join(
@@ -124,6 +129,11 @@ def size(out: Path) -> tuple[int, int]:
     snapshot = (out / "snapshot.json").stat().st_size
     flagd = sum(path.stat().st_size for path in (out / "flagd").glob("*.json"))
     return snapshot, flagd
+
+
+def load_seconds(out: Path) -> float:
+    """What loading the build takes flagserve (reading, verifying, its answers)."""
+    return best(3, functools.partial(load, out))[0]
 
 
 def view_seconds(out: Path) -> float:
@@ -200,8 +210,10 @@ def main() -> int:
             took[name] = best(args.runs, functools.partial(subprocess_build, source, out))[0]
         plain_size, scheduled_size = size(plain_out), size(work / "scheduled-out")
         view = view_seconds(work / "scheduled-out")
+        loads = load_seconds(plain_out), load_seconds(work / "scheduled-out")
+        moments = len(load(work / "scheduled-out").step_moments)
         delays = step_delays(tree, work, args.scheduled, args.steps, args.gap)
-    print(f"{args.flags} flags, {count} with a schedule")
+    print(f"{args.flags} flags, {count} with a schedule, {moments} distinct step moments")
     print(f"{'':<28}{'without':>10}{'with':>10}{'ratio':>8}")
     ratio = took["scheduled"] / took["plain"]
     before, after = took["plain"], took["scheduled"]
@@ -209,6 +221,8 @@ def main() -> int:
     for label, index in (("snapshot.json, MB", 0), ("flagd files, MB", 1)):
         before, after = plain_size[index] / 1e6, scheduled_size[index] / 1e6
         print(f"{label:<28}{before:>10.1f}{after:>10.1f}{after / before:>8.2f}")
+    before, after = loads
+    print(f"{'load (flagserve), s':<28}{before:>10.2f}{after:>10.2f}{after / before:>8.2f}")
     print(f"a view made ahead of a step: {view * 1000:.0f} ms")
     print(
         f"step -> served, ms ({len(delays)} steps): p50 {statistics.median(delays):.0f}, "

@@ -18,6 +18,7 @@ files, evaluation) already knows how to serve.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -190,12 +191,18 @@ def phases(flag: Flag, environments: Sequence[str]) -> list[Phase]:
 
 
 def phase_at(found: Sequence[Phase], at: Moment) -> Phase:
-    """The phase in force at `at`."""
-    current = found[0]
-    for phase in found[1:]:
-        if phase.start is not None and phase.start <= at:
-            current = phase
-    return current
+    """The phase in force at `at` (`found` as `phases` gives them: the first without a
+    start, then in time order)."""
+    return found[phase_index(found, at)]
+
+
+def phase_index(found: Sequence[Phase], at: Moment) -> int:
+    """Where in `found` the phase in force at `at` is."""
+    return bisect.bisect_right(found, at, lo=1, key=_start) - 1
+
+
+def _start(phase: Phase) -> Moment:
+    return phase.start if phase.start is not None else -(2**63)
 
 
 def _unscheduled(value: bool | str | EnvironmentOverride) -> bool | str | EnvironmentOverride:
@@ -256,14 +263,21 @@ def view(document: Mapping[str, Any], at: Moment) -> dict[str, Any]:
 
 def entry_at(flag: Mapping[str, Any], at: Moment) -> Mapping[str, Any]:
     """One flag entry of a snapshot as `view` has it at `at` (the entry itself when no
-    step has come yet): for a reader that asks for a few flags, not the whole document."""
-    taken = [step for step in flag.get("steps", ()) if moment(step["at"]) <= at]
+    step has come yet): for a reader that asks for a few flags, not the whole document.
+    Steps are in time order, their `at` as `utc_text` writes it (core.verify holds a served
+    snapshot's so), whose text order is time order: no moment is parsed here."""
+    steps = flag.get("steps")
+    taken = steps[: bisect.bisect_right(steps, utc_text(at), key=_step_at)] if steps else ()
     if not taken:
         return flag
     resolved = dict(flag["resolved"])
     for step in taken:
         resolved.update(step["resolved"])
     return {**flag, "resolved": resolved}
+
+
+def _step_at(step: Mapping[str, Any]) -> str:
+    return str(step["at"])
 
 
 def row_moments(flag: Mapping[str, Any], environment: str) -> tuple[Moment, ...]:

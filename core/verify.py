@@ -40,7 +40,7 @@ from core.graph import find_cycle, is_cyclic, strongly_connected
 from core.model import Flag
 from core.resolve import Grid, Resolution, resolve
 from core.rows import Row, declared_fields, resolved_rows, steps
-from core.schedule import Phase, phase_at, phases, scheduled, utc_text
+from core.schedule import Phase, phase_index, phases, scheduled, utc_text
 from core.schemas import schema_document
 
 MAX_REASONS: Final = 20  # a broken build is refused on the first few; the rest are noise
@@ -101,25 +101,45 @@ def _disabled_later(
     timelines: Mapping[str, list[Phase]],
     grid: Grid,
 ) -> Iterator[str]:
-    """No flag on where a dependency is off at any step either: at each moment something
-    changes, the edges with a flag that has a schedule at either end."""
-    edges = {
-        key: [
-            dependency for dependency in flag["depends_on"] if {key, dependency} & timelines.keys()
-        ]
-        for key, flag in flags.items()
-    }
-    edges = {key: found for key, found in edges.items() if found}
+    """No flag on where a dependency is off at any step either: each edge with a flag that
+    has a schedule at either end, from each moment either of its two flags changes (each
+    phase resolved once); the first broken edge, in key order, is the reason."""
+    found: dict[tuple[str, int], Resolution] = {}
+
+    def at(key: str, index: int) -> Resolution:
+        if (key, index) not in found:
+            found[key, index] = resolve(grid, {key: timelines[key][index].flag})[key]
+        return found[key, index]
+
+    for key in sorted(flags):
+        for dependency in flags[key]["depends_on"]:
+            pair = [name for name in (key, dependency) if name in timelines]
+            if not pair or key not in resolved or dependency not in resolved:
+                continue
+            for moment, mine, theirs in _edge_phases(key, dependency, timelines):
+                now = {
+                    key: resolved[key] if mine is None else at(key, mine),
+                    dependency: resolved[dependency] if theirs is None else at(dependency, theirs),
+                }
+                for reason in _disabled({key: [dependency]}, now, grid):
+                    yield f"{reason} from {utc_text(moment)}"
+                    return
+
+
+def _edge_phases(
+    key: str, dependency: str, timelines: Mapping[str, list[Phase]]
+) -> Iterator[tuple[int, int | None, int | None]]:
+    """Each moment either flag of an edge changes, with the index of each flag's phase in
+    force from then on (None: a flag without a schedule)."""
     moments = sorted(
-        {p.start for found in timelines.values() for p in found if p.start is not None}
+        {p.start for name in (key, dependency) for p in timelines.get(name, ()) if p.start}
     )
-    for at in moments:
-        now = dict(resolved)
-        for key, found in timelines.items():
-            now[key] = resolve(grid, {key: phase_at(found, at).flag})[key]
-        for reason in _disabled(edges, now, grid):
-            yield f"{reason} from {utc_text(at)}"
-            return
+    for moment in moments:
+        mine, theirs = (
+            phase_index(timelines[name], moment) if name in timelines else None
+            for name in (key, dependency)
+        )
+        yield moment, mine, theirs
 
 
 def audit_problems(document: Any, revision: str) -> list[str]:
