@@ -181,9 +181,14 @@ class Step(_Strict):
 
     @model_validator(mode="after")
     def _at_or_ramp(self) -> Self:
-        # The schema's oneOf: a step at a moment changes something; a ramp is alone.
+        # The schema's oneOf: a step at a moment changes something (an empty `applications`
+        # changes nothing); a ramp is alone.
         if self.ramp is None:
-            if self.at is None or self.model_fields_set <= {"at"}:
+            changes = self.model_fields_set - {
+                "at",
+                *(() if self.applications else ["applications"]),
+            }
+            if self.at is None or not changes:
                 raise ValueError("a step has `at` and the fields that change then, or a `ramp`")
         elif self.model_fields_set != {"ramp"}:
             raise ValueError("a `ramp` step has no other fields")
