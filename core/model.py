@@ -71,7 +71,7 @@ Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Text = Annotated[str, Field(pattern=TEXT_PATTERN, max_length=4096)]
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 DateText = Annotated[str, Field(pattern=DATE_PATTERN), AfterValidator(_real_date)]
-Moment = Annotated[str, Field(pattern=MOMENT_PATTERN), AfterValidator(_real_moment)]
+MomentText = Annotated[str, Field(pattern=MOMENT_PATTERN), AfterValidator(_real_moment)]
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN)]
 Names = Annotated[list[Name], AfterValidator(_unique)]
 Tags = Annotated[list[Tag], AfterValidator(_unique)]
@@ -158,8 +158,8 @@ class Ramp(_Strict):
 
     model_config = ConfigDict(populate_by_name=False)
 
-    from_: Moment = Field(alias="from")
-    to: Moment
+    from_: MomentText = Field(alias="from")
+    to: MomentText
     variant: Name
     start: Percent = 0
     end: Percent = 100
@@ -172,7 +172,7 @@ class Step(_Strict):
     """One step of a schedule: `at` a moment, the value-level fields that change from then
     on; or a `ramp`, alone."""
 
-    at: Moment | None = None
+    at: MomentText | None = None
     ramp: Ramp | None = None
     enabled: StrictBool | None = None
     default: Name | None = None

@@ -73,17 +73,17 @@ def steps(
     are those before the first step, so nothing here depends on when a build ran."""
     if not scheduled(flag):
         return []
-    found = []
+    made = []
     before: dict[str, dict[str, Any]] | None = None
     for phase in phases(flag, grid.environments):
         resolution = resolve(grid, {key: phase.flag})[key]
         rows = resolved_rows(key, phase.flag, resolution, grid, shared)
         if before is not None and phase.start is not None:
-            changed = {name: found for name, found in rows.items() if found != before[name]}
+            changed = {name: row for name, row in rows.items() if row != before[name]}
             if changed:
-                found.append({"at": utc_text(phase.start), "resolved": changed})
+                made.append({"at": utc_text(phase.start), "resolved": changed})
         before = rows
-    return found
+    return made
 
 
 def row(

@@ -636,7 +636,8 @@ def _resolutions(
 
 
 def _steps_mismatch(key: str, flag: Mapping[str, Any], model: Flag, grid: Grid) -> bool:
-    """Whether the flag's `steps` (expanded or not) are not what its schedule gives."""
+    """Whether the flag's `steps` are not what its schedule gives (as the build writes them:
+    a step's rows list only the applications whose cell is not the environment's)."""
     if not scheduled(model):
         return "steps" in flag
     if "steps" not in flag:

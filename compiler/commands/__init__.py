@@ -43,5 +43,8 @@ def add_check_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=sorted(REPORTERS), default="text")
     parser.add_argument("--strict", action="store_true", help="expired flags are errors")
     parser.add_argument(
-        "--today", type=date_argument, default=None, help="judge expiry on this date (YYYY-MM-DD)"
+        "--today",
+        type=date_argument,
+        default=None,
+        help="judge expiry on this date, and schedule-past at its midnight UTC (YYYY-MM-DD)",
     )

@@ -95,7 +95,7 @@ def register(commands: Subcommands) -> None:
 
 
 _MOMENT: Final = pydantic.TypeAdapter(
-    model.Moment, config=pydantic.ConfigDict(regex_engine="python-re", strict=True)
+    model.MomentText, config=pydantic.ConfigDict(regex_engine="python-re", strict=True)
 )
 
 
