@@ -21,12 +21,11 @@ from typing import Any, TypeVar
 
 from compiler.dependency_proofs import InCell, Unproved, first_unproved
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.schedules import when
 from compiler.validate import FlagFile
 from core.graph import find_cycle, is_cyclic, strongly_connected
 from core.resolve import Grid, Resolution, resolve, source_path
 from core.rules import normalized, rules_in
-from core.schedule import Moment, Phase, phases, scheduled
+from core.schedule import Moment, Phase, phases, scheduled, short_text
 
 MAX_NAMED = 10  # cells or flags named in one message before "and N more"
 
@@ -280,9 +279,9 @@ def _intervals(starts: list[Moment], numbers: list[int]) -> str:
         else:
             runs.append([number])
     named = [
-        f"from {when(starts[run[0]])} to {when(starts[run[-1] + 1])}"
+        f"from {short_text(starts[run[0]])} to {short_text(starts[run[-1] + 1])}"
         if run[-1] + 1 < len(starts)
-        else f"from {when(starts[run[0]])} on"
+        else f"from {short_text(starts[run[0]])} on"
         for run in runs
     ]
     if len(named) > MAX_NAMED:

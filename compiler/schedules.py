@@ -44,12 +44,6 @@ def check_schedules(flags: Mapping[str, FlagFile], now: Moment) -> list[Diagnost
     return found
 
 
-def when(at: Moment) -> str:
-    """A moment as messages name it (core.schedule.short_text; a file's moments lie in the
-    years 1970 to 2999)."""
-    return short_text(at)
-
-
 def _ramp(flag_file: FlagFile, path: Path, step: Step) -> Iterator[Diagnostic]:
     flag, ramp = flag_file.flag, step.ramp
     if ramp is None:
@@ -76,14 +70,14 @@ def _past(flag_file: FlagFile, path: Path, step: Step, now: Moment) -> Iterator[
         ended = moment(step.ramp.to)
         if ended <= now:
             message = (
-                f"the ramp has ended (at {when(ended)}): its end share, {step.ramp.end}% "
+                f"the ramp has ended (at {short_text(ended)}): its end share, {step.ramp.end}% "
                 f"{step.ramp.variant}, is what is served now; fold it into the base value (as "
                 "rules) and remove the ramp"
             )
             yield _past_at(flag_file, (*path, "ramp", "to"), message)
     elif step.at is not None and moment(step.at) <= now:
         message = (
-            f"the step has taken effect (at {when(moment(step.at))}): it is what is served "
+            f"the step has taken effect (at {short_text(moment(step.at))}): it is what is served "
             "now; fold its fields into the base value and remove the step"
         )
         yield _past_at(flag_file, (*path, "at"), message)
@@ -109,9 +103,9 @@ def _span(path: Path, step: Step) -> _Span:
     if step.ramp is None:
         assert step.at is not None  # the model requires one of them
         at = moment(step.at)
-        return _Span(at, at + 1, (*path, "at"), f"the step at {when(at)}")
+        return _Span(at, at + 1, (*path, "at"), f"the step at {short_text(at)}")
     start, end = moment(step.ramp.from_), moment(step.ramp.to)
-    words = f"the ramp from {when(start)} to {when(end)}"
+    words = f"the ramp from {short_text(start)} to {short_text(end)}"
     return _Span(start, max(end, start + 1), (*path, "ramp", "from"), words, end > start)
 
 
@@ -121,8 +115,8 @@ def _order(flag_file: FlagFile, where: Path, steps: list[Step]) -> Iterator[Diag
         span = _span((*where, number), step)
         if step.ramp is not None and not span.window:
             message = (
-                f"the ramp ends at {when(moment(step.ramp.to))}, not after it starts at "
-                f"{when(span.start)}; make `to` later than `from`"
+                f"the ramp ends at {short_text(moment(step.ramp.to))}, not after it starts at "
+                f"{short_text(span.start)}; make `to` later than `from`"
             )
             yield located(flag_file, (*where, number, "ramp", "to"), "schedule-order", message)
         if latest is not None and span.start < latest.bound:
@@ -136,7 +130,7 @@ def _order_message(flag_file: FlagFile, earlier: _Span, span: _Span) -> str:
     line = flag_file.document.source.locate(earlier.path)[0]
     this = span.words.replace("the ", "this ", 1)
     if earlier.window and span.start >= earlier.start:
-        until = when(earlier.bound)
+        until = short_text(earlier.bound)
         return (
             f"{this} starts within {earlier.words} (line {line}), whose share sets the rules "
             f"until {until}; start it at {until} or later, or end the ramp earlier"

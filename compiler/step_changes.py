@@ -2,11 +2,12 @@
 BASE and HEAD by what they do and when (docs/diff.md, "Schedules").
 
 A step is what happens in one environment at one moment (`at`) or over a span (a `ramp`).
-A step at a moment is known by its effect there: the environment's values and rules just
-before it and from it on, on that side's grid (the flag's phases, core.schedule), so that a
-step that does the same thing written another way (another zone offset, a field repeated)
-is the same step. A ramp is known by its variant, `by`, `seed` and the shares it passes
-through, each at its offset from `from`.
+A step at a moment is known by its effect there: the environment's values and rules with
+every change at that moment applied, against the same with this step left out (so a ramp
+ending then keeps its last share for itself), on that side's grid (the flag's phases,
+core.schedule), so that a step that does the same thing written another way (another zone
+offset, a field repeated) is the same step. A ramp is known by its variant, `by`, `seed`
+and the shares it passes through, each at its offset from `from`.
 
 Compared: a step of HEAD equal to one of BASE (same environment, time and effect) is no
 change; one whose effect matches a step of BASE at another time has moved; the others are
@@ -22,7 +23,7 @@ from typing import Literal, NamedTuple
 
 from compiler.changes import ValueChange, off_value
 from compiler.rule_changes import FlagAt, RuleChange, flag_rule_changes
-from core.model import Flag, Ramp
+from core.model import EnvironmentOverride, Flag, Ramp
 from core.resolve import Grid, cell_values
 from core.schedule import Moment, moment, phase_at, phases, ramp_shares, scheduled, schedules
 from core.schedule import seconds as duration_seconds
@@ -142,14 +143,16 @@ def scheduled_steps(side: ScheduleAt) -> list[ScheduledStep]:
     found = phases(flag, grid.environments)
     steps: list[ScheduledStep] = []
     for environment, schedule in schedules(flag, grid.environments):
-        for step in schedule:
+        for number, step in enumerate(schedule):
             if step.ramp is not None:
                 steps.append(_ramp_step(environment, step.ramp, grid))
                 continue
             assert step.at is not None  # the model requires one of them
             at = moment(step.at)
-            # Whole seconds: the state just before the step is the state a second earlier.
-            old, new = phase_at(found, at - 1).flag, phase_at(found, at).flag
+            # Against the same moment without this step, not a second earlier: whatever
+            # else happens then (a ramp reaching its end) is not this step's doing.
+            without = phases(_left_out(flag, environment, number), grid.environments)
+            old, new = phase_at(without, at).flag, phase_at(found, at).flag
             steps.append(
                 ScheduledStep(
                     environment,
@@ -164,6 +167,21 @@ def scheduled_steps(side: ScheduleAt) -> list[ScheduledStep]:
                 )
             )
     return steps
+
+
+def _left_out(flag: Flag, environment: str, number: int) -> Flag:
+    """The flag without step `number` of `environment`'s schedule (its own, else the
+    top-level one, which then loses the step in every environment: only `environment`'s
+    cells are compared)."""
+    override = flag.environments.get(environment)
+    if isinstance(override, EnvironmentOverride) and override.schedule is not None:
+        schedule = [*override.schedule[:number], *override.schedule[number + 1 :]]
+        trimmed = override.model_copy(update={"schedule": schedule})
+        return flag.model_copy(update={"environments": {**flag.environments, environment: trimmed}})
+    assert flag.schedule is not None  # `schedules` gave the environment this one
+    return flag.model_copy(
+        update={"schedule": [*flag.schedule[:number], *flag.schedule[number + 1 :]]}
+    )
 
 
 def _values(grid: Grid, environment: str, old: Flag, new: Flag) -> tuple[ValueChange, ...]:

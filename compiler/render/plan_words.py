@@ -4,7 +4,6 @@ schedule's steps in the reviewer's terms (the JSON's `text` too)."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterator
 from itertools import groupby, pairwise
 
@@ -13,6 +12,7 @@ from compiler.plan import KINDS, Plan, Side
 from compiler.render.words import plural, rule_change, state
 from compiler.step_changes import Rise, ScheduledStep, StepChange
 from core.resolve import CellValue
+from core.schedule import short_text
 
 
 def side_name(side: Side) -> str:
@@ -106,14 +106,9 @@ def step_line(change: StepChange) -> str:
 
 
 def moment_text(at: int) -> str:
-    """`2027-01-11 08:00` (seconds only when not 0), UTC (a file's moments lie in the years
-    1970 to 2999)."""
-    shown = datetime.datetime.fromtimestamp(at, datetime.UTC)
-    seconds = f":{shown.second:02d}" if shown.second else ""
-    return (
-        f"{shown.year:04d}-{shown.month:02d}-{shown.day:02d} "
-        f"{shown.hour:02d}:{shown.minute:02d}{seconds}"
-    )
+    """`2027-01-11 08:00` (seconds only when not 0), UTC: core.schedule.short_text with a
+    space for its `T` and no `Z`, since the plan's lines end in `UTC`."""
+    return short_text(at).replace("T", " ").removesuffix("Z")
 
 
 def _when(step: ScheduledStep) -> str:
