@@ -146,7 +146,9 @@ async def serve(settings: Settings, ready: Connection) -> None:
         ready.send(f"cannot serve flagd sync on {settings.sync_bind}: {why}")
         return
     await server.start()
-    store.watch(settings.reload_interval, notify=settings.reload_notify)
+    # No step thread: flagd's files are the build's own at every step (they carry the steps,
+    # as `$flagd.timestamp`), so a view made at each step would serve nothing here.
+    store.watch(settings.reload_interval, notify=settings.reload_notify, steps=False)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, _reread_keys, settings, service)
     stopping = asyncio.Event()

@@ -236,12 +236,15 @@ class Store:
         self._stepper.start()
         return self._stepper
 
-    def watch(self, interval: float = 2.0, *, notify: bool = True) -> threading.Thread:
+    def watch(
+        self, interval: float = 2.0, *, notify: bool = True, steps: bool = True
+    ) -> threading.Thread:
         """Reload in a daemon thread at each change in the directory (`server.watch`, unless
-        not `notify`) and at least every `interval` seconds, and apply the steps of the
-        build served (`follow_steps`): one per process, a second call returns the running
-        one."""
-        self.follow_steps()
+        not `notify`) and at least every `interval` seconds, and, if `steps`, apply the steps
+        of the build served (`follow_steps`): one per process, a second call returns the
+        running one."""
+        if steps:
+            self.follow_steps()
         if self._watcher is not None and self._watcher.is_alive():
             return self._watcher
         watch = self._watch = Watch(self.directory, notify=notify)

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import multiprocessing
 import os
 import signal
 import time
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -25,6 +26,7 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.schemas.protobuf.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 
+from server import flag_sync
 from server.auth import KeyRing, load_keys
 from server.flag_sync import FlagSync
 from server.settings import Settings, SettingsError
@@ -272,6 +274,36 @@ def test_in_process_a_stream_gets_each_build_the_store_swaps_in(built: Built) ->
     revisions, metadata = in_process(built, None, "production", scenario, store)
     assert len(set(revisions)) == 2  # the first build, then the one swapped in
     assert dict(metadata.metadata) == {}  # nothing added to the evaluation context
+
+
+def test_the_sync_process_store_follows_builds_not_steps(
+    built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`flag_sync.serve` itself, in this process: its store watches for new builds but has no
+    step thread (flagd's files carry the steps: a view made at each step would be waste)."""
+    stores: list[Store] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> Store:
+        stores.append(Store(*args, **kwargs))
+        return stores[-1]
+
+    monkeypatch.setattr(flag_sync, "Store", recorded)
+    address = f"127.0.0.1:{free_port()}"
+    settings = Settings(directory=built.out, sync_bind=address, reload_interval=3600)
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+
+    async def scenario() -> None:
+        serving = asyncio.create_task(flag_sync.serve(settings, sending))
+        try:
+            assert await asyncio.to_thread(receiving.recv) is None
+            (store,) = stores
+            assert store._watcher is not None and store._watcher.is_alive()
+            assert store._stepper is None and not store._stepping
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # serve's own way to stop
+            await serving
+
+    asyncio.run(scenario())
 
 
 def in_process(
