@@ -238,12 +238,26 @@ def test_the_masters_build_is_brought_to_now_before_a_fork(scheduled: Store, clo
     assert scheduled.follow_steps().is_alive()
 
 
+# The real-time tests choose a step's moment a few seconds ahead: a build (end to end, every
+# worker serving it) that lands too late on a loaded machine is made again, once, with a
+# moment further ahead, rather than every run waiting as long as the slowest needs.
+IN_PROCESS_AHEAD = (4, 10)  # seconds from choosing the moment to it
+IN_PROCESS_LOOK = 2  # seconds left once the store serves the build: to see the view made
+# ahead (STEP_LEAD_SECONDS before the step at least) before the step
+
+
 def test_the_step_thread_serves_a_step_from_its_moment(tmp_path: Path) -> None:
     """Real time, in-process: the thread makes the view ahead and swaps it in at once."""
-    step = int(time.time()) + 3
-    files = {"_project.yaml": PROJECT, "growth/banner.yaml": banner((step, True))}
-    store = Store(built_in_git(tmp_path, files))
-    store.start()
+    for ahead in IN_PROCESS_AHEAD:
+        step = int(time.time()) + ahead
+        files = {"_project.yaml": PROJECT, "growth/banner.yaml": banner((step, True))}
+        (tmp_path / str(ahead)).mkdir()
+        store = Store(built_in_git(tmp_path / str(ahead), files))
+        store.start()
+        if time.time() < step - IN_PROCESS_LOOK:
+            break
+    else:
+        raise AssertionError("the build landed too late to look before its step, twice")
     assert store.next_step == step
     swapped: list[float] = []
     store.step_listeners.append(lambda: swapped.append(time.time()))
@@ -252,7 +266,7 @@ def test_the_step_thread_serves_a_step_from_its_moment(tmp_path: Path) -> None:
     made = store.prepared
     assert time.time() < step and values(store.current, "production")["banner"] is False
     wait_until(lambda: bool(swapped), timeout=10, what="the step")
-    assert step <= swapped[0] < step + 0.1
+    assert step <= swapped[0] < step + 0.5  # a thread's wake-up, on a loaded machine
     assert store.current is made and values(made, "production")["banner"] is True
     store.poll_only()
 
@@ -339,7 +353,8 @@ def fresh_for(cache_control: str) -> float:
 
 # End to end: a real flagserve across a step a few seconds ahead ---------------------------
 
-STEP_AHEAD = 5  # seconds from writing the build to its step: time to look before it
+STEP_AHEAD = (8, 16)  # seconds from writing the build to its step, as IN_PROCESS_AHEAD
+STEP_LOOK = 4  # seconds before the step every worker must serve the build: to look before it
 FLAGD = "/api/v1/environments/production/flagd.json"
 BULK = "/ofrep/v1/evaluate/flags"
 
@@ -388,14 +403,26 @@ def listen(listener: Listener, seconds: float) -> Callable[[], float]:
     return joined
 
 
+def served_ahead(live: Live, built: Built) -> int:
+    """Commit the banner with a step STEP_AHEAD on, and wait until every worker serves its
+    build; once more, further ahead, if it landed too late to look before the step. The step."""
+    for ahead in STEP_AHEAD:
+        step = int(time.time()) + ahead
+        banner = {"growth/banner.yaml": scheduled_banner(step)}
+        built.commit("Show the banner in production", banner)
+        wait_until_served(live, built.git("rev-parse", "HEAD").strip())
+        if time.time() < step - STEP_LOOK:
+            return step
+    raise AssertionError("the build landed too late to look before its step, twice")
+
+
 def test_flagserve_serves_a_step_at_its_moment_without_a_build(live: Live, built: Built) -> None:
     """The unmodified OpenFeature SDK (OFREP), the flat map, its ETag, the streams, /readyz
     and /metrics switch at the step, within a second, in both workers; flagd's file does
     not change (it carries the steps)."""
-    step = int(time.time()) + STEP_AHEAD
-    built.commit("Show the banner in production", {"growth/banner.yaml": scheduled_banner(step)})
-    wait_until_served(live, built.git("rev-parse", "HEAD").strip())
-    assert time.time() < step - 1, "the build landed too late to look before its step"
+    step = served_ahead(live, built)
+    applied = scraped(live, "flagserve_steps_applied_total")  # a late try's step, if it came
+    applied = 0.0 if math.isnan(applied) else applied
     flagd_file = (built.out / "flagd" / "production.json").read_bytes()
     flagd_served = live.get(FLAGD).content
     domain = f"gitflags-{uuid.uuid4().hex}"
@@ -428,7 +455,10 @@ def test_flagserve_serves_a_step_at_its_moment_without_a_build(live: Live, built
         assert again.status_code == 200 and again.headers["ETag"] != first.headers["ETag"]
         ready = live.get("/readyz").json()
         assert (ready["moment"], ready["next_step"]) == (utc_text(step), utc_text(step + 3600))
-        wait_until(lambda: scraped(live, "flagserve_steps_applied_total") == 2, what="2 steps")
+        wait_until(
+            lambda: scraped(live, "flagserve_steps_applied_total") == applied + 2,
+            what="the step in each worker",
+        )
         assert scraped(live, "flagserve_next_step_timestamp_seconds") == step + 3600
         came = heard["production"]()
         assert step <= came < step + 1, f"{came - step:.3f} s after the step"
