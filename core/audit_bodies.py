@@ -6,7 +6,8 @@ Rules: a query is normalized against the log (`since` to the earliest timestamp 
 after it, `actor` casefolded, matched against authors' names and emails) so that equal
 answers share one kept body; a filter that names nothing in the log gives an empty page.
 The log of one flag with a schedule also lists the steps that have taken effect by the
-snapshot's moment, each with the commit that scheduled it (`steps_taken`).
+snapshot's moment, each with the commit that scheduled it and when it took effect: its
+moment, or that commit's if it came later (`steps_taken`).
 The Falcon resources (`server.resources.audit`) turn a request into a query; the static
 export (`core.documents`) asks for the unfiltered pages.
 """
@@ -169,8 +170,13 @@ def steps_taken(
     complete: bool = True,
 ) -> list[dict[str, Any]]:
     """Each declared step of `flag` (a snapshot's flag) whose moment (a ramp's `from`) is at
-    or before `now`, newest first: `at` (UTC), the `environments` it applies to, the step
-    as written, a ramp's `share` at `now` (else null), and the `commit` that scheduled it.
+    or before `now`, newest first: `at`, when it took effect (UTC), the `environments` it
+    applies to, the step as written, a ramp's `share` at `now` (else null), the `commit`
+    that scheduled it, and `scheduled_for`, the step's own moment (UTC).
+
+    A step takes effect at its moment or when the commit that scheduled it was committed
+    (`committed_at`), whichever is later: a pull request merged after the moment its step
+    names makes the step take effect when merged, not before the commit existed.
 
     The commit that scheduled a step is the one that put it, exactly as it stands (its `at`
     and fields), into the file, where it has stayed since: `entries` (the flag's, newest
@@ -196,7 +202,8 @@ def steps_taken(
             if item is None:
                 item = found[identity] = _taken(step, start, now, added.get(identity), entries)
             item["environments"].append(environment)
-    return sorted(found.values(), key=lambda item: item["at"], reverse=True)
+    newest = sorted(found.values(), key=lambda item: item["scheduled_for"], reverse=True)
+    return sorted(newest, key=lambda item: item["at"], reverse=True)
 
 
 def _taken(
@@ -211,14 +218,27 @@ def _taken(
         scheduler = _last_change(entries, start)
         attribution = "last-change" if scheduler is not None else "none"
     ramp = ramp_of(step)
+    committed = _committed(scheduler)
+    effective = start if committed is None else max(start, committed)
     return {
-        "at": utc_text(start),
+        "at": utc_text(effective),
         "environments": [],
         "step": step,
         "share": None if ramp is None else share_at(ramp, now),
         "commit": None if scheduler is None else scheduler["commit"],
         "attribution": attribution,
+        "scheduled_for": utc_text(start),
     }
+
+
+def _committed(entry: Mapping[str, Any] | None) -> Moment | None:
+    """When the entry's commit was committed (on a first-parent history: merged); None
+    without an entry or a readable time."""
+    text = None if entry is None else entry.get("committed_at", entry.get("timestamp"))
+    try:
+        return moment(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _scheduled_by(entries: Sequence[Mapping[str, Any]]) -> dict[tuple[str, bytes], Any]:
@@ -277,6 +297,26 @@ def _last_change(entries: Sequence[Mapping[str, Any]], at: Moment) -> Mapping[st
         if aware(datetime.fromisoformat(entry["timestamp"])).timestamp() <= at:
             return entry
     return None
+
+
+def taken_words(item: Mapping[str, Any], arrow: str = "→") -> str:
+    """A step that took effect (an item of `steps_taken`) in one line: `took effect at
+    2027-01-11T08:00:00Z in production: enabled: true`; `ramp began at ... in production
+    (now 40%): ...`; a step whose commit came after its moment says `at <commit's time>
+    when merged (scheduled for <its moment>)`."""
+    began = "ramp began" if item["share"] is not None else "took effect"
+    share = f" (now {item['share']}%)" if item["share"] is not None else ""
+    where = ", ".join(item["environments"])
+    return (
+        f"{began} at {item['at']}{_late(item)} in {where}{share}: {step_words(item['step'], arrow)}"
+    )
+
+
+def _late(item: Mapping[str, Any]) -> str:
+    """` when merged (scheduled for 2025-06-01T00:00:00Z)` for a step that took effect when
+    the commit that scheduled it came, after its own moment; else nothing."""
+    scheduled_for = item["scheduled_for"]
+    return "" if scheduled_for == item["at"] else f" when merged (scheduled for {scheduled_for})"
 
 
 def step_words(step: Any, arrow: str = "→") -> str:

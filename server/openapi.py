@@ -708,10 +708,24 @@ def _step_taken() -> Schema:
         "description": "A step of a flag's schedule that has taken effect.",
         "type": "object",
         "additionalProperties": False,
-        "required": ["at", "environments", "step", "share", "commit", "attribution"],
+        "required": [
+            "at",
+            "environments",
+            "step",
+            "share",
+            "commit",
+            "attribution",
+            "scheduled_for",
+        ],
         "properties": {
             "at": {
-                "description": "When it took effect (a ramp: its `from`), UTC.",
+                "description": "When it took effect, UTC: its `scheduled_for`, or when the "
+                "commit that scheduled it was committed (merged) if that came later.",
+                "type": "string",
+                "format": "date-time",
+            },
+            "scheduled_for": {
+                "description": "The step's own moment (a ramp: its `from`), UTC.",
                 "type": "string",
                 "format": "date-time",
             },

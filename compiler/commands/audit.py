@@ -18,7 +18,7 @@ from compiler.git_repository import GitRepository
 from compiler.printable import printable
 from compiler.render.words import literal, rule_lines, state
 from compiler.validate import did_you_mean
-from core.audit_bodies import step_words, steps_taken
+from core.audit_bodies import steps_taken, taken_words
 
 
 def register(commands: Subcommands) -> None:
@@ -109,17 +109,9 @@ def _text(entry: Entry, taken: dict[str | None, list[dict[str, Any]]]) -> str:
         *(f"    {line}".rstrip() for line in (commit.message or "(no message)").split("\n")),
         "",
         *_changes(entry),
-        *(_took_effect(item) for item in taken.get(commit.sha, ())),
+        *(f"  {taken_words(item, '->')}" for item in taken.get(commit.sha, ())),
     ]
     return "\n".join(printable(line) for line in lines).rstrip("\n") + "\n"
-
-
-def _took_effect(item: dict[str, Any]) -> str:
-    """`  took effect at 2027-01-11T08:00:00Z in production: enabled: true`."""
-    began = "ramp began" if item["share"] is not None else "took effect"
-    share = f" (now {item['share']}%)" if item["share"] is not None else ""
-    where = ", ".join(item["environments"])
-    return f"  {began} at {item['at']} in {where}{share}: {step_words(item['step'], '->')}"
 
 
 def _changes(entry: Entry) -> Iterator[str]:

@@ -378,6 +378,90 @@ def test_the_history_shows_each_step_that_took_effect_beside_its_commit(
         assert "<script>document" not in html
 
 
+# A step scheduled by a commit made after the step's moment ---------------------------------
+
+LATE = """\
+description: The late launch
+owner: team-growth
+enabled: false
+environments:
+  production:
+    enabled: false
+    schedule:
+      - at: 2025-06-01T00:00:00Z
+        enabled: true
+      - ramp: {from: 2025-07-01T00:00:00Z, to: 2025-07-01T02:00:00Z, variant: "on"}
+      - at: 2026-04-01T00:00:00Z
+        applications: {ios: false}
+"""
+MERGED = "2026-03-05T10:00:00Z"
+
+
+@pytest.fixture(scope="module")
+def late(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A repository where a pull request authored before its steps' moments is merged (its
+    commit made) on 2026-03-05, after the first two of them."""
+    root = tmp_path_factory.mktemp("late")
+    repo = root / "repo"
+    repo.mkdir()
+    git = git_in(repo)
+    git("init", "--quiet", "--initial-branch=main")
+    flags = repo / "flags"
+    write_tree(flags, {"_project.yaml": PROJECT, "launch.yaml": LATE.split("    schedule:", 1)[0]})
+    first = commit(git, "Add the launch, off", "2025-01-01T10:00:00Z")
+    write_tree(flags, {"launch.yaml": LATE})
+    git("add", "--all")
+    dates = {"GIT_AUTHOR_DATE": "2025-05-01T10:00:00Z", "GIT_COMMITTER_DATE": MERGED}
+    git("commit", "--quiet", "--message", "Launch: on from June", env=dates)
+    out = root / "out"
+    assert flagc(["build", str(flags), "-o", str(out)]) == 0
+    return {"out": out, "repo": repo, "first": first, "sha": git("rev-parse", "HEAD").strip()}
+
+
+LATE_WORDS = [  # newest first, by when each took effect
+    "took effect at 2026-04-01T00:00:00Z in production: applications: IOS",
+    f"ramp began at {MERGED} when merged (scheduled for 2025-07-01T00:00:00Z) in production"
+    " (now 100%): on 0% ARROW 100% until 2025-07-01T02:00:00Z, every 1h",
+    f"took effect at {MERGED} when merged (scheduled for 2025-06-01T00:00:00Z) in production:"
+    " enabled: true",
+]
+
+
+def test_a_step_merged_after_its_moment_took_effect_when_merged(late: dict[str, Any]) -> None:
+    store = Store(late["out"], clock=lambda: NOW)
+    store.start()
+    client = falcon.testing.TestClient(create_app(store))
+    page = client.simulate_get("/api/v1/flags/launch/audit").json
+    assert [
+        (item["at"], item["scheduled_for"], item["commit"], item["attribution"])
+        for item in page["took_effect"]
+    ] == [
+        ("2026-04-01T00:00:00Z", "2026-04-01T00:00:00Z", late["sha"], "added"),
+        (MERGED, "2025-07-01T00:00:00Z", late["sha"], "added"),
+        (MERGED, "2025-06-01T00:00:00Z", late["sha"], "added"),
+    ]
+    document = client.simulate_get("/openapi.json").json
+    conforms(client, document, "GET", "/api/v1/flags/launch/audit", {}, 200)
+    html = client.simulate_get("/flags/launch").text
+    ios = "{&#34;ios&#34;:false}"
+    expected = [line.replace("IOS", ios).replace("ARROW", "→") for line in LATE_WORDS]
+    assert took_effect_under(html, late["sha"]) == expected
+    assert took_effect_under(html, late["first"]) == []
+
+
+def test_flagc_audit_says_when_a_late_step_took_effect(
+    late: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert flagc(["audit", "launch", str(late["repo"] / "flags")]) == 0
+    newest = re.split(r"^commit ", capsys.readouterr().out, flags=re.M)[1]
+    assert newest.startswith(late["sha"])
+    lines = [
+        line.strip() for line in newest.splitlines() if line.startswith("  ") and " at " in line
+    ]
+    ios = '{"ios":false}'
+    assert lines == [line.replace("IOS", ios).replace("ARROW", "->") for line in LATE_WORDS]
+
+
 # steps_taken on its own: the attribution rule --------------------------------------------
 
 STEP = {"at": "2020-01-01T00:00:00Z", "enabled": True}
@@ -445,6 +529,34 @@ def test_the_commit_that_scheduled_a_step(
     assert found["commit"] == (None if commit is None else commit * 40)
     assert found["attribution"] == attribution
     assert found["environments"] == ["production"] and found["at"] == "2020-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("entries", "at"),
+    [
+        pytest.param(
+            [{**entry("b", "2019-06-01", None, [STEP]), "committed_at": "2021-01-01T01:00+01:00"}],
+            "2021-01-01T00:00:00Z", id="added, committed after the moment",
+        ),
+        pytest.param(
+            [{**entry("b", "2019-06-01", None, [STEP]), "committed_at": "2019-07-01T00:00:00Z"}],
+            STEP["at"], id="added, committed before the moment",
+        ),
+        pytest.param(
+            [
+                entry("c", "2021-06-01", [STEP], [STEP, OTHER]),
+                {**entry("b", "2019-06-01"), "committed_at": "2021-01-01T00:00:00Z"},
+            ],
+            "2021-01-01T00:00:00Z", id="the last change, authored before, committed after",
+        ),
+        pytest.param([], STEP["at"], id="no commit: its moment"),
+    ],
+)  # fmt: skip
+def test_a_step_takes_effect_when_its_commit_came_if_that_is_later(
+    entries: list[dict[str, Any]], at: str
+) -> None:
+    (found,) = steps_taken(FLAG, ["production"], entries, NOW)
+    assert (found["at"], found["scheduled_for"]) == (at, STEP["at"])
 
 
 def test_in_a_log_cut_short_the_oldest_created_entry_added_nothing() -> None:
