@@ -203,7 +203,10 @@ def main() -> int:
         scheduled = work / "scheduled"
         count = len(scheduled_copy(tree, scheduled, args.scheduled, None))
         plain, plain_out = work / "plain", work / "plain-out"
-        shutil.copytree(tree, plain, symlinks=True)
+        # a repository of its own, made as the scheduled copy's is (a copied index's stale
+        # stat data would have `git status` hash every file again)
+        shutil.copytree(tree, plain, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        _commit(plain)
         took = {}
         for name, source in (("plain", plain), ("scheduled", scheduled)):
             out = work / f"{name}-out"
