@@ -135,6 +135,15 @@ def free_port() -> int:
         return port
 
 
+def free_ports() -> tuple[int, int]:
+    """Two free ports, apart: each socket is held while the other is found (two calls of
+    `free_port` can give the same port twice, as the kernel hands a closed one out again)."""
+    with socket.socket() as first, socket.socket() as second:
+        first.bind(("127.0.0.1", 0))
+        second.bind(("127.0.0.1", 0))
+        return first.getsockname()[1], second.getsockname()[1]
+
+
 @dataclass
 class Live:
     """A running flagserve (gunicorn) process."""

@@ -16,7 +16,7 @@ import pytest
 from server.auth import digest
 from server.cli import main
 from server.settings import Settings
-from tests.server.conftest import ROOT, Built, free_port
+from tests.server.conftest import ROOT, Built, free_port, free_ports
 from tests.server.helpers import (
     GUNICORN,
     check_configured,
@@ -171,7 +171,7 @@ def test_an_unknown_default_environment_stops_the_start(built: Built) -> None:
 
 
 def test_every_option_takes_effect_and_beats_its_variable(built: Built, tmp_path: Path) -> None:
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports()
     arguments = [
         str(built.out),
         "--bind", f"127.0.0.1:{port}",

@@ -15,7 +15,7 @@ from typing import Any
 from server.auth import digest
 from server.logs import JsonFormatter, TextFormatter
 from server.logs import config as logs_config
-from tests.server.conftest import Built, free_port
+from tests.server.conftest import Built, free_ports
 from tests.server.helpers import (
     BANNER_ON,
     FLAT,
@@ -98,7 +98,7 @@ def test_text_logs_one_line_per_request(built: Built, tmp_path: Path) -> None:
 def test_plain_gunicorn_reads_every_variable(built: Built, tmp_path: Path) -> None:
     """`gunicorn -c python:server.gunicorn_conf server.wsgi:app`, configured only by the
     environment: every FLAGSERVE_* variable takes effect."""
-    port, metrics_port = free_port(), free_port()
+    port, metrics_port = free_ports()
     log = tmp_path / "gunicorn.log"
     env = {
         "FLAGSERVE_DIR": str(built.out),
