@@ -207,16 +207,11 @@ class Snapshot:
         flagd's file holds every step, so a step changes the tag only through this."""
         if self.moment is None:
             return b""
-        last = max(
-            (
-                at
-                for flag in self.source["flags"].values()
-                for step in flag.get("steps", ())
-                if environment in step["resolved"]
-                and (at := schedule.moment(step["at"])) <= self.moment
-            ),
-            default=None,
+        moment = self.moment
+        changes = (
+            schedule.row_moments(flag, environment) for flag in self.source["flags"].values()
         )
+        last = max((at for found in changes for at in found if at <= moment), default=None)
         return b"" if last is None else b"@%d" % last
 
     @functools.cached_property
