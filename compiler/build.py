@@ -27,7 +27,7 @@ from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.git_repository import GitRepository
 from compiler.load import ReadAhead
-from compiler.pipeline import Compiled, Stopwatch, compile_tree
+from compiler.pipeline import Compiled, Stopwatch, check, compile_flags
 from compiler.validate import FlagFile
 from core import audit_format, flagd
 from core.canonical import serialize
@@ -173,24 +173,32 @@ def _full(
     stopwatch: Stopwatch,
     ahead: ReadAhead | None,
 ) -> BuildResult:
-    """Compile every flag, read the history beside, and publish (under OUT's lock)."""
+    """Compile every flag, read the history beside, and publish (under OUT's lock). Once
+    the flags are resolved, their checks run beside the outputs' making (compiler.beside):
+    the outputs are made as if the checks will pass, and written only if they do."""
     reading = Beside(summarize_history, flags_dir, out, allow_shallow, fork=fork)
     try:
-        compiled = compile_tree(
-            flags_dir,
-            display_root=display_root,
-            today=today,
-            strict=strict,
-            stopwatch=stopwatch,
-            ahead=ahead,
+        compiled = compile_flags(
+            flags_dir, display_root=display_root, stopwatch=stopwatch, ahead=ahead
         )
     except BaseException:
         reading.cancel()
         raise
-    if has_errors(compiled.diagnostics) or compiled.grid is None:
+    if has_errors(compiled.diagnostics) or compiled.grid is None:  # nothing to publish
         reading.cancel()
+        _checked(compiled, Beside(check, compiled, today, strict, fork=False), stopwatch)
         return BuildResult(compiled, stopwatch.seconds)
-    return _finish(out, (flags_dir, display_root), compiled, reading, stopwatch)
+    checking = Beside(check, compiled, today, strict, fork=fork)
+    return _finish(out, (flags_dir, display_root), compiled, reading, checking, stopwatch)
+
+
+def _checked(compiled: Compiled, checking: Beside[list[Diagnostic]], stopwatch: Stopwatch) -> bool:
+    """Add the checks' findings to `compiled`'s, in order; whether any is an error. The
+    `check` stage is the wait for them."""
+    with stopwatch.stage("check"):
+        compiled.diagnostics += checking.result()
+        compiled.diagnostics.sort()
+    return has_errors(compiled.diagnostics)
 
 
 def _finish(
@@ -198,41 +206,66 @@ def _finish(
     source: tuple[Path, str],
     compiled: Compiled,
     reading: Beside[HistorySummary],
+    checking: Beside[list[Diagnostic]],
     stopwatch: Stopwatch,
 ) -> BuildResult:
-    """Wait for the history, then publish (under OUT's lock)."""
+    """Wait for the history, make the outputs, and publish them (under OUT's lock) if the
+    checks found no error. What went wrong in the making matters only then: made from flags
+    with errors (a dependency cycle, say), it may fail, and the findings say why."""
     history: HistorySummary | None = None
     try:
         with stopwatch.stage("history"):
             history = reading.result()
-        revision = _publish(out, source, compiled, history, stopwatch, reading.forked)
-    except ShallowClone as exc:
-        return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
-    except (OSError, ValueError) as exc:  # what flagc reports as an error of its own (exit 2)
-        notes = history.notes if history is not None else ()
-        return BuildResult(compiled, stopwatch.seconds, notes=notes, failed=str(exc))
+        made = _make(compiled, history, stopwatch, reading.forked)
+    except Exception as exc:
+        if _checked(compiled, checking, stopwatch):
+            return BuildResult(compiled, stopwatch.seconds)
+        return _failed(compiled, stopwatch, history, exc)
+    except BaseException:
+        checking.cancel()
+        raise
+    if _checked(compiled, checking, stopwatch):
+        return BuildResult(compiled, stopwatch.seconds)
+    try:
+        _publish(out, source, compiled, history, made, stopwatch)
+    except (OSError, ValueError) as exc:
+        return _failed(compiled, stopwatch, history, exc)
     return BuildResult(
         compiled,
         stopwatch.seconds,
         outputs=outputs(out, compiled),
-        revision=revision,
+        revision=made.rendered.revision,
         audit_entries=history.entries,
         notes=history.notes,
         flag_count=len(compiled.flags),
     )
 
 
-def _publish(
-    out: Path,
-    source: tuple[Path, str],
-    compiled: Compiled,
-    history: HistorySummary,
-    stopwatch: Stopwatch,
-    fork: bool,
-) -> str:
-    """Emit the snapshot and the flagd definitions and swap them into OUT, with the audit
-    log, as one build (call under OUT's lock); returns the snapshot's revision. `fork`:
-    whether work may be done in a forked process (compiler.beside)."""
+def _failed(
+    compiled: Compiled, stopwatch: Stopwatch, history: HistorySummary | None, exc: Exception
+) -> BuildResult:
+    """The build refused (a shallow clone) or failed with what flagc reports as an error
+    of its own (exit 2: an OSError or ValueError); anything else is raised again."""
+    if isinstance(exc, ShallowClone):
+        return BuildResult(compiled, stopwatch.seconds, refused=str(exc))
+    if isinstance(exc, OSError | ValueError):
+        notes = history.notes if history is not None else ()
+        return BuildResult(compiled, stopwatch.seconds, notes=notes, failed=str(exc))
+    raise exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    """A build's outputs, made and not yet written."""
+
+    content: dict[str, Any]
+    rendered: emit.Rendered
+    definitions: dict[str, flagd.File]
+
+
+def _make(compiled: Compiled, history: HistorySummary, stopwatch: Stopwatch, fork: bool) -> _Made:
+    """Emit the snapshot and the flagd definitions. `fork`: whether work may be done in a
+    forked process (compiler.beside)."""
     assert compiled.grid is not None  # build() publishes only what compiled
     with stopwatch.stage("snapshot"):
         content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, history.metadata)
@@ -257,13 +290,26 @@ def _publish(
         definitions = flagd.files(document)
         if making is not None:
             definitions.update(making.result())
+    return _Made(content, rendered, definitions)
+
+
+def _publish(
+    out: Path,
+    source: tuple[Path, str],
+    compiled: Compiled,
+    history: HistorySummary,
+    made: _Made,
+    stopwatch: Stopwatch,
+) -> None:
+    """Swap the outputs into OUT, with the audit log and the cache, as one build (call
+    under OUT's lock)."""
     with stopwatch.stage("write"):
-        head = {name: value for name, value in content.items() if name != "flags"}
-        cache = _cache(out, source, compiled, history, rendered, head, definitions)
+        head = {name: value for name, value in made.content.items() if name != "flags"}
+        definitions = made.definitions
+        cache = _cache(out, source, compiled, history, made.rendered, head, definitions)
         data = {environment: file.data for environment, file in definitions.items()}
         cached = cache.to_bytes() if cache is not None else None
-        publish.publish(out, rendered.data, history.log, data, cached)
-    return rendered.revision
+        publish.publish(out, made.rendered.data, history.log, data, cached)
 
 
 def _cache(

@@ -65,6 +65,22 @@ def compile_tree(
     Raises NotADirectoryError when `root` is not a folder: that is a usage error, not a
     finding about the flags.
     """
+    compiled = compile_flags(root, display_root=display_root, stopwatch=stopwatch, ahead=ahead)
+    with (stopwatch or Stopwatch()).stage("check"):  # the label timings have always shown
+        compiled.diagnostics += check(compiled, today, strict)
+        compiled.diagnostics.sort()
+    return compiled
+
+
+def compile_flags(
+    root: Path,
+    *,
+    display_root: str | None = None,
+    stopwatch: Stopwatch | None = None,
+    ahead: ReadAhead | None = None,
+) -> Compiled:
+    """`compile_tree` up to the flags resolved: what loading, validation and references
+    find, without the checks (`check`); a build runs those beside its outputs."""
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder of flag files")
     stage = (stopwatch or Stopwatch()).stage
@@ -81,18 +97,24 @@ def compile_tree(
         grid = grid_of(validated.project) if validated.project is not None else None
         flags = {key: flag_file.flag for key, flag_file in validated.flags.items()}
         resolved = resolve(grid, flags) if grid is not None else {}
-    # Schedules are judged against midnight UTC of `today` when one is given, else now.
-    now = _midnight(today) if today is not None else int(time.time())
-    today = today or datetime.date.today()
-    with stage("check"):  # the label the build's timings and benchmarks have always shown
-        diagnostics += check_dependencies(grid, validated.flags, resolved)
-        diagnostics += check_expiry(validated.flags, today, strict=strict)
-        diagnostics += check_variants(validated.flags)
-        diagnostics += check_schedules(validated.flags, now)
-        diagnostics.sort()
     return Compiled(
         diagnostics, validated.project, grid, validated.flags, resolved, validated.project_file
     )
+
+
+def check(compiled: Compiled, today: datetime.date | None, strict: bool) -> list[Diagnostic]:
+    """The checks of the resolved flags: dependencies, expiry, variants and schedules,
+    unsorted. Schedules are judged against midnight UTC of `today` when one is given, else
+    now; expiry against `today`, else today."""
+    now = _midnight(today) if today is not None else int(time.time())
+    today = today or datetime.date.today()
+    flags, resolved = compiled.flags, compiled.resolved
+    return [
+        *check_dependencies(compiled.grid, flags, resolved),
+        *check_expiry(flags, today, strict=strict),
+        *check_variants(flags),
+        *check_schedules(flags, now),
+    ]
 
 
 def _midnight(day: datetime.date) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import multiprocessing
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from compiler import audit, publish
 from compiler.build import BuildResult, Note, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
+from compiler.pipeline import compile_tree
 from tests.compiler.helpers import run
 from tests.compiler.scripted import (
     ADA,
@@ -41,8 +43,10 @@ from tests.compiler.snapshot_checks import check_snapshot
 from tests.conftest import PROJECT, Git, git_in, write_tree
 
 TODAY = datetime.date(2026, 1, 10)
-COMPILE_STAGES = ["load", "validate", "references", "resolve", "check"]
-STAGES = [*COMPILE_STAGES, "history", "snapshot", "render", "flagd", "write"]
+RESOLVE_STAGES = ["load", "validate", "references", "resolve"]
+COMPILE_STAGES = [*RESOLVE_STAGES, "check"]
+# With the flags resolved, the checks run beside the outputs' making: `check` is the wait.
+STAGES = [*RESOLVE_STAGES, "history", "snapshot", "render", "flagd", "check", "write"]
 ENVIRONMENTS = ("development", "production", "staging")  # PROJECT's, sorted
 FLAGS = {
     "_project.yaml": PROJECT,
@@ -142,7 +146,8 @@ def test_the_history_read_beside_the_compile_or_after_it_gives_the_same_bytes(
     turn_the_banner_on(flags, git)
     command = [sys.executable, "-c", BESIDE, str(flags), str(tmp_path / "beside"), str(TODAY)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
-    assert done.stdout == "[True, True]\n"  # the history, and the flagd files (git's revision)
+    # the history, the checks, and the flagd files (git's revision)
+    assert done.stdout == "[True, True, True]\n"
     inline = build(flags, tmp_path / "inline", today=TODAY, fork=False)
     assert inline.outputs
     assert documented(tmp_path / "beside") == documented(tmp_path / "inline")
@@ -160,6 +165,29 @@ def test_a_build_with_errors_writes_nothing(git_repo: tuple[Path, Git], tmp_path
     assert list(result.timings) == COMPILE_STAGES  # it stops before the history
     assert not out.exists()
     assert multiprocessing.active_children() == []  # the history's reading was stopped
+
+
+CORPUS = Path(__file__).resolve().parent / "corpus"  # test_corpus.py's cases
+CORPUS_TODAY = datetime.date(2026, 6, 1)
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "inline"])
+@pytest.mark.parametrize("case", sorted(path.name for path in CORPUS.iterdir() if path.is_dir()))
+def test_a_build_finds_what_check_finds_and_writes_only_without_errors(
+    tmp_path: Path, case: str, fork: bool
+) -> None:
+    """The checks run beside the outputs' making, which goes on as if they will pass: on
+    every corpus case (cycles, a dependency off, broken files...) the build finds exactly
+    what `compile_tree` finds, writes nothing when one is an error, and leaves no process."""
+    flags = tmp_path / "flags"  # outside git: the case alone, without this repository's log
+    shutil.copytree(CORPUS / case / "flags", flags, symlinks=True)
+    checked = compile_tree(flags, display_root="flags", today=CORPUS_TODAY).diagnostics
+    result = build(flags, tmp_path / "out", display_root="flags", today=CORPUS_TODAY, fork=fork)
+    assert result.diagnostics == checked
+    assert result.failed is None
+    assert bool(result.outputs) is not has_errors(checked)
+    assert (tmp_path / "out" / publish.SNAPSHOT).exists() is not has_errors(checked)
+    assert multiprocessing.active_children() == []
 
 
 def test_a_write_that_fails_comes_back_with_the_findings(
@@ -240,7 +268,7 @@ def test_a_shallow_clone_is_refused_unless_allowed(
     refused = build(clone / "flags", out, today=TODAY)
     assert refused.outputs == ()
     assert refused.refused is not None and "--allow-shallow" in refused.refused
-    assert list(refused.timings) == [*COMPILE_STAGES, "history"]
+    assert list(refused.timings) == [*RESOLVE_STAGES, "history", "check"]
     assert not out.exists()
     allowed = build(clone / "flags", out, today=TODAY, allow_shallow=True)
     assert allowed.outputs and allowed.refused is None
