@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import marshal
-import mmap
 import os
+import queue
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from compiler.beside import Beside
+from compiler.beside import Beside, can_fork
 from compiler.diagnostics import Diagnostic, Severity
 from compiler.yamlsource import Data, Parsed, Path_, SourceMap, parse, read_plain
 from core.keys import KEY_PATTERN
@@ -91,7 +95,10 @@ class Loaded:
 
 
 def load_tree(
-    root: Path, display_root: str | None = None, ahead: ReadAhead | None = None
+    root: Path,
+    display_root: str | None = None,
+    ahead: ReadAhead | None = None,
+    each: Callable[[SourceFile], object] | None = None,
 ) -> Loaded:
     """Read every flag file below `root` and `_project.yaml`; never raises for bad input.
 
@@ -99,7 +106,9 @@ def load_tree(
     path inside the tree, so that they match what the user typed and what CI annotates.
     Only regular files inside `root` are opened (see `_open_inside`): a link that leads out
     of the folder is `file-outside-tree`, a FIFO or device an `io-error`, each at its entry.
-    With `ahead`, the files it has read already are not read again (`ReadAhead`).
+    With `ahead`, the files it reads are not read again (`ReadAhead`). `each` is called
+    with each file as soon as it is loaded, `_project.yaml` first, then the flag files in
+    order (what compiler.pipeline validates while the rest are read).
     """
     shown = str(root) if display_root is None else display_root
     loaded = Loaded()
@@ -108,6 +117,8 @@ def load_tree(
     if os.path.lexists(root / PROJECT_FILE):
         link = (root / PROJECT_FILE).is_symlink()
         loaded.project = _load_file(inside, PROJECT_FILE, project_file, loaded.diagnostics, link)
+        if loaded.project is not None and each is not None:
+            each(loaded.project)
     else:
         hint = " (there is a _project.yml: rename it)" if (root / "_project.yml").exists() else ""
         message = (
@@ -116,7 +127,6 @@ def load_tree(
         )
         loaded.diagnostics.append(_problem(project_file, 1, 1, "project-config", message))
     entries, linked_out, unreadable = _flag_files(inside)
-    read = ahead.read(inside, entries) if ahead is not None else {}
     for relative in linked_out:
         loaded.diagnostics.append(_outside(display_path(shown, relative), inside, relative))
     for relative, error in unreadable:
@@ -138,19 +148,31 @@ def load_tree(
                 "lowercase letters, digits, '-' or '_'"
             )
             loaded.diagnostics.append(_problem(file, 1, 1, "invalid-key", message))
-        plain = read.get(relative)
-        if plain is not None:
-            data, text, blob = plain
-            document: SourceFile | None = SourceFile(
-                file, data, LaterSource(text, file), stem, relative, blob
-            )
-        else:
-            document = _load_file(inside, relative, file, loaded.diagnostics, link, stem)
+        document = _flag_document(inside, (relative, link), file, loaded.diagnostics, ahead)
         if document is not None:
             loaded.flags.append(document)
+            if each is not None:
+                each(document)
         else:
             loaded.unread.append(Unread(stem, file, relative))
     return loaded
+
+
+def _flag_document(
+    tree: _Tree,
+    entry: tuple[str, bool],
+    file: str,
+    diagnostics: list[Diagnostic],
+    ahead: ReadAhead | None,
+) -> SourceFile | None:
+    """The flag file at `entry` (`_flag_files`'), as `ahead` read it if it did."""
+    relative, link = entry
+    stem = PurePosixPath(relative).stem
+    plain = ahead.get(relative) if ahead is not None else None
+    if plain is None:
+        return _load_file(tree, relative, file, diagnostics, link, stem)
+    data, text, blob = plain
+    return SourceFile(file, data, LaterSource(text, file), stem, relative, blob)
 
 
 # A flag file read whole by `read_plain`: its data, its text and its blob id.
@@ -158,68 +180,96 @@ _Plain = tuple[Data, str, str]
 
 
 class ReadAhead:
-    """The flag files below a folder, read and parsed by `read_plain` in a forked process
-    (compiler.beside) from the first on, while this one goes on: `flagc build` starts it
-    before it imports the compiler (0.25 s), then `load_tree` reads from the last file
-    back until the two meet. Only plain regular files that are not links are read ahead;
-    any other file, and any the other process has not read, is read as usual, so what is
-    loaded never depends on how far it got. Reading 10,000 flag files takes 0.55 s."""
+    """The flag files below a folder, read by `read_plain` in a forked process (compiler.
+    beside) in the order `load_tree` takes them, and sent back in batches as they are read:
+    `flagc build` starts it before it imports the compiler (0.25 s), and `load_tree` takes
+    each file as it arrives, so that this process validates and resolves the first files
+    while the last are still read (compiler.pipeline). Only plain regular files that are
+    not links are read ahead; any other file, and any the other process has not sent (it
+    died, or the folder changed between the two listings), is read here as usual, so what
+    is loaded never depends on how far the other process got. With one CPU nothing is read
+    ahead. Reading 10,000 flag files takes 0.55 s."""
 
-    __slots__ = ("_beside", "_counts")
+    __slots__ = ("_arrived", "_beside", "_stream")
 
     def __init__(self, root: Path) -> None:
-        # Shared by both processes, each writes one: how many files the forked one has read
-        # from the front, and the first this one has taken from the back. Each is one
-        # aligned 8-byte store (struct.pack_into would zero the bytes first, and the other
-        # process could read that 0).
-        self._counts = memoryview(mmap.mmap(-1, 16)).cast("q")
-        self._counts[_FRONT], self._counts[_BACK] = 0, _NONE_TAKEN
-        self._beside: Beside[bytes] | None = Beside(_read_front, root, self._counts)
+        self._arrived: dict[str, _Plain | None] = {}
+        self._beside: Beside[None] | None = None
+        self._stream: BinaryIO | None = None
+        if not can_fork():
+            return
+        receiving, sending = os.pipe()
+        with contextlib.suppress(OSError):  # a wider pipe: fewer turns (Linux's default most)
+            fcntl.fcntl(sending, fcntl.F_SETPIPE_SZ, 1 << 20)
+        try:
+            self._beside = Beside(_read_all, root, sending)
+        finally:
+            os.close(sending)  # the other process's copy is the one left: its end is the end
+        self._stream = os.fdopen(receiving, "rb")  # read across calls, closed by `cancel`
 
-    def read(self, tree: _Tree, entries: list[tuple[str, bool]]) -> dict[str, _Plain]:
-        """What both processes read of `entries` (`_flag_files`), by path; call once."""
-        beside, self._beside = self._beside, None
-        if beside is None or not beside.forked:  # one CPU: this process reads them all
-            return {}
-        mine: dict[str, _Plain] = {}
-        for index in range(len(entries) - 1, -1, -1):
-            if index < self._counts[_FRONT]:
-                break  # the other process has read this one and every one before it
-            self._counts[_BACK] = index
-            relative, link = entries[index]
-            plain = None if link else _read_plain_file(tree, relative)
-            if plain is not None:
-                mine[relative] = plain
-        theirs: dict[str, _Plain] = marshal.loads(beside.result())
-        return theirs | mine
+    def get(self, relative: str) -> _Plain | None:
+        """The file at `relative`, once the other process has sent it; None when it did not
+        read it (this process reads it then)."""
+        while relative not in self._arrived and self._stream is not None:
+            self._receive()
+        return self._arrived.pop(relative, None)
+
+    def _receive(self) -> None:
+        """Take the next batch; at the end (or a batch cut short) stop reading ahead."""
+        assert self._stream is not None
+        head = self._stream.read(8)
+        size = int.from_bytes(head, "little") if len(head) == 8 else 0
+        block = self._stream.read(size) if size else b""
+        if size == 0 or len(block) != size:
+            self.cancel()
+            return
+        self._arrived.update(marshal.loads(block))
 
     def cancel(self) -> None:
-        """Stop reading, unless read already: the files are not wanted (the build reused
-        the last one's, or failed)."""
-        if self._beside is not None:
-            self._beside.cancel()
-            self._beside = None
+        """Stop reading ahead, unless done already: the files are read (or not wanted: the
+        build reused the last one's, or failed)."""
+        stream, self._stream = self._stream, None
+        beside, self._beside = self._beside, None
+        if stream is not None:
+            stream.close()
+        if beside is not None:
+            beside.cancel()
 
 
-_FRONT, _BACK = 0, 1  # which count is which
-_NONE_TAKEN = 2**62
+_BATCH = 256  # files a batch: 40 batches for 10,000 files
 
 
-def _read_front(root: Path, counts: memoryview) -> bytes:
-    """`ReadAhead`'s forked half: the files from the first on, until one the other process
-    has taken (a file both take is read twice, harmlessly); marshalled, which takes half
-    the time pickle does and keeps what `read_plain` reads as it is."""
+def _read_all(root: Path, sending: int) -> None:
+    """`ReadAhead`'s forked half: every file in order, sent in batches as they are read.
+    A thread writes the batches, so that reading never waits for the other process, which
+    takes none while it imports; each batch is marshalled, which takes half the time pickle
+    does and keeps what `read_plain` reads as it is."""
     tree = _Tree(root)
     entries, _, _ = _flag_files(tree)
-    read: dict[str, _Plain] = {}
-    for index, (relative, link) in enumerate(entries):
-        if index >= counts[_BACK]:
-            break
-        plain = None if link else _read_plain_file(tree, relative)
-        if plain is not None:
-            read[relative] = plain
-        counts[_FRONT] = index + 1
-    return marshal.dumps(read)
+    batches: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    writer = threading.Thread(target=_send, args=(sending, batches))
+    writer.start()
+    try:
+        batch: dict[str, _Plain | None] = {}
+        for relative, link in entries:
+            batch[relative] = None if link else _read_plain_file(tree, relative)
+            if len(batch) == _BATCH:
+                batches.put(marshal.dumps(batch))
+                batch = {}
+        if batch:
+            batches.put(marshal.dumps(batch))
+    finally:
+        batches.put(None)
+        writer.join()
+
+
+def _send(sending: int, batches: queue.SimpleQueue[bytes | None]) -> None:
+    """Write each batch, its length first, until None; the other process may have stopped
+    listening (its build is done with the files), which ends the sending."""
+    with contextlib.suppress(OSError), open(sending, "wb") as sink:
+        while (batch := batches.get()) is not None:
+            sink.write(len(batch).to_bytes(8, "little") + batch)
+            sink.flush()
 
 
 def _read_plain_file(tree: _Tree, relative: str) -> _Plain | None:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import contextlib
 import datetime
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from compiler.dependencies import check_dependencies
 from compiler.diagnostics import Diagnostic
 from compiler.expiry import check_expiry
-from compiler.load import ReadAhead, SourceFile, load_tree
+from compiler.load import PROJECT_FILE, ReadAhead, SourceFile, load_tree
 from compiler.references import check_references
 from compiler.schedules import check_schedules
-from compiler.validate import FlagFile, validate
+from compiler.validate import Checked, FlagFile, validate, validate_document
 from compiler.variants import check_variants
-from core.model import Project
+from core.model import Flag, Project
 from core.resolve import Grid, Resolution, grid_of, resolve
 
 
@@ -80,14 +80,17 @@ def compile_flags(
     ahead: ReadAhead | None = None,
 ) -> Compiled:
     """`compile_tree` up to the flags resolved: what loading, validation and references
-    find, without the checks (`check`); a build runs those beside its outputs."""
+    find, without the checks (`check`); a build runs those beside its outputs. With `ahead`
+    (the files read in another process), each file is validated and resolved as soon as it
+    is loaded (`_AsLoaded`), so the `load` stage holds most of that work."""
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a folder of flag files")
     stage = (stopwatch or Stopwatch()).stage
+    early = _AsLoaded() if ahead is not None else None
     with stage("load"):
-        loaded = load_tree(root, display_root, ahead)
+        loaded = load_tree(root, display_root, ahead, early)
     with stage("validate"):
-        validated = validate(loaded)
+        validated = validate(loaded, early.checked if early is not None else None)
     # A flag whose file is broken is still known by its file name (docs/check.md, "What is read").
     known_keys = loaded.keys()
     diagnostics = validated.diagnostics
@@ -95,11 +98,65 @@ def compile_flags(
         diagnostics += check_references(validated.project, validated.flags, known_keys)
     with stage("resolve"):
         grid = grid_of(validated.project) if validated.project is not None else None
-        flags = {key: flag_file.flag for key, flag_file in validated.flags.items()}
-        resolved = resolve(grid, flags) if grid is not None else {}
+        resolved = _resolved(grid, validated.flags, early) if grid is not None else {}
     return Compiled(
         diagnostics, validated.project, grid, validated.flags, resolved, validated.project_file
     )
+
+
+class _AsLoaded:
+    """Each flag file validated, and resolved when it is valid and the project is, as
+    `load_tree` loads it (its `each`): with the files read in another process, the first
+    are checked while the last are read. The stages then take these results as they are:
+    the same functions made them, so they are the same results, in the same order."""
+
+    __slots__ = ("checked", "grid", "pending", "resolved")
+
+    def __init__(self) -> None:
+        self.checked: dict[str, Checked] = {}
+        self.resolved: dict[str, Resolution] = {}
+        self.grid: Grid | None = None
+        self.pending: dict[str, Flag] = {}
+
+    def __call__(self, document: SourceFile) -> None:
+        if document.path == PROJECT_FILE:
+            project, _ = validate_document(document, Project)
+            self.grid = grid_of(project) if project is not None else None
+            return
+        flag, _ = self.checked[document.path] = validate_document(document, Flag)
+        if flag is not None and self.grid is not None:
+            self.pending[document.path] = flag
+            if len(self.pending) == _RESOLVED_TOGETHER:
+                self.resolve_pending(self.grid)
+
+    def resolve_pending(self, grid: Grid) -> None:
+        """Resolve the flags not resolved yet, together (`resolve` shares its work across
+        the flags it is given: few distinct rows exist)."""
+        self.resolved.update(resolve(grid, self.pending))
+        self.pending = {}
+
+
+_RESOLVED_TOGETHER = 256
+
+
+def _resolved(
+    grid: Grid, flags: Mapping[str, FlagFile], early: _AsLoaded | None
+) -> dict[str, Resolution]:
+    """Every flag resolved, by key, in `flags`' order; what `early` resolved with the same
+    grid is taken as it is."""
+    if early is None or early.grid != grid:
+        return resolve(grid, {key: flag_file.flag for key, flag_file in flags.items()})
+    early.resolve_pending(grid)
+    missing = {  # a flag file checked by `validate` itself (none, unless loaded twice)
+        key: flag_file.flag
+        for key, flag_file in flags.items()
+        if flag_file.document.path not in early.resolved
+    }
+    found = resolve(grid, missing)
+    return {
+        key: found[key] if key in found else early.resolved[flag_file.document.path]
+        for key, flag_file in flags.items()
+    }
 
 
 def check(compiled: Compiled, today: datetime.date | None, strict: bool) -> list[Diagnostic]:

@@ -12,7 +12,7 @@ import difflib
 import functools
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,8 +50,9 @@ class Validated:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def validate(loaded: Loaded) -> Validated:
-    """Check each document against its schema; keep the valid ones, typed, by flag key."""
+def validate(loaded: Loaded, checked: Mapping[str, Checked] | None = None) -> Validated:
+    """Check each document against its schema; keep the valid ones, typed, by flag key.
+    `checked`: flag documents checked already (`validate_document`), by path."""
     result = Validated(diagnostics=list(loaded.diagnostics))
     if loaded.project is not None:
         project = _validate_one(
@@ -64,7 +65,12 @@ def validate(loaded: Loaded) -> Validated:
         owners.setdefault(unread.key, []).append(unread.file)
     for document in loaded.flags:
         owners.setdefault(document.key, []).append(document.file)
-        flag = _validate_one(document, Flag, "flag", "schema", result.diagnostics)
+        known = checked.get(document.path) if checked is not None else None
+        if known is None:
+            flag = _validate_one(document, Flag, "flag", "schema", result.diagnostics)
+        else:
+            flag = known[0]
+            result.diagnostics += known[1]
         if flag is not None:
             result.flags[document.key] = FlagFile(document.key, document, flag)
     for key, files in owners.items():
@@ -75,6 +81,7 @@ def validate(loaded: Loaded) -> Validated:
 
 
 M = TypeVar("M", bound=pydantic.BaseModel)
+Checked = tuple[Flag | None, list[Diagnostic]]  # a flag document's model, or its problems
 
 
 def validate_document(document: SourceFile, model: type[M]) -> tuple[M | None, list[Diagnostic]]:

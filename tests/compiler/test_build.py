@@ -20,6 +20,7 @@ from compiler import audit, publish
 from compiler.build import BuildResult, Note, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
+from compiler.load import ReadAhead
 from compiler.pipeline import compile_tree
 from tests.compiler.helpers import run
 from tests.compiler.scripted import (
@@ -176,17 +177,21 @@ CORPUS_TODAY = datetime.date(2026, 6, 1)
 def test_a_build_finds_what_check_finds_and_writes_only_without_errors(
     tmp_path: Path, case: str, fork: bool
 ) -> None:
-    """The checks run beside the outputs' making, which goes on as if they will pass: on
-    every corpus case (cycles, a dependency off, broken files...) the build finds exactly
-    what `compile_tree` finds, writes nothing when one is an error, and leaves no process."""
+    """The checks run beside the outputs' making, which goes on as if they will pass, and
+    with the files read ahead each is validated and resolved as it arrives: on every corpus
+    case (cycles, a dependency off, broken files, a broken project...) the build finds
+    exactly what `compile_tree` finds, writes nothing when one is an error, and leaves no
+    process."""
     flags = tmp_path / "flags"  # outside git: the case alone, without this repository's log
     shutil.copytree(CORPUS / case / "flags", flags, symlinks=True)
     checked = compile_tree(flags, display_root="flags", today=CORPUS_TODAY).diagnostics
-    result = build(flags, tmp_path / "out", display_root="flags", today=CORPUS_TODAY, fork=fork)
+    ahead = ReadAhead(flags) if fork else None
+    out = tmp_path / "out"
+    result = build(flags, out, display_root="flags", today=CORPUS_TODAY, fork=fork, ahead=ahead)
     assert result.diagnostics == checked
     assert result.failed is None
     assert bool(result.outputs) is not has_errors(checked)
-    assert (tmp_path / "out" / publish.SNAPSHOT).exists() is not has_errors(checked)
+    assert (out / publish.SNAPSHOT).exists() is not has_errors(checked)
     assert multiprocessing.active_children() == []
 
 

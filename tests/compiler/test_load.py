@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -317,34 +318,70 @@ def loaded_as_seen(loaded: Loaded) -> tuple[Any, ...]:
     return (loaded.diagnostics, loaded.unread, seen)
 
 
-def all_read_ahead(ahead: ReadAhead, count: int) -> ReadAhead:
-    """`ahead`, once its forked process has read all `count` files."""
-    for _ in range(1000):
-        if ahead._counts[0] >= count:
-            return ahead
-        time.sleep(0.01)
-    raise AssertionError("the forked reader did not read every file in 10 s")
+def _process(ahead: ReadAhead) -> Any:
+    assert ahead._beside is not None and ahead._beside._process is not None
+    return ahead._beside._process
 
 
-def none_read_ahead(ahead: ReadAhead, count: int) -> ReadAhead:
-    ahead._counts[1] = 0  # as if this process had taken every file already
+def all_read_ahead(ahead: ReadAhead, root: Path) -> ReadAhead:
+    """`ahead`, once its forked process has read and sent every file."""
+    _process(ahead).join(10)
+    assert _process(ahead).exitcode == 0, "the forked reader did not finish in 10 s"
     return ahead
 
 
-def whatever_read_ahead(ahead: ReadAhead, count: int) -> ReadAhead:
+def none_read_ahead(ahead: ReadAhead, root: Path) -> ReadAhead:
+    """`ahead`, its forked process killed before it could send anything."""
+    os.kill(_process(ahead).pid, signal.SIGKILL)
+    _process(ahead).join(10)
+    return ahead
+
+
+def whatever_read_ahead(ahead: ReadAhead, root: Path) -> ReadAhead:
+    return ahead
+
+
+def changed_after_read_ahead(ahead: ReadAhead, root: Path) -> ReadAhead:
+    """`ahead`, all sent, and then the folder changed: a file gone, one new (a file edited
+    meanwhile is read as it was, as by any build that reads a folder being changed)."""
+    all_read_ahead(ahead, root)
+    (root / "team-0" / "flag-03.yaml").unlink()
+    write_tree(root, {"added.yaml": FLAG})
     return ahead
 
 
 @pytest.mark.skipif(not can_fork(), reason="reading ahead forks only with more than one CPU")
-@pytest.mark.parametrize("split", [all_read_ahead, none_read_ahead, whatever_read_ahead])
+@pytest.mark.parametrize(
+    "split", [all_read_ahead, none_read_ahead, whatever_read_ahead, changed_after_read_ahead]
+)
 def test_reading_ahead_loads_what_reading_alone_does(
-    tmp_path: Path, split: Callable[[ReadAhead, int], ReadAhead]
+    tmp_path: Path, split: Callable[[ReadAhead, Path], ReadAhead]
 ) -> None:
     root = mixed_tree(tmp_path)
     alone = loaded_as_seen(load_tree(root, "."))
     assert len(alone[2]) == 45 and len(alone[0]) == 9  # what the tree is made to hold
-    entries = 51  # the files flag_key names: every .yaml and .yml but _project.yaml
-    assert loaded_as_seen(load_tree(root, ".", split(ReadAhead(root), entries))) == alone
+    ahead = split(ReadAhead(root), root)
+    seen: list[str] = []
+    read_ahead = load_tree(root, ".", ahead, lambda document: seen.append(document.path))
+    ahead.cancel()
+    if split is changed_after_read_ahead:
+        alone = loaded_as_seen(load_tree(root, "."))
+    assert loaded_as_seen(read_ahead) == alone
+    assert seen == ["_project.yaml", *(document.path for document in read_ahead.flags)]
+
+
+@pytest.mark.skipif(not can_fork(), reason="reading ahead forks only with more than one CPU")
+def test_a_build_that_reads_ahead_loads_while_the_files_arrive(tmp_path: Path) -> None:
+    """The forked process sends the files in batches as it reads them: more files than
+    the pipe holds arrive whole, and in order, without this process taking any first."""
+    root = tree(
+        tmp_path, {f"flag-{n:05d}.yaml": FLAG + "# " + "x" * 2000 + "\n" for n in range(2000)}
+    )
+    ahead = ReadAhead(root)
+    time.sleep(0.5)  # the other process reads meanwhile, and more than a pipe holds
+    loaded = load_tree(root, ".", ahead)
+    ahead.cancel()
+    assert loaded_as_seen(loaded) == loaded_as_seen(load_tree(root, "."))
 
 
 def test_a_read_ahead_that_is_cancelled_stops_its_process(tmp_path: Path) -> None:
