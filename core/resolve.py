@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from core.model import EnvironmentOverride, Flag, Project
+from core.model import EnvironmentOverride, Flag, Project, Rule
 from core.rules import rules_in, served
 
 # Which level decided a value; the names are part of the snapshot format.
@@ -61,6 +61,11 @@ class Grid:
         return base if application is None else base + 1 + self.applications.index(application)
 
     @functools.cached_property
+    def positions(self) -> dict[str, int]:
+        """Each application's place in a row of cells (1 for the first)."""
+        return {application: number for number, application in enumerate(self.applications, 1)}
+
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
         """Every cell's name, `production` or `production/web`, in cell order."""
         return tuple(self.name(index) for index in range(len(self.environments) * self.width))
@@ -93,10 +98,10 @@ def resolve(grid: Grid, flags: Mapping[str, Flag]) -> dict[str, Resolution]:
     return {key: _resolve_flag(grid, flag, bits) for key, flag in flags.items()}
 
 
-# A row's (on, always) bits, by the row and what its flag's rules serve: few distinct rows
-# exist (their cells are shared), so most flags take theirs from here rather than cell by
-# cell, which was half of resolving 10,000 flags.
-_RowBits = dict[tuple[tuple[Cell, ...], CellValue | None, bool, bool], tuple[int, int]]
+# The bits of a row's cells whose value is not off, by the row and the value that means
+# off: few distinct rows exist (their cells are shared), so most flags take theirs from
+# here rather than cell by cell, which was half of resolving 10,000 flags.
+_RowBits = dict[tuple[tuple[Cell, ...], CellValue | None], int]
 
 
 def cell_values(grid: Grid, flag: Flag) -> tuple[CellValue, ...]:
@@ -105,7 +110,7 @@ def cell_values(grid: Grid, flag: Flag) -> tuple[CellValue, ...]:
     default, app_cells = _application_cells(grid, flag)
     found: list[CellValue] = []
     for environment in grid.environments:
-        row = _environment_cells(grid.applications, flag, environment, default, app_cells)
+        row = _environment_cells(grid, flag, environment, default, app_cells)
         found.extend(map(_VALUE, row))
     return tuple(found)
 
@@ -127,27 +132,40 @@ def _resolve_flag(grid: Grid, flag: Flag, bits: _RowBits) -> Resolution:
     default, app_cells = _application_cells(grid, flag)
     cells: list[Cell] = []
     off = _off_value(flag)
+    width = grid.width
+    row_mask = (1 << width) - 1
     on = always = 0
     for number, environment in enumerate(grid.environments):
-        row = _environment_cells(grid.applications, flag, environment, default, app_cells)
+        row = _environment_cells(grid, flag, environment, default, app_cells)
         cells.extend(row)
+        key = (row, off)
+        not_off = bits.get(key)
+        if not_off is None:
+            not_off = bits[key] = _bits([cell.value != off for cell in row])
         ruled = rules_in(flag, environment)
-        serves_on = any(variant != flag.off_variant for rule in ruled for variant in served(rule))
-        serves_off = any(flag.off_variant in served(rule) for rule in ruled)
-        key = (row, off, serves_on, serves_off)
-        found = bits.get(key)
-        if found is None:
-            found = bits[key] = (
-                _bits([cell.value != off or serves_on for cell in row]),
-                _bits([cell.value != off and not serves_off for cell in row]),
-            )
-        on |= found[0] << number * grid.width
-        always |= found[1] << number * grid.width
+        # most rows have no rules: the walks of _serves were a fifth of resolving
+        serves_on, serves_off = _serves(flag, ruled) if ruled else (False, False)
+        # A cell can be on when its value is not off or a rule serves on; it is on for
+        # every context when its value is not off and no rule serves off.
+        on |= (row_mask if serves_on else not_off) << number * width
+        always |= (0 if serves_off else not_off) << number * width
     return Resolution(tuple(cells), on, always)
 
 
+def _serves(flag: Flag, rules: list[Rule]) -> tuple[bool, bool]:
+    """Whether some of `rules` can serve a variant other than off, and off."""
+    off = flag.off_variant
+    serves_on = any(variant != off for rule in rules for variant in served(rule))
+    serves_off = any(off in served(rule) for rule in rules)
+    return serves_on, serves_off
+
+
 def _bits(flags: list[bool]) -> int:
-    return int("".join("1" if flag else "0" for flag in reversed(flags)) or "0", 2)
+    found = 0
+    for number, flag in enumerate(flags):
+        if flag:
+            found |= 1 << number
+    return found
 
 
 def _default(flag: Flag) -> bool | str:
@@ -163,26 +181,29 @@ def _off_value(flag: Flag) -> bool | str | None:
 
 
 def _environment_cells(
-    applications: Sequence[str], flag: Flag, environment: str, default: Cell, app_cells: list[Cell]
+    grid: Grid, flag: Flag, environment: str, default: Cell, app_cells: list[Cell]
 ) -> tuple[Cell, ...]:
     override = flag.environments.get(environment)
     if override is None:
         return (default, *app_cells)
     if not isinstance(override, EnvironmentOverride):
         env_cell = shared_cell(override, ENVIRONMENT)
-        return (env_cell,) * (len(applications) + 1)
-    return _override_cells(applications, override, default, app_cells)
+        return (env_cell,) * grid.width
+    return _override_cells(grid, override, default, app_cells)
 
 
 def _override_cells(
-    applications: Sequence[str], override: EnvironmentOverride, default: Cell, app_cells: list[Cell]
+    grid: Grid, override: EnvironmentOverride, default: Cell, app_cells: list[Cell]
 ) -> tuple[Cell, ...]:
     value = override.enabled if override.enabled is not None else override.default
     env_cell = default if value is None else shared_cell(value, ENVIRONMENT)
-    cells = [env_cell, *(app_cells if value is None else [env_cell] * len(applications))]
+    cells = [env_cell, *(app_cells if value is None else [env_cell] * len(grid.applications))]
+    positions = grid.positions
     for app, specific in override.applications.items():
-        if app in applications:  # few, so found by name rather than each application asked
-            cells[applications.index(app) + 1] = shared_cell(specific, ENVIRONMENT_APPLICATION)
+        # few, so found by name rather than each application asked
+        position = positions.get(app)
+        if position is not None:
+            cells[position] = shared_cell(specific, ENVIRONMENT_APPLICATION)
     return tuple(cells)
 
 

@@ -51,16 +51,19 @@ def resolved_rows(
     their cells alone; `shared` keeps those, so identical rows are built once."""
     width = grid.width
     variants = variants_of(flag)
+    boolean = flag.type == "boolean"
     resolved = {}
     for index, environment in enumerate(grid.environments):
         cells = resolution.cells[index * width : (index + 1) * width]
-        rules = normalized(key, flag, rules_in(flag, environment))
-        if rules or flag.type != "boolean" or shared is None:
+        ruled = rules_in(flag, environment)
+        rules = normalized(key, flag, ruled) if ruled else []
+        if rules or not boolean or shared is None:
             resolved[environment] = row(cells, grid.applications, variants, rules)
-        else:
-            if cells not in shared:
-                shared[cells] = row(cells, grid.applications, variants, [])
-            resolved[environment] = shared[cells]
+            continue
+        found = shared.get(cells)  # one look-up, as a row of 21 cells takes time to hash
+        if found is None:
+            found = shared[cells] = row(cells, grid.applications, variants, [])
+        resolved[environment] = found
     return resolved
 
 

@@ -183,3 +183,27 @@ def test_a_tree_without_schedules_gets_no_times() -> None:
     [found] = check_dependencies(GRID, files, resolved)
     assert found.code == "dependency-disabled"
     assert found.message.startswith("top is on in every environment and application")
+
+
+def _chain(edges: dict[str, list[str]]) -> dict[str, FlagFile]:
+    return flag_files(
+        {
+            key: {"description": "d", "owner": "me", "enabled": False, "depends_on": needs}
+            for key, needs in edges.items()
+        }
+    )
+
+
+def test_a_cycle_behind_flags_that_are_in_none_is_found() -> None:
+    # a and b lead into the cycle c -> d -> c; e needs a flag no file declares
+    edges = {"a": ["b"], "b": ["c"], "c": ["d"], "d": ["c"], "e": ["missing"]}
+    files = _chain(edges)
+    found = [d for d in check_dependencies(None, files, {}) if d.code == "dependency-cycle"]
+    assert [(d.file, d.message.split(";")[0]) for d in found] == [
+        ("flags/c.yaml", "dependency cycle: c -> d -> c")
+    ]
+
+
+def test_flags_in_no_cycle_get_none() -> None:
+    edges = {"a": ["b", "c"], "b": ["c"], "c": ["missing"], "d": []}
+    assert check_dependencies(None, _chain(edges), {}) == []
