@@ -60,8 +60,8 @@ bytes it would have without schedules.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, NamedTuple, TypeVar
 
 import orjson
 
@@ -107,16 +107,29 @@ def files(document: Mapping[str, Any]) -> dict[str, File]:
     hold no unquoted `"` (so the first `},"state":` after it ends it)."""
     flags: Mapping[str, Mapping[str, Any]] = document["flags"]
     revision: str = document["revision"]
-    gates = _gates(flags)
+    # Each flag's `off` and rows, taken in one pass: the flags' entries lie all over memory,
+    # and looking them up in the order of their dependencies, several times over, took
+    # 0.47 s, not 0.41 s, for 10,000 flags in five environments.
+    off = {key: _off(flag) for key, flag in flags.items()}
+    gates = _gates(flags, off)
     scheduled = any("steps" in flag for flag in flags.values())  # most builds have none
+    # flagd's metadata values are strings, numbers or booleans: never null. A flag's is the
+    # same in every file.
+    owners = {key: {"owner": flag["owner"], "revision": revision} for key, flag in flags.items()}
     found = {}
-    for environment in document["environments"]:
-        compiled = _Environment(flags, environment, gates, document["applications"], scheduled)
+    environments: list[str] = document["environments"]
+    by_row = _ByRow(document["applications"])
+    for environment, rows in zip(environments, _rows(flags, environments), strict=True):
+        taken = (off, rows, by_row)
+        compiled = _Environment(
+            flags, environment, gates, document["applications"], scheduled, taken
+        )
+        compiled.settle()
         definition = {}
-        for key, flag in flags.items():
-            # flagd's metadata values are strings, numbers or booleans: never null.
-            metadata = {"owner": flag["owner"], "revision": revision}
-            definition[key] = marked({**compiled.flag(key), "metadata": metadata})
+        for key in flags:
+            entry = compiled.flag(key)  # a new dict, its own to add to
+            entry["metadata"] = owners[key]
+            definition[key] = marked(entry)
         metadata = {"environment": environment, "revision": revision}
         data, places = unmarked(
             serialize({"$schema": SCHEMA, "metadata": metadata, "flags": definition}) + b"\n"
@@ -299,20 +312,101 @@ def _off(flag: Mapping[str, Any]) -> str | None:
     return off
 
 
-def _gates(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+def _gates(
+    flags: Mapping[str, Mapping[str, Any]], offs: Mapping[str, str | None]
+) -> dict[str, list[tuple[str, str]]]:
     """Per flag, the dependencies that can gate it (it has an `off`, and so do they), with
-    their `off` variants: the same in every environment."""
+    their `off` variants (`offs`, each flag's): the same in every environment. In the order
+    of `_acyclic`: a flag's gates come before it."""
     found: dict[str, list[tuple[str, str]]] = {}
     for key, dependencies in _acyclic(flags).items():
-        gates = [(dependency, _off(flags[dependency])) for dependency in dependencies]
-        usable = [(dependency, off) for dependency, off in gates if off is not None]
-        found[key] = usable if _off(flags[key]) is not None else []
+        if offs[key] is None:
+            found[key] = []
+        else:
+            found[key] = [(d, off) for d in dependencies if (off := offs[d]) is not None]
     return found
+
+
+Row = Mapping[str, Any]  # a flag's row in an environment, as the snapshot has it
+
+
+def _rows(
+    flags: Mapping[str, Mapping[str, Any]], environments: Sequence[str]
+) -> list[dict[str, Row]]:
+    """Per environment, each flag's row."""
+    found: list[dict[str, Row]] = [{} for _ in environments]
+    for key, flag in flags.items():
+        resolved = flag["resolved"]
+        for rows, environment in zip(found, environments, strict=True):
+            rows[key] = resolved[environment]
+    return found
+
+
+V = TypeVar("V")
+
+
+class _Lazy(dict[str, V]):
+    """A value for each flag, made when first asked for."""
+
+    def __init__(self, make: Callable[[str], V]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: str) -> V:
+        value = self[key] = self.make(key)
+        return value
 
 
 def _variant(cell: Mapping[str, Any]) -> str:
     variant: str = cell["variant"]
     return variant
+
+
+def _row_branches(row: Row) -> list[Branch]:
+    """The branches of a row's applications (`_application_branches`)."""
+    served = [(app, cell["variant"]) for app, cell in row["applications"].items()]
+    return _application_branches(served, _variant(row))
+
+
+class _ByRow:
+    """What follows from a row alone (and a flag's `off`), for the environments of one set
+    of applications. emit.snapshot builds identical rows once (10,000 flags in five
+    environments have 9,500 rows, not 50,000), so each is worked out once per row (0.41 s,
+    not 0.47 s, for their files), known by its identity, kept with the row so that no
+    other row takes its id."""
+
+    def __init__(self, applications: Sequence[str]) -> None:
+        # an application's bit in the masks of `offs`; bit 0 stands for no application
+        self.bits = {app: 1 << number for number, app in enumerate(applications, start=1)}
+        self.every = (1 << (len(applications) + 1)) - 1
+        self._logic: dict[int, tuple[Row, Logic]] = {}
+        self._offs: dict[tuple[int, str | None], tuple[Row, int]] = {}
+
+    def logic(self, row: Row) -> Logic:
+        """The logic of a row that nothing gates: its applications' variants, then its own."""
+        known = self._logic.get(id(row))
+        if known is None:
+            known = self._logic[id(row)] = (row, _chain(_row_branches(row), _variant(row)))
+        return known[1]
+
+    def offs(self, row: Row, off: str | None) -> int:
+        """Where the row's own cells are `off`, as a mask of `bits`."""
+        known = self._offs.get((id(row), off))
+        if known is None:
+            bits = self.bits
+            if row["variant"] == off:  # and so every application the row does not list
+                on = 0
+                for app, cell in row["applications"].items():
+                    if cell["variant"] != off:
+                        on |= bits.get(app, 0)
+                mask = self.every & ~on
+            else:
+                mask = 0
+                for app, cell in row["applications"].items():
+                    if cell["variant"] == off:
+                        mask |= bits.get(app, 0)
+            known = self._offs[id(row), off] = (row, mask)
+        return known[1]
 
 
 class _Environment:
@@ -327,18 +421,25 @@ class _Environment:
         gates: Mapping[str, list[tuple[str, str]]],
         applications: Sequence[str],
         scheduled: bool = True,
+        taken: tuple[Mapping[str, str | None], Mapping[str, Row], _ByRow] | None = None,
     ) -> None:
+        """`taken`: each flag's `off` and row, and the rows' `_ByRow`, as `files` takes
+        them for every flag at once; else each is looked up when first needed."""
         self.flags = flags
+        if taken is None:
+            taken = (
+                _Lazy(lambda key: _off(flags[key])),
+                _Lazy(lambda key: flags[key]["resolved"][environment]),
+                _ByRow(applications),
+            )
+        self.off, self.rows, self.by_row = taken
         self.applications = applications
         self.scheduled = scheduled  # whether a flag may have steps: only then are they sought
         self.environment = environment
         self.gates = gates
         self._static: dict[str, bool] = {}
-        # an application's bit in the masks of `offs`; bit 0 stands for no application
-        self.bits = {app: 1 << number for number, app in enumerate(applications, start=1)}
-        self.every = (1 << (len(applications) + 1)) - 1
+        self.bits = self.by_row.bits
         self._offs: dict[str, int] = {}
-        self._own: dict[str, int] = {}
         self._gated_at: dict[str, int] = {}
         self._logic: dict[str, Logic] = {}
         self._moments: dict[str, tuple[Moment, ...]] = {}
@@ -348,7 +449,7 @@ class _Environment:
     def flag(self, key: str) -> dict[str, Any]:
         """State, variants, default variant and (where needed) targeting of flag `key`."""
         flag = self.flags[key]
-        default = _variant(flag["resolved"][self.environment])
+        default = _variant(self.rows[key])
         definition: dict[str, Any] = {
             "state": "ENABLED",
             "variants": flag["variants"],
@@ -479,12 +580,35 @@ class _Environment:
             self._later[at] = found
         return found
 
+    def settle(self) -> None:
+        """`static` of every flag, and `offs` and (where nothing gates it) `logic` of every
+        static flag, at once, for `files`: `rows` and `gates` hold every flag, `gates` each
+        after its gates (`_gates`), so that what a flag needs of its gates is a look-up and
+        not a call: 0.40 s, not 0.53 s, for 10,000 flags in five environments (0.03 s more
+        with rules on a quarter of them, whose dependents are not static either)."""
+        static, offs, gated_at, logic = self._static, self._offs, self._gated_at, self._logic
+        rows, off, by_row = self.rows, self.off, self.by_row
+        for key, gates in self.gates.items():
+            row = rows[key]
+            known = not row["rules"]
+            for dependency, _ in gates:
+                known = known and static[dependency]
+            static[key] = known
+            if known:  # and so are its gates
+                gated = 0
+                for dependency, _ in gates:
+                    gated |= offs[dependency]
+                gated_at[key] = gated
+                own = by_row.offs(row, off[key])
+                offs[key] = own | gated
+                if not gated & ~own:
+                    logic[key] = by_row.logic(row)
+
     def static(self, key: str) -> bool:
         """Whether `key`'s value depends on the application alone (no rules to it)."""
         known = self._static.get(key)
         if known is None:
-            row = self.flags[key]["resolved"][self.environment]
-            known = not row["rules"]
+            known = not self.rows[key]["rules"]
             for dependency, _ in self.gates[key]:
                 known = known and self.static(dependency)
             self._static[key] = known
@@ -500,24 +624,7 @@ class _Environment:
         return known
 
     def _own_offs(self, key: str) -> int:
-        known = self._own.get(key)
-        if known is None:
-            off = self.flags[key]["off"]
-            row = self.flags[key]["resolved"][self.environment]
-            bits = self.bits
-            if row["variant"] == off:  # and so every application the row does not list
-                on = 0
-                for app, cell in row["applications"].items():
-                    if cell["variant"] != off:
-                        on |= bits.get(app, 0)
-                known = self.every & ~on
-            else:
-                known = 0
-                for app, cell in row["applications"].items():
-                    if cell["variant"] == off:
-                        known |= bits.get(app, 0)
-            self._own[key] = known
-        return known
+        return self.by_row.offs(self.rows[key], self.off[key])
 
     def _gated(self, key: str) -> int:
         """Where a static flag's dependencies gate it."""
@@ -538,25 +645,23 @@ class _Environment:
         return known
 
     def _static_logic(self, key: str) -> Logic:
-        row = self.flags[key]["resolved"][self.environment]
-        cells = row["applications"]
-        fallback: str = row["variant"]
+        row = self.rows[key]
         gated = self._gated(key) if self.gates[key] else 0
-        if gated & ~self._own_offs(key):
-            off: str = self.flags[key]["off"]
-            fallback = off if gated & 1 else fallback
-            bits = self.bits
-            served = [
-                (app, off if gated & bits[app] else cells.get(app, row)["variant"])
-                for app in self.applications
-            ]
-        else:  # the usual case (gating changes nothing), kept quick
-            served = [(app, cell["variant"]) for app, cell in cells.items()]
+        if not gated & ~self._own_offs(key):
+            return self.by_row.logic(row)  # the usual case: gating changes nothing
+        cells = row["applications"]
+        off = self.off[key]
+        assert off is not None  # a flag without one has no gates
+        fallback: str = off if gated & 1 else row["variant"]
+        bits = self.bits
+        served = [
+            (app, off if gated & bits[app] else cells.get(app, row)["variant"])
+            for app in self.applications
+        ]
         return _chain(_application_branches(served, fallback), fallback)
 
     def _rules_logic(self, key: str) -> Logic:
-        flag = self.flags[key]
-        off = _off(flag)
+        off = self.off[key]
         branches: list[Branch] = []
         for dependency, dependency_off in self.gates[key]:
             inlined = self.logic(dependency)
@@ -565,15 +670,15 @@ class _Environment:
                     return _chain(branches, off)
             elif dependency_off in _outcomes(inlined):
                 branches.append(({"===": [inlined, dependency_off]}, off))
-        for rule in flag["resolved"][self.environment]["rules"]:
+        row = self.rows[key]
+        for rule in row["rules"]:
             condition, served = _rule(rule)
             if condition is None:
                 return _chain(branches, served)
             branches.append((condition, served))
-        row = flag["resolved"][self.environment]
-        fallback = _variant(row)
-        cells = {app: cell["variant"] for app, cell in row["applications"].items()}
-        return _chain([*branches, *_application_branches(cells.items(), fallback)], fallback)
+        if not branches:
+            return self.by_row.logic(row)
+        return _chain([*branches, *_row_branches(row)], _variant(row))
 
 
 class _Change(NamedTuple):
@@ -612,24 +717,25 @@ class _At(Mapping[str, Mapping[str, Any]]):
 def _acyclic(flags: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """Each flag's dependencies that exist, less any that would close a cycle: core.verify
     refuses a snapshot with one, but its definitions are still written first."""
-    kept: dict[str, list[str]] = {}
+    kept: dict[str, list[str]] = {}  # each flag once its dependencies are: after them
     done: dict[str, bool] = {}  # False while a flag's dependencies are being visited
     for root in sorted(flags):
         if root in done:
             continue
-        done[root], kept[root] = False, []
-        stack = [(root, iter(flags[root]["depends_on"]))]
+        done[root] = False
+        stack: list[tuple[str, Iterator[str], list[str]]] = []
+        stack.append((root, iter(flags[root]["depends_on"]), []))
         while stack:
-            key, pending = stack[-1]
+            key, pending, found = stack[-1]
             dependency = next(pending, None)
             if dependency is None:
                 stack.pop()
-                done[key] = True
+                done[key], kept[key] = True, found
             elif dependency in flags and done.get(dependency) is not False:
-                kept[key].append(dependency)
+                found.append(dependency)
                 if dependency not in done:
-                    done[dependency], kept[dependency] = False, []
-                    stack.append((dependency, iter(flags[dependency]["depends_on"])))
+                    done[dependency] = False
+                    stack.append((dependency, iter(flags[dependency]["depends_on"]), []))
     return kept
 
 
