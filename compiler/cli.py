@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from compiler.commands import OK, USAGE, UsageError
 from compiler.printable import printable
@@ -37,6 +39,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(printable(f"flagc: error: {exc}"), file=sys.stderr)  # may name a file or revision
         return USAGE
     return code
+
+
+def run() -> NoReturn:
+    """The `flagc` command: `main`, then out at once, its output flushed. A build leaves
+    millions of objects, and the interpreter's teardown of them (and of every module) took
+    0.1-0.2 s of a 10,000-flag build on one CPU; nothing is left to close by then (its
+    outputs are published, its processes joined; one still running dies with this one)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # nobody reads any more (a closed pipe): an I/O error
+        code = code or USAGE
+    os._exit(code)
 
 
 def _commands(argv: Sequence[str]) -> Sequence[str]:

@@ -172,6 +172,23 @@ def test_a_build_imports_only_what_it_needs(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
 
 
+def test_the_command_exits_at_once_with_everything_printed(tmp_path: Path) -> None:
+    """`flagc` (compiler.cli.run) leaves without the interpreter's teardown: its exit code
+    is main's, and all it printed arrives, more than a pipe holds, on both streams."""
+    folder = tree(tmp_path, {f"flag-{n:04d}.yaml": "enabeld: true\n" for n in range(400)})
+    command = [sys.executable, "-m", "compiler", "check", str(folder)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert len(done.stdout) > 65536
+    assert done.stdout.count("error[schema]") == 400 * 4  # no description, owner, enabled; enabeld
+    missing = subprocess.run(
+        [sys.executable, "-m", "compiler", "check", str(tmp_path / "none")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr.startswith("flagc: error: ")
+
+
 def test_a_build_starts_reading_before_it_imports_the_models() -> None:
     # `flagc build` reads the flag files beside its imports (compiler.load.ReadAhead): what
     # it imports before it starts must not include the models (pydantic) or the compiler.
