@@ -1,9 +1,9 @@
 """The build, as one use case: compile the flags folder, read its git history, and publish
 OUT/snapshot.json, OUT/audit.json and OUT/flagd/<environment>.json as one build.
 
-    compile (load, validate, references, resolve, check) -> snapshot -> render -> flagd
-    -> write, with the history (the audit log) read beside the compile and, in git, the
-    flagd files made beside the rendering (compiler.beside)
+    compile (load, validate, resolve) -> snapshot -> render -> flagd -> write, with the
+    history (the audit log) read beside the compile, the checks run beside the making of
+    the outputs and, in git, flagd files made beside the rendering (compiler.beside)
 
 `build` is the one place that knows this order. `flagc build` (compiler/commands/build.py)
 parses its arguments, calls it and reports; the benchmarks and the tests call it directly.

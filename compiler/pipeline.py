@@ -1,5 +1,5 @@
-"""The whole compiler, stage after stage: load -> validate -> references -> resolve ->
-dependencies, expiry, variants and schedules."""
+"""The whole compiler, stage after stage: load -> validate -> resolve -> the checks
+(references, dependencies, expiry, variants and schedules)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ class Compiled:
     flags: dict[str, FlagFile] = field(default_factory=dict)
     resolved: dict[str, Resolution] = field(default_factory=dict)
     project_file: SourceFile | None = None
+    # every flag file's key, whether its content could be read or not (`Loaded.keys`)
+    known_keys: set[str] = field(default_factory=set)
 
 
 def compile_tree(
@@ -79,8 +81,8 @@ def compile_flags(
     stopwatch: Stopwatch | None = None,
     ahead: ReadAhead | None = None,
 ) -> Compiled:
-    """`compile_tree` up to the flags resolved: what loading, validation and references
-    find, without the checks (`check`); a build runs those beside its outputs. With `ahead`
+    """`compile_tree` up to the flags resolved: what loading and validation find, without
+    the checks (`check`); a build runs those beside its outputs. With `ahead`
     (the files read in another process), each file is validated and resolved as soon as it
     is loaded (`_AsLoaded`), so the `load` stage holds most of that work."""
     if not root.is_dir():
@@ -91,16 +93,14 @@ def compile_flags(
         loaded = load_tree(root, display_root, ahead, early)
     with stage("validate"):
         validated = validate(loaded, early.checked if early is not None else None)
-    # A flag whose file is broken is still known by its file name (docs/check.md, "What is read").
-    known_keys = loaded.keys()
-    diagnostics = validated.diagnostics
-    with stage("references"):
-        diagnostics += check_references(validated.project, validated.flags, known_keys)
     with stage("resolve"):
         grid = grid_of(validated.project) if validated.project is not None else None
         resolved = _resolved(grid, validated.flags, early) if grid is not None else {}
+    project, flags = validated.project, validated.flags
+    # A flag whose file is broken is still known by its file name (docs/check.md, "What is read").
+    known = loaded.keys()
     return Compiled(
-        diagnostics, validated.project, grid, validated.flags, resolved, validated.project_file
+        validated.diagnostics, project, grid, flags, resolved, validated.project_file, known
     )
 
 
@@ -160,13 +160,14 @@ def _resolved(
 
 
 def check(compiled: Compiled, today: datetime.date | None, strict: bool) -> list[Diagnostic]:
-    """The checks of the resolved flags: dependencies, expiry, variants and schedules,
-    unsorted. Schedules are judged against midnight UTC of `today` when one is given, else
-    now; expiry against `today`, else today."""
+    """The checks of the resolved flags: references, dependencies, expiry, variants and
+    schedules, unsorted. Schedules are judged against midnight UTC of `today` when one is
+    given, else now; expiry against `today`, else today."""
     now = _midnight(today) if today is not None else int(time.time())
     today = today or datetime.date.today()
     flags, resolved = compiled.flags, compiled.resolved
     return [
+        *check_references(compiled.project, flags, compiled.known_keys),
         *check_dependencies(compiled.grid, flags, resolved),
         *check_expiry(flags, today, strict=strict),
         *check_variants(flags),

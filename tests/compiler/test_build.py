@@ -44,7 +44,7 @@ from tests.compiler.snapshot_checks import check_snapshot
 from tests.conftest import PROJECT, Git, git_in, write_tree
 
 TODAY = datetime.date(2026, 1, 10)
-RESOLVE_STAGES = ["load", "validate", "references", "resolve"]
+RESOLVE_STAGES = ["load", "validate", "resolve"]
 COMPILE_STAGES = [*RESOLVE_STAGES, "check"]
 # With the flags resolved, the checks run beside the outputs' making: `check` is the wait.
 STAGES = [*RESOLVE_STAGES, "history", "snapshot", "render", "flagd", "check", "write"]
