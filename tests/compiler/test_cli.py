@@ -189,12 +189,15 @@ def test_the_command_exits_at_once_with_everything_printed(tmp_path: Path) -> No
     assert missing.stderr.startswith("flagc: error: ")
 
 
-def test_a_build_starts_reading_before_it_imports_the_models() -> None:
-    # `flagc build` reads the flag files beside its imports (compiler.load.ReadAhead): what
-    # it imports before it starts must not include the models (pydantic) or the compiler.
+@pytest.mark.parametrize("command", ["build", "check"])
+def test_a_command_starts_reading_before_it_imports_the_models(command: str) -> None:
+    # `flagc build` and `flagc check` read the flag files beside their imports
+    # (compiler.load.ReadAhead): what they import before they start must not include the
+    # models (pydantic), the compiler or git.
+    modules = ("pydantic", "core.model", "compiler.build", "compiler.pipeline", "git")
     script = (
-        "import sys, compiler.cli, compiler.commands.build; "
-        "print(sorted(m for m in ('pydantic', 'core.model', 'compiler.build') if m in sys.modules))"
+        f"import sys, compiler.cli, compiler.commands.{command}; "
+        f"print(sorted(m for m in {modules!r} if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
