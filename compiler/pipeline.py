@@ -136,27 +136,18 @@ class _AsLoaded:
         self.pending = {}
 
 
-_RESOLVED_TOGETHER = 256
+_RESOLVED_TOGETHER = 256  # flags resolved together: each batch works out its rows' bits once
 
 
 def _resolved(
     grid: Grid, flags: Mapping[str, FlagFile], early: _AsLoaded | None
 ) -> dict[str, Resolution]:
-    """Every flag resolved, by key, in `flags`' order; what `early` resolved with the same
-    grid is taken as it is."""
+    """Every flag resolved, by key, in `flags`' order: as `early` resolved them when it had
+    the same grid (every flag in `flags` passed through it), else here."""
     if early is None or early.grid != grid:
         return resolve(grid, {key: flag_file.flag for key, flag_file in flags.items()})
     early.resolve_pending(grid)
-    missing = {  # a flag file checked by `validate` itself (none, unless loaded twice)
-        key: flag_file.flag
-        for key, flag_file in flags.items()
-        if flag_file.document.path not in early.resolved
-    }
-    found = resolve(grid, missing)
-    return {
-        key: found[key] if key in found else early.resolved[flag_file.document.path]
-        for key, flag_file in flags.items()
-    }
+    return {key: early.resolved[flag_file.document.path] for key, flag_file in flags.items()}
 
 
 def check(compiled: Compiled, today: datetime.date | None, strict: bool) -> list[Diagnostic]:
