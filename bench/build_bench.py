@@ -24,7 +24,9 @@ on the same files:
   the same bytes (snapshot digest, audit log and flagd files).
 
 Times are the best of --runs runs (2 for sizes above 10,000). Stage times come from the
-library run with the best total of its stages.
+library run with the best total of its stages. Then the size of the audit log the builds
+wrote, and the peak memory (RSS) of one more full build as a process, with the processes
+it forks, summed (bench/procfs.py; bench/memory_bench.py has the worker's too).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import gen_tree
+import procfs
 import yaml
 
 from compiler import cli
@@ -69,6 +72,8 @@ class Result:
     incremental: float
     incremental_in_process: float
     reused: int
+    audit_bytes: int  # OUT/audit.json after the builds
+    peak_mb: float  # the full build's peak RSS, its forked processes' included
 
 
 def tree_for(count: int, seed: int, cache: Path, ruled: float = 0.0) -> Path:
@@ -200,6 +205,9 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     incremental, incremental_in_process, reused = measure_incremental(
         tree, work / f"incremental-{count}", runs
     )
+    # one more full build, its memory read from /proc every 20 ms (not timed: sampling costs)
+    peak_mb = procfs.peak_build_mb(tree, out / "subprocess")
+    audit_bytes = (out / "subprocess" / "audit.json").stat().st_size
     return Result(
         count,
         build_time,
@@ -211,6 +219,8 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
         incremental,
         incremental_in_process,
         reused,
+        audit_bytes,
+        peak_mb,
     )
 
 
@@ -316,7 +326,7 @@ def table(results: list[Result]) -> str:
         f"{'flags':>7} {'build s':>8} {'startup s':>9} {'in-proc s':>9} {'parse s':>8} "
         f"{'build/parse':>11} {'in-proc/parse':>13} {'snapshot MB':>11} "
         f"{'incr s':>7} {'incr/parse':>10} {'incr in-proc s':>14} {'incr in-proc/parse':>18} "
-        f"{'reused':>7}"
+        f"{'reused':>7} {'audit MB':>8} {'peak MB':>7}"
     )
     lines = [head]
     lines.extend(
@@ -325,7 +335,7 @@ def table(results: list[Result]) -> str:
         f"{r.in_process / r.parse_only:>13.2f} {r.snapshot_bytes / 1e6:>11.1f} "
         f"{r.incremental:>7.3f} {r.incremental / r.parse_only:>10.2f} "
         f"{r.incremental_in_process:>14.3f} {r.incremental_in_process / r.parse_only:>18.2f} "
-        f"{r.reused:>7}"
+        f"{r.reused:>7} {r.audit_bytes / 1e6:>8.1f} {r.peak_mb:>7.0f}"
         for r in results
     )
     lines.append("")

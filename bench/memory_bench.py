@@ -18,44 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 import build_bench
 import procfs
 from serve_bench import free_port, gunicorn_env, process, wait_for
-
-SAMPLE_EVERY = 0.02
-
-
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it, living."""
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        found.append(current)
-        pending.extend(procfs.children(current))
-    return found
-
-
-def peak_build_mb(tree: Path, out: Path, *, full: bool = True) -> float:
-    """The peak of the summed RSS of `flagc build` and its forked processes, in MB; `full`:
-    reusing nothing of OUT's previous build (else an incremental build)."""
-    command = [sys.executable, "-m", "compiler", "build", str(tree), "-o", str(out)]
-    command += ["--full"] if full else []
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0.0
-    while child.poll() is None:
-        peak = max(peak, procfs.rss_mb(descendants(child.pid)))
-        time.sleep(SAMPLE_EVERY)
-    if child.returncode != 0:
-        assert child.stderr is not None
-        raise SystemExit(f"flagc build failed: {child.stderr.read().decode()[-2000:]}")
-    return peak
 
 
 def worker_mb(out: Path, work: Path) -> float:
@@ -110,9 +80,9 @@ def main() -> int:
         tree = build_bench.tree_for(count, args.seed, args.cache, args.ruled)
         with tempfile.TemporaryDirectory(prefix="memory-bench-") as scratch:
             work = Path(scratch)
-            peak_build_mb(tree, work / "out")  # the audit log now exists, as in CI
-            build = peak_build_mb(tree, work / "out")
-            incremental = peak_build_mb(tree, work / "out", full=False)
+            procfs.peak_build_mb(tree, work / "out")  # the audit log now exists, as in CI
+            build = procfs.peak_build_mb(tree, work / "out")
+            incremental = procfs.peak_build_mb(tree, work / "out", full=False)
             snapshot = (work / "out" / "snapshot.json").stat().st_size / 1e6
             worker = worker_mb(work / "out", work)
         source = yaml_mb(tree)

@@ -1,10 +1,16 @@
-"""What /proc says of a running flagserve: its workers, their memory, the connections
-they hold. Used by bench/slow_bench.py and by the tests that watch real workers."""
+"""What /proc says of running processes: a flagserve's workers, their memory, the
+connections they hold, and the peak memory of a build. Used by the benches and by the tests
+that watch real workers."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+
+SAMPLE_EVERY = 0.02
 
 
 def children(master: int) -> list[int]:
@@ -52,3 +58,30 @@ def connections_held(pids: Sequence[int], port: int) -> int:
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
             held += local_port == port and fields[3] == "01" and fields[9] in inodes
     return held
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it, living."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(children(current))
+    return found
+
+
+def peak_build_mb(tree: Path, out: Path, *, full: bool = True) -> float:
+    """The peak of the summed RSS of `flagc build` and its forked processes, in MB, read
+    every 20 ms; `full`: reusing nothing of OUT's previous build (else an incremental
+    build)."""
+    command = [sys.executable, "-m", "compiler", "build", str(tree), "-o", str(out)]
+    command += ["--full"] if full else []
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0.0
+    while child.poll() is None:
+        peak = max(peak, rss_mb(descendants(child.pid)))
+        time.sleep(SAMPLE_EVERY)
+    if child.returncode != 0:
+        assert child.stderr is not None
+        raise SystemExit(f"flagc build failed: {child.stderr.read().decode()[-2000:]}")
+    return peak

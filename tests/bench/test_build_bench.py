@@ -30,3 +30,11 @@ def test_the_stage_table_is_the_builds_own(tmp_path: Path) -> None:
     result = build(tree, tmp_path / "out")
     assert header == ["flags", *result.timings, "total"]
     assert (row[0], len(row)) == (str(FLAGS), len(header))
+    # the first table ends with the audit log's size and the build's peak memory, in MB
+    first = next(number for number, line in enumerate(lines) if "build/parse" in line)
+    assert lines[first].split()[-4:] == ["audit", "MB", "peak", "MB"]
+    values = lines[first + 1].split()
+    audit_mb, peak_mb = float(values[-2]), float(values[-1])
+    written = (tmp_path / "out" / "audit.json").stat().st_size / 1e6
+    assert abs(audit_mb - written) < 0.1
+    assert 20 < peak_mb < 2000  # a Python process and its forks: more than nothing, not absurd
