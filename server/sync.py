@@ -52,6 +52,13 @@ def _run(settings: Settings, ready: Connection, parent: int) -> None:
     asyncio.run(flag_sync.serve(settings, ready))
 
 
+def _exit_of(child: BaseProcess) -> str:
+    """How `child` ended, as the log says it: its exit code, unless gunicorn's arbiter took
+    it first (its SIGCHLD handler reaps every child of the master, ours too)."""
+    code = child.exitcode
+    return f"code {code}" if code is not None else "its exit code reaped by gunicorn"
+
+
 class Supervised:
     """The sync process, started again whenever it exits while the master runs (a crash,
     the kernel's OOM killer): after FIRST_DELAY seconds, doubled up to LAST_DELAY while it
@@ -77,8 +84,8 @@ class Supervised:
                 if time.monotonic() - started >= STEADY:
                     delay = FIRST_DELAY
                 log.error(
-                    "the flagd sync process exited (code %s); starting it again in %g s",
-                    child.exitcode,
+                    "the flagd sync process exited (%s); starting it again in %g s",
+                    _exit_of(child),
                     delay,
                 )
             if self._stopping.wait(delay):
