@@ -127,12 +127,13 @@ class _AsLoaded:
         if flag is not None and self.grid is not None:
             self.pending[document.path] = flag
             if len(self.pending) == _RESOLVED_TOGETHER:
-                self.resolve_pending(self.grid)
+                self.resolve_pending()
 
-    def resolve_pending(self, grid: Grid) -> None:
+    def resolve_pending(self) -> None:
         """Resolve the flags not resolved yet, together (`resolve` shares its work across
         the flags it is given: few distinct rows exist)."""
-        self.resolved.update(resolve(grid, self.pending))
+        if self.grid is not None:
+            self.resolved.update(resolve(self.grid, self.pending))
         self.pending = {}
 
 
@@ -146,7 +147,7 @@ def _resolved(
     the same grid (every flag in `flags` passed through it), else here."""
     if early is None or early.grid != grid:
         return resolve(grid, {key: flag_file.flag for key, flag_file in flags.items()})
-    early.resolve_pending(grid)
+    early.resolve_pending()
     return {key: early.resolved[flag_file.document.path] for key, flag_file in flags.items()}
 
 

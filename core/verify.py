@@ -113,8 +113,8 @@ def _disabled_later(
 
     for key in sorted(flags):
         for dependency in flags[key]["depends_on"]:
-            pair = [name for name in (key, dependency) if name in timelines]
-            if not pair or key not in resolved or dependency not in resolved:
+            scheduled_end = key in timelines or dependency in timelines
+            if not scheduled_end or key not in resolved or dependency not in resolved:
                 continue
             for moment, mine, theirs in _edge_phases(key, dependency, timelines):
                 now = {
@@ -132,7 +132,12 @@ def _edge_phases(
     """Each moment either flag of an edge changes, with the index of each flag's phase in
     force from then on (None: a flag without a schedule)."""
     moments = sorted(
-        {p.start for name in (key, dependency) for p in timelines.get(name, ()) if p.start}
+        {
+            p.start
+            for name in (key, dependency)
+            for p in timelines.get(name, ())
+            if p.start is not None  # a moment may be 0, 1970-01-01T00:00:00Z
+        }
     )
     for moment in moments:
         mine, theirs = (

@@ -75,6 +75,15 @@ environments:
 PLAIN = "description: Plain\nowner: team-growth\nenabled: true\n"
 
 
+def new_repository(root: Path) -> tuple[Path, Git]:
+    """An empty git repository at root/repo, on branch main, and its git."""
+    repo = root / "repo"
+    repo.mkdir()
+    git = git_in(repo)
+    git("init", "--quiet", "--initial-branch=main")
+    return repo, git
+
+
 def commit(git: Git, message: str, date: str) -> str:
     when = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
     git("add", "--all")
@@ -88,10 +97,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     future step in production (B) and a top-level schedule for development (C), then only
     its description changes (D); built once for the module."""
     root = tmp_path_factory.mktemp("timeline")
-    repo = root / "repo"
-    repo.mkdir()
-    git = git_in(repo)
-    git("init", "--quiet", "--initial-branch=main")
+    repo, git = new_repository(root)
     flags = repo / "flags"
     files = {"_project.yaml": PROJECT, "sale.yaml": SALE, "theme.yaml": THEME, "plain.yaml": PLAIN}
     write_tree(flags, files)
@@ -402,10 +408,7 @@ def late(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A repository where a pull request authored before its steps' moments is merged (its
     commit made) on 2026-03-05, after the first two of them."""
     root = tmp_path_factory.mktemp("late")
-    repo = root / "repo"
-    repo.mkdir()
-    git = git_in(repo)
-    git("init", "--quiet", "--initial-branch=main")
+    repo, git = new_repository(root)
     flags = repo / "flags"
     write_tree(flags, {"_project.yaml": PROJECT, "launch.yaml": LATE.split("    schedule:", 1)[0]})
     first = commit(git, "Add the launch, off", "2025-01-01T10:00:00Z")
