@@ -2,8 +2,9 @@
 OUT/snapshot.json, OUT/audit.json and OUT/flagd/<environment>.json as one build.
 
     compile (load, validate, resolve) -> snapshot -> render -> flagd -> write, with the
-    history (the audit log) read beside the compile, the checks run beside the making of
-    the outputs and, in git, flagd files made beside the rendering (compiler.beside)
+    history (the audit log, compiler.history) read beside the compile, the checks run beside
+    the making of the outputs and, in git, flagd files made beside the rendering
+    (compiler.beside)
 
 `build` is the one place that knows this order. `flagc build` (compiler/commands/build.py)
 parses its arguments, calls it and reports; the benchmarks and the tests call it directly.
@@ -13,32 +14,23 @@ It prints nothing: what the person running it should read comes back in the resu
 from __future__ import annotations
 
 import datetime
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
-from compiler import audit, emit, incremental, load, publish
+from compiler import emit, incremental, load, publish
 from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
-from compiler.git_repository import GitRepository
 from compiler.load import ReadAhead
 from compiler.pipeline import Compiled, Stopwatch, check, compile_flags
 from compiler.validate import FlagFile
-from core import audit_format, flagd
-from core.canonical import serialize
+from core import flagd
 from core.regular import read_regular_file
 from core.schedule import scheduled
-
-SHALLOW = (
-    "this is a shallow clone, so the audit log would miss older changes; fetch "
-    "the whole history (git fetch --unshallow; in GitHub Actions, actions/checkout "
-    "with fetch-depth: 0), or build with --allow-shallow to mark it incomplete"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +78,22 @@ class ShallowClone(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class History:
-    """The audit log (continuing the last build's), the revision (None outside git: the
-    snapshot's is then a hash of its content), and what to tell about either."""
+class HistorySummary:
+    """What publishing needs of the history: each flag's creation and last change, the
+    revision, the audit log's bytes (None: the last build's log, unchanged), its number
+    of entries, and the notes. Small to send from a forked process, but for the log."""
 
-    log: dict[str, Any]
+    metadata: dict[str, dict[str, Any]]
     revision: str | None
-    notes: tuple[Note, ...] = ()
+    log: bytes | None
+    entries: int
+    notes: tuple[Note, ...]
+    head: str | None = None
+    complete: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """What the incremental build's cache records of the log."""
+        return {"head": self.head, "complete": self.complete, "entries": self.entries}
 
 
 def build(
@@ -162,6 +163,14 @@ def _build(
         return replace(result, notes=notes + result.notes) if notes else result
 
 
+def _summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
+    """`compiler.history.summarize_history`, its modules imported here: in the forked
+    history process, where there is one (compiler.history says why)."""
+    from compiler.history import summarize_history  # noqa: PLC0415
+
+    return summarize_history(folder, out, allow_shallow)
+
+
 def _full(
     flags_dir: Path,
     out: Path,
@@ -176,7 +185,7 @@ def _full(
     """Compile every flag, read the history beside, and publish (under OUT's lock). Once
     the flags are resolved, their checks run beside the outputs' making (compiler.beside):
     the outputs are made as if the checks will pass, and written only if they do."""
-    reading = Beside(summarize_history, flags_dir, out, allow_shallow, fork=fork)
+    reading = Beside(_summarize_history, flags_dir, out, allow_shallow, fork=fork)
     try:
         compiled = compile_flags(
             flags_dir, display_root=display_root, stopwatch=stopwatch, ahead=ahead
@@ -350,152 +359,12 @@ def _reusable(flags: Mapping[str, FlagFile]) -> bool:
     return not any(scheduled(flag_file.flag) for flag_file in flags.values())
 
 
-@dataclass(frozen=True, slots=True)
-class HistorySummary:
-    """What publishing needs of the history: each flag's creation and last change, the
-    revision, the audit log's bytes (None: the last build's log, unchanged), its number
-    of entries, and the notes. Small to send from a forked process, but for the log."""
-
-    metadata: dict[str, dict[str, Any]]
-    revision: str | None
-    log: bytes | None
-    entries: int
-    notes: tuple[Note, ...]
-    head: str | None = None
-    complete: bool = False
-
-    def record(self) -> dict[str, Any]:
-        """What the incremental build's cache records of the log."""
-        return {"head": self.head, "complete": self.complete, "entries": self.entries}
-
-
-def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
-    """Read the history of `folder`, continuing OUT's audit log (the last build's, when
-    usable), and say what publishing needs of it. A log the last build's cache vouches for
-    is continued as its file says it, not expanded (`core.audit_format.prepend`); with
-    none to continue, the file is written from the entries (`audit.extract_whole`)."""
-    vouched = incremental.vouched_audit(out)
-    if vouched is not None:
-        summary = _summary_continued(folder, vouched)
-        if summary is not None:
-            return summary
-    whole = _whole_history(folder, out, allow_shallow)
-    if whole is not None:
-        return whole
-    previous = previous_log(out / publish.AUDIT)
-    history = read_history(folder, previous, allow_shallow)
-    # a build with no new commit keeps the (possibly large) log as it is
-    log = None if history.log == previous else serialize(audit_format.compact(history.log)) + b"\n"
-    return HistorySummary(
-        audit.flag_metadata(history.log),
-        history.revision,
-        log,
-        len(history.log["entries"]),
-        history.notes,
-        history.log["head"],
-        history.log["complete"],
-    )
-
-
-def _whole_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary | None:
-    """`summarize_history` with no log the cache vouches for: the history read whole, its
-    audit log written from the entries; None outside git or before the first commit
-    (`read_history` says what then), and for a shallow clone with a log in OUT to continue,
-    which holds the commits the clone lacks. A log the cache does not vouch for is not
-    continued otherwise: reading it back in whole (the log expanded, every entry checked)
-    took longer than reading the history (at 50,000 flags, 38 s against 15 s in all)."""
-    repository = GitRepository.open(folder)
-    if repository is None:
-        return None
-    with repository:
-        if repository.head() is None:
-            return None
-        shallow = _shallow(repository, allow_shallow)
-        if shallow and os.path.lexists(out / publish.AUDIT):
-            return None
-        whole = audit.extract_whole(repository, shallow=shallow)
-        revision = repository.revision()
-    written, told = serialize(whole.document) + b"\n", _told(folder, revision)
-    head = whole.document["head"]
-    return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)
-
-
-def _summary_continued(folder: Path, document: dict[str, Any]) -> HistorySummary | None:
-    """`summarize_history` from the file document of the last build's audit log, read as
-    the incremental build reads it; None when it cannot simply be continued."""
-    earlier = audit.flag_metadata({"entries": list(audit_format.headings(document))})
-    recorded = {
-        "head": document["head"],
-        "complete": document["complete"],
-        "entries": sum(len(commit["entries"]) for commit in document["commits"]),
-    }
-    continued = _continue_history(folder, None, recorded, lambda: document, lambda _: earlier)
-    return (
-        None
-        if continued is None
-        else replace(continued, metadata={**earlier, **continued.metadata})
-    )
-
-
 def outputs(out: Path, compiled: Compiled) -> tuple[Path, ...]:
     """The documented paths of a build of `compiled` in OUT: the snapshot, the audit log,
     and one flagd file per environment, sorted."""
     environments = sorted(compiled.grid.environments) if compiled.grid is not None else []
     flagd_files = [out / publish.FLAGD / f"{environment}.json" for environment in environments]
     return (out / publish.SNAPSHOT, out / publish.AUDIT, *flagd_files)
-
-
-def read_history(folder: Path, previous: dict[str, Any] | None, allow_shallow: bool) -> History:
-    """The audit log continuing `previous` (the last build's) and the revision; outside
-    git or before the first commit, an empty log and no revision. Raises ShallowClone for
-    a shallow clone unless `allow_shallow`."""
-    repository = GitRepository.open(folder)
-    head = repository.head() if repository is not None else None
-    if repository is None or head is None:
-        where = "in a git work tree" if repository is None else "in a repository with commits"
-        note = Note(
-            "note",
-            f"{folder} is not {where}: the audit log is empty and the revision is a hash "
-            "of the content",
-        )
-        return History(audit.empty(), None, (note,))
-    with repository:
-        _shallow(repository, allow_shallow)
-        log = audit.extract(repository, previous)
-        revision = repository.revision()
-    return History(log, revision, _told(folder, revision))
-
-
-def _shallow(repository: GitRepository, allow_shallow: bool) -> bool:
-    """Whether the clone is shallow; raises ShallowClone for one unless `allow_shallow`."""
-    shallow = repository.is_shallow()
-    if shallow and not allow_shallow:
-        raise ShallowClone(SHALLOW)
-    return shallow
-
-
-def _told(folder: Path, revision: str | None) -> tuple[Note, ...]:
-    """The warning a build of uncommitted changes gets (its revision ends in -dirty)."""
-    if revision is not None and revision.endswith("-dirty"):
-        return (Note("warning", _dirty(folder, revision)),)
-    return ()
-
-
-def _dirty(folder: Path, revision: str) -> str:
-    return (
-        f"{folder} has uncommitted changes: the revision is {revision}, and the audit "
-        "log covers committed changes only"
-    )
-
-
-def previous_log(path: Path) -> dict[str, Any] | None:
-    """The audit log of the last build (expanded from the file), to read only newer commits;
-    None if unusable: another format, damaged, or a FIFO or a device (never waited on)."""
-    try:
-        log = audit_format.expand(orjson.loads(read_regular_file(path)))
-    except (OSError, orjson.JSONDecodeError, ValueError):
-        return None
-    return log if audit.usable(log) else None
 
 
 # -- the incremental build ----------------------------------------------------------------
@@ -532,7 +401,9 @@ def _reuse(
     if part is None:
         return None
     with stopwatch.stage("history"):
-        history = _continue_history(
+        from compiler.history import continue_history  # noqa: PLC0415 - as `_summarize_history`
+
+        history = continue_history(
             flags_dir,
             tree.dirty,
             cache.audit,
@@ -595,56 +466,3 @@ def _publish_reused(
         flag_count=len(plan.files),
         reused=len(plan.files) - len(plan.changed),
     )
-
-
-def _continue_history(
-    folder: Path,
-    dirty: bool | None,
-    recorded: Mapping[str, Any],
-    document: Callable[[], dict[str, Any]],
-    earlier: Callable[[set[str]], dict[str, dict[str, Any]]],
-) -> HistorySummary | None:
-    """The history continued from the previous build's audit log, with what `read_history`
-    tells, its `metadata` that of the flags the new commits name only; None when it cannot
-    simply be continued (read it whole in a full build).
-    `dirty`: whether the flags folder differs from HEAD, when already known (None: ask git);
-    `recorded`: the log's head, completeness and number of entries; `document`: the log's
-    file document (read only when there are new commits); `earlier`: the history's fields
-    of the flags named, from the log."""
-    repository = GitRepository.open(folder)
-    head = repository.head() if repository is not None else None
-    if repository is None or head is None:
-        if recorded["head"] is not None:
-            return None
-        told = read_history(folder, None, True).notes
-        return _summary({}, None, None, recorded, told)
-    with repository:
-        # a shallow clone's build is refused, or its log marked incomplete, by a full build
-        shallow = repository.is_shallow()
-        newer = None if shallow else audit.continued(repository, recorded["head"])
-        revision = repository.revision(dirty)
-    if newer is None:
-        return None
-    notes = _told(folder, revision)
-    if not newer and head == recorded["head"]:  # no new commit: the log as it was
-        return _summary({}, revision, None, recorded, notes)
-    metadata = audit.continued_metadata(earlier({entry["flag"] for entry in newer}), newer)
-    if metadata is None:
-        return None
-    complete = bool(recorded["complete"])
-    log = serialize(audit_format.prepend(document(), newer, head, complete)) + b"\n"
-    entries = int(recorded["entries"]) + len(newer)
-    counted = {"head": head, "complete": complete, "entries": entries}
-    return _summary(metadata, revision, log, counted, notes)
-
-
-def _summary(
-    metadata: dict[str, dict[str, Any]],
-    revision: str | None,
-    log: bytes | None,
-    recorded: Mapping[str, Any],
-    notes: tuple[Note, ...],
-) -> HistorySummary:
-    """A HistorySummary of a log whose head, completeness and entries are `recorded`."""
-    entries, head, complete = int(recorded["entries"]), recorded["head"], bool(recorded["complete"])
-    return HistorySummary(metadata, revision, log, entries, notes, head, complete)

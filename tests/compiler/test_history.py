@@ -1,0 +1,53 @@
+"""compiler.history is loaded only where a history is read: a full build's own process,
+with more than one CPU, leaves GitPython and the audit log's modules to its forked history
+process (what the history reads and writes is tested through the build, test_build.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compiler.beside import can_fork
+from tests.conftest import PROJECT, git_in, write_tree
+
+HISTORY_MODULES = ("git", "compiler.git_repository", "compiler.audit", "compiler.history")
+FLAG = "description: d\nowner: o@example.com\nenabled: true\n"
+
+SCRIPT = """
+import json, sys
+from pathlib import Path
+from compiler.build import build
+result = build(Path(sys.argv[1]), Path(sys.argv[2]), reuse={reuse}, fork={fork})
+imported = [module for module in {modules!r} if module in sys.modules]
+print(json.dumps([len(result.outputs), result.audit_entries, imported]))
+"""
+
+
+def built_with_modules(tmp_path: Path, *, fork: bool, reuse: bool = False) -> list[object]:
+    """Build a committed two-flag tree in a fresh interpreter: [outputs written, audit
+    entries, the history modules that interpreter imported]."""
+    folder = write_tree(
+        tmp_path / "repo", {"_project.yaml": PROJECT, "a.yaml": FLAG, "b.yaml": FLAG}
+    )
+    git = git_in(folder)
+    git("init", "--quiet")
+    git("add", "-A")
+    git("commit", "--quiet", "-m", "Add a and b")
+    script = SCRIPT.format(reuse=reuse, fork=fork, modules=HISTORY_MODULES)
+    command = [sys.executable, "-c", script, str(folder), str(tmp_path / "out")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+    found: list[object] = json.loads(done.stdout)
+    return found
+
+
+@pytest.mark.skipif(not can_fork(), reason="a build forks its history process only with 2+ CPUs")
+def test_a_full_build_reads_its_history_in_the_forked_process_only(tmp_path: Path) -> None:
+    assert built_with_modules(tmp_path, fork=True) == [5, 3, []]
+
+
+def test_a_build_that_does_not_fork_reads_its_history_itself(tmp_path: Path) -> None:
+    assert built_with_modules(tmp_path, fork=False) == [5, 3, list(HISTORY_MODULES)]
