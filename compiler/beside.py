@@ -36,18 +36,29 @@ def can_fork() -> bool:
 
 class Beside(Generic[T]):
     """`function(*args)`, in a forked process when `fork` (and `can_fork()`), else in this
-    one when `result` is called. Call `result` once, or `cancel`."""
+    one when `result` (or `told`) is called. Call `result` once, or `cancel`.
 
-    def __init__(self, function: Callable[..., T], *args: Any, fork: bool = True) -> None:
+    With `telling`, the function is also passed `tell`, to call once with something the
+    caller may want before the result (the build's history tells the revision before it
+    has read the log): `told` gives it, as soon as it is told in a forked process; in this
+    process, only once the function has returned. None when the function ends without
+    telling."""
+
+    def __init__(
+        self, function: Callable[..., T], *args: Any, fork: bool = True, telling: bool = False
+    ) -> None:
         self._call: tuple[Callable[..., T], tuple[Any, ...]] = (function, args)
+        self._telling = telling
         self._process: Any = None  # multiprocessing's fork Process, once forked
         self._pipe: Connection | None = None
+        self._told: list[Any] = []  # what the function told, once it has
+        self._outcome: tuple[bool, Any] | None = None  # its value or exception, once known
         if fork and can_fork():
             context = multiprocessing.get_context("fork")
             receiving, sending = context.Pipe(duplex=False)
             parent = os.getpid()
             self._process = context.Process(
-                target=_run, args=(parent, receiving, sending, function, args)
+                target=_run, args=(parent, receiving, sending, function, args, telling)
             )
             self._process.daemon = True  # never outlives the build
             self._process.start()
@@ -58,24 +69,53 @@ class Beside(Generic[T]):
     def forked(self) -> bool:
         return self._process is not None
 
+    def told(self) -> Any:
+        """What the function told (see the class), or None."""
+        if not self._told and self._outcome is None:
+            if self._pipe is None:
+                self._outcome = self._here()
+            else:
+                message = self._receive()
+                if message[0] == _TOLD:
+                    self._told.append(message[1])
+                else:
+                    self._outcome = message
+        return self._told[0] if self._told else None
+
     def result(self) -> T:
         """The function's value, or the exception it raised, raised here."""
-        if self._pipe is None:
-            function, args = self._call
-            return function(*args)
-        try:
-            ok, value = self._pipe.recv()
-        except EOFError:  # the child died before it answered (killed, out of memory)
-            self._process.join()
-            code = self._process.exitcode
-            raise OSError(f"a forked process of the build stopped (exit code {code})") from None
-        finally:
+        if self._outcome is None:
+            self._outcome = self._here() if self._pipe is None else self._receive()
+        if self._pipe is not None:
             self._pipe.close()
-        self._process.join()
+            self._pipe = None  # `cancel` has nothing left to stop
+            self._process.join()
+        ok, value = self._outcome
         if not ok:
             raise value
         result: T = value
         return result
+
+    def _here(self) -> tuple[bool, Any]:
+        function, args = self._call
+        try:
+            return True, function(*args, **self._telling_to(self._told.append))
+        except Exception as exc:  # raised by `result`, as a forked function's would be
+            return False, exc
+
+    def _telling_to(self, tell: Callable[[Any], None]) -> dict[str, Any]:
+        return {"tell": tell} if self._telling else {}
+
+    def _receive(self) -> tuple[Any, Any]:
+        assert self._pipe is not None
+        try:
+            message: tuple[Any, Any] = self._pipe.recv()
+        except EOFError:  # the child died before it answered (killed, out of memory)
+            self._pipe.close()
+            self._process.join()
+            code = self._process.exitcode
+            raise OSError(f"a forked process of the build stopped (exit code {code})") from None
+        return message
 
     def cancel(self) -> None:
         """Stop the work: its result is not wanted."""
@@ -85,12 +125,16 @@ class Beside(Generic[T]):
             self._process.join()
 
 
+_TOLD = "told"  # a message that is what the function told, not its outcome
+
+
 def _run(
     parent: int,
     receiving: Connection,
     sending: Connection,
     function: Callable[..., Any],
     args: tuple[Any, ...],
+    telling: bool,
 ) -> None:
     # A child outlives a parent killed with SIGKILL, and holds what it inherited: OUT's lock
     # (the next build would wait for ever) and, unless closed, the pipe's reading end (its
@@ -98,8 +142,15 @@ def _run(
     # parent (or at once, if the parent is gone already).
     receiving.close()
     die_with(parent)
+    told: list[Any] = []
+
+    def tell(value: Any) -> None:
+        if not told:  # once: the parent reads one message before the outcome
+            told.append(value)
+            sending.send((_TOLD, value))
+
     try:
-        answer: tuple[bool, Any] = (True, function(*args))
+        answer: tuple[bool, Any] = (True, function(*args, **({"tell": tell} if telling else {})))
     except BaseException as exc:  # every outcome goes back to the parent
         answer = (False, exc)
     sending.send(answer)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -163,12 +163,14 @@ def _build(
         return replace(result, notes=notes + result.notes) if notes else result
 
 
-def _summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
+def _summarize_history(
+    folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None]
+) -> HistorySummary:
     """`compiler.history.summarize_history`, its modules imported here: in the forked
     history process, where there is one (compiler.history says why)."""
     from compiler.history import summarize_history  # noqa: PLC0415
 
-    return summarize_history(folder, out, allow_shallow)
+    return summarize_history(folder, out, allow_shallow, tell)
 
 
 def _full(
@@ -185,7 +187,7 @@ def _full(
     """Compile every flag, read the history beside, and publish (under OUT's lock). Once
     the flags are resolved, their checks run beside the outputs' making (compiler.beside):
     the outputs are made as if the checks will pass, and written only if they do."""
-    reading = Beside(_summarize_history, flags_dir, out, allow_shallow, fork=fork)
+    reading = Beside(_summarize_history, flags_dir, out, allow_shallow, fork=fork, telling=True)
     try:
         compiled = compile_flags(
             flags_dir, display_root=display_root, stopwatch=stopwatch, ahead=ahead
@@ -224,13 +226,25 @@ def _finish(
     history: HistorySummary | None = None
     try:
         with stopwatch.stage("history"):
-            history = reading.result()
-        made = _make(compiled, history, stopwatch, reading.forked)
+            told = reading.told()
+            if told is None:  # no word before the answer: the answer (or its exception)
+                history = reading.result()
+        early = _begin(compiled, told, stopwatch, reading.forked)
+        try:
+            if history is None:
+                with stopwatch.stage("history"):
+                    history = reading.result()
+            made = _make(early, history, stopwatch, reading.forked)
+        except BaseException:
+            early.cancel()
+            raise
     except Exception as exc:
+        reading.cancel()  # when the making failed first
         if _checked(compiled, checking, stopwatch):
             return BuildResult(compiled, stopwatch.seconds)
         return _failed(compiled, stopwatch, history, exc)
     except BaseException:
+        reading.cancel()
         checking.cancel()
         raise
     if _checked(compiled, checking, stopwatch):
@@ -272,34 +286,83 @@ class _Made:
     definitions: dict[str, flagd.File]
 
 
-def _make(compiled: Compiled, history: HistorySummary, stopwatch: Stopwatch, fork: bool) -> _Made:
-    """Emit the snapshot and the flagd definitions. `fork`: whether work may be done in a
-    forked process (compiler.beside)."""
+@dataclass(slots=True)
+class _Early:
+    """What the outputs' making does before the history's answer: the snapshot's content,
+    without the history's fields, and flagd's files when the revision was told first
+    (`files`, those of `making` still being made beside)."""
+
+    content: dict[str, Any]
+    revision: str | None = None  # the revision flagd's files were made with
+    files: dict[str, flagd.File] = field(default_factory=dict)
+    making: Beside[dict[str, flagd.File]] | None = None
+
+    def cancel(self) -> None:
+        if self.making is not None:
+            self.making.cancel()
+            self.making = None
+
+
+def _begin(compiled: Compiled, told: str | None, stopwatch: Stopwatch, fork: bool) -> _Early:
+    """The snapshot's content and, with the revision `told` (the history's of a git folder,
+    told before it reads the log: compiler.history), flagd's files, which need nothing
+    else: so made while the history is read. `fork`: whether work may be done in a forked
+    process (compiler.beside)."""
     assert compiled.grid is not None  # build() publishes only what compiled
     with stopwatch.stage("snapshot"):
-        content = emit.snapshot(compiled.grid, compiled.flags, compiled.resolved, history.metadata)
-    # flagd's files need the revision and not the digest: git's revision is known, so the
-    # first environments' are made beside the rendering, and this process makes the others
-    # meanwhile; without git the revision is made from the digest.
-    making, environments = None, list(content["environments"])
-    if history.revision is not None and fork:
-        half = (len(environments) + 1) // 2
-        beside, environments = environments[:half], environments[half:]
-        document = {**content, "revision": history.revision, "environments": beside}
-        making = Beside(flagd.files, document, fork=fork)
-    try:
-        with stopwatch.stage("render"):
-            rendered = emit.render(content, history.revision)
-    except BaseException:
-        if making is not None:
-            making.cancel()
-        raise
+        early = _Early(emit.snapshot(compiled.grid, compiled.flags, compiled.resolved))
+    if told is not None:
+        early.revision = told
+        try:
+            rest = _flagd_beside(early, told, fork)
+            with stopwatch.stage("flagd"):
+                early.files = flagd.files(_document(early.content, told, rest))
+        except BaseException:
+            early.cancel()
+            raise
+    return early
+
+
+def _make(early: _Early, history: HistorySummary, stopwatch: Stopwatch, fork: bool) -> _Made:
+    """The outputs, once the history is known: the snapshot's bytes with each flag's
+    history, and flagd's files not made yet. Those need the revision and not the digest:
+    git's revision is known, so the first environments' are made beside the rendering and
+    this process makes the others meanwhile; without git the revision is made from the
+    digest. Files made with a revision other than the history's are made again."""
+    content, rest = early.content, None
+    if early.revision is None or early.revision != history.revision:  # none told, or HEAD moved
+        early.cancel()
+        early.files, early.revision = {}, history.revision
+        rest = content["environments"]
+        if history.revision is not None:
+            rest = _flagd_beside(early, history.revision, fork)
+    emit.add_history(content, history.metadata)
+    with stopwatch.stage("render"):
+        rendered = emit.render(content, history.revision)
     with stopwatch.stage("flagd"):
-        document = {**content, "revision": rendered.revision, "environments": environments}
-        definitions = flagd.files(document)
-        if making is not None:
-            definitions.update(making.result())
+        definitions = dict(early.files)
+        if rest:
+            definitions.update(flagd.files(_document(content, rendered.revision, rest)))
+        if early.making is not None:
+            definitions.update(early.making.result())
     return _Made(content, rendered, definitions)
+
+
+def _flagd_beside(early: _Early, revision: str, fork: bool) -> list[str]:
+    """Start making the first half of the environments' flagd files beside (when `fork`);
+    the environments left for this process."""
+    environments = list(early.content["environments"])
+    if not fork:
+        return environments
+    half = (len(environments) + 1) // 2
+    document = _document(early.content, revision, environments[:half])
+    early.making = Beside(flagd.files, document, fork=fork)
+    return environments[half:]
+
+
+def _document(content: dict[str, Any], revision: str, environments: list[str]) -> dict[str, Any]:
+    """The document `flagd.files` makes the files of `environments` from."""
+    return {**content, "revision": revision, "environments": environments}
 
 
 def _publish(

@@ -55,6 +55,15 @@ def snapshot(
     return document
 
 
+def add_history(content: dict[str, Any], history: Mapping[str, Mapping[str, Any]]) -> None:
+    """Give the flags of `content`, a `snapshot` made without `history`, their history's
+    fields, as `snapshot` would have given them."""
+    for key, entry in content["flags"].items():
+        found = history.get(key)
+        if found is not None:
+            entry.update(found)
+
+
 class Rendered(NamedTuple):
     data: bytes
     digest: str

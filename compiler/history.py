@@ -44,17 +44,25 @@ class History:
     notes: tuple[Note, ...] = ()
 
 
-def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary:
+def _untold(_: str) -> None:
+    """A `tell` that tells no one."""
+
+
+def summarize_history(
+    folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None] = _untold
+) -> HistorySummary:
     """Read the history of `folder`, continuing OUT's audit log (the last build's, when
     usable), and say what publishing needs of it. A log the last build's cache vouches for
     is continued as its file says it, not expanded (`core.audit_format.prepend`); with
-    none to continue, the file is written from the entries (`audit.extract_whole`)."""
+    none to continue, the file is written from the entries (`audit.extract_whole`), and
+    the revision is told (`tell`) before the history is read, so that the outputs that
+    need only it are made meanwhile (compiler.build)."""
     vouched = incremental.vouched_audit(out)
     if vouched is not None:
         summary = _summary_continued(folder, vouched)
         if summary is not None:
             return summary
-    whole = _whole_history(folder, out, allow_shallow)
+    whole = _whole_history(folder, out, allow_shallow, tell)
     if whole is not None:
         return whole
     previous = previous_log(out / publish.AUDIT)
@@ -72,7 +80,9 @@ def summarize_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySu
     )
 
 
-def _whole_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySummary | None:
+def _whole_history(
+    folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None]
+) -> HistorySummary | None:
     """`summarize_history` with no log the cache vouches for: the history read whole, its
     audit log written from the entries; None outside git or before the first commit
     (`read_history` says what then), and for a shallow clone with a log in OUT to continue,
@@ -88,8 +98,10 @@ def _whole_history(folder: Path, out: Path, allow_shallow: bool) -> HistorySumma
         shallow = _shallow(repository, allow_shallow)
         if shallow and os.path.lexists(out / publish.AUDIT):
             return None
-        whole = audit.extract_whole(repository, shallow=shallow)
         revision = repository.revision()
+        if revision is not None:
+            tell(revision)
+        whole = audit.extract_whole(repository, shallow=shallow)
     written, told = serialize(whole.document) + b"\n", _told(folder, revision)
     head = whole.document["head"]
     return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)

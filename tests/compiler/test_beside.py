@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,66 @@ def test_without_fork_the_function_runs_here_when_the_result_is_asked_for() -> N
 def test_the_functions_exception_is_raised_here(fork: bool) -> None:
     with pytest.raises(ValueError, match=r"^no history$"):
         Beside(fails, "no history", fork=fork).result()
+
+
+def tells_then(gate: Path, then: str, tell: Callable[[str], None]) -> str:
+    """Tell, then wait for `gate` to exist (a forked child's parent makes it once told),
+    then return `then`, raise it as a ValueError, or die."""
+    tell(f"told by {os.getpid()}")
+    deadline = time.monotonic() + 10
+    while not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if then == "raise":
+        raise ValueError("after telling")
+    if then == "die":
+        os._exit(3)
+    return then
+
+
+def never_tells(tell: Callable[[str], None]) -> int:
+    return 7
+
+
+@pytest.mark.usefixtures("forking")
+def test_a_forked_function_is_heard_telling_before_it_returns(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    beside = Beside(tells_then, gate, "done", telling=True)
+    told = beside.told()  # the child waits for the gate: the word came before its value
+    assert told != f"told by {os.getpid()}" and told.startswith("told by ")
+    gate.touch()
+    assert (beside.told(), beside.result()) == (told, "done")
+
+
+def test_without_fork_what_was_told_is_known_once_the_function_returned(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    gate.touch()
+    beside = Beside(tells_then, gate, "done", fork=False, telling=True)
+    assert beside.told() == f"told by {os.getpid()}"
+    assert beside.result() == "done"
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_function_that_tells_nothing_is_told_none_and_answers(fork: bool) -> None:
+    beside = Beside(never_tells, fork=fork, telling=True)
+    assert (beside.told(), beside.result()) == (None, 7)
+
+
+@pytest.mark.parametrize("fork", [True, False])
+@pytest.mark.parametrize(("then", "raised"), [("raise", ValueError), ("die", OSError)])
+def test_what_happens_after_telling_is_raised_by_result(
+    tmp_path: Path, fork: bool, then: str, raised: type[Exception]
+) -> None:
+    if then == "die" and not (fork and can_fork()):
+        pytest.skip("dying is a forked child's")
+    gate = tmp_path / "gate"
+    if not fork:
+        gate.touch()
+    beside = Beside(tells_then, gate, then, fork=fork, telling=True)
+    assert beside.told() is not None
+    gate.touch()
+    with pytest.raises(raised):
+        beside.result()
+    beside.cancel()  # nothing left to stop
 
 
 @pytest.mark.usefixtures("forking")

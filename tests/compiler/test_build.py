@@ -47,7 +47,9 @@ TODAY = datetime.date(2026, 1, 10)
 RESOLVE_STAGES = ["load", "validate", "resolve"]
 COMPILE_STAGES = [*RESOLVE_STAGES, "check"]
 # With the flags resolved, the checks run beside the outputs' making: `check` is the wait.
-STAGES = [*RESOLVE_STAGES, "history", "snapshot", "render", "flagd", "check", "write"]
+# A history read whole tells git's revision first, so flagd's files are made before the
+# snapshot is rendered, which waits for each flag's history (compiler.history).
+STAGES = [*RESOLVE_STAGES, "history", "snapshot", "flagd", "render", "check", "write"]
 ENVIRONMENTS = ("development", "production", "staging")  # PROJECT's, sorted
 FLAGS = {
     "_project.yaml": PROJECT,

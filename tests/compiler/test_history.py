@@ -1,17 +1,21 @@
-"""compiler.history is loaded only where a history is read: a full build's own process,
-with more than one CPU, leaves GitPython and the audit log's modules to its forked history
-process (what the history reads and writes is tested through the build, test_build.py)."""
+"""compiler.history as a build uses it: loaded only where a history is read (a full build's
+own process, with more than one CPU, leaves GitPython and the audit log's modules to its
+forked history process), and telling the revision before it reads the log. What the history
+reads and writes is tested through the build (test_build.py, test_audit*.py)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from compiler import history
 from compiler.beside import can_fork
+from compiler.build import HistorySummary, build
 from tests.conftest import PROJECT, git_in, write_tree
 
 HISTORY_MODULES = ("git", "compiler.git_repository", "compiler.audit", "compiler.history")
@@ -51,3 +55,44 @@ def test_a_full_build_reads_its_history_in_the_forked_process_only(tmp_path: Pat
 
 def test_a_build_that_does_not_fork_reads_its_history_itself(tmp_path: Path) -> None:
     assert built_with_modules(tmp_path, fork=False) == [5, 3, list(HISTORY_MODULES)]
+
+
+def committed_tree(root: Path) -> Path:
+    folder = write_tree(root, {"_project.yaml": PROJECT, "a.yaml": FLAG, "b.yaml": FLAG})
+    git = git_in(folder)
+    git("init", "--quiet")
+    git("add", "-A")
+    git("commit", "--quiet", "-m", "Add a and b")
+    return folder
+
+
+def outputs_of(out: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(out).as_posix(): path.read_bytes()
+        for path in sorted(out.rglob("*.json"))
+        if ".builds" not in path.relative_to(out).parts
+    }
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_flagd_files_made_with_a_revision_told_first_are_those_of_the_revision_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
+) -> None:
+    """The history tells the revision before it reads the log, and flagd's files are made
+    meanwhile; were HEAD to move in between, the revision it tells would not be the one it
+    reads: the files are then made again, so that every output names one revision."""
+    folder = committed_tree(tmp_path / "repo")
+    build(folder, tmp_path / "told", fork=fork)
+    summarize = history.summarize_history
+
+    def telling_another(
+        folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None]
+    ) -> HistorySummary:
+        tell("0" * 40)
+        return summarize(folder, out, allow_shallow)
+
+    monkeypatch.setattr(history, "summarize_history", telling_another)
+    result = build(folder, tmp_path / "moved", fork=fork)  # a forked process inherits the patch
+    assert result.outputs
+    assert outputs_of(tmp_path / "moved") == outputs_of(tmp_path / "told")
+    assert b"0" * 40 not in b"".join(outputs_of(tmp_path / "moved").values())
