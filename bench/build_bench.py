@@ -7,8 +7,12 @@ own git repository (flags live in git), and cached under bench/out/ (git-ignored
 --ruled S, a share S of its flags has rules and rollouts (gen_tree.add_rules). Then,
 on the same files:
 
-- build: the whole `python -m compiler build DIR -o OUT` as a subprocess, Python start-up
-  and imports included; `startup` is that start-up alone (`python -c "import compiler.cli"`);
+- build: the whole `python -m compiler build DIR -o OUT --full` as a subprocess, Python
+  start-up and imports included, into the OUT of its previous run (the audit log is then
+  continued, not read from git again); `startup` is that start-up alone (`python -c
+  "import compiler.cli"`);
+- first: the same into an empty OUT, as a new user or a CI job on a fresh checkout runs
+  it: the whole git history read for the audit log, beside the compile;
 - in-process: `compiler.cli.main(["build", ...])` in this process: the build without start-up;
 - stages: `compiler.build.build` in this process, the function `flagc build` calls, and
   the seconds of each stage it reports (in the order it runs them);
@@ -64,6 +68,7 @@ T = TypeVar("T")
 class Result:
     count: int
     build: float
+    first: float  # into an empty OUT: the history read whole
     in_process: float
     startup: float
     parse_only: float
@@ -190,6 +195,7 @@ def staged_build(tree: Path, out: Path) -> dict[str, float]:
 def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     out = work / f"out-{count}"
     build_time, _ = best(runs, lambda: subprocess_build(tree, out / "subprocess"))
+    first_time = first_build(tree, out / "first", runs)
     startup_time, _ = best(3, startup)
     in_process_time, _ = best(runs, lambda: in_process_build(tree, out / "in-process"))
     staged: list[dict[str, float]] = []
@@ -211,6 +217,7 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     return Result(
         count,
         build_time,
+        first_time,
         in_process_time,
         startup_time,
         parse_time,
@@ -222,6 +229,17 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
         audit_bytes,
         peak_mb,
     )
+
+
+def first_build(tree: Path, work: Path, runs: int) -> float:
+    """The best time of `flagc build` as a process into a new, empty OUT each run."""
+    timings = []
+    for run in range(runs):
+        gc.collect()
+        started = time.perf_counter()
+        subprocess_build(tree, work / f"out-{run}")
+        timings.append(time.perf_counter() - started)
+    return min(timings)
 
 
 def measure_incremental(tree: Path, work: Path, runs: int) -> tuple[float, float, int]:
@@ -324,7 +342,8 @@ def _digest(data: bytes) -> str:
 def table(results: list[Result]) -> str:
     head = (
         f"{'flags':>7} {'build s':>8} {'startup s':>9} {'in-proc s':>9} {'parse s':>8} "
-        f"{'build/parse':>11} {'in-proc/parse':>13} {'snapshot MB':>11} "
+        f"{'build/parse':>11} {'in-proc/parse':>13} {'first s':>7} {'first/parse':>11} "
+        f"{'snapshot MB':>11} "
         f"{'incr s':>7} {'incr/parse':>10} {'incr in-proc s':>14} {'incr in-proc/parse':>18} "
         f"{'reused':>7} {'audit MB':>8} {'peak MB':>7}"
     )
@@ -332,7 +351,8 @@ def table(results: list[Result]) -> str:
     lines.extend(
         f"{r.count:>7} {r.build:>8.3f} {r.startup:>9.3f} {r.in_process:>9.3f} "
         f"{r.parse_only:>8.3f} {r.build / r.parse_only:>11.2f} "
-        f"{r.in_process / r.parse_only:>13.2f} {r.snapshot_bytes / 1e6:>11.1f} "
+        f"{r.in_process / r.parse_only:>13.2f} {r.first:>7.3f} {r.first / r.parse_only:>11.2f} "
+        f"{r.snapshot_bytes / 1e6:>11.1f} "
         f"{r.incremental:>7.3f} {r.incremental / r.parse_only:>10.2f} "
         f"{r.incremental_in_process:>14.3f} {r.incremental_in_process / r.parse_only:>18.2f} "
         f"{r.reused:>7} {r.audit_bytes / 1e6:>8.1f} {r.peak_mb:>7.0f}"

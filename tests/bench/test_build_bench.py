@@ -34,6 +34,12 @@ def test_the_stage_table_is_the_builds_own(tmp_path: Path) -> None:
     first = next(number for number, line in enumerate(lines) if "build/parse" in line)
     assert lines[first].split()[-4:] == ["audit", "MB", "peak", "MB"]
     values = lines[first + 1].split()
+    # a first build into an empty OUT is timed too (a new user's, or CI's on a fresh checkout)
+    assert "first s" in lines[first] and "first/parse" in lines[first]
+    parse_s, first_s, first_ratio = float(values[4]), float(values[7]), float(values[8])
+    # the ratio is of the unrounded times: within what rounding each to 3 decimals allows
+    low, high = (first_s - 5e-4) / (parse_s + 5e-4), (first_s + 5e-4) / max(parse_s - 5e-4, 1e-6)
+    assert first_s > 0 and low - 0.01 <= first_ratio <= high + 0.01
     audit_mb, peak_mb = float(values[-2]), float(values[-1])
     written = (tmp_path / "out" / "audit.json").stat().st_size / 1e6
     assert abs(audit_mb - written) < 0.1
