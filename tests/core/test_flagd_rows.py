@@ -94,3 +94,31 @@ def test_a_dependency_that_closes_a_cycle_is_left_out() -> None:
     assert flagd.files(make_document(flags)) == flagd.files(make_document(acyclic))
     targeting = orjson.loads(flagd.definitions(make_document(flags))["production"])
     assert targeting["flags"]["a"]["targeting"]["if"][1:] == ["off", "on"]  # b gates a
+
+
+def entry(file: flagd.File, key: str) -> bytes:
+    a, _, _, d = file.spans[key]
+    return file.data[a:d]
+
+
+def test_rules_equal_in_python_but_not_in_json_are_each_their_own() -> None:
+    """A rule's condition is made once per rule and reused by every flag with the same
+    rule: 1, 1.0 and true are equal in Python but not the same rule (true matches no number),
+    nor are the same conditions in another order. Each flag's entry is the one it has alone."""
+    rules = [
+        [when("plan", "in", [1])],
+        [when("plan", "in", [1.0])],
+        [when("plan", "in", [True])],
+        [{"when": {"plan": {"in": ["a"]}, "country": {"in": ["NZ"]}}, "serve": "on"}],
+        [{"when": {"country": {"in": ["NZ"]}, "plan": {"in": ["a"]}}, "serve": "on"}],
+    ]
+    flags = {
+        f"f{n}": make_flag(rules={environment: rule for environment in ENVIRONMENTS})
+        for n, rule in enumerate(rules)
+    }
+    together = flagd.files(make_document(flags))["production"]
+    entries = {entry(together, key) for key in flags}
+    assert len(entries) == len(flags)
+    for key, flag in flags.items():
+        alone = flagd.files(make_document({key: flag}))["production"]
+        assert entry(together, key) == entry(alone, key)
