@@ -3,7 +3,7 @@
 `entries` is pure (commits and blob contents in, typed `Entry`s out, their field and value
 changes those of `compiler.changes`); `to_json` is the one place an entry becomes the JSON of
 the log in memory (format 1) and `flagc audit --format json`, and `document` writes the
-entries as audit.json (format 2), what `core.audit_format.compact` makes of their `to_json`.
+entries as audit.json (format 3), what `core.audit_format.compact` makes of their `to_json`.
 `extract` drives `entries` over a `GitRepository`, which reads the history in one `git log`
 pass and the blobs in one batch (`extract_whole`: a whole history as a build writes it).
 """
@@ -35,7 +35,7 @@ from core import audit_format
 from core.model import Flag, Project
 from core.resolve import CellValue, Grid, cell_values, grid_of
 
-AUDIT_FORMAT = audit_format.LOG_FORMAT  # the log in memory; the file is compact (format 2)
+AUDIT_FORMAT = audit_format.LOG_FORMAT  # the log in memory; the file is compact (format 3)
 EntryKind = Literal["created", "modified", "moved", "deleted", "project"]
 Grids = tuple["Grid | None", "Grid | None"]  # the project's grid before and after a commit
 
@@ -168,7 +168,7 @@ def to_json(entry: Entry) -> dict[str, Any]:
 
 
 def document(entries: Sequence[Entry], head: str | None, complete: bool) -> dict[str, Any]:
-    """The file's document (format 2) of the log of `entries` (newest first): what
+    """The file's document (format 3) of the log of `entries` (newest first): what
     `core.audit_format.compact` makes of their `to_json`, written from them without it, so
     that a created or deleted flag's every cell is no format-1 item (tests/compiler/
     test_audit.py holds the two equal)."""
@@ -479,7 +479,7 @@ def extract(repository: GitRepository, previous: Mapping[str, Any] | None = None
 
 @dataclass(frozen=True, slots=True)
 class Whole:
-    """A whole history's audit log as a build writes it: the file's document (format 2),
+    """A whole history's audit log as a build writes it: the file's document (format 3),
     each flag's metadata (`flag_metadata`) and the number of entries."""
 
     document: dict[str, Any]

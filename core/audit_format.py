@@ -1,22 +1,34 @@
-"""audit.json's file format 2: the audit log with each thing said once, and back.
+"""audit.json's file format 3: the audit log with each thing said once, and back.
 
 The log in memory (what `compiler.audit.extract` makes, the API serves and `flagc audit
---format json` prints, format 1) repeats its commit's metadata in every entry and lists
-every resolved cell of a created or deleted flag. The file (format 2) says each once:
+--format json` prints, format 1) repeats its commit's metadata in every entry, the paths of
+files and fields and the names of cells wherever they appear, and lists every resolved cell
+of a created or deleted flag. The file (format 3) says each once:
 
+- Tables: `people` (authors and committers), `grids` (environments and applications),
+  `files` (the paths of flag files), `fields` (the dotted paths of declared fields) and
+  `cells` (cell names), which the commits name by index. Each lists its items in the order
+  of their first use reading the log from its oldest entry (the last one) up, an entry's
+  names in the order it writes them, and the commits' people likewise from the oldest
+  commit: a newer log only adds to the tables' ends, so `prepend` reuses the old commits
+  as they are.
 - `commits`: the entries grouped by commit (a run of entries of one commit), newest first,
   its metadata once; author and committer as indexes into `people`; `committer` omitted
   when it is the author, `committed_at` when it is the timestamp, `subject` when it is the
   message's first line (as `compiler.git_log` takes git's subject).
-- An entry omits `change` when it is "modified", `flag` when it is its file's name without
-  the extension, and `previous_file`, `invalid`, `fields` and `values` when null or empty.
-- `fields`: `[field, from, to]` triples; when every `from` is null (a created flag) and the
-  fields are sorted, `{"to": {field: to}}` (every `to` null, a deleted flag: `{"from": ...}`).
-- `values`: runs of cells that changed alike, `[from, to, [cell, ...]]`; when the cells are
-  a whole grid (every environment, each followed by every application) and one side is
-  all null, `{"grid": i, "to": [...]}` (or `"from"`), `grids[i]` naming the environments
-  and applications, with one item per environment: its value, or `[its value,
-  {application: value}]` for the applications whose value differs from it.
+- An entry's `file` and `previous_file` are indexes into `files` (`file` null for none);
+  it omits `change` when it is "modified", `flag` when it is its file's name without the
+  extension, and `previous_file`, `invalid`, `fields` and `values` when null or empty.
+- `fields`: `[field, from, to]` triples, `field` an index into `fields`; for two fields or
+  more whose every `from` is null (a created flag), `{"names": [field, ...], "to": [to,
+  ...]}`, the fields and their values in one order (every `to` null, a deleted flag:
+  `"from"`).
+- `values`: runs of cells that changed alike, `[from, to, [cell, ...]]`, each cell an index
+  into `cells`; when the cells are a whole grid (every environment, each followed by every
+  application) and one side is all null, `{"grid": i, "to": [...]}` (or `"from"`),
+  `grids[i]` naming the environments and applications, with one item per environment: its
+  value, or `[its value, {application: value}]` for the applications whose value differs
+  from it.
 
 `expand(compact(log)) == log` for every log (tests/core/test_audit_format.py); `expand`
 raises ValueError, saying where, for a document `compact` does not write. `prepend`
@@ -26,12 +38,11 @@ whole log without expanding the old commits.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple
 
 LOG_FORMAT: Final = 1  # the log in memory, as served
-FILE_FORMAT: Final = 2  # audit.json
+FILE_FORMAT: Final = 3  # audit.json
 DEFAULT_CHANGE: Final = "modified"  # an entry's change when the file omits it: the most common
 
 _ENTRY_KEYS: Final = frozenset(
@@ -40,10 +51,14 @@ _ENTRY_KEYS: Final = frozenset(
 _COMMIT_KEYS: Final = frozenset(
     ("commit", "author", "committer", "timestamp", "committed_at", "subject", "reason", "entries")
 )
+_DOCUMENT_KEYS: Final = frozenset(
+    ("format", "head", "complete", "people", "grids", "files", "fields", "cells", "commits")
+)
+TABLES: Final = ("files", "fields", "cells")  # the tables of names (strings)
 _OPTIONAL: Final = ("previous_file", "invalid")
 
 Log = dict[str, Any]
-_Key = TypeVar("_Key")  # a table's key: a person's (name, email), a grid's (envs, apps)
+GridKey = tuple[tuple[str, ...], tuple[str, ...]]  # a grid's environments and applications
 
 
 def subject_of(message: str) -> str:
@@ -66,23 +81,89 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class _Tables:
+    """The file's tables, each item -> its index (in order), and what is known of cell
+    lists and grids."""
+
     def __init__(self) -> None:
         self.people: dict[tuple[str, str], int] = {}
-        self.grids: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
-        self.applications: list[tuple[str, ...]] = []  # by grid index
-        self.cells: dict[tuple[str, ...], int | None] = {}  # a cell list's grid, found once
+        self.grids: dict[GridKey, int] = {}
+        self.files: dict[str, int] = {}
+        self.fields: dict[str, int] = {}
+        self.cells: dict[str, int] = {}
+        self.shapes: dict[tuple[str, ...], GridKey | None] = {}  # a cell list's grid, found once
 
-    def person(self, person: tuple[str, str]) -> int:
-        return self.people.setdefault(person, len(self.people))
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> _Tables:
+        """A document's tables, to number a newer log's names after them; ValueError when
+        one names an item twice (`compact` never does)."""
+        tables = cls()
+        tables.people = _numbered([(p["name"], p["email"]) for p in document["people"]])
+        tables.grids = _numbered(
+            [(tuple(g["environments"]), tuple(g["applications"])) for g in document["grids"]]
+        )
+        tables.files = _numbered(document["files"])
+        tables.fields = _numbered(document["fields"])
+        tables.cells = _numbered(document["cells"])
+        return tables
 
-    def grid(self, cells: tuple[str, ...]) -> int | None:
-        if cells not in self.cells:
-            found = _grid_of(cells)
-            if found is not None and found not in self.grids:
-                self.grids[found] = len(self.grids)
-                self.applications.append(found[1])
-            self.cells[cells] = None if found is None else self.grids[found]
-        return self.cells[cells]
+    def grid(self, cells: tuple[str, ...]) -> GridKey | None:
+        if cells not in self.shapes:
+            self.shapes[cells] = _grid_of(cells)
+        return self.shapes[cells]
+
+    def number(self, commits: Sequence[dict[str, Any]]) -> None:
+        """Put each name the commits hold (as `Writer` writes them) to its index, numbering
+        the new ones at their tables' ends, from the oldest commit and entry up."""
+        people = self.people
+        for commit in reversed(commits):
+            commit["author"] = people.setdefault(commit["author"], len(people))
+            if "committer" in commit:
+                commit["committer"] = people.setdefault(commit["committer"], len(people))
+            for entry in reversed(commit["entries"]):
+                self._number_entry(entry)
+
+    def _number_entry(self, entry: dict[str, Any]) -> None:
+        files, fields = self.files, self.fields
+        if entry["file"] is not None:
+            entry["file"] = files.setdefault(entry["file"], len(files))
+        if "previous_file" in entry:
+            entry["previous_file"] = files.setdefault(entry["previous_file"], len(files))
+        found = entry.get("fields")
+        if type(found) is list:
+            for item in found:
+                item[0] = fields.setdefault(item[0], len(fields))
+        elif found is not None:
+            found["names"] = [fields.setdefault(name, len(fields)) for name in found["names"]]
+        found = entry.get("values")
+        if type(found) is list:
+            cells = self.cells
+            for run in found:
+                run[2] = [cells.setdefault(cell, len(cells)) for cell in run[2]]
+        elif found is not None:
+            found["grid"] = self.grids.setdefault(found["grid"], len(self.grids))
+
+    def document(self, head: Any, complete: Any, commits: list[Any]) -> Log:
+        return {
+            "format": FILE_FORMAT,
+            "head": head,
+            "complete": complete,
+            "people": [{"name": name, "email": email} for name, email in self.people],
+            "grids": [
+                {"environments": list(envs), "applications": list(apps)}
+                for envs, apps in self.grids
+            ],
+            "files": list(self.files),
+            "fields": list(self.fields),
+            "cells": list(self.cells),
+            "commits": commits,
+        }
+
+
+def _numbered(items: Sequence[Any]) -> dict[Any, int]:
+    table = {item: index for index, item in enumerate(items)}
+    if len(table) != len(items):
+        raise ValueError("an audit document's table names an item twice")
+    return table
 
 
 class Metadata(NamedTuple):
@@ -106,12 +187,15 @@ class Writer:
     log's: `compact` feeds it format-1 entries (`add`), and a caller holding its entries in
     another form feeds their parts (`commit`, `entry`), so that the rules stay in one place
     (compiler.audit writes a created flag's values from its cells, with no format-1 item per
-    cell: `grid_values`)."""
+    cell: `grid_values`). The commits hold names (people, files, fields, cells, grids) until
+    `numbered` puts them to indexes, which count from the oldest entry: once, at the end
+    (walking the log in memory backwards instead is slower: it defeats the CPU's caches)."""
 
-    def __init__(self) -> None:
-        self.tables = _Tables()
+    def __init__(self, tables: _Tables | None = None) -> None:
+        self.tables = _Tables() if tables is None else tables
         self.commits: list[dict[str, Any]] = []
         self.metadata: Metadata | None = None  # the last commit's
+        self._numbered = False
 
     def add(self, entry: Mapping[str, Any]) -> None:
         """A format-1 entry."""
@@ -135,7 +219,7 @@ class Writer:
         commit."""
         if metadata != self.metadata:
             self.metadata = metadata
-            self.commits.append(_commit(metadata, self.tables))
+            self.commits.append(_commit(metadata))
 
     def entry(
         self,
@@ -188,24 +272,20 @@ class Writer:
         are a whole grid and the values booleans or strings; else None."""
         if not set(map(type, cells)) <= {bool, str}:
             return None
-        index = self.tables.grid(names)
-        if index is None:
+        grid = self.tables.grid(names)
+        if grid is None:
             return None
-        return {"grid": index, side: _by_environment(cells, self.tables, index)}
+        return {"grid": grid, side: _by_environment(cells, grid[1])}
+
+    def numbered(self) -> list[dict[str, Any]]:
+        """The commits with their names put to indexes (once: a writer writes one log)."""
+        if not self._numbered:
+            self._numbered = True
+            self.tables.number(self.commits)
+        return self.commits
 
     def document(self, head: Any, complete: Any) -> Log:
-        tables = self.tables
-        return {
-            "format": FILE_FORMAT,
-            "head": head,
-            "complete": complete,
-            "people": [{"name": name, "email": email} for name, email in tables.people],
-            "grids": [
-                {"environments": list(envs), "applications": list(apps)}
-                for envs, apps in tables.grids
-            ],
-            "commits": self.commits,
-        }
+        return self.tables.document(head, complete, self.numbered())
 
 
 def compact(log: Mapping[str, Any]) -> Log:
@@ -234,16 +314,17 @@ def _metadata(entry: Mapping[str, Any]) -> Metadata:
     )
 
 
-def _commit(metadata: Metadata, tables: _Tables) -> dict[str, Any]:
+def _commit(metadata: Metadata) -> dict[str, Any]:
+    """A commit as the writer holds it: its people by name until numbered."""
     commit: dict[str, Any] = {
         "commit": metadata.commit,
-        "author": tables.person(metadata.author),
+        "author": metadata.author,
         "timestamp": metadata.timestamp,
         "reason": metadata.reason,
         "entries": [],
     }
     if metadata.committer != metadata.author:
-        commit["committer"] = tables.person(metadata.committer)
+        commit["committer"] = metadata.committer
     if metadata.committed_at != metadata.timestamp:
         commit["committed_at"] = metadata.committed_at
     if not _same(metadata.subject, subject_of(metadata.reason)):
@@ -252,26 +333,20 @@ def _commit(metadata: Metadata, tables: _Tables) -> dict[str, Any]:
 
 
 def _fields(fields: Sequence[Change]) -> Any:
-    if len(fields) == 1:  # most entries: sorted, and one side may be null
-        name, before, after = fields[0]
-        if before is None:
-            return {"to": {name: after}}
-        return {"from": {name: before}} if after is None else [[name, before, after]]
-    names = [item[0] for item in fields]
-    if all(a < b for a, b in itertools.pairwise(names)):
-        for side, other in ((2, 1), (1, 2)):
-            if all(item[other] is None for item in fields):
-                return {_SIDES[side]: {item[0]: item[side] for item in fields}}
+    """Triples, or, for two fields or more whose one side is all null, the names and the
+    other side's values (two lists, not a list per field: a created flag's are many; one
+    triple is shorter); fields by name until numbered."""
+    if len(fields) > 1:
+        if all(item[1] is None for item in fields):
+            return {"names": [item[0] for item in fields], "to": [item[2] for item in fields]}
+        if all(item[2] is None for item in fields):
+            return {"names": [item[0] for item in fields], "from": [item[1] for item in fields]}
     return [list(item) for item in fields]
 
 
-_SIDES: Final = {1: "from", 2: "to"}  # a change's item by index
-
-
-def _by_environment(cells: Sequence[Any], tables: _Tables, index: int) -> list[Any]:
+def _by_environment(cells: Sequence[Any], apps: Sequence[str]) -> list[Any]:
     """Each environment's value, with the applications that differ from it (booleans and
     strings only, so == is `_same`)."""
-    apps = tables.applications[index]
     width = len(apps) + 1
     found: list[Any] = []
     for start in range(0, len(cells), width):
@@ -286,7 +361,7 @@ def _by_environment(cells: Sequence[Any], tables: _Tables, index: int) -> list[A
     return found
 
 
-def _grid_of(cells: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+def _grid_of(cells: tuple[str, ...]) -> GridKey | None:
     """The environments and applications whose whole grid `cells` is, in order; None if
     it is not one (or an application name is repeated, which a per-environment map loses)."""
     envs = tuple(cell for cell in cells if "/" not in cell)
@@ -316,61 +391,30 @@ def prepend(
     complete: bool,
 ) -> Log:
     """The file document of the log whose entries are `newer` (format-1 entries, newest
-    first) followed by those of `document` (a format-2 document as `compact` writes it), with
-    `head` and `complete`; the old commits are not expanded: only the indexes into `people`
-    and `grids` they use are renumbered when the newer entries add to those tables ahead of
-    them.
+    first) followed by those of `document` (a document as `compact` writes it), with `head`
+    and `complete`; the old commits are not expanded, nor changed, nor copied: their tables
+    count from the oldest entry, so the newer entries' new names only go at the tables'
+    ends.
 
     The rule: `prepend(compact(L), N, h, c) == compact({"format": 1, "head": h, "complete":
-    c, "entries": [*N, *L["entries"]]})` (tests/core/test_audit_format.py). `compact` numbers
-    people and grids by first use, newest first, so N's come first and the old ones follow
-    in their old order; when N's are already the old tables' first ones nothing shifts and
-    the old commits are reused as they are (shared with the result, never changed). N's last
-    run continues the old first commit when their metadata is the same, as `compact` would.
+    c, "entries": [*N, *L["entries"]]})` (tests/core/test_audit_format.py). N's last run
+    continues the old first commit when their metadata is the same, as `compact` would (the
+    old entries are older, so numbered before N's either way).
     """
     if document.get("format") != FILE_FORMAT:
         raise ValueError(f"not an audit document of format {FILE_FORMAT}")
-    writer = Writer()
+    writer = Writer(_Tables.of(document))
     for entry in newer:
         writer.add(entry)
-    tables = writer.tables
-    commits: list[Mapping[str, Any]] = list(writer.commits)
-    old_people = [(person["name"], person["email"]) for person in document["people"]]
-    old_grids = [
-        (tuple(grid["environments"]), tuple(grid["applications"])) for grid in document["grids"]
-    ]
-    people, people_map = _joined(tables.people, old_people)
-    grids, grids_map = _joined(tables.grids, old_grids)
+    commits: list[Any] = writer.numbered()
     old: Sequence[Mapping[str, Any]] = document["commits"]
     last = writer.metadata
     if last is not None and old and last == _old_metadata(old[0], document["people"]):
         # one commit across the seam: compact's run goes on into the old first commit
-        continued = _renumbered(old[0], people_map, grids_map)
-        writer.commits[-1]["entries"].extend(continued["entries"])
+        commits[-1]["entries"].extend(old[0]["entries"])
         old = old[1:]
-    if people_map is None and grids_map is None:
-        commits.extend(old)  # the fast path: nothing shifted
-    else:
-        commits.extend(_renumbered(commit, people_map, grids_map) for commit in old)
-    return {
-        "format": FILE_FORMAT,
-        "head": head,
-        "complete": complete,
-        "people": [{"name": name, "email": email} for name, email in people],
-        "grids": [{"environments": list(envs), "applications": list(apps)} for envs, apps in grids],
-        "commits": commits,
-    }
-
-
-def _joined(new: Mapping[_Key, int], old: Sequence[_Key]) -> tuple[list[_Key], list[int] | None]:
-    """A table whose first keys are `new` (key -> index, in order), followed by the `old`
-    ones it lacks, and each old index's new one: None when every old index stays."""
-    if list(new) == list(old[: len(new)]):
-        return list(old), None
-    table = dict(new)
-    for key in old:
-        table.setdefault(key, len(table))
-    return list(table), [table[key] for key in old]
+    commits.extend(old)
+    return writer.tables.document(head, complete, commits)
 
 
 def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> Metadata:
@@ -386,40 +430,19 @@ def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> Metadata:
     )
 
 
-def _renumbered(
-    commit: Mapping[str, Any], people: Sequence[int] | None, grids: Sequence[int] | None
-) -> dict[str, Any]:
-    """A copy of an old commit with its people and grids indexes moved (its entries shared
-    when no grid moved)."""
-    moved = dict(commit)
-    if people is not None:
-        moved["author"] = people[commit["author"]]
-        if "committer" in commit:
-            moved["committer"] = people[commit["committer"]]
-    if grids is not None:
-        moved["entries"] = [_regridded(entry, grids) for entry in commit["entries"]]
-    return moved
-
-
-def _regridded(entry: Mapping[str, Any], grids: Sequence[int]) -> Mapping[str, Any]:
-    values = entry.get("values")
-    if type(values) is not dict:  # runs of cells: no index
-        return entry
-    return {**entry, "values": {**values, "grid": grids[values["grid"]]}}
-
-
 def headings(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """Each entry of a file's document (newest first) with only what names it and its
     commit: `flag`, `change`, `timestamp`, `author` (its name) and `reason`, as `expand`
     gives them, without expanding fields and values (what a flag's history fields are made
     of, `compiler.audit.flag_metadata`). For a document of trusted origin: it checks little."""
     people = document["people"]
+    stems = [stem_of(file) for file in document["files"]]
     for commit in document["commits"]:
         author = {"name": people[commit["author"]]["name"]}
         timestamp, reason = commit["timestamp"], commit["reason"]
         for entry in commit["entries"]:
             yield {
-                "flag": entry["flag"] if "flag" in entry else stem_of(entry["file"]),
+                "flag": entry["flag"] if "flag" in entry else stems[entry["file"]],
                 "change": entry.get("change", DEFAULT_CHANGE),
                 "timestamp": timestamp,
                 "author": author,
@@ -430,11 +453,21 @@ def headings(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 # -- expand -------------------------------------------------------------------------------
 
 
+class _Read(NamedTuple):
+    """A document's tables, read."""
+
+    people: list[tuple[str, str]]
+    grids: list[_Grid]
+    files: list[str]
+    fields: list[str]
+    cells: list[str]
+
+
 def expand(document: Any) -> Log:
     """The log (format 1) a file's document holds. ValueError, saying where, for anything
     `compact` does not write."""
     _require(isinstance(document, dict), "audit.json", "expected an object")
-    _keys(document, "audit.json", {"format", "head", "complete", "people", "grids", "commits"})
+    _keys(document, "audit.json", _DOCUMENT_KEYS)
     _require(_same(document["format"], FILE_FORMAT), "audit.json: format", f"is not {FILE_FORMAT}")
     people = [
         _person(p, f"audit.json: people[{i}]")
@@ -444,9 +477,11 @@ def expand(document: Any) -> Log:
         _grid(g, f"audit.json: grids[{i}]")
         for i, g in enumerate(_list(document["grids"], "audit.json: grids"))
     ]
+    files, fields, cells = (_strings(document[name], f"audit.json: {name}") for name in TABLES)
+    tables = _Read(people, grids, files, fields, cells)
     entries: list[dict[str, Any]] = []
     for index, commit in enumerate(_list(document["commits"], "audit.json: commits")):
-        entries += _expand_commit(commit, f"audit.json: commits[{index}]", people, grids)
+        entries += _expand_commit(commit, f"audit.json: commits[{index}]", tables)
     return {
         "format": LOG_FORMAT,
         "head": document["head"],
@@ -477,6 +512,14 @@ def _list(value: Any, where: str) -> list[Any]:
     return value  # type: ignore[no-any-return]
 
 
+def _strings(value: Any, where: str) -> list[str]:
+    """A table of strings (files, fields, cells), each once."""
+    items = _list(value, where)
+    _require(all(type(item) is str for item in items), where, "expected strings")
+    _require(len(set(items)) == len(items), where, "names an item twice")
+    return items
+
+
 def _person(value: Any, where: str) -> tuple[str, str]:
     _require(type(value) is dict, where, "expected an object")
     _keys(value, where, {"name", "email"})
@@ -499,17 +542,22 @@ def _grid(value: Any, where: str) -> _Grid:
 
 
 def _index(value: Any, table: Sequence[Any], where: str) -> Any:
-    _require(type(value) is int and 0 <= value < len(table), where, "not an index of its table")
+    _require(_indexes(value, table), where, "not an index of its table")
     return table[value]
 
 
-def _expand_commit(
-    commit: Any, where: str, people: list[tuple[str, str]], grids: list[_Grid]
-) -> Iterator[dict[str, Any]]:
+def _indexes(value: Any, table: Sequence[Any]) -> bool:
+    """Whether `value` is an index of `table` (an int, so not a bool, within it)."""
+    return type(value) is int and 0 <= value < len(table)
+
+
+def _expand_commit(commit: Any, where: str, tables: _Read) -> Iterator[dict[str, Any]]:
     _require(type(commit) is dict, where, "expected an object")
     _keys(commit, where, _COMMIT_KEYS, ("commit", "author", "timestamp", "reason", "entries"))
-    author = _index(commit["author"], people, f"{where}.author")
-    committer = _index(commit.get("committer", commit["author"]), people, f"{where}.committer")
+    author = _index(commit["author"], tables.people, f"{where}.author")
+    committer = _index(
+        commit.get("committer", commit["author"]), tables.people, f"{where}.committer"
+    )
     reason = commit["reason"]
     _require(type(reason) is str, f"{where}.reason", "expected a string")
     meta = {
@@ -528,47 +576,65 @@ def _expand_commit(
             "author": {"name": author[0], "email": author[1]},
             "committer": {"name": committer[0], "email": committer[1]},
         }
-        expanded.update(_expand_entry(entry, here, grids))
+        expanded.update(_expand_entry(entry, here, tables))
         yield expanded
 
 
-def _expand_entry(entry: Any, where: str, grids: list[_Grid]) -> dict[str, Any]:
+def _expand_entry(entry: Any, where: str, tables: _Read) -> dict[str, Any]:
     _require(type(entry) is dict, where, "expected an object")
     _keys(entry, where, _ENTRY_KEYS, ("file",))
     file = entry["file"]
+    if file is not None:
+        file = _index(file, tables.files, f"{where}.file")
     if "flag" in entry:
         flag = entry["flag"]
     else:
-        flag = stem_of(file) if type(file) is str else None
+        flag = stem_of(file) if file is not None else None
         _require(flag is not None, f"{where}.flag", "missing, and the file does not give it")
     for name in _OPTIONAL:
         _require(entry.get(name, "") is not None, f"{where}.{name}", "null is written by omission")
+    previous = entry.get("previous_file")
     return {
         "change": entry.get("change", DEFAULT_CHANGE),
         "flag": flag,
         "file": file,
-        "previous_file": entry.get("previous_file"),
-        "fields": _expand_fields(entry["fields"], f"{where}.fields") if "fields" in entry else [],
-        "values": _expand_values(entry["values"], f"{where}.values", grids)
+        "previous_file": None
+        if previous is None
+        else _index(previous, tables.files, f"{where}.previous_file"),
+        "fields": _expand_fields(entry["fields"], f"{where}.fields", tables.fields)
+        if "fields" in entry
+        else [],
+        "values": _expand_values(entry["values"], f"{where}.values", tables)
         if "values" in entry
         else [],
         "invalid": entry.get("invalid"),
     }
 
 
-def _expand_fields(fields: Any, where: str) -> list[dict[str, Any]]:
+def _expand_fields(fields: Any, where: str, names: list[str]) -> list[dict[str, Any]]:
     if type(fields) is dict:
         _require(
-            len(fields) == 1 and fields.keys() <= {"to", "from"},
+            len(fields) == 2 and "names" in fields and ("to" in fields or "from" in fields),
             where,
-            "expected one of to or from",
+            "expected names and one of to or from",
         )
-        side, named = next(iter(fields.items()))
+        side = "to" if "to" in fields else "from"
+        named, values = fields["names"], fields[side]
         _require(
-            type(named) is dict and bool(named), f"{where}.{side}", "expected an object of fields"
+            type(named) is list and len(named) > 1 and all(_indexes(i, names) for i in named),
+            f"{where}.names",
+            "expected a list of two indexes of fields or more",
+        )
+        _require(
+            type(values) is list and len(values) == len(named),
+            f"{where}.{side}",
+            "expected a list of one value per name",
         )
         other = "from" if side == "to" else "to"
-        return [{"field": name, side: value, other: None} for name, value in named.items()]
+        return [
+            {"field": names[i], side: value, other: None}
+            for i, value in zip(named, values, strict=True)
+        ]
     _require(
         type(fields) is list and bool(fields),
         where,
@@ -577,22 +643,23 @@ def _expand_fields(fields: Any, where: str) -> list[dict[str, Any]]:
     found = []
     for index, item in enumerate(fields):
         _require(
-            type(item) is list and len(item) == 3 and type(item[0]) is str,
+            type(item) is list and len(item) == 3 and _indexes(item[0], names),
             f"{where}[{index}]",
-            "expected [field, from, to]",
+            "expected [field, from, to], the field an index of fields",
         )
-        found.append({"field": item[0], "from": item[1], "to": item[2]})
+        found.append({"field": names[item[0]], "from": item[1], "to": item[2]})
     return found
 
 
-def _expand_values(values: Any, where: str, grids: list[_Grid]) -> list[dict[str, Any]]:
+def _expand_values(values: Any, where: str, tables: _Read) -> list[dict[str, Any]]:
     if type(values) is dict:
-        return _expand_grid(values, where, grids)
+        return _expand_grid(values, where, tables.grids)
     _require(
         type(values) is list and bool(values),
         where,
         "expected a list of [from, to, cells] or an object",
     )
+    names = tables.cells
     found = []
     for index, run in enumerate(values):
         here = f"{where}[{index}]"
@@ -601,9 +668,11 @@ def _expand_values(values: Any, where: str, grids: list[_Grid]) -> list[dict[str
             here,
             "expected [from, to, [cell, ...]]",
         )
-        for cell in run[2]:
-            _require(type(cell) is str, here, "a cell is not a string")
-            found.append({"cell": cell, "from": run[0], "to": run[1]})
+        before, after, cells = run
+        _require(
+            all(_indexes(cell, names) for cell in cells), here, "a cell is not an index of cells"
+        )
+        found += [{"cell": names[cell], "from": before, "to": after} for cell in cells]
     return found
 
 

@@ -14,7 +14,7 @@ and the place in it. The rules:
   declared fields, which are a valid flag (`core.model.Flag`); every dependency exists,
   `dependents` is exactly the sorted list of flags naming it, no dependency forms a cycle,
   and no flag is on in a cell where a dependency is off; the digest matches the content.
-- The audit log (the file, format 2: `core.audit_format`): its head is the commit the
+- The audit log (the file, format 3: `core.audit_format`): its head is the commit the
   snapshot was built from (its revision, less `-dirty`), or null when the snapshot is not
   from git; each commit appears once (the log is per commit, newest first); every index
   names an item of its table and every grid's values name each environment once, so that
@@ -148,7 +148,7 @@ def _edge_phases(
 
 
 def audit_problems(document: Any, revision: str) -> list[str]:
-    """Why the audit document (the file, format 2) cannot be served beside a snapshot of
+    """Why the audit document (the file, format 3) cannot be served beside a snapshot of
     `revision`."""
     return checked_audit(document, revision)[1]
 
@@ -387,16 +387,21 @@ def _override_shape(value: Any, where: str, reasons: Reasons) -> None:
 
 
 def _audit_shape(document: Any, reasons: Reasons) -> None:
-    """The file's shape (format 2, `core.audit_format`)."""
+    """The file's shape (format 3, `core.audit_format`); a file of another format (an
+    older flagc's) is refused for that alone, its other differences being noise."""
+    if type(document) is dict and "format" in document and not _same_format(document["format"]):
+        reasons.append(
+            f"audit.json: format {_shown(document['format'])} is not "
+            f"{audit_format.FILE_FORMAT}: rebuild with this flagc"
+        )
+        return
     if not _fields(document, "audit.json", _AUDIT, reasons):
         return
-    if type(document["format"]) is not int or document["format"] != audit_format.FILE_FORMAT:
-        reasons.append(
-            f"audit.json: format {_shown(document['format'])} is not {audit_format.FILE_FORMAT}"
-        )
     if document["head"] is not None:
         _matches(document["head"], _COMMIT, "audit.json: head", reasons)
     _boolean(document["complete"], "audit.json: complete", reasons)
+    for name in audit_format.TABLES:
+        _table(document[name], f"audit.json: {name}", reasons)
     for name, check in (("people", _person), ("grids", _grid), ("commits", _commit)):
         _each(document[name], f"audit.json: {name}", reasons, check)
 
@@ -425,14 +430,37 @@ def _grid(value: Any, where: str, reasons: Reasons) -> None:
             _strings(value[name], f"{where}.{name}", reasons)
 
 
+def _same_format(found: Any) -> bool:
+    return type(found) is int and found == audit_format.FILE_FORMAT
+
+
+def _table(value: Any, where: str, reasons: Reasons) -> None:
+    """A table of names (files, fields, cells): strings, each once."""
+    _strings(value, where, reasons)
+    if type(value) is list and len(set(map(str, value))) != len(value):
+        reasons.append(f"{where}: names an item twice")
+
+
 def _strings(value: Any, where: str, reasons: Reasons, *, least: int = 0) -> None:
     if type(value) is not list or len(value) < least or any(type(v) is not str for v in value):
         reasons.append(f"{where}: expected a list of strings, got {_shown(value)}")
 
 
-def _index(value: Any, where: str, reasons: Reasons) -> None:
-    if type(value) is not int or value < 0:
-        reasons.append(f"{where}: expected an index (0 or more), got {_shown(value)}")
+def _index(value: Any, where: str, reasons: Reasons, *, null: bool = False) -> None:
+    if not (type(value) is int and value >= 0) and not (null and value is None):
+        expected = "an index (0 or more) or null" if null else "an index (0 or more)"
+        reasons.append(f"{where}: expected {expected}, got {_shown(value)}")
+
+
+def _indexes(value: Any, where: str, reasons: Reasons, *, least: int = 1) -> None:
+    if (
+        type(value) is not list
+        or len(value) < least
+        or any(type(v) is not int or v < 0 for v in value)
+    ):
+        reasons.append(
+            f"{where}: expected a list of {least} or more indexes (0 or more), got {_shown(value)}"
+        )
 
 
 def _commit(value: Any, where: str, reasons: Reasons) -> None:
@@ -468,12 +496,13 @@ def _entry_shape(entry: Any, where: str, reasons: Reasons) -> None:
     change = entry.get("change", audit_format.DEFAULT_CHANGE)
     if type(change) is not str or change not in _CHANGES:
         reasons.append(f"{where}.change: {_shown(change)} is not one of {sorted(_CHANGES)}")
-    for name in ("flag", "file"):
-        if name in entry:
-            _text(entry[name], f"{where}.{name}", reasons, null=True)
-    for name in ("previous_file", "invalid"):
-        if name in entry:
-            _text(entry[name], f"{where}.{name}", reasons)
+    _index(entry["file"], f"{where}.file", reasons, null=True)
+    if "previous_file" in entry:
+        _index(entry["previous_file"], f"{where}.previous_file", reasons)
+    if "flag" in entry:
+        _text(entry["flag"], f"{where}.flag", reasons, null=True)
+    if "invalid" in entry:
+        _text(entry["invalid"], f"{where}.invalid", reasons)
     if "fields" in entry:
         _field_changes(entry["fields"], f"{where}.fields", reasons)
     if "values" in entry:
@@ -495,24 +524,27 @@ def _one_side(value: Any, where: str, reasons: Reasons, allowed: set[str]) -> st
 
 
 def _field_changes(value: Any, where: str, reasons: Reasons) -> None:
-    """[[field, from, to], ...], or {"to": {field: value}} / {"from": ...}."""
+    """[[field, from, to], ...], or {"names": [field, ...], "to": [value, ...]} / "from";
+    each field an index."""
     if type(value) is dict:
-        side = _one_side(value, where, reasons, set())
-        if side is not None and (type(value[side]) is not dict or not value[side]):
-            reasons.append(
-                f"{where}.{side}: expected an object of fields, got {_shown(value[side])}"
-            )
+        side = _one_side(value, where, reasons, {"names"})
+        if side is None:
+            return
+        _indexes(value["names"], f"{where}.names", reasons, least=2)
+        if type(value[side]) is not list or not value[side]:
+            reasons.append(f"{where}.{side}: expected a list of values, got {_shown(value[side])}")
         return
     if type(value) is not list or not value:
         reasons.append(f"{where}: expected a list or an object, got {_shown(value)}")
         return
     for index, item in enumerate(value):
-        if type(item) is not list or len(item) != 3 or type(item[0]) is not str:
+        if type(item) is not list or len(item) != 3 or type(item[0]) is not int or item[0] < 0:
             reasons.append(f"{where}[{index}]: expected [field, from, to], got {_shown(item)}")
 
 
 def _value_changes(value: Any, where: str, reasons: Reasons) -> None:
-    """[[from, to, [cell, ...]], ...], or {"grid": i, "to": [...]} / "from"."""
+    """[[from, to, [cell, ...]], ...] (cells as indexes), or {"grid": i, "to": [...]} /
+    "from"."""
     if type(value) is dict:
         side = _one_side(value, where, reasons, {"grid"})
         if side is None:
@@ -531,7 +563,7 @@ def _value_changes(value: Any, where: str, reasons: Reasons) -> None:
         for side, name in ((run[0], "from"), (run[1], "to")):
             if side is not None:
                 _value(side, f"{here} {name}", reasons)
-        _strings(run[2], f"{here} cells", reasons, least=1)
+        _indexes(run[2], f"{here} cells", reasons)
 
 
 def _environment_values(value: Any, where: str, reasons: Reasons) -> None:

@@ -5,6 +5,7 @@ and the same OUT, byte for byte, as `flagc build`; then what a build writes of t
 from __future__ import annotations
 
 import datetime
+import json
 import multiprocessing
 import os
 import shutil
@@ -22,6 +23,7 @@ from compiler.cli import main
 from compiler.diagnostics import has_errors
 from compiler.load import ReadAhead
 from compiler.pipeline import compile_tree
+from core import audit_format
 from tests.compiler.helpers import run
 from tests.compiler.scripted import (
     ADA,
@@ -459,14 +461,28 @@ def test_build_after_new_commits_equals_a_fresh_build(
             '"reason": "Forged", "entries": [{"file": "forged.yaml"}]}]}',
             id="format-2-damaged",
         ),
+        pytest.param(  # as an older flagc wrote it, its cache (if any) not trusted
+            '{"format": 2, "head": "HEAD", "complete": true, "people": [{"name": "Mallory", '
+            '"email": "m@example.com"}], "grids": [], "commits": [{"commit": "HEAD", '
+            '"author": 0, "timestamp": "2026-01-01T00:00:00Z", "reason": "Forged", "entries": '
+            '[{"change": "created", "file": "forged.yaml"}]}]}',
+            id="format-2",
+        ),
+        pytest.param(
+            '{"format": 3, "head": "HEAD", "complete": true, "people": [], "grids": [], '
+            '"files": [], "fields": [], "cells": [], "commits": [{"commit": "HEAD", "author": 0, '
+            '"timestamp": "2026-01-01T00:00:00Z", "reason": "Forged", "entries": [{"file": 0}]}]}',
+            id="format-3-damaged",
+        ),
     ],
 )
 def test_build_ignores_an_unusable_previous_audit(
     scripted: Scripted, tmp_path: Path, capsys: pytest.CaptureFixture[str], previous: str
 ) -> None:
-    """OUT/audit.json that is not JSON, or not a log this version continues (a format-1
-    log of an earlier flagc, a damaged format-2 file), is never trusted: the whole history
-    is read again (the shapes `audit.usable` refuses are in test_audit.py)."""
+    """OUT/audit.json that is not JSON, or not a log this version continues (a format-1 or
+    format-2 log of an earlier flagc, a damaged file), is never trusted: the whole history
+    is read again, and written as this flagc writes it (format 3; the shapes `audit.usable`
+    refuses are in test_audit.py)."""
     first = scripted.commit("Add the banner", {"_project.yaml": PROJECT, "banner.yaml": BANNER})
     out = tmp_path / "out"
     out.mkdir()
@@ -474,6 +490,7 @@ def test_build_ignores_an_unusable_previous_audit(
     code, _, err = run(["build", str(scripted.flags), "-o", str(out)], capsys)
     assert code == 0, err
     assert check_audit((out / "audit.json").read_bytes()) == scripted.extract()
+    assert json.loads((out / "audit.json").read_bytes())["format"] == audit_format.FILE_FORMAT
 
 
 def _outside_any_repository(path: Path) -> bool:

@@ -35,6 +35,10 @@ NEWCOMERS = [  # people only newer entries bring, ahead of the old ones (prepend
 MOMENTS = ["2026-01-02T03:04:05+01:00", "2026-01-02T02:04:05Z", "2025-12-31T23:59:59-08:00"]
 MESSAGES = ["Turn it on", "Subject\n\nBody, and more.", " Padded \r\nbody", "", "\n\nodd"]
 FILES = ["banner.yaml", "growth/banner.yml", "_project.yaml", "noext", "a.b/c", None]
+FIELDS = ["description", "enabled", "environments.prod", "tags", "é", "Z"]
+CELLS = ["dev", "dev/web", "prod", "prod/web", "x/y/z", ""]
+# What only newer entries bring, ahead of the old ones (prepend): files, fields and cells.
+FRESH = {"files": ["fresh/new.yaml"], "fields": ["new.field"], "cells": ["canary", "canary/web"]}
 KEYS = ["banner", "growth", None, "c", "Ünïcode"]
 CHANGES = ["created", "modified", "moved", "deleted", "project"]
 ANY = st.sampled_from([None, True, False, 0, 1, "x", "", [1, "a"], {"a": None}, 2.5])
@@ -74,15 +78,15 @@ def grid_values(draw: st.DrawFn) -> list[dict[str, Any]]:
     return cells
 
 
-def any_values() -> st.SearchStrategy[list[dict[str, Any]]]:
-    names = st.sampled_from(["dev", "dev/web", "prod", "prod/web", "x/y/z", ""])
+def any_values(cells: list[str] = CELLS) -> st.SearchStrategy[list[dict[str, Any]]]:
+    names = st.sampled_from(cells)
     side = st.one_of(st.none(), CELL_VALUE, st.sampled_from([0, 1]))
     item = st.fixed_dictionaries({"cell": names, "from": side, "to": side})
     return st.lists(item, max_size=6)
 
 
-def fields() -> st.SearchStrategy[list[dict[str, Any]]]:
-    paths = st.sampled_from(["description", "enabled", "environments.prod", "tags", "é", "Z"])
+def fields(names: list[str] = FIELDS) -> st.SearchStrategy[list[dict[str, Any]]]:
+    paths = st.sampled_from(names)
     item = st.fixed_dictionaries({"field": paths, "from": ANY, "to": ANY})
     created = st.dictionaries(paths, ANY).map(
         lambda named: [{"field": k, "from": None, "to": named[k]} for k in sorted(named)]
@@ -94,25 +98,29 @@ def fields() -> st.SearchStrategy[list[dict[str, Any]]]:
 
 
 @st.composite
-def entries(draw: st.DrawFn) -> dict[str, Any]:
-    file = draw(st.sampled_from(FILES))
+def entries(draw: st.DrawFn, fresh: bool = False) -> dict[str, Any]:
+    """An entry; `fresh`: its files, fields and cells may be ones older entries lack."""
+    more = FRESH if fresh else {"files": [], "fields": [], "cells": []}
+    file = draw(st.sampled_from([*FILES, *more["files"]]))
     stem = audit_format.stem_of(file) if file is not None else None
     return {
         "change": draw(st.sampled_from(CHANGES)),
         "flag": draw(st.sampled_from([stem, *KEYS])),
         "file": file,
-        "previous_file": draw(st.sampled_from([None, None, "old.yaml"])),
-        "fields": draw(fields()),
-        "values": draw(st.one_of(grid_values(), any_values())),
+        "previous_file": draw(st.sampled_from([None, None, "old.yaml", "banner.yaml"])),
+        "fields": draw(fields([*FIELDS, *more["fields"]])),
+        "values": draw(st.one_of(grid_values(), any_values([*CELLS, *more["cells"]]))),
         "invalid": draw(st.sampled_from([None, None, "3:1: not valid YAML"])),
     }
 
 
 @st.composite
-def logs(draw: st.DrawFn, people: list[dict[str, str]] = PEOPLE) -> dict[str, Any]:
+def logs(
+    draw: st.DrawFn, people: list[dict[str, str]] = PEOPLE, fresh: bool = False
+) -> dict[str, Any]:
     found = []
     for meta in draw(st.lists(metadata(people), max_size=5)):
-        for entry in draw(st.lists(entries(), min_size=1, max_size=4)):
+        for entry in draw(st.lists(entries(fresh), min_size=1, max_size=4)):
             found.append({**copy.deepcopy(meta), **entry})
     return {
         "format": 1,
@@ -134,14 +142,14 @@ def test_a_log_comes_back_whole_from_its_file(log: dict[str, Any]) -> None:
 def continued(draw: st.DrawFn) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """An older log, newer entries, and the whole log they make: a log split anywhere (in
     the middle of a commit too), or newer entries of their own, whose people (newcomers
-    among them) and grids come ahead of the old ones."""
+    among them), grids, files, fields and cells are numbered after the old ones."""
     head, complete = draw(st.sampled_from([None, *SHAS])), draw(st.booleans())
     if draw(st.booleans()):
         log = draw(logs())
         split = draw(st.integers(0, len(log["entries"])))
         newer, older = log["entries"][:split], log["entries"][split:]
     else:
-        newer = draw(logs([*NEWCOMERS, *PEOPLE]))["entries"]
+        newer = draw(logs([*NEWCOMERS, *PEOPLE], fresh=True))["entries"]
         older = draw(logs())["entries"]
     old = {"format": 1, "head": draw(st.sampled_from([None, *SHAS])), "complete": True}
     whole = {"format": 1, "head": head, "complete": complete, "entries": [*newer, *older]}
@@ -160,38 +168,59 @@ def test_prepending_entries_writes_the_document_of_the_whole_log(
     assert found == compact(whole)
     assert serialize(found) == serialize(compact(whole))
     assert document == kept  # the old document is not changed
+    reused = found["commits"][len(found["commits"]) - len(document["commits"]) + 1 :]
+    assert all(a is b for a, b in zip(reused, document["commits"][1:], strict=True))
 
 
-def test_a_new_author_shifts_the_old_commits_people() -> None:
+def test_newer_entries_add_to_the_tables_ends() -> None:
+    """The tables count from the oldest entry: a newer commit's newcomers (a person, a file,
+    a field, a cell) go at their ends, and the old commits are reused as they are."""
     meta = {"commit": SHAS[0], "author": PEOPLE[0], "committer": PEOPLE[2]}
     meta |= {"timestamp": MOMENTS[0], "committed_at": MOMENTS[0]}
     meta |= {"subject": "Turn it on", "reason": "Turn it on"}
     entry = {"change": "modified", "flag": "banner", "file": "banner.yaml"}
-    entry |= {"previous_file": None, "invalid": None, "fields": [], "values": []}
+    entry |= {"previous_file": None, "invalid": None, "values": []}
+    entry |= {"fields": [{"field": "enabled", "from": False, "to": True}]}
     old = {"format": 1, "head": SHAS[0], "complete": True, "entries": [{**meta, **entry}]}
     document = compact(old)
     assert document["people"] == [PEOPLE[0], PEOPLE[2]]
-    assert document["commits"][0] | {"entries": []} == {
+    assert (document["files"], document["fields"], document["cells"]) == (
+        ["banner.yaml"],
+        ["enabled"],
+        [],
+    )
+    assert document["commits"][0] == {
         "commit": SHAS[0],
         "author": 0,
         "committer": 1,
         "timestamp": MOMENTS[0],
         "reason": "Turn it on",
-        "entries": [],
+        "entries": [{"file": 0, "fields": [[0, False, True]]}],
     }
     new = {**meta, **entry, "commit": SHAS[1], "author": PEOPLE[1], "committer": PEOPLE[1]}
+    new |= {"file": "growth/checkout.yaml", "flag": "checkout", "previous_file": "banner.yaml"}
+    new |= {"change": "moved", "fields": [{"field": "owner", "from": "a", "to": "b"}]}
+    new |= {"values": [{"cell": "prod/web", "from": True, "to": False}]}
     found = prepend(document, [new], SHAS[1], True)
-    assert found["people"] == [PEOPLE[1], PEOPLE[0], PEOPLE[2]]
-    assert [(c["commit"], c["author"], c.get("committer")) for c in found["commits"]] == [
-        (SHAS[1], 0, None),
-        (SHAS[0], 1, 2),
+    assert found["people"] == [PEOPLE[0], PEOPLE[2], PEOPLE[1]]
+    assert (found["files"], found["fields"], found["cells"]) == (
+        ["banner.yaml", "growth/checkout.yaml"],
+        ["enabled", "owner"],
+        ["prod/web"],
+    )
+    assert found["commits"][0]["author"] == 2
+    assert found["commits"][0]["entries"] == [
+        {
+            "change": "moved",
+            "file": 1,
+            "previous_file": 0,
+            "fields": [[1, "a", "b"]],
+            "values": [[True, False, [0]]],
+        }
     ]
+    assert found["commits"][1] is document["commits"][0]  # not renumbered, not copied
     whole = {"format": 1, "head": SHAS[1], "complete": True, "entries": [new, *old["entries"]]}
     assert found == compact(whole)
-    assert document["commits"][0]["author"] == 0  # the old document is not changed
-    # By the newest old commit's author, nothing shifts: the old commits are reused.
-    same = {**new, "author": PEOPLE[0], "committer": PEOPLE[2]}
-    assert prepend(document, [same], SHAS[1], True)["commits"][1] is document["commits"][0]
 
 
 def test_a_created_flag_states_its_cells_per_environment() -> None:
@@ -202,15 +231,22 @@ def test_a_created_flag_states_its_cells_per_environment() -> None:
     meta |= {"subject": "Add banner", "reason": "Add banner\n\nWhy."}
     entry = {"change": "created", "flag": "banner", "file": "growth/banner.yaml"}
     entry |= {"previous_file": None, "invalid": None}
-    entry |= {"fields": [{"field": "enabled", "from": None, "to": True}]}
+    entry |= {
+        "fields": [
+            {"field": f, "from": None, "to": v} for f, v in (("owner", "x"), ("enabled", True))
+        ]
+    }
     entry |= {"values": [{"cell": cell, "from": None, "to": value} for cell, value in cells]}
     log = {"format": 1, "head": SHAS[0], "complete": True, "entries": [{**meta, **entry}]}
     assert compact(log) == {
-        "format": 2,
+        "format": 3,
         "head": SHAS[0],
         "complete": True,
         "people": [PEOPLE[0]],
         "grids": [{"environments": ["prod", "dev"], "applications": ["web", "ios"]}],
+        "files": ["growth/banner.yaml"],
+        "fields": ["owner", "enabled"],
+        "cells": [],
         "commits": [
             {
                 "commit": SHAS[0],
@@ -220,8 +256,8 @@ def test_a_created_flag_states_its_cells_per_environment() -> None:
                 "entries": [
                     {
                         "change": "created",
-                        "file": "growth/banner.yaml",
-                        "fields": {"to": {"enabled": True}},
+                        "file": 0,
+                        "fields": {"names": [0, 1], "to": ["x", True]},
                         "values": {"grid": 0, "to": [[True, {"ios": False}], False]},
                     }
                 ],
@@ -244,13 +280,96 @@ def test_a_damaged_document_is_refused_with_a_value_error(
         expand(damaged)
 
 
+VALID = {
+    "format": 3,
+    "head": SHAS[0],
+    "complete": True,
+    "people": [PEOPLE[0]],
+    "grids": [{"environments": ["prod"], "applications": ["web"]}],
+    "files": ["banner.yaml", "old.yaml"],
+    "fields": ["enabled", "owner"],
+    "cells": ["prod", "prod/web"],
+    "commits": [
+        {
+            "commit": SHAS[0],
+            "author": 0,
+            "timestamp": MOMENTS[0],
+            "reason": "Move it",
+            "entries": [
+                {
+                    "file": 0,
+                    "previous_file": 1,
+                    "fields": [[0, False, True]],
+                    "values": [[False, True, [0, 1]]],
+                },
+                {
+                    "change": "created",
+                    "file": None,
+                    "flag": "launch",
+                    "fields": {"names": [0, 1], "to": [True, "x"]},
+                    "values": {"grid": 0, "to": [True]},
+                },
+            ],
+        }
+    ],
+}
+ENTRY = ("commits", 0, "entries", 0)
+CREATED = ("commits", 0, "entries", 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        ((), [], r"audit\.json: expected an object"),
+        (("format",), 2, r"audit\.json: format: is not 3"),
+        (("files",), {"0": "banner.yaml"}, r"audit\.json: files: expected a list"),
+        (("fields",), ["enabled", 1], r"audit\.json: fields: expected strings"),
+        (("cells",), ["prod", "prod"], r"audit\.json: cells: names an item twice"),
+        (("commits", 0, "author"), 1, r"commits\[0\]\.author: not an index"),
+        ((*ENTRY, "file"), 2, r"entries\[0\]\.file: not an index"),
+        ((*ENTRY, "file"), -1, r"entries\[0\]\.file: not an index"),
+        ((*ENTRY, "file"), True, r"entries\[0\]\.file: not an index"),
+        ((*ENTRY, "file"), "banner.yaml", r"entries\[0\]\.file: not an index"),
+        ((*ENTRY, "previous_file"), 5, r"entries\[0\]\.previous_file: not an index"),
+        ((*ENTRY, "previous_file"), None, r"previous_file: null is written by omission"),
+        ((*ENTRY, "fields", 0, 0), 2, r"entries\[0\]\.fields\[0\]: expected \[field"),
+        ((*ENTRY, "fields", 0, 0), "enabled", r"entries\[0\]\.fields\[0\]: expected"),
+        ((*ENTRY, "values", 0, 2), [0, 2], r"entries\[0\]\.values\[0\]: a cell is not an"),
+        ((*ENTRY, "values", 0, 2), ["prod"], r"entries\[0\]\.values\[0\]: a cell is not"),
+        (CREATED, {"file": None}, r"entries\[1\]\.flag: missing, and the file"),
+        ((*CREATED, "fields", "names"), [0, 2], r"entries\[1\]\.fields\.names: expected"),
+        ((*CREATED, "fields", "names"), [0], r"entries\[1\]\.fields\.names: expected"),
+        ((*CREATED, "fields", "to"), [True], r"entries\[1\]\.fields\.to: expected a list"),
+        ((*CREATED, "fields"), {"to": [True]}, r"entries\[1\]\.fields: expected names"),
+        ((*CREATED, "fields"), {"to": {"enabled": True}}, r"\.fields: expected names and"),
+        ((*CREATED, "values", "grid"), 1, r"entries\[1\]\.values\.grid: not an index"),
+    ],
+)
+def test_a_document_compact_does_not_write_is_refused_saying_where(
+    path: tuple[Any, ...], value: Any, where: str
+) -> None:
+    assert expand(VALID)["entries"][0]["previous_file"] == "old.yaml"  # the base is valid
+    with pytest.raises(ValueError, match=where):
+        expand(_replace(VALID, path, value))
+
+
 @pytest.mark.parametrize(
     "document",
-    [[], {}, {"format": 1, "head": None, "complete": True, "entries": []}, {"format": 2}],
+    [[], {}, {"format": 1, "head": None, "complete": True, "entries": []}, {"format": 3}],
 )
 def test_another_shape_is_refused(document: Any) -> None:
     with pytest.raises(ValueError, match=r"audit\.json"):
         expand(document)
+
+
+def test_a_format_2_document_is_refused() -> None:
+    """An older flagc's file: neither expanded nor continued (a build reads the history
+    whole instead)."""
+    older = {**{k: v for k, v in VALID.items() if k not in audit_format.TABLES}, "format": 2}
+    with pytest.raises(ValueError, match=r"audit\.json"):
+        expand(older)
+    with pytest.raises(ValueError, match="format 3"):
+        prepend(older, [], None, True)
 
 
 def _places(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

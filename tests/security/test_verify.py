@@ -129,6 +129,37 @@ def audit_out_of_order(snapshot: Document, audit: Document) -> None:
     audit["commits"].append(audit["commits"][0])
 
 
+def audit_format_2(snapshot: Document, audit: Document) -> None:
+    """An older flagc's audit.json (format 2: no tables of files, fields and cells)."""
+    for name in ("files", "fields", "cells"):
+        del audit[name]
+    audit["format"] = 2
+
+
+def audit_file_out_of_its_table(snapshot: Document, audit: Document) -> None:
+    audit["commits"][0]["entries"][0]["file"] = len(audit["files"])
+
+
+def audit_field_out_of_its_table(snapshot: Document, audit: Document) -> None:
+    """A created flag's fields name one past the table's end."""
+    entry = next(
+        e for c in audit["commits"] for e in c["entries"] if "names" in e.get("fields", ())
+    )
+    entry["fields"]["names"][0] = len(audit["fields"])
+
+
+def audit_cell_out_of_its_table(snapshot: Document, audit: Document) -> None:
+    audit["commits"][0]["entries"][0]["values"] = [[True, False, [len(audit["cells"])]]]
+
+
+def audit_files_named_twice(snapshot: Document, audit: Document) -> None:
+    audit["files"].append(audit["files"][0])
+
+
+def audit_fields_as_an_object(snapshot: Document, audit: Document) -> None:
+    audit["fields"] = dict.fromkeys(audit["fields"], 0)
+
+
 CASES: list[tuple[Edit, str]] = [
     (unknown_dependency, "flags.new-checkout.depends_on: 'nope' is no flag"),
     (on_where_dependency_off, "new-checkout is on in development/ios, but its dependency"),
@@ -143,6 +174,12 @@ CASES: list[tuple[Edit, str]] = [
     (format_2, "snapshot.json: format 2 is not 3"),
     (audit_of_another_build, "the two files are from different builds"),
     (audit_out_of_order, "appears again after another commit"),
+    (audit_format_2, "audit.json: format 2 is not 3: rebuild with this flagc"),
+    (audit_file_out_of_its_table, "entries[0].file: not an index of its table"),
+    (audit_field_out_of_its_table, "fields.names: expected a list of two indexes of fields"),
+    (audit_cell_out_of_its_table, "values[0]: a cell is not an index of cells"),
+    (audit_files_named_twice, "audit.json: files: names an item twice"),
+    (audit_fields_as_an_object, "audit.json: fields: expected a list of strings"),
 ]
 IDS = [edit.__name__ for edit, _ in CASES]
 
