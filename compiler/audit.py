@@ -487,27 +487,35 @@ class Whole:
     entries: int
 
 
-def extract_whole(repository: GitRepository, *, shallow: bool) -> Whole:
+def extract_whole(
+    repository: GitRepository, *, shallow: bool, known: Versions | None = None
+) -> Whole:
     """`compact(extract(repository))` and its `flag_metadata` (`shallow`: whether the
     repository is, as `extract` asks it), made from the entries rather than through the log
-    in memory (format 1), which lists a created flag's every cell."""
-    found = log(repository)
+    in memory (format 1), which lists a created flag's every cell. `known`: versions read
+    already (`log`)."""
+    found = log(repository, known=known)
     document_ = document(found, repository.head(), not shallow)
     return Whole(document_, entries_metadata(found), len(found))
 
 
-def log(repository: GitRepository, since: str | None = None) -> list[Entry]:
+def log(
+    repository: GitRepository, since: str | None = None, known: Versions | None = None
+) -> list[Entry]:
     """The entries of the commits on HEAD after `since` (all of them with None), newest
-    first. Continuing from `since` raises NeedsWholeHistory when a file was broken there."""
+    first. Continuing from `since` raises NeedsWholeHistory when a file was broken there.
+    `known`: versions read already (a build's of the files it compiled, by blob id), not
+    read again."""
     contents: dict[str, bytes] = {}
-    versions: Versions = {}
+    versions: Versions = dict(known or {})
     commits: list[Commit] = []
     if repository.head() is not None:
         with repository.stream(since) as stream:
             # Each blob is parsed while git is still producing the rest of the log.
             for sha, path, content in stream.blobs():
                 contents[sha] = content
-                versions[sha, path == PROJECT_FILE] = read_version(content, path)
+                if (sha, path == PROJECT_FILE) not in versions:
+                    versions[sha, path == PROJECT_FILE] = read_version(content, path)
             commits = stream.commits
     project = _project_at(repository, since)
     return entries(commits, contents, project, partial=since is not None, versions=versions)

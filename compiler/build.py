@@ -164,13 +164,17 @@ def _build(
 
 
 def _summarize_history(
-    folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None]
+    folder: Path,
+    out: Path,
+    allow_shallow: bool,
+    compiled: Mapping[str, FlagFile] | None,
+    tell: Callable[[str], None],
 ) -> HistorySummary:
     """`compiler.history.summarize_history`, its modules imported here: in the forked
     history process, where there is one (compiler.history says why)."""
     from compiler.history import summarize_history  # noqa: PLC0415
 
-    return summarize_history(folder, out, allow_shallow, tell)
+    return summarize_history(folder, out, allow_shallow, tell, compiled)
 
 
 def _full(
@@ -184,21 +188,34 @@ def _full(
     stopwatch: Stopwatch,
     ahead: ReadAhead | None,
 ) -> BuildResult:
-    """Compile every flag, read the history beside, and publish (under OUT's lock). Once
-    the flags are resolved, their checks run beside the outputs' making (compiler.beside):
-    the outputs are made as if the checks will pass, and written only if they do."""
-    reading = Beside(_summarize_history, flags_dir, out, allow_shallow, fork=fork, telling=True)
+    """Compile every flag, read the history, and publish (under OUT's lock). Once the flags
+    are resolved, their checks run beside the outputs' making (compiler.beside): the outputs
+    are made as if the checks will pass, and written only if they do.
+
+    The history is read beside the compile when OUT holds a previous build, whose audit
+    log it continues; otherwise it is read whole, from when the flags compiled, with the
+    compiled files' versions not read again (compiler.history.known_versions): that saves
+    more than it waits (bench/build_bench.py, `first`)."""
+    history = (flags_dir, out, allow_shallow)
+    continued = publish.cache_path(out).exists()  # a previous build's log, to continue
+    reading = None
+    if continued:
+        reading = Beside(_summarize_history, *history, None, fork=fork, telling=True)
     try:
         compiled = compile_flags(
             flags_dir, display_root=display_root, stopwatch=stopwatch, ahead=ahead
         )
     except BaseException:
-        reading.cancel()
+        if reading is not None:
+            reading.cancel()
         raise
     if has_errors(compiled.diagnostics) or compiled.grid is None:  # nothing to publish
-        reading.cancel()
+        if reading is not None:
+            reading.cancel()
         _checked(compiled, Beside(check, compiled, today, strict, fork=False), stopwatch)
         return BuildResult(compiled, stopwatch.seconds)
+    if reading is None:
+        reading = Beside(_summarize_history, *history, compiled.flags, fork=fork, telling=True)
     checking = Beside(check, compiled, today, strict, fork=fork)
     return _finish(out, (flags_dir, display_root), compiled, reading, checking, stopwatch)
 

@@ -23,6 +23,7 @@ import orjson
 from compiler import audit, incremental, publish
 from compiler.build import HistorySummary, Note, ShallowClone
 from compiler.git_repository import GitRepository
+from compiler.validate import FlagFile
 from core import audit_format
 from core.canonical import serialize
 from core.regular import read_regular_file
@@ -49,20 +50,29 @@ def _untold(_: str) -> None:
 
 
 def summarize_history(
-    folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None] = _untold
+    folder: Path,
+    out: Path,
+    allow_shallow: bool,
+    tell: Callable[[str], None] = _untold,
+    compiled: Mapping[str, FlagFile] | None = None,
 ) -> HistorySummary:
     """Read the history of `folder`, continuing OUT's audit log (the last build's, when
     usable), and say what publishing needs of it. A log the last build's cache vouches for
     is continued as its file says it, not expanded (`core.audit_format.prepend`); with
     none to continue, the file is written from the entries (`audit.extract_whole`), and
     the revision is told (`tell`) before the history is read, so that the outputs that
-    need only it are made meanwhile (compiler.build)."""
+    need only it are made meanwhile (compiler.build), and the versions of the files
+    `compiled` already are not read again (`known_versions`)."""
     vouched = incremental.vouched_audit(out)
     if vouched is not None:
-        summary = _summary_continued(folder, vouched)
+        try:
+            summary = _summary_continued(folder, vouched)
+        except (KeyError, IndexError, TypeError, ValueError):  # vouched for, yet misread
+            summary = None  # (a forged cache): read whole, as a log nothing vouches for
         if summary is not None:
             return summary
-    whole = _whole_history(folder, out, allow_shallow, tell)
+    known = known_versions(compiled) if compiled is not None else None
+    whole = _whole_history(folder, out, allow_shallow, tell, known)
     if whole is not None:
         return whole
     previous = previous_log(out / publish.AUDIT)
@@ -80,8 +90,24 @@ def summarize_history(
     )
 
 
+def known_versions(flags: Mapping[str, FlagFile]) -> audit.Versions:
+    """The version of each flag file as the build compiled it, by its blob id: what
+    `audit.read_version` makes of those bytes (parsed alike, and valid, or the build would
+    not be reading its history). In a history read whole they are the newest versions of
+    most files: 10,000 of them are 0.6 s of reading."""
+    return {
+        (flag_file.document.blob, False): audit.Version(flag_file.document.data, flag_file.flag)
+        for flag_file in flags.values()
+        if flag_file.document.blob
+    }
+
+
 def _whole_history(
-    folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None]
+    folder: Path,
+    out: Path,
+    allow_shallow: bool,
+    tell: Callable[[str], None],
+    known: audit.Versions | None,
 ) -> HistorySummary | None:
     """`summarize_history` with no log the cache vouches for: the history read whole, its
     audit log written from the entries; None outside git or before the first commit
@@ -101,7 +127,7 @@ def _whole_history(
         revision = repository.revision()
         if revision is not None:
             tell(revision)
-        whole = audit.extract_whole(repository, shallow=shallow)
+        whole = audit.extract_whole(repository, shallow=shallow, known=known)
     written, told = serialize(whole.document) + b"\n", _told(folder, revision)
     head = whole.document["head"]
     return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)

@@ -8,14 +8,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from compiler import history
+from compiler import history, incremental
+from compiler.audit import read_version
 from compiler.beside import can_fork
 from compiler.build import HistorySummary, build
+from compiler.pipeline import compile_flags
+from compiler.validate import FlagFile
 from tests.conftest import PROJECT, git_in, write_tree
 
 HISTORY_MODULES = ("git", "compiler.git_repository", "compiler.audit", "compiler.history")
@@ -86,13 +89,45 @@ def test_flagd_files_made_with_a_revision_told_first_are_those_of_the_revision_r
     summarize = history.summarize_history
 
     def telling_another(
-        folder: Path, out: Path, allow_shallow: bool, tell: Callable[[str], None]
+        folder: Path,
+        out: Path,
+        allow_shallow: bool,
+        tell: Callable[[str], None],
+        compiled: Mapping[str, FlagFile] | None,
     ) -> HistorySummary:
         tell("0" * 40)
-        return summarize(folder, out, allow_shallow)
+        return summarize(folder, out, allow_shallow, compiled=compiled)
 
     monkeypatch.setattr(history, "summarize_history", telling_another)
     result = build(folder, tmp_path / "moved", fork=fork)  # a forked process inherits the patch
     assert result.outputs
     assert outputs_of(tmp_path / "moved") == outputs_of(tmp_path / "told")
     assert b"0" * 40 not in b"".join(outputs_of(tmp_path / "moved").values())
+
+
+def test_the_versions_a_build_compiled_are_those_the_history_would_read() -> None:
+    """A history read whole takes the compiled files' versions by blob id rather than read
+    them again from git: each is what `read_version` makes of the same bytes (the bundled
+    flags: variants, rules, rollouts, schedules, dependencies)."""
+    folder = Path(__file__).resolve().parents[2] / "flags"
+    compiled = compile_flags(folder)
+    known = history.known_versions(compiled.flags)
+    assert len(known) == len(compiled.flags) > 5
+    for flag_file in compiled.flags.values():
+        path = flag_file.document.path
+        read = read_version((folder / path).read_bytes(), path)
+        assert known[flag_file.document.blob, False] == read, path
+
+
+def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache's seal guards against damage, not forgery: a log it vouches for that is
+    not what this flagc writes (another format, say) is read whole, never a traceback."""
+    folder = committed_tree(tmp_path / "repo")
+    build(folder, tmp_path / "whole", fork=False)
+    build(folder, tmp_path / "forged", fork=False)
+    monkeypatch.setattr(incremental, "vouched_audit", lambda out: {"format": 2, "commits": 1})
+    result = build(folder, tmp_path / "forged", fork=False, reuse=False)
+    assert result.outputs and result.audit_entries == 3
+    assert outputs_of(tmp_path / "forged") == outputs_of(tmp_path / "whole")
