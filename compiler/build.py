@@ -1,10 +1,12 @@
 """The build, as one use case: compile the flags folder, read its git history, and publish
 OUT/snapshot.json, OUT/audit.json and OUT/flagd/<environment>.json as one build.
 
-    compile (load, validate, resolve) -> snapshot -> render -> flagd -> write, with the
-    history (the audit log, compiler.history) read beside the compile, the checks run beside
-    the making of the outputs and, in git, flagd files made beside the rendering
-    (compiler.beside)
+    compile (load, validate, resolve) -> snapshot -> flagd -> render -> write, with the
+    history (the audit log, compiler.history) read beside the compile (or, into an empty
+    OUT, read whole from when the flags compiled), the checks run beside the making of the
+    outputs and, in git, half of flagd's files made beside the rest (compiler.beside);
+    flagd's files need only the revision, which the history tells first, and the snapshot's
+    rendering each flag's history
 
 `build` is the one place that knows this order. `flagc build` (compiler/commands/build.py)
 parses its arguments, calls it and reports; the benchmarks and the tests call it directly.
