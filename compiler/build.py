@@ -198,11 +198,10 @@ def _full(
     log it continues; otherwise it is read whole, from when the flags compiled, with the
     compiled files' versions not read again (compiler.history.known_versions): that saves
     more than it waits (bench/build_bench.py, `first`)."""
-    history = (flags_dir, out, allow_shallow)
-    continued = publish.cache_path(out).exists()  # a previous build's log, to continue
+    reads = (flags_dir, out, allow_shallow)
     reading = None
-    if continued:
-        reading = Beside(_summarize_history, *history, None, fork=fork, telling=True)
+    if publish.cache_path(out).exists():  # a previous build, whose log is continued
+        reading = Beside(_summarize_history, *reads, None, fork=fork, telling=True)
     try:
         compiled = compile_flags(
             flags_dir, display_root=display_root, stopwatch=stopwatch, ahead=ahead
@@ -217,7 +216,7 @@ def _full(
         _checked(compiled, Beside(check, compiled, today, strict, fork=False), stopwatch)
         return BuildResult(compiled, stopwatch.seconds)
     if reading is None:
-        reading = Beside(_summarize_history, *history, compiled.flags, fork=fork, telling=True)
+        reading = Beside(_summarize_history, *reads, compiled.flags, fork=fork, telling=True)
     checking = Beside(check, compiled, today, strict, fork=fork)
     return _finish(out, (flags_dir, display_root), compiled, reading, checking, stopwatch)
 
