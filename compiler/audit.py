@@ -488,15 +488,22 @@ class Whole:
 
 
 def extract_whole(
-    repository: GitRepository, *, shallow: bool, known: Versions | None = None
+    repository: GitRepository,
+    *,
+    shallow: bool,
+    known: Versions | None = None,
+    tell: Callable[[dict[str, dict[str, Any]]], None] | None = None,
 ) -> Whole:
     """`compact(extract(repository))` and its `flag_metadata` (`shallow`: whether the
     repository is, as `extract` asks it), made from the entries rather than through the log
     in memory (format 1), which lists a created flag's every cell. `known`: versions read
-    already (`log`)."""
+    already (`log`); `tell` is given the metadata before the document is written."""
     found = log(repository, known=known)
+    metadata = entries_metadata(found)
+    if tell is not None:
+        tell(metadata)
     document_ = document(found, repository.head(), not shallow)
-    return Whole(document_, entries_metadata(found), len(found))
+    return Whole(document_, metadata, len(found))
 
 
 def log(

@@ -38,11 +38,12 @@ class Beside(Generic[T]):
     """`function(*args)`, in a forked process when `fork` (and `can_fork()`), else in this
     one when `result` (or `told`) is called. Call `result` once, or `cancel`.
 
-    With `telling`, the function is also passed `tell`, to call once with something the
-    caller may want before the result (the build's history tells the revision before it
-    has read the log): `told` gives it, as soon as it is told in a forked process; in this
-    process, only once the function has returned. None when the function ends without
-    telling."""
+    With `telling`, the function is also passed `tell`, to call with what the caller may
+    want before the result, as often as it has something (the build's history tells the
+    revision before it reads the log, and each flag's history before it writes the log):
+    `told` gives each in turn, as soon as it is told in a forked process; in this process,
+    only once the function has returned. None when the function has ended with nothing
+    more told."""
 
     def __init__(
         self, function: Callable[..., T], *args: Any, fork: bool = True, telling: bool = False
@@ -51,7 +52,8 @@ class Beside(Generic[T]):
         self._telling = telling
         self._process: Any = None  # multiprocessing's fork Process, once forked
         self._pipe: Connection | None = None
-        self._told: list[Any] = []  # what the function told, once it has
+        self._told: list[Any] = []  # what the function told, in order
+        self._heard = 0  # how many of those `told` gave
         self._outcome: tuple[bool, Any] | None = None  # its value or exception, once known
         if fork and can_fork():
             context = multiprocessing.get_context("fork")
@@ -70,22 +72,18 @@ class Beside(Generic[T]):
         return self._process is not None
 
     def told(self) -> Any:
-        """What the function told (see the class), or None."""
-        if not self._told and self._outcome is None:
-            if self._pipe is None:
-                self._outcome = self._here()
-            else:
-                message = self._receive()
-                if message[0] == _TOLD:
-                    self._told.append(message[1])
-                else:
-                    self._outcome = message
-        return self._told[0] if self._told else None
+        """The next thing the function told (see the class), or None."""
+        while self._heard == len(self._told) and self._outcome is None:
+            self._hear()
+        if self._heard == len(self._told):
+            return None
+        self._heard += 1
+        return self._told[self._heard - 1]
 
     def result(self) -> T:
         """The function's value, or the exception it raised, raised here."""
-        if self._outcome is None:
-            self._outcome = self._here() if self._pipe is None else self._receive()
+        while self._outcome is None:  # past what it told and was not asked for
+            self._hear()
         if self._pipe is not None:
             self._pipe.close()
             self._pipe = None  # `cancel` has nothing left to stop
@@ -95,6 +93,17 @@ class Beside(Generic[T]):
             raise value
         result: T = value
         return result
+
+    def _hear(self) -> None:
+        """The function's next message: something told, or its outcome."""
+        if self._pipe is None:
+            self._outcome = self._here()
+            return
+        message = self._receive()
+        if message[0] == _TOLD:
+            self._told.append(message[1])
+        else:
+            self._outcome = message
 
     def _here(self) -> tuple[bool, Any]:
         function, args = self._call
@@ -142,12 +151,9 @@ def _run(
     # parent (or at once, if the parent is gone already).
     receiving.close()
     die_with(parent)
-    told: list[Any] = []
 
     def tell(value: Any) -> None:
-        if not told:  # once: the parent reads one message before the outcome
-            told.append(value)
-            sending.send((_TOLD, value))
+        sending.send((_TOLD, value))
 
     try:
         answer: tuple[bool, Any] = (True, function(*args, **({"tell": tell} if telling else {})))

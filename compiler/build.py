@@ -170,7 +170,7 @@ def _summarize_history(
     out: Path,
     allow_shallow: bool,
     compiled: Mapping[str, FlagFile] | None,
-    tell: Callable[[str], None],
+    tell: Callable[[Any], None],
 ) -> HistorySummary:
     """`compiler.history.summarize_history`, its modules imported here: in the forked
     history process, where there is one (compiler.history says why)."""
@@ -238,33 +238,23 @@ def _finish(
     checking: Beside[list[Diagnostic]],
     stopwatch: Stopwatch,
 ) -> BuildResult:
-    """Wait for the history, make the outputs, and publish them (under OUT's lock) if the
-    checks found no error. What went wrong in the making matters only then: made from flags
-    with errors (a dependency cycle, say), it may fail, and the findings say why."""
-    history: HistorySummary | None = None
+    """Make the outputs, waiting for the history only where they need it (`_Waiting`), and
+    publish them (under OUT's lock) if the checks found no error. What went wrong in the
+    making matters only then: made from flags with errors (a dependency cycle, say), it may
+    fail, and the findings say why."""
+    waiting = _Waiting(reading, stopwatch)
     try:
-        with stopwatch.stage("history"):
-            told = reading.told()
-            if told is None:  # no word before the answer: the answer (or its exception)
-                history = reading.result()
-        early = _begin(compiled, told, stopwatch, reading.forked)
-        try:
-            if history is None:
-                with stopwatch.stage("history"):
-                    history = reading.result()
-            made = _make(early, history, stopwatch, reading.forked)
-        except BaseException:
-            early.cancel()
-            raise
+        made = waiting.made(compiled)
     except Exception as exc:
         reading.cancel()  # when the making failed first
         if _checked(compiled, checking, stopwatch):
             return BuildResult(compiled, stopwatch.seconds)
-        return _failed(compiled, stopwatch, history, exc)
+        return _failed(compiled, stopwatch, waiting.history, exc)
     except BaseException:
         reading.cancel()
         checking.cancel()
         raise
+    history = waiting.answer()  # known by now: made waited for it
     if _checked(compiled, checking, stopwatch):
         return BuildResult(compiled, stopwatch.seconds)
     try:
@@ -280,6 +270,50 @@ def _finish(
         notes=history.notes,
         flag_count=len(compiled.flags),
     )
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """The outputs' making as the history tells what they need. A history read whole tells
+    git's revision, then each flag's history, before its answer, the log (compiler.history):
+    flagd's files are made with the revision and the snapshot rendered with the flags'
+    history meanwhile, and made again should the answer say otherwise. A history that tells
+    nothing (a continued log, outside git) is waited for first."""
+
+    reading: Beside[HistorySummary]
+    stopwatch: Stopwatch
+    history: HistorySummary | None = None  # the answer, once had
+
+    def answer(self) -> HistorySummary:
+        if self.history is None:
+            with self.stopwatch.stage("history"):
+                self.history = self.reading.result()
+        return self.history
+
+    def made(self, compiled: Compiled) -> _Made:
+        with self.stopwatch.stage("history"):
+            told = self.reading.told()
+        if told is None:  # no word before the answer: the answer (or its exception)
+            self.answer()
+        early = _begin(compiled, told, self.stopwatch, self.reading.forked)
+        try:
+            return self._rest(early, told)
+        except BaseException:
+            early.cancel()
+            raise
+
+    def _rest(self, early: _Early, told: str | None) -> _Made:
+        fork = self.reading.forked
+        if self.history is None:
+            with self.stopwatch.stage("history"):
+                metadata = self.reading.told()
+            if metadata is not None:  # the log is being written: the outputs meanwhile
+                made = _make(early, told, metadata, self.stopwatch, fork)
+                history = self.answer()
+                if (history.revision, history.metadata) == (told, metadata):
+                    return made
+        history = self.answer()
+        return _make(early, history.revision, history.metadata, self.stopwatch, fork)
 
 
 def _failed(
@@ -341,22 +375,29 @@ def _begin(compiled: Compiled, told: str | None, stopwatch: Stopwatch, fork: boo
     return early
 
 
-def _make(early: _Early, history: HistorySummary, stopwatch: Stopwatch, fork: bool) -> _Made:
-    """The outputs, once the history is known: the snapshot's bytes with each flag's
-    history, and flagd's files not made yet. Those need the revision and not the digest:
-    git's revision is known, so the first environments' are made beside the rendering and
-    this process makes the others meanwhile; without git the revision is made from the
-    digest. Files made with a revision other than the history's are made again."""
+def _make(
+    early: _Early,
+    revision: str | None,
+    metadata: dict[str, dict[str, Any]],
+    stopwatch: Stopwatch,
+    fork: bool,
+) -> _Made:
+    """The outputs, once the history's `revision` and `metadata` (each flag's history) are
+    known: the snapshot's bytes with each flag's history, and flagd's files not made yet.
+    Those need the revision and not the digest: git's revision is known, so the first
+    environments' are made beside the rendering and this process makes the others
+    meanwhile; without git the revision is made from the digest. Files made with another
+    revision are made again."""
     content, rest = early.content, None
-    if early.revision is None or early.revision != history.revision:  # none told, or HEAD moved
+    if early.revision is None or early.revision != revision:  # none told, or HEAD moved
         early.cancel()
-        early.files, early.revision = {}, history.revision
+        early.files, early.revision = {}, revision
         rest = content["environments"]
-        if history.revision is not None:
-            rest = _flagd_beside(early, history.revision, fork)
-    emit.add_history(content, history.metadata)
+        if revision is not None:
+            rest = _flagd_beside(early, revision, fork)
+    emit.add_history(content, metadata)
     with stopwatch.stage("render"):
-        rendered = emit.render(content, history.revision)
+        rendered = emit.render(content, revision)
     with stopwatch.stage("flagd"):
         definitions = dict(early.files)
         if rest:

@@ -56,12 +56,10 @@ def snapshot(
 
 
 def add_history(content: dict[str, Any], history: Mapping[str, Mapping[str, Any]]) -> None:
-    """Give the flags of `content`, a `snapshot` made without `history`, their history's
-    fields, as `snapshot` would have given them."""
+    """Give the flags of `content`, a `snapshot` made without `history` (or with another),
+    their history's fields, as `snapshot` would have given them."""
     for key, entry in content["flags"].items():
-        found = history.get(key)
-        if found is not None:
-            entry.update(found)
+        entry.update(history.get(key, _NO_HISTORY))
 
 
 class Rendered(NamedTuple):

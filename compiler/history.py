@@ -45,7 +45,7 @@ class History:
     notes: tuple[Note, ...] = ()
 
 
-def _untold(_: str) -> None:
+def _untold(_: Any) -> None:
     """A `tell` that tells no one."""
 
 
@@ -53,16 +53,17 @@ def summarize_history(
     folder: Path,
     out: Path,
     allow_shallow: bool,
-    tell: Callable[[str], None] = _untold,
+    tell: Callable[[Any], None] = _untold,
     compiled: Mapping[str, FlagFile] | None = None,
 ) -> HistorySummary:
     """Read the history of `folder`, continuing OUT's audit log (the last build's, when
     usable), and say what publishing needs of it. A log the last build's cache vouches for
     is continued as its file says it, not expanded (`core.audit_format.prepend`); with
-    none to continue, the file is written from the entries (`audit.extract_whole`), and
-    the revision is told (`tell`) before the history is read, so that the outputs that
-    need only it are made meanwhile (compiler.build), and the versions of the files
-    `compiled` already are not read again (`known_versions`)."""
+    none to continue, the file is written from the entries (`audit.extract_whole`): the
+    revision is told (`tell`) before the history is read and each flag's history before
+    the log is written, so that the outputs that need only those are made meanwhile
+    (compiler.build), and the versions of the files `compiled` already are not read again
+    (`known_versions`)."""
     vouched = incremental.vouched_audit(out)
     if vouched is not None:
         try:
@@ -106,7 +107,7 @@ def _whole_history(
     folder: Path,
     out: Path,
     allow_shallow: bool,
-    tell: Callable[[str], None],
+    tell: Callable[[Any], None],
     known: audit.Versions | None,
 ) -> HistorySummary | None:
     """`summarize_history` with no log the cache vouches for: the history read whole, its
@@ -127,7 +128,7 @@ def _whole_history(
         revision = repository.revision()
         if revision is not None:
             tell(revision)
-        whole = audit.extract_whole(repository, shallow=shallow, known=known)
+        whole = audit.extract_whole(repository, shallow=shallow, known=known, tell=tell)
     written, told = serialize(whole.document) + b"\n", _told(folder, revision)
     head = whole.document["head"]
     return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)

@@ -68,9 +68,10 @@ def test_the_functions_exception_is_raised_here(fork: bool) -> None:
 
 
 def tells_then(gate: Path, then: str, tell: Callable[[str], None]) -> str:
-    """Tell, then wait for `gate` to exist (a forked child's parent makes it once told),
-    then return `then`, raise it as a ValueError, or die."""
+    """Tell twice, then wait for `gate` to exist (a forked child's parent makes it once
+    told), then return `then`, raise it as a ValueError, or die."""
     tell(f"told by {os.getpid()}")
+    tell("and again")
     deadline = time.monotonic() + 10
     while not gate.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -89,17 +90,22 @@ def never_tells(tell: Callable[[str], None]) -> int:
 def test_a_forked_function_is_heard_telling_before_it_returns(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     beside = Beside(tells_then, gate, "done", telling=True)
-    told = beside.told()  # the child waits for the gate: the word came before its value
+    told = beside.told()  # the child waits for the gate: the words came before its value
     assert told != f"told by {os.getpid()}" and told.startswith("told by ")
+    assert beside.told() == "and again"
     gate.touch()
-    assert (beside.told(), beside.result()) == (told, "done")
+    assert (beside.told(), beside.result()) == (None, "done")
 
 
 def test_without_fork_what_was_told_is_known_once_the_function_returned(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.touch()
     beside = Beside(tells_then, gate, "done", fork=False, telling=True)
-    assert beside.told() == f"told by {os.getpid()}"
+    assert [beside.told(), beside.told(), beside.told()] == [
+        f"told by {os.getpid()}",
+        "and again",
+        None,
+    ]
     assert beside.result() == "done"
 
 
@@ -122,7 +128,7 @@ def test_what_happens_after_telling_is_raised_by_result(
     if not fork:
         gate.touch()
     beside = Beside(tells_then, gate, then, fork=fork, telling=True)
-    assert beside.told() is not None
+    assert beside.told() is not None  # the second word is not asked for: `result` skips it
     gate.touch()
     with pytest.raises(raised):
         beside.result()

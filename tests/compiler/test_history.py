@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,12 +79,14 @@ def outputs_of(out: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("fork", [True, False])
-def test_flagd_files_made_with_a_revision_told_first_are_those_of_the_revision_read(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
+@pytest.mark.parametrize("told_metadata", [False, True], ids=["revision", "and-metadata"])
+def test_outputs_made_with_what_the_history_told_first_are_those_of_its_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool, told_metadata: bool
 ) -> None:
-    """The history tells the revision before it reads the log, and flagd's files are made
-    meanwhile; were HEAD to move in between, the revision it tells would not be the one it
-    reads: the files are then made again, so that every output names one revision."""
+    """The history tells the revision before it reads the log, and each flag's history
+    before it writes the log; flagd's files and the snapshot are made meanwhile. Were HEAD
+    to move in between, what it told would not be what it answers: the outputs are then
+    made again, so that every output names one revision and one history."""
     folder = committed_tree(tmp_path / "repo")
     build(folder, tmp_path / "told", fork=fork)
     summarize = history.summarize_history
@@ -92,17 +95,20 @@ def test_flagd_files_made_with_a_revision_told_first_are_those_of_the_revision_r
         folder: Path,
         out: Path,
         allow_shallow: bool,
-        tell: Callable[[str], None],
+        tell: Callable[[Any], None],
         compiled: Mapping[str, FlagFile] | None,
     ) -> HistorySummary:
         tell("0" * 40)
+        if told_metadata:
+            tell({"a": {"created_at": None, "created_by": "nobody"}})
         return summarize(folder, out, allow_shallow, compiled=compiled)
 
     monkeypatch.setattr(history, "summarize_history", telling_another)
     result = build(folder, tmp_path / "moved", fork=fork)  # a forked process inherits the patch
     assert result.outputs
     assert outputs_of(tmp_path / "moved") == outputs_of(tmp_path / "told")
-    assert b"0" * 40 not in b"".join(outputs_of(tmp_path / "moved").values())
+    written = b"".join(outputs_of(tmp_path / "moved").values())
+    assert b"0" * 40 not in written and b"nobody" not in written
 
 
 def test_the_versions_a_build_compiled_are_those_the_history_would_read() -> None:
