@@ -32,12 +32,10 @@ def snapshot(
     grid: Grid,
     flags: Mapping[str, FlagFile],
     resolved: Mapping[str, Resolution],
-    history: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The snapshot's content: every flag declared and resolved, with who created and last
-    changed it from `history` (`compiler.audit.flag_metadata`); `render` adds the digest
-    and revision."""
-    history = history or {}
+    """The snapshot's content: every flag declared and resolved, its history's fields empty
+    until `add_history` gives them (the history is read beside: compiler.build); `render`
+    adds the digest and revision."""
     rows: dict[Row, dict[str, Any]] = {}  # identical rows are built once and shared
     dependents = graph.dependents({key: flag.flag.depends_on for key, flag in flags.items()})
     document: dict[str, Any] = {
@@ -45,10 +43,7 @@ def snapshot(
         "environments": list(grid.environments),
         "applications": list(grid.applications),
         "flags": {
-            key: {
-                **flag_entry(flags[key], resolved[key], dependents[key], grid, rows),
-                **history.get(key, _NO_HISTORY),
-            }
+            key: flag_entry(flags[key], resolved[key], dependents[key], grid, rows) | _NO_HISTORY
             for key in sorted(flags)
         },
     }
@@ -56,8 +51,9 @@ def snapshot(
 
 
 def add_history(content: dict[str, Any], history: Mapping[str, Mapping[str, Any]]) -> None:
-    """Give the flags of `content`, a `snapshot` made without `history` (or with another),
-    their history's fields, as `snapshot` would have given them."""
+    """Give the flags of `content` (a `snapshot`'s) their fields from `history`
+    (`compiler.audit.flag_metadata`), replacing any given before: empty for a flag it does
+    not name."""
     for key, entry in content["flags"].items():
         entry.update(history.get(key, _NO_HISTORY))
 

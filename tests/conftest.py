@@ -53,14 +53,19 @@ def git_in(repo: Path) -> Git:
     return git
 
 
-@pytest.fixture
-def git_repo(tmp_path: Path) -> tuple[Path, Git]:
-    """A fresh real git repository in tmp_path/repo, and a function that runs git in it."""
-    repo = tmp_path / "repo"
+def new_repository(root: Path) -> tuple[Path, Git]:
+    """A fresh real git repository at root/repo, on branch main, and its git."""
+    repo = root / "repo"
     repo.mkdir()
     git = git_in(repo)
     git("init", "--quiet", "--initial-branch=main")
     return repo, git
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> tuple[Path, Git]:
+    """A fresh real git repository in tmp_path/repo, and a function that runs git in it."""
+    return new_repository(tmp_path)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

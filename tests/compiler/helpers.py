@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from compiler import publish
 from compiler.cli import main
 from compiler.load import Loaded, SourceFile
 from compiler.pipeline import Compiled, compile_tree
@@ -17,6 +18,12 @@ from compiler.plan import Label, Plan, plan
 from compiler.validate import FlagFile, validate
 from compiler.yamlsource import Parsed, parse
 from tests.conftest import write_tree
+
+
+def documented(out: Path) -> dict[str, bytes]:
+    """Every file a reader of OUT sees through the documented paths, by its path below OUT."""
+    paths = [out / publish.SNAPSHOT, out / publish.AUDIT, *sorted((out / publish.FLAGD).glob("*"))]
+    return {str(path.relative_to(out)): path.read_bytes() for path in paths}
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

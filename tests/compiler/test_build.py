@@ -24,7 +24,7 @@ from compiler.diagnostics import has_errors
 from compiler.load import ReadAhead
 from compiler.pipeline import compile_tree
 from core import audit_format
-from tests.compiler.helpers import run
+from tests.compiler.helpers import documented, run
 from tests.compiler.scripted import (
     ADA,
     BANNER,
@@ -67,12 +67,6 @@ def commit(git: Git, message: str) -> str:
     git("add", "--all")
     git("commit", "--quiet", "--message", message)
     return git("rev-parse", "HEAD").strip()
-
-
-def documented(out: Path) -> dict[str, bytes]:
-    """Every file a reader of OUT sees, by its path below OUT."""
-    paths = [out / publish.SNAPSHOT, out / publish.AUDIT, *sorted((out / "flagd").glob("*"))]
-    return {str(path.relative_to(out)): path.read_bytes() for path in paths}
 
 
 def turn_the_banner_on(flags: Path, git: Git) -> None:

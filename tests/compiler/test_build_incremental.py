@@ -25,6 +25,7 @@ from compiler import publish
 from compiler.build import BuildResult, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
+from tests.compiler.helpers import documented
 from tests.compiler.scripted import Scripted
 from tests.conftest import PROJECT, git_in
 
@@ -180,12 +181,6 @@ START = {
 
 
 # Building twice and comparing
-
-
-def documented(out: Path) -> dict[str, bytes]:
-    """Every file a reader of OUT sees through the documented paths, by its path below OUT."""
-    paths = [out / publish.SNAPSHOT, out / publish.AUDIT, *sorted((out / publish.FLAGD).glob("*"))]
-    return {str(path.relative_to(out)): path.read_bytes() for path in paths}
 
 
 def below(result: BuildResult, out: Path) -> list[str]:

@@ -20,7 +20,8 @@ from compiler.beside import can_fork
 from compiler.build import HistorySummary, build
 from compiler.pipeline import compile_flags
 from compiler.validate import FlagFile
-from tests.conftest import PROJECT, git_in, write_tree
+from tests.compiler.helpers import documented
+from tests.conftest import PROJECT, new_repository, write_tree
 
 HISTORY_MODULES = ("git", "compiler.git_repository", "compiler.audit", "compiler.history")
 FLAG = "description: d\nowner: o@example.com\nenabled: true\n"
@@ -29,23 +30,17 @@ SCRIPT = """
 import json, sys
 from pathlib import Path
 from compiler.build import build
-result = build(Path(sys.argv[1]), Path(sys.argv[2]), reuse={reuse}, fork={fork})
+result = build(Path(sys.argv[1]), Path(sys.argv[2]), reuse=False, fork={fork})
 imported = [module for module in {modules!r} if module in sys.modules]
 print(json.dumps([len(result.outputs), result.audit_entries, imported]))
 """
 
 
-def built_with_modules(tmp_path: Path, *, fork: bool, reuse: bool = False) -> list[object]:
+def built_with_modules(tmp_path: Path, *, fork: bool) -> list[object]:
     """Build a committed two-flag tree in a fresh interpreter: [outputs written, audit
     entries, the history modules that interpreter imported]."""
-    folder = write_tree(
-        tmp_path / "repo", {"_project.yaml": PROJECT, "a.yaml": FLAG, "b.yaml": FLAG}
-    )
-    git = git_in(folder)
-    git("init", "--quiet")
-    git("add", "-A")
-    git("commit", "--quiet", "-m", "Add a and b")
-    script = SCRIPT.format(reuse=reuse, fork=fork, modules=HISTORY_MODULES)
+    folder = committed_tree(tmp_path)
+    script = SCRIPT.format(fork=fork, modules=HISTORY_MODULES)
     command = [sys.executable, "-c", script, str(folder), str(tmp_path / "out")]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     found: list[object] = json.loads(done.stdout)
@@ -62,20 +57,12 @@ def test_a_build_that_does_not_fork_reads_its_history_itself(tmp_path: Path) -> 
 
 
 def committed_tree(root: Path) -> Path:
-    folder = write_tree(root, {"_project.yaml": PROJECT, "a.yaml": FLAG, "b.yaml": FLAG})
-    git = git_in(folder)
-    git("init", "--quiet")
+    """A repository at root/repo whose one commit adds a project and two flags."""
+    folder, git = new_repository(root)
+    write_tree(folder, {"_project.yaml": PROJECT, "a.yaml": FLAG, "b.yaml": FLAG})
     git("add", "-A")
     git("commit", "--quiet", "-m", "Add a and b")
     return folder
-
-
-def outputs_of(out: Path) -> dict[str, bytes]:
-    return {
-        path.relative_to(out).as_posix(): path.read_bytes()
-        for path in sorted(out.rglob("*.json"))
-        if ".builds" not in path.relative_to(out).parts
-    }
 
 
 @pytest.mark.parametrize("fork", [True, False])
@@ -87,7 +74,7 @@ def test_outputs_made_with_what_the_history_told_first_are_those_of_its_answer(
     before it writes the log; flagd's files and the snapshot are made meanwhile. Were HEAD
     to move in between, what it told would not be what it answers: the outputs are then
     made again, so that every output names one revision and one history."""
-    folder = committed_tree(tmp_path / "repo")
+    folder = committed_tree(tmp_path)
     build(folder, tmp_path / "told", fork=fork)
     summarize = history.summarize_history
 
@@ -106,8 +93,8 @@ def test_outputs_made_with_what_the_history_told_first_are_those_of_its_answer(
     monkeypatch.setattr(history, "summarize_history", telling_another)
     result = build(folder, tmp_path / "moved", fork=fork)  # a forked process inherits the patch
     assert result.outputs
-    assert outputs_of(tmp_path / "moved") == outputs_of(tmp_path / "told")
-    written = b"".join(outputs_of(tmp_path / "moved").values())
+    assert documented(tmp_path / "moved") == documented(tmp_path / "told")
+    written = b"".join(documented(tmp_path / "moved").values())
     assert b"0" * 40 not in written and b"nobody" not in written
 
 
@@ -130,10 +117,10 @@ def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(
 ) -> None:
     """The cache's seal guards against damage, not forgery: a log it vouches for that is
     not what this flagc writes (another format, say) is read whole, never a traceback."""
-    folder = committed_tree(tmp_path / "repo")
+    folder = committed_tree(tmp_path)
     build(folder, tmp_path / "whole", fork=False)
     build(folder, tmp_path / "forged", fork=False)
     monkeypatch.setattr(incremental, "vouched_audit", lambda out: {"format": 2, "commits": 1})
     result = build(folder, tmp_path / "forged", fork=False, reuse=False)
     assert result.outputs and result.audit_entries == 3
-    assert outputs_of(tmp_path / "forged") == outputs_of(tmp_path / "whole")
+    assert documented(tmp_path / "forged") == documented(tmp_path / "whole")

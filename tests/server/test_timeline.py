@@ -19,7 +19,7 @@ from core.schedule import moment
 from server.app import create_app
 from server.auth import AccessControl, ApiKey, KeyRing
 from server.store import Store
-from tests.conftest import Git, git_in, write_tree
+from tests.conftest import Git, git_in, new_repository, write_tree
 from tests.server.conftest import PROJECT
 from tests.server.contract import conforms
 from tests.server.helpers import HOSTILE
@@ -73,15 +73,6 @@ environments:
         default: green
 """
 PLAIN = "description: Plain\nowner: team-growth\nenabled: true\n"
-
-
-def new_repository(root: Path) -> tuple[Path, Git]:
-    """An empty git repository at root/repo, on branch main, and its git."""
-    repo = root / "repo"
-    repo.mkdir()
-    git = git_in(repo)
-    git("init", "--quiet", "--initial-branch=main")
-    return repo, git
 
 
 def commit(git: Git, message: str, date: str) -> str:
