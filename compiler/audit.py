@@ -49,6 +49,9 @@ class Version:
     project: Project | None = None
     grid: Grid | None = None  # of a valid project
     invalid: str | None = None  # what was wrong, when the file was not valid
+    # A valid flag's cell values on a grid, resolved already (a build's, as it compiled the
+    # flag: `compiler.history.known_versions`), in the grid's order.
+    resolved: tuple[Grid, tuple[CellValue, ...]] | None = None
 
 
 def read_version(content: bytes | None, path: str) -> Version:
@@ -242,10 +245,17 @@ class _State:
     cells: dict[tuple[int, str], Cells] = field(default_factory=dict)
     grid_cells: dict[int, tuple[Grid, tuple[Cell, ...]]] = field(default_factory=dict)
     inputs: dict[int, tuple[Version, str]] = field(default_factory=dict)  # by id(version)
+    resolved: dict[int, Cells] = field(default_factory=dict)  # of versions that hold theirs
 
     def cells_of(self, version: Version | None, grid: Grid | None) -> Cells:
         if version is None or version.flag is None or grid is None:
             return _NO_CELLS
+        if version.resolved is not None and version.resolved[0] is grid:
+            found = self.resolved.get(id(version))  # (`versions` keeps each version alive)
+            if found is None:
+                found = dict(zip(self._cells(grid), version.resolved[1], strict=True))
+                self.resolved[id(version)] = found
+            return found
         inputs = self.inputs.get(id(version))
         if inputs is None:
             inputs = self.inputs[id(version)] = (version, _cell_inputs(version.data))
@@ -516,8 +526,13 @@ def log(
     contents: dict[str, bytes] = {}
     versions: Versions = dict(known or {})
     commits: list[Commit] = []
+    given = frozenset(versions)  # its blobs are not read from git at all
+
+    def skip(sha: str, path: str) -> bool:
+        return (sha, path == PROJECT_FILE) in given
+
     if repository.head() is not None:
-        with repository.stream(since) as stream:
+        with repository.stream(since, skip if given else None) as stream:
             # Each blob is parsed while git is still producing the rest of the log.
             for sha, path, content in stream.blobs():
                 contents[sha] = content

@@ -169,7 +169,7 @@ def _summarize_history(
     folder: Path,
     out: Path,
     allow_shallow: bool,
-    compiled: Mapping[str, FlagFile] | None,
+    compiled: Compiled | None,
     tell: Callable[[Any], None],
 ) -> HistorySummary:
     """`compiler.history.summarize_history`, its modules imported here: in the forked
@@ -216,7 +216,7 @@ def _full(
         _checked(compiled, Beside(check, compiled, today, strict, fork=False), stopwatch)
         return BuildResult(compiled, stopwatch.seconds)
     if reading is None:
-        reading = Beside(_summarize_history, *reads, compiled.flags, fork=fork, telling=True)
+        reading = Beside(_summarize_history, *reads, compiled, fork=fork, telling=True)
     checking = Beside(check, compiled, today, strict, fork=fork)
     return _finish(out, (flags_dir, display_root), compiled, reading, checking, stopwatch)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 # GitPython refuses to import without a git executable; without one we build unversioned.
@@ -79,14 +80,16 @@ class GitRepository:
         )
         return any(entry.lower().endswith((".yaml", ".yml")) for entry in status.split("\0"))
 
-    def stream(self, since: str | None = None) -> HistoryStream:
+    def stream(
+        self, since: str | None = None, skip: Callable[[str, str], bool] | None = None
+    ) -> HistoryStream:
         """Commits that changed the flags folder on the first-parent line of HEAD (a merged
         pull request is one commit, diffed against its first parent), only those after
-        `since` when given, and the content of every blob they name, read as git produces
-        them."""
+        `since` when given, and the content of every blob they name but those `skip` is
+        true of (SHA, path), read as git produces them."""
         log = self._repo.git.log(*self._log_arguments(since), as_process=True)
         blobs = self._repo.git.cat_file("--batch", as_process=True, istream=subprocess.PIPE)
-        return HistoryStream(log, blobs, self.prefix)
+        return HistoryStream(log, blobs, self.prefix, skip)
 
     def _log_arguments(self, since: str | None) -> list[str]:
         return [

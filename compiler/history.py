@@ -12,6 +12,7 @@ import them either (tests/compiler/test_history.py).
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ import orjson
 from compiler import audit, incremental, publish
 from compiler.build import HistorySummary, Note, ShallowClone
 from compiler.git_repository import GitRepository
-from compiler.validate import FlagFile
+from compiler.pipeline import Compiled
 from core import audit_format
 from core.canonical import serialize
 from core.regular import read_regular_file
@@ -54,7 +55,7 @@ def summarize_history(
     out: Path,
     allow_shallow: bool,
     tell: Callable[[Any], None] = _untold,
-    compiled: Mapping[str, FlagFile] | None = None,
+    compiled: Compiled | None = None,
 ) -> HistorySummary:
     """Read the history of `folder`, continuing OUT's audit log (the last build's, when
     usable), and say what publishing needs of it. A log the last build's cache vouches for
@@ -91,16 +92,29 @@ def summarize_history(
     )
 
 
-def known_versions(flags: Mapping[str, FlagFile]) -> audit.Versions:
-    """The version of each flag file as the build compiled it, by its blob id: what
+def known_versions(compiled: Compiled) -> audit.Versions:
+    """The version of each file as the build compiled it, by its blob id: what
     `audit.read_version` makes of those bytes (parsed alike, and valid, or the build would
-    not be reading its history). In a history read whole they are the newest versions of
-    most files: 10,000 of them are 0.6 s of reading."""
-    return {
-        (flag_file.document.blob, False): audit.Version(flag_file.document.data, flag_file.flag)
-        for flag_file in flags.values()
-        if flag_file.document.blob
-    }
+    not be reading its history), each flag's with its cells as the build resolved them on
+    the project's grid. In a history read whole they are the newest versions of most files:
+    10,000 of them are 0.6 s of reading, and their cells another 0.15 s of resolving."""
+    grid, project_file = compiled.grid, compiled.project_file
+    known: audit.Versions = {}
+    if grid is not None and project_file is not None and project_file.blob:
+        project = audit.Version(project_file.data, project=compiled.project, grid=grid)
+        known[project_file.blob, True] = project
+    for key, flag_file in compiled.flags.items():
+        if flag_file.document.blob:
+            version = audit.Version(flag_file.document.data, flag_file.flag)
+            resolution = compiled.resolved.get(key)
+            if grid is not None and resolution is not None:
+                values = tuple(map(_VALUE, resolution.cells))
+                version = replace(version, resolved=(grid, values))
+            known[flag_file.document.blob, False] = version
+    return known
+
+
+_VALUE = operator.itemgetter(0)  # a resolved cell's value
 
 
 def _whole_history(

@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from compiler.git_log import Commit, parse_log
@@ -26,11 +26,15 @@ class HistoryStream:
     consumes the blobs (parsing them, the costly part) as they come back. git's two
     processes and our parsing then run side by side instead of one after another.
 
-    Iterate `blobs()` to the end, then read `commits` (oldest first).
+    Iterate `blobs()` to the end, then read `commits` (oldest first). A blob `skip` is true
+    of (its SHA, the path it is named by) is not asked for: the caller knows it already.
     """
 
-    def __init__(self, log: Any, cat_file: Any, prefix: str) -> None:
+    def __init__(
+        self, log: Any, cat_file: Any, prefix: str, skip: Callable[[str, str], bool] | None = None
+    ) -> None:
         self._log, self._cat_file, self._prefix = log, cat_file, prefix
+        self._skip = skip
         for process in (log, cat_file):
             _widen(process.stdout)
         self._requested: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
@@ -84,9 +88,12 @@ class HistoryStream:
                     (change.old_blob, change.old_path),
                     (change.new_blob, change.new_path),
                 ):
-                    if sha is not None and path is not None and sha not in seen:
-                        seen.add(sha)
-                        requests.append((sha, path))
+                    if sha is None or path is None or sha in seen:
+                        continue
+                    if self._skip is not None and self._skip(sha, path):
+                        continue  # (named by another path, it is asked again)
+                    seen.add(sha)
+                    requests.append((sha, path))
         # Announced before they are asked for: the consumer must be reading the answers
         # while we write, or a large batch fills both pipes and everyone waits.
         for request in requests:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ from compiler import history, incremental
 from compiler.audit import read_version
 from compiler.beside import can_fork
 from compiler.build import HistorySummary, build
-from compiler.pipeline import compile_flags
-from compiler.validate import FlagFile
+from compiler.load import PROJECT_FILE, blob_id
+from compiler.pipeline import Compiled, compile_flags
+from core.resolve import cell_values
 from tests.compiler.helpers import documented
 from tests.conftest import PROJECT, new_repository, write_tree
 
@@ -83,7 +85,7 @@ def test_outputs_made_with_what_the_history_told_first_are_those_of_its_answer(
         out: Path,
         allow_shallow: bool,
         tell: Callable[[Any], None],
-        compiled: Mapping[str, FlagFile] | None,
+        compiled: Compiled | None,
     ) -> HistorySummary:
         tell("0" * 40)
         if told_metadata:
@@ -104,12 +106,18 @@ def test_the_versions_a_build_compiled_are_those_the_history_would_read() -> Non
     flags: variants, rules, rollouts, schedules, dependencies)."""
     folder = Path(__file__).resolve().parents[2] / "flags"
     compiled = compile_flags(folder)
-    known = history.known_versions(compiled.flags)
-    assert len(known) == len(compiled.flags) > 5
+    known = history.known_versions(compiled)
+    assert len(known) == len(compiled.flags) + 1 > 6
+    project = read_version((folder / PROJECT_FILE).read_bytes(), PROJECT_FILE)
+    assert known[blob_id((folder / PROJECT_FILE).read_bytes()), True] == project
     for flag_file in compiled.flags.values():
         path = flag_file.document.path
         read = read_version((folder / path).read_bytes(), path)
-        assert known[flag_file.document.blob, False] == read, path
+        version = known[flag_file.document.blob, False]
+        assert replace(version, resolved=None) == read, path
+        assert version.resolved is not None and version.resolved[0] is compiled.grid
+        assert read.flag is not None and project.grid is not None
+        assert version.resolved[1] == cell_values(project.grid, read.flag), path
 
 
 def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(

@@ -8,6 +8,7 @@ holds must not stall git's two processes, and git's own failure reaches the call
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import git
@@ -18,11 +19,13 @@ from compiler.history_stream import Blob, _read_blob
 from tests.conftest import Git, write_tree
 
 
-def read(repo: Path, since: str | None = None) -> tuple[list[Blob], list[str]]:
+def read(
+    repo: Path, since: str | None = None, skip: Callable[[str, str], bool] | None = None
+) -> tuple[list[Blob], list[str]]:
     """The blobs of the flags folder's history, and the commits' subjects, oldest first."""
     repository = GitRepository.open(repo / "flags")
     assert repository is not None
-    with repository, repository.stream(since) as stream:
+    with repository, repository.stream(since, skip) as stream:
         blobs = list(stream.blobs())
         return blobs, [commit.subject for commit in stream.commits]
 
@@ -48,6 +51,21 @@ def test_blobs_once_each_and_commits_oldest_first(git_repo: tuple[Path, Git]) ->
     assert all(run("cat-file", "blob", sha).encode() == data for sha, _, data in blobs)
     _, since = read(repo, first)
     assert since == ["Copy a", "Change a"]
+
+
+def test_blobs_the_caller_knows_are_not_asked_for(git_repo: tuple[Path, Git]) -> None:
+    """A blob skipped as named by one path is still asked for as named by another (the
+    caller knows a blob's version as a flag, not as _project.yaml); git names the newest
+    commit's first."""
+    repo, run = git_repo
+    commit(run, repo, "Add the project", {"flags/_project.yaml": "one\n"})
+    commit(run, repo, "Add a and b", {"flags/a.yaml": "one\n", "flags/b.yaml": "two\n"})
+    blobs, subjects = read(repo, skip=lambda sha, path: path == "a.yaml")
+    assert subjects == ["Add the project", "Add a and b"]
+    assert sorted((path, content) for _, path, content in blobs) == [
+        ("_project.yaml", b"one\n"),
+        ("b.yaml", b"two\n"),
+    ]
 
 
 def test_more_blob_content_than_a_pipe_holds(git_repo: tuple[Path, Git]) -> None:
