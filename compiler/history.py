@@ -103,14 +103,17 @@ def known_versions(compiled: Compiled) -> audit.Versions:
     if grid is not None and project_file is not None and project_file.blob:
         project = audit.Version(project_file.data, project=compiled.project, grid=grid)
         known[project_file.blob, True] = project
+    resolved = compiled.resolved
     for key, flag_file in compiled.flags.items():
-        if flag_file.document.blob:
-            version = audit.Version(flag_file.document.data, flag_file.flag)
-            resolution = compiled.resolved.get(key)
+        document = flag_file.document
+        if document.blob:
+            resolution = resolved.get(key)
+            cells = None
             if grid is not None and resolution is not None:
-                values = tuple(map(_VALUE, resolution.cells))
-                version = replace(version, resolved=(grid, values))
-            known[flag_file.document.blob, False] = version
+                cells = (grid, tuple(map(_VALUE, resolution.cells)))
+            known[document.blob, False] = audit.Version(
+                document.data, flag_file.flag, resolved=cells
+            )
     return known
 
 
