@@ -97,6 +97,29 @@ def test_a_forked_function_is_heard_telling_before_it_returns(tmp_path: Path) ->
     assert (beside.told(), beside.result()) == (None, "done")
 
 
+def tells_much_then_goes_on(mark: Path, tell: Callable[[object], None]) -> int:
+    """Tell more than a pipe holds, then leave `mark`: what the parent does not read yet
+    must not keep the function from going on."""
+    tell({"history": "x" * (4 << 20)})
+    mark.touch()
+    return 3
+
+
+@pytest.mark.usefixtures("forking")
+def test_a_forked_function_goes_on_while_what_it_told_is_not_read(tmp_path: Path) -> None:
+    mark = tmp_path / "went on"
+    beside = Beside(tells_much_then_goes_on, mark, telling=True)
+    deadline = time.monotonic() + 10
+    while not mark.exists() and time.monotonic() < deadline:  # nothing read meanwhile
+        time.sleep(0.01)
+    assert mark.exists()
+    assert (beside.told(), beside.told(), beside.result()) == (
+        {"history": "x" * (4 << 20)},
+        None,
+        3,
+    )
+
+
 def test_without_fork_what_was_told_is_known_once_the_function_returned(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     gate.touch()
