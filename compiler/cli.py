@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from compiler.commands import OK, USAGE, UsageError
 from compiler.printable import printable
-from core.process import collector_paused
+from core.process import collector_paused, ending_at_once
 
 COMMANDS = ("check", "build", "audit", "diff", "export")  # compiler.commands.<name>
 
@@ -46,6 +46,7 @@ def run() -> NoReturn:
     millions of objects, and the interpreter's teardown of them (and of every module) took
     0.1-0.2 s of a 10,000-flag build on one CPU; nothing is left to close by then (its
     outputs are published, its processes joined; one still running dies with this one)."""
+    ending_at_once()
     code = main()
     try:
         sys.stdout.flush()

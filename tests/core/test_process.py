@@ -1,0 +1,49 @@
+"""core.process: the cyclic collector paused for a run, and resumed after it unless the
+process ends at once (`flagc`, whose first collection would only walk what it leaves)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PAUSED = """
+import gc
+from core.process import collector_paused, ending_at_once
+if {ending}:
+    ending_at_once()
+with collector_paused():
+    print(gc.isenabled())
+print(gc.isenabled())
+"""
+
+# flagc's own entry point, with a command that pauses the collector as a run does
+FLAGC = """
+import gc
+from compiler import cli
+from core.process import collector_paused
+def main():
+    with collector_paused():
+        pass
+    print(gc.isenabled())
+    return 0
+cli.main = main
+cli.run()
+"""
+
+
+@pytest.mark.parametrize(("ending", "after"), [(False, "True"), (True, "False")])
+def test_the_collector_is_resumed_unless_the_process_ends_at_once(ending: bool, after: str) -> None:
+    script = PAUSED.format(ending=ending)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["False", after], done.stderr
+
+
+def test_flagc_ends_at_once_without_resuming_the_collector() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FLAGC], check=False, capture_output=True, text=True
+    )
+    assert (done.returncode, done.stdout.split()) == (0, ["False"]), done.stderr
