@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler import load, publish
+from compiler.beside import can_fork
 from compiler.commands import (
     FINDINGS,
     OK,
@@ -100,8 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _read_ahead(folder: Path, out: Path, reuse: bool) -> load.ReadAhead | None:
     """The flag files' reading, started, when the build will read them all: not when it
-    may reuse OUT's last build (which reads only the files that changed)."""
-    if not folder.is_dir() or (reuse and publish.cache_path(out).exists()):
+    may reuse OUT's last build (which reads only the files that changed), nor where it
+    would not fork (one CPU): each file is then checked as it is loaded for nothing, which
+    took 0.1 s longer than checking them all at once at 10,000 flags."""
+    if not folder.is_dir() or (reuse and publish.cache_path(out).exists()) or not can_fork():
         return None
     return load.ReadAhead(folder)
 

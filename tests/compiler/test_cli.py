@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler.beside import can_fork
 from compiler.cli import main
 from compiler.commands import build as build_command
 from compiler.diagnostics import CODES
@@ -206,15 +207,30 @@ def test_a_command_starts_reading_before_it_imports_the_models(command: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("built_before", "full", "reads_ahead"),
-    [(False, False, True), (True, False, False), (True, True, True), (False, True, True)],
+    ("built_before", "full", "forks", "reads_ahead"),
+    [
+        (False, False, True, True),
+        (True, False, True, False),
+        (True, True, True, True),
+        (False, True, True, True),
+        (False, True, False, False),  # one CPU: nothing would read beside
+    ],
 )
-def test_a_build_reads_ahead_unless_it_may_reuse_the_last(
-    tmp_path: Path, built_before: bool, full: bool, reads_ahead: bool
+def test_a_build_reads_ahead_unless_it_may_reuse_the_last_or_cannot_fork(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    built_before: bool,
+    full: bool,
+    forks: bool,
+    reads_ahead: bool,
 ) -> None:
     folder, out = tree(tmp_path, CLEAN), tmp_path / "out"
     if built_before:
         assert main(["build", str(folder), "-o", str(out)]) == 0
+    if not forks:
+        monkeypatch.setattr(build_command, "can_fork", lambda: False)
+    elif not can_fork():
+        pytest.skip("this process would not fork: one CPU, or another thread runs")
     ahead = build_command._read_ahead(folder, out, reuse=not full)
     assert (ahead is not None) == reads_ahead
     if ahead is not None:
