@@ -26,13 +26,23 @@ def die_with(parent: int) -> None:
 
 
 _ending = False  # whether this process ends at once (`ending_at_once`)
+_kept: list[object] = []  # what `keep` leaves to the process's end
 
 
 def ending_at_once() -> None:
     """Say that this process ends with `os._exit` once its work is done (`flagc`): the
-    cyclic collector, once paused (`collector_paused`), is not resumed."""
+    cyclic collector, once paused (`collector_paused`), is not resumed, and what `keep` is
+    given is never freed."""
     global _ending  # noqa: PLW0603 (one process, one way to end)
     _ending = True
+
+
+def keep(value: object) -> None:
+    """Leave `value` (a build: millions of objects) to the process's end when it ends at
+    once, rather than free it one object at a time (37 ms of a 10,000-flag build, after it
+    was published); a process that goes on frees it as usual."""
+    if _ending:
+        _kept.append(value)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from compiler.commands import (
 )
 from compiler.printable import printable
 from compiler.render.diagnostics import REPORTERS, summary
+from core.process import keep
 
 if TYPE_CHECKING:
     from compiler.build import BuildResult
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except publish.OutputError as exc:
         raise UsageError(str(exc)) from None
+    keep(result)  # flagc ends at once (compiler.cli.run)
     sys.stdout.write(REPORTERS[args.format](result.diagnostics))
     for note in result.notes:
         print(f"flagc: {note.level}: {note.message}", file=sys.stderr)

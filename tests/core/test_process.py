@@ -1,5 +1,6 @@
 """core.process: the cyclic collector paused for a run, and resumed after it unless the
-process ends at once (`flagc`, whose first collection would only walk what it leaves)."""
+process ends at once (`flagc`, whose first collection would only walk what it leaves);
+what such a process keeps is left to its end, never freed."""
 
 from __future__ import annotations
 
@@ -47,3 +48,29 @@ def test_flagc_ends_at_once_without_resuming_the_collector() -> None:
         [sys.executable, "-c", FLAGC], check=False, capture_output=True, text=True
     )
     assert (done.returncode, done.stdout.split()) == (0, ["False"]), done.stderr
+
+
+KEPT = """
+import weakref
+from core.process import ending_at_once, keep
+class Build:
+    pass
+if {ending}:
+    ending_at_once()
+build = Build()
+alive = weakref.ref(build)
+keep(build)
+del build
+print(alive() is not None)
+"""
+
+
+@pytest.mark.parametrize("ending", [False, True])
+def test_what_is_kept_outlives_its_last_name_only_when_the_process_ends_at_once(
+    ending: bool,
+) -> None:
+    script = KEPT.format(ending=ending)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert done.stdout.split() == [str(ending)], done.stderr
