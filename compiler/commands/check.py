@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from compiler import load
 from compiler.commands import Subcommands, UsageError, add_check_options, exit_code
 from compiler.render.diagnostics import REPORTERS, summary
+from core.process import keep
 
 if TYPE_CHECKING:
     from compiler.git_log import Commit
@@ -40,7 +41,7 @@ def _compile(args: argparse.Namespace) -> Compiled:
     imports the compiler, then checked as they arrive (compiler.load.ReadAhead), as a build
     reads them."""
     folder = Path(args.dir)
-    ahead = load.ReadAhead(folder) if folder.is_dir() else None
+    ahead = load.read_ahead(folder)
     try:
         # Imported here, not above: the files are read beside these imports (0.25 s).
         from compiler.pipeline import compile_tree  # noqa: PLC0415
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     # revision) happens before anything is printed: exit 2 comes with findings only when a
     # file could not be read (io-error), and then they are reported.
     compiled = _compile(args)
+    keep(compiled)  # flagc ends at once (compiler.cli.run): left, not freed
     diagnostics = compiled.diagnostics
     checked = f"{len(compiled.flags)} flags"
     if args.reasons is not None:

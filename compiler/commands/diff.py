@@ -14,6 +14,7 @@ from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled, compile_tree
 from compiler.plan import Label, Plan, plan
 from compiler.render import plan_json, plan_markdown, plan_text
+from core.process import keep
 
 WORK_TREE = "working tree"
 REPORTERS: dict[str, Callable[[Plan], str]] = {
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             head_label, head = Label(WORK_TREE), compile_tree(folder, display_root=args.dir)
         else:
             head_label, head = _at(repository, args.head, Path(scratch) / "head", args.dir)
+    keep((base, head))  # flagc ends at once (compiler.cli.run): left, not freed
     result = plan(base, head, base_label=base_label, head_label=head_label)
     sys.stdout.write(REPORTERS[args.format](result))
     if result.head.errors:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compiler import load
 from compiler.beside import can_fork
 from compiler.cli import main
 from compiler.commands import build as build_command
@@ -228,7 +229,7 @@ def test_a_build_reads_ahead_unless_it_may_reuse_the_last_or_cannot_fork(
     if built_before:
         assert main(["build", str(folder), "-o", str(out)]) == 0
     if not forks:
-        monkeypatch.setattr(build_command, "can_fork", lambda: False)
+        monkeypatch.setattr(load, "can_fork", lambda: False)
     elif not can_fork():
         pytest.skip("this process would not fork: one CPU, or another thread runs")
     ahead = build_command._read_ahead(folder, out, reuse=not full)
