@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from compiler import audit
+from compiler import audit, history
 from compiler.cli import main
 from compiler.git_repository import GitRepository
+from compiler.pipeline import compile_flags
 from core import audit_format
 from core import snapshot as store
 from core.canonical import serialize
@@ -60,7 +61,9 @@ from tests.conftest import PROJECT, Git, git_in, write_tree
 def _whole_is_what_compact_writes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every history of these tests, read whole: the file a build writes from the entries
     (`audit.extract_whole`) has the bytes `compact` makes of the log in memory, and the
-    same metadata and number of entries."""
+    same metadata and number of entries; and so has it when it takes the versions of the
+    files the work tree compiles to (`compiler.history.known_versions`: not read from git,
+    their cells as the compile resolved them), as a first build does."""
     extract = audit.extract
 
     def checked(repository: GitRepository, previous: Any = None) -> dict[str, Any]:
@@ -70,6 +73,11 @@ def _whole_is_what_compact_writes(monkeypatch: pytest.MonkeyPatch) -> None:
             assert serialize(whole.document) == serialize(audit_format.compact(found))
             assert whole.metadata == audit.flag_metadata(found)
             assert whole.entries == len(found["entries"])
+            folder = repository.root / repository.prefix
+            known = history.known_versions(compile_flags(folder)) if folder.is_dir() else {}
+            told = audit.extract_whole(repository, shallow=repository.is_shallow(), known=known)
+            assert serialize(told.document) == serialize(whole.document)
+            assert told.metadata == whole.metadata
         return found
 
     monkeypatch.setattr(audit, "extract", checked)
