@@ -33,6 +33,7 @@ from compiler.validate import validate_document
 from compiler.yamlsource import Data, Parsed, parse, read_plain
 from core import audit_format
 from core.model import Flag, Project
+from core.process import keep
 from core.resolve import CellValue, Grid, cell_values, grid_of
 
 AUDIT_FORMAT = audit_format.LOG_FORMAT  # the log in memory; the file is compact (format 3)
@@ -509,6 +510,7 @@ def extract_whole(
     in memory (format 1), which lists a created flag's every cell. `known`: versions read
     already (`log`); `tell` is given the metadata before the document is written."""
     found = log(repository, known=known)
+    keep(found)  # in a process that ends at once, never freed entry by entry
     metadata = entries_metadata(found)
     if tell is not None:
         tell(metadata)

@@ -27,6 +27,7 @@ from compiler.git_repository import GitRepository
 from compiler.pipeline import Compiled
 from core import audit_format
 from core.canonical import serialize
+from core.process import keep
 from core.regular import read_regular_file
 
 SHALLOW = (
@@ -74,6 +75,7 @@ def summarize_history(
         if summary is not None:
             return summary
     known = known_versions(compiled) if compiled is not None else None
+    keep(known)  # in a process that ends at once (flagc), never freed version by version
     whole = _whole_history(folder, out, allow_shallow, tell, known)
     if whole is not None:
         return whole
@@ -147,6 +149,7 @@ def _whole_history(
             tell(revision)
         whole = audit.extract_whole(repository, shallow=shallow, known=known, tell=tell)
     written, told = serialize(whole.document) + b"\n", _told(folder, revision)
+    keep(whole)  # (as `known`): its document is 10,000 flags' entries
     head = whole.document["head"]
     return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)
 
