@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compiler import audit, history
 from compiler.cli import main
@@ -1180,3 +1182,31 @@ def test_cells_do_not_depend_on_what_the_replay_leaves_out(name: str, value: obj
     assert resolve(grid, {"a": before})["a"].cells == resolve(grid, {"a": after})["a"].cells
     assert name in audit._NOT_CELL_INPUTS
     assert audit._cell_inputs(RULED_FLAG) == audit._cell_inputs({**RULED_FLAG, name: value})
+
+
+CELL_NAMES = st.lists(
+    st.tuples(st.sampled_from(["dev", "prod"]), st.none() | st.sampled_from(["web", "api"])),
+    unique=True,
+    max_size=6,
+)
+
+
+@given(data=st.data(), names=CELL_NAMES)
+def test_a_grids_cells_are_the_mapping_of_its_cells_to_their_values(
+    data: st.DataObject, names: list[tuple[str, str | None]]
+) -> None:
+    """A version's cells (`_GridCells`, made a dict only when looked up) compare, look up,
+    list and iterate as the dict of the same cells and values does."""
+    values = st.booleans() | st.sampled_from(["on", "off"])
+    listed = tuple(data.draw(st.lists(values, min_size=len(names), max_size=len(names))))
+    other = tuple(data.draw(st.lists(values, min_size=len(names), max_size=len(names))))
+    cells = audit._GridCells(tuple(names), listed)
+    expected = dict(zip(names, listed, strict=True))
+    assert (cells == expected, expected == cells, cells != expected) == (True, True, False)
+    assert list(cells) == names and len(cells) == len(names)
+    assert [cells.get(name) for name in names] == list(listed)
+    assert audit.listed(cells) == listed and audit.listed(expected) == list(listed)
+    same_cells = audit._GridCells(tuple(names), other)
+    assert (cells == same_cells) == (listed == other) == (expected == dict(same_cells.items()))
+    assert (cells == {}) == (not names)
+    assert cells.get(("staging", None)) is None
