@@ -22,8 +22,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
 from compiler import emit, incremental, load, publish
 from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
@@ -529,7 +527,7 @@ def _reuse(
             flags_dir,
             tree.dirty,
             cache.audit,
-            lambda: orjson.loads(previous.audit()),
+            previous.audit,
             lambda keys: incremental.earlier_metadata(previous, keys),
         )
     if history is None or not incremental.settled(plan, cache, history.metadata):

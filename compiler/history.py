@@ -69,7 +69,7 @@ def summarize_history(
     vouched = incremental.vouched_audit(out)
     if vouched is not None:
         try:
-            summary = _summary_continued(folder, vouched)
+            summary = _summary_continued(folder, *vouched)
         except (KeyError, IndexError, TypeError, ValueError):  # vouched for, yet misread
             summary = None  # (a forged cache): read whole, as a log nothing vouches for
         if summary is not None:
@@ -154,16 +154,19 @@ def _whole_history(
     return HistorySummary(whole.metadata, revision, written, whole.entries, told, head, not shallow)
 
 
-def _summary_continued(folder: Path, document: dict[str, Any]) -> HistorySummary | None:
-    """`summarize_history` from the file document of the last build's audit log, read as
-    the incremental build reads it; None when it cannot simply be continued."""
+def _summary_continued(
+    folder: Path, data: bytes, document: dict[str, Any]
+) -> HistorySummary | None:
+    """`summarize_history` from the last build's audit log (the file `data`, its document
+    `document`), read as the incremental build reads it; None when it cannot simply be
+    continued."""
     earlier = audit.flag_metadata({"entries": list(audit_format.headings(document))})
     recorded = {
         "head": document["head"],
         "complete": document["complete"],
         "entries": sum(len(commit["entries"]) for commit in document["commits"]),
     }
-    continued = continue_history(folder, None, recorded, lambda: document, lambda _: earlier)
+    continued = continue_history(folder, None, recorded, lambda: data, lambda _: earlier)
     return (
         None
         if continued is None
@@ -228,16 +231,17 @@ def continue_history(
     folder: Path,
     dirty: bool | None,
     recorded: Mapping[str, Any],
-    document: Callable[[], dict[str, Any]],
+    data: Callable[[], bytes],
     earlier: Callable[[set[str]], dict[str, dict[str, Any]]],
 ) -> HistorySummary | None:
     """The history continued from the previous build's audit log, with what `read_history`
     tells, its `metadata` that of the flags the new commits name only; None when it cannot
     simply be continued (read it whole in a full build).
     `dirty`: whether the flags folder differs from HEAD, when already known (None: ask git);
-    `recorded`: the log's head, completeness and number of entries; `document`: the log's
-    file document (read only when there are new commits); `earlier`: the history's fields
-    of the flags named, from the log."""
+    `recorded`: the log's head, completeness and number of entries; `data`: the log's file
+    (read only when there are new commits, and continued without parsing its old commits:
+    `core.audit_format.prepend_file`); `earlier`: the history's fields of the flags named,
+    from the log."""
     repository = GitRepository.open(folder)
     head = repository.head() if repository is not None else None
     if repository is None or head is None:
@@ -259,7 +263,7 @@ def continue_history(
     if metadata is None:
         return None
     complete = bool(recorded["complete"])
-    log = serialize(audit_format.prepend(document(), newer, head, complete)) + b"\n"
+    log = audit_format.prepend_file(data(), newer, head, complete)
     entries = int(recorded["entries"]) + len(newer)
     counted = {"head": head, "complete": complete, "entries": entries}
     return _summary(metadata, revision, log, counted, notes)

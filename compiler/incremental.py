@@ -151,16 +151,16 @@ def _sealed(out: Path) -> Cache:
     return cache
 
 
-def vouched_audit(out: Path) -> dict[str, Any] | None:
-    """OUT's audit log's file document, when the cache of OUT's build (whatever folder it
-    was built from) has its SHA-256; else None."""
+def vouched_audit(out: Path) -> tuple[bytes, dict[str, Any]] | None:
+    """OUT's audit log's file and its document, when the cache of OUT's build (whatever
+    folder it was built from) has its SHA-256; else None."""
     try:
         cache = _sealed(out)
         data = read_regular_file(out / publish.CURRENT / layout.AUDIT)
         found = orjson.loads(data) if cache.outputs.get(layout.AUDIT) == _sha256(data) else None
     except (OSError, Untrusted, orjson.JSONDecodeError):
         return None
-    return found if isinstance(found, dict) else None
+    return (data, found) if isinstance(found, dict) else None
 
 
 def _cache_of(document: Any) -> Cache:

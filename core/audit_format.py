@@ -38,8 +38,13 @@ whole log without expanding the old commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
+
+import orjson
+
+from core.canonical import serialize
 
 LOG_FORMAT: Final = 1  # the log in memory, as served
 FILE_FORMAT: Final = 3  # audit.json
@@ -415,6 +420,69 @@ def prepend(
         old = old[1:]
     commits.extend(old)
     return writer.tables.document(head, complete, commits)
+
+
+# Where the commits stand in a file's canonical bytes (sorted keys, no white space): after
+# the `cells` table and before `complete`. Each marker occurs once: a `"` inside a string is
+# escaped, and no object inside the commits has a key `commits` or `complete`.
+_COMMITS, _COMPLETE = b',"commits":[', b'],"complete":'
+_FIRST_SHA = re.compile(rb'\{"author":\d+,"commit":"([^"\\]*)"')  # of the newest old commit
+
+
+def prepend_file(
+    data: bytes, newer: Sequence[Mapping[str, Any]], head: str | None, complete: bool
+) -> bytes:
+    """The file (canonical bytes and a newline) of `prepend(orjson.loads(data), newer, head,
+    complete)`, from the file `data`, its old commits neither parsed nor serialized again:
+    they are copied as bytes after the newer ones, and only the tables are read (at 10,000
+    flags, 4.6 MB parsed in 40 ms and serialized again in 20 ms, against a few ms). When the
+    newer entries' last commit is the newest old one (`prepend` then joins the two), or the
+    bytes are not laid out as this module writes them, the file is parsed whole. Raises
+    ValueError as `prepend` does, and for bytes that are no JSON."""
+    text = data[:-1] if data.endswith(b"\n") else data
+    start, end = text.find(_COMMITS), text.find(_COMPLETE)
+    plain = (
+        text.startswith(b'{"cells":')
+        and 0 < start < end
+        and text.rfind(_COMMITS) == start
+        and text.rfind(_COMPLETE) == end
+    )
+    old = text[start + len(_COMMITS) : end] if plain else b""
+    first = _FIRST_SHA.match(old) if old else None
+    if not plain or (old and first is None):
+        return _prepended_whole(text, newer, head, complete)
+    tables = _loads(text[: start + len(_COMMITS)] + text[end:])
+    if tables.get("format") != FILE_FORMAT:
+        raise ValueError(f"not an audit document of format {FILE_FORMAT}")
+    writer = Writer(_Tables.of(tables))
+    for entry in newer:
+        writer.add(entry)
+    commits: list[Any] = writer.numbered()
+    last = writer.metadata
+    if first is not None and last is not None and last.commit == first.group(1).decode():
+        return _prepended_whole(text, newer, head, complete)  # one commit across the seam
+    written = serialize(writer.tables.document(head, complete, []))
+    seam = written.find(b',"commits":[]')
+    new = serialize(commits)[1:-1]
+    joined = b",".join(part for part in (new, old) if part)
+    cut = seam + len(_COMMITS)
+    return b"".join((written[:cut], joined, written[cut:], b"\n"))
+
+
+def _prepended_whole(
+    text: bytes, newer: Sequence[Mapping[str, Any]], head: str | None, complete: bool
+) -> bytes:
+    return serialize(prepend(_loads(text), newer, head, complete)) + b"\n"
+
+
+def _loads(text: bytes) -> Any:
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not an audit document: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError("not an audit document")
+    return document
 
 
 def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> Metadata:

@@ -23,7 +23,7 @@ SNAPSHOT_FORMAT = 3
 _MARK = b'"@flags"'  # no name can hold '@', so this occurs nowhere else in a snapshot
 
 
-def serialize(document: Mapping[str, Any]) -> bytes:
+def serialize(document: Mapping[str, Any] | list[Any]) -> bytes:
     """Canonical bytes: sorted keys, no white space, UTF-8, no final newline."""
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
 

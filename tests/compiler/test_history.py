@@ -128,7 +128,8 @@ def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(
     folder = committed_tree(tmp_path)
     build(folder, tmp_path / "whole", fork=False)
     build(folder, tmp_path / "forged", fork=False)
-    monkeypatch.setattr(incremental, "vouched_audit", lambda out: {"format": 2, "commits": 1})
+    forged = (b"{}", {"format": 2, "commits": 1})
+    monkeypatch.setattr(incremental, "vouched_audit", lambda out: forged)
     result = build(folder, tmp_path / "forged", fork=False, reuse=False)
     assert result.outputs and result.audit_entries == 3
     assert documented(tmp_path / "forged") == documented(tmp_path / "whole")

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core import audit_format
-from core.audit_format import compact, expand, prepend, subject_of
+from core.audit_format import compact, expand, prepend, prepend_file, subject_of
 from core.canonical import serialize
 
 SHAS = ["a" * 40, "b" * 40, "c" * 64]
@@ -170,6 +170,23 @@ def test_prepending_entries_writes_the_document_of_the_whole_log(
     assert document == kept  # the old document is not changed
     reused = found["commits"][len(found["commits"]) - len(document["commits"]) + 1 :]
     assert all(a is b for a, b in zip(reused, document["commits"][1:], strict=True))
+    file = prepend_file(serialize(document) + b"\n", newer, whole["head"], whole["complete"])
+    assert file == serialize(compact(whole)) + b"\n"  # its old commits copied as bytes
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not an audit document"),
+        (b"[]\n", "not an audit document"),
+        (b'{"cells":[],"commits":[],"complete":true,"format":2}\n', "of format 3"),
+        (b'{"cells":[],"commits":[{"author":0,"commit":"a"}],"complete":true', "not an"),
+        (b'{"cells":[],"commits":[],"complete":true,"format":3}\n', "'people'"),
+    ],
+)
+def test_a_file_that_cannot_be_continued_is_a_value_error(data: bytes, message: str) -> None:
+    with pytest.raises((ValueError, KeyError), match=message):
+        prepend_file(data, [], None, True)
 
 
 def test_newer_entries_add_to_the_tables_ends() -> None:
