@@ -1,6 +1,7 @@
 """What a process does about itself: die with its parent, pause the cyclic garbage
-collector while it makes millions of objects that all live on (a build, a build loaded), and
-raise its limit on open files (a server's connections, a benchmark's clients)."""
+collector while it makes millions of objects that all live on (a build, a build loaded),
+leave them to the kernel when it ends at once (`flagc`), and raise its limit on open files
+(a server's connections, a benchmark's clients)."""
 
 from __future__ import annotations
 
