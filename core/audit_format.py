@@ -406,11 +406,7 @@ def prepend(
     continues the old first commit when their metadata is the same, as `compact` would (the
     old entries are older, so numbered before N's either way).
     """
-    if document.get("format") != FILE_FORMAT:
-        raise ValueError(f"not an audit document of format {FILE_FORMAT}")
-    writer = Writer(_Tables.of(document))
-    for entry in newer:
-        writer.add(entry)
+    writer = _after(document, newer)
     commits: list[Any] = writer.numbered()
     old: Sequence[Mapping[str, Any]] = document["commits"]
     last = writer.metadata
@@ -452,11 +448,7 @@ def prepend_file(
     if not plain or (old and first is None):
         return _prepended_whole(text, newer, head, complete)
     tables = _loads(text[: start + len(_COMMITS)] + text[end:])
-    if tables.get("format") != FILE_FORMAT:
-        raise ValueError(f"not an audit document of format {FILE_FORMAT}")
-    writer = Writer(_Tables.of(tables))
-    for entry in newer:
-        writer.add(entry)
+    writer = _after(tables, newer)
     commits: list[Any] = writer.numbered()
     last = writer.metadata
     if first is not None and last is not None and last.commit == first.group(1).decode():
@@ -483,6 +475,17 @@ def _loads(text: bytes) -> Any:
     if not isinstance(document, dict):
         raise ValueError("not an audit document")
     return document
+
+
+def _after(document: Mapping[str, Any], newer: Sequence[Mapping[str, Any]]) -> Writer:
+    """A writer of `newer` (format-1 entries), its names numbered after the tables of
+    `document` (a file's document, or its tables alone)."""
+    if document.get("format") != FILE_FORMAT:
+        raise ValueError(f"not an audit document of format {FILE_FORMAT}")
+    writer = Writer(_Tables.of(document))
+    for entry in newer:
+        writer.add(entry)
+    return writer
 
 
 def _old_metadata(commit: Mapping[str, Any], people: Sequence[Any]) -> Metadata:
