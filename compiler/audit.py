@@ -577,10 +577,9 @@ def log(
     if repository.head() is not None:
         with repository.stream(since, skip if given else None) as stream:
             # Each blob is parsed while git is still producing the rest of the log.
-            for sha, path, content in stream.blobs():
+            for sha, path, content in stream.blobs():  # none of them given: `skip`
                 contents[sha] = content
-                if (sha, path == PROJECT_FILE) not in versions:
-                    versions[sha, path == PROJECT_FILE] = read_version(content, path)
+                versions[sha, path == PROJECT_FILE] = read_version(content, path)
             commits = stream.commits
     project = _project_at(repository, since)
     return entries(commits, contents, project, partial=since is not None, versions=versions)
