@@ -445,14 +445,11 @@ def prepend_file(
     )
     old = text[start + len(_COMMITS) : end] if plain else b""
     first = _FIRST_SHA.match(old) if old else None
-    if not plain or (old and first is None):
+    seam = first is not None and bool(newer) and newer[-1]["commit"] == first.group(1).decode()
+    if not plain or (old and first is None) or seam:  # (seam: one commit across it)
         return _prepended_whole(text, newer, head, complete)
-    tables = _loads(text[: start + len(_COMMITS)] + text[end:])
-    writer = _after(tables, newer)
+    writer = _after(_loads(text[: start + len(_COMMITS)] + text[end:]), newer)
     commits: list[Any] = writer.numbered()
-    last = writer.metadata
-    if first is not None and last is not None and last.commit == first.group(1).decode():
-        return _prepended_whole(text, newer, head, complete)  # one commit across the seam
     written = serialize(writer.tables.document(head, complete, []))
     seam = written.find(b',"commits":[]')
     new = serialize(commits)[1:-1]
