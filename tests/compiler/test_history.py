@@ -5,6 +5,7 @@ reads and writes is tested through the build (test_build.py, test_audit*.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from compiler import history, incremental
+from compiler import history, incremental, publish
 from compiler.audit import read_version
 from compiler.beside import can_fork
 from compiler.build import HistorySummary, build
@@ -120,16 +121,30 @@ def test_the_versions_a_build_compiled_are_those_the_history_would_read() -> Non
         assert version.resolved[1] == cell_values(project.grid, read.flag), path
 
 
-def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+# An older flagc's audit.json (format 2: no tables of files, fields and cells)
+FORMAT_2 = (
+    b'{"format": 2, "head": null, "complete": true, "people": [{"name": "Mallory", "email": '
+    b'"m@example.com"}], "grids": [], "commits": [{"commit": "HEAD", "author": 0, '
+    b'"timestamp": "2026-01-01T00:00:00Z", "reason": "Forged", "entries": [{"change": '
+    b'"created", "file": "forged.yaml"}]}]}\n'
+)
+
+
+def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(tmp_path: Path) -> None:
     """The cache's seal guards against damage, not forgery: a log it vouches for that is
     not what this flagc writes (another format, say) is read whole, never a traceback."""
     folder = committed_tree(tmp_path)
     build(folder, tmp_path / "whole", fork=False)
-    build(folder, tmp_path / "forged", fork=False)
-    forged = (b"{}", {"format": 2, "commits": 1})
-    monkeypatch.setattr(incremental, "vouched_audit", lambda out: forged)
-    result = build(folder, tmp_path / "forged", fork=False, reuse=False)
+    out = tmp_path / "forged"
+    build(folder, out, fork=False)
+    cache = incremental.read_cache(out, folder, str(folder))
+    assert cache is not None
+    written = out / publish.CURRENT / publish.AUDIT  # the current build's file
+    written.unlink()
+    written.write_bytes(FORMAT_2)
+    vouching = {**cache.outputs, publish.AUDIT: hashlib.sha256(FORMAT_2).hexdigest()}
+    publish.cache_path(out).write_bytes(replace(cache, outputs=vouching).to_bytes())
+    assert incremental.vouched_audit(out) is not None  # the forgery holds
+    result = build(folder, out, fork=False, reuse=False)
     assert result.outputs and result.audit_entries == 3
     assert documented(tmp_path / "forged") == documented(tmp_path / "whole")
