@@ -16,7 +16,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import load
 from compiler.beside import can_fork
 from compiler.cli import main
 from compiler.commands import build as build_command
@@ -218,21 +217,20 @@ def test_a_command_starts_reading_before_it_imports_the_models(command: str) -> 
     ],
 )
 def test_a_build_reads_ahead_unless_it_may_reuse_the_last_or_cannot_fork(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    built_before: bool,
-    full: bool,
-    forks: bool,
-    reads_ahead: bool,
+    tmp_path: Path, built_before: bool, full: bool, forks: bool, reads_ahead: bool
 ) -> None:
     folder, out = tree(tmp_path, CLEAN), tmp_path / "out"
     if built_before:
         assert main(["build", str(folder), "-o", str(out)]) == 0
-    if not forks:
-        monkeypatch.setattr(load, "can_fork", lambda: False)
-    elif not can_fork():
+    if forks and not can_fork():
         pytest.skip("this process would not fork: one CPU, or another thread runs")
-    ahead = build_command._read_ahead(folder, out, reuse=not full)
+    cpus = os.sched_getaffinity(0)
+    if not forks:  # this process on one CPU, as `taskset -c` runs it
+        os.sched_setaffinity(0, {min(cpus)})
+    try:
+        ahead = build_command._read_ahead(folder, out, reuse=not full)
+    finally:
+        os.sched_setaffinity(0, cpus)
     assert (ahead is not None) == reads_ahead
     if ahead is not None:
         ahead.cancel()
