@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from compiler import emit, incremental, load, publish
+from compiler import emit, incremental, publish
 from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.load import ReadAhead
@@ -460,7 +460,7 @@ def _cache(
     audit_bytes = history.log if history.log is not None else read_regular_file(out / publish.AUDIT)
     edges = {key: list(flag_file.flag.depends_on) for key, flag_file in flags.items()}
     return incremental.cache_of(
-        folder,
+        incremental.folder_identity(folder),
         display_root,
         compiled.project_file.blob,
         {flag_file.document.path: flag_file.document.blob for flag_file in flags.values()},
@@ -502,12 +502,12 @@ def _reuse(
     None when it cannot be made so (the caller builds in full). Raises
     incremental.Untrusted when the previous build's cache or outputs are not to be trusted."""
     started = time.perf_counter()
-    cache = incremental.read_cache(out, flags_dir, shown)
+    cache = incremental.read_cache(out, shown)
     if cache is None:  # no previous build to reuse: no `reuse` stage
         return None
     with stopwatch.stage("reuse", since=started):
         tree = incremental.read_tree(flags_dir)
-        if tree is None or load.blob_id(tree.project) != cache.project:
+        if tree is None or not incremental.same_project(cache, tree):
             return None
         previous = incremental.Previous.read(out, cache)
         plan = incremental.plan(cache, tree.blobs)
@@ -532,12 +532,12 @@ def _reuse(
         )
     if history is None or not incremental.settled(plan, cache, history.metadata):
         return None
-    return _publish_reused(out, (flags_dir, shown), previous, tree, plan, part, history, stopwatch)
+    return _publish_reused(out, shown, previous, tree, plan, part, history, stopwatch)
 
 
 def _publish_reused(
     out: Path,
-    source: tuple[Path, str],
+    shown: str,
     previous: incremental.Previous,
     tree: incremental.Tree,
     plan: incremental.Plan,
@@ -561,7 +561,8 @@ def _publish_reused(
             rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
         )
         new_cache = incremental.cache_of(
-            *source,
+            tree.folder,
+            shown,
             cache.project,
             tree.blobs,
             part.compiled.diagnostics,

@@ -116,17 +116,59 @@ class Untrusted(Exception):
     """The previous build's cache is there but cannot be used; the message says why."""
 
 
-def read_cache(out: Path, folder: Path, display_root: str) -> Cache | None:
+def read_cache(out: Path, display_root: str) -> Cache | None:
     """The cache of OUT's current build, or None when OUT has none (a first build, or one
     made before caches). Raises Untrusted when there is one but it is damaged, of another
-    format, made by another flagc, or for another folder or display root."""
+    format, made by another flagc, or for another display root (`same_folder` tells the
+    folder, once it is read)."""
     try:
         cache = _sealed(out)
     except FileNotFoundError:
         return None
-    if cache.folder != os.path.realpath(folder) or cache.display_root != display_root:
+    if cache.display_root != display_root:
         raise Untrusted("the previous build in OUT was made from another flags folder")
     return cache
+
+
+def same_project(cache: Cache, tree: Tree) -> bool:
+    """Whether `tree` has the `_project.yaml` of `cache`'s build (if not, the build is
+    full); raises Untrusted when `cache` was made from another folder than `tree` was
+    read from (as `folder_identity` names it)."""
+    if cache.folder != tree.folder:
+        raise Untrusted("the previous build in OUT was made from another flags folder")
+    return load.blob_id(tree.project) == cache.project
+
+
+def folder_identity(root: Path, prefix: bytes | None = None) -> str:
+    """What names a flags folder across builds: in git, the repository (its common git
+    directory, the same for each of its work trees) and the folder's path inside a work
+    tree; outside git, the folder's real path. git-sync checks each new commit out into a
+    work tree of its own and swaps a link to it, so the real path of its flags folder
+    changes with every commit while the repository and the path inside it do not; each
+    build checks what it reuses against the files and the history (`plan`,
+    `audit.continued`), so another work tree of the same repository is safe to continue.
+    `prefix`: `git rev-parse --git-common-dir --show-prefix`'s output, when already asked."""
+    if prefix is None:
+        prefix = _rev_parse(root)
+    if prefix is None:
+        return "path:" + os.path.realpath(root)
+    common, _, inside = prefix.partition(b"\n")
+    return "git:" + os.path.realpath(os.fsdecode(common)) + ":" + os.fsdecode(inside.strip())
+
+
+def _rev_parse(root: Path) -> bytes | None:
+    """`git rev-parse`'s common git directory (absolute) and prefix, a line each; None
+    outside git (or without git)."""
+    try:
+        asked = ("--path-format=absolute", "--git-common-dir", "--show-prefix")
+        return _git(root, "rev-parse", *asked)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _git(root: Path, *arguments: str) -> bytes:
+    command = ["git", *arguments]
+    return subprocess.run(command, cwd=root, capture_output=True, check=True, timeout=60).stdout
 
 
 def _sealed(out: Path) -> Cache:
@@ -196,6 +238,7 @@ class Tree:
     project: bytes
     blobs: dict[str, str]  # path inside the folder -> git's blob id of its content
     files: dict[str, bytes]  # path inside the folder -> bytes, of the files read so far
+    folder: str  # folder_identity
     # whether a YAML file differs from HEAD, as GitRepository.dirty says; None: not known
     dirty: bool | None = None
 
@@ -221,7 +264,7 @@ def read_tree(root: Path) -> Tree | None:
         return None
     if (root / load.PROJECT_FILE).is_symlink():
         return None
-    clean, dirty = _clean_blobs(root)
+    folder, clean, dirty = _clean_blobs(root)
     blobs: dict[str, str] = {}
     files: dict[str, bytes] = {}
     try:
@@ -237,28 +280,27 @@ def read_tree(root: Path) -> Tree | None:
             blobs[relative] = blob
     except (OSError, ValueError):
         return None
-    return Tree(root, project, blobs, files, dirty)
+    return Tree(root, project, blobs, files, folder, dirty)
 
 
-def _clean_blobs(root: Path) -> tuple[dict[str, str], bool | None]:
-    """The blob ids of the regular files below `root` that git's index holds and the work
-    tree has as the index does (what `git status` does not list: not modified, not
-    untracked, not ignored), by path inside `root`; none outside git, or without git.
-    `git status` compares the content of a file whose stat data changed, so a clean file's
-    content is the index's blob; a file git is told to assume unchanged or to skip is read.
-    With them, whether `git status` lists a YAML file (GitRepository.dirty's rule, so that
-    the build need not ask git again; None outside git)."""
-
-    def git(*arguments: str) -> bytes:
-        done = subprocess.run(
-            ["git", *arguments], cwd=root, capture_output=True, check=True, timeout=60
-        )
-        return done.stdout
-
+def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None]:
+    """The folder's identity (`folder_identity`), and the blob ids of the regular files
+    below `root` that git's index holds and the work tree has as the index does (what `git
+    status` does not list: not modified, not untracked, not ignored), by path inside
+    `root`; none outside git, or without git. `git status` compares the content of a file
+    whose stat data changed, so a clean file's content is the index's blob; a file git is
+    told to assume unchanged or to skip is read. With them, whether `git status` lists a
+    YAML file (GitRepository.dirty's rule, so that the build need not ask git again; None
+    outside git)."""
+    asked = _rev_parse(root)
+    folder = folder_identity(root, asked)
+    if asked is None:
+        return folder, {}, None
+    prefix = os.fsdecode(asked.partition(b"\n")[2].strip())
     try:
-        prefix = os.fsdecode(git("rev-parse", "--show-prefix").strip())
-        listed = git("ls-files", "--stage", "-v", "-z", "--", ".")
-        status = git(
+        listed = _git(root, "ls-files", "--stage", "-v", "-z", "--", ".")
+        status = _git(
+            root,
             "status",
             "--porcelain",
             "-z",
@@ -269,7 +311,7 @@ def _clean_blobs(root: Path) -> tuple[dict[str, str], bool | None]:
             ".",
         )
     except (OSError, subprocess.SubprocessError):
-        return {}, None
+        return folder, {}, None
     entries = [entry for entry in status.split(b"\0") if entry]
     dirty = {os.fsdecode(entry[3:]).removeprefix(prefix) for entry in entries}
     found = {}
@@ -286,7 +328,7 @@ def _clean_blobs(root: Path) -> tuple[dict[str, str], bool | None]:
             relative = os.fsdecode(path)
             if relative not in dirty:
                 found[relative] = fields[2].decode()
-    return found, any(entry.lower().endswith((b".yaml", b".yml")) for entry in entries)
+    return folder, found, any(entry.lower().endswith((b".yaml", b".yml")) for entry in entries)
 
 
 def _read(path: Path) -> bytes:
@@ -672,7 +714,7 @@ class Written:
 
 
 def cache_of(
-    folder: Path,
+    folder: str,
     display_root: str,
     project: str,
     blobs: Mapping[str, str],
@@ -684,7 +726,8 @@ def cache_of(
     """The cache of a build about to be published (None if a diagnostic names no file of
     the tree, which the cache could not give back): `project` and `blobs` the blob ids of
     `_project.yaml` and of each flag file, `expires` where each flag's `expires` stands
-    (`expires_of`), `audit` the log's head, completeness and number of entries."""
+    (`expires_of`), `audit` the log's head, completeness and number of entries; `folder`
+    the flags folder's `folder_identity`."""
     by_file: dict[str, list[list[Any]]] = {}
     shown = {load.display_path(display_root, relative): relative for relative in blobs}
     shown[load.display_path(display_root, load.PROJECT_FILE)] = load.PROJECT_FILE
@@ -702,7 +745,7 @@ def cache_of(
         "spans": written.snapshot.spans,
     }
     return Cache(
-        os.path.realpath(folder),
+        folder,
         display_root,
         project,
         dict(blobs),

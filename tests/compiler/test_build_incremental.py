@@ -775,6 +775,37 @@ def test_a_cache_of_another_folder_is_not_trusted(
     assert finding.file == str(shown / "platform/old.yaml")
 
 
+def test_each_commit_checked_out_into_a_work_tree_of_its_own_is_continued(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """git-sync's layout: each new commit checked out into a work tree of its own, a link
+    swapped to it by a rename and the old work tree removed; the builder builds the flags
+    folder through the link (whose real path changes with each commit), reusing the last
+    build after the first, to a full build's bytes."""
+    scripted.commit("start", START)
+    link, out = tmp_path / "current", tmp_path / "out"
+
+    def check_out() -> None:
+        revision = scripted.git("rev-parse", "HEAD").strip()
+        before = link.resolve() if link.is_symlink() else None
+        scripted.git("worktree", "add", "--quiet", "--detach", str(tmp_path / revision))
+        (tmp_path / "swapped").symlink_to(revision)
+        (tmp_path / "swapped").rename(link)
+        if before is not None:
+            scripted.git("worktree", "remove", str(before))
+
+    check_out()
+    assert build_into(link / "flags", out).outputs
+    for number, step in enumerate(step for step in STEPS if step.reuses):
+        scripted.commit(step.name, step.files)
+        check_out()
+        incremental = build_into(link / "flags", out)
+        full = full_build(link / "flags", tmp_path / f"full-{number}")
+        assert incremental.notes == full.notes == (), step.name
+        assert 0 < incremental.reused < len(full.compiled.flags), step.name
+        assert_same_build(incremental, out, full, tmp_path / f"full-{number}", step.name)
+
+
 def test_without_a_cache_the_build_is_full_and_correct(scripted: Scripted, tmp_path: Path) -> None:
     out = tmp_path / "out"
     built_then_changed(scripted, out)

@@ -137,7 +137,7 @@ def test_a_log_vouched_for_that_this_flagc_misreads_is_read_again_whole(tmp_path
     build(folder, tmp_path / "whole", fork=False)
     out = tmp_path / "forged"
     build(folder, out, fork=False)
-    cache = incremental.read_cache(out, folder, str(folder))
+    cache = incremental.read_cache(out, str(folder))
     assert cache is not None
     written = out / publish.CURRENT / publish.AUDIT  # the current build's file
     written.unlink()
