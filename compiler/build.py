@@ -54,6 +54,8 @@ class BuildResult:
     in the order they ran. `flag_count` flags were written; `reused` of them were taken
     from the previous build (compiler.incremental; 0 for a full build), whose `compiled`
     then holds only the flags compiled again (the diagnostics are the whole tree's).
+    `published`: the build written, as this process holds it, for its next build to
+    continue from (`kept`: a resident builder's); None when it leaves no cache.
     """
 
     compiled: Compiled
@@ -66,6 +68,7 @@ class BuildResult:
     failed: str | None = None
     flag_count: int = 0
     reused: int = 0
+    published: incremental.Kept | None = None
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -107,6 +110,7 @@ def build(
     fork: bool = True,
     reuse: bool = True,
     ahead: ReadAhead | None = None,
+    kept: incremental.Kept | None = None,
 ) -> BuildResult:
     """Check `flags_dir`; only when no diagnostic is an error, publish one build into `out`.
 
@@ -122,12 +126,13 @@ def build(
     the build is full. A full build reads the history beside the compile, in a forked
     process where that helps (compiler.beside; `fork=False` never forks). The outputs are
     the same bytes either way; the `history` stage is the wait for it once the flags
-    compiled. `ahead` is the flag files' reading, started already (compiler.load).
+    compiled. `ahead` is the flag files' reading, started already (compiler.load). `kept`:
+    the build this process published last (`BuildResult.published`), taken instead of
+    reading OUT's while OUT still shows it as written (`incremental.Kept.current`).
     """
+    reading = (allow_shallow, fork, reuse, ahead, kept)
     try:
-        return _build(
-            flags_dir, out, display_root, today, strict, allow_shallow, fork, reuse, ahead
-        )
+        return _build(flags_dir, out, display_root, today, strict, *reading)
     finally:
         if ahead is not None:  # whatever the build read, or did not
             ahead.cancel()
@@ -143,6 +148,7 @@ def _build(
     fork: bool,
     reuse: bool,
     ahead: ReadAhead | None,
+    kept: incremental.Kept | None,
 ) -> BuildResult:
     publish.require_usable_out(out)
     stopwatch = Stopwatch()
@@ -151,7 +157,7 @@ def _build(
         notes: tuple[Note, ...] = ()
         if reuse and flags_dir.is_dir():
             try:
-                reused = _reuse(flags_dir, out, shown, today, strict, stopwatch)
+                reused = _reuse(flags_dir, out, shown, today, strict, stopwatch, kept)
             except incremental.Untrusted as exc:
                 reused, notes = None, (Note("note", f"{exc}: built in full"),)
             except (KeyError, TypeError, ValueError) as exc:  # a cache this flagc misread
@@ -256,7 +262,7 @@ def _finish(
     if _checked(compiled, checking, stopwatch):
         return BuildResult(compiled, stopwatch.seconds)
     try:
-        _publish(out, source, compiled, history, made, stopwatch)
+        published = _publish(out, source, compiled, history, made, stopwatch)
     except (OSError, ValueError) as exc:
         return _failed(compiled, stopwatch, history, exc)
     return BuildResult(
@@ -267,6 +273,7 @@ def _finish(
         audit_entries=history.entries,
         notes=history.notes,
         flag_count=len(compiled.flags),
+        published=published,
     )
 
 
@@ -429,16 +436,17 @@ def _publish(
     history: HistorySummary,
     made: _Made,
     stopwatch: Stopwatch,
-) -> None:
+) -> incremental.Kept | None:
     """Swap the outputs into OUT, with the audit log and the cache, as one build (call
-    under OUT's lock)."""
+    under OUT's lock); the build as published, when it leaves a cache."""
     with stopwatch.stage("write"):
         head = {name: value for name, value in made.content.items() if name != "flags"}
         definitions = made.definitions
-        cache = _cache(out, source, compiled, history, made.rendered, head, definitions)
+        cached = _cache(out, source, compiled, history, made.rendered, head, definitions)
         data = {environment: file.data for environment, file in definitions.items()}
-        cached = cache.to_bytes() if cache is not None else None
-        publish.publish(out, made.rendered.data, history.log, data, cached)
+        sealed = cached[0].to_bytes() if cached is not None else None
+        directory = publish.publish(out, made.rendered.data, history.log, data, sealed)
+        return incremental.Kept.published(out, directory, *cached) if cached else None
 
 
 def _cache(
@@ -449,9 +457,9 @@ def _cache(
     rendered: emit.Rendered,
     head: dict[str, Any],
     definitions: dict[str, flagd.File],
-) -> incremental.Cache | None:
-    """What the next build may reuse of this full build: nothing when a flag has a
-    schedule (`_reusable`)."""
+) -> tuple[incremental.Cache, incremental.Written] | None:
+    """What the next build may reuse of this full build, with what it writes: nothing
+    when a flag has a schedule (`_reusable`)."""
     assert compiled.project_file is not None  # a build that publishes has a project
     flags = compiled.flags
     if not _reusable(flags):
@@ -459,7 +467,8 @@ def _cache(
     folder, display_root = source
     audit_bytes = history.log if history.log is not None else read_regular_file(out / publish.AUDIT)
     edges = {key: list(flag_file.flag.depends_on) for key, flag_file in flags.items()}
-    return incremental.cache_of(
+    written = incremental.Written(rendered, head, edges, definitions, audit_bytes)
+    cache = incremental.cache_of(
         incremental.folder_identity(folder),
         display_root,
         compiled.project_file.blob,
@@ -467,8 +476,9 @@ def _cache(
         compiled.diagnostics,
         incremental.expires_of(flags),
         history.record(),
-        incremental.Written(rendered, head, edges, definitions, audit_bytes),
+        written,
     )
+    return (cache, written) if cache is not None else None
 
 
 def _reusable(flags: Mapping[str, FlagFile]) -> bool:
@@ -497,19 +507,25 @@ def _reuse(
     today: datetime.date | None,
     strict: bool,
     stopwatch: Stopwatch,
+    kept: incremental.Kept | None,
 ) -> BuildResult | None:
     """The build made from what the previous build in OUT knows (compiler.incremental), or
     None when it cannot be made so (the caller builds in full). Raises
-    incremental.Untrusted when the previous build's cache or outputs are not to be trusted."""
+    incremental.Untrusted when the previous build's cache or outputs are not to be trusted.
+    `kept`: that build as this process published it, if it is still OUT's as written."""
     started = time.perf_counter()
-    cache = incremental.read_cache(out, shown)
+    kept = kept if kept is not None and kept.current(out, shown) else None
+    cache = kept.cache if kept is not None else incremental.read_cache(out, shown)
     if cache is None:  # no previous build to reuse: no `reuse` stage
         return None
     with stopwatch.stage("reuse", since=started):
         tree = incremental.read_tree(flags_dir)
         if tree is None or not incremental.same_project(cache, tree):
             return None
-        previous = incremental.Previous.read(out, cache)
+        if kept is not None:
+            previous = incremental.Previous.of_kept(kept)
+        else:
+            previous = incremental.Previous.read(out, cache)
         plan = incremental.plan(cache, tree.blobs)
         if plan is None:
             return None
@@ -573,10 +589,13 @@ def _publish_reused(
         definitions = {environment: file.data for environment, file in files.items()}
         cached = new_cache.to_bytes() if new_cache is not None else None
         try:
-            publish.publish(out, rendered.data, history.log, definitions, cached)
+            directory = publish.publish(out, rendered.data, history.log, definitions, cached)
         except OSError as exc:  # as a full build reports it (flagc exits 2)
             notes = history.notes
             return BuildResult(part.compiled, stopwatch.seconds, notes=notes, failed=str(exc))
+        published = None
+        if new_cache is not None:
+            published = incremental.Kept.published(out, directory, new_cache, written)
     return BuildResult(
         part.compiled,
         stopwatch.seconds,
@@ -586,4 +605,5 @@ def _publish_reused(
         notes=history.notes,
         flag_count=len(plan.files),
         reused=len(plan.files) - len(plan.changed),
+        published=published,
     )

@@ -14,7 +14,7 @@ from compiler.commands import OK, USAGE, UsageError
 from compiler.printable import printable
 from core.process import collector_paused, ending_at_once
 
-COMMANDS = ("check", "build", "audit", "diff", "export")  # compiler.commands.<name>
+COMMANDS = ("check", "build", "watch", "audit", "diff", "export")  # compiler.commands.<name>
 
 
 def main(argv: Sequence[str] | None = None) -> int:

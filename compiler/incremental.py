@@ -28,7 +28,8 @@ import functools
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -258,13 +259,20 @@ def read_tree(root: Path) -> Tree | None:
     """Every file the full loader would read, or None when one of them (or the folder)
     needs the full loader's words: a link, a bad name, unreadable, too large, no project.
     A file git's index holds and the work tree has unchanged (`_clean_blobs`) is not read:
-    its blob id is the index's; every other file is read and hashed."""
-    entries, linked_out, unreadable = load.flag_files(root)
+    its blob id is the index's; every other file is read and hashed. git is asked in a
+    thread while the folder is listed here (20-30 ms of a 10,000-flag folder's each)."""
+    asked: list[tuple[str, dict[str, str], bool | None]] = []
+    asking = threading.Thread(target=lambda: asked.append(_clean_blobs(root)))
+    asking.start()
+    try:
+        entries, linked_out, unreadable = load.flag_files(root)
+    finally:
+        asking.join()  # what forks after (compiler.beside) wants no other thread
     if linked_out or unreadable or any(link for _, link in entries):
         return None
     if (root / load.PROJECT_FILE).is_symlink():
         return None
-    folder, clean, dirty = _clean_blobs(root)
+    [(folder, clean, dirty)] = asked
     blobs: dict[str, str] = {}
     files: dict[str, bytes] = {}
     try:
@@ -538,34 +546,49 @@ def _expiring(
 
 @dataclass(frozen=True, slots=True)
 class Previous:
-    """The previous build's outputs, each checked against the SHA-256 its cache recorded:
-    the snapshot's bytes, flagd's files, and the audit log's bytes when asked for (only a
-    build with new commits needs them). Nothing is parsed but what is asked for."""
+    """The previous build's outputs, each checked against the SHA-256 its cache recorded
+    (or held since this process published them, `Kept`): the snapshot's bytes, flagd's
+    files, and the audit log's bytes when asked for (only a build with new commits needs
+    them). Nothing is parsed but what is asked for."""
 
     out: Path
     cache: Cache
     snapshot: bytes
     flagd: dict[str, flagd.File]
+    held: Kept | None = None
 
     @classmethod
     def read(cls, out: Path, cache: Cache) -> Previous:
         """Raises Untrusted when an output cannot be read or is not what was built."""
-        snapshot = _output(out, cache, layout.SNAPSHOT)
+        return cls._of(out, cache, lambda name: _output(out, cache, name))
+
+    @classmethod
+    def of_kept(cls, kept: Kept) -> Previous:
+        """The build `kept` holds, its outputs not read again."""
+        return cls._of(kept.out, kept.cache, kept.outputs.__getitem__, kept)
+
+    @classmethod
+    def _of(
+        cls, out: Path, cache: Cache, output: Callable[[str], bytes], kept: Kept | None = None
+    ) -> Previous:
+        snapshot = output(layout.SNAPSHOT)
         flagd_files = {}
         for environment, spans in cache.flagd.items():
-            data = _output(out, cache, f"{layout.FLAGD}/{environment}.json")
+            data = output(f"{layout.FLAGD}/{environment}.json")
             found = {key: (a, b, c, d) for key, (a, b, c, d) in spans.items()}
             flagd_files[environment] = flagd.File(data, found)
-        return cls(out, cache, snapshot, flagd_files)
+        return cls(out, cache, snapshot, flagd_files, kept)
 
     def audit(self) -> bytes:
+        if self.held is not None:
+            return self.held.outputs[layout.AUDIT]
         return _output(self.out, self.cache, layout.AUDIT)
 
     def entry(self, key: str) -> bytes:
         """The bytes of flag `key`'s entry in the snapshot: an object after the key's name,
         or Untrusted (the cache's spans are not those of its snapshot)."""
         start, end = self.cache.snapshot["spans"][key]
-        name = orjson.dumps(key) + b":"
+        name = b'"%s":' % key.encode()  # a key (KEY_PATTERN) needs no escape in JSON
         data = self.snapshot
         framed = data[start - len(name) : start] == name and data[end : end + 1] in (b",", b"}")
         if not (framed and data[start : start + 1] == b"{" and data[end - 1 : end] == b"}"):
@@ -581,6 +604,51 @@ class Previous:
         if not isinstance(found, dict) or found.get("key") != key:
             raise Untrusted("the previous build's snapshot.json is not what its cache says")
         return found
+
+
+# A file's (st_ino, st_size, st_mtime_ns, st_ctime_ns): any write, rename over it, utime or
+# chmod changes one of them (the kernel sets ctime; no call sets it back).
+Stamp = tuple[int, int, int, int]
+
+
+def _stamp(path: Path) -> Stamp:
+    found = os.lstat(path)
+    return (found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A build as the process that published it holds it (a resident builder, `flagc
+    watch`): its cache, its outputs' bytes, and the stamp of each of its files as written.
+    The next build of that process takes them instead of reading and hashing OUT's files
+    again (`current`), while OUT's current build is that one and every file of it is as it
+    was written."""
+
+    out: Path
+    directory: str  # where OUT's `.current` link points
+    cache: Cache
+    outputs: dict[str, bytes]  # path inside the build -> bytes
+    stamps: dict[str, Stamp]  # path inside the build (the cache's too) -> its stamp
+
+    @classmethod
+    def published(cls, out: Path, directory: Path, cache: Cache, written: Written) -> Kept:
+        """What `publish.publish` just wrote into `directory`, OUT's current build."""
+        outputs = written.outputs()
+        stamps = {name: _stamp(directory / name) for name in [*outputs, publish.CACHE]}
+        target = str((out / publish.CURRENT).readlink())
+        return cls(out, target, cache, outputs, stamps)
+
+    def current(self, out: Path, display_root: str) -> bool:
+        """Whether this is OUT's current build, every file as written, for `display_root`."""
+        if out != self.out or display_root != self.cache.display_root:
+            return False
+        try:
+            if str((out / publish.CURRENT).readlink()) != self.directory:
+                return False
+            directory = out / self.directory
+            return all(_stamp(directory / name) == at for name, at in self.stamps.items())
+        except OSError:
+            return False
 
 
 def _output(out: Path, cache: Cache, name: str) -> bytes:

@@ -38,6 +38,13 @@ def ending_at_once() -> None:
     _ending = True
 
 
+def going_on() -> None:
+    """Undo `ending_at_once`: this run goes on after its work (`flagc watch` builds again and
+    again), so what `keep` is given is freed and a paused collector resumed, as usual."""
+    global _ending  # noqa: PLW0603 (as ending_at_once)
+    _ending = False
+
+
 def keep(value: object) -> None:
     """Leave `value` (a build: millions of objects) to the process's end when it ends at
     once, rather than free it one object at a time (37 ms of a 10,000-flag build, after it

@@ -77,7 +77,23 @@ def run(args: argparse.Namespace) -> int:
     except publish.OutputError as exc:
         raise UsageError(str(exc)) from None
     keep(result)  # flagc ends at once (compiler.cli.run): left, not freed
-    sys.stdout.write(REPORTERS[args.format](result.diagnostics))
+    code = report(result, args.format, args.out)
+    if code != OK:
+        return code
+    if args.summary:
+        from compiler.render.matrix import matrix  # noqa: PLC0415 (as `build`)
+
+        compiled = result.compiled
+        assert compiled.grid is not None  # a written build compiled
+        owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
+        sys.stdout.write(matrix(compiled.grid, compiled.resolved, owners))
+    return OK
+
+
+def report(result: BuildResult, format_name: str, out: Path) -> int:
+    """Print what a build found and did (the diagnostics on stdout in `format_name`, notes
+    and the outcome on stderr); the exit code it calls for."""
+    sys.stdout.write(REPORTERS[format_name](result.diagnostics))
     for note in result.notes:
         print(f"flagc: {note.level}: {note.message}", file=sys.stderr)
     if result.refused is not None:
@@ -89,14 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if not result.outputs:
         print(f"flagc: nothing written: {summary(result.diagnostics)}", file=sys.stderr)
         return exit_code(result.diagnostics) or FINDINGS
-    print(built(result, args.out), file=sys.stderr)
-    if args.summary:
-        from compiler.render.matrix import matrix  # noqa: PLC0415 (as `build`)
-
-        compiled = result.compiled
-        assert compiled.grid is not None  # a written build compiled
-        owners = {key: flag_file.flag.owner for key, flag_file in compiled.flags.items()}
-        sys.stdout.write(matrix(compiled.grid, compiled.resolved, owners))
+    print(built(result, out), file=sys.stderr)
     return OK
 
 

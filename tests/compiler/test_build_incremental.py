@@ -21,10 +21,11 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import compiler.build
-from compiler import publish
+from compiler import incremental, publish
 from compiler.build import BuildResult, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
+from compiler.incremental import Kept
 from tests.compiler.helpers import documented
 from tests.compiler.scripted import Scripted
 from tests.conftest import PROJECT, git_in
@@ -194,8 +195,11 @@ def build_into(
     reuse: bool = True,
     today: datetime.date = TODAY,
     display_root: str | None = None,
+    kept: Kept | None = None,
 ) -> BuildResult:
-    return build(flags, out, today=today, fork=False, reuse=reuse, display_root=display_root)
+    return build(
+        flags, out, today=today, fork=False, reuse=reuse, display_root=display_root, kept=kept
+    )
 
 
 def full_build(
@@ -622,11 +626,16 @@ def built_then_changed(scripted: Scripted, out: Path) -> None:
 
 
 def assert_built_in_full(
-    scripted: Scripted, out: Path, tmp_path: Path, display_root: str | None = None
+    scripted: Scripted,
+    out: Path,
+    tmp_path: Path,
+    display_root: str | None = None,
+    kept: Kept | None = None,
 ) -> BuildResult:
-    """The next build into `out` says it was made in full, reuses nothing, and writes what
-    a full build does; returns that full build."""
-    incremental = build_into(scripted.flags, out, display_root=display_root)
+    """The next build into `out` (given what this process `kept` of the last) says it was
+    made in full, reuses nothing, and writes what a full build does; returns that full
+    build."""
+    incremental = build_into(scripted.flags, out, display_root=display_root, kept=kept)
     full = full_build(scripted.flags, tmp_path / "full", display_root=display_root)
     assert len(full_notes(incremental)) == 1, incremental.notes
     assert incremental.reused == 0
@@ -930,3 +939,88 @@ def test_a_broken_schedule_brought_in_is_reported_as_a_full_build_does(
     incremental = build_into(scripted.flags, out)
     assert "schedule-zone" in {found.code for found in incremental.diagnostics}
     assert_same_build(incremental, out, full_build(scripted.flags, tmp_path / "a"), tmp_path / "a")
+
+
+# e) What a resident builder (flagc watch) holds of its last build (incremental.Kept)
+
+
+def kept_then_changed(scripted: Scripted, out: Path) -> Kept:
+    """As `built_then_changed`, with what the first build's process holds of it."""
+    scripted.commit("start", START)
+    first = build_into(scripted.flags, out)
+    assert first.published is not None
+    assert first.published.current(out, str(scripted.flags))
+    scripted.commit("banner on ios", {"growth/banner.yaml": BANNER_IOS})
+    return first.published
+
+
+def test_a_kept_build_is_continued_without_reading_out_again(
+    scripted: Scripted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing of OUT's build is read back (the cache, the outputs), yet the bytes are a
+    full build's; and the next build holds on from this one."""
+    out = tmp_path / "out"
+    kept = kept_then_changed(scripted, out)
+    read: list[str] = []  # the files of OUT's build read back, by name
+    real_output, real_sealed = incremental._output, incremental._sealed
+
+    def output(out: Path, cache: incremental.Cache, name: str) -> bytes:
+        read.append(name)
+        return real_output(out, cache, name)
+
+    def sealed(out: Path) -> incremental.Cache:
+        read.append(publish.CACHE)
+        return real_sealed(out)
+
+    monkeypatch.setattr(incremental, "_output", output)
+    monkeypatch.setattr(incremental, "_sealed", sealed)
+    second = build_into(scripted.flags, out, kept=kept)
+    assert read == []
+    full = full_build(scripted.flags, tmp_path / "full")
+    assert 0 < second.reused < len(full.compiled.flags)
+    assert_same_build(second, out, full, tmp_path / "full")
+    assert second.published is not None and second.published.current(out, str(scripted.flags))
+    assert not kept.current(out, str(scripted.flags))  # no longer OUT's build
+
+
+KEPT_FILES = [
+    *OUTPUTS,
+    (publish.AUDIT, other_size),
+    (publish.CACHE, other_size),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    KEPT_FILES,
+    ids=[f"{name}, {change.__name__}" for name, change in KEPT_FILES],
+)
+def test_a_kept_build_changed_behind_the_process_is_not_trusted(
+    scripted: Scripted, tmp_path: Path, name: str, change: Callable[[bytes], bytes]
+) -> None:
+    """A file of the kept build rewritten in place in OUT, its modification time kept: the
+    process reads OUT's build again, which its cache does not vouch for."""
+    out = tmp_path / "out"
+    kept = kept_then_changed(scripted, out)
+    path = out / publish.CURRENT / name
+    data, stat = path.read_bytes(), path.stat()
+    path.write_bytes(change(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert not kept.current(out, str(scripted.flags))
+    assert_built_in_full(scripted, out, tmp_path, kept=kept)
+
+
+def test_a_build_published_by_another_process_is_read_from_out(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """Another flagc built into OUT since: the kept build is not OUT's, so OUT's is read
+    (and reused: it is sound), to a full build's bytes."""
+    out = tmp_path / "out"
+    kept = kept_then_changed(scripted, out)
+    assert build_into(scripted.flags, out).outputs  # another process's build
+    scripted.commit("banner off", {"growth/banner.yaml": BANNER})
+    assert not kept.current(out, str(scripted.flags))
+    third = build_into(scripted.flags, out, kept=kept)
+    full = full_build(scripted.flags, tmp_path / "full")
+    assert third.reused > 0
+    assert_same_build(third, out, full, tmp_path / "full")
