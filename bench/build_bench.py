@@ -22,7 +22,9 @@ on the same files:
   every run is a real change: true, false, true...) and committed, and `python -m compiler
   build TREE -o OUT` rebuilds it as a subprocess (`incr`, start-up included), or
   `compiler.build.build(TREE, OUT)` in this process (`incr in-proc`, after its own fresh
-  commit), which also says how many flags it `reused`. The flag edited is the first leaf
+  commit), which also says how many flags it `reused`, or as `flagc watch` builds
+  (`resident`: in this process, each build given the last one's `published` build, held in
+  memory, the collector run between builds untimed). The flag edited is the first leaf
   (no dependencies, no dependents) in file order, so every edit keeps the tree valid. The
   incremental OUT is then checked against a full build of the same commit into a fresh OUT:
   the same bytes (snapshot digest, audit log and flagd files).
@@ -59,6 +61,7 @@ import yaml
 
 from compiler import cli
 from compiler.build import build
+from compiler.incremental import Kept
 
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
@@ -76,6 +79,7 @@ class Result:
     snapshot_bytes: int
     incremental: float
     incremental_in_process: float
+    resident: float  # as flagc watch builds: in process, its last build held in memory
     reused: int
     audit_bytes: int  # OUT/audit.json after the builds
     peak_mb: float  # the full build's peak RSS, its forked processes' included
@@ -208,7 +212,7 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     written = [(out / kind / "snapshot.json").read_bytes() for kind in ("subprocess", "staged")]
     digests = [_digest(data) for data in written]
     assert digests[0] == digests[1], "the staged build differs from flagc build"
-    incremental, incremental_in_process, reused = measure_incremental(
+    incremental, incremental_in_process, resident, reused = measure_incremental(
         tree, work / f"incremental-{count}", runs
     )
     # one more full build, its memory read from /proc every 20 ms (not timed: sampling costs)
@@ -225,6 +229,7 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
         len(written[0]),
         incremental,
         incremental_in_process,
+        resident,
         reused,
         audit_bytes,
         peak_mb,
@@ -242,10 +247,10 @@ def first_build(tree: Path, work: Path, runs: int) -> float:
     return min(timings)
 
 
-def measure_incremental(tree: Path, work: Path, runs: int) -> tuple[float, float, int]:
+def measure_incremental(tree: Path, work: Path, runs: int) -> tuple[float, float, float, int]:
     """The incremental build after a one-flag commit: the best subprocess time, the best
-    in-process time and the flags that in-process build reused; then its OUT is checked
-    against a full build of the same commit."""
+    in-process time, the best resident time (as `flagc watch` builds) and the flags the
+    in-process build reused; then OUT is checked against a full build of the same commit."""
     copy, out = work / "tree", work / "out"
     work.mkdir()
     subprocess.run(["cp", "-a", str(tree), str(copy)], check=True)
@@ -253,11 +258,43 @@ def measure_incremental(tree: Path, work: Path, runs: int) -> tuple[float, float
     edits = one_flag_commits(copy, leaf_flag(copy))
     subprocess_time, _ = best_after(runs, edits, lambda: subprocess_build(copy, out, full=False))
     in_process_time, reused = best_after(runs, edits, lambda: reusing_build(copy, out))
+    resident = Resident(copy, out)
+    next(edits)
+    resident.build()  # the build it will hold: as a watch's first
+    resident_time, _ = best_after(runs, collected(edits), resident.build)
     full = build(copy, work / "full")  # a fresh OUT: nothing to reuse
     if not full.outputs:
         raise SystemExit(f"the edited tree did not build: {full.diagnostics[:3]}")
     assert written(out) == written(work / "full"), "the incremental build differs from a full one"
-    return subprocess_time, in_process_time, reused
+    return subprocess_time, in_process_time, resident_time, reused
+
+
+class Resident:
+    """Builds as `flagc watch` does: in one process, each build given the last one's
+    `published` (compiler.incremental.Kept), the collector paused while it builds."""
+
+    def __init__(self, tree: Path, out: Path) -> None:
+        self.tree, self.out = tree, out
+        self.kept: Kept | None = None
+
+    def build(self) -> int:
+        gc.disable()
+        try:
+            result = build(self.tree, self.out, kept=self.kept)
+        finally:
+            gc.enable()
+        if not result.outputs or result.published is None:
+            raise SystemExit(f"the edited tree did not build: {result.diagnostics[:3]}")
+        self.kept = result.published
+        return result.reused
+
+
+def collected(steps: Iterator[None]) -> Iterator[None]:
+    """Each of `steps`, after a collection of what the last build left (as `flagc watch`
+    collects between builds: not timed)."""
+    for step in steps:
+        gc.collect()
+        yield step
 
 
 def best_after(runs: int, before: Iterator[None], measure: Callable[[], T]) -> tuple[float, T]:
@@ -345,6 +382,7 @@ def table(results: list[Result]) -> str:
         f"{'build/parse':>11} {'in-proc/parse':>13} {'first s':>7} {'first/parse':>11} "
         f"{'snapshot MB':>11} "
         f"{'incr s':>7} {'incr/parse':>10} {'incr in-proc s':>14} {'incr in-proc/parse':>18} "
+        f"{'resident s':>10} {'resident/parse':>14} "
         f"{'reused':>7} {'audit MB':>8} {'peak MB':>7}"
     )
     lines = [head]
@@ -355,6 +393,7 @@ def table(results: list[Result]) -> str:
         f"{r.snapshot_bytes / 1e6:>11.1f} "
         f"{r.incremental:>7.3f} {r.incremental / r.parse_only:>10.2f} "
         f"{r.incremental_in_process:>14.3f} {r.incremental_in_process / r.parse_only:>18.2f} "
+        f"{r.resident:>10.3f} {r.resident / r.parse_only:>14.2f} "
         f"{r.reused:>7} {r.audit_bytes / 1e6:>8.1f} {r.peak_mb:>7.0f}"
         for r in results
     )

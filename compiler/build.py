@@ -442,11 +442,32 @@ def _publish(
     with stopwatch.stage("write"):
         head = {name: value for name, value in made.content.items() if name != "flags"}
         definitions = made.definitions
-        cached = _cache(out, source, compiled, history, made.rendered, head, definitions)
+        sealing = _Sealing(
+            lambda: _cache(out, source, compiled, history, made.rendered, head, definitions)
+        )
         data = {environment: file.data for environment, file in definitions.items()}
-        sealed = cached[0].to_bytes() if cached is not None else None
-        directory = publish.publish(out, made.rendered.data, history.log, data, sealed)
-        return incremental.Kept.published(out, directory, *cached) if cached else None
+        directory = publish.publish(out, made.rendered.data, history.log, data, sealing)
+        return sealing.kept(out, directory)
+
+
+@dataclass(slots=True)
+class _Sealing:
+    """The cache of a build, made (by `make`) and sealed when `publish.publish` calls for
+    it, while the outputs are being written: its SHA-256 of each output runs beside their
+    writing (hashlib lets go of the GIL). Then, what this process keeps of the build."""
+
+    make: Callable[[], tuple[incremental.Cache, incremental.Written] | None]
+    made: tuple[incremental.Cache, incremental.Written] | None = None
+
+    def __call__(self) -> bytes | None:
+        self.made = self.make()
+        return self.made[0].to_bytes() if self.made is not None else None
+
+    def kept(self, out: Path, directory: Path) -> incremental.Kept | None:
+        """The build as published into `directory`, if it has a cache."""
+        if self.made is None:
+            return None
+        return incremental.Kept.published(out, directory, *self.made)
 
 
 def _cache(
@@ -576,26 +597,28 @@ def _publish_reused(
         written = incremental.Written(
             rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
         )
-        new_cache = incremental.cache_of(
-            tree.folder,
-            shown,
-            cache.project,
-            tree.blobs,
-            part.compiled.diagnostics,
-            {**kept, **incremental.expires_of(part.compiled.flags)},
-            history.record(),
-            written,
-        )
+
+        def sealed() -> tuple[incremental.Cache, incremental.Written] | None:
+            new_cache = incremental.cache_of(
+                tree.folder,
+                shown,
+                cache.project,
+                tree.blobs,
+                part.compiled.diagnostics,
+                {**kept, **incremental.expires_of(part.compiled.flags)},
+                history.record(),
+                written,
+            )
+            return (new_cache, written) if new_cache is not None else None
+
+        sealing = _Sealing(sealed)
         definitions = {environment: file.data for environment, file in files.items()}
-        cached = new_cache.to_bytes() if new_cache is not None else None
         try:
-            directory = publish.publish(out, rendered.data, history.log, definitions, cached)
+            directory = publish.publish(out, rendered.data, history.log, definitions, sealing)
         except OSError as exc:  # as a full build reports it (flagc exits 2)
             notes = history.notes
             return BuildResult(part.compiled, stopwatch.seconds, notes=notes, failed=str(exc))
-        published = None
-        if new_cache is not None:
-            published = incremental.Kept.published(out, directory, new_cache, written)
+        published = sealing.kept(out, directory)
     return BuildResult(
         part.compiled,
         stopwatch.seconds,

@@ -6,14 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import orjson
-
 from compiler.validate import FlagFile
 from core import graph
 from core.canonical import (
     SNAPSHOT_FORMAT,
     around_flags,
     digest,
+    joined,
     marked,
     serialize,
     unmarked,
@@ -74,12 +73,12 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     (an entry given as bytes is taken as it is: an incremental build's), with where each
     entry stands in the bytes, for the next build to take them again.
     """
-    entries = {  # an entry given as bytes goes in as it is (an incremental build's)
-        key: marked(orjson.Fragment(e) if isinstance(e, bytes) else e)
-        for key, e in content["flags"].items()
-    }
-    flags, places = unmarked(serialize(entries))
-    spans = dict(zip(sorted(entries), places, strict=True))
+    given = content["flags"]
+    if any(isinstance(entry, bytes) for entry in given.values()):  # an incremental build's
+        flags, places = joined(given)  # the entries given as bytes go in as they are
+    else:
+        flags, places = unmarked(serialize({key: marked(e) for key, e in given.items()}))
+    spans = dict(zip(sorted(given), places, strict=True))
     hashed = digest(content, flags)
     revision = revision or f"content-{hashed[7:19]}"
     extra = {"digest": hashed, "revision": revision}
