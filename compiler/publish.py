@@ -12,10 +12,11 @@ at any instant, sees the previous complete build or the new one, never parts of 
 links are relative, so OUT may be copied (`cp -R`), mounted or moved whole. The build it
 replaced stays until the next run, since a server may still be reading it; anything else
 under `.builds/` and every temporary file a killed run left (ours, and the
-`.snapshot.json.*.tmp` of earlier versions) is removed when the next run starts. An OUT
-written by an earlier version (plain files) is adopted first: its files are hard-linked
-into a build directory, so that every documented path keeps showing that build until the
-new one is swapped in. Runs into one OUT take turns (a lock that dies with its process).
+`.snapshot.json.*.tmp` of earlier versions) is removed by the next run, beside its
+writing. An OUT written by an earlier version (plain files) is adopted first: its files
+are hard-linked into a build directory, so that every documented path keeps showing that
+build until the new one is swapped in. Runs into one OUT take turns (a lock that dies with
+its process).
 """
 
 from __future__ import annotations
@@ -104,10 +105,11 @@ def publish(
     `locked(out)`, after `require_usable_out`.
 
     Each file is written and flushed to disk in a thread of its own (at most 8 at once):
-    the disk's flushes overlap, and so does making the cache (a 10,000-flag build's eight
-    files, 34 MB: 95 ms one after the other on this machine's ext4, 65 ms at once)."""
+    the disk's flushes overlap, and so do making the cache and removing what earlier runs
+    left (a 10,000-flag build's eight files, 34 MB: 95 ms one after the other on this
+    machine's ext4, 65 ms at once)."""
     adopt_legacy(out)
-    tidy(out)
+    stale = _stale(out)  # removed beside the writing
     builds = out / BUILDS
     _folder(builds)
     directory = Path(tempfile.mkdtemp(prefix="build-", dir=builds))
@@ -116,6 +118,7 @@ def publish(
     (directory / FLAGD).chmod(0o755)
     with ThreadPoolExecutor(max_workers=8) as pool:
         writes = [pool.submit(_write, directory / SNAPSHOT, snapshot)]
+        writes += [pool.submit(_remove, path) for path in stale]
         if audit is None:
             _keep(out / AUDIT, directory / AUDIT)
         else:
@@ -153,17 +156,15 @@ def _foreign(path: Path) -> bool:
     return not own and path.is_file() and not path.is_symlink()
 
 
-def tidy(out: Path) -> list[Path]:
-    """Remove what killed runs left: every build directory but the current one, and every
-    temporary file or link in OUT; returns what was removed."""
+def _stale(out: Path) -> list[Path]:
+    """What killed runs left, for a run to remove: every build directory but the current
+    one, and every temporary file or link in OUT."""
     current = _current_name(out)
-    removed = sorted(out.glob(f".*{_TEMPORARY}"))
+    stale = sorted(out.glob(f".*{_TEMPORARY}"))
     builds = out / BUILDS
     if builds.is_dir() and not builds.is_symlink():
-        removed += [path for path in sorted(builds.iterdir()) if path.name != current]
-    for path in removed:
-        _remove(path)
-    return removed
+        stale += [path for path in sorted(builds.iterdir()) if path.name != current]
+    return stale
 
 
 def _current_name(out: Path) -> str | None:
