@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -23,6 +24,8 @@ import git
 from compiler.git_log import LOG_FORMAT, Commit, parse_log
 from compiler.history_stream import HistoryStream
 from compiler.unpack import unpack
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit's id: SHA-1, or SHA-256
 
 
 class GitRepository:
@@ -117,12 +120,20 @@ class GitRepository:
         return parse_log(output, self.prefix)[::-1]
 
     def on_first_parent_line(self, sha: str) -> bool:
-        """Whether commit `sha` is HEAD or reached from it by first parents only."""
-        try:
-            line = self._repo.git.rev_list("--first-parent", "HEAD")
-        except git.GitError:
+        """Whether commit `sha` is HEAD or reached from it by first parents only. Only the
+        commits since `sha` are walked (`sha..HEAD`, with their parents): the line holds
+        `sha` when the oldest of them has it as first parent (walking the whole line took
+        54 ms of every incremental build at 11,000 commits)."""
+        if not _SHA.fullmatch(sha):  # read from a file: never an option, nor a range
             return False
-        return sha in line.split()
+        try:
+            since = self._repo.git.rev_list("--first-parent", "--parents", f"{sha}..HEAD")
+        except git.GitError:  # not a commit
+            return False
+        lines: list[str] = str(since).splitlines()
+        if not lines:  # HEAD is `sha` or one of its ancestors
+            return self.head() == sha
+        return lines[-1].split()[1:2] == [sha]
 
     def file_at(self, revision: str, path: str) -> bytes | None:
         """The content of `path` (inside the flags folder) at `revision`, or None."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from compiler.cli import main
-from compiler.git_repository import revision
+from compiler.git_repository import GitRepository, revision
 from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
 from tests.conftest import Git, git_in, write_tree
 
@@ -233,3 +233,37 @@ def test_build_output_inside_the_flags_repository(committed: tuple[Path, Path, G
     assert first["revision"] == head(git)
     data = json.loads((repo / "build" / "snapshot.json").read_bytes())
     assert data["revision"] == head(git)
+
+
+# GitRepository.on_first_parent_line: whether an earlier log's head can be continued
+
+
+def test_the_first_parent_line_is_told_from_the_commits_since(
+    committed: tuple[Path, Path, Git],
+) -> None:
+    """HEAD and its first parents are on the line; a merged branch's commits, a commit of
+    another branch, an unknown id and what is no commit id are not."""
+    _, folder, git = committed
+    first = head(git)
+    git("checkout", "--quiet", "-b", "topic")
+    git("commit", "--quiet", "--allow-empty", "--message", "on the topic")
+    topic = head(git)
+    git("checkout", "--quiet", "-")
+    git("commit", "--quiet", "--allow-empty", "--message", "on main")
+    main_line = head(git)
+    git("merge", "--quiet", "--no-ff", "--message", "merge the topic", "topic")
+    merge = head(git)
+    git("checkout", "--quiet", "-b", "elsewhere", first)
+    git("commit", "--quiet", "--allow-empty", "--message", "elsewhere")
+    elsewhere = head(git)
+    git("checkout", "--quiet", "-")
+    repository = GitRepository.open(folder)
+    assert repository is not None
+    with repository:
+        told = {
+            sha: repository.on_first_parent_line(sha)
+            for sha in (merge, main_line, first, topic, elsewhere)
+        }
+        odd = ["0" * 40, "HEAD", "--all", f"{first}..HEAD", first[:12], ""]
+        assert not any(repository.on_first_parent_line(text) for text in odd)
+    assert told == {merge: True, main_line: True, first: True, topic: False, elsewhere: False}
