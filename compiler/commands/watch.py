@@ -1,8 +1,10 @@
 """`flagc watch [DIR] [-o OUT]`: the resident builder. Build as `flagc build` does, then
 look at the flags folder every `--interval` seconds and build again when it changed (a new
 commit, an edit), holding the last build in memory (compiler.watch). It runs until SIGTERM
-or SIGINT (exit 0, after the build under way); a build that fails is reported, once, and
-the next change is built as usual."""
+or SIGINT (exit 0, after the build under way); a build that fails (findings, or the folder
+or OUT unusable meanwhile) is reported, once, and the next change is built as usual. What
+cannot be watched at all (DIR not a folder, OUT unusable, a bad --interval) exits 2 at
+once."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from compiler import publish
 from compiler.commands import OK, Subcommands, UsageError, add_check_options
 from compiler.commands.build import report
 from compiler.incremental import Kept
+from compiler.printable import printable
 from compiler.watch import State, watch
 from core.process import collector_paused, going_on
 
@@ -78,26 +81,29 @@ def run(args: argparse.Namespace) -> int:
     kept: list[Kept | None] = [None]  # the last build this process published
 
     def build_once(seen: State) -> None:
-        with collector_paused():
-            result = build(
-                folder,
-                out,
-                display_root=args.dir,
-                today=args.today,
-                strict=args.strict,
-                allow_shallow=args.allow_shallow,
-                kept=kept[0],
-            )
-        if report(result, args.format, out) != OK:
-            at = seen.head or "the flags folder"
+        at = seen.head or "the flags folder"
+        try:
+            with collector_paused():
+                result = build(
+                    folder,
+                    out,
+                    display_root=args.dir,
+                    today=args.today,
+                    strict=args.strict,
+                    allow_shallow=args.allow_shallow,
+                    kept=kept[0],
+                )
+        except (OSError, ValueError, publish.OutputError) as exc:  # the folder gone, OUT
+            # made unusable: said once, and tried again when the folder changes
+            print(printable(f"flagc: error: {exc}"), file=sys.stderr)
             print(f"flagc: {at} did not build; OUT keeps its last build", file=sys.stderr)
-        elif result.outputs:
-            kept[0] = result.published
+        else:
+            if report(result, args.format, out) != OK:
+                print(f"flagc: {at} did not build; OUT keeps its last build", file=sys.stderr)
+            elif result.outputs:
+                kept[0] = result.published
         sys.stdout.flush()
         sys.stderr.flush()
 
-    try:
-        watch(folder, args.interval, stop, build_once)
-    except publish.OutputError as exc:  # OUT was made unusable meanwhile
-        raise UsageError(str(exc)) from None
+    watch(folder, args.interval, stop, build_once)
     return OK

@@ -98,6 +98,21 @@ def test_an_uncommitted_edit_is_built(watching: Watching, scripted: Scripted) ->
     assert watching.stop() == 0
 
 
+def test_a_folder_gone_meanwhile_is_reported_once_and_built_when_back(
+    watching: Watching, scripted: Scripted
+) -> None:
+    watching.wait_for(lambda lines: len(built(lines)) == 1)
+    away = scripted.repo / "away"
+    scripted.flags.rename(away)
+    lines = watching.wait_for(lambda lines: any("did not build" in line for line in lines))
+    assert any(line.startswith("flagc: error: ") for line in lines), lines
+    time.sleep(0.5)
+    assert sum("did not build" in line for line in watching.lines()) == 1
+    away.rename(scripted.flags)
+    watching.wait_for(lambda lines: len(built(lines)) == 2)
+    assert watching.stop() == 0
+
+
 @pytest.mark.parametrize(
     ("arguments", "error"),
     [
