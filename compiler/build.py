@@ -595,7 +595,7 @@ def _publish_reused(
         reused = plan.reused()
         kept = {key: at for key, at in cache.expires.items() if key in reused}
         written = incremental.Written(
-            rendered, cache.snapshot["head"], plan.edges, files, audit_bytes
+            rendered, cache.snapshot["head"], plan.edges, files, audit_bytes, plan.dependents()
         )
 
         def sealed() -> tuple[incremental.Cache, incremental.Written] | None:

@@ -601,6 +601,12 @@ class Previous:
             flagd_files[environment] = flagd.File(data, found)
         return cls(out, cache, snapshot, flagd_files)
 
+    def dependents(self) -> dict[str, list[str]]:
+        """Each flag's dependents in this build (as held, or worked out from its edges)."""
+        if self.held is not None and self.held.dependents is not None:
+            return self.held.dependents
+        return graph.dependents(self.cache.snapshot["edges"])
+
     def audit(self) -> bytes:
         if self.held is not None:
             return self.held.outputs[layout.AUDIT]
@@ -654,6 +660,7 @@ class Kept:
     outputs: dict[str, bytes]  # path inside the build -> bytes
     flagd: dict[str, flagd.File]  # environment -> its flagd file, with where each flag stands
     stamps: dict[str, Stamp]  # path inside the build (the cache's too) -> its stamp
+    dependents: dict[str, list[str]] | None  # each flag's, when the build worked them out
 
     @classmethod
     def published(cls, out: Path, directory: Path, cache: Cache, written: Written) -> Kept:
@@ -661,7 +668,7 @@ class Kept:
         outputs = written.outputs()
         stamps = {name: _stamp(directory / name) for name in [*outputs, publish.CACHE]}
         target = str((out / publish.CURRENT).readlink())
-        return cls(out, target, cache, outputs, dict(written.flagd), stamps)
+        return cls(out, target, cache, outputs, dict(written.flagd), stamps, written.dependents)
 
     def current(self, out: Path, display_root: str) -> bool:
         """Whether this is OUT's current build, every file as written, for `display_root`."""
@@ -749,7 +756,7 @@ def snapshot_content(
     for key in plan.files.keys() - plan.changed:
         entries.raw[key] = previous.entry(key)
     dependents = plan.dependents()
-    before = graph.dependents(previous.cache.snapshot["edges"])
+    before = previous.dependents()
     compiled = part.compiled
     rows: dict[Any, dict[str, Any]] = {}
     for key in plan.changed:
@@ -796,6 +803,7 @@ class Written:
     edges: dict[str, list[str]]
     flagd: dict[str, flagd.File]
     audit: bytes
+    dependents: dict[str, list[str]] | None = None  # each flag's, when worked out already
 
     def outputs(self) -> dict[str, bytes]:
         """The outputs by their path inside a build."""

@@ -11,9 +11,11 @@ import pytest
 
 PAUSED = """
 import gc
-from core.process import collector_paused, ending_at_once
+from core.process import collector_paused, ending_at_once, going_on
 if {ending}:
     ending_at_once()
+if {going_on}:
+    going_on()
 with collector_paused():
     print(gc.isenabled())
 print(gc.isenabled())
@@ -34,9 +36,15 @@ cli.run()
 """
 
 
-@pytest.mark.parametrize(("ending", "after"), [(False, "True"), (True, "False")])
-def test_the_collector_is_resumed_unless_the_process_ends_at_once(ending: bool, after: str) -> None:
-    script = PAUSED.format(ending=ending)
+@pytest.mark.parametrize(
+    ("ending", "going_on", "after"),
+    [(False, False, "True"), (True, False, "False"), (True, True, "True")],
+    ids=["goes on", "ends at once", "ends at once, then goes on (flagc watch)"],
+)
+def test_the_collector_is_resumed_unless_the_process_ends_at_once(
+    ending: bool, going_on: bool, after: str
+) -> None:
+    script = PAUSED.format(ending=ending, going_on=going_on)
     done = subprocess.run(
         [sys.executable, "-c", script], check=False, capture_output=True, text=True
     )
@@ -52,11 +60,13 @@ def test_flagc_ends_at_once_without_resuming_the_collector() -> None:
 
 KEPT = """
 import weakref
-from core.process import ending_at_once, keep
+from core.process import ending_at_once, going_on, keep
 class Build:
     pass
 if {ending}:
     ending_at_once()
+if {going_on}:
+    going_on()
 build = Build()
 alive = weakref.ref(build)
 keep(build)
@@ -65,12 +75,16 @@ print(alive() is not None)
 """
 
 
-@pytest.mark.parametrize("ending", [False, True])
+@pytest.mark.parametrize(
+    ("ending", "going_on"),
+    [(False, False), (True, False), (True, True)],
+    ids=["goes on", "ends at once", "ends at once, then goes on (flagc watch)"],
+)
 def test_what_is_kept_outlives_its_last_name_only_when_the_process_ends_at_once(
-    ending: bool,
+    ending: bool, going_on: bool
 ) -> None:
-    script = KEPT.format(ending=ending)
+    script = KEPT.format(ending=ending, going_on=going_on)
     done = subprocess.run(
         [sys.executable, "-c", script], check=False, capture_output=True, text=True
     )
-    assert done.stdout.split() == [str(ending)], done.stderr
+    assert done.stdout.split() == [str(ending and not going_on)], done.stderr
