@@ -587,10 +587,12 @@ def _publish_reused(
     with stopwatch.stage("snapshot"):
         content, entries = incremental.snapshot_content(previous, part, plan, history.metadata)
     with stopwatch.stage("render"):
-        rendered = emit.render(content, history.revision)
+        rendering = emit.rendering(content, history.revision)  # its digest, beside flagd's
+        revision = history.revision or rendering().revision  # git's; else the digest's
     with stopwatch.stage("flagd"):
-        files = incremental.flagd_files(previous, content, entries, rendered.revision, plan)
+        files = incremental.flagd_files(previous, content, entries, revision, plan)
     with stopwatch.stage("write"):
+        rendered = rendering()
         audit_bytes = history.log if history.log is not None else previous.audit()
         reused = plan.reused()
         kept = {key: at for key, at in cache.expires.items() if key in reused}

@@ -3,7 +3,9 @@ with the audit log and flagd's files, as one build by `compiler.publish`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from compiler.validate import FlagFile
@@ -73,13 +75,43 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     (an entry given as bytes is taken as it is: an incremental build's), with where each
     entry stands in the bytes, for the next build to take them again.
     """
-    given = content["flags"]
+    flags, spans = _flags(content["flags"])
+    return _rendered(content, revision, flags, spans, digest(content, flags))
+
+
+def rendering(content: Mapping[str, Any], revision: str | None) -> Callable[[], Rendered]:
+    """`render`, its digest worked out in a thread while the caller goes on (hashlib lets
+    go of the GIL; 10 ms for the 17.8 MB of a 10,000-flag snapshot): call what this returns
+    for the result, as often as needed. For a caller with other work meanwhile (an
+    incremental build's flagd files, which need only git's revision)."""
+    flags, spans = _flags(content["flags"])
+    pool = ThreadPoolExecutor(max_workers=1)
+    hashing = pool.submit(digest, content, flags)
+    pool.shutdown(wait=False)  # its thread ends with the hashing
+
+    @functools.cache
+    def rendered() -> Rendered:
+        return _rendered(content, revision, flags, spans, hashing.result())
+
+    return rendered
+
+
+def _flags(given: Mapping[str, Any]) -> tuple[bytes, dict[str, tuple[int, int]]]:
+    """The canonical bytes of the flags, and where each entry stands in them."""
     if any(isinstance(entry, bytes) for entry in given.values()):  # an incremental build's
         flags, places = joined(given)  # the entries given as bytes go in as they are
     else:
         flags, places = unmarked(serialize({key: marked(e) for key, e in given.items()}))
-    spans = dict(zip(sorted(given), places, strict=True))
-    hashed = digest(content, flags)
+    return flags, dict(zip(sorted(given), places, strict=True))
+
+
+def _rendered(
+    content: Mapping[str, Any],
+    revision: str | None,
+    flags: bytes,
+    spans: dict[str, tuple[int, int]],
+    hashed: str,
+) -> Rendered:
     revision = revision or f"content-{hashed[7:19]}"
     extra = {"digest": hashed, "revision": revision}
     parts = around_flags({**content, **extra}, flags)
