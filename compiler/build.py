@@ -130,9 +130,9 @@ def build(
     the build this process published last (`BuildResult.published`), taken instead of
     reading OUT's while OUT still shows it as written (`incremental.Kept.current`).
     """
-    reading = (allow_shallow, fork, reuse, ahead, kept)
+    options = (allow_shallow, fork, reuse, ahead, kept)
     try:
-        return _build(flags_dir, out, display_root, today, strict, *reading)
+        return _build(flags_dir, out, display_root, today, strict, *options)
     finally:
         if ahead is not None:  # whatever the build read, or did not
             ahead.cancel()

@@ -122,7 +122,7 @@ class Untrusted(Exception):
 def read_cache(out: Path, display_root: str) -> Cache | None:
     """The cache of OUT's current build, or None when OUT has none (a first build, or one
     made before caches). Raises Untrusted when there is one but it is damaged, of another
-    format, made by another flagc, or for another display root (`same_folder` tells the
+    format, made by another flagc, or for another display root (`same_project` tells the
     folder, once it is read)."""
     try:
         cache = _sealed(out)
