@@ -36,15 +36,9 @@ def register(commands: Subcommands) -> None:
         "OUT/audit.json and OUT/flagd/<environment>.json (flagd's flag definitions, for "
         "OpenFeature's flagd providers) as one build, swapped in whole by one rename.",
     )
-    add_check_options(parser)
-    parser.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
+    add_build_options(parser)
     parser.add_argument(
         "--summary", action="store_true", help="then print what is on where, one row a flag"
-    )
-    parser.add_argument(
-        "--allow-shallow",
-        action="store_true",
-        help="build from a shallow clone anyway, marking the audit log incomplete",
     )
     parser.add_argument(
         "--full",
@@ -52,6 +46,18 @@ def register(commands: Subcommands) -> None:
         help="compile every flag again, reusing nothing of the previous build in OUT",
     )
     parser.set_defaults(run=run)
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    """What `flagc build` and `flagc watch` both take: the check's options, OUT and
+    --allow-shallow."""
+    add_check_options(parser)
+    parser.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
+    parser.add_argument(
+        "--allow-shallow",
+        action="store_true",
+        help="build from a shallow clone anyway, marking the audit log incomplete",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import FrameType
 
 from compiler import publish
-from compiler.commands import OK, Subcommands, UsageError, add_check_options
-from compiler.commands.build import report
+from compiler.commands import OK, Subcommands, UsageError
+from compiler.commands.build import add_build_options, report
 from compiler.incremental import Kept
 from compiler.printable import printable
 from compiler.watch import State, watch
@@ -33,18 +33,12 @@ def register(commands: Subcommands) -> None:
         "holding the last build in memory so that the next one reads and imports nothing "
         "again. Runs until SIGTERM or SIGINT.",
     )
-    add_check_options(parser)
-    parser.add_argument("-o", "--out", type=Path, default=Path("build"), help="default: build")
+    add_build_options(parser)
     parser.add_argument(
         "--interval",
         type=_seconds,
         default=2.0,
         help="seconds between looks at the folder (default: 2)",
-    )
-    parser.add_argument(
-        "--allow-shallow",
-        action="store_true",
-        help="build from a shallow clone anyway, marking the audit log incomplete",
     )
     parser.set_defaults(run=run)
 
