@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -200,9 +200,14 @@ def summary(name: str, timings: list[float]) -> str:
     )
 
 
-def arguments(doc: str) -> tuple[argparse.Namespace, Path]:
-    """The options this bench and push_bench.py share, and the flags tree they name."""
+def arguments(
+    doc: str, more: Callable[[argparse.ArgumentParser], None] | None = None
+) -> tuple[argparse.Namespace, Path]:
+    """The options this bench and push_bench.py share (and `more` of the caller's own), and
+    the flags tree they name."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    if more is not None:
+        more(parser)
     parser.add_argument("--flags", type=int, default=0, help="0: the bundled flags/")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=20)

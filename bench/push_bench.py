@@ -3,18 +3,23 @@ flagserve -> its clients, each segment and the total, pushed against polled.
 
     python bench/push_bench.py [--flags 0] [--seed 1] [--rounds 20] [--poll-rounds 10]
                                [--connections 8] [--pause 1] [--cache bench/out]
+                               [--resident SECONDS]
 
 The bundled flags/ (with --flags N, a generated tree, bench/gen_tree.py) is copied into a
 git repository of its own and built into OUT. flagserve serves OUT (`python -m server OUT`,
 default workers and threads) with flagd's sync protocol on (FLAGSERVE_SYNC_BIND), and a
 flagd sync stream (`SyncFlags`, the stubs flagd's provider ships) and --connections
 kept-alive HTTP clients of the flat map follow it (bench/notice_bench.py). Each round flips
-one flag that nothing depends on and commits it, then runs `flagc build` as the builder loop
-does (a process, reusing OUT's last build), and times:
+one flag that nothing depends on and commits it, then runs `flagc build` (a process, reusing
+OUT's last build); or, with --resident, `flagc watch --interval SECONDS` builds it, as the
+Kubernetes builder does (one process that looks at the repository every SECONDS and holds
+its last build). It times:
 
 - commit: `git commit` of the change;
 - build: `flagc build`, the build's own time, until it has published (the `.current`
-  link's time: the process still tears down after that);
+  link's time: the process still tears down after that); with --resident, from the commit
+  until `flagc watch` has published the commit's build (its wait for its next look at the
+  repository included);
 - served: from then until every HTTP connection answers the flat map with the new revision;
 - pushed: from then until the flagd sync stream has the new definitions;
 - OFREP: from then until an OFREP client as the web provider behaves (a bulk answer per
@@ -29,6 +34,7 @@ build's own time, for the last of the three clients.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -40,8 +46,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,8 +146,43 @@ def landed(out: Path) -> float:
     return time.monotonic() - (time.time() - made)
 
 
+class Watching:
+    """`flagc watch` building the repository into OUT, its log read to know each build."""
+
+    def __init__(self, repo: Path, out: Path, interval: float, log: Path) -> None:
+        command = [sys.executable, "-m", "compiler", "watch", str(repo), "-o", str(out)]
+        with log.open("wb") as written:
+            self.process = subprocess.Popen(
+                [*command, "--interval", str(interval)],
+                stdout=subprocess.DEVNULL,
+                stderr=written,
+            )
+        self.log = log
+
+    def built(self, revision: str) -> None:
+        """Wait until the build of `revision` is published."""
+        deadline = time.monotonic() + 120
+        while f"at revision {revision} " not in self.log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"flagc watch did not build: {self.log.read_text()[-2000:]}")
+            time.sleep(0.002)
+
+
+@contextmanager
+def watching(repo: Path, out: Path, interval: float, log: Path) -> Iterator[Watching]:
+    """`flagc watch` running on `repo` once it has published its first build."""
+    watcher = Watching(repo, out, interval, log)
+    try:
+        watcher.built(git(repo, "rev-parse", "HEAD"))
+        yield watcher
+    finally:
+        watcher.process.terminate()
+        watcher.process.wait(timeout=60)
+
+
 def rounds(
     repo: Path,
+    builds: Callable[[str], None],
     out: Path,
     commits: Iterator[None],
     clients: Clients,
@@ -149,15 +190,16 @@ def rounds(
     stream: Stream | None,
     ofrep: OfrepStreams | None = None,
 ) -> Segments:
+    """`count` rounds of a commit, its build (`builds` given the commit) and its clients."""
     segments = Segments()
     for _ in range(count):
         time.sleep(0.2)  # apart: each round starts with every worker idle
         started = time.monotonic()
         next(commits)
         committed = time.monotonic()
-        build(repo, out)
-        published = landed(out)
         revision = git(repo, "rev-parse", "HEAD")
+        builds(revision)
+        published = landed(out)
         segments.commit.append((committed - started) * 1000)
         segments.build.append((published - committed) * 1000)
         segments.served.append(clients.served(revision, published) * 1000)
@@ -173,13 +215,28 @@ def line(name: str, timings: list[float]) -> str:
     return f"  {name:<22}{ordered[len(ordered) // 2]:>10.1f}{p99(timings):>10.1f}"
 
 
+def resident(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resident",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="build with flagc watch --interval SECONDS instead of a flagc build a commit",
+    )
+
+
 def main() -> int:
-    args, tree = arguments(__doc__ or "")
+    args, tree = arguments(__doc__ or "", resident)
     pause = args.pause / 1000
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="push-bench-")))
         repo, out = repository(tree, work), work / "out"
-        build(repo, out)
+        if args.resident is None:
+            build(repo, out)
+            builds: Callable[[str], None] = lambda _: build(repo, out)  # noqa: E731
+        else:
+            log = work / "watch.log"
+            builds = stack.enter_context(watching(repo, out, args.resident, log)).built
         commits = one_flag_commits(repo, leaf_flag(repo))
         address = f"127.0.0.1:{free_port()}"
         syncing = {"FLAGSERVE_SYNC_BIND": address}
@@ -188,15 +245,16 @@ def main() -> int:
             stream = Stream(address)
             ofrep = OfrepStreams(clients.port, environments)
             try:
-                pushing = rounds(repo, out, commits, clients, args.rounds, stream, ofrep)
+                pushing = rounds(repo, builds, out, commits, clients, args.rounds, stream, ofrep)
             finally:
                 stream.close()
                 ofrep.close()
         polling = {"FLAGSERVE_RELOAD_NOTIFY": "off"}
         with server(out, work, "poll", args.connections, pause, **polling) as clients:
-            polled = rounds(repo, out, commits, clients, args.poll_rounds, None)
+            polled = rounds(repo, builds, out, commits, clients, args.poll_rounds, None)
     flags = f"{args.flags} flags" if args.flags else "the bundled flags/"
-    print(f"a commit -> flagc build -> flagserve -> its clients, {flags}, ms")
+    builder = "flagc build" if args.resident is None else f"flagc watch --interval {args.resident}"
+    print(f"a commit -> {builder} -> flagserve -> its clients, {flags}, ms")
     print(f"  {'segment':<22}{'p50':>10}{'p99':>10}")
     print(f"pushed ({args.rounds} commits)")
     for name, timings in [
