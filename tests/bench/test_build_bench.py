@@ -40,6 +40,12 @@ def test_the_stage_table_is_the_builds_own(tmp_path: Path) -> None:
     # the ratio is of the unrounded times: within what rounding each to 3 decimals allows
     low, high = (first_s - 5e-4) / (parse_s + 5e-4), (first_s + 5e-4) / max(parse_s - 5e-4, 1e-6)
     assert first_s > 0 and low - 0.01 <= first_ratio <= high + 0.01
+    # the incremental build as flagc watch makes it (its last build held) is timed too,
+    # before the flags it reused, the audit log's size and the peak
+    assert lines[first].split()[-8:-4] == ["resident", "s", "resident/parse", "reused"]
+    resident_s, resident_ratio = float(values[-5]), float(values[-4])
+    low, high = (resident_s - 5e-4) / (parse_s + 5e-4), (resident_s + 5e-4) / (parse_s - 5e-4)
+    assert resident_s > 0 and low - 0.01 <= resident_ratio <= high + 0.01
     audit_mb, peak_mb = float(values[-2]), float(values[-1])
     written = (tmp_path / "out" / "audit.json").stat().st_size / 1e6
     assert abs(audit_mb - written) < 0.1
