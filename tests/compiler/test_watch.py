@@ -161,6 +161,23 @@ def test_the_state_changes_with_a_commit_outside_the_folder(scripted: Scripted) 
     assert (after.files, after.head) == (before.files, made.sha)
 
 
+def test_the_state_follows_a_link_swapped_to_another_work_tree(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """git-sync's layout: the folder is reached through a link that each sync swaps to a
+    new work tree, of the same files when the commit changed nothing below the folder."""
+    scripted.commit("start", START)
+    link = tmp_path / "current"
+    states = []
+    for name in ("one", "two"):
+        scripted.git("worktree", "add", "--quiet", "--detach", str(tmp_path / name))
+        (tmp_path / "swapped").symlink_to(name)
+        (tmp_path / "swapped").rename(link)
+        states.append(state(link / "flags"))
+    assert states[0].head == states[1].head
+    assert states[0].files != states[1].files
+
+
 def test_the_state_ignores_hidden_files(scripted: Scripted) -> None:
     """The loader reads no hidden file (a repository's .git, which git rewrites as it works,
     when the flags are at its root)."""
