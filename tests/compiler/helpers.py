@@ -1,5 +1,6 @@
 """Helpers shared by the compiler's tests: flagc run in process, plans of two trees, the
-validators of the plan and flagd schemas, and flag files parsed in memory."""
+validators of the plan and flagd schemas, flag files parsed in memory, and the banner flag
+file the incremental build's and `flagc watch`'s tests change."""
 
 from __future__ import annotations
 
@@ -79,3 +80,18 @@ def flag_files(tree: dict[str, dict[str, Any]]) -> dict[str, FlagFile]:
     validated = validate(Loaded(flags=documents))
     assert validated.diagnostics == []
     return validated.flags
+
+
+# A flag file the incremental build's and flagc watch's tests both change
+BANNER = """\
+description: Free shipping banner
+owner: marketing
+enabled: false
+environments:
+  development: true
+  production:
+    rules:
+      - rollout: {on: 20, off: 80}
+        seed: banner-2027
+"""
+BANNER_IOS = BANNER + "applications:\n  ios: true\n"

@@ -26,7 +26,7 @@ from compiler.build import BuildResult, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
 from compiler.incremental import Kept
-from tests.compiler.helpers import documented
+from tests.compiler.helpers import BANNER, BANNER_IOS, documented
 from tests.compiler.scripted import Scripted
 from tests.conftest import PROJECT, git_in
 
@@ -117,17 +117,6 @@ environments:
         serve: generous
 depends_on: [event-bus]
 """
-BANNER = """\
-description: Free shipping banner
-owner: marketing
-enabled: false
-environments:
-  development: true
-  production:
-    rules:
-      - rollout: {on: 20, off: 80}
-        seed: banner-2027
-"""
 NEW_SEARCH = """\
 description: The new search page, rolled out
 owner: search
@@ -164,7 +153,6 @@ environments:
   development: true
 depends_on: [banner]
 """
-BANNER_IOS = BANNER + "applications:\n  ios: true\n"
 START = {
     "_project.yaml": PROJECT,
     "platform/event-bus.yaml": EVENT_BUS,

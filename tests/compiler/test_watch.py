@@ -15,19 +15,11 @@ import pytest
 
 from compiler.build import build
 from compiler.watch import state
-from tests.compiler.helpers import documented
+from tests.compiler.helpers import BANNER, BANNER_IOS, documented
 from tests.compiler.scripted import Scripted
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
-BANNER = """\
-description: Free shipping banner
-owner: marketing
-enabled: false
-environments:
-  development: true
-"""
-BANNER_IOS = BANNER + "applications:\n  ios: true\n"
 SEARCH = """\
 description: The new search page
 owner: search
