@@ -142,7 +142,7 @@ def same_project(cache: Cache, tree: Tree) -> bool:
     return load.blob_id(tree.project) == cache.project
 
 
-def folder_identity(root: Path, prefix: bytes | None = None) -> str:
+def folder_identity(root: Path, asked: bytes | None = None) -> str:
     """What names a flags folder across builds: in git, the repository (its common git
     directory, the same for each of its work trees) and the folder's path inside a work
     tree; outside git, the folder's real path. git-sync checks each new commit out into a
@@ -150,30 +150,17 @@ def folder_identity(root: Path, prefix: bytes | None = None) -> str:
     changes with every commit while the repository and the path inside it do not; each
     build checks what it reuses against the files and the history (`plan`,
     `audit.continued`), so another work tree of the same repository is safe to continue.
-    `prefix`: `git rev-parse --git-common-dir --show-prefix`'s output, when already asked."""
-    if prefix is None:
-        prefix = _rev_parse(root)
-    if prefix is None:
+    `asked`: `git rev-parse` of `_REV_PARSE`'s output, when already asked."""
+    if asked is None:
+        [asked] = git_answers(root, ("rev-parse", *_REV_PARSE))
+    if asked is None:
         return "path:" + os.path.realpath(root)
-    common, _, inside = prefix.partition(b"\n")
+    common, _, inside = asked.partition(b"\n")
     return "git:" + os.path.realpath(os.fsdecode(common)) + ":" + os.fsdecode(inside.strip())
 
 
+# `git rev-parse`: the common git directory (absolute) and the folder's prefix, a line each
 _REV_PARSE = ("--path-format=absolute", "--git-common-dir", "--show-prefix")
-
-
-def _rev_parse(root: Path) -> bytes | None:
-    """`git rev-parse`'s common git directory (absolute) and prefix, a line each; None
-    outside git (or without git)."""
-    try:
-        return _git(root, "rev-parse", *_REV_PARSE)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _git(root: Path, *arguments: str) -> bytes:
-    command = ["git", *arguments]
-    return subprocess.run(command, cwd=root, capture_output=True, check=True, timeout=60).stdout
 
 
 def _sealed(out: Path) -> Cache:
@@ -305,7 +292,7 @@ def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None]:
     YAML file (GitRepository.dirty's rule, so that the build need not ask git again; None
     outside git)."""
     status = ("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--no-renames")
-    answers = _git_at_once(
+    answers = git_answers(
         root,
         ("rev-parse", *_REV_PARSE),
         ("ls-files", "--stage", "-v", "-z", "--", "."),
@@ -332,9 +319,10 @@ def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None]:
 _CHECKED_REGULAR = re.compile(rb"(?:^|\0)H (?:100644|100755) ([0-9a-f]+) 0\t([^\0]*)")
 
 
-def _git_at_once(root: Path, *commands: tuple[str, ...]) -> list[bytes | None]:
-    """The output of each git command, run at once (git status, the slowest, walks the
-    folder while the others answer); None for one that fails or cannot run."""
+def git_answers(root: Path, *commands: tuple[str, ...]) -> list[bytes | None]:
+    """The output of each git command run in `root`, all run at once (git status, the
+    slowest, walks the folder while the others answer); None for one that fails or cannot
+    run (outside git, without git, `root` gone)."""
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:

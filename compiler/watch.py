@@ -19,11 +19,12 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from compiler.incremental import git_answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +61,8 @@ def state(folder: Path) -> State:
 
 
 def _head(folder: Path) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.decode().strip() or None if done.returncode == 0 else None
+    [answer] = git_answers(folder, ("rev-parse", "--verify", "--quiet", "HEAD"))
+    return answer.decode().strip() or None if answer is not None else None
 
 
 def watch(
