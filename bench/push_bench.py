@@ -35,6 +35,7 @@ build's own time, for the last of the three clients.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -215,6 +216,11 @@ def line(name: str, timings: list[float]) -> str:
     return f"  {name:<22}{ordered[len(ordered) // 2]:>10.1f}{p99(timings):>10.1f}"
 
 
+def build_commit(repo: Path, out: Path, _revision: str) -> None:
+    """`flagc build` of the commit just made, as a process."""
+    build(repo, out)
+
+
 def resident(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resident",
@@ -231,9 +237,10 @@ def main() -> int:
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="push-bench-")))
         repo, out = repository(tree, work), work / "out"
+        builds: Callable[[str], None]
         if args.resident is None:
             build(repo, out)
-            builds: Callable[[str], None] = lambda _: build(repo, out)  # noqa: E731
+            builds = functools.partial(build_commit, repo, out)
         else:
             log = work / "watch.log"
             builds = stack.enter_context(watching(repo, out, args.resident, log)).built

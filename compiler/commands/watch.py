@@ -72,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, stopping)
-    kept: list[Kept | None] = [None]  # the last build this process published
+    kept: Kept | None = None  # the last build this process published
 
     def build_once(seen: State) -> None:
+        nonlocal kept
         at = seen.head or "the flags folder"
         try:
             with collector_paused():
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                     today=args.today,
                     strict=args.strict,
                     allow_shallow=args.allow_shallow,
-                    kept=kept[0],
+                    kept=kept,
                 )
         except (OSError, ValueError, publish.OutputError) as exc:  # the folder gone, OUT
             # made unusable: said once, and tried again when the folder changes
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             if report(result, args.format, out) != OK:
                 print(f"flagc: {at} did not build; OUT keeps its last build", file=sys.stderr)
             elif result.outputs:
-                kept[0] = result.published
+                kept = result.published
         sys.stdout.flush()
         sys.stderr.flush()
 

@@ -30,10 +30,10 @@ def test_the_cache_made_while_the_outputs_are_written_is_published_with_them(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    calls: list[int] = []
+    calls: list[None] = []
 
     def cache() -> bytes:
-        calls.append(threading.active_count())
+        calls.append(None)
         return b"made\n"
 
     flagd = {name: name.encode() * 1000 for name in ("a", "b", "c", "d", "e", "f", "g", "h", "i")}
