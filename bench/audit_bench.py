@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import gen_history
+import installed
 from build_bench import best
 
 from compiler.audit import extract
@@ -267,11 +268,12 @@ def main() -> int:
     args = parser.parse_args()
     # `git status` may refresh the index of the repository holding the cache: do not lock it.
     os.environ["GIT_OPTIONAL_LOCKS"] = "0"
+    installed.compile_packages()
     repo = history_for(args.flags, args.commits, args.seed, args.cache)
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as work:
         rows, notes = measure(repo, Path(work), args.append, args.runs)
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}: "
+        f"python {sys.version.split()[0]}, {len(os.sched_getaffinity(0))} CPUs, seed {args.seed}: "
         f"{args.flags} flags, {args.commits} changes, best of {args.runs}"
     )
     print(table(rows))

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import gen_tree
+import installed
 import procfs
 import yaml
 
@@ -425,6 +426,7 @@ def main() -> int:
     args = parser.parse_args()
     # `git status` may refresh the index of the repository holding the cache: do not lock it.
     os.environ["GIT_OPTIONAL_LOCKS"] = "0"
+    installed.compile_packages()
     results = []
     with tempfile.TemporaryDirectory(prefix="flagc-bench-") as work:
         for count in args.sizes:
@@ -433,7 +435,8 @@ def main() -> int:
             results.append(measure(count, tree, Path(work), runs))
             print(f"measured {count} flags", file=sys.stderr)
     ruled = f", rules on {args.ruled:.0%} of the flags" if args.ruled else ""
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, seed {args.seed}{ruled}")
+    cpus = len(os.sched_getaffinity(0))  # the CPUs this run may use (taskset)
+    print(f"python {sys.version.split()[0]}, {cpus} CPUs, seed {args.seed}{ruled}")
     print(table(results))
     return 0
 

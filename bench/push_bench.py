@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import installed
 from build_bench import GIT_ENV, leaf_flag, one_flag_commits
 from notice_bench import Arrivals, Clients, Stream, arguments, p99, server
 from serve_bench import build, free_port
@@ -233,6 +234,7 @@ def resident(parser: argparse.ArgumentParser) -> None:
 
 def main() -> int:
     args, tree = arguments(__doc__ or "", resident)
+    installed.compile_packages()
     pause = args.pause / 1000
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="push-bench-")))
