@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -223,12 +224,11 @@ def document(entries: Sequence[Entry], head: str | None, complete: bool) -> dict
         if entry.commit is not last:
             last = entry.commit
             writer.commit(_commit_metadata(last))
-        fields = [(change.path, change.before, change.after) for change in entry.fields]
         writer.entry(
             entry.change,
             entry.flag,
             entry.file,
-            fields,
+            entry.fields,
             _values(writer, entry),
             previous_file=entry.previous_file,
             invalid=entry.invalid,
@@ -509,7 +509,7 @@ def value_changes(
 
 def field_changes(before: Data, after: Data) -> tuple[FieldChange, ...]:
     """Declared fields that changed, as dotted paths, sorted by path; None is absent."""
-    return tuple(sorted(changed_fields(before, after), key=lambda change: change.path))
+    return tuple(sorted(changed_fields(before, after), key=itemgetter(0)))  # by path
 
 
 def extract(repository: GitRepository, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:

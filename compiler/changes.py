@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from compiler.yamlsource import Data
 from core.model import Flag
@@ -15,10 +16,12 @@ from core.resolve import CellValue
 Cell = tuple[str, str | None]  # (environment, application or None for the environment's own)
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
+class FieldChange(NamedTuple):
     """A declared field, as a dotted path (`environments.production.applications.web`);
-    None stands for "not declared" (the schemas never allow null)."""
+    None stands for "not declared" (the schemas never allow null). A tuple (path, before,
+    after), as the audit log's writer takes it: a first build lists every field of every
+    created flag (58,000 at 10,000 flags), and a frozen dataclass took 22 ms more to make
+    them, and a copy of each as a tuple 15 ms more to write them."""
 
     path: str
     before: Data
