@@ -1,7 +1,7 @@
 """git's log, parsed: `Commit`s and their `Change`s from the output of `git log --raw -z
 --no-abbrev --format=LOG_FORMAT`.
 
-Pure: bytes in, commits out, no repository and no GitPython, so that it is tested with
+Pure: bytes in, commits out, no repository and no git process, so that it is tested with
 tables of git's exact output (tests/compiler/test_git_log.py). `compiler.git_repository`
 runs git and hands its output here.
 """

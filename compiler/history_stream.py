@@ -2,8 +2,9 @@
 
 A thread parses `git log` (`compiler.git_log.parse_log`) as its output arrives and asks
 `git cat-file --batch` for each blob it names; the caller reads the blobs back meanwhile.
-The two git processes are started by `compiler.git_repository.GitRepository.stream`; this
-module never imports GitPython.
+The two git processes (subprocess.Popen, their output through pipes) are started by
+`compiler.git_repository.GitRepository.stream`, which says what to raise when git log fails;
+this module only reads and writes their pipes, and ends them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import queue
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any
@@ -28,15 +30,26 @@ class HistoryStream:
 
     Iterate `blobs()` to the end, then read `commits` (oldest first). A blob `skip` is true
     of (its SHA, the path it is named by) is not asked for: the caller knows it already.
+    `log` failing (a non-zero exit) raises `failed(its exit code, its stderr)` from `blobs`.
+    Use it as a context manager (or call `close`): its end ends both processes, whether or
+    not they are done, and closes their pipes.
     """
 
     def __init__(
-        self, log: Any, cat_file: Any, prefix: str, skip: Callable[[str, str], bool] | None = None
+        self,
+        log: subprocess.Popen[bytes],
+        cat_file: subprocess.Popen[bytes],
+        prefix: str,
+        skip: Callable[[str, str], bool] | None = None,
+        *,
+        failed: Callable[[int, bytes], Exception],
     ) -> None:
         self._log, self._cat_file, self._prefix = log, cat_file, prefix
-        self._skip = skip
-        for process in (log, cat_file):
-            _widen(process.stdout)
+        self._log_out, self._log_errors = _piped(log.stdout), _piped(log.stderr)
+        self._requests, self._answers = _piped(cat_file.stdin), _piped(cat_file.stdout)
+        self._skip, self._failed = skip, failed
+        for pipe in (self._log_out, self._answers):
+            _widen(pipe)
         self._requested: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
         self._newest_first: list[Commit] = []
         self._failure: BaseException | None = None
@@ -50,24 +63,26 @@ class HistoryStream:
     def blobs(self) -> Iterator[Blob]:
         while (request := self._requested.get()) is not None:
             sha, path = request
-            yield sha, path, _read_blob(self._cat_file.stdout, sha)
+            yield sha, path, _read_blob(self._answers, sha)
         self._thread.join()
         if self._failure is not None:
             raise self._failure
-        self._log.wait()  # raises GitCommandError if git log failed
+        errors = self._log_errors.read()  # its output read to the end: it is ending
+        if self._log.wait() != 0:
+            raise self._failed(self._log.returncode, errors)
 
     def _read_log(self) -> None:
         seen: set[str] = set()
         pending = b""
         try:
-            while chunk := self._log.stdout.read(1 << 16):
+            while chunk := self._log_out.read(1 << 16):
                 pending = self._parse(pending + chunk, seen, final=False)
             self._parse(pending, seen, final=True)
         except BaseException as exc:  # handed to the consumer, who raises it
             self._failure = exc
         finally:
             with contextlib.suppress(OSError):
-                self._cat_file.stdin.close()
+                self._requests.close()
             self._requested.put(None)
 
     def _parse(self, data: bytes, seen: set[str], *, final: bool) -> bytes:
@@ -98,8 +113,8 @@ class HistoryStream:
         # while we write, or a large batch fills both pipes and everyone waits.
         for request in requests:
             self._requested.put(request)
-        self._cat_file.stdin.write("".join(f"{sha}\n" for sha, _ in requests).encode())
-        self._cat_file.stdin.flush()
+        self._requests.write("".join(f"{sha}\n" for sha, _ in requests).encode())
+        self._requests.flush()
         self._newest_first.extend(commits)
         return data[end:]
 
@@ -107,16 +122,32 @@ class HistoryStream:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End both processes (killed, if still running: done or not, nothing more is read
+        of them), then the thread, which reads to their end, and close every pipe."""
         for process in (self._log, self._cat_file):
-            with contextlib.suppress(OSError, ValueError):
-                process.stdout.close()
-            with contextlib.suppress(Exception):
-                process.wait()
+            if process.poll() is None:
+                process.kill()
+        self._thread.join()
+        for process in (self._log, self._cat_file):
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        pipe.close()
+            process.wait()
 
 
 # git writes ahead into the pipe while we parse; with the default 64 KiB it soon waits for
 # us (the thread reading the log waits for the interpreter lock), and the log takes longer.
 _PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged process
+
+
+def _piped(pipe: IO[bytes] | None) -> IO[bytes]:
+    if pipe is None:
+        raise ValueError("a git process of the history stream was started without a pipe")
+    return pipe
 
 
 def _widen(pipe: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from compiler.cli import main
-from compiler.git_repository import GitRepository, revision
+from compiler.git_repository import GitError, GitRepository, revision
 from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
 from tests.conftest import Git, git_in, write_tree
 
@@ -267,3 +267,66 @@ def test_the_first_parent_line_is_told_from_the_commits_since(
         odd = ["0" * 40, "HEAD", "--all", f"{first}..HEAD", first[:12], ""]
         assert not any(repository.on_first_parent_line(text) for text in odd)
     assert told == {merge: True, main_line: True, first: True, topic: False, elsewhere: False}
+
+
+# GitRepository runs the git CLI: what it cannot find, what it must never take as an option,
+# and a repository git cannot read
+
+
+def test_no_work_tree_is_none(git_repo: tuple[Path, Git], monkeypatch: pytest.MonkeyPatch) -> None:
+    repo, git = git_repo
+    folder = write_tree(repo / FLAGS, FULL_TREE)
+    bare = repo.parent / "bare.git"
+    git("init", "--quiet", "--bare", str(bare))
+    for where in (repo / "missing", repo / ".git", repo / ".git" / "objects", bare):
+        assert GitRepository.open(where) is None, where
+    repository = GitRepository.open(folder)
+    assert repository is not None
+    assert (repository.root, repository.prefix) == (repo.resolve(), f"{FLAGS}/")
+    assert repository.head() is None  # before the first commit
+    monkeypatch.setenv("PATH", str(repo / "missing"))  # no git at all
+    assert GitRepository.open(folder) is None
+    assert revision(folder) is None
+
+
+def test_revisions_are_never_options(committed: tuple[Path, Path, Git], tmp_path: Path) -> None:
+    """A revision from the user reaches git after `--end-of-options` or `--` (or on
+    cat-file's input): an option-like one names nothing, and git writes no file for it."""
+    _, folder, git = committed
+    sha = head(git)
+    written = tmp_path / "written"
+    option = f"--output={written}"
+    repository = GitRepository.open(folder)
+    assert repository is not None
+    with repository:
+        assert repository.resolve("HEAD") == sha
+        assert repository.resolve(option) is None
+        assert repository.file_at(option, "growth/banner.yaml") is None
+        assert (
+            repository.file_at(sha, "growth/banner.yaml")
+            == (folder / "growth" / "banner.yaml").read_bytes()
+        )
+        assert repository.file_at(sha, "") is not None  # the folder itself: a tree
+        assert repository.file_at(sha, "growth/missing.yaml") is None
+        assert repository.file_at(f"{sha}\n{sha}", "growth/banner.yaml") is None
+        with pytest.raises(GitError, match="git archive failed"):
+            repository.write_folder_at(option, tmp_path / "folder")
+        with pytest.raises(GitError, match="git log failed"):
+            repository.log_range(option)
+    assert not written.exists()
+
+
+def test_a_repository_git_cannot_read_is_an_error(
+    committed: tuple[Path, Path, Git], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An object of the history damaged: flagc says what git said (exit 2), no traceback."""
+    repo, folder, git = committed
+    damaged = head(git)
+    git("commit", "--quiet", "--allow-empty", "--message", "later")
+    loose = repo / ".git" / "objects" / damaged[:2] / damaged[2:]
+    loose.chmod(0o644)
+    loose.write_bytes(b"not a git object")
+    assert main(["audit", "banner", str(folder)]) == 2
+    assert "flagc: error: git log failed (exit code 128): " in capsys.readouterr().err
+    assert main(["build", str(folder), "-o", str(tmp_path / "out"), "--full"]) == 2
+    assert "flagc: error: git log failed (exit code 128): " in capsys.readouterr().err

@@ -1,7 +1,7 @@
 """compiler.history as a build uses it: loaded only where a history is read (a full build's
-own process, with more than one CPU, leaves GitPython and the audit log's modules to its
-forked history process), and telling the revision before it reads the log. What the history
-reads and writes is tested through the build (test_build.py, test_audit*.py)."""
+own process, with more than one CPU, leaves the history's and the audit log's modules to
+its forked history process), and telling the revision before it reads the log. What the
+history reads and writes is tested through the build (test_build.py, test_audit*.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from core.resolve import cell_values
 from tests.compiler.helpers import documented
 from tests.conftest import PROJECT, new_repository, write_tree
 
-HISTORY_MODULES = ("git", "compiler.git_repository", "compiler.audit", "compiler.history")
+HISTORY_MODULES = ("compiler.git_repository", "compiler.audit", "compiler.history")
 FLAG = "description: d\nowner: o@example.com\nenabled: true\n"
 
 SCRIPT = """
