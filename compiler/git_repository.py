@@ -37,13 +37,21 @@ class GitError(OSError):
 
 
 class GitRepository:
-    """A git work tree holding a flags folder; `prefix` is that folder inside it (`a/b/`, or
-    `` when the flags folder is the whole tree)."""
+    """A git work tree holding a flags folder, as it was when opened; `prefix` is that
+    folder inside it (`a/b/`, or `` when the flags folder is the whole tree).
 
-    def __init__(self, root: Path, folder: Path) -> None:
+    HEAD is read once, when it is opened, and everything read of the history is read up to
+    that commit: a history read while a commit lands (`flagc watch`, a CI job on a moving
+    branch) is the history of one HEAD, and its log's head is the commit its last entries
+    come from. (Asking git again at each use also cost a process each: four more a build.)"""
+
+    def __init__(
+        self, root: Path, folder: Path, head: str | None = None, shallow: bool = False
+    ) -> None:
         self.root = root.resolve()
         relative = PurePosixPath(folder.resolve().relative_to(self.root).as_posix())
         self.prefix = "" if str(relative) == "." else f"{relative}/"
+        self._head, self._shallow = head, shallow
         self._streams: list[HistoryStream] = []
 
     @classmethod
@@ -51,9 +59,19 @@ class GitRepository:
         """The repository whose work tree holds `folder` (or a parent of it), or None
         outside a work tree: none there, a bare repository, no such folder, no git."""
         try:
-            top = _git(folder, "rev-parse", "--show-toplevel").removesuffix(b"\n")
-            return cls(Path(os.fsdecode(top)), folder) if top else None
-        except (OSError, ValueError):  # ValueError: `folder` not below the work tree
+            # One process: the work tree, whether it is shallow, and HEAD's commit (no line
+            # before the first commit). Read from the end: a folder's name may hold a newline.
+            told = _git(
+                folder, "rev-parse", "--show-toplevel", "--is-shallow-repository",
+                "--revs-only", "HEAD^{commit}",
+            ).removesuffix(b"\n").split(b"\n")  # fmt: skip
+            head = (
+                told.pop().decode() if _SHA.fullmatch(told[-1].decode("ascii", "replace")) else None
+            )
+            shallow = told.pop() == b"true"
+            top = b"\n".join(told)
+            return cls(Path(os.fsdecode(top)), folder, head, shallow) if top else None
+        except (OSError, ValueError, IndexError):  # ValueError: `folder` not below the tree
             return None
 
     def close(self) -> None:
@@ -68,15 +86,11 @@ class GitRepository:
         self.close()
 
     def head(self) -> str | None:
-        """HEAD's commit; None before the first commit. Asked of git at each call: HEAD may
-        move meanwhile (`flagc watch`)."""
-        try:
-            return self._git("rev-parse", "--verify", "--quiet", "HEAD^{commit}").decode().strip()
-        except GitError:  # no commit yet
-            return None
+        """HEAD's commit when the repository was opened; None before the first commit."""
+        return self._head
 
     def is_shallow(self) -> bool:
-        return self._git("rev-parse", "--is-shallow-repository").strip() == b"true"
+        return self._shallow
 
     def revision(self, dirty: bool | None = None) -> str | None:
         """HEAD's commit, with `-dirty` when the flags folder differs from it (`dirty`, when
@@ -133,7 +147,7 @@ class GitRepository:
             "--root",
             f"--format={LOG_FORMAT}",
             "--end-of-options",
-            f"{since}..HEAD" if since else "HEAD",
+            f"{since}..{self._tip}" if since else self._tip,
             "--",
             self._pathspec(),
         ]
@@ -155,7 +169,7 @@ class GitRepository:
         if not _SHA.fullmatch(sha):  # read from a file: never an option, nor a range
             return False
         try:
-            since = self._git("rev-list", "--first-parent", "--parents", f"{sha}..HEAD")
+            since = self._git("rev-list", "--first-parent", "--parents", f"{sha}..{self._tip}")
         except GitError:  # not a commit
             return False
         lines = since.decode().splitlines()
@@ -200,6 +214,11 @@ class GitRepository:
 
     def _pathspec(self) -> str:
         return self.prefix or "."
+
+    @property
+    def _tip(self) -> str:
+        """The commit the history is read up to: HEAD's, as opened."""
+        return self._head or "HEAD"  # (no commit: git says so)
 
     def _git(self, *arguments: str, stdin: bytes = b"") -> bytes:
         return _git(self.root, *arguments, stdin=stdin)

@@ -330,3 +330,24 @@ def test_a_repository_git_cannot_read_is_an_error(
     assert "flagc: error: git log failed (exit code 128): " in capsys.readouterr().err
     assert main(["build", str(folder), "-o", str(tmp_path / "out"), "--full"]) == 2
     assert "flagc: error: git log failed (exit code 128): " in capsys.readouterr().err
+
+
+def test_the_history_is_read_up_to_head_as_opened(committed: tuple[Path, Path, Git]) -> None:
+    """A commit that lands while a repository is open (flagc watch, a moving CI branch) is
+    not half read: its head, its log and its first-parent line stay those of HEAD then."""
+    _, folder, git = committed
+    opened = head(git)
+    repository = GitRepository.open(folder)
+    assert repository is not None
+    with repository:
+        (folder / "growth" / "banner.yaml").write_text("enabled: false\n")
+        git("commit", "--quiet", "--all", "--message", "Landed meanwhile")
+        landed = head(git)
+        assert repository.head() == opened != landed
+        assert not repository.on_first_parent_line(landed)
+        with repository.stream() as stream:
+            list(stream.blobs())
+            subjects = [commit.subject for commit in stream.commits]
+    assert "Landed meanwhile" not in subjects and subjects
+    reopened = GitRepository.open(folder)
+    assert reopened is not None and reopened.head() == landed
