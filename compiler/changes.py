@@ -70,6 +70,9 @@ class ValueChange:
         )
 
 
+_new = tuple.__new__
+
+
 def changed_fields(before: Data, after: Data) -> list[FieldChange]:
     """Declared values that differ, by dotted path (`environments.production.enabled`), in
     no particular order (each output sorts them its way); lists such as depends_on and tags
@@ -93,9 +96,13 @@ def _declared(
         if isinstance(value, dict):
             _declared(value, f"{prefix}{key}.", found, created=created)
         elif value is not None:
-            path = f"{prefix}{key}"
+            # FieldChange(path, None, value) without the call to its __new__: a first build
+            # makes 126,000 of them at 10,000 flags (0.068 -> 0.054 s).
             found.append(
-                FieldChange(path, None, value) if created else FieldChange(path, value, None)
+                _new(
+                    FieldChange,
+                    (prefix + key, None, value) if created else (prefix + key, value, None),
+                )
             )
 
 
