@@ -6,16 +6,18 @@ flagserve -> its clients, each segment and the total, pushed against polled.
                                [--resident SECONDS]
 
 The bundled flags/ (with --flags N, a generated tree, bench/gen_tree.py) is copied into a
-git repository of its own and built into OUT. flagserve serves OUT (`python -m server OUT`,
-default workers and threads) with flagd's sync protocol on (FLAGSERVE_SYNC_BIND), and a
-flagd sync stream (`SyncFlags`, the stubs flagd's provider ships) and --connections
-kept-alive HTTP clients of the flat map follow it (bench/notice_bench.py). Each round flips
-one flag that nothing depends on and commits it, then runs `flagc build` (a process, reusing
-OUT's last build); or, with --resident, `flagc watch --interval SECONDS` builds it, as the
-Kubernetes builder does (one process that looks at the repository every SECONDS and holds
-its last build). It times:
+git repository of its own, each of its commits checked out into a work tree of its own
+behind a link swapped in by one rename, as git-sync serves the Kubernetes builder (a
+builder never sees a change's files before its commit), and built into OUT. flagserve
+serves OUT (`python -m server OUT`, default workers and threads) with flagd's sync protocol
+on (FLAGSERVE_SYNC_BIND), and a flagd sync stream (`SyncFlags`, the stubs flagd's provider
+ships) and --connections kept-alive HTTP clients of the flat map follow it
+(bench/notice_bench.py). Each round flips one flag that nothing depends on and commits it,
+then runs `flagc build` (a process, reusing OUT's last build); or, with --resident, `flagc
+watch --interval SECONDS` builds it, as the Kubernetes builder does (one process that looks
+at the flags folder every SECONDS and holds its last build). It times:
 
-- commit: `git commit` of the change;
+- commit: `git commit` of the change, and its checkout behind the link;
 - build: `flagc build`, the build's own time, until it has published (the `.current`
   link's time: the process still tears down after that); with --resident, from the commit
   until `flagc watch` has published the commit's build (its wait for its next look at the
@@ -132,6 +134,33 @@ def repository(tree: Path, work: Path) -> Path:
     return copy
 
 
+class Synced:
+    """The repository as git-sync serves it: each commit checked out into a work tree of its
+    own, then `link` (the flags folder the builders are given) swapped to it by one rename.
+    A repository edited in place lets a resident builder see a change's files before their
+    commit and build them under the last commit's revision: then the commit's build serves
+    the same flags, and no OFREP event tells of it."""
+
+    def __init__(self, repo: Path, work: Path) -> None:
+        self.repo, self.link, self.trees = repo, work / "current", work / "checkouts"
+        self.trees.mkdir()
+        self.check_out()
+
+    def check_out(self) -> None:
+        revision = git(self.repo, "rev-parse", "HEAD")
+        tree = self.trees / revision
+        git(self.repo, "worktree", "add", "--quiet", "--detach", str(tree), revision)
+        swapping = self.link.with_name(f"{self.link.name}.new")
+        swapping.symlink_to(tree)
+        swapping.replace(self.link)
+
+    def commits(self, commits: Iterator[None]) -> Iterator[None]:
+        """Each of `commits`, then checked out behind the link."""
+        for _ in commits:
+            self.check_out()
+            yield
+
+
 def git(repo: Path, *args: str) -> str:
     env = {"PATH": "/usr/bin:/bin", **GIT_ENV}
     command = ["git", *args]
@@ -149,10 +178,10 @@ def landed(out: Path) -> float:
 
 
 class Watching:
-    """`flagc watch` building the repository into OUT, its log read to know each build."""
+    """`flagc watch` building the flags folder into OUT, its log read to know each build."""
 
-    def __init__(self, repo: Path, out: Path, interval: float, log: Path) -> None:
-        command = [sys.executable, "-m", "compiler", "watch", str(repo), "-o", str(out)]
+    def __init__(self, folder: Path, out: Path, interval: float, log: Path) -> None:
+        command = [sys.executable, "-m", "compiler", "watch", str(folder), "-o", str(out)]
         with log.open("wb") as written:
             self.process = subprocess.Popen(
                 [*command, "--interval", str(interval)],
@@ -171,9 +200,9 @@ class Watching:
 
 
 @contextmanager
-def watching(repo: Path, out: Path, interval: float, log: Path) -> Iterator[Watching]:
-    """`flagc watch` running on `repo` once it has published its first build."""
-    watcher = Watching(repo, out, interval, log)
+def watching(folder: Path, repo: Path, out: Path, interval: float, log: Path) -> Iterator[Watching]:
+    """`flagc watch` running on `folder` (`repo`'s) once it has published its first build."""
+    watcher = Watching(folder, out, interval, log)
     try:
         watcher.built(git(repo, "rev-parse", "HEAD"))
         yield watcher
@@ -239,14 +268,16 @@ def main() -> int:
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="push-bench-")))
         repo, out = repository(tree, work), work / "out"
+        synced = Synced(repo, work)
         builds: Callable[[str], None]
         if args.resident is None:
-            build(repo, out)
-            builds = functools.partial(build_commit, repo, out)
+            build(synced.link, out)
+            builds = functools.partial(build_commit, synced.link, out)
         else:
             log = work / "watch.log"
-            builds = stack.enter_context(watching(repo, out, args.resident, log)).built
-        commits = one_flag_commits(repo, leaf_flag(repo))
+            watcher = watching(synced.link, repo, out, args.resident, log)
+            builds = stack.enter_context(watcher).built
+        commits = synced.commits(one_flag_commits(repo, leaf_flag(repo)))
         address = f"127.0.0.1:{free_port()}"
         syncing = {"FLAGSERVE_SYNC_BIND": address}
         environments = json.loads((out / "snapshot.json").read_bytes())["environments"]
