@@ -1,7 +1,7 @@
 """The resident builder (`flagc watch`): build, then look at the flags folder every few
 seconds and build again when it changed, in one process that holds its last build.
 
-A `flagc build` process spends about 0.35 s starting Python and importing what it needs,
+A `flagc build` process spends about 0.2 s starting Python and importing what it needs,
 and reads back and hashes its last build's cache and outputs (tens of megabytes at 10,000
 flags), before an incremental build can start; a resident builder pays neither more than
 once: its imports are done and it takes its last build from memory
