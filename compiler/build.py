@@ -25,7 +25,7 @@ from typing import Any, Literal
 from compiler import emit, incremental, publish
 from compiler.beside import Beside
 from compiler.diagnostics import Diagnostic, has_errors
-from compiler.load import ReadAhead
+from compiler.load import ReadAhead, settled
 from compiler.pipeline import Compiled, Stopwatch, check, compile_flags
 from compiler.validate import FlagFile
 from core import flagd
@@ -153,6 +153,7 @@ def _build(
     publish.require_usable_out(out)
     stopwatch = Stopwatch()
     shown = str(flags_dir) if display_root is None else display_root
+    flags_dir = settled(flags_dir)  # (one work tree, though a link swaps meanwhile)
     with publish.locked(out):  # a second build into OUT waits for this one
         notes: tuple[Note, ...] = ()
         if reuse and flags_dir.is_dir():

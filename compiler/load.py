@@ -238,6 +238,15 @@ class ReadAhead:
             beside.cancel()
 
 
+def settled(folder: Path) -> Path:
+    """The folder a build reads: `folder` with its links resolved, once, when the build
+    starts. git-sync checks each commit out into a work tree of its own and swaps a link to
+    it; a build that went through the link at each read could take some files (or git's
+    answers) from one commit's work tree and the rest, or the revision, from the next one's.
+    What is not a folder is left as given, for the error that names it."""
+    return folder.resolve() if folder.is_dir() else folder
+
+
 def read_ahead(root: Path) -> ReadAhead | None:
     """The flag files below `root` read ahead (`ReadAhead`), where another process can read
     them; None where none would (one CPU): each file would then be checked as it loads for

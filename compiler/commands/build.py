@@ -65,13 +65,14 @@ def run(args: argparse.Namespace) -> int:
     stderr. Exit 0 when written, 1 for findings or a refused build, 2 for io-error or when
     reading the history or writing OUT failed."""
     reuse = not (args.full or args.summary)  # --summary prints every flag's matrix
-    ahead = _read_ahead(Path(args.dir), args.out, reuse)
+    folder = load.settled(Path(args.dir))  # the read ahead and the build read the same
+    ahead = _read_ahead(folder, args.out, reuse)
     # Imported here, not above: the files are read beside these imports (0.25 s).
     from compiler.build import build  # noqa: PLC0415
 
     try:
         result = build(
-            Path(args.dir),
+            folder,
             args.out,
             display_root=args.dir,
             today=args.today,

@@ -803,6 +803,48 @@ def test_each_commit_checked_out_into_a_work_tree_of_its_own_is_continued(
         assert_same_build(incremental, out, full, tmp_path / f"full-{number}", step.name)
 
 
+def test_a_link_swapped_while_a_build_reads_is_not_followed(
+    scripted: Scripted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git-sync swaps its link to the next commit's work tree while a build through it is
+    under way: the build reads the work tree the link led to when it started, to its end
+    (the files, the revision, the history), not its files from one commit and its revision
+    and audit log from the next."""
+    link, out = tmp_path / "current", tmp_path / "out"
+
+    def check_out() -> tuple[str, Path]:
+        revision = scripted.git("rev-parse", "HEAD").strip()
+        scripted.git("worktree", "add", "--quiet", "--detach", str(tmp_path / revision))
+        return revision, tmp_path / revision
+
+    def swap_to(tree: Path) -> None:
+        (tmp_path / "swapped").symlink_to(tree)
+        (tmp_path / "swapped").rename(link)
+
+    scripted.commit("start", START)
+    swap_to(check_out()[1])
+    assert build_into(link / "flags", out).outputs
+    changed = [step for step in STEPS if step.reuses][:2]
+    scripted.commit(changed[0].name, changed[0].files)
+    started, _ = check_out()
+    swap_to(tmp_path / started)
+    scripted.commit(changed[1].name, changed[1].files)
+    _, next_tree = check_out()
+    reading = incremental.read_tree
+
+    def read_then_swap(root: Path) -> incremental.Tree | None:
+        tree = reading(root)
+        swap_to(next_tree)  # the next commit lands while this build is under way
+        return tree
+
+    monkeypatch.setattr(incremental, "read_tree", read_then_swap)
+    result = build_into(link / "flags", out)
+    assert link.resolve() == next_tree.resolve()
+    assert result.revision == started and result.reused > 0
+    full = full_build(tmp_path / started / "flags", tmp_path / "full")
+    assert_same_build(result, out, full, tmp_path / "full")
+
+
 def test_without_a_cache_the_build_is_full_and_correct(scripted: Scripted, tmp_path: Path) -> None:
     out = tmp_path / "out"
     built_then_changed(scripted, out)
