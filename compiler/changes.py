@@ -20,8 +20,8 @@ class FieldChange(NamedTuple):
     """A declared field, as a dotted path (`environments.production.applications.web`);
     None stands for "not declared" (the schemas never allow null). A tuple (path, before,
     after), as the audit log's writer takes it: a first build lists every field of every
-    created flag (58,000 at 10,000 flags), and a frozen dataclass took 22 ms more to make
-    them, and a copy of each as a tuple 15 ms more to write them."""
+    created flag (126,000 at 10,000 flags), and as a frozen dataclass they took 0.12 s to
+    list and sort, not 0.095 s, and each was copied into a tuple to be written."""
 
     path: str
     before: Data
