@@ -29,6 +29,9 @@ from compiler.history_stream import HistoryStream
 from compiler.unpack import unpack
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit's id: SHA-1, or SHA-256
+# The flags folder's path inside the work tree is given to git as a pathspec: taken as it
+# is, never as magic or a pattern (a folder named `:(glob)f` had an empty history).
+_GIT = ("git", "--literal-pathspecs")
 
 
 class GitError(OSError):
@@ -228,7 +231,7 @@ class GitRepository:
     ) -> subprocess.Popen[bytes]:
         """git running in the work tree, its output read through a pipe."""
         return subprocess.Popen(
-            ["git", *arguments], cwd=self.root, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr
+            [*_GIT, *arguments], cwd=self.root, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr
         )
 
 
@@ -236,7 +239,7 @@ def _git(where: Path, *arguments: str, stdin: bytes = b"") -> bytes:
     """git's output for `arguments`, run in `where` with `stdin` as its input; GitError
     when it fails, OSError when it cannot run (no git, `where` gone)."""
     done = subprocess.run(
-        ["git", *arguments], cwd=where, input=stdin, capture_output=True, check=False
+        [*_GIT, *arguments], cwd=where, input=stdin, capture_output=True, check=False
     )
     if done.returncode != 0:
         raise _failed(arguments[0], done.returncode, done.stderr)

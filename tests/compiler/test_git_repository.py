@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import compiler.build
 from compiler.cli import main
 from compiler.git_repository import GitError, GitRepository, revision
 from tests.compiler.snapshot_checks import FULL_TREE, check_snapshot
@@ -351,3 +352,28 @@ def test_the_history_is_read_up_to_head_as_opened(committed: tuple[Path, Path, G
     assert "Landed meanwhile" not in subjects and subjects
     reopened = GitRepository.open(folder)
     assert reopened is not None and reopened.head() == landed
+
+
+@pytest.mark.parametrize("name", [":(glob)flags", ":!flags", "[fl]ags", "fl*gs", "fl?gs"])
+def test_a_folder_named_like_pathspec_magic_is_read_as_it_is(
+    git_repo: tuple[Path, Git], tmp_path: Path, name: str
+) -> None:
+    """The flags folder's path reaches git as a pathspec, taken literally: named like magic
+    (`:(glob)`, `:!` excludes) or a pattern, it is that folder's history that is read, not
+    none (`:(glob)flags` had an empty audit log) nor another folder's."""
+    repo, git = git_repo
+    for folder in (name, "flags", "other"):
+        write_tree(repo / folder, FULL_TREE)
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "flags")
+    banner = repo / name / "growth" / "banner.yaml"
+    banner.write_text(banner.read_text().replace("enabled: true", "enabled: false", 1))
+    git("commit", "--quiet", "--all", "--message", "only the oddly named folder")
+    (repo / "other" / "growth" / "banner.yaml").unlink()
+    git("commit", "--quiet", "--all", "--message", "only another folder")
+    subjects = {}
+    for folder in (name, "flags"):
+        result = compiler.build.build(repo / folder, tmp_path / f"out-{len(subjects)}")
+        assert result.outputs, result.diagnostics
+        subjects[folder] = result.audit_entries
+    assert subjects == {name: len(FULL_TREE) + 1, "flags": len(FULL_TREE)}
