@@ -564,6 +564,7 @@ def _reuse(
         history = continue_history(
             flags_dir,
             tree.dirty,
+            tree.head,
             cache.audit,
             previous.audit,
             lambda keys: incremental.earlier_metadata(previous, keys),

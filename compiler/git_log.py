@@ -9,8 +9,10 @@ runs git and hands its output here.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
+COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit's id: SHA-1, or SHA-256
 _ZERO = "0" * 40
 _FIELDS = ("%H", "%P", "%an", "%ae", "%aI", "%cn", "%ce", "%cI", "%B")
 # Each commit starts with a record separator and its fields end with NULs: a message may

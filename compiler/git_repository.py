@@ -19,16 +19,14 @@ from __future__ import annotations
 import functools
 import io
 import os
-import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from compiler.git_log import LOG_FORMAT, Commit, parse_log
+from compiler.git_log import COMMIT_ID, LOG_FORMAT, Commit, parse_log
 from compiler.history_stream import HistoryStream
 from compiler.unpack import unpack
 
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a commit's id: SHA-1, or SHA-256
 # The flags folder's path inside the work tree is given to git as a pathspec: taken as it
 # is, never as magic or a pattern (a folder named `:(glob)f` had an empty history).
 _GIT = ("git", "--literal-pathspecs")
@@ -58,9 +56,11 @@ class GitRepository:
         self._streams: list[HistoryStream] = []
 
     @classmethod
-    def open(cls, folder: Path) -> GitRepository | None:
+    def open(cls, folder: Path, head: str | None = None) -> GitRepository | None:
         """The repository whose work tree holds `folder` (or a parent of it), or None
-        outside a work tree: none there, a bare repository, no such folder, no git."""
+        outside a work tree: none there, a bare repository, no such folder, no git. `head`:
+        the commit to read it up to, when the caller knows which HEAD its files were read
+        against (else HEAD's now)."""
         try:
             # One process: the work tree, whether it is shallow, and HEAD's commit (no line
             # before the first commit). Read from the end: a folder's name may hold a newline.
@@ -68,12 +68,11 @@ class GitRepository:
                 folder, "rev-parse", "--show-toplevel", "--is-shallow-repository",
                 "--revs-only", "HEAD^{commit}",
             ).removesuffix(b"\n").split(b"\n")  # fmt: skip
-            head = (
-                told.pop().decode() if _SHA.fullmatch(told[-1].decode("ascii", "replace")) else None
-            )
+            last = told[-1].decode("ascii", "replace")
+            now = told.pop().decode() if COMMIT_ID.fullmatch(last) else None
             shallow = told.pop() == b"true"
             top = b"\n".join(told)
-            return cls(Path(os.fsdecode(top)), folder, head, shallow) if top else None
+            return cls(Path(os.fsdecode(top)), folder, head or now, shallow) if top else None
         except (OSError, ValueError, IndexError):  # ValueError: `folder` not below the tree
             return None
 
@@ -169,7 +168,7 @@ class GitRepository:
         commits since `sha` are walked (`sha..HEAD`, with their parents): the line holds
         `sha` when the oldest of them has it as first parent (walking the whole line took
         54 ms of every incremental build at 11,000 commits)."""
-        if not _SHA.fullmatch(sha):  # read from a file: never an option, nor a range
+        if not COMMIT_ID.fullmatch(sha):  # read from a file: never an option, nor a range
             return False
         try:
             since = self._git("rev-list", "--first-parent", "--parents", f"{sha}..{self._tip}")

@@ -167,7 +167,7 @@ def _summary_continued(
         "complete": document["complete"],
         "entries": sum(len(commit["entries"]) for commit in document["commits"]),
     }
-    continued = continue_history(folder, None, recorded, lambda: data, lambda _: earlier)
+    continued = continue_history(folder, None, None, recorded, lambda: data, lambda _: earlier)
     return (
         None
         if continued is None
@@ -231,6 +231,7 @@ def previous_log(path: Path) -> dict[str, Any] | None:
 def continue_history(
     folder: Path,
     dirty: bool | None,
+    head: str | None,
     recorded: Mapping[str, Any],
     data: Callable[[], bytes],
     earlier: Callable[[set[str]], dict[str, dict[str, Any]]],
@@ -239,11 +240,13 @@ def continue_history(
     tells, its `metadata` that of the flags the new commits name only; None when it cannot
     simply be continued (read it whole in a full build).
     `dirty`: whether the flags folder differs from HEAD, when already known (None: ask git);
+    `head`: the commit it was compared with (None: HEAD's now), the one the history is read
+    up to and the revision named;
     `recorded`: the log's head, completeness and number of entries; `data`: the log's file
     (read only when there are new commits, and continued without parsing its old commits:
     `core.audit_format.prepend_file`); `earlier`: the history's fields of the flags named,
     from the log."""
-    repository = GitRepository.open(folder)
+    repository = GitRepository.open(folder, head)
     head = repository.head() if repository is not None else None
     if repository is None or head is None:
         if recorded["head"] is not None:

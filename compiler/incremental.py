@@ -42,6 +42,7 @@ from compiler import emit, load, publish
 from compiler.dependencies import check_dependencies
 from compiler.diagnostics import Diagnostic, Severity, has_errors
 from compiler.expiry import check_expiry, expired
+from compiler.git_log import COMMIT_ID
 from compiler.pipeline import Compiled
 from compiler.references import check_references
 from compiler.validate import FlagFile, Validated, validate
@@ -233,6 +234,9 @@ class Tree:
     folder: str  # folder_identity
     # whether a YAML file differs from HEAD, as GitRepository.dirty says; None: not known
     dirty: bool | None = None
+    # the commit `git status` compared the folder with (None: outside git, before the first
+    # commit): the build's revision (with `dirty`) and its history are this commit's
+    head: str | None = None
 
     def read(self, relative: str) -> bytes:
         """The bytes of a flag file, which must still be those its blob id names; raises
@@ -252,7 +256,7 @@ def read_tree(root: Path) -> Tree | None:
     A file git's index holds and the work tree has unchanged (`_clean_blobs`) is not read:
     its blob id is the index's; every other file is read and hashed. git is asked in a
     thread while the folder is listed here (20-30 ms of a 10,000-flag folder's each)."""
-    asked: list[tuple[str, dict[str, str], bool | None]] = []
+    asked: list[tuple[str, dict[str, str], bool | None, str | None]] = []
     asking = threading.Thread(target=lambda: asked.append(_clean_blobs(root)))
     asking.start()
     try:
@@ -263,7 +267,7 @@ def read_tree(root: Path) -> Tree | None:
         return None
     if (root / load.PROJECT_FILE).is_symlink():
         return None
-    [(folder, clean, dirty)] = asked
+    [(folder, clean, dirty, head)] = asked
     blobs: dict[str, str] = {}
     files: dict[str, bytes] = {}
     try:
@@ -279,10 +283,10 @@ def read_tree(root: Path) -> Tree | None:
             blobs[relative] = blob
     except (OSError, ValueError):
         return None
-    return Tree(root, project, blobs, files, folder, dirty)
+    return Tree(root, project, blobs, files, folder, dirty, head)
 
 
-def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None]:
+def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None, str | None]:
     """The folder's identity (`folder_identity`), and the blob ids of the regular files
     below `root` that git's index holds and the work tree has as the index does (what `git
     status` does not list: not modified, not untracked, not ignored), by path inside
@@ -290,8 +294,12 @@ def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None]:
     whose stat data changed, so a clean file's content is the index's blob; a file git is
     told to assume unchanged or to skip is read. With them, whether `git status` lists a
     YAML file (GitRepository.dirty's rule, so that the build need not ask git again; None
-    outside git)."""
-    status = ("status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--no-renames")
+    outside git), and the commit it compared with: told by the same process, so that a
+    commit landing meanwhile never labels these files with a commit they are not."""
+    status = (
+        "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--ignored",
+        "--no-renames",
+    )  # fmt: skip
     answers = git_answers(
         root,
         ("rev-parse", *_REV_PARSE),
@@ -301,16 +309,40 @@ def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None]:
     asked = answers[0]
     folder = folder_identity(root, asked)
     if asked is None or answers[1] is None or answers[2] is None:
-        return folder, {}, None
+        return folder, {}, None, None
     prefix = os.fsdecode(asked.partition(b"\n")[2].strip())
-    entries = [entry for entry in answers[2].split(b"\0") if entry]
-    dirty = {os.fsdecode(entry[3:]).removeprefix(prefix) for entry in entries}
+    head, listed = status_v2(answers[2])
+    changed = {os.fsdecode(path).removeprefix(prefix) for path in listed}
     found = {
         relative: blob.decode()
         for blob, path in _CHECKED_REGULAR.findall(answers[1])
-        if (relative := os.fsdecode(path)) not in dirty
+        if (relative := os.fsdecode(path)) not in changed
     }
-    return folder, found, any(entry.lower().endswith((b".yaml", b".yml")) for entry in entries)
+    return folder, found, any(path.lower().endswith((b".yaml", b".yml")) for path in listed), head
+
+
+def status_v2(output: bytes) -> tuple[str | None, list[bytes]]:
+    """What `git status --porcelain=v2 --branch -z` says: the commit it compared with (None
+    before the first) and every path it lists (changed, unmerged, untracked or ignored;
+    a rename's both paths). Each entry's path is its last field: after 8 fields for a
+    change (`1`), 9 for a rename (`2`, its old path the next item), 10 for an unmerged
+    path (`u`), 1 for `?` and `!`."""
+    head: str | None = None
+    paths: list[bytes] = []
+    items = iter(output.split(b"\0"))
+    for item in items:
+        kind = item[:2]
+        if item.startswith(b"# branch.oid "):
+            oid = item[len(b"# branch.oid ") :].decode()
+            head = oid if COMMIT_ID.fullmatch(oid) else None  # `(initial)`: no commit yet
+        elif kind in _PATH_AFTER:
+            paths.append(item.split(b" ", _PATH_AFTER[kind])[-1])
+            if kind == b"2 ":
+                paths.append(next(items, b""))
+    return head, paths
+
+
+_PATH_AFTER = {b"1 ": 8, b"2 ": 9, b"u ": 10, b"? ": 1, b"! ": 1}  # fields before the path
 
 
 # An entry of `git ls-files --stage -v -z` that git checks (`H`: not assumed unchanged, `h`,

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
 import compiler.build
-from compiler import incremental, publish
+from compiler import incremental, load, publish
 from compiler.build import BuildResult, build
 from compiler.cli import main
 from compiler.diagnostics import has_errors
@@ -843,6 +844,123 @@ def test_a_link_swapped_while_a_build_reads_is_not_followed(
     assert result.revision == started and result.reused > 0
     full = full_build(tmp_path / started / "flags", tmp_path / "full")
     assert_same_build(result, out, full, tmp_path / "full")
+
+
+def test_a_commit_landing_while_a_build_reads_is_the_next_builds(
+    scripted: Scripted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A work tree changed in place (flagc watch on a developer's tree): the build reads
+    an edit, and its commit lands while the build is under way. The build names what it
+    read, the last commit and dirty, and reads the history up to that commit (git status
+    names the commit it compared with); the next build names the new commit."""
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out).outputs
+    last = scripted.head()
+    step = next(step for step in STEPS if step.reuses)
+    for relative, text in step.files.items():
+        assert text is not None
+        (scripted.flags / relative).write_text(text)
+    reading = incremental.read_tree
+
+    def read_then_commit(root: Path) -> incremental.Tree | None:
+        tree = reading(root)
+        scripted.commit(step.name)  # the edit, committed while this build is under way
+        return tree
+
+    monkeypatch.setattr(incremental, "read_tree", read_then_commit)
+    result = build_into(scripted.flags, out)
+    assert (result.revision, logged_head(out)) == (f"{last}-dirty", last)
+    monkeypatch.undo()
+    again = build_into(scripted.flags, out)
+    assert (again.revision, logged_head(out)) == (scripted.head(), scripted.head())
+    assert again.reused > 0
+    full = full_build(scripted.flags, tmp_path / "full")
+    assert_same_build(again, out, full, tmp_path / "full")
+
+
+def logged_head(out: Path) -> Any:
+    """The head of the audit log in OUT."""
+    return json.loads((out / "audit.json").read_bytes())["head"]
+
+
+SHA, BLOB = "a" * 40, "b" * 40
+STATUS_V2 = {  # what `git status --porcelain=v2 --branch -z` writes -> (HEAD, paths listed)
+    "nothing changed": (b"# branch.oid " + SHA.encode() + b"\0# branch.head main\0", (SHA, [])),
+    "before the first commit": (
+        b"# branch.oid (initial)\0# branch.head main\0? flags/a.yaml\0",
+        (None, [b"flags/a.yaml"]),
+    ),
+    "changed, in a folder with a space": (
+        b"1 .M N... 100644 100644 100644 %s %s flags/a b/c.yaml\0" % (BLOB.encode(), BLOB.encode()),
+        (None, [b"flags/a b/c.yaml"]),
+    ),
+    "renamed: both paths": (
+        b"2 R. N... 100644 100644 100644 %s %s R100 flags/new.yaml\0flags/old.yaml\0"
+        % (BLOB.encode(), BLOB.encode()),
+        (None, [b"flags/new.yaml", b"flags/old.yaml"]),
+    ),
+    "unmerged": (
+        b"u UU N... 100644 100644 100644 100644 %s %s %s flags/c.yaml\0"
+        % (BLOB.encode(), BLOB.encode(), BLOB.encode()),
+        (None, [b"flags/c.yaml"]),
+    ),
+    "untracked and ignored": (
+        b"? flags/u.yaml\0! flags/i.yaml\0",
+        (None, [b"flags/u.yaml", b"flags/i.yaml"]),
+    ),
+    "detached, no branch": (
+        b"# branch.oid " + SHA.encode() + b"\0# branch.head (detached)\0",
+        (SHA, []),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", STATUS_V2)
+def test_git_status_is_read_for_its_commit_and_paths(case: str) -> None:
+    output, expected = STATUS_V2[case]
+    assert incremental.status_v2(output) == expected
+
+
+def test_every_file_git_status_lists_is_read_from_the_work_tree(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """The blob ids of a tree read in the middle of changes of every kind git status lists
+    (changed, staged, deleted, untracked, ignored, unmerged; in a folder named with a space)
+    are those of the files' bytes as a full build reads them; HEAD is the commit git
+    status compared with, and the folder is dirty."""
+    files = {"_project.yaml": PROJECT, "a b/one.yaml": "enabled: true\n"}
+    files |= {f"{name}.yaml": "enabled: true\n" for name in ("kept", "changed", "staged")}
+    scripted.commit(
+        "start", {**files, "gone.yaml": "enabled: true\n", "both.yaml": "enabled: true\n"}
+    )
+    scripted.git("checkout", "--quiet", "-b", "other")
+    scripted.commit("other side", {"both.yaml": "enabled: false\n"})
+    scripted.git("checkout", "--quiet", "-")
+    scripted.commit("this side", {"both.yaml": "enabled: true\ndescription: here\n"})
+    head = scripted.head()
+    conflicted = subprocess.run(
+        ["git", "merge", "--quiet", "other"], cwd=scripted.repo, capture_output=True, check=False
+    )
+    assert conflicted.returncode != 0  # both.yaml is unmerged
+    folder = scripted.flags
+    (folder / "changed.yaml").write_text("enabled: false\n")
+    (folder / "staged.yaml").write_text("enabled: false\n")
+    scripted.git("add", "--", f"{scripted.folder}/staged.yaml")
+    (folder / "gone.yaml").unlink()
+    (folder / "new.yaml").write_text("enabled: false\n")
+    (folder / ".gitignore").write_text("ignored.yaml\n")
+    (folder / "ignored.yaml").write_text("enabled: false\n")
+    (folder / "a b" / "one.yaml").write_text("enabled: false\n")
+    tree = incremental.read_tree(folder)
+    assert tree is not None
+    on_disk = {
+        path.relative_to(folder).as_posix(): load.blob_id(path.read_bytes())
+        for path in folder.rglob("*.yaml")
+        if path.name != "_project.yaml"
+    }
+    assert tree.blobs == on_disk
+    assert (tree.head, tree.dirty) == (head, True)
 
 
 def test_without_a_cache_the_build_is_full_and_correct(scripted: Scripted, tmp_path: Path) -> None:
