@@ -117,6 +117,12 @@ class Scripted:
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").strip()
 
+    def check_out(self, into: Path) -> Path:
+        """HEAD checked out as git-sync does, into a work tree of its own: `into`/<commit>."""
+        tree = into / self.head()
+        self.git("worktree", "add", "--quiet", "--detach", str(tree))
+        return tree
+
     def extract(self, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
         repository = GitRepository.open(self.flags)
         assert repository is not None
@@ -382,3 +388,10 @@ def check_audit(data: bytes) -> dict[str, Any]:
     log = audit_format.expand(document)
     assert audit_format.compact(log) == document
     return log
+
+
+def swap_link(link: Path, tree: Path) -> None:
+    """`link` made to lead to `tree` by one rename, as git-sync swaps its link."""
+    swapping = link.with_name(f"{link.name}.swapping")
+    swapping.symlink_to(tree)
+    swapping.rename(link)

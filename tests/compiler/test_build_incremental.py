@@ -28,7 +28,7 @@ from compiler.cli import main
 from compiler.diagnostics import has_errors
 from compiler.incremental import Kept
 from tests.compiler.helpers import BANNER, BANNER_IOS, documented
-from tests.compiler.scripted import Scripted
+from tests.compiler.scripted import Scripted, swap_link
 from tests.conftest import PROJECT, git_in
 
 TODAY = datetime.date(2026, 1, 10)
@@ -784,11 +784,8 @@ def test_each_commit_checked_out_into_a_work_tree_of_its_own_is_continued(
     link, out = tmp_path / "current", tmp_path / "out"
 
     def check_out() -> None:
-        revision = scripted.git("rev-parse", "HEAD").strip()
         before = link.resolve() if link.is_symlink() else None
-        scripted.git("worktree", "add", "--quiet", "--detach", str(tmp_path / revision))
-        (tmp_path / "swapped").symlink_to(revision)
-        (tmp_path / "swapped").rename(link)
+        swap_link(link, scripted.check_out(tmp_path))
         if before is not None:
             scripted.git("worktree", "remove", str(before))
 
@@ -812,30 +809,20 @@ def test_a_link_swapped_while_a_build_reads_is_not_followed(
     (the files, the revision, the history), not its files from one commit and its revision
     and audit log from the next."""
     link, out = tmp_path / "current", tmp_path / "out"
-
-    def check_out() -> tuple[str, Path]:
-        revision = scripted.git("rev-parse", "HEAD").strip()
-        scripted.git("worktree", "add", "--quiet", "--detach", str(tmp_path / revision))
-        return revision, tmp_path / revision
-
-    def swap_to(tree: Path) -> None:
-        (tmp_path / "swapped").symlink_to(tree)
-        (tmp_path / "swapped").rename(link)
-
     scripted.commit("start", START)
-    swap_to(check_out()[1])
+    swap_link(link, scripted.check_out(tmp_path))
     assert build_into(link / "flags", out).outputs
     changed = [step for step in STEPS if step.reuses][:2]
     scripted.commit(changed[0].name, changed[0].files)
-    started, _ = check_out()
-    swap_to(tmp_path / started)
+    started = scripted.head()
+    swap_link(link, scripted.check_out(tmp_path))
     scripted.commit(changed[1].name, changed[1].files)
-    _, next_tree = check_out()
+    next_tree = scripted.check_out(tmp_path)
     reading = incremental.read_tree
 
     def read_then_swap(root: Path) -> incremental.Tree | None:
         tree = reading(root)
-        swap_to(next_tree)  # the next commit lands while this build is under way
+        swap_link(link, next_tree)  # the next commit lands while this build is under way
         return tree
 
     monkeypatch.setattr(incremental, "read_tree", read_then_swap)
@@ -939,10 +926,8 @@ def test_every_file_git_status_lists_is_read_from_the_work_tree(
     scripted.git("checkout", "--quiet", "-")
     scripted.commit("this side", {"both.yaml": "enabled: true\ndescription: here\n"})
     head = scripted.head()
-    conflicted = subprocess.run(
-        ["git", "merge", "--quiet", "other"], cwd=scripted.repo, capture_output=True, check=False
-    )
-    assert conflicted.returncode != 0  # both.yaml is unmerged
+    with pytest.raises(subprocess.CalledProcessError):  # both.yaml is left unmerged
+        scripted.git("merge", "--quiet", "other")
     folder = scripted.flags
     (folder / "changed.yaml").write_text("enabled: false\n")
     (folder / "staged.yaml").write_text("enabled: false\n")

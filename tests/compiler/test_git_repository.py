@@ -371,9 +371,9 @@ def test_a_folder_named_like_pathspec_magic_is_read_as_it_is(
     git("commit", "--quiet", "--all", "--message", "only the oddly named folder")
     (repo / "other" / "growth" / "banner.yaml").unlink()
     git("commit", "--quiet", "--all", "--message", "only another folder")
-    subjects = {}
+    entries: dict[str, int] = {}
     for folder in (name, "flags"):
-        result = compiler.build.build(repo / folder, tmp_path / f"out-{len(subjects)}")
+        result = compiler.build.build(repo / folder, tmp_path / f"out-{len(entries)}")
         assert result.outputs, result.diagnostics
-        subjects[folder] = result.audit_entries
-    assert subjects == {name: len(FULL_TREE) + 1, "flags": len(FULL_TREE)}
+        entries[folder] = result.audit_entries
+    assert entries == {name: len(FULL_TREE) + 1, "flags": len(FULL_TREE)}

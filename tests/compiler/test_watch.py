@@ -16,7 +16,7 @@ import pytest
 from compiler.build import build
 from compiler.watch import state
 from tests.compiler.helpers import BANNER, BANNER_IOS, documented
-from tests.compiler.scripted import Scripted
+from tests.compiler.scripted import Scripted, swap_link
 from tests.conftest import PROJECT
 
 BIN = Path(sys.executable).parent
@@ -185,9 +185,7 @@ def test_the_state_follows_a_link_swapped_to_another_work_tree(
     link = tmp_path / "current"
     states = []
     for name in ("one", "two"):
-        scripted.git("worktree", "add", "--quiet", "--detach", str(tmp_path / name))
-        (tmp_path / "swapped").symlink_to(name)
-        (tmp_path / "swapped").rename(link)
+        swap_link(link, scripted.check_out(tmp_path / name))
         states.append(state(link / "flags"))
     assert states[0].head == states[1].head
     assert states[0].files != states[1].files
