@@ -1,9 +1,9 @@
-"""git's log, parsed: `Commit`s and their `Change`s from the output of `git log --raw -z
---no-abbrev --format=LOG_FORMAT`.
+"""git's output, parsed: `Commit`s and their `Change`s from the output of `git log --raw -z
+--no-abbrev --format=LOG_FORMAT`, and what `git STATUS` lists (`parse_status`).
 
-Pure: bytes in, commits out, no repository and no git process, so that it is tested with
+Pure: bytes in, data out, no repository and no git process, so that it is tested with
 tables of git's exact output (tests/compiler/test_git_log.py). `compiler.git_repository`
-runs git and hands its output here.
+and `compiler.incremental` run git and hand its output here.
 """
 
 from __future__ import annotations
@@ -121,3 +121,41 @@ def _change(status: str, names: list[str], old_blob: str, new_blob: str, prefix:
 
 def _inside(path: str, prefix: str) -> str | None:
     return path[len(prefix) :] if path.startswith(prefix) else None
+
+
+# `git status` as flagc asks it (then `--` and a path): every path that differs from HEAD,
+# untracked and ignored ones too (the loader reads them), NUL-separated, with the commit it
+# compared with, so that what it lists and that commit are told by one process.
+STATUS = (
+    "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--ignored",
+    "--no-renames",
+)  # fmt: skip
+
+
+def parse_status(output: bytes) -> tuple[str | None, list[bytes]]:
+    """What `git STATUS` says: the commit it compared with (None before the first) and
+    every path it lists (changed, unmerged, untracked or ignored; a rename's both paths).
+    Each entry's path is its last field: after 8 fields for a change (`1`), 9 for a rename
+    (`2`, its old path the next item), 10 for an unmerged path (`u`), 1 for `?` and `!`."""
+    head: str | None = None
+    paths: list[bytes] = []
+    items = iter(output.split(b"\0"))
+    for item in items:
+        kind = item[:2]
+        if item.startswith(b"# branch.oid "):
+            oid = item[len(b"# branch.oid ") :].decode()
+            head = oid if COMMIT_ID.fullmatch(oid) else None  # `(initial)`: no commit yet
+        elif kind in _PATH_AFTER:
+            paths.append(item.split(b" ", _PATH_AFTER[kind])[-1])
+            if kind == b"2 ":
+                paths.append(next(items, b""))
+    return head, paths
+
+
+_PATH_AFTER = {b"1 ": 8, b"2 ": 9, b"u ": 10, b"? ": 1, b"! ": 1}  # fields before the path
+
+
+def lists_yaml(paths: list[bytes]) -> bool:
+    """Whether a YAML file is among `paths` (`parse_status`'s): what makes a build's
+    revision `-dirty`."""
+    return any(path.lower().endswith((b".yaml", b".yml")) for path in paths)

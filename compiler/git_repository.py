@@ -23,7 +23,15 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from compiler.git_log import COMMIT_ID, LOG_FORMAT, Commit, parse_log
+from compiler.git_log import (
+    COMMIT_ID,
+    LOG_FORMAT,
+    STATUS,
+    Commit,
+    lists_yaml,
+    parse_log,
+    parse_status,
+)
 from compiler.history_stream import HistoryStream
 from compiler.unpack import unpack
 
@@ -105,11 +113,7 @@ class GitRepository:
     def dirty(self) -> bool:
         """Whether a YAML file below the flags folder differs from HEAD: changed, untracked,
         or ignored yet read by the compiler."""
-        status = self._git(
-            "status", "--porcelain", "-z", "--untracked-files=all", "--ignored", "--",
-            self._pathspec(),
-        )  # fmt: skip
-        return any(entry.lower().endswith((b".yaml", b".yml")) for entry in status.split(b"\0"))
+        return lists_yaml(parse_status(self._git(*STATUS, "--", self._pathspec()))[1])
 
     def stream(
         self, since: str | None = None, skip: Callable[[str, str], bool] | None = None

@@ -42,7 +42,7 @@ from compiler import emit, load, publish
 from compiler.dependencies import check_dependencies
 from compiler.diagnostics import Diagnostic, Severity, has_errors
 from compiler.expiry import check_expiry, expired
-from compiler.git_log import COMMIT_ID
+from compiler.git_log import STATUS, lists_yaml, parse_status
 from compiler.pipeline import Compiled
 from compiler.references import check_references
 from compiler.validate import FlagFile, Validated, validate
@@ -296,53 +296,25 @@ def _clean_blobs(root: Path) -> tuple[str, dict[str, str], bool | None, str | No
     YAML file (GitRepository.dirty's rule, so that the build need not ask git again; None
     outside git), and the commit it compared with: told by the same process, so that a
     commit landing meanwhile never labels these files with a commit they are not."""
-    status = (
-        "status", "--porcelain=v2", "--branch", "-z", "--untracked-files=all", "--ignored",
-        "--no-renames",
-    )  # fmt: skip
     answers = git_answers(
         root,
         ("rev-parse", *_REV_PARSE),
         ("ls-files", "--stage", "-v", "-z", "--", "."),
-        (*status, "--", "."),
+        (*STATUS, "--", "."),
     )
     asked = answers[0]
     folder = folder_identity(root, asked)
     if asked is None or answers[1] is None or answers[2] is None:
         return folder, {}, None, None
     prefix = os.fsdecode(asked.partition(b"\n")[2].strip())
-    head, listed = status_v2(answers[2])
+    head, listed = parse_status(answers[2])
     changed = {os.fsdecode(path).removeprefix(prefix) for path in listed}
     found = {
         relative: blob.decode()
         for blob, path in _CHECKED_REGULAR.findall(answers[1])
         if (relative := os.fsdecode(path)) not in changed
     }
-    return folder, found, any(path.lower().endswith((b".yaml", b".yml")) for path in listed), head
-
-
-def status_v2(output: bytes) -> tuple[str | None, list[bytes]]:
-    """What `git status --porcelain=v2 --branch -z` says: the commit it compared with (None
-    before the first) and every path it lists (changed, unmerged, untracked or ignored;
-    a rename's both paths). Each entry's path is its last field: after 8 fields for a
-    change (`1`), 9 for a rename (`2`, its old path the next item), 10 for an unmerged
-    path (`u`), 1 for `?` and `!`."""
-    head: str | None = None
-    paths: list[bytes] = []
-    items = iter(output.split(b"\0"))
-    for item in items:
-        kind = item[:2]
-        if item.startswith(b"# branch.oid "):
-            oid = item[len(b"# branch.oid ") :].decode()
-            head = oid if COMMIT_ID.fullmatch(oid) else None  # `(initial)`: no commit yet
-        elif kind in _PATH_AFTER:
-            paths.append(item.split(b" ", _PATH_AFTER[kind])[-1])
-            if kind == b"2 ":
-                paths.append(next(items, b""))
-    return head, paths
-
-
-_PATH_AFTER = {b"1 ": 8, b"2 ": 9, b"u ": 10, b"? ": 1, b"! ": 1}  # fields before the path
+    return folder, found, lists_yaml(listed), head
 
 
 # An entry of `git ls-files --stage -v -z` that git checks (`H`: not assumed unchanged, `h`,

@@ -871,44 +871,6 @@ def logged_head(out: Path) -> Any:
     return json.loads((out / "audit.json").read_bytes())["head"]
 
 
-SHA, BLOB = "a" * 40, "b" * 40
-STATUS_V2 = {  # what `git status --porcelain=v2 --branch -z` writes -> (HEAD, paths listed)
-    "nothing changed": (b"# branch.oid " + SHA.encode() + b"\0# branch.head main\0", (SHA, [])),
-    "before the first commit": (
-        b"# branch.oid (initial)\0# branch.head main\0? flags/a.yaml\0",
-        (None, [b"flags/a.yaml"]),
-    ),
-    "changed, in a folder with a space": (
-        b"1 .M N... 100644 100644 100644 %s %s flags/a b/c.yaml\0" % (BLOB.encode(), BLOB.encode()),
-        (None, [b"flags/a b/c.yaml"]),
-    ),
-    "renamed: both paths": (
-        b"2 R. N... 100644 100644 100644 %s %s R100 flags/new.yaml\0flags/old.yaml\0"
-        % (BLOB.encode(), BLOB.encode()),
-        (None, [b"flags/new.yaml", b"flags/old.yaml"]),
-    ),
-    "unmerged": (
-        b"u UU N... 100644 100644 100644 100644 %s %s %s flags/c.yaml\0"
-        % (BLOB.encode(), BLOB.encode(), BLOB.encode()),
-        (None, [b"flags/c.yaml"]),
-    ),
-    "untracked and ignored": (
-        b"? flags/u.yaml\0! flags/i.yaml\0",
-        (None, [b"flags/u.yaml", b"flags/i.yaml"]),
-    ),
-    "detached, no branch": (
-        b"# branch.oid " + SHA.encode() + b"\0# branch.head (detached)\0",
-        (SHA, []),
-    ),
-}
-
-
-@pytest.mark.parametrize("case", STATUS_V2)
-def test_git_status_is_read_for_its_commit_and_paths(case: str) -> None:
-    output, expected = STATUS_V2[case]
-    assert incremental.status_v2(output) == expected
-
-
 def test_every_file_git_status_lists_is_read_from_the_work_tree(
     scripted: Scripted, tmp_path: Path
 ) -> None:

@@ -1,5 +1,5 @@
 """compiler.git_log.parse_log: git's `log --raw -z --no-abbrev --format=LOG_FORMAT` output
-parsed without a repository.
+parsed without a repository; and `parse_status`, what `git STATUS` lists.
 
 The byte strings are built by `serialize`, which writes what git writes; the first test
 checks that against a real `git log` of a scripted repository, so that the table and the
@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.git_log import LOG_FORMAT, Change, Commit, parse_log
+from compiler.git_log import LOG_FORMAT, Change, Commit, parse_log, parse_status
 from tests.conftest import Git, write_tree
 
 ZERO = "0" * 40
@@ -624,3 +624,41 @@ def _histories(draw: st.DrawFn) -> tuple[bytes, list[Record], list[Commit]]:
 def test_round_trip(history: tuple[bytes, list[Record], list[Commit]]) -> None:
     prefix, records, commits = history
     assert parse_log(serialize(records), os.fsdecode(prefix)) == commits
+
+
+BLOB = "b" * 40
+STATUS_OUTPUT = {  # what `git STATUS` writes -> (HEAD, paths listed)
+    "nothing changed": (b"# branch.oid " + SHA_A.encode() + b"\0# branch.head main\0", (SHA_A, [])),
+    "before the first commit": (
+        b"# branch.oid (initial)\0# branch.head main\0? flags/a.yaml\0",
+        (None, [b"flags/a.yaml"]),
+    ),
+    "changed, in a folder with a space": (
+        b"1 .M N... 100644 100644 100644 %s %s flags/a b/c.yaml\0" % (BLOB.encode(), BLOB.encode()),
+        (None, [b"flags/a b/c.yaml"]),
+    ),
+    "renamed: both paths": (
+        b"2 R. N... 100644 100644 100644 %s %s R100 flags/new.yaml\0flags/old.yaml\0"
+        % (BLOB.encode(), BLOB.encode()),
+        (None, [b"flags/new.yaml", b"flags/old.yaml"]),
+    ),
+    "unmerged": (
+        b"u UU N... 100644 100644 100644 100644 %s %s %s flags/c.yaml\0"
+        % (BLOB.encode(), BLOB.encode(), BLOB.encode()),
+        (None, [b"flags/c.yaml"]),
+    ),
+    "untracked and ignored": (
+        b"? flags/u.yaml\0! flags/i.yaml\0",
+        (None, [b"flags/u.yaml", b"flags/i.yaml"]),
+    ),
+    "detached, no branch": (
+        b"# branch.oid " + SHA_A.encode() + b"\0# branch.head (detached)\0",
+        (SHA_A, []),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", STATUS_OUTPUT)
+def test_git_status_is_read_for_its_commit_and_paths(case: str) -> None:
+    output, expected = STATUS_OUTPUT[case]
+    assert parse_status(output) == expected
