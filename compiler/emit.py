@@ -98,8 +98,8 @@ def rendering(content: Mapping[str, Any], revision: str | None) -> Callable[[], 
 
 def _flags(given: Mapping[str, Any]) -> tuple[bytes, dict[str, tuple[int, int]]]:
     """The canonical bytes of the flags, and where each entry stands in them."""
-    if any(isinstance(entry, bytes) for entry in given.values()):  # an incremental build's
-        flags, places = joined(given)  # the entries given as bytes go in as they are
+    if any(isinstance(entry, bytes | memoryview) for entry in given.values()):
+        flags, places = joined(given)  # an incremental build's: its entries' bytes as they are
     else:
         flags, places = unmarked(serialize({key: marked(e) for key, e in given.items()}))
     return flags, dict(zip(sorted(given), places, strict=True))

@@ -604,18 +604,19 @@ class Previous:
             return self.held.outputs[layout.AUDIT]
         return _output(self.out, self.cache, layout.AUDIT)
 
-    def entry(self, key: str) -> bytes:
-        """The bytes of flag `key`'s entry in the snapshot: an object after the key's name,
-        or Untrusted (the cache's spans are not those of its snapshot)."""
+    def entry(self, key: str) -> memoryview:
+        """The bytes of flag `key`'s entry in the snapshot (a view of them: not copied), an
+        object after the key's name, or Untrusted (the cache's spans are not those of its
+        snapshot)."""
         start, end = self.cache.snapshot["spans"][key]
         data = self.snapshot
         if self.held is not None:  # spans this process worked out for these bytes
-            return data[start:end]
+            return memoryview(data)[start:end]
         name = b'"%s":' % key.encode()  # a key (KEY_PATTERN) needs no escape in JSON
         framed = data[start - len(name) : start] == name and data[end : end + 1] in (b",", b"}")
         if not (framed and data[start : start + 1] == b"{" and data[end - 1 : end] == b"}"):
             raise Untrusted("the previous build's snapshot.json is not what its cache says")
-        return data[start:end]
+        return memoryview(data)[start:end]
 
     def flag(self, key: str) -> dict[str, Any]:
         """Flag `key`'s entry in the snapshot, parsed; Untrusted if it is no object."""
@@ -704,13 +705,16 @@ def earlier_metadata(previous: Previous, keys: Iterable[str]) -> dict[str, dict[
     return found
 
 
+_EMPTY = memoryview(b"")
+
+
 class Entries(Mapping[str, Mapping[str, Any]]):
     """The new snapshot's flags: each either made again (a dict) or the previous entry's
     bytes, parsed only when asked for (flagd's files ask for few)."""
 
     def __init__(self, previous: Previous, keys: Iterable[str]) -> None:
         self.previous = previous
-        self.raw: dict[str, dict[str, Any] | bytes] = {key: b"" for key in keys}
+        self.raw: dict[str, dict[str, Any] | memoryview] = {key: _EMPTY for key in keys}
         self._parsed: dict[str, dict[str, Any]] = {}
 
     def __getitem__(self, key: str) -> dict[str, Any]:

@@ -92,23 +92,24 @@ def unmarked(data: bytes) -> tuple[bytes, list[tuple[int, int]]]:
 
 
 def joined(members: Mapping[str, Any]) -> tuple[bytes, list[tuple[int, int]]]:
-    """The canonical bytes of the object `members`, each member given as its bytes (taken
-    as they are) or as a value (serialized), and where each member's value stands in them,
-    in key order: `unmarked`'s answer without one serialization of the whole. For an
-    object whose members are nearly all bytes already (an incremental build's snapshot),
-    joining them is quicker: 10 ms against 30 ms for 10,000 flags."""
+    """The canonical bytes of the object `members`, each member given as its bytes or a view
+    of them (taken as they are) or as a value (serialized), and where each member's value
+    stands in them, in key order: `unmarked`'s answer without one serialization of the
+    whole. For an object whose members are nearly all bytes already (an incremental
+    build's snapshot, its entries views of the previous one's), joining them is quicker:
+    10 ms against 30 ms for 10,000 flags."""
     if not members:
         return b"{}", []
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = [b"{"]
     spans: list[tuple[int, int]] = []
     at = 1  # after "{"
     for key in sorted(members):
         value = members[key]
-        data = value if isinstance(value, bytes) else serialize(value)
+        data = value if isinstance(value, bytes | memoryview) else serialize(value)
         name = orjson.dumps(key)
         at += len(name) + 1
         spans.append((at, at + len(data)))
         at += len(data) + 1
         parts += (name, b":", data, b",")
     parts[-1] = b"}"  # for the last comma
-    return b"{" + b"".join(parts), spans
+    return b"".join(parts), spans  # one copy: `b"{" + ...` made a second of the whole
