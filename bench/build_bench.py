@@ -29,6 +29,14 @@ on the same files:
   incremental OUT is then checked against a full build of the same commit into a fresh OUT:
   the same bytes (snapshot digest, audit log and flagd files).
 
+Then the floor of an incremental build as a process: what any `flagc build` process pays
+after a one-flag commit before git, the previous build or the flag itself is looked at,
+measured in the same run: `start+model`, Python's start-up and the imports without which
+no process can validate the changed flag (`python -c "import core.model, yaml, orjson"`:
+pydantic builds the flag's models as it imports them), and `write`, publishing a build of
+the same bytes into an OUT as `flagc build` does (`compiler.publish.publish`: each file
+written and flushed to disk, the build before the last removed beside), best of --runs.
+
 Times are the best of --runs runs (2 for sizes above 10,000). Stage times come from the
 library run with the best total of its stages. Then the size of the audit log the builds
 wrote, and the peak memory (RSS) of one more full build as a process, with the processes
@@ -60,7 +68,7 @@ import installed
 import procfs
 import yaml
 
-from compiler import cli
+from compiler import cli, publish
 from compiler.build import build
 from compiler.incremental import Kept
 
@@ -84,6 +92,8 @@ class Result:
     reused: int
     audit_bytes: int  # OUT/audit.json after the builds
     peak_mb: float  # the full build's peak RSS, its forked processes' included
+    floor_start: float  # a process's start-up with the imports validating a flag needs
+    floor_write: float  # publishing a build of the same bytes
 
 
 def tree_for(count: int, seed: int, cache: Path, ruled: float = 0.0) -> Path:
@@ -162,6 +172,27 @@ def startup() -> None:
     subprocess.run(command, check=True)
 
 
+def model_startup() -> None:
+    """A process that could validate one flag file, and does nothing else."""
+    command = [sys.executable, "-c", "import core.model, yaml, orjson"]
+    subprocess.run(command, check=True)
+
+
+def publishing(built: Path, out: Path, runs: int) -> float:
+    """The best time of publishing the outputs of the build in `built` anew into `out`, as
+    `flagc build` publishes its own (the first publish, untimed, leaves a build to replace)."""
+    outputs = [(built / name).read_bytes() for name in (publish.SNAPSHOT, publish.AUDIT)]
+    flagd = {path.stem: path.read_bytes() for path in sorted((built / "flagd").glob("*.json"))}
+
+    def publish_once() -> None:
+        with publish.locked(out):
+            publish.publish(out, outputs[0], outputs[1], flagd)
+
+    publish_once()
+    publish_once()
+    return best(runs, publish_once)[0]
+
+
 def in_process_build(tree: Path, out: Path) -> None:
     with contextlib.redirect_stderr(io.StringIO()) as stderr:
         code = cli.main(["build", str(tree), "-o", str(out), "--full"])
@@ -218,6 +249,8 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     )
     # one more full build, its memory read from /proc every 20 ms (not timed: sampling costs)
     peak_mb = procfs.peak_build_mb(tree, out / "subprocess")
+    floor_start, _ = best(3, model_startup)
+    floor_write = publishing(out / "subprocess", work / f"publish-{count}", runs)
     audit_bytes = (out / "subprocess" / "audit.json").stat().st_size
     return Result(
         count,
@@ -234,6 +267,8 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
         reused,
         audit_bytes,
         peak_mb,
+        floor_start,
+        floor_write,
     )
 
 
@@ -398,6 +433,20 @@ def table(results: list[Result]) -> str:
         f"{r.reused:>7} {r.audit_bytes / 1e6:>8.1f} {r.peak_mb:>7.0f}"
         for r in results
     )
+    lines.append("")
+    lines.append(
+        "the floor of an incremental build as a process (start-up with the imports that "
+        "validating a flag needs, and publishing the outputs; nothing read, nothing built):"
+    )
+    lines.append(
+        f"{'flags':>7} {'start+model s':>13} {'write s':>8} {'floor s':>8} {'floor/parse':>11}"
+    )
+    for r in results:
+        floor = r.floor_start + r.floor_write
+        lines.append(
+            f"{r.count:>7} {r.floor_start:>13.3f} {r.floor_write:>8.3f} {floor:>8.3f} "
+            f"{floor / r.parse_only:>11.2f}"
+        )
     lines.append("")
     lines.append("in-process stages, seconds (compiler.build's own stages, same files):")
     stages = list(results[0].stages) if results else []  # every build runs the same stages

@@ -1,4 +1,4 @@
-"""bench/build_bench.py at a small scale: it runs, and its stage table is the stages that
+"""bench/build_bench.py at a small scale: it runs, its stage table is the stages that
 `compiler.build.build` reports, in the order it runs them (no copy of the order of its own)."""
 
 from __future__ import annotations
@@ -50,3 +50,21 @@ def test_the_stage_table_is_the_builds_own(tmp_path: Path) -> None:
     written = (tmp_path / "out" / "audit.json").stat().st_size / 1e6
     assert abs(audit_mb - written) < 0.1
     assert 20 < peak_mb < 2000  # a Python process and its forks: more than nothing, not absurd
+    # the floor of an incremental build as a process: its two parts, their sum, its ratio
+    title = next(number for number, line in enumerate(lines) if line.startswith("the floor"))
+    assert lines[title + 1].split() == [
+        "flags",
+        "start+model",
+        "s",
+        "write",
+        "s",
+        "floor",
+        "s",
+        "floor/parse",
+    ]
+    count, start_s, write_s, floor_s, floor_ratio = lines[title + 2].split()
+    assert count == str(FLAGS) and float(start_s) > 0 and float(write_s) > 0
+    assert abs(float(floor_s) - float(start_s) - float(write_s)) <= 1.5e-3 + 1e-9  # rounded
+    floor, ratio = float(floor_s), float(floor_ratio)
+    low, high = (floor - 5e-4) / (parse_s + 5e-4), (floor + 5e-4) / (parse_s - 5e-4)
+    assert low - 0.01 <= ratio <= high + 0.01
