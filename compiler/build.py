@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -541,13 +542,10 @@ def _reuse(
     if cache is None:  # no previous build to reuse: no `reuse` stage
         return None
     with stopwatch.stage("reuse", since=started):
-        tree = incremental.read_tree(flags_dir)
-        if tree is None or not incremental.same_project(cache, tree):
+        found = _found(flags_dir, out, cache, kept)
+        if found is None:
             return None
-        if kept is not None:
-            previous = incremental.Previous.of_kept(kept)
-        else:
-            previous = incremental.Previous.read(out, cache)
+        tree, previous = found
         plan = incremental.plan(cache, tree.blobs)
         if plan is None:
             return None
@@ -572,6 +570,29 @@ def _reuse(
     if history is None or not incremental.settled(plan, cache, history.metadata):
         return None
     return _publish_reused(out, shown, previous, tree, plan, part, history, stopwatch)
+
+
+def _found(
+    flags_dir: Path, out: Path, cache: incremental.Cache, kept: incremental.Kept | None
+) -> tuple[incremental.Tree, incremental.Previous] | None:
+    """The flags folder as found (`incremental.read_tree`) and the previous build, or None
+    when the folder needs a full build (it is checked first: a folder that was not the
+    cache's raises Untrusted before the previous build's outputs are judged). The outputs
+    are read and checked against the cache in a thread while git answers and the folder is
+    listed (reading and hashing let go of the GIL: 30 ms of 39 MB at 10,000 flags); the
+    thread has ended when this returns, as what forks after wants."""
+    if kept is not None:
+        tree = incremental.read_tree(flags_dir)
+        if tree is None or not incremental.same_project(cache, tree):
+            return None
+        return tree, incremental.Previous.of_kept(kept)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reading = pool.submit(incremental.Previous.read, out, cache)
+        tree = incremental.read_tree(flags_dir)
+        if tree is None or not incremental.same_project(cache, tree):
+            reading.cancel()
+            return None
+        return tree, reading.result()  # Untrusted, if the outputs are not what was built
 
 
 def _publish_reused(

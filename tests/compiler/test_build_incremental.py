@@ -773,6 +773,28 @@ def test_a_cache_of_another_folder_is_not_trusted(
     assert finding.file == str(shown / "platform/old.yaml")
 
 
+def test_a_cache_of_another_folder_is_named_before_its_outputs_are_judged(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """The outputs are read and checked in a thread while the folder is read: the note
+    still says what is judged first, that the cache is another folder's (both shown as
+    `flags`, as one CI job builds two checkouts), not that an output of it changed."""
+    scripted.commit("start", START)
+    out = tmp_path / "out"
+    assert build_into(scripted.flags, out, display_root="flags").outputs
+    snapshot = out / publish.SNAPSHOT
+    snapshot.write_bytes(other_size(snapshot.read_bytes()))
+    (tmp_path / "other").mkdir()
+    other_git = git_in(tmp_path / "other")
+    other_git("init", "--quiet", "--initial-branch=main")
+    other = Scripted(tmp_path / "other", other_git)
+    other.commit("start", START)
+    incremental = build_into(other.flags, out, display_root="flags")
+    assert incremental.outputs and incremental.reused == 0
+    [note] = full_notes(incremental)
+    assert "another flags folder" in note and "snapshot.json" not in note
+
+
 def test_each_commit_checked_out_into_a_work_tree_of_its_own_is_continued(
     scripted: Scripted, tmp_path: Path
 ) -> None:
