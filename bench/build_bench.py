@@ -167,22 +167,25 @@ def subprocess_build(tree: Path, out: Path, *, full: bool = True) -> None:
         raise SystemExit(f"build failed ({done.returncode}):\n{done.stdout}{done.stderr}")
 
 
-def startup() -> None:
-    command = [sys.executable, "-c", "import compiler.cli"]
-    subprocess.run(command, check=True)
+# What a process imports, for its start-up alone: flagc's (what `flagc build` runs first),
+# and what no process can validate a flag file without (the floor of an incremental build).
+FLAGC = "compiler.cli"
+MODEL = "core.model, yaml, orjson"
 
 
-def model_startup() -> None:
-    """A process that could validate one flag file, and does nothing else."""
-    command = [sys.executable, "-c", "import core.model, yaml, orjson"]
-    subprocess.run(command, check=True)
+def startup(modules: str = FLAGC) -> None:
+    """A Python process that imports `modules` and does nothing else."""
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True)
 
 
 def publishing(built: Path, out: Path, runs: int) -> float:
     """The best time of publishing the outputs of the build in `built` anew into `out`, as
-    `flagc build` publishes its own (the first publish, untimed, leaves a build to replace)."""
+    `flagc build` publishes its own: two publishes first, untimed, so that each timed one
+    replaces a current build and removes the one before it, as an incremental build does."""
     outputs = [(built / name).read_bytes() for name in (publish.SNAPSHOT, publish.AUDIT)]
-    flagd = {path.stem: path.read_bytes() for path in sorted((built / "flagd").glob("*.json"))}
+    flagd = {
+        path.stem: path.read_bytes() for path in sorted((built / publish.FLAGD).glob("*.json"))
+    }
 
     def publish_once() -> None:
         with publish.locked(out):
@@ -249,7 +252,7 @@ def measure(count: int, tree: Path, work: Path, runs: int) -> Result:
     )
     # one more full build, its memory read from /proc every 20 ms (not timed: sampling costs)
     peak_mb = procfs.peak_build_mb(tree, out / "subprocess")
-    floor_start, _ = best(3, model_startup)
+    floor_start, _ = best(3, lambda: startup(MODEL))
     floor_write = publishing(out / "subprocess", work / f"publish-{count}", runs)
     audit_bytes = (out / "subprocess" / "audit.json").stat().st_size
     return Result(

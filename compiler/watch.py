@@ -1,10 +1,10 @@
 """The resident builder (`flagc watch`): build, then look at the flags folder every few
 seconds and build again when it changed, in one process that holds its last build.
 
-A `flagc build` process spends about 0.2 s starting Python and importing what it needs,
-and reads back and hashes its last build's cache and outputs (tens of megabytes at 10,000
-flags), before an incremental build can start; a resident builder pays neither more than
-once: its imports are done and it takes its last build from memory
+A `flagc build` process starts Python, imports what it needs, and reads back and checks
+its last build's cache and outputs (tens of megabytes at 10,000 flags) before an
+incremental build can start (docs/build.md has the figures); a resident builder pays
+neither more than once: its imports are done and it takes its last build from memory
 (`compiler.incremental.Kept`) while OUT still shows that build as written.
 
 Rule: a build is made for each state of the folder that differs from the last one built

@@ -29,7 +29,7 @@ from compiler.diagnostics import has_errors
 from compiler.incremental import Kept
 from tests.compiler.helpers import BANNER, BANNER_IOS, documented
 from tests.compiler.scripted import Scripted, swap_link
-from tests.conftest import PROJECT, git_in
+from tests.conftest import PROJECT, new_repository
 
 TODAY = datetime.date(2026, 1, 10)
 FULL = "built in full"
@@ -585,10 +585,7 @@ def apply_edit(model: dict[str, ModelFlag], edit: Edit) -> dict[str, str | None]
 def test_random_edits_build_as_a_full_build_does(edits: list[Edit]) -> None:
     with tempfile.TemporaryDirectory(prefix="incremental-") as folder:
         root = Path(folder)
-        (root / "repo").mkdir()
-        git = git_in(root / "repo")
-        git("init", "--quiet", "--initial-branch=main")
-        scripted = Scripted(root / "repo", git)
+        scripted = Scripted(*new_repository(root))
         model = initial_model()
         start: dict[str, str | None] = {"_project.yaml": PROJECT}
         start.update({path_of(key): flag.yaml(key) for key, flag in model.items()})
@@ -752,6 +749,12 @@ def test_an_output_changed_behind_the_cache_is_not_trusted(
     assert_built_in_full(scripted, out, tmp_path)
 
 
+def another_repository(tmp_path: Path) -> Scripted:
+    """A second repository, empty, beside the `scripted` one: tmp_path/other/repo."""
+    (tmp_path / "other").mkdir()
+    return Scripted(*new_repository(tmp_path / "other"))
+
+
 @pytest.mark.parametrize("display_root", [None, "flags"], ids=["own paths", "both shown as flags"])
 def test_a_cache_of_another_folder_is_not_trusted(
     scripted: Scripted, tmp_path: Path, display_root: str | None
@@ -763,10 +766,7 @@ def test_a_cache_of_another_folder_is_not_trusted(
     scripted.commit("start", {**START, **expired})
     out = tmp_path / "out"
     assert build_into(scripted.flags, out, display_root=display_root).outputs
-    (tmp_path / "other").mkdir()
-    other_git = git_in(tmp_path / "other")
-    other_git("init", "--quiet", "--initial-branch=main")
-    other = Scripted(tmp_path / "other", other_git)
+    other = another_repository(tmp_path)
     other.commit("start", {**START, **expired, "growth/banner.yaml": BANNER_IOS})
     [finding] = assert_built_in_full(other, out, tmp_path, display_root).diagnostics
     shown = other.flags if display_root is None else Path(display_root)
@@ -784,10 +784,7 @@ def test_a_cache_of_another_folder_is_named_before_its_outputs_are_judged(
     assert build_into(scripted.flags, out, display_root="flags").outputs
     snapshot = out / publish.SNAPSHOT
     snapshot.write_bytes(other_size(snapshot.read_bytes()))
-    (tmp_path / "other").mkdir()
-    other_git = git_in(tmp_path / "other")
-    other_git("init", "--quiet", "--initial-branch=main")
-    other = Scripted(tmp_path / "other", other_git)
+    other = another_repository(tmp_path)
     other.commit("start", START)
     incremental = build_into(other.flags, out, display_root="flags")
     assert incremental.outputs and incremental.reused == 0
