@@ -409,18 +409,16 @@ class Plan:
 def plan(cache: Cache, blobs: Mapping[str, str]) -> Plan | None:
     """The plan for the tree whose flag files have `blobs`, against the cache's build;
     None when keys repeat (two files, one key)."""
-    files: dict[str, str] = {}
-    for relative in blobs:
-        key = _key(relative)
-        if key in files:
-            return None
-        files[key] = relative
+    files = {_key(relative): relative for relative in blobs}
+    if len(files) < len(blobs):
+        return None
     previous: dict[str, list[str]] = cache.snapshot["edges"]
     found = Plan(files, dict(previous))  # each list replaced when its flag changes, never changed
     # A flag changed unless its file is where it was (a path names one key), with the same
-    # blob id, and the last build had the flag: told by sets, not file by file.
-    differing = blobs.items() - cache.files.items()
-    found.changed = {_key(relative) for relative, _ in differing} | (files.keys() - previous)
+    # blob id, and the last build had the flag.
+    was = cache.files.get
+    differing = [relative for relative, blob in blobs.items() if was(relative) != blob]
+    found.changed = {_key(relative) for relative in differing} | (files.keys() - previous)
     found.removed = set(previous) - set(files)
     for key in found.removed:
         del found.edges[key]
@@ -829,10 +827,12 @@ def cache_of(
     (`expires_of`), `audit` the log's head, completeness and number of entries; `folder`
     the flags folder's `folder_identity`."""
     by_file: dict[str, list[list[Any]]] = {}
-    shown = {load.display_path(display_root, relative): relative for relative in blobs}
-    shown[load.display_path(display_root, load.PROJECT_FILE)] = load.PROJECT_FILE
+    shown: dict[str, str] = {}
     for found in diagnostics:
         if found.code != "expired":
+            if not shown:  # made for the first finding only: most builds have none
+                shown = {load.display_path(display_root, relative): relative for relative in blobs}
+                shown[load.display_path(display_root, load.PROJECT_FILE)] = load.PROJECT_FILE
             kept = [found.line, found.column, found.severity.value, found.code, found.message]
             # a finding about no file of the tree (none is known) would be lost: no cache
             by_file.setdefault(shown.get(found.file, ""), []).append(kept)

@@ -929,6 +929,28 @@ def test_every_file_git_status_lists_is_read_from_the_work_tree(
     assert (tree.head, tree.dirty) == (head, True)
 
 
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("growth/new-flag.yaml", True),
+        ("a b/deep/x_1.yaml", True),
+        (f"{'k' * 64}.yaml", True),
+        (f"{'k' * 65}.yaml", False),  # too long a key
+        ("growth/Upper.yaml", False),
+        ("1st.yaml", False),
+        ("growth/flag.yml", False),  # read by the loader to be reported
+        ("growth/flag.YAML", False),
+        ("growth/flag.yaml/inner.yaml", True),  # a folder named like a file
+    ],
+)
+def test_a_file_name_that_is_no_key_leaves_the_folder_to_the_full_loader(
+    scripted: Scripted, name: str, read: bool
+) -> None:
+    scripted.commit("start", {**START, name: "enabled: true\n"})
+    tree = incremental.read_tree(scripted.flags)
+    assert (tree is not None and name in tree.blobs) if read else tree is None
+
+
 def test_without_a_cache_the_build_is_full_and_correct(scripted: Scripted, tmp_path: Path) -> None:
     out = tmp_path / "out"
     built_then_changed(scripted, out)
