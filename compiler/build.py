@@ -607,7 +607,8 @@ def _publish_reused(
     with stopwatch.stage("snapshot"):
         content, entries = incremental.snapshot_content(previous, part, plan, history.metadata)
     with stopwatch.stage("render"):
-        rendering = emit.rendering(content, history.revision)  # its digest, beside flagd's
+        # its digest is worked out beside flagd's files
+        rendering = emit.rendering(content, history.revision, entries.joined())
         revision = history.revision or rendering().revision  # git's; else the digest's
     with stopwatch.stage("flagd"):
         files = incremental.flagd_files(previous, content, entries, revision, plan)

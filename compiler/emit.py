@@ -14,7 +14,6 @@ from core.canonical import (
     SNAPSHOT_FORMAT,
     around_flags,
     digest,
-    joined,
     marked,
     serialize,
     unmarked,
@@ -59,6 +58,11 @@ def add_history(content: dict[str, Any], history: Mapping[str, Mapping[str, Any]
         entry.update(history.get(key, _NO_HISTORY))
 
 
+# The canonical bytes of a snapshot's flags object, as parts to join, and where each flag's
+# entry stands in them
+Flags = tuple[list[bytes | memoryview], dict[str, tuple[int, int]]]
+
+
 class Rendered(NamedTuple):
     data: bytes
     digest: str
@@ -79,12 +83,15 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     return _rendered(content, revision, flags, spans, digest(content, flags))
 
 
-def rendering(content: Mapping[str, Any], revision: str | None) -> Callable[[], Rendered]:
+def rendering(
+    content: Mapping[str, Any], revision: str | None, joined: Flags | None = None
+) -> Callable[[], Rendered]:
     """`render`, its digest worked out in a thread while the caller goes on (hashlib lets
     go of the GIL; 10 ms for the 17.8 MB of a 10,000-flag snapshot): call what this returns
     for the result, as often as needed. For a caller with other work meanwhile (an
-    incremental build's flagd files, which need only git's revision)."""
-    flags, spans = _flags(content["flags"])
+    incremental build's flagd files, which need only git's revision). `joined`: the flags'
+    bytes as the caller has them already (an incremental build's, mostly the last one's)."""
+    flags, spans = joined if joined is not None else _flags(content["flags"])
     pool = ThreadPoolExecutor(max_workers=1)
     hashing = pool.submit(digest, content, flags)
     pool.shutdown(wait=False)  # its thread ends with the hashing
@@ -96,19 +103,16 @@ def rendering(content: Mapping[str, Any], revision: str | None) -> Callable[[], 
     return rendered
 
 
-def _flags(given: Mapping[str, Any]) -> tuple[bytes, dict[str, tuple[int, int]]]:
+def _flags(given: Mapping[str, Any]) -> Flags:
     """The canonical bytes of the flags, and where each entry stands in them."""
-    if any(isinstance(entry, bytes | memoryview) for entry in given.values()):
-        flags, places = joined(given)  # an incremental build's: its entries' bytes as they are
-    else:
-        flags, places = unmarked(serialize({key: marked(e) for key, e in given.items()}))
-    return flags, dict(zip(sorted(given), places, strict=True))
+    flags, places = unmarked(serialize({key: marked(e) for key, e in given.items()}))
+    return [flags], dict(zip(sorted(given), places, strict=True))
 
 
 def _rendered(
     content: Mapping[str, Any],
     revision: str | None,
-    flags: bytes,
+    flags: list[bytes | memoryview],
     spans: dict[str, tuple[int, int]],
     hashed: str,
 ) -> Rendered:

@@ -1,7 +1,6 @@
 """core.canonical's `marked`/`unmarked`: where each member of an object stands in its
 canonical bytes, found in one serialization of the whole, whose bytes are `serialize`'s;
-a member given as bytes (orjson.Fragment, an incremental build's) goes in as it is. And
-`joined`, the same answer made by joining the members' bytes."""
+a member given as bytes (orjson.Fragment, an incremental build's) goes in as it is."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.canonical import joined, marked, serialize, unmarked
+from core.canonical import marked, serialize, unmarked
 
 # JSON-like values, strings with control characters (a NUL among them) and quotes included
 TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
@@ -55,12 +54,3 @@ def test_members_given_as_bytes_go_in_as_they_are(members: dict[str, Any]) -> No
     assert [data[a:b] for a, b in spans] == [values[k] for k in sorted(values)]
 
 
-@settings(max_examples=300, deadline=None)
-@given(members=MEMBERS, data=st.data())
-def test_joined_gives_what_one_serialization_with_marks_gives(
-    members: dict[str, Any], data: st.DataObject
-) -> None:
-    """Whichever members are given as their bytes (none, some, all)."""
-    as_bytes = data.draw(st.sets(st.sampled_from(sorted(members)))) if members else set()
-    given = {k: serialize({"v": v})[5:-1] if k in as_bytes else v for k, v in members.items()}
-    assert joined(given) == unmarked(serialize({k: marked(v) for k, v in members.items()}))
