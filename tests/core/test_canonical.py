@@ -52,5 +52,3 @@ def test_members_given_as_bytes_go_in_as_they_are(members: dict[str, Any]) -> No
     data, spans = unmarked(serialize(marks))
     assert data == serialize(members)
     assert [data[a:b] for a, b in spans] == [values[k] for k in sorted(values)]
-
-
