@@ -716,7 +716,9 @@ class Entries(Mapping[str, Mapping[str, Any]]):
 
     def __init__(self, previous: Previous, keys: Iterable[str]) -> None:
         self.previous = previous
-        self.raw: dict[str, dict[str, Any] | memoryview] = dict.fromkeys(keys, TAKEN)
+        # in key order, as every file lists them: sorting them again is then quick (flagd's
+        # five sorts of 10,000 keys took 5 ms in the folder's order)
+        self.raw: dict[str, dict[str, Any] | memoryview] = dict.fromkeys(sorted(keys), TAKEN)
         self._parsed: dict[str, dict[str, Any]] = {}
 
     def __getitem__(self, key: str) -> dict[str, Any]:
