@@ -706,43 +706,40 @@ def earlier_metadata(previous: Previous, keys: Iterable[str]) -> dict[str, dict[
     return found
 
 
-# An entry of the new snapshot as the previous one has it (its bytes are taken as they are)
-TAKEN = memoryview(b"")
-
-
 class Entries(Mapping[str, Mapping[str, Any]]):
-    """The new snapshot's flags: each either made again (a dict) or `TAKEN` from the
-    previous snapshot, parsed only when asked for (flagd's files ask for few)."""
+    """The new snapshot's flags: each either made again (a dict in `made`) or taken from
+    the previous snapshot (None there), parsed only when asked for (flagd's files ask for
+    few)."""
 
     def __init__(self, previous: Previous, keys: Iterable[str]) -> None:
         self.previous = previous
         # in key order, as every file lists them: sorting them again is then quick (flagd's
         # five sorts of 10,000 keys took 5 ms in the folder's order)
-        self.raw: dict[str, dict[str, Any] | memoryview] = dict.fromkeys(sorted(keys), TAKEN)
+        self.made: dict[str, dict[str, Any] | None] = dict.fromkeys(sorted(keys))
         self._parsed: dict[str, dict[str, Any]] = {}
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        raw = self.raw[key]
-        if isinstance(raw, dict):
-            return raw
+        made = self.made[key]
+        if made is not None:
+            return made
         found = self._parsed.get(key)
         if found is None:
             found = self._parsed[key] = self.previous.flag(key)
         return found
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.raw)
+        return iter(self.made)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.raw  # without parsing the entry, as Mapping's would
+        return key in self.made  # without parsing the entry, as Mapping's would
 
     def __len__(self) -> int:
-        return len(self.raw)
+        return len(self.made)
 
     def remake(self, key: str) -> dict[str, Any]:
         """Flag `key`'s entry as a dict to change (the previous one, parsed)."""
         found = self[key]
-        self.raw[key] = found
+        self.made[key] = found
         return found
 
     def joined(self) -> emit.Flags:
@@ -752,53 +749,65 @@ class Entries(Mapping[str, Mapping[str, Any]]):
         included, and the others serialized: a one-flag edit leaves a few views, where
         joining each entry's was 10,000 parts. Each view's ends are checked against the
         cache's spans (`Previous.entry`: Untrusted if they are not framed so)."""
-        previous = self.previous
-        source = memoryview(previous.snapshot)
-        old: dict[str, list[int]] = previous.cache.snapshot["spans"]
-        parts: list[bytes | memoryview] = [b"{"]
-        spans: dict[str, tuple[int, int]] = {}
-        at = 1  # where the next member starts, after "{" or a comma
-        first = last = shift = 0  # the run taken: source[first:last], moved by `shift`
-        ending = ""  # the run's last key; none taken yet
-        for key, value in sorted(self.raw.items()):
-            if not isinstance(value, dict):  # TAKEN
-                start, end = old[key]
-                if ending and start == last + len(key) + 4:  # after `,"key":` (KEY_PATTERN)
-                    last, ending = end, key
-                else:
-                    at = _taken(previous, parts, source, (first, last), at, ending)
-                    previous.entry(key)  # its start framed as the cache says
-                    first, last, ending = start - len(key) - 3, end, key
-                    shift = at - first
-                spans[key] = (start + shift, end + shift)
-                continue
-            at = _taken(previous, parts, source, (first, last), at, ending)
-            ending = ""
-            name, data = orjson.dumps(key), serialize(value)
-            spans[key] = (at + len(name) + 1, at + len(name) + 1 + len(data))
-            parts += (name, b":", data, b",")
-            at += len(name) + len(data) + 2
-        _taken(previous, parts, source, (first, last), at, ending)
-        parts[-1] = b"}" if len(parts) > 1 else b"{}"  # the last comma, or no member
-        return parts, spans
+        joining = _Joining(self.previous)
+        for key, made in sorted(self.made.items()):
+            if made is None:
+                joining.take(key)
+            else:
+                joining.add(key, serialize(made))
+        return joining.close()
 
 
-def _taken(
-    previous: Previous,
-    parts: list[bytes | memoryview],
-    source: memoryview,
-    run: tuple[int, int],
-    at: int,
-    ending: str,
-) -> int:
-    """Add the run `source[first:last]` that ends with `ending`'s entry (none: no run) and a
-    comma to `parts`; where the next member starts."""
-    if not ending:
-        return at
-    previous.entry(ending)  # its end framed as the cache says
-    first, last = run
-    parts += (source[first:last], b",")
-    return at + last - first + 1
+class _Joining:
+    """`Entries.joined` under way: the parts so far, the spans, where the next member
+    starts, and the run being taken from the previous snapshot (`source[first:last]`, its
+    entries moved by `shift`, the last of them `ending`; "" when there is none)."""
+
+    def __init__(self, previous: Previous) -> None:
+        self.previous = previous
+        self.source = memoryview(previous.snapshot)
+        self.old: dict[str, list[int]] = previous.cache.snapshot["spans"]
+        self.parts: list[bytes | memoryview] = [b"{"]
+        self.spans: dict[str, tuple[int, int]] = {}
+        self.at = 1  # after "{" or a comma
+        self.first = self.last = self.shift = 0
+        self.ending = ""
+
+    def take(self, key: str) -> None:
+        """The previous entry of `key`: the run goes on if it stood right after the run's
+        last entry there (`,"key":` between them, a key needing no escape), else a new one
+        starts, its start framed as the cache says."""
+        start, end = self.old[key]
+        if not (self.ending and start == self.last + len(key) + 4):
+            self._end_run()
+            self.previous.entry(key)
+            self.first = start - len(key) - 3  # at the key's name
+            self.shift = self.at - self.first
+        self.last, self.ending = end, key
+        self.spans[key] = (start + self.shift, end + self.shift)
+
+    def add(self, key: str, data: bytes) -> None:
+        """An entry made again, serialized as `data`."""
+        self._end_run()
+        name = orjson.dumps(key)
+        self.spans[key] = (self.at + len(name) + 1, self.at + len(name) + 1 + len(data))
+        self.parts += (name, b":", data, b",")
+        self.at += len(name) + len(data) + 2
+
+    def close(self) -> emit.Flags:
+        self._end_run()
+        self.parts[-1] = b"}" if len(self.parts) > 1 else b"{}"  # the last comma, or none
+        return self.parts, self.spans
+
+    def _end_run(self) -> None:
+        """The run taken so far, if any, with a comma after it, its end framed as the cache
+        says."""
+        if not self.ending:
+            return
+        self.previous.entry(self.ending)
+        self.parts += (self.source[self.first : self.last], b",")
+        self.at += self.last - self.first + 1
+        self.ending = ""
 
 
 def snapshot_content(
@@ -818,14 +827,14 @@ def snapshot_content(
             history = {name: previous.flag(key)[name] for name in emit.HISTORY_FIELDS}
         flag_file, resolution = compiled.flags[key], compiled.resolved[key]
         made = emit.flag_entry(flag_file, resolution, dependents[key], part.grid, rows)
-        entries.raw[key] = {**made, **history}
+        entries.made[key] = {**made, **history}
     for key in plan.files.keys() - plan.changed:
         if dependents[key] != before.get(key):
             entries.remake(key)["dependents"] = dependents[key]
     for key, fields in (metadata or {}).items():
-        if key in entries.raw:
+        if key in entries:
             entries.remake(key).update(fields)
-    content = {**previous.cache.snapshot["head"], "flags": entries.raw}
+    content = {**previous.cache.snapshot["head"], "flags": entries}
     return content, entries
 
 
@@ -835,7 +844,7 @@ def flagd_files(
     """flagd's files for the snapshot of `content` at `revision` from the previous build's,
     only the flags whose definition may differ made again."""
     inlining = plan.inlining()
-    document = {**content, "flags": entries, "revision": revision}
+    document = {**content, "revision": revision}
     before = previous.cache.snapshot["revision"]
     return {
         environment: flagd.refreshed(

@@ -50,7 +50,7 @@ def test_joined_flags_are_those_one_serialization_gives(
     new |= {key: entry(key, value) for key, value in added.items()}
     entries = Entries(previous_of(old), new)
     for key in remade | added.keys():
-        entries.raw[key] = new[key]
+        entries.made[key] = new[key]
     parts, spans = entries.joined()
     assert (b"".join(parts), spans) == canonical(new)
 
@@ -58,7 +58,7 @@ def test_joined_flags_are_those_one_serialization_gives(
 def test_a_run_of_many_entries_is_taken_as_one_view() -> None:
     old = {f"k{number:03}": entry(f"k{number:03}", number) for number in range(100)}
     entries = Entries(previous_of(old), old)
-    entries.raw["k050"] = entry("k050", "changed")
+    entries.made["k050"] = entry("k050", "changed")
     parts, _ = entries.joined()
     assert len(parts) == 9  # "{", a view, ",", the name, ":", the entry, ",", a view, "}"
     assert [len(part) > 1000 for part in parts].count(True) == 2
@@ -71,7 +71,7 @@ def test_a_span_that_does_not_frame_a_runs_end_is_not_trusted(damaged: str) -> N
     start, end = spans[damaged]
     previous = previous_of(old, {**spans, damaged: (start + 1, end)})
     entries = Entries(previous, old)
-    entries.raw["b"] = entry("b", 2)
-    entries.raw["d"] = entry("d", 2)
+    entries.made["b"] = entry("b", 2)
+    entries.made["d"] = entry("d", 2)
     with pytest.raises(Untrusted):
         entries.joined()

@@ -1,6 +1,6 @@
 """core.canonical's `marked`/`unmarked`: where each member of an object stands in its
 canonical bytes, found in one serialization of the whole, whose bytes are `serialize`'s;
-a member given as bytes (orjson.Fragment, an incremental build's) goes in as it is."""
+a member given as bytes (orjson.Fragment) goes in as it is."""
 
 from __future__ import annotations
 
