@@ -740,11 +740,14 @@ def test_three_ways_agree_for_generated_trees_with_rules() -> None:
     whose value changes with the context."""
     seen: Counter[str] = Counter()
 
+    # The same trees every run: the counts below are of what was drawn, and with 15 trees
+    # drawn at random, a run in which 7 were chained failed, with no fault of flagc's.
     @given(trees_with_rules())
     @settings(
         max_examples=RULED_EXAMPLES,
         deadline=None,
         database=None,
+        derandomize=True,
         suppress_health_check=[HealthCheck.too_slow],
     )
     def agree(flags: dict[str, dict[str, Any]]) -> None:
