@@ -545,8 +545,9 @@ class _Shared:
     repeats in every entry that names it: a created flag's every cell, its declared fields
     and its commit's people. Held as one, the log of 10,000 flags created in one commit
     takes 11 MB of Python objects, not 238 MB, and a 2,000-flag history of 10,000 commits
-    13 MB, not 32 (a flagserve worker holds the log it serves), in the same time. What
-    holds a log reads it and never changes it (the server, flagc continuing it)."""
+    13 MB, not 32 (a flagserve worker holds the log it serves); expanding the first takes
+    0.21 s, not 0.29 s. What holds a log reads it and never changes it (the server, flagc
+    continuing it)."""
 
     __slots__ = ("grids", "items", "people")
 
