@@ -554,9 +554,9 @@ class _Shared:
     def __init__(self) -> None:
         self.items: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.people: dict[tuple[str, str], dict[str, str]] = {}
-        # A whole grid's values, by the grid, the side and the items' bytes (which tell
+        # A whole grid's values, by the grid, the side and the items' JSON (which tells
         # true from 1): half the flags of the bench's 10,000 were created with another's.
-        self.grids: dict[tuple[int, str, bytes], list[dict[str, Any]]] = {}
+        self.grids: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
 
     def item(
         self, name_key: str, name: str, side: str, value: Any, other: str, also: Any
@@ -805,7 +805,9 @@ def _expand_grid(values: dict[str, Any], where: str, tables: _Read) -> list[dict
     grid = _index(values["grid"], tables.grids, f"{where}.grid")
     items = _list(values[side], f"{where}.{side}")
     try:
-        key = (values["grid"], side, orjson.dumps(items))
+        # as text: orjson's bytes, kept, pinned the C library's blocks it had shrunk them
+        # in, 22 MB of a worker's memory that its parsed file, once freed, left behind
+        key = (values["grid"], side, orjson.dumps(items).decode())
     except TypeError:  # not JSON: a log made in memory may hold anything; not shared
         key = None
     known = tables.shared.grids.get(key) if key is not None else None
