@@ -118,35 +118,38 @@ def expanded(document: Mapping[str, Any]) -> dict[str, Any]:
     shared: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     flags = {}
     for key, entry in document["flags"].items():
-        flag = entry if "steps" not in entry else _with_steps_expanded(entry, applications)
+        share = shared if entry["type"] == "boolean" else None
+        flag = entry if "steps" not in entry else _with_steps_expanded(entry, applications, share)
         rows = flag["resolved"]
         if all(len(found["applications"]) == len(applications) for found in rows.values()):
             flags[key] = flag
             continue
-        share = shared if flag["type"] == "boolean" and "steps" not in flag else None
         flags[key] = {**flag, "resolved": _expanded(rows, applications, share)}
     return {**document, "flags": flags}
 
 
-def _with_steps_expanded(flag: Mapping[str, Any], applications: list[str]) -> dict[str, Any]:
+_SharedRows = dict[tuple[Any, ...], Mapping[str, Any]] | None  # by `_boolean_row_key`
+
+
+def _with_steps_expanded(
+    flag: Mapping[str, Any], applications: list[str], shared: _SharedRows
+) -> dict[str, Any]:
     """A flag with a schedule (few have one) with each step's rows expanded too."""
     later = [
-        {**step, "resolved": _expanded(step["resolved"], applications)} for step in flag["steps"]
+        {**step, "resolved": _expanded(step["resolved"], applications, shared)}
+        for step in flag["steps"]
     ]
     return {**flag, "steps": later}
 
 
 def _expanded(
-    rows: Mapping[str, Any],
-    applications: list[str],
-    shared: dict[tuple[Any, ...], Mapping[str, Any]] | None = None,
+    rows: Mapping[str, Any], applications: list[str], shared: _SharedRows
 ) -> dict[str, Any]:
-    if shared is None:
-        return {name: _expanded_row(found, applications) for name, found in rows.items()}
+    """Each row expanded; one row for equal ones where `shared` (a boolean flag's)."""
     expanded = {}
     for name, found in rows.items():
-        key = _boolean_row_key(found)
-        if key is None:
+        key = None if shared is None else _boolean_row_key(found)
+        if shared is None or key is None:
             expanded[name] = _expanded_row(found, applications)
         else:
             known = shared.get(key)

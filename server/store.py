@@ -102,7 +102,7 @@ class Store:
             self._prepared = None  # a view of the build replaced
             self.last_load_seconds = time.perf_counter() - started
             self.reloads += 1
-            give_back_freed()  # what the load freed, and the build replaced if unused
+        give_back_freed()  # what the load freed, and the build replaced if unused
         self._woken.set()  # the step thread looks at this build's next step
         log.info("serving revision %s%s", snapshot.revision, _next_step_text(snapshot))
         for listener in self.listeners:

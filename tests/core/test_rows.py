@@ -54,7 +54,6 @@ def test_equal_rows_of_boolean_flags_without_rules_are_one_row() -> None:
     assert a["dev"]["applications"] == {"web": web_off["web"], "ios": ON, "api": ON}
     assert c["dev"] is not d["dev"]  # rules: each flag's own
     assert e["dev"] is not f["dev"]  # not boolean: a variant's value is the flag's own
-    assert a["dev"] is not a["prod"]
 
 
 def test_a_row_of_another_shape_is_not_shared() -> None:
@@ -114,3 +113,21 @@ def test_shared_rows_are_what_each_row_expands_to(
 
 def _cell(found: dict[str, Any]) -> dict[str, Any]:
     return {"variant": found["variant"], "value": found["value"], "source": found["source"]}
+
+
+def test_a_scheduled_flag_shares_its_rows_and_its_steps_rows() -> None:
+    """A boolean flag with steps: the rows before its first step and each step's rows are
+    held once with equal rows of other flags (a view at a step copies `resolved`, never
+    changes a row)."""
+    document = snapshot(
+        {"a": ("boolean", {"dev": row(ON), "prod": row(OFF)}), "b": ("boolean", {})}
+    )
+    document["flags"]["b"] = {
+        "type": "boolean",
+        "resolved": {"dev": row(OFF), "prod": row(OFF)},
+        "steps": [{"at": "2027-01-01T00:00:00Z", "resolved": {"dev": row(ON)}}],
+    }
+    found = expanded(copy.deepcopy(document))["flags"]
+    a, b = found["a"]["resolved"], found["b"]
+    assert b["resolved"]["dev"] is b["resolved"]["prod"] is a["prod"]
+    assert b["steps"][0]["resolved"]["dev"] is a["dev"]
