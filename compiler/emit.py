@@ -79,7 +79,7 @@ def render(content: Mapping[str, Any], revision: str | None) -> Rendered:
     (an entry given as bytes is taken as it is: an incremental build's), with where each
     entry stands in the bytes, for the next build to take them again.
     """
-    flags, spans = _flags(content["flags"])
+    flags, spans = flags_of(content["flags"])
     return _rendered(content, revision, flags, spans, digest(content, flags))
 
 
@@ -91,7 +91,7 @@ def rendering(
     for the result, as often as needed. For a caller with other work meanwhile (an
     incremental build's flagd files, which need only git's revision). `joined`: the flags'
     bytes as the caller has them already (an incremental build's, mostly the last one's)."""
-    flags, spans = joined if joined is not None else _flags(content["flags"])
+    flags, spans = joined if joined is not None else flags_of(content["flags"])
     pool = ThreadPoolExecutor(max_workers=1)
     hashing = pool.submit(digest, content, flags)
     pool.shutdown(wait=False)  # its thread ends with the hashing
@@ -103,8 +103,9 @@ def rendering(
     return rendered
 
 
-def _flags(given: Mapping[str, Any]) -> Flags:
-    """The canonical bytes of the flags, and where each entry stands in them."""
+def flags_of(given: Mapping[str, Any]) -> Flags:
+    """The canonical bytes of the flags object, and where each entry stands in them, as a
+    full build makes them (one serialization)."""
     flags, places = unmarked(serialize({key: marked(e) for key, e in given.items()}))
     return [flags], dict(zip(sorted(given), places, strict=True))
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compiler import emit
 from compiler.incremental import Cache, Entries, Previous, Untrusted
-from core.canonical import marked, serialize, unmarked
 
 KEYS = st.from_regex(r"[a-d][a-d0-9_-]{0,3}", fullmatch=True)  # KEY_PATTERN's, short
 BEFORE = st.dictionaries(KEYS, st.integers(0, 9), max_size=12)
@@ -23,9 +23,9 @@ def entry(key: str, value: Any) -> dict[str, Any]:
 
 
 def canonical(flags: dict[str, dict[str, Any]]) -> tuple[bytes, dict[str, tuple[int, int]]]:
-    """The flags object's bytes and spans as a full build makes them (emit.render's)."""
-    data, places = unmarked(serialize({key: marked(value) for key, value in flags.items()}))
-    return data, dict(zip(sorted(flags), places, strict=True))
+    """The flags object's bytes and spans as a full build makes them."""
+    parts, spans = emit.flags_of(flags)
+    return b"".join(parts), spans
 
 
 def previous_of(flags: dict[str, dict[str, Any]], spans: dict[str, Any] | None = None) -> Previous:
